@@ -1,0 +1,97 @@
+//! The local gRPC API: the tonic service over [`Service`], and how errors become
+//! gRPC statuses.
+
+use std::sync::Arc;
+
+use kp_proto::local as pb;
+use kp_proto::local::local_server::Local;
+use tonic::{Request, Response, Status};
+
+use crate::model::ModelError;
+use crate::repo::RepoError;
+use crate::service::Service;
+
+/// The tonic service.
+#[derive(Debug, Clone)]
+pub struct LocalApi {
+    service: Arc<Service>,
+}
+
+impl LocalApi {
+    /// The API over `service`.
+    pub fn new(service: Arc<Service>) -> Self {
+        Self { service }
+    }
+
+    /// Runs `f` on a blocking thread: document work is CPU-bound and may wait
+    /// for a commit round.
+    async fn run<T, F>(&self, f: F) -> Result<Response<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Service) -> Result<T, RepoError> + Send + 'static,
+    {
+        let service = Arc::clone(&self.service);
+        match tokio::task::spawn_blocking(move || f(&service)).await {
+            Ok(Ok(reply)) => Ok(Response::new(reply)),
+            Ok(Err(e)) => Err(status(e)),
+            Err(join) => {
+                tracing::error!("a request handler panicked: {join}");
+                Err(Status::internal("the request failed inside the node; see its log"))
+            }
+        }
+    }
+}
+
+/// Maps an error to the gRPC status the `.proto` documents.
+pub fn status(e: RepoError) -> Status {
+    match e {
+        RepoError::Model(m) => match m {
+            ModelError::Invalid(msg) | ModelError::WrongKind(msg) => Status::invalid_argument(msg),
+            ModelError::NotFound(msg) => Status::not_found(msg),
+            ModelError::Exists(msg) => Status::already_exists(msg),
+            ModelError::TooLarge(msg) => Status::resource_exhausted(msg),
+            other => Status::internal(other.to_string()),
+        },
+        RepoError::NotFound(id) => Status::not_found(format!("no document {id} on this node")),
+        e @ (RepoError::NotDurable(_) | RepoError::Store(_) | RepoError::ShuttingDown) => {
+            Status::unavailable(e.to_string())
+        }
+        other => Status::internal(other.to_string()),
+    }
+}
+
+/// Writes the `Local` impl: each rpc runs one [`Service`] method on a blocking
+/// thread. (The impl is generated whole so that `async_trait` sees plain fns.)
+macro_rules! local_impl {
+    ($($name:ident($req:ty) -> $reply:ty = |$svc:ident, $r:ident| $body:expr;)*) => {
+        #[tonic::async_trait]
+        impl Local for LocalApi {
+            $(
+                async fn $name(&self, request: Request<$req>) -> Result<Response<$reply>, Status> {
+                    let $r = request.into_inner();
+                    self.run(move |$svc: &Service| $body).await
+                }
+            )*
+        }
+    };
+}
+
+local_impl! {
+    status(pb::StatusRequest) -> pb::StatusReply = |s, _r| Ok(s.status());
+    create_space(pb::CreateSpaceRequest) -> pb::Space = |s, r| s.create_space(r);
+    list_spaces(pb::ListSpacesRequest) -> pb::SpaceList = |s, _r| s.list_spaces();
+    get_space(pb::GetSpaceRequest) -> pb::Space = |s, r| s.get_space(r);
+    new_draft(pb::NewDraftRequest) -> pb::DraftSummary = |s, r| s.new_draft(r);
+    list_drafts(pb::ListDraftsRequest) -> pb::DraftList = |s, r| s.list_drafts(r);
+    get_draft(pb::GetDraftRequest) -> pb::Draft = |s, r| s.get_draft(r);
+    edit_draft(pb::EditDraftRequest) -> pb::EditReply = |s, r| s.edit_draft(r);
+    draft_log(pb::DraftLogRequest) -> pb::ChangeLog = |s, r| s.draft_log(r);
+    diff_draft(pb::DiffDraftRequest) -> pb::DiffReply = |s, r| s.diff_draft(r);
+    tag_version(pb::TagVersionRequest) -> pb::Version = |s, r| s.tag_version(r);
+    add_comment(pb::AddCommentRequest) -> pb::Comment = |s, r| s.add_comment(r);
+    list_comments(pb::ListCommentsRequest) -> pb::CommentList = |s, r| s.list_comments(r);
+    reply_comment(pb::ReplyCommentRequest) -> pb::Comment = |s, r| s.reply_comment(r);
+    resolve_comment(pb::ResolveCommentRequest) -> pb::Comment = |s, r| s.resolve_comment(r);
+    import_dataset(pb::ImportDatasetRequest) -> pb::DatasetSummary = |s, r| s.import_dataset(r);
+    get_dataset(pb::GetDatasetRequest) -> pb::Dataset = |s, r| s.get_dataset(r);
+}

@@ -1,0 +1,207 @@
+//! `kpd.toml`: the node's settings, with embedded defaults written out in full
+//! (and commented) when a node is initialised.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[node]`
+    pub node: NodeSection,
+    /// `[store]`
+    pub store: StoreSection,
+    /// `[limits]`
+    pub limits: Limits,
+}
+
+/// `[node]`: who this node is.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// The institution's name.
+    pub name: String,
+    /// The researcher recorded with changes when a request names none.
+    pub author: String,
+}
+
+/// `[store]`: how documents are kept.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// Loaded documents kept in memory.
+    pub cache_documents: usize,
+    /// sled's page cache in MiB.
+    pub page_cache_mib: u64,
+    /// Compaction threshold in KiB.
+    pub compact_min_kib: u64,
+    /// Compaction factor against the snapshot size.
+    pub compact_factor: u64,
+}
+
+/// `[limits]`: the largest inputs accepted.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest draft body, KiB.
+    pub max_text_kib: usize,
+    /// Largest CSV import, KiB.
+    pub max_csv_kib: usize,
+    /// Largest local API request, KiB.
+    pub max_request_kib: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            node: NodeSection::default(),
+            store: StoreSection::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self {
+            name: "kp node".into(),
+            author: String::new(),
+        }
+    }
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            cache_documents: 256,
+            page_cache_mib: 64,
+            compact_min_kib: 1024,
+            compact_factor: 16,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_text_kib: 4096,
+            max_csv_kib: 16384,
+            max_request_kib: 32768,
+        }
+    }
+}
+
+/// The configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Reading or writing failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not valid (the message names the key and line).
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The file written at init: every setting, its default, and what it does.
+pub fn default_file(name: &str, author: &str) -> String {
+    let d = Config::default();
+    format!(
+        r#"# kpd.toml: the settings of this kp node. Every setting is listed with its
+# default; edit and restart kpd to change one. Unknown keys are refused.
+
+[node]
+# The institution this node belongs to, shown with its comments and as the
+# institution of the researchers who write on it.
+name = {name:?}
+# The researcher's name recorded with each change when `kp` is not given one
+# (`kp --author NAME` or $KP_AUTHOR). Like git's user.name.
+author = {author:?}
+
+[store]
+# Documents kept loaded in memory; the least recently used are dropped beyond
+# this (documents with unsaved changes are always kept).
+cache_documents = {cache}
+# sled's page cache, in MiB.
+page_cache_mib = {page}
+# A document's change log is compacted into one snapshot once it is larger than
+# this many KiB and larger than compact_factor times the snapshot.
+compact_min_kib = {cmin}
+compact_factor = {cfac}
+
+[limits]
+# Largest draft body accepted, in KiB.
+max_text_kib = {text}
+# Largest CSV file accepted by `kp dataset import`, in KiB.
+max_csv_kib = {csv}
+# Largest request on the local API, in KiB; keep it above the two limits above.
+max_request_kib = {req}
+"#,
+        cache = d.store.cache_documents,
+        page = d.store.page_cache_mib,
+        cmin = d.store.compact_min_kib,
+        cfac = d.store.compact_factor,
+        text = d.limits.max_text_kib,
+        csv = d.limits.max_csv_kib,
+        req = d.limits.max_request_kib,
+    )
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+        let l = &cfg.limits;
+        if l.max_request_kib < l.max_text_kib || l.max_request_kib < l.max_csv_kib {
+            return Err("limits.max_request_kib must be at least max_text_kib and max_csv_kib".into());
+        }
+        if cfg.store.cache_documents == 0 {
+            return Err("store.cache_documents must be at least 1".into());
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_defaults_parse_to_the_defaults() {
+        let cfg = Config::parse(&default_file("Uni \"X\"", "")).unwrap();
+        assert_eq!(cfg.node.name, "Uni \"X\"");
+        assert_eq!(cfg.store, StoreSection::default());
+        assert_eq!(cfg.limits, Limits::default());
+    }
+
+    #[test]
+    fn typos_and_bad_limits_are_refused() {
+        let err = Config::parse("[store]\ncache_docs = 3\n").unwrap_err();
+        assert!(err.contains("cache_docs"), "{err}");
+        assert!(Config::parse("[limits]\nmax_request_kib = 1\n").is_err());
+        assert!(Config::parse("[node]\nname = 3\n").is_err());
+    }
+}

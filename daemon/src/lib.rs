@@ -1,0 +1,12 @@
+//! The kp node: identity, store, document model, and the local API that `kp`
+//! talks to. The `kpd` binary is a thin shell over [`node`].
+
+pub mod api;
+pub mod config;
+pub mod identity;
+pub mod ids;
+pub mod model;
+pub mod node;
+pub mod repo;
+pub mod service;
+pub mod store;

@@ -1,0 +1,113 @@
+//! `kpd`: the kp node daemon. Parses arguments, sets up logging, and runs the node
+//! library until a signal stops it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kp_daemon::node::{self, Node};
+
+/// The kp node daemon: stores the partnership's documents and serves the `kp`
+/// command line on a local socket.
+#[derive(Debug, Parser)]
+#[command(name = "kpd", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the node (initialising it with defaults on first run).
+    ///
+    /// On first run this makes the node's key pair and a kpd.toml with every
+    /// setting written out, and prints the node id. Stop it with Ctrl-C or
+    /// SIGTERM: everything acknowledged is already on disk.
+    Run {
+        /// The node's data directory [default: $KP_DATA_DIR, else ./kp-data].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Settings file [default: DIR/kpd.toml].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Make a node identity and settings file, and print the node id.
+    ///
+    /// Refuses to overwrite an existing identity.
+    Init {
+        /// The institution running this node, as partners will see it.
+        #[arg(long)]
+        name: String,
+        /// The researcher's name recorded with changes when `kp` gives none.
+        #[arg(long, default_value = "")]
+        author: String,
+        /// The node's data directory [default: $KP_DATA_DIR, else ./kp-data].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kpd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init {
+            name,
+            author,
+            data_dir,
+        } => {
+            let dir = node::resolve_data_dir(data_dir);
+            let key = node::init(&dir, &name, &author)?;
+            println!("node id: {}", key.id());
+            println!("data dir: {}", dir.display());
+            println!("start it with: kpd run --data-dir {}", dir.display());
+            Ok(())
+        }
+        Command::Run { data_dir, config } => {
+            let dir = node::resolve_data_dir(data_dir);
+            let node = Node::open(&dir, config.as_deref())?;
+            if node.created {
+                println!("initialised a new node in {}", dir.display());
+                println!("settings: {}", dir.join(node::CONFIG_FILE).display());
+            }
+            println!("node id: {}", node.key.id());
+            println!("local API: {}", dir.join(node::SOCKET_FILE).display());
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(node.serve(shutdown_signal()))?;
+            Ok(())
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot listen for signals; stop kpd with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,353 @@
+//! Datasets: tables with named, typed columns, a source and a licence (theme 1
+//! keeps its migration and remittance figures in these).
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use serde::Serialize;
+
+use super::{DocKind, ModelError, SCHEMA, check_line, expect_kind, get_i64, get_obj, get_str, list_obj};
+use crate::ids::DocId;
+
+/// The type of a column, inferred from its values at import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// Whole numbers.
+    Integer,
+    /// Decimal numbers.
+    Number,
+    /// true / false.
+    Boolean,
+    /// Anything else.
+    Text,
+}
+
+impl ColumnType {
+    /// The word stored in documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "integer",
+            ColumnType::Number => "number",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Text => "text",
+        }
+    }
+}
+
+/// A column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Column {
+    /// Its name, from the header.
+    pub name: String,
+    /// Its type.
+    pub column_type: ColumnType,
+}
+
+/// A cell; `Empty` for a missing value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    /// No value.
+    Empty,
+    /// A whole number.
+    Integer(i64),
+    /// A decimal number.
+    Number(f64),
+    /// A truth value.
+    Boolean(bool),
+    /// Text.
+    Text(String),
+}
+
+/// A table parsed from CSV, ready to store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Table {
+    /// The columns.
+    pub columns: Vec<Column>,
+    /// The rows, each as long as `columns`.
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// A dataset as read from its document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dataset {
+    /// The space's id.
+    pub space: String,
+    /// Title.
+    pub title: String,
+    /// Where the figures come from.
+    pub source: String,
+    /// Their licence.
+    pub licence: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The table (rows possibly cut to a limit).
+    pub table: Table,
+    /// Rows in the dataset (before any limit).
+    pub total_rows: usize,
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" => Some(true),
+        "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses CSV (with a header row) into a typed table. Each column's type is the
+/// narrowest that fits all its non-empty values: integer, number, boolean, text.
+/// Errors name the line.
+pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Table, ModelError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+        return Err(ModelError::invalid(format!(
+            "{file}: line {line}: not UTF-8 text (save the file as UTF-8 and try again)"
+        )));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let at = |e: &csv::Error| -> String {
+        match e.position() {
+            Some(p) => format!("{file}: line {}", p.line()),
+            None => file.to_owned(),
+        }
+    };
+    let headers = reader
+        .headers()
+        .map_err(|e| ModelError::invalid(format!("{}: {}", at(&e), csv_reason(&e))))?
+        .clone();
+    if headers.is_empty() || headers.iter().all(str::is_empty) {
+        return Err(ModelError::invalid(format!(
+            "{file}: line 1: the file has no header row naming the columns"
+        )));
+    }
+    let mut names: Vec<String> = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        if h.is_empty() {
+            return Err(ModelError::invalid(format!(
+                "{file}: line 1: column {} has no name",
+                i + 1
+            )));
+        }
+        if names.iter().any(|n| n == h) {
+            return Err(ModelError::invalid(format!(
+                "{file}: line 1: column name `{h}` appears twice"
+            )));
+        }
+        names.push(h.to_owned());
+    }
+    let mut raw: Vec<Vec<String>> = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| ModelError::invalid(format!("{}: {}", at(&e), csv_reason(&e))))?;
+        raw.push(record.iter().map(str::to_owned).collect());
+    }
+    let types: Vec<ColumnType> = (0..names.len())
+        .map(|c| {
+            let values = raw.iter().map(|r| r[c].as_str()).filter(|v| !v.is_empty());
+            infer(values)
+        })
+        .collect();
+    let rows = raw
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .zip(&types)
+                .map(|(v, t)| cell(&v, *t))
+                .collect()
+        })
+        .collect();
+    Ok(Table {
+        columns: names
+            .into_iter()
+            .zip(types)
+            .map(|(name, column_type)| Column { name, column_type })
+            .collect(),
+        rows,
+    })
+}
+
+fn csv_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("this row has {len} fields but the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> ColumnType {
+    if values.clone().next().is_none() {
+        return ColumnType::Text;
+    }
+    if values.clone().all(|v| v.parse::<i64>().is_ok()) {
+        ColumnType::Integer
+    } else if values.clone().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) {
+        ColumnType::Number
+    } else if values.clone().all(|v| parse_bool(v).is_some()) {
+        ColumnType::Boolean
+    } else {
+        ColumnType::Text
+    }
+}
+
+fn cell(v: &str, t: ColumnType) -> Cell {
+    if v.is_empty() {
+        return Cell::Empty;
+    }
+    // The type was inferred from these very values, so each parse succeeds; text
+    // is the fallback that never loses a value.
+    match t {
+        ColumnType::Integer => v.parse().map(Cell::Integer).unwrap_or_else(|_| Cell::Text(v.into())),
+        ColumnType::Number => v.parse().map(Cell::Number).unwrap_or_else(|_| Cell::Text(v.into())),
+        ColumnType::Boolean => parse_bool(v).map(Cell::Boolean).unwrap_or_else(|| Cell::Text(v.into())),
+        ColumnType::Text => Cell::Text(v.into()),
+    }
+}
+
+/// Metadata of a new dataset.
+#[derive(Debug, Clone, Copy)]
+pub struct Info<'a> {
+    /// Title.
+    pub title: &'a str,
+    /// Where the figures come from.
+    pub source: &'a str,
+    /// Their licence.
+    pub licence: &'a str,
+}
+
+/// Fills a new dataset document.
+pub fn init(doc: &mut AutoCommit, space: &DocId, info: Info<'_>, table: &Table, now: i64) -> Result<(), ModelError> {
+    let title = check_line("a title", info.title, super::draft::MAX_TITLE_CHARS)?;
+    doc.put(ROOT, "kind", DocKind::Dataset.as_str())?;
+    doc.put(ROOT, "schema", SCHEMA)?;
+    doc.put(ROOT, "space", space.to_string())?;
+    doc.put(ROOT, "title", title)?;
+    doc.put(ROOT, "source", info.source.trim())?;
+    doc.put(ROOT, "licence", info.licence.trim())?;
+    doc.put(ROOT, "created_at", now)?;
+    let cols = doc.put_object(ROOT, "columns", ObjType::List)?;
+    for (i, c) in table.columns.iter().enumerate() {
+        let o = doc.insert_object(&cols, i, ObjType::Map)?;
+        doc.put(&o, "name", c.name.as_str())?;
+        doc.put(&o, "type", c.column_type.as_str())?;
+    }
+    let rows = doc.put_object(ROOT, "rows", ObjType::List)?;
+    for (i, row) in table.rows.iter().enumerate() {
+        let r = doc.insert_object(&rows, i, ObjType::List)?;
+        for (j, c) in row.iter().enumerate() {
+            let v: ScalarValue = match c {
+                Cell::Empty => ScalarValue::Null,
+                Cell::Integer(n) => ScalarValue::Int(*n),
+                Cell::Number(x) => ScalarValue::F64(*x),
+                Cell::Boolean(b) => ScalarValue::Boolean(*b),
+                Cell::Text(s) => ScalarValue::Str(s.as_str().into()),
+            };
+            doc.insert(&r, j, v)?;
+        }
+    }
+    Ok(())
+}
+
+fn column_type(s: &str) -> ColumnType {
+    match s {
+        "integer" => ColumnType::Integer,
+        "number" => ColumnType::Number,
+        "boolean" => ColumnType::Boolean,
+        _ => ColumnType::Text,
+    }
+}
+
+/// Reads a dataset with at most `limit` rows (all when `None`).
+pub fn read(doc: &AutoCommit, limit: Option<usize>) -> Result<Dataset, ModelError> {
+    expect_kind(doc, DocKind::Dataset)?;
+    let columns: Vec<Column> = get_obj(doc, &ROOT, "columns", ObjType::List)
+        .map(|l| {
+            (0..doc.length(&l))
+                .filter_map(|i| list_obj(doc, &l, i, ObjType::Map))
+                .map(|c| Column {
+                    name: get_str(doc, &c, "name"),
+                    column_type: column_type(&get_str(doc, &c, "type")),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let (rows, total_rows) = match get_obj(doc, &ROOT, "rows", ObjType::List) {
+        Some(list) => {
+            let total = doc.length(&list);
+            let take = limit.unwrap_or(total).min(total);
+            let rows = (0..take)
+                .map(|i| {
+                    let Some(r) = list_obj(doc, &list, i, ObjType::List) else {
+                        return vec![Cell::Empty; columns.len()];
+                    };
+                    (0..columns.len())
+                        .map(|j| match doc.get(&r, j) {
+                            Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                                ScalarValue::Int(n) => Cell::Integer(*n),
+                                ScalarValue::Uint(n) => Cell::Integer(i64::try_from(*n).unwrap_or(i64::MAX)),
+                                ScalarValue::F64(x) => Cell::Number(*x),
+                                ScalarValue::Boolean(b) => Cell::Boolean(*b),
+                                ScalarValue::Str(t) => Cell::Text(t.to_string()),
+                                _ => Cell::Empty,
+                            },
+                            _ => Cell::Empty,
+                        })
+                        .collect()
+                })
+                .collect();
+            (rows, total)
+        }
+        None => (Vec::new(), 0),
+    };
+    Ok(Dataset {
+        space: get_str(doc, &ROOT, "space"),
+        title: get_str(doc, &ROOT, "title"),
+        source: get_str(doc, &ROOT, "source"),
+        licence: get_str(doc, &ROOT, "licence"),
+        created_at: get_i64(doc, &ROOT, "created_at"),
+        table: Table { columns, rows },
+        total_rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infers_types_and_round_trips() {
+        let csv = b"country,year,usd_bn,share,official\nIndia,2011,63.8,3.4,true\nNepal,2011,4.2,,false\n";
+        let t = parse_csv(csv, "t.csv").unwrap();
+        let types: Vec<ColumnType> = t.columns.iter().map(|c| c.column_type).collect();
+        assert_eq!(
+            types,
+            [ColumnType::Text, ColumnType::Integer, ColumnType::Number, ColumnType::Number, ColumnType::Boolean]
+        );
+        assert_eq!(t.rows[1][3], Cell::Empty);
+        let mut doc = AutoCommit::new();
+        let info = Info { title: "Top recipients", source: "World Bank", licence: "CC BY 4.0" };
+        init(&mut doc, &DocId::random(), info, &t, 1).unwrap();
+        let d = read(&doc, None).unwrap();
+        assert_eq!(d.table, t);
+        assert_eq!(read(&doc, Some(1)).unwrap().table.rows.len(), 1);
+        assert_eq!(d.total_rows, 2);
+    }
+
+    #[test]
+    fn malformed_csv_names_the_line() {
+        let err = parse_csv(b"a,b\n1,2\n3,4,5\n", "x.csv").unwrap_err().to_string();
+        assert!(err.contains("x.csv: line 3") && err.contains("3 fields"), "{err}");
+        let err = parse_csv(b"a,b\n1,2\n\xff\xfe,3\n", "x.csv").unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("UTF-8"), "{err}");
+        let err = parse_csv(b"a,a\n1,2\n", "x.csv").unwrap_err().to_string();
+        assert!(err.contains("appears twice"), "{err}");
+        let err = parse_csv(b"a,\n1,2\n", "x.csv").unwrap_err().to_string();
+        assert!(err.contains("column 2 has no name"), "{err}");
+        assert!(parse_csv(b"", "x.csv").is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! The document model: typed views and edits of the automerge documents a node
+//! holds (spaces, drafts with comments, datasets).
+//!
+//! Every document has `kind` and `schema` at its root. Reading code never trusts
+//! the shape of a document (it may come from another node later): a missing or
+//! mistyped field reads as empty, never as a panic.
+
+pub mod dataset;
+pub mod draft;
+pub mod space;
+
+use automerge::{AutoCommit, AutomergeError, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use serde::{Deserialize, Serialize};
+
+/// The schema version written into new documents.
+pub const SCHEMA: u64 = 1;
+
+/// What sort of document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocKind {
+    /// A space: name, theme, members.
+    Space,
+    /// A draft paper with comments.
+    Draft,
+    /// A data table.
+    Dataset,
+    /// Anything else (an unknown or damaged document).
+    Unknown,
+}
+
+impl DocKind {
+    /// The word stored in documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Space => "space",
+            DocKind::Draft => "draft",
+            DocKind::Dataset => "dataset",
+            DocKind::Unknown => "unknown",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "space" => DocKind::Space,
+            "draft" => DocKind::Draft,
+            "dataset" => DocKind::Dataset,
+            _ => DocKind::Unknown,
+        }
+    }
+}
+
+/// An edit or a read that cannot be done; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// The input is wrong; the message says how.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Something with that name exists already.
+    #[error("{0}")]
+    Exists(String),
+    /// An input is over a configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The document is not what this operation works on.
+    #[error("{0}")]
+    WrongKind(String),
+    /// automerge refused an operation.
+    #[error("document operation failed: {0}")]
+    Automerge(#[from] AutomergeError),
+}
+
+impl ModelError {
+    /// An [`ModelError::Invalid`] with `msg`.
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::Invalid(msg.into())
+    }
+}
+
+/// What the index keeps of a document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Its kind.
+    pub kind: DocKind,
+    /// Its space's id, for drafts and datasets.
+    pub space: Option<String>,
+    /// Title or name.
+    pub title: String,
+    /// Draft status.
+    pub status: String,
+    /// Draft type.
+    pub subtype: String,
+}
+
+/// Reads the fields the index keeps.
+pub fn summarize(doc: &AutoCommit) -> Summary {
+    let kind = DocKind::parse(&get_str(doc, &ROOT, "kind"));
+    let title = match kind {
+        DocKind::Space => get_str(doc, &ROOT, "name"),
+        _ => get_str(doc, &ROOT, "title"),
+    };
+    let space = Some(get_str(doc, &ROOT, "space")).filter(|s| !s.is_empty());
+    Summary {
+        kind,
+        space,
+        title,
+        status: get_str(doc, &ROOT, "status"),
+        subtype: get_str(doc, &ROOT, "draft_type"),
+    }
+}
+
+/// Fails unless the document is of `kind`.
+pub fn expect_kind(doc: &AutoCommit, kind: DocKind) -> Result<(), ModelError> {
+    let found = DocKind::parse(&get_str(doc, &ROOT, "kind"));
+    if found == kind {
+        Ok(())
+    } else {
+        Err(ModelError::WrongKind(format!(
+            "that document is a {}, not a {}",
+            found.as_str(),
+            kind.as_str()
+        )))
+    }
+}
+
+pub(crate) fn get_scalar(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<ScalarValue> {
+    match doc.get(obj, key) {
+        Ok(Some((Value::Scalar(s), _))) => Some(s.into_owned()),
+        _ => None,
+    }
+}
+
+/// A string field, or empty.
+pub(crate) fn get_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> String {
+    match get_scalar(doc, obj, key) {
+        Some(ScalarValue::Str(s)) => s.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// An integer field, or 0.
+pub(crate) fn get_i64(doc: &AutoCommit, obj: &ObjId, key: &str) -> i64 {
+    match get_scalar(doc, obj, key) {
+        Some(ScalarValue::Int(i)) => i,
+        Some(ScalarValue::Uint(u)) => i64::try_from(u).unwrap_or(i64::MAX),
+        Some(ScalarValue::Timestamp(t)) => t,
+        _ => 0,
+    }
+}
+
+/// A boolean field, or false.
+pub(crate) fn get_bool(doc: &AutoCommit, obj: &ObjId, key: &str) -> bool {
+    matches!(get_scalar(doc, obj, key), Some(ScalarValue::Boolean(true)))
+}
+
+/// A child object of `ty` at `key`.
+pub(crate) fn get_obj(doc: &AutoCommit, obj: &ObjId, key: &str, ty: ObjType) -> Option<ObjId> {
+    match doc.get(obj, key) {
+        Ok(Some((Value::Object(t), id))) if t == ty => Some(id),
+        _ => None,
+    }
+}
+
+/// The `i`th element of a list, if it is an object of `ty`.
+pub(crate) fn list_obj(doc: &AutoCommit, list: &ObjId, i: usize, ty: ObjType) -> Option<ObjId> {
+    match doc.get(list, i) {
+        Ok(Some((Value::Object(t), id))) if t == ty => Some(id),
+        _ => None,
+    }
+}
+
+/// Checks a one-line name or title: not blank, no control characters, bounded.
+pub(crate) fn check_line(what: &str, value: &str, max: usize) -> Result<String, ModelError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(ModelError::invalid(format!("{what} must not be empty")));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(ModelError::invalid(format!(
+            "{what} must be one line without control characters"
+        )));
+    }
+    if v.chars().count() > max {
+        return Err(ModelError::TooLarge(format!(
+            "{what} is longer than {max} characters"
+        )));
+    }
+    Ok(v.to_owned())
+}

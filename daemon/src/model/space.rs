@@ -1,0 +1,196 @@
+//! Spaces: the unit of membership and replication (a working group, the steering
+//! committee, the secretariat, the donor committee).
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
+use serde::Serialize;
+
+use super::{DocKind, ModelError, SCHEMA, check_line, expect_kind, get_i64, get_obj, get_str};
+
+/// The partnership's thematic working groups, numbered as in its charter.
+pub const THEMES: [&str; 11] = [
+    "Data on migration and remittance flows",
+    "Skilled labour migration",
+    "Unskilled labour migration",
+    "Integration in host communities",
+    "Policy and institutional coherence",
+    "Demographic change",
+    "Remittances and access to finance",
+    "Diaspora resources",
+    "Climate change",
+    "Internal migration and urbanisation",
+    "Migrant rights and social aspects",
+];
+
+/// The name of theme `n` (1-11).
+pub fn theme_name(n: u32) -> Option<&'static str> {
+    THEMES.get(usize::try_from(n).ok()?.checked_sub(1)?).copied()
+}
+
+/// A member's role in a space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// May change membership and everything else.
+    Admin,
+    /// Drafts, datasets, comments.
+    Editor,
+    /// Comments and review documents.
+    Reviewer,
+    /// Reads only.
+    Reader,
+}
+
+impl Role {
+    /// The word stored in documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Reviewer => "reviewer",
+            Role::Reader => "reader",
+        }
+    }
+}
+
+/// A member node of a space.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Member {
+    /// The node id.
+    pub node_id: String,
+    /// Its role, as stored.
+    pub role: String,
+    /// The institution's name.
+    pub institution: String,
+}
+
+/// A space as read from its document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Space {
+    /// Name, unique on a node.
+    pub name: String,
+    /// Theme number, 1-11.
+    pub theme: u32,
+    /// What the space is for.
+    pub description: String,
+    /// Member nodes.
+    pub members: Vec<Member>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// Longest space name accepted.
+pub const MAX_NAME_CHARS: usize = 120;
+/// Longest description accepted.
+pub const MAX_DESCRIPTION_CHARS: usize = 4000;
+
+/// Checks a theme number.
+pub fn check_theme(theme: u32) -> Result<u32, ModelError> {
+    if theme_name(theme).is_some() {
+        Ok(theme)
+    } else {
+        let list: Vec<String> = THEMES
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("{} {t}", i + 1))
+            .collect();
+        Err(ModelError::invalid(format!(
+            "unknown theme {theme}: themes are numbered 1 to 11 ({})",
+            list.join("; ")
+        )))
+    }
+}
+
+/// Fills a new space document; the creating node is its admin.
+pub fn init(
+    doc: &mut AutoCommit,
+    name: &str,
+    theme: u32,
+    description: &str,
+    admin: &Member,
+    now: i64,
+) -> Result<(), ModelError> {
+    let name = check_line("a space name", name, MAX_NAME_CHARS)?;
+    let theme = check_theme(theme)?;
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ModelError::TooLarge(format!(
+            "the description is longer than {MAX_DESCRIPTION_CHARS} characters"
+        )));
+    }
+    doc.put(ROOT, "kind", DocKind::Space.as_str())?;
+    doc.put(ROOT, "schema", SCHEMA)?;
+    doc.put(ROOT, "name", name)?;
+    doc.put(ROOT, "theme", u64::from(theme))?;
+    doc.put(ROOT, "description", description.trim())?;
+    doc.put(ROOT, "created_at", now)?;
+    let members = doc.put_object(ROOT, "members", ObjType::Map)?;
+    let m = doc.put_object(&members, admin.node_id.as_str(), ObjType::Map)?;
+    doc.put(&m, "role", Role::Admin.as_str())?;
+    doc.put(&m, "institution", admin.institution.as_str())?;
+    doc.put(&m, "added_at", now)?;
+    Ok(())
+}
+
+/// Reads a space document.
+pub fn read(doc: &AutoCommit) -> Result<Space, ModelError> {
+    expect_kind(doc, DocKind::Space)?;
+    let mut members = Vec::new();
+    if let Some(obj) = get_obj(doc, &ROOT, "members", ObjType::Map) {
+        for node_id in doc.keys(&obj) {
+            if let Some(m) = get_obj(doc, &obj, &node_id, ObjType::Map) {
+                members.push(Member {
+                    role: get_str(doc, &m, "role"),
+                    institution: get_str(doc, &m, "institution"),
+                    node_id,
+                });
+            }
+        }
+    }
+    Ok(Space {
+        name: get_str(doc, &ROOT, "name"),
+        theme: u32::try_from(get_i64(doc, &ROOT, "theme")).unwrap_or(0),
+        description: get_str(doc, &ROOT, "description"),
+        members,
+        created_at: get_i64(doc, &ROOT, "created_at"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin() -> Member {
+        Member {
+            node_id: "node1".into(),
+            role: "admin".into(),
+            institution: "KNOMAD".into(),
+        }
+    }
+
+    #[test]
+    fn create_and_read() {
+        let mut doc = AutoCommit::new();
+        init(&mut doc, " Remittances WG ", 7, "Costs of sending money", &admin(), 5).unwrap();
+        let s = read(&doc).unwrap();
+        assert_eq!(s.name, "Remittances WG");
+        assert_eq!(s.theme, 7);
+        assert_eq!(s.members.len(), 1);
+        assert_eq!(s.members[0].role, "admin");
+        assert_eq!(theme_name(7), Some("Remittances and access to finance"));
+    }
+
+    #[test]
+    fn bad_inputs_are_refused() {
+        for theme in [0, 12, 99] {
+            let err = init(&mut AutoCommit::new(), "x", theme, "", &admin(), 0).unwrap_err();
+            assert!(err.to_string().contains("unknown theme"), "{err}");
+        }
+        assert!(init(&mut AutoCommit::new(), "  ", 1, "", &admin(), 0).is_err());
+        assert!(init(&mut AutoCommit::new(), "a\nb", 1, "", &admin(), 0).is_err());
+        let long = "x".repeat(MAX_NAME_CHARS + 1);
+        assert!(matches!(
+            init(&mut AutoCommit::new(), &long, 1, "", &admin(), 0),
+            Err(ModelError::TooLarge(_))
+        ));
+    }
+}

@@ -1,0 +1,263 @@
+//! Starting and stopping a node: the data directory, its lock, first-run
+//! initialisation, the local API socket, and graceful shutdown on signals.
+//!
+//! The data directory (mode 0700) holds:
+//!
+//! | path        | what                                              |
+//! |-------------|---------------------------------------------------|
+//! | `node.key`  | the node's Ed25519 key, PKCS#8, mode 0600          |
+//! | `kpd.toml`  | settings, written out in full at init              |
+//! | `store/`    | the sled store                                     |
+//! | `kpd.sock`  | the local API (gRPC over a Unix socket)            |
+//! | `kpd.lock`  | held while a kpd runs here; holds its pid          |
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kp_proto::local::local_server::LocalServer;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::api::LocalApi;
+use crate::config::{self, Config, ConfigError};
+use crate::identity::{IdentityError, NodeKey};
+use crate::repo::{Repo, RepoConfig, RepoError};
+use crate::service::Service;
+use crate::store::{SledStore, StoreError};
+
+/// File names inside the data directory.
+pub const KEY_FILE: &str = "node.key";
+/// The settings file.
+pub const CONFIG_FILE: &str = "kpd.toml";
+/// The local API socket.
+pub const SOCKET_FILE: &str = "kpd.sock";
+/// The lock file.
+pub const LOCK_FILE: &str = "kpd.lock";
+/// The store directory.
+pub const STORE_DIR: &str = "store";
+
+/// Why a node could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The node's identity could not be made or read.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// The settings file is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The repository could not be opened.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// Another kpd runs on this data directory.
+    #[error("another kpd is already running on {} (pid {pid}); stop it first, or use another --data-dir", dir.display())]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The pid written by the other process.
+        pid: String,
+    },
+    /// A file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("local API: {0}")]
+    Serve(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
+    move |source| NodeError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The data directory to use: `--data-dir`, else `$KP_DATA_DIR`, else `./kp-data`.
+pub fn resolve_data_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("KP_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("kp-data"))
+}
+
+/// What `init` made.
+#[derive(Debug)]
+pub struct Initialised {
+    /// The node's key.
+    pub key: NodeKey,
+    /// Whether it was made now (false: it existed).
+    pub created: bool,
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), NodeError> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io(dir))?;
+    }
+    // The socket and key live here: nobody else may enter.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))
+}
+
+/// Makes a node identity and a full `kpd.toml` in `dir`. Refuses to overwrite an
+/// existing identity.
+pub fn init(dir: &Path, name: &str, author: &str) -> Result<NodeKey, NodeError> {
+    ensure_dir(dir)?;
+    let key_path = dir.join(KEY_FILE);
+    let key = NodeKey::generate(&key_path)?;
+    let cfg_path = dir.join(CONFIG_FILE);
+    if !cfg_path.exists() {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&cfg_path)
+            .map_err(io(&cfg_path))?;
+        f.write_all(config::default_file(name, author).as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(io(&cfg_path))?;
+    }
+    Ok(key)
+}
+
+/// Loads the node in `dir`, initialising it with defaults on first run.
+pub fn init_or_load(dir: &Path, config_path: Option<&Path>) -> Result<(Initialised, Config), NodeError> {
+    let key_path = dir.join(KEY_FILE);
+    let init = if key_path.exists() {
+        ensure_dir(dir)?;
+        Initialised {
+            key: NodeKey::load(&key_path)?,
+            created: false,
+        }
+    } else {
+        let name = fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "kp node".into());
+        Initialised {
+            key: init(dir, &name, "")?,
+            created: true,
+        }
+    };
+    let cfg_path = config_path.map(Path::to_path_buf).unwrap_or_else(|| dir.join(CONFIG_FILE));
+    let cfg = Config::load(&cfg_path)?;
+    Ok((init, cfg))
+}
+
+/// Holds the data directory's lock for as long as it lives.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: fs::File,
+}
+
+/// Takes the data directory's lock, or says who holds it.
+pub fn lock_dir(dir: &Path) -> Result<DirLock, NodeError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let pid = fs::read_to_string(&path).unwrap_or_default().trim().to_owned();
+            return Err(NodeError::Locked {
+                dir: dir.to_owned(),
+                pid: if pid.is_empty() { "unknown".into() } else { pid },
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+    }
+    file.set_len(0).map_err(io(&path))?;
+    write!(file, "{}", std::process::id()).map_err(io(&path))?;
+    Ok(DirLock { _file: file })
+}
+
+/// A node ready to serve.
+#[derive(Debug)]
+pub struct Node {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// Its settings.
+    pub cfg: Config,
+    /// Its key.
+    pub key: NodeKey,
+    /// Whether this start made the identity.
+    pub created: bool,
+    /// The documents.
+    pub repo: Repo,
+    _lock: DirLock,
+}
+
+impl Node {
+    /// Locks `dir`, initialises it if needed, and opens the store.
+    pub fn open(dir: &Path, config_path: Option<&Path>) -> Result<Self, NodeError> {
+        ensure_dir(dir)?;
+        let lock = lock_dir(dir)?;
+        let (init, cfg) = init_or_load(dir, config_path)?;
+        let store_dir = dir.join(STORE_DIR);
+        let store = SledStore::open(&store_dir, cfg.store.page_cache_mib << 20)?;
+        let repo = Repo::open(
+            Arc::new(store),
+            init.key.id(),
+            RepoConfig {
+                cache_docs: cfg.store.cache_documents,
+                compact_min_bytes: cfg.store.compact_min_kib << 10,
+                compact_factor: cfg.store.compact_factor,
+                ..RepoConfig::default()
+            },
+        )?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            cfg,
+            key: init.key,
+            created: init.created,
+            repo,
+            _lock: lock,
+        })
+    }
+
+    /// Serves the local API until `shutdown` completes, then writes everything
+    /// pending and closes the store.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), NodeError> {
+        let socket = self.dir.join(SOCKET_FILE);
+        // We hold the lock, so a socket file left here is from a process that died.
+        if socket.exists() {
+            fs::remove_file(&socket).map_err(io(&socket))?;
+        }
+        let listener = UnixListener::bind(&socket).map_err(io(&socket))?;
+        fs::set_permissions(&socket, fs::Permissions::from_mode(0o600)).map_err(io(&socket))?;
+        let max = self.cfg.limits.max_request_kib * 1024;
+        let service = Arc::new(Service::new(
+            self.repo.clone(),
+            self.cfg.clone(),
+            self.dir.display().to_string(),
+        ));
+        let api = LocalServer::new(LocalApi::new(service))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(usize::MAX);
+        tracing::info!(node = %self.key.id(), socket = %socket.display(), "ready");
+        let result = tonic::transport::Server::builder()
+            .add_service(api)
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+            .await;
+        self.repo.shutdown();
+        let _ = fs::remove_file(&socket);
+        tracing::info!("stopped; everything acknowledged is on disk");
+        result.map_err(|e| NodeError::Serve(e.to_string()))
+    }
+}

@@ -1,0 +1,738 @@
+//! The document repository: automerge documents over a [`Store`], with a bounded
+//! cache of loaded documents, a metadata index for listings, group commit, and
+//! compaction of change logs into snapshots.
+//!
+//! How a document lives on disk: one `save()` snapshot (in parts) plus a log of
+//! incremental chunks written since, each a `save_after(durable heads)`. Loading
+//! is `load(snapshot)` then `load_incremental` of each chunk. When the log outgrows
+//! the snapshot, the committer writes a fresh snapshot and drops the log in the
+//! same atomic batch.
+//!
+//! How an edit becomes durable: the edit is applied to the loaded document under
+//! its lock and the document is marked dirty. One committer thread takes all dirty
+//! documents as a round, writes their new chunks and index entries in one batch,
+//! and [`Store::commit`]s it (which fsyncs). Every edit gets a [`Ticket`] naming
+//! the round that will carry it; [`Repo::wait`] returns once that round is
+//! durable. Many edits share one fsync (group commit).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use automerge::transaction::CommitOptions;
+use automerge::{ActorId, AutoCommit, AutomergeError, ChangeHash};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::NodeId;
+use crate::ids::{DocId, actor_id};
+use crate::model::{self, DocKind};
+use crate::store::{Keyspace, Op, Store, StoreError, join_parts, put_parts};
+
+/// Tuning of the repository.
+#[derive(Debug, Clone)]
+pub struct RepoConfig {
+    /// Loaded documents kept in memory (documents with unsaved changes are kept
+    /// regardless).
+    pub cache_docs: usize,
+    /// A log is compacted into a snapshot once it is larger than this many bytes
+    /// and larger than [`RepoConfig::compact_factor`] times the snapshot.
+    pub compact_min_bytes: u64,
+    /// See [`RepoConfig::compact_min_bytes`].
+    pub compact_factor: u64,
+    /// After this long without edits, the committer compacts loaded documents
+    /// that still have a log.
+    pub idle_compact: Duration,
+}
+
+impl Default for RepoConfig {
+    fn default() -> Self {
+        Self {
+            cache_docs: 256,
+            compact_min_bytes: 1 << 20,
+            compact_factor: 16,
+            idle_compact: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What can go wrong in the repository.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No document has that id on this node.
+    #[error("no document {0} on this node")]
+    NotFound(DocId),
+    /// The stored bytes of a document do not load.
+    #[error("document {id} is damaged in the store: {source}")]
+    Corrupt {
+        /// The document.
+        id: DocId,
+        /// What automerge said.
+        source: AutomergeError,
+    },
+    /// The edit was refused; nothing was changed.
+    #[error(transparent)]
+    Model(#[from] model::ModelError),
+    /// A round of writes failed, so the edit is not known to be durable. The edit
+    /// stays in memory and is retried with the next round.
+    #[error("the store could not make the edit durable: {0}")]
+    NotDurable(String),
+    /// The repository is shutting down.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+/// The metadata index entry of a document: enough for listings, kept in the
+/// store beside the document and in memory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DocMeta {
+    /// What sort of document.
+    pub kind: DocKind,
+    /// The space it belongs to (none for a space itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
+    /// Title (drafts, datasets) or name (spaces).
+    pub title: String,
+    /// Draft status; empty for other kinds.
+    #[serde(default)]
+    pub status: String,
+    /// Draft type; empty for other kinds.
+    #[serde(default)]
+    pub subtype: String,
+    /// Unix seconds of creation.
+    pub created_at: i64,
+    /// Unix seconds of the last durable change.
+    pub updated_at: i64,
+    /// Heads (hex) at the last durable write.
+    pub heads: Vec<String>,
+    /// Bytes of the stored snapshot.
+    pub snapshot_bytes: u64,
+    /// Sequence number of the next log chunk.
+    pub log_next: u64,
+    /// Chunks in the log since the snapshot.
+    pub log_chunks: u64,
+    /// Bytes in the log since the snapshot.
+    pub log_bytes: u64,
+}
+
+/// A promise of durability: the commit round that will carry an edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(u64);
+
+/// Who makes a change and why; recorded in the change's message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChangeNote {
+    /// The researcher's name.
+    pub author: String,
+    /// What the change does, in a few words.
+    pub what: String,
+}
+
+impl ChangeNote {
+    /// A note by `author` saying `what`.
+    pub fn new(author: impl Into<String>, what: impl Into<String>) -> Self {
+        Self {
+            author: author.into(),
+            what: what.into(),
+        }
+    }
+
+    /// Reads a change message written by [`ChangeNote`]; other messages become the
+    /// note's `what` with no author.
+    pub fn parse(message: Option<&str>) -> Self {
+        match message {
+            Some(m) => serde_json::from_str(m).unwrap_or_else(|_| Self::new("", m)),
+            None => Self::new("", ""),
+        }
+    }
+}
+
+struct Loaded {
+    doc: AutoCommit,
+    /// Heads of what is in the store.
+    durable: Vec<ChangeHash>,
+}
+
+impl Loaded {
+    fn is_clean(&mut self) -> bool {
+        self.doc.get_heads() == self.durable
+    }
+}
+
+type Slot = Arc<Mutex<Loaded>>;
+
+#[derive(Default)]
+struct Cache {
+    slots: HashMap<DocId, (Slot, u64)>,
+    tick: u64,
+}
+
+#[derive(Default)]
+struct CommitState {
+    /// Documents with unwritten changes, and whether to compact them.
+    dirty: BTreeMap<DocId, bool>,
+    started: u64,
+    completed: u64,
+    failed: Option<(u64, String)>,
+    shutdown: bool,
+    stopped: bool,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    node: NodeId,
+    incarnation: u64,
+    actor: ActorId,
+    cfg: RepoConfig,
+    cache: Mutex<Cache>,
+    index: RwLock<BTreeMap<DocId, DocMeta>>,
+    commit: Mutex<CommitState>,
+    /// Wakes the committer.
+    work: Condvar,
+    /// Wakes waiters of a round.
+    done: Condvar,
+}
+
+/// The document repository. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Repo {
+    inner: Arc<Inner>,
+    committer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo")
+            .field("node", &self.inner.node)
+            .field("incarnation", &self.inner.incarnation)
+            .finish_non_exhaustive()
+    }
+}
+
+const INCARNATION_KEY: &[u8] = b"incarnation";
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks is a bug; carrying on with the
+    // state it left is still better than taking the whole node down.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Unix seconds now.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Hex strings of heads, as kept in the index and shown to users.
+pub fn heads_hex(heads: &[ChangeHash]) -> Vec<String> {
+    heads.iter().map(|h| h.to_string()).collect()
+}
+
+impl Repo {
+    /// Opens the repository on `store` for node `node`: makes a new incarnation
+    /// durable (before anything else is written), loads the index, and starts the
+    /// committer thread.
+    pub fn open(store: Arc<dyn Store>, node: NodeId, cfg: RepoConfig) -> Result<Self, RepoError> {
+        let incarnation = match store.get(Keyspace::Meta, INCARNATION_KEY)? {
+            Some(v) => u64::from_be_bytes(v.as_slice().try_into().unwrap_or([0; 8])) + 1,
+            None => 1,
+        };
+        store.commit(vec![Op::Put(
+            Keyspace::Meta,
+            INCARNATION_KEY.to_vec(),
+            incarnation.to_be_bytes().to_vec(),
+        )])?;
+        let mut index = BTreeMap::new();
+        for (key, value) in store.scan_prefix(Keyspace::Index, b"")? {
+            let Ok(bytes) = <[u8; 16]>::try_from(key.as_slice()) else {
+                tracing::warn!("skipping an index entry with a malformed key");
+                continue;
+            };
+            match serde_json::from_slice::<DocMeta>(&value) {
+                Ok(meta) => {
+                    index.insert(DocId::from_bytes(bytes), meta);
+                }
+                Err(e) => tracing::warn!(doc = %DocId::from_bytes(bytes), "unreadable index entry: {e}"),
+            }
+        }
+        let inner = Arc::new(Inner {
+            store,
+            node,
+            incarnation,
+            actor: actor_id(&node, incarnation),
+            cfg,
+            cache: Mutex::new(Cache::default()),
+            index: RwLock::new(index),
+            commit: Mutex::new(CommitState::default()),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let worker = Arc::clone(&inner);
+        let handle = std::thread::Builder::new()
+            .name("kp-committer".into())
+            .spawn(move || worker.run_committer())
+            .map_err(|source| StoreError::Io {
+                context: "starting the committer thread".into(),
+                source,
+            })?;
+        Ok(Self {
+            inner,
+            committer: Arc::new(Mutex::new(Some(handle))),
+        })
+    }
+
+    /// This process's incarnation number.
+    pub fn incarnation(&self) -> u64 {
+        self.inner.incarnation
+    }
+
+    /// The actor id of this node in this process.
+    pub fn actor(&self) -> &ActorId {
+        &self.inner.actor
+    }
+
+    /// The node this repository belongs to.
+    pub fn node(&self) -> NodeId {
+        self.inner.node
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.inner.store.size_on_disk()
+    }
+
+    /// Documents loaded in memory now.
+    pub fn cached(&self) -> usize {
+        lock(&self.inner.cache).slots.len()
+    }
+
+    /// The index entry of a document.
+    pub fn meta(&self, id: &DocId) -> Option<DocMeta> {
+        self.inner.index.read().ok()?.get(id).cloned()
+    }
+
+    /// All index entries, in id order, without loading any document.
+    pub fn list(&self) -> Vec<(DocId, DocMeta)> {
+        match self.inner.index.read() {
+            Ok(index) => index.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Creates a document: `init` fills it in one change; nothing is stored if it
+    /// fails. Returns once the document is durable.
+    pub fn create<T>(
+        &self,
+        note: &ChangeNote,
+        init: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
+    ) -> Result<(DocId, T), RepoError> {
+        let id = DocId::random();
+        let mut doc = AutoCommit::new().with_actor(self.inner.actor.clone());
+        let out = init(&mut doc)?;
+        commit(&mut doc, note);
+        let slot = Arc::new(Mutex::new(Loaded {
+            doc,
+            durable: Vec::new(),
+        }));
+        self.inner.insert_slot(id, slot);
+        let ticket = self.inner.mark_dirty(id, false)?;
+        self.wait(ticket)?;
+        Ok((id, out))
+    }
+
+    /// Changes a document: `edit` runs on it and its operations become one change
+    /// with `note`. If `edit` fails, its operations are rolled back and nothing
+    /// changes. The returned ticket tells when the change is durable.
+    pub fn change<T>(
+        &self,
+        id: &DocId,
+        note: &ChangeNote,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
+    ) -> Result<(T, Ticket), RepoError> {
+        self.change_at(id, None, note, edit)
+    }
+
+    /// [`Repo::change`] made as if on the document as it was at `base` heads: the
+    /// change depends on `base` only, so it merges with whatever happened since
+    /// (this is how an editor session that started earlier saves).
+    pub fn change_at<T>(
+        &self,
+        id: &DocId,
+        base: Option<&[ChangeHash]>,
+        note: &ChangeNote,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
+    ) -> Result<(T, Ticket), RepoError> {
+        let slot = self.inner.slot(id)?;
+        let mut loaded = lock(&slot);
+        if let Some(base) = base {
+            let missing = loaded.doc.get_missing_deps(base);
+            if !missing.is_empty() {
+                return Err(model::ModelError::invalid(format!(
+                    "the text was opened at a version this node does not have ({})",
+                    missing[0]
+                ))
+                .into());
+            }
+            loaded.doc.isolate(base);
+        }
+        let out = match edit(&mut loaded.doc) {
+            Ok(out) => out,
+            Err(e) => {
+                loaded.doc.rollback();
+                if base.is_some() {
+                    loaded.doc.integrate();
+                }
+                return Err(e.into());
+            }
+        };
+        let changed = commit(&mut loaded.doc, note);
+        if base.is_some() {
+            loaded.doc.integrate();
+        }
+        let dirty = changed || !loaded.is_clean();
+        drop(loaded);
+        let ticket = if dirty {
+            self.inner.mark_dirty(*id, false)?
+        } else {
+            Ticket(0)
+        };
+        Ok((out, ticket))
+    }
+
+    /// [`Repo::change`], then waits until the change is durable.
+    pub fn change_durably<T>(
+        &self,
+        id: &DocId,
+        note: &ChangeNote,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
+    ) -> Result<T, RepoError> {
+        let (out, ticket) = self.change(id, note, edit)?;
+        self.wait(ticket)?;
+        Ok(out)
+    }
+
+    /// Reads a document (loading it if needed). `read` must not change it.
+    pub fn read<T>(&self, id: &DocId, read: impl FnOnce(&mut AutoCommit) -> T) -> Result<T, RepoError> {
+        let slot = self.inner.slot(id)?;
+        let mut loaded = lock(&slot);
+        Ok(read(&mut loaded.doc))
+    }
+
+    /// Blocks until the round of `ticket` is durable.
+    pub fn wait(&self, ticket: Ticket) -> Result<(), RepoError> {
+        let mut st = lock(&self.inner.commit);
+        loop {
+            if st.completed >= ticket.0 {
+                return Ok(());
+            }
+            if let Some((round, msg)) = &st.failed
+                && *round >= ticket.0
+            {
+                return Err(RepoError::NotDurable(msg.clone()));
+            }
+            if st.stopped {
+                return Err(RepoError::ShuttingDown);
+            }
+            st = self.inner.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Compacts a document's log into a snapshot now, and waits until that is
+    /// durable.
+    pub fn compact(&self, id: &DocId) -> Result<(), RepoError> {
+        // Load it, so the committer finds it in the cache.
+        let _slot = self.inner.slot(id)?;
+        let ticket = self.inner.mark_dirty(*id, true)?;
+        self.wait(ticket)
+    }
+
+    /// Writes everything pending, stops the committer and waits for it. Edits
+    /// after this fail with [`RepoError::ShuttingDown`].
+    pub fn shutdown(&self) {
+        {
+            let mut st = lock(&self.inner.commit);
+            st.shutdown = true;
+            self.inner.work.notify_all();
+        }
+        if let Some(handle) = lock(&self.committer).take()
+            && handle.join().is_err()
+        {
+            tracing::error!("the committer thread panicked");
+        }
+    }
+}
+
+/// Commits the open transaction of `doc` with `note`; false if it made no ops.
+fn commit(doc: &mut AutoCommit, note: &ChangeNote) -> bool {
+    let message = serde_json::to_string(note).unwrap_or_default();
+    doc.commit_with(CommitOptions::default().with_message(message).with_time(now_secs()))
+        .is_some()
+}
+
+impl Inner {
+    fn insert_slot(&self, id: DocId, slot: Slot) -> Slot {
+        let mut cache = lock(&self.cache);
+        cache.tick += 1;
+        let tick = cache.tick;
+        let slot = Arc::clone(&cache.slots.entry(id).or_insert((slot, tick)).0);
+        self.evict(&mut cache);
+        slot
+    }
+
+    /// Drops least recently used documents that have nothing unsaved while the
+    /// cache is over its size.
+    fn evict(&self, cache: &mut Cache) {
+        if cache.slots.len() <= self.cfg.cache_docs {
+            return;
+        }
+        let dirty = lock(&self.commit).dirty.clone();
+        let mut by_age: Vec<(u64, DocId)> = cache.slots.iter().map(|(id, (_, t))| (*t, *id)).collect();
+        by_age.sort_unstable();
+        let excess = cache.slots.len() - self.cfg.cache_docs;
+        let mut removed = 0;
+        for (_, id) in by_age {
+            if removed == excess {
+                break;
+            }
+            if dirty.contains_key(&id) {
+                continue;
+            }
+            let Some((slot, _)) = cache.slots.get(&id) else { continue };
+            // Someone is using it right now, or it holds changes not yet written.
+            let Ok(mut loaded) = slot.try_lock() else { continue };
+            if !loaded.is_clean() {
+                continue;
+            }
+            drop(loaded);
+            cache.slots.remove(&id);
+            removed += 1;
+        }
+    }
+
+    /// The loaded document `id`, loading it from the store if needed.
+    fn slot(&self, id: &DocId) -> Result<Slot, RepoError> {
+        {
+            let mut cache = lock(&self.cache);
+            cache.tick += 1;
+            let tick = cache.tick;
+            if let Some((slot, t)) = cache.slots.get_mut(id) {
+                *t = tick;
+                return Ok(Arc::clone(slot));
+            }
+        }
+        if self.index.read().map(|i| !i.contains_key(id)).unwrap_or(true) {
+            return Err(RepoError::NotFound(*id));
+        }
+        let doc = self.load(id)?;
+        let mut loaded = Loaded {
+            doc,
+            durable: Vec::new(),
+        };
+        loaded.durable = loaded.doc.get_heads();
+        Ok(self.insert_slot(*id, Arc::new(Mutex::new(loaded))))
+    }
+
+    fn load(&self, id: &DocId) -> Result<AutoCommit, RepoError> {
+        let corrupt = |source| RepoError::Corrupt { id: *id, source };
+        let snapshot = join_parts(self.store.scan_prefix(Keyspace::Snapshot, id.as_bytes())?);
+        let mut doc = match snapshot.into_iter().next() {
+            Some((_, bytes)) => AutoCommit::load(&bytes).map_err(corrupt)?,
+            None => AutoCommit::new(),
+        };
+        for (_, chunk) in join_parts(self.store.scan_prefix(Keyspace::Log, id.as_bytes())?) {
+            doc.load_incremental(&chunk).map_err(corrupt)?;
+        }
+        doc.set_actor(self.actor.clone());
+        Ok(doc)
+    }
+
+    fn mark_dirty(&self, id: DocId, compact: bool) -> Result<Ticket, RepoError> {
+        let mut st = lock(&self.commit);
+        if st.stopped {
+            return Err(RepoError::ShuttingDown);
+        }
+        *st.dirty.entry(id).or_insert(false) |= compact;
+        self.work.notify_one();
+        Ok(Ticket(st.started + 1))
+    }
+
+    /// Adds to `ops` what brings the stored copy of `id` up to date: a log chunk,
+    /// or a fresh snapshot replacing the log when `compact` is set or the log has
+    /// outgrown the snapshot. Returns the new index entry and the heads it covers,
+    /// or `None` when there was nothing to write.
+    fn write_doc(
+        &self,
+        id: &DocId,
+        slot: &Slot,
+        compact: bool,
+        ops: &mut Vec<Op>,
+    ) -> Result<Option<(DocMeta, Vec<ChangeHash>)>, RepoError> {
+        let old = self.index.read().ok().and_then(|i| i.get(id).cloned());
+        let mut loaded = lock(slot);
+        let heads = loaded.doc.get_heads();
+        let has_log = old.as_ref().is_some_and(|m| m.log_chunks > 0);
+        if heads == loaded.durable && !(compact && has_log) {
+            return Ok(None);
+        }
+        let summary = model::summarize(&loaded.doc);
+        let now = now_secs();
+        let mut meta = old.unwrap_or(DocMeta {
+            kind: summary.kind,
+            space: None,
+            title: String::new(),
+            status: String::new(),
+            subtype: String::new(),
+            created_at: now,
+            updated_at: now,
+            heads: Vec::new(),
+            snapshot_bytes: 0,
+            log_next: 0,
+            log_chunks: 0,
+            log_bytes: 0,
+        });
+        let threshold = self
+            .cfg
+            .compact_min_bytes
+            .max(meta.snapshot_bytes.saturating_mul(self.cfg.compact_factor));
+        if compact || meta.snapshot_bytes == 0 || meta.log_bytes > threshold {
+            let snapshot = loaded.doc.save();
+            drop(loaded);
+            for (k, _) in self.store.scan_prefix(Keyspace::Snapshot, id.as_bytes())? {
+                ops.push(Op::Delete(Keyspace::Snapshot, k));
+            }
+            for (k, _) in self.store.scan_prefix(Keyspace::Log, id.as_bytes())? {
+                ops.push(Op::Delete(Keyspace::Log, k));
+            }
+            put_parts(ops, Keyspace::Snapshot, id.as_bytes(), &snapshot);
+            meta.snapshot_bytes = snapshot.len() as u64;
+            meta.log_chunks = 0;
+            meta.log_bytes = 0;
+        } else {
+            let durable = std::mem::take(&mut loaded.durable);
+            let chunk = loaded.doc.save_after(&durable);
+            loaded.durable = durable;
+            drop(loaded);
+            let mut key = id.as_bytes().to_vec();
+            key.extend_from_slice(&meta.log_next.to_be_bytes());
+            put_parts(ops, Keyspace::Log, &key, &chunk);
+            meta.log_next += 1;
+            meta.log_chunks += 1;
+            meta.log_bytes += chunk.len() as u64;
+        }
+        meta.kind = summary.kind;
+        meta.space = summary.space;
+        meta.title = summary.title;
+        meta.status = summary.status;
+        meta.subtype = summary.subtype;
+        meta.updated_at = now;
+        meta.heads = heads_hex(&heads);
+        ops.push(Op::Put(
+            Keyspace::Index,
+            id.as_bytes().to_vec(),
+            serde_json::to_vec(&meta).expect("index entries always serialize"),
+        ));
+        Ok(Some((meta, heads)))
+    }
+
+    /// One round: writes every dirty document in one durable batch.
+    fn write_round(&self, dirty: &BTreeMap<DocId, bool>) -> Result<(), RepoError> {
+        let mut ops = Vec::new();
+        let mut written = Vec::new();
+        for (id, &compact) in dirty {
+            let slot = match lock(&self.cache).slots.get(id) {
+                Some((slot, _)) => Arc::clone(slot),
+                // Dirty documents are never evicted; an absent one has nothing to write.
+                None => continue,
+            };
+            if let Some((meta, heads)) = self.write_doc(id, &slot, compact, &mut ops)? {
+                written.push((*id, slot, meta, heads));
+            }
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(ops)?;
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        for (id, slot, meta, heads) in written {
+            lock(&slot).durable = heads;
+            index.insert(id, meta);
+        }
+        Ok(())
+    }
+
+    fn run_committer(&self) {
+        loop {
+            let (round, dirty) = {
+                let mut st = lock(&self.commit);
+                while st.dirty.is_empty() && !st.shutdown {
+                    let (next, timeout) = self
+                        .work
+                        .wait_timeout(st, self.cfg.idle_compact)
+                        .unwrap_or_else(|e| e.into_inner());
+                    st = next;
+                    if timeout.timed_out() && st.dirty.is_empty() {
+                        drop(st);
+                        self.compact_idle();
+                        st = lock(&self.commit);
+                    }
+                }
+                if st.dirty.is_empty() && st.shutdown {
+                    st.stopped = true;
+                    self.done.notify_all();
+                    return;
+                }
+                st.started += 1;
+                (st.started, std::mem::take(&mut st.dirty))
+            };
+            let result = self.write_round(&dirty);
+            let mut st = lock(&self.commit);
+            match result {
+                Ok(()) => st.completed = round,
+                Err(e) => {
+                    tracing::error!(round, "store write failed, will retry: {e}");
+                    st.failed = Some((round, e.to_string()));
+                    st.dirty.extend(dirty);
+                }
+            }
+            self.done.notify_all();
+            let failed = st.failed.as_ref().is_some_and(|(r, _)| *r == round);
+            drop(st);
+            if failed {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+
+    /// Compacts loaded documents that still have a log, while nothing else is
+    /// waiting.
+    fn compact_idle(&self) {
+        let due: BTreeMap<DocId, bool> = {
+            let cache = lock(&self.cache);
+            let Ok(index) = self.index.read() else { return };
+            cache
+                .slots
+                .keys()
+                .filter(|id| index.get(id).is_some_and(|m| m.log_chunks > 0))
+                .map(|id| (*id, true))
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        if let Err(e) = self.write_round(&due) {
+            tracing::warn!("idle compaction failed: {e}");
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        tracing::debug!(node = %self.node, "repository closed");
+    }
+}

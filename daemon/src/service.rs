@@ -1,0 +1,579 @@
+//! The node's operations, as the local API offers them: names resolved to ids,
+//! inputs checked against limits, authors and institutions filled in, and the
+//! model applied through the repository. Everything here is synchronous; the gRPC
+//! layer runs it on blocking threads.
+
+use std::time::Instant;
+
+use kp_proto::local as pb;
+
+use crate::config::Config;
+use crate::identity::NodeId;
+use crate::ids::{DocId, parse_actor};
+use crate::model::dataset::{self, Cell};
+use crate::model::draft::{self, Actor};
+use crate::model::space::{self, Member};
+use crate::model::{DocKind, ModelError};
+use crate::repo::{ChangeNote, DocMeta, Repo, RepoError, heads_hex, now_secs};
+
+/// The node's operations.
+#[derive(Debug)]
+pub struct Service {
+    repo: Repo,
+    cfg: Config,
+    node: NodeId,
+    data_dir: String,
+    started: Instant,
+}
+
+type Result<T> = std::result::Result<T, RepoError>;
+
+fn not_found(msg: String) -> RepoError {
+    RepoError::Model(ModelError::NotFound(msg))
+}
+
+fn invalid(msg: impl Into<String>) -> RepoError {
+    RepoError::Model(ModelError::invalid(msg))
+}
+
+impl Service {
+    /// A service over `repo`.
+    pub fn new(repo: Repo, cfg: Config, data_dir: String) -> Self {
+        Self {
+            node: repo.node(),
+            repo,
+            cfg,
+            data_dir,
+            started: Instant::now(),
+        }
+    }
+
+    /// The repository.
+    pub fn repo(&self) -> &Repo {
+        &self.repo
+    }
+
+    fn author<'a>(&'a self, requested: &'a str) -> Result<&'a str> {
+        let a = requested.trim();
+        let a = if a.is_empty() { self.cfg.node.author.trim() } else { a };
+        if a.chars().any(char::is_control) || a.chars().count() > 120 {
+            return Err(invalid("an author name is one line of at most 120 characters"));
+        }
+        Ok(a)
+    }
+
+    fn actor<'a>(&'a self, author: &'a str, node_id: &'a str) -> Actor<'a> {
+        Actor {
+            author,
+            institution: &self.cfg.node.name,
+            node_id,
+        }
+    }
+
+    /// Resolves a space given by name or id.
+    fn space_id(&self, space: &str) -> Result<DocId> {
+        let space = space.trim();
+        if space.is_empty() {
+            return Err(invalid("name a space (`kp space list` shows them)"));
+        }
+        let spaces: Vec<(DocId, DocMeta)> = self
+            .repo
+            .list()
+            .into_iter()
+            .filter(|(_, m)| m.kind == DocKind::Space)
+            .collect();
+        if let Ok(id) = space.parse::<DocId>()
+            && spaces.iter().any(|(i, _)| *i == id)
+        {
+            return Ok(id);
+        }
+        let exact: Vec<&DocId> = spaces.iter().filter(|(_, m)| m.title == space).map(|(i, _)| i).collect();
+        match exact.as_slice() {
+            [one] => Ok(**one),
+            [] => Err(not_found(format!(
+                "no space named `{space}` on this node (`kp space list` shows them)"
+            ))),
+            _ => Err(invalid(format!(
+                "several spaces are named `{space}`; give the space's id instead"
+            ))),
+        }
+    }
+
+    fn doc_id(&self, id: &str, kind: DocKind) -> Result<DocId> {
+        let parsed: DocId = id
+            .trim()
+            .parse()
+            .map_err(|e: crate::ids::ParseDocIdError| invalid(e.to_string()))?;
+        match self.repo.meta(&parsed) {
+            Some(m) if m.kind == kind => Ok(parsed),
+            Some(m) => Err(RepoError::Model(ModelError::WrongKind(format!(
+                "{parsed} is a {}, not a {}",
+                m.kind.as_str(),
+                kind.as_str()
+            )))),
+            None => Err(not_found(format!("no {} {parsed} on this node", kind.as_str()))),
+        }
+    }
+
+    fn check_text_size(&self, what: &str, text: &str) -> Result<()> {
+        let max = self.cfg.limits.max_text_kib * 1024;
+        if text.len() > max {
+            return Err(RepoError::Model(ModelError::TooLarge(format!(
+                "{what} is {} KiB; the limit is {} KiB (limits.max_text_kib in kpd.toml)",
+                text.len() / 1024,
+                self.cfg.limits.max_text_kib
+            ))));
+        }
+        Ok(())
+    }
+
+    /// `kp status`.
+    pub fn status(&self) -> pb::StatusReply {
+        let list = self.repo.list();
+        let count = |k: DocKind| list.iter().filter(|(_, m)| m.kind == k).count() as u64;
+        pb::StatusReply {
+            node_id: self.node.to_string(),
+            node_name: self.cfg.node.name.clone(),
+            data_dir: self.data_dir.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            default_author: self.cfg.node.author.clone(),
+            incarnation: self.repo.incarnation(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            spaces: count(DocKind::Space),
+            drafts: count(DocKind::Draft),
+            datasets: count(DocKind::Dataset),
+            cached_documents: self.repo.cached() as u64,
+            store_bytes: self.repo.size_on_disk(),
+        }
+    }
+
+    fn space_reply(&self, id: DocId, s: space::Space) -> pb::Space {
+        let key = id.to_string();
+        let list = self.repo.list();
+        let in_space = |k: DocKind| {
+            list.iter()
+                .filter(|(_, m)| m.kind == k && m.space.as_deref() == Some(key.as_str()))
+                .count() as u64
+        };
+        pb::Space {
+            id: key.clone(),
+            theme_name: space::theme_name(s.theme).unwrap_or("").into(),
+            name: s.name,
+            theme: s.theme,
+            description: s.description,
+            members: s
+                .members
+                .into_iter()
+                .map(|m| pb::Member {
+                    node_id: m.node_id,
+                    role: m.role,
+                    institution: m.institution,
+                })
+                .collect(),
+            created_at: s.created_at,
+            drafts: in_space(DocKind::Draft),
+            datasets: in_space(DocKind::Dataset),
+        }
+    }
+
+    /// `kp space create`.
+    pub fn create_space(&self, req: pb::CreateSpaceRequest) -> Result<pb::Space> {
+        let name = req.name.trim();
+        if self
+            .repo
+            .list()
+            .iter()
+            .any(|(_, m)| m.kind == DocKind::Space && m.title == name)
+        {
+            return Err(RepoError::Model(ModelError::Exists(format!(
+                "a space named `{name}` exists already"
+            ))));
+        }
+        let author = self.author(&req.author)?;
+        let admin = Member {
+            node_id: self.node.to_string(),
+            role: space::Role::Admin.as_str().into(),
+            institution: self.cfg.node.name.clone(),
+        };
+        let note = ChangeNote::new(author, "create space");
+        let now = now_secs();
+        let (id, ()) = self.repo.create(&note, |doc| {
+            space::init(doc, name, req.theme, &req.description, &admin, now)
+        })?;
+        let s = self.repo.read(&id, |doc| space::read(doc))??;
+        Ok(self.space_reply(id, s))
+    }
+
+    /// `kp space list`.
+    pub fn list_spaces(&self) -> Result<pb::SpaceList> {
+        let mut spaces = Vec::new();
+        for (id, meta) in self.repo.list() {
+            if meta.kind == DocKind::Space {
+                let s = self.repo.read(&id, |doc| space::read(doc))??;
+                spaces.push(self.space_reply(id, s));
+            }
+        }
+        spaces.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(pb::SpaceList { spaces })
+    }
+
+    /// `kp space show`.
+    pub fn get_space(&self, req: pb::GetSpaceRequest) -> Result<pb::Space> {
+        let id = self.space_id(&req.space)?;
+        let s = self.repo.read(&id, |doc| space::read(doc))??;
+        Ok(self.space_reply(id, s))
+    }
+
+    fn summary(&self, id: DocId, meta: &DocMeta) -> pb::DraftSummary {
+        let space_name = meta
+            .space
+            .as_deref()
+            .and_then(|s| s.parse::<DocId>().ok())
+            .and_then(|s| self.repo.meta(&s))
+            .map(|m| m.title)
+            .unwrap_or_default();
+        pb::DraftSummary {
+            id: id.to_string(),
+            space_id: meta.space.clone().unwrap_or_default(),
+            space_name,
+            title: meta.title.clone(),
+            draft_type: meta.subtype.clone(),
+            status: meta.status.clone(),
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+            heads: meta.heads.clone(),
+        }
+    }
+
+    /// `kp draft new`.
+    pub fn new_draft(&self, req: pb::NewDraftRequest) -> Result<pb::DraftSummary> {
+        let space = self.space_id(&req.space)?;
+        self.check_text_size("the text", &req.body)?;
+        let author = self.author(&req.author)?;
+        let node_id = self.node.to_string();
+        let by = self.actor(author, &node_id);
+        let note = ChangeNote::new(author, "create draft");
+        let now = now_secs();
+        let (id, ()) = self.repo.create(&note, |doc| {
+            draft::init(doc, &space, &req.title, &req.draft_type, &req.body, &by, now)
+        })?;
+        let meta = self.repo.meta(&id).ok_or_else(|| not_found(format!("no draft {id}")))?;
+        Ok(self.summary(id, &meta))
+    }
+
+    /// `kp draft list`, from the index alone.
+    pub fn list_drafts(&self, req: pb::ListDraftsRequest) -> Result<pb::DraftList> {
+        let space = if req.space.is_empty() {
+            None
+        } else {
+            Some(self.space_id(&req.space)?.to_string())
+        };
+        if !req.status.is_empty() {
+            draft::check_status(&req.status)?;
+        }
+        let mut drafts: Vec<pb::DraftSummary> = self
+            .repo
+            .list()
+            .into_iter()
+            .filter(|(_, m)| m.kind == DocKind::Draft)
+            .filter(|(_, m)| space.is_none() || m.space == space)
+            .filter(|(_, m)| req.status.is_empty() || m.status == req.status)
+            .map(|(id, m)| self.summary(id, &m))
+            .collect();
+        drafts.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.title.cmp(&b.title)));
+        Ok(pb::DraftList { drafts })
+    }
+
+    /// `kp draft show`.
+    pub fn get_draft(&self, req: pb::GetDraftRequest) -> Result<pb::Draft> {
+        let id = self.doc_id(&req.id, DocKind::Draft)?;
+        let (d, heads, open) = self.repo.read(&id, |doc| -> std::result::Result<_, ModelError> {
+            let heads = draft::version_heads(doc, &req.version)?;
+            let current = req.version.is_empty() || req.version == "current";
+            let d = draft::read(doc, if current { None } else { Some(&heads) })?;
+            let open = draft::comments(doc)?.iter().filter(|c| !c.resolved).count();
+            Ok((d, heads, open))
+        })??;
+        let meta = self.repo.meta(&id).ok_or_else(|| not_found(format!("no draft {id}")))?;
+        Ok(pb::Draft {
+            summary: Some(self.summary(id, &meta)),
+            authors: d
+                .authors
+                .into_iter()
+                .map(|a| pb::Author {
+                    name: a.name,
+                    institution: a.institution,
+                })
+                .collect(),
+            body: d.body,
+            versions: d.versions.into_iter().map(version_reply).collect(),
+            heads: heads_hex(&heads),
+            open_comments: open as u64,
+        })
+    }
+
+    /// `kp draft edit`.
+    pub fn edit_draft(&self, req: pb::EditDraftRequest) -> Result<pb::EditReply> {
+        let id = self.doc_id(&req.id, DocKind::Draft)?;
+        self.check_text_size("the text", &req.text)?;
+        let base = draft::parse_heads(&req.base_heads)?;
+        let author = self.author(&req.author)?;
+        let node_id = self.node.to_string();
+        let by = self.actor(author, &node_id);
+        let note = ChangeNote::new(author, "edit body");
+        let base = (!base.is_empty()).then_some(base);
+        let (stats, ticket) = self
+            .repo
+            .change_at(&id, base.as_deref(), &note, |doc| draft::set_body(doc, &req.text, &by))?;
+        self.repo.wait(ticket)?;
+        let heads = self.repo.read(&id, |doc| heads_hex(&doc.get_heads()))?;
+        Ok(pb::EditReply {
+            heads,
+            changed: stats.inserted + stats.deleted > 0,
+            inserted: stats.inserted as u64,
+            deleted: stats.deleted as u64,
+        })
+    }
+
+    /// `kp draft log`.
+    pub fn draft_log(&self, req: pb::DraftLogRequest) -> Result<pb::ChangeLog> {
+        let id = self.doc_id(&req.id, DocKind::Draft)?;
+        let changes = self.repo.read(&id, |doc| {
+            doc.get_changes_meta(&[])
+                .into_iter()
+                .map(|c| {
+                    let (node_id, incarnation) = match parse_actor(&c.actor) {
+                        Some((n, i)) => (n.to_string(), i),
+                        None => (c.actor.to_hex_string(), 0),
+                    };
+                    let note = ChangeNote::parse(c.message.as_deref());
+                    pb::ChangeEntry {
+                        hash: c.hash.to_string(),
+                        time: c.timestamp,
+                        node_id,
+                        incarnation,
+                        seq: c.seq,
+                        author: note.author,
+                        message: note.what,
+                        ops: (c.max_op + 1).saturating_sub(c.start_op),
+                    }
+                })
+                .collect::<Vec<_>>()
+        })?;
+        let total = changes.len() as u64;
+        let mut changes = changes;
+        changes.sort_by(|a, b| b.time.cmp(&a.time));
+        if req.limit > 0 {
+            changes.truncate(usize::try_from(req.limit).unwrap_or(usize::MAX));
+        }
+        Ok(pb::ChangeLog { changes, total })
+    }
+
+    /// `kp draft diff`.
+    pub fn diff_draft(&self, req: pb::DiffDraftRequest) -> Result<pb::DiffReply> {
+        let id = self.doc_id(&req.id, DocKind::Draft)?;
+        let (old, new) = self.repo.read(&id, |doc| -> std::result::Result<_, ModelError> {
+            let from = draft::version_heads(doc, &req.from)?;
+            let to = draft::version_heads(doc, &req.to)?;
+            Ok((draft::read(doc, Some(&from))?.body, draft::read(doc, Some(&to))?.body))
+        })??;
+        let hunks = draft::word_diff(&old, &new);
+        let words = |tag: &str| -> u64 {
+            hunks
+                .iter()
+                .filter(|h| h.tag == tag)
+                .map(|h| h.text.split_whitespace().count() as u64)
+                .sum()
+        };
+        Ok(pb::DiffReply {
+            words_inserted: words("insert"),
+            words_deleted: words("delete"),
+            hunks: hunks
+                .into_iter()
+                .map(|h| pb::DiffHunk {
+                    tag: h.tag.into(),
+                    text: h.text,
+                })
+                .collect(),
+        })
+    }
+
+    /// `kp draft version`.
+    pub fn tag_version(&self, req: pb::TagVersionRequest) -> Result<pb::Version> {
+        let id = self.doc_id(&req.id, DocKind::Draft)?;
+        let author = self.author(&req.author)?;
+        let note = ChangeNote::new(author, format!("name version {}", req.label.trim()));
+        let now = now_secs();
+        let v = self
+            .repo
+            .change_durably(&id, &note, |doc| draft::tag_version(doc, &req.label, author, now))?;
+        Ok(version_reply(v))
+    }
+
+    fn comment_change(
+        &self,
+        id: &str,
+        author: &str,
+        what: &str,
+        f: impl FnOnce(&mut automerge::AutoCommit, &Actor<'_>, i64) -> std::result::Result<draft::Comment, ModelError>,
+    ) -> Result<pb::Comment> {
+        let id = self.doc_id(id, DocKind::Draft)?;
+        let author = self.author(author)?;
+        let node_id = self.node.to_string();
+        let by = self.actor(author, &node_id);
+        let note = ChangeNote::new(author, what);
+        let now = now_secs();
+        let c = self.repo.change_durably(&id, &note, |doc| f(doc, &by, now))?;
+        Ok(comment_reply(c))
+    }
+
+    /// `kp comment add`.
+    pub fn add_comment(&self, req: pb::AddCommentRequest) -> Result<pb::Comment> {
+        self.comment_change(&req.id, &req.author, "comment", |doc, by, now| {
+            draft::add_comment(doc, &req.quote, &req.body, by, now)
+        })
+    }
+
+    /// `kp comment reply`.
+    pub fn reply_comment(&self, req: pb::ReplyCommentRequest) -> Result<pb::Comment> {
+        self.comment_change(&req.id, &req.author, "reply to comment", |doc, by, now| {
+            draft::reply(doc, &req.comment, &req.body, by, now)
+        })
+    }
+
+    /// `kp comment resolve`.
+    pub fn resolve_comment(&self, req: pb::ResolveCommentRequest) -> Result<pb::Comment> {
+        self.comment_change(&req.id, &req.author, "resolve comment", |doc, by, now| {
+            draft::resolve(doc, &req.comment, by, now)
+        })
+    }
+
+    /// `kp comment list`.
+    pub fn list_comments(&self, req: pb::ListCommentsRequest) -> Result<pb::CommentList> {
+        let id = self.doc_id(&req.id, DocKind::Draft)?;
+        let comments = self.repo.read(&id, |doc| draft::comments(doc))??;
+        Ok(pb::CommentList {
+            comments: comments.into_iter().map(comment_reply).collect(),
+        })
+    }
+
+    /// `kp dataset import`.
+    pub fn import_dataset(&self, req: pb::ImportDatasetRequest) -> Result<pb::DatasetSummary> {
+        let space = self.space_id(&req.space)?;
+        let max = self.cfg.limits.max_csv_kib * 1024;
+        if req.csv.len() > max {
+            return Err(RepoError::Model(ModelError::TooLarge(format!(
+                "the CSV file is {} KiB; the limit is {} KiB (limits.max_csv_kib in kpd.toml)",
+                req.csv.len() / 1024,
+                self.cfg.limits.max_csv_kib
+            ))));
+        }
+        let file = if req.file_name.is_empty() { "input" } else { req.file_name.as_str() };
+        let table = dataset::parse_csv(&req.csv, file)?;
+        let author = self.author(&req.author)?;
+        let note = ChangeNote::new(author, "import dataset");
+        let now = now_secs();
+        let info = dataset::Info {
+            title: &req.title,
+            source: &req.source,
+            licence: &req.licence,
+        };
+        let (id, ()) = self
+            .repo
+            .create(&note, |doc| dataset::init(doc, &space, info, &table, now))?;
+        Ok(dataset_summary(id, req.title.trim(), &table.columns, table.rows.len(), now, &space))
+    }
+
+    /// `kp dataset show`.
+    pub fn get_dataset(&self, req: pb::GetDatasetRequest) -> Result<pb::Dataset> {
+        let id = self.doc_id(&req.id, DocKind::Dataset)?;
+        let limit = (req.limit > 0).then(|| usize::try_from(req.limit).unwrap_or(usize::MAX));
+        let d = self.repo.read(&id, |doc| dataset::read(doc, limit))??;
+        let space: DocId = d.space.parse().unwrap_or(id);
+        Ok(pb::Dataset {
+            summary: Some(dataset_summary(id, &d.title, &d.table.columns, d.total_rows, d.created_at, &space)),
+            source: d.source,
+            licence: d.licence,
+            rows: d
+                .table
+                .rows
+                .into_iter()
+                .map(|r| pb::Row {
+                    cells: r.into_iter().map(cell_reply).collect(),
+                })
+                .collect(),
+        })
+    }
+}
+
+fn dataset_summary(
+    id: DocId,
+    title: &str,
+    columns: &[dataset::Column],
+    rows: usize,
+    created_at: i64,
+    space: &DocId,
+) -> pb::DatasetSummary {
+    pb::DatasetSummary {
+        id: id.to_string(),
+        space_id: space.to_string(),
+        title: title.to_owned(),
+        columns: columns
+            .iter()
+            .map(|c| pb::Column {
+                name: c.name.clone(),
+                column_type: c.column_type.as_str().into(),
+            })
+            .collect(),
+        rows: rows as u64,
+        created_at,
+    }
+}
+
+fn cell_reply(c: Cell) -> pb::Cell {
+    use pb::cell::Value;
+    pb::Cell {
+        value: match c {
+            Cell::Empty => None,
+            Cell::Integer(n) => Some(Value::Integer(n)),
+            Cell::Number(x) => Some(Value::Number(x)),
+            Cell::Boolean(b) => Some(Value::Boolean(b)),
+            Cell::Text(t) => Some(Value::Text(t)),
+        },
+    }
+}
+
+fn version_reply(v: draft::Version) -> pb::Version {
+    pb::Version {
+        label: v.label,
+        heads: v.heads,
+        created_at: v.created_at,
+        author: v.author,
+    }
+}
+
+fn comment_reply(c: draft::Comment) -> pb::Comment {
+    pb::Comment {
+        id: c.id,
+        author: c.author,
+        node_id: c.node_id,
+        body: c.body,
+        created_at: c.created_at,
+        quote: c.quote,
+        passage: c.passage,
+        anchor: c.anchor.as_str().into(),
+        start: c.start as u64,
+        end: c.end as u64,
+        resolved: c.resolved,
+        replies: c
+            .replies
+            .into_iter()
+            .map(|r| pb::Reply {
+                author: r.author,
+                node_id: r.node_id,
+                body: r.body,
+                created_at: r.created_at,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,15 @@
+//! Compiles the `.proto` files with protox (pure Rust, so no system `protoc`) and
+//! generates the prost messages and tonic services from them.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = ["kp/local/v1/local.proto"];
+    for p in &protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    let fds = protox::compile(protos, ["."])?;
+    tonic_prost_build::configure()
+        .type_attribute(".", "#[derive(serde::Serialize)]")
+        .type_attribute(".", "#[serde(rename_all = \"snake_case\")]")
+        .compile_fds(fds)?;
+    Ok(())
+}
