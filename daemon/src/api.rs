@@ -36,7 +36,9 @@ impl LocalApi {
             Ok(Err(e)) => Err(status(e)),
             Err(join) => {
                 tracing::error!("a request handler panicked: {join}");
-                Err(Status::internal("the request failed inside the node; see its log"))
+                Err(Status::internal(
+                    "the request failed inside the node; see its log",
+                ))
             }
         }
     }

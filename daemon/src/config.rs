@@ -176,7 +176,9 @@ impl Config {
         let cfg: Config = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
         let l = &cfg.limits;
         if l.max_request_kib < l.max_text_kib || l.max_request_kib < l.max_csv_kib {
-            return Err("limits.max_request_kib must be at least max_text_kib and max_csv_kib".into());
+            return Err(
+                "limits.max_request_kib must be at least max_text_kib and max_csv_kib".into(),
+            );
         }
         if cfg.store.cache_documents == 0 {
             return Err("store.cache_documents must be at least 1".into());

@@ -96,7 +96,9 @@ pub struct NodeKey {
 impl fmt::Debug for NodeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print key material.
-        f.debug_struct("NodeKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("NodeKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -198,6 +200,9 @@ mod tests {
         ));
         fs::write(&path, b"garbage").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(matches!(NodeKey::load(&path), Err(IdentityError::Invalid(_))));
+        assert!(matches!(
+            NodeKey::load(&path),
+            Err(IdentityError::Invalid(_))
+        ));
     }
 }

@@ -15,7 +15,9 @@ pub struct DocId([u8; 16]);
 
 /// A string that is not a document id.
 #[derive(Debug, thiserror::Error)]
-#[error("`{input}` is not a document id (expected the bs58check form of 16 bytes, as `kp draft list` shows)")]
+#[error(
+    "`{input}` is not a document id (expected the bs58check form of 16 bytes, as `kp draft list` shows)"
+)]
 pub struct ParseDocIdError {
     input: String,
 }

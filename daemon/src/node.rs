@@ -131,7 +131,10 @@ pub fn init(dir: &Path, name: &str, author: &str) -> Result<NodeKey, NodeError> 
 }
 
 /// Loads the node in `dir`, initialising it with defaults on first run.
-pub fn init_or_load(dir: &Path, config_path: Option<&Path>) -> Result<(Initialised, Config), NodeError> {
+pub fn init_or_load(
+    dir: &Path,
+    config_path: Option<&Path>,
+) -> Result<(Initialised, Config), NodeError> {
     let key_path = dir.join(KEY_FILE);
     let init = if key_path.exists() {
         ensure_dir(dir)?;
@@ -150,7 +153,9 @@ pub fn init_or_load(dir: &Path, config_path: Option<&Path>) -> Result<(Initialis
             created: true,
         }
     };
-    let cfg_path = config_path.map(Path::to_path_buf).unwrap_or_else(|| dir.join(CONFIG_FILE));
+    let cfg_path = config_path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.join(CONFIG_FILE));
     let cfg = Config::load(&cfg_path)?;
     Ok((init, cfg))
 }
@@ -174,10 +179,17 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock, NodeError> {
     match file.try_lock() {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
-            let pid = fs::read_to_string(&path).unwrap_or_default().trim().to_owned();
+            let pid = fs::read_to_string(&path)
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
             return Err(NodeError::Locked {
                 dir: dir.to_owned(),
-                pid: if pid.is_empty() { "unknown".into() } else { pid },
+                pid: if pid.is_empty() {
+                    "unknown".into()
+                } else {
+                    pid
+                },
             });
         }
         Err(fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
@@ -233,7 +245,10 @@ impl Node {
 
     /// Serves the local API until `shutdown` completes, then writes everything
     /// pending and closes the store.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), NodeError> {
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NodeError> {
         let socket = self.dir.join(SOCKET_FILE);
         // We hold the lock, so a socket file left here is from a process that died.
         if socket.exists() {

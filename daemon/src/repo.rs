@@ -258,7 +258,9 @@ impl Repo {
                 Ok(meta) => {
                     index.insert(DocId::from_bytes(bytes), meta);
                 }
-                Err(e) => tracing::warn!(doc = %DocId::from_bytes(bytes), "unreadable index entry: {e}"),
+                Err(e) => {
+                    tracing::warn!(doc = %DocId::from_bytes(bytes), "unreadable index entry: {e}")
+                }
             }
         }
         let inner = Arc::new(Inner {
@@ -418,7 +420,11 @@ impl Repo {
     }
 
     /// Reads a document (loading it if needed). `read` must not change it.
-    pub fn read<T>(&self, id: &DocId, read: impl FnOnce(&mut AutoCommit) -> T) -> Result<T, RepoError> {
+    pub fn read<T>(
+        &self,
+        id: &DocId,
+        read: impl FnOnce(&mut AutoCommit) -> T,
+    ) -> Result<T, RepoError> {
         let slot = self.inner.slot(id)?;
         let mut loaded = lock(&slot);
         Ok(read(&mut loaded.doc))
@@ -471,8 +477,12 @@ impl Repo {
 /// Commits the open transaction of `doc` with `note`; false if it made no ops.
 fn commit(doc: &mut AutoCommit, note: &ChangeNote) -> bool {
     let message = serde_json::to_string(note).unwrap_or_default();
-    doc.commit_with(CommitOptions::default().with_message(message).with_time(now_secs()))
-        .is_some()
+    doc.commit_with(
+        CommitOptions::default()
+            .with_message(message)
+            .with_time(now_secs()),
+    )
+    .is_some()
 }
 
 impl Inner {
@@ -492,7 +502,8 @@ impl Inner {
             return;
         }
         let dirty = lock(&self.commit).dirty.clone();
-        let mut by_age: Vec<(u64, DocId)> = cache.slots.iter().map(|(id, (_, t))| (*t, *id)).collect();
+        let mut by_age: Vec<(u64, DocId)> =
+            cache.slots.iter().map(|(id, (_, t))| (*t, *id)).collect();
         by_age.sort_unstable();
         let excess = cache.slots.len() - self.cfg.cache_docs;
         let mut removed = 0;
@@ -503,9 +514,13 @@ impl Inner {
             if dirty.contains_key(&id) {
                 continue;
             }
-            let Some((slot, _)) = cache.slots.get(&id) else { continue };
+            let Some((slot, _)) = cache.slots.get(&id) else {
+                continue;
+            };
             // Someone is using it right now, or it holds changes not yet written.
-            let Ok(mut loaded) = slot.try_lock() else { continue };
+            let Ok(mut loaded) = slot.try_lock() else {
+                continue;
+            };
             if !loaded.is_clean() {
                 continue;
             }
@@ -526,7 +541,12 @@ impl Inner {
                 return Ok(Arc::clone(slot));
             }
         }
-        if self.index.read().map(|i| !i.contains_key(id)).unwrap_or(true) {
+        if self
+            .index
+            .read()
+            .map(|i| !i.contains_key(id))
+            .unwrap_or(true)
+        {
             return Err(RepoError::NotFound(*id));
         }
         let doc = self.load(id)?;

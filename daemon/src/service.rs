@@ -55,9 +55,15 @@ impl Service {
 
     fn author<'a>(&'a self, requested: &'a str) -> Result<&'a str> {
         let a = requested.trim();
-        let a = if a.is_empty() { self.cfg.node.author.trim() } else { a };
+        let a = if a.is_empty() {
+            self.cfg.node.author.trim()
+        } else {
+            a
+        };
         if a.chars().any(char::is_control) || a.chars().count() > 120 {
-            return Err(invalid("an author name is one line of at most 120 characters"));
+            return Err(invalid(
+                "an author name is one line of at most 120 characters",
+            ));
         }
         Ok(a)
     }
@@ -87,7 +93,11 @@ impl Service {
         {
             return Ok(id);
         }
-        let exact: Vec<&DocId> = spaces.iter().filter(|(_, m)| m.title == space).map(|(i, _)| i).collect();
+        let exact: Vec<&DocId> = spaces
+            .iter()
+            .filter(|(_, m)| m.title == space)
+            .map(|(i, _)| i)
+            .collect();
         match exact.as_slice() {
             [one] => Ok(**one),
             [] => Err(not_found(format!(
@@ -111,7 +121,10 @@ impl Service {
                 m.kind.as_str(),
                 kind.as_str()
             )))),
-            None => Err(not_found(format!("no {} {parsed} on this node", kind.as_str()))),
+            None => Err(not_found(format!(
+                "no {} {parsed} on this node",
+                kind.as_str()
+            ))),
         }
     }
 
@@ -255,9 +268,20 @@ impl Service {
         let note = ChangeNote::new(author, "create draft");
         let now = now_secs();
         let (id, ()) = self.repo.create(&note, |doc| {
-            draft::init(doc, &space, &req.title, &req.draft_type, &req.body, &by, now)
+            draft::init(
+                doc,
+                &space,
+                &req.title,
+                &req.draft_type,
+                &req.body,
+                &by,
+                now,
+            )
         })?;
-        let meta = self.repo.meta(&id).ok_or_else(|| not_found(format!("no draft {id}")))?;
+        let meta = self
+            .repo
+            .meta(&id)
+            .ok_or_else(|| not_found(format!("no draft {id}")))?;
         Ok(self.summary(id, &meta))
     }
 
@@ -287,14 +311,19 @@ impl Service {
     /// `kp draft show`.
     pub fn get_draft(&self, req: pb::GetDraftRequest) -> Result<pb::Draft> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
-        let (d, heads, open) = self.repo.read(&id, |doc| -> std::result::Result<_, ModelError> {
-            let heads = draft::version_heads(doc, &req.version)?;
-            let current = req.version.is_empty() || req.version == "current";
-            let d = draft::read(doc, if current { None } else { Some(&heads) })?;
-            let open = draft::comments(doc)?.iter().filter(|c| !c.resolved).count();
-            Ok((d, heads, open))
-        })??;
-        let meta = self.repo.meta(&id).ok_or_else(|| not_found(format!("no draft {id}")))?;
+        let (d, heads, open) =
+            self.repo
+                .read(&id, |doc| -> std::result::Result<_, ModelError> {
+                    let heads = draft::version_heads(doc, &req.version)?;
+                    let current = req.version.is_empty() || req.version == "current";
+                    let d = draft::read(doc, if current { None } else { Some(&heads) })?;
+                    let open = draft::comments(doc)?.iter().filter(|c| !c.resolved).count();
+                    Ok((d, heads, open))
+                })??;
+        let meta = self
+            .repo
+            .meta(&id)
+            .ok_or_else(|| not_found(format!("no draft {id}")))?;
         Ok(pb::Draft {
             summary: Some(self.summary(id, &meta)),
             authors: d
@@ -322,9 +351,9 @@ impl Service {
         let by = self.actor(author, &node_id);
         let note = ChangeNote::new(author, "edit body");
         let base = (!base.is_empty()).then_some(base);
-        let (stats, ticket) = self
-            .repo
-            .change_at(&id, base.as_deref(), &note, |doc| draft::set_body(doc, &req.text, &by))?;
+        let (stats, ticket) = self.repo.change_at(&id, base.as_deref(), &note, |doc| {
+            draft::set_body(doc, &req.text, &by)
+        })?;
         self.repo.wait(ticket)?;
         let heads = self.repo.read(&id, |doc| heads_hex(&doc.get_heads()))?;
         Ok(pb::EditReply {
@@ -361,7 +390,9 @@ impl Service {
                 .collect::<Vec<_>>()
         })?;
         let total = changes.len() as u64;
+        // Newest first: reverse causal order, then a stable sort by time.
         let mut changes = changes;
+        changes.reverse();
         changes.sort_by(|a, b| b.time.cmp(&a.time));
         if req.limit > 0 {
             changes.truncate(usize::try_from(req.limit).unwrap_or(usize::MAX));
@@ -372,11 +403,16 @@ impl Service {
     /// `kp draft diff`.
     pub fn diff_draft(&self, req: pb::DiffDraftRequest) -> Result<pb::DiffReply> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
-        let (old, new) = self.repo.read(&id, |doc| -> std::result::Result<_, ModelError> {
-            let from = draft::version_heads(doc, &req.from)?;
-            let to = draft::version_heads(doc, &req.to)?;
-            Ok((draft::read(doc, Some(&from))?.body, draft::read(doc, Some(&to))?.body))
-        })??;
+        let (old, new) = self
+            .repo
+            .read(&id, |doc| -> std::result::Result<_, ModelError> {
+                let from = draft::version_heads(doc, &req.from)?;
+                let to = draft::version_heads(doc, &req.to)?;
+                Ok((
+                    draft::read(doc, Some(&from))?.body,
+                    draft::read(doc, Some(&to))?.body,
+                ))
+            })??;
         let hunks = draft::word_diff(&old, &new);
         let words = |tag: &str| -> u64 {
             hunks
@@ -404,9 +440,9 @@ impl Service {
         let author = self.author(&req.author)?;
         let note = ChangeNote::new(author, format!("name version {}", req.label.trim()));
         let now = now_secs();
-        let v = self
-            .repo
-            .change_durably(&id, &note, |doc| draft::tag_version(doc, &req.label, author, now))?;
+        let v = self.repo.change_durably(&id, &note, |doc| {
+            draft::tag_version(doc, &req.label, author, now)
+        })?;
         Ok(version_reply(v))
     }
 
@@ -415,7 +451,11 @@ impl Service {
         id: &str,
         author: &str,
         what: &str,
-        f: impl FnOnce(&mut automerge::AutoCommit, &Actor<'_>, i64) -> std::result::Result<draft::Comment, ModelError>,
+        f: impl FnOnce(
+            &mut automerge::AutoCommit,
+            &Actor<'_>,
+            i64,
+        ) -> std::result::Result<draft::Comment, ModelError>,
     ) -> Result<pb::Comment> {
         let id = self.doc_id(id, DocKind::Draft)?;
         let author = self.author(author)?;
@@ -423,7 +463,9 @@ impl Service {
         let by = self.actor(author, &node_id);
         let note = ChangeNote::new(author, what);
         let now = now_secs();
-        let c = self.repo.change_durably(&id, &note, |doc| f(doc, &by, now))?;
+        let c = self
+            .repo
+            .change_durably(&id, &note, |doc| f(doc, &by, now))?;
         Ok(comment_reply(c))
     }
 
@@ -468,7 +510,11 @@ impl Service {
                 self.cfg.limits.max_csv_kib
             ))));
         }
-        let file = if req.file_name.is_empty() { "input" } else { req.file_name.as_str() };
+        let file = if req.file_name.is_empty() {
+            "input"
+        } else {
+            req.file_name.as_str()
+        };
         let table = dataset::parse_csv(&req.csv, file)?;
         let author = self.author(&req.author)?;
         let note = ChangeNote::new(author, "import dataset");
@@ -481,7 +527,14 @@ impl Service {
         let (id, ()) = self
             .repo
             .create(&note, |doc| dataset::init(doc, &space, info, &table, now))?;
-        Ok(dataset_summary(id, req.title.trim(), &table.columns, table.rows.len(), now, &space))
+        Ok(dataset_summary(
+            id,
+            req.title.trim(),
+            &table.columns,
+            table.rows.len(),
+            now,
+            &space,
+        ))
     }
 
     /// `kp dataset show`.
@@ -491,7 +544,14 @@ impl Service {
         let d = self.repo.read(&id, |doc| dataset::read(doc, limit))??;
         let space: DocId = d.space.parse().unwrap_or(id);
         Ok(pb::Dataset {
-            summary: Some(dataset_summary(id, &d.title, &d.table.columns, d.total_rows, d.created_at, &space)),
+            summary: Some(dataset_summary(
+                id,
+                &d.title,
+                &d.table.columns,
+                d.total_rows,
+                d.created_at,
+                &space,
+            )),
             source: d.source,
             licence: d.licence,
             rows: d

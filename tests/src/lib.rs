@@ -1,1 +1,259 @@
-//! Test harness.
+//! Harness for end-to-end tests: real `kpd` processes on temporary data
+//! directories, driven through the real `kp` binary.
+//!
+//! The binaries are taken from the same target directory as the test executable;
+//! `cargo build --workspace --bins` (run by `scripts/test`) puts them there.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary next to the running test executable.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, which scripts/test runs)",
+        path.display()
+    );
+    path
+}
+
+/// How long a node may take to answer after starting.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A kpd process on its own temporary data directory.
+#[derive(Debug)]
+pub struct Kpd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// Extra environment for `kp` (for example EDITOR).
+    pub env: Vec<(String, String)>,
+}
+
+impl Kpd {
+    /// A node initialised with `kpd init` (named "Test Institute", default author
+    /// "Tester"), not yet running.
+    pub fn init() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let data = dir.path().join("node");
+        let out = Command::new(bin("kpd"))
+            .args([
+                "init",
+                "--name",
+                "Test Institute",
+                "--author",
+                "Tester",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .output()
+            .expect("kpd runs");
+        assert!(
+            out.status.success(),
+            "kpd init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            dir,
+            child: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// An initialised node, started and answering.
+    pub fn started() -> Self {
+        let mut n = Self::init();
+        n.start();
+        n
+    }
+
+    /// The node's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("node")
+    }
+
+    /// A scratch directory beside the node, for test files.
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Spawns `kpd run` without waiting for it.
+    pub fn spawn(&self) -> Child {
+        Command::new(bin("kpd"))
+            .arg("run")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env("KP_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kpd starts")
+    }
+
+    /// Starts the node and waits (bounded) until it answers.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "node already running");
+        let mut child = self.spawn();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("kpd exited during start ({status}): {err}");
+            }
+            if self.kp(&["status"]).status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kpd did not answer within {READY_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(child);
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the node with SIGKILL (no chance to flush) and reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the node with SIGTERM and waits for it (bounded); returns whether it
+    /// exited successfully.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The `kp` command aimed at this node.
+    pub fn kp_command(&self) -> Command {
+        let mut cmd = Command::new(bin("kp"));
+        cmd.arg("--data-dir").arg(self.data_dir());
+        cmd.env_remove("KP_AUTHOR").env_remove("KP_DATA_DIR");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs `kp ARGS` against this node.
+    pub fn kp(&self, args: &[&str]) -> Output {
+        self.kp_command().args(args).output().expect("kp runs")
+    }
+
+    /// Runs `kp ARGS`, asserts success, returns standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kp(args);
+        assert!(
+            out.status.success(),
+            "kp {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("kp prints UTF-8")
+    }
+
+    /// Runs `kp --json ARGS` and parses the output.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).expect("kp --json prints JSON")
+    }
+
+    /// Runs `kp ARGS`, asserts it fails with exit code `code`, returns stderr.
+    pub fn fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.kp(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "kp {args:?} should fail with {code}; stdout: {} stderr: {err}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        err
+    }
+}
+
+impl Drop for Kpd {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A small deterministic random source for tests (xorshift), seeded explicitly so
+/// a failing run can be repeated.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded generator.
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    /// Next value.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A value in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// The seed for randomised tests: `$KP_TEST_SEED`, else the clock (printed so the
+/// run can be repeated).
+pub fn seed() -> u64 {
+    let seed = std::env::var("KP_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    eprintln!("seed: {seed} (rerun with KP_TEST_SEED={seed})");
+    seed
+}

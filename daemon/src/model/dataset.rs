@@ -5,7 +5,9 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use serde::Serialize;
 
-use super::{DocKind, ModelError, SCHEMA, check_line, expect_kind, get_i64, get_obj, get_str, list_obj};
+use super::{
+    DocKind, ModelError, SCHEMA, check_line, expect_kind, get_i64, get_obj, get_str, list_obj,
+};
 use crate::ids::DocId;
 
 /// The type of a column, inferred from its values at import.
@@ -101,7 +103,11 @@ fn parse_bool(s: &str) -> Option<bool> {
 pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Table, ModelError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if let Err(e) = std::str::from_utf8(bytes) {
-        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
         return Err(ModelError::invalid(format!(
             "{file}: line {line}: not UTF-8 text (save the file as UTF-8 and try again)"
         )));
@@ -142,7 +148,8 @@ pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Table, ModelError> {
     }
     let mut raw: Vec<Vec<String>> = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| ModelError::invalid(format!("{}: {}", at(&e), csv_reason(&e))))?;
+        let record =
+            record.map_err(|e| ModelError::invalid(format!("{}: {}", at(&e), csv_reason(&e))))?;
         raw.push(record.iter().map(str::to_owned).collect());
     }
     let types: Vec<ColumnType> = (0..names.len())
@@ -186,7 +193,10 @@ fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> ColumnType {
     }
     if values.clone().all(|v| v.parse::<i64>().is_ok()) {
         ColumnType::Integer
-    } else if values.clone().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) {
+    } else if values
+        .clone()
+        .all(|v| v.parse::<f64>().is_ok_and(f64::is_finite))
+    {
         ColumnType::Number
     } else if values.clone().all(|v| parse_bool(v).is_some()) {
         ColumnType::Boolean
@@ -202,9 +212,17 @@ fn cell(v: &str, t: ColumnType) -> Cell {
     // The type was inferred from these very values, so each parse succeeds; text
     // is the fallback that never loses a value.
     match t {
-        ColumnType::Integer => v.parse().map(Cell::Integer).unwrap_or_else(|_| Cell::Text(v.into())),
-        ColumnType::Number => v.parse().map(Cell::Number).unwrap_or_else(|_| Cell::Text(v.into())),
-        ColumnType::Boolean => parse_bool(v).map(Cell::Boolean).unwrap_or_else(|| Cell::Text(v.into())),
+        ColumnType::Integer => v
+            .parse()
+            .map(Cell::Integer)
+            .unwrap_or_else(|_| Cell::Text(v.into())),
+        ColumnType::Number => v
+            .parse()
+            .map(Cell::Number)
+            .unwrap_or_else(|_| Cell::Text(v.into())),
+        ColumnType::Boolean => parse_bool(v)
+            .map(Cell::Boolean)
+            .unwrap_or_else(|| Cell::Text(v.into())),
         ColumnType::Text => Cell::Text(v.into()),
     }
 }
@@ -221,7 +239,13 @@ pub struct Info<'a> {
 }
 
 /// Fills a new dataset document.
-pub fn init(doc: &mut AutoCommit, space: &DocId, info: Info<'_>, table: &Table, now: i64) -> Result<(), ModelError> {
+pub fn init(
+    doc: &mut AutoCommit,
+    space: &DocId,
+    info: Info<'_>,
+    table: &Table,
+    now: i64,
+) -> Result<(), ModelError> {
     let title = check_line("a title", info.title, super::draft::MAX_TITLE_CHARS)?;
     doc.put(ROOT, "kind", DocKind::Dataset.as_str())?;
     doc.put(ROOT, "schema", SCHEMA)?;
@@ -289,7 +313,9 @@ pub fn read(doc: &AutoCommit, limit: Option<usize>) -> Result<Dataset, ModelErro
                         .map(|j| match doc.get(&r, j) {
                             Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
                                 ScalarValue::Int(n) => Cell::Integer(*n),
-                                ScalarValue::Uint(n) => Cell::Integer(i64::try_from(*n).unwrap_or(i64::MAX)),
+                                ScalarValue::Uint(n) => {
+                                    Cell::Integer(i64::try_from(*n).unwrap_or(i64::MAX))
+                                }
                                 ScalarValue::F64(x) => Cell::Number(*x),
                                 ScalarValue::Boolean(b) => Cell::Boolean(*b),
                                 ScalarValue::Str(t) => Cell::Text(t.to_string()),
@@ -326,11 +352,21 @@ mod tests {
         let types: Vec<ColumnType> = t.columns.iter().map(|c| c.column_type).collect();
         assert_eq!(
             types,
-            [ColumnType::Text, ColumnType::Integer, ColumnType::Number, ColumnType::Number, ColumnType::Boolean]
+            [
+                ColumnType::Text,
+                ColumnType::Integer,
+                ColumnType::Number,
+                ColumnType::Number,
+                ColumnType::Boolean
+            ]
         );
         assert_eq!(t.rows[1][3], Cell::Empty);
         let mut doc = AutoCommit::new();
-        let info = Info { title: "Top recipients", source: "World Bank", licence: "CC BY 4.0" };
+        let info = Info {
+            title: "Top recipients",
+            source: "World Bank",
+            licence: "CC BY 4.0",
+        };
         init(&mut doc, &DocId::random(), info, &t, 1).unwrap();
         let d = read(&doc, None).unwrap();
         assert_eq!(d.table, t);
@@ -340,9 +376,16 @@ mod tests {
 
     #[test]
     fn malformed_csv_names_the_line() {
-        let err = parse_csv(b"a,b\n1,2\n3,4,5\n", "x.csv").unwrap_err().to_string();
-        assert!(err.contains("x.csv: line 3") && err.contains("3 fields"), "{err}");
-        let err = parse_csv(b"a,b\n1,2\n\xff\xfe,3\n", "x.csv").unwrap_err().to_string();
+        let err = parse_csv(b"a,b\n1,2\n3,4,5\n", "x.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.csv: line 3") && err.contains("3 fields"),
+            "{err}"
+        );
+        let err = parse_csv(b"a,b\n1,2\n\xff\xfe,3\n", "x.csv")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3") && err.contains("UTF-8"), "{err}");
         let err = parse_csv(b"a,a\n1,2\n", "x.csv").unwrap_err().to_string();
         assert!(err.contains("appears twice"), "{err}");

@@ -164,12 +164,16 @@ pub fn check_type(t: &str) -> Result<&'static str, ModelError> {
     if t.is_empty() {
         return Ok(DRAFT_TYPES[0]);
     }
-    DRAFT_TYPES.iter().find(|d| **d == t).copied().ok_or_else(|| {
-        ModelError::invalid(format!(
-            "unknown draft type `{t}`: use one of {}",
-            DRAFT_TYPES.join(", ")
-        ))
-    })
+    DRAFT_TYPES
+        .iter()
+        .find(|d| **d == t)
+        .copied()
+        .ok_or_else(|| {
+            ModelError::invalid(format!(
+                "unknown draft type `{t}`: use one of {}",
+                DRAFT_TYPES.join(", ")
+            ))
+        })
 }
 
 /// Checks a status filter.
@@ -267,7 +271,10 @@ pub fn version_heads(doc: &mut AutoCommit, label: &str) -> Result<Vec<ChangeHash
         ModelError::NotFound(if known.is_empty() {
             format!("no version `{label}`: this draft has no named versions yet")
         } else {
-            format!("no version `{label}`: known versions are {}", known.join(", "))
+            format!(
+                "no version `{label}`: known versions are {}",
+                known.join(", ")
+            )
         })
     })?;
     let heads = parse_heads(&v.heads)?;
@@ -382,7 +389,12 @@ fn char_delta(old: &str, new: &str) -> EditStats {
 }
 
 /// Names the current heads `label`.
-pub fn tag_version(doc: &mut AutoCommit, label: &str, author: &str, now: i64) -> Result<Version, ModelError> {
+pub fn tag_version(
+    doc: &mut AutoCommit,
+    label: &str,
+    author: &str,
+    now: i64,
+) -> Result<Version, ModelError> {
     expect_kind(doc, DocKind::Draft)?;
     let label = check_line("a version label", label, 80)?;
     if label == "current" || label.contains(char::is_whitespace) {
@@ -507,7 +519,12 @@ fn check_comment(body: &str) -> Result<(), ModelError> {
 }
 
 /// Where the passage between two cursors stands now.
-fn resolve_anchor(doc: &AutoCommit, body: &ObjId, start: &str, end: &str) -> Option<(usize, usize)> {
+fn resolve_anchor(
+    doc: &AutoCommit,
+    body: &ObjId,
+    start: &str,
+    end: &str,
+) -> Option<(usize, usize)> {
     let start = Cursor::try_from(start).ok()?;
     let end = Cursor::try_from(end).ok()?;
     let s = doc.get_cursor_position(body, &start, None).ok()?;
@@ -523,8 +540,13 @@ fn resolve_anchor(doc: &AutoCommit, body: &ObjId, start: &str, end: &str) -> Opt
 fn read_comment(doc: &AutoCommit, body: &ObjId, comments: &ObjId, id: &str) -> Option<Comment> {
     let c = get_obj(doc, comments, id, ObjType::Map)?;
     let quote = get_str(doc, &c, "quote");
-    let (start, end) = resolve_anchor(doc, body, &get_str(doc, &c, "start"), &get_str(doc, &c, "end"))
-        .unwrap_or((0, 0));
+    let (start, end) = resolve_anchor(
+        doc,
+        body,
+        &get_str(doc, &c, "start"),
+        &get_str(doc, &c, "end"),
+    )
+    .unwrap_or((0, 0));
     let passage = if end > start {
         let text = doc.text(body).ok()?;
         text.chars().skip(start).take(end - start).collect()
@@ -585,11 +607,21 @@ pub fn comments(doc: &AutoCommit) -> Result<Vec<Comment>, ModelError> {
 fn comment_obj(doc: &AutoCommit, id: &str) -> Result<(ObjId, ObjId), ModelError> {
     let map = get_obj(doc, &ROOT, "comments", ObjType::Map);
     map.and_then(|m| get_obj(doc, &m, id, ObjType::Map).map(|c| (m, c)))
-        .ok_or_else(|| ModelError::NotFound(format!("no comment `{id}` on this draft (see `kp comment list`)")))
+        .ok_or_else(|| {
+            ModelError::NotFound(format!(
+                "no comment `{id}` on this draft (see `kp comment list`)"
+            ))
+        })
 }
 
 /// Adds a reply to a thread.
-pub fn reply(doc: &mut AutoCommit, id: &str, text: &str, by: &Actor<'_>, now: i64) -> Result<Comment, ModelError> {
+pub fn reply(
+    doc: &mut AutoCommit,
+    id: &str,
+    text: &str,
+    by: &Actor<'_>,
+    now: i64,
+) -> Result<Comment, ModelError> {
     expect_kind(doc, DocKind::Draft)?;
     check_comment(text)?;
     let (map, c) = comment_obj(doc, id)?;
@@ -604,21 +636,30 @@ pub fn reply(doc: &mut AutoCommit, id: &str, text: &str, by: &Actor<'_>, now: i6
     doc.put(&r, "body", text)?;
     doc.put(&r, "created_at", now)?;
     let body = body_obj(doc)?;
-    read_comment(doc, &body, &map, id).ok_or_else(|| ModelError::invalid("the comment could not be read back"))
+    read_comment(doc, &body, &map, id)
+        .ok_or_else(|| ModelError::invalid("the comment could not be read back"))
 }
 
 /// Marks a thread resolved.
-pub fn resolve(doc: &mut AutoCommit, id: &str, by: &Actor<'_>, now: i64) -> Result<Comment, ModelError> {
+pub fn resolve(
+    doc: &mut AutoCommit,
+    id: &str,
+    by: &Actor<'_>,
+    now: i64,
+) -> Result<Comment, ModelError> {
     expect_kind(doc, DocKind::Draft)?;
     let (map, c) = comment_obj(doc, id)?;
     if get_bool(doc, &c, "resolved") {
-        return Err(ModelError::invalid(format!("comment `{id}` is resolved already")));
+        return Err(ModelError::invalid(format!(
+            "comment `{id}` is resolved already"
+        )));
     }
     doc.put(&c, "resolved", true)?;
     doc.put(&c, "resolved_by", by.author)?;
     doc.put(&c, "resolved_at", now)?;
     let body = body_obj(doc)?;
-    read_comment(doc, &body, &map, id).ok_or_else(|| ModelError::invalid("the comment could not be read back"))
+    read_comment(doc, &body, &map, id)
+        .ok_or_else(|| ModelError::invalid("the comment could not be read back"))
 }
 
 /// A piece of a word-level diff.
@@ -677,21 +718,50 @@ mod tests {
         let c = add_comment(&mut doc, "Costs fell to 6%", "source?", &BY, 2).unwrap();
         assert_eq!((c.start, c.end, c.anchor), (18, 34, Anchor::Intact));
         // Text inserted before the passage moves the anchor.
-        set_body(&mut doc, "In 2023, remittances grew. Costs fell to 6%. Aid stalled.", &BY).unwrap();
+        set_body(
+            &mut doc,
+            "In 2023, remittances grew. Costs fell to 6%. Aid stalled.",
+            &BY,
+        )
+        .unwrap();
         let c = &comments(&doc).unwrap()[0];
         assert_eq!(c.passage, "Costs fell to 6%");
         assert_eq!((c.start, c.anchor), (27, Anchor::Intact));
         // An edit inside the passage shows as changed.
-        set_body(&mut doc, "In 2023, remittances grew. Costs fell to 6.2%. Aid stalled.", &BY).unwrap();
+        set_body(
+            &mut doc,
+            "In 2023, remittances grew. Costs fell to 6.2%. Aid stalled.",
+            &BY,
+        )
+        .unwrap();
         let c = &comments(&doc).unwrap()[0];
-        assert_eq!((c.passage.as_str(), c.anchor), ("Costs fell to 6.2%", Anchor::Changed));
+        assert_eq!(
+            (c.passage.as_str(), c.anchor),
+            ("Costs fell to 6.2%", Anchor::Changed)
+        );
         // Deleting the passage's last character keeps the rest.
-        set_body(&mut doc, "In 2023, remittances grew. Costs fell to 6.2. Aid stalled.", &BY).unwrap();
+        set_body(
+            &mut doc,
+            "In 2023, remittances grew. Costs fell to 6.2. Aid stalled.",
+            &BY,
+        )
+        .unwrap();
         assert_eq!(comments(&doc).unwrap()[0].passage, "Costs fell to 6.2");
         // Deleting the whole passage says so.
         set_body(&mut doc, "In 2023, remittances grew. Aid stalled.", &BY).unwrap();
         let c = &comments(&doc).unwrap()[0];
         assert_eq!((c.passage.as_str(), c.anchor), ("", Anchor::Deleted));
+    }
+
+    #[test]
+    fn deleting_a_passage_at_the_end_of_the_text() {
+        let mut doc = draft("aaa bbb.\nccc ddd.\n");
+        add_comment(&mut doc, "ccc ddd", "x", &BY, 2).unwrap();
+        doc.commit();
+        set_body(&mut doc, "aaa bbb.\n", &BY).unwrap();
+        doc.commit();
+        let c = &comments(&doc).unwrap()[0];
+        assert_eq!((c.anchor, c.start, c.end), (Anchor::Deleted, 9, 9));
     }
 
     #[test]
@@ -712,7 +782,10 @@ mod tests {
         let mut doc = draft("one two three");
         tag_version(&mut doc, "round-1", "Ana", 5).unwrap();
         doc.commit();
-        assert!(matches!(tag_version(&mut doc, "round-1", "Ana", 6), Err(ModelError::Exists(_))));
+        assert!(matches!(
+            tag_version(&mut doc, "round-1", "Ana", 6),
+            Err(ModelError::Exists(_))
+        ));
         assert!(tag_version(&mut doc, "current", "Ana", 6).is_err());
         set_body(&mut doc, "one 2 three four", &BY).unwrap();
         doc.commit();
@@ -720,7 +793,11 @@ mod tests {
         assert_eq!(read(&doc, Some(&heads)).unwrap().body, "one two three");
         assert!(version_heads(&mut doc, "round-9").is_err());
         let hunks = word_diff("one two three", "one 2 three four");
-        let ins: Vec<&str> = hunks.iter().filter(|h| h.tag == "insert").map(|h| h.text.as_str()).collect();
+        let ins: Vec<&str> = hunks
+            .iter()
+            .filter(|h| h.tag == "insert")
+            .map(|h| h.text.as_str())
+            .collect();
         assert_eq!(ins, ["2", " four"]);
         let c = add_comment(&mut doc, "three", "why?", &BY, 7).unwrap();
         reply(&mut doc, &c.id, "because", &BY, 8).unwrap();

@@ -24,7 +24,9 @@ pub const THEMES: [&str; 11] = [
 
 /// The name of theme `n` (1-11).
 pub fn theme_name(n: u32) -> Option<&'static str> {
-    THEMES.get(usize::try_from(n).ok()?.checked_sub(1)?).copied()
+    THEMES
+        .get(usize::try_from(n).ok()?.checked_sub(1)?)
+        .copied()
 }
 
 /// A member's role in a space.
@@ -170,7 +172,15 @@ mod tests {
     #[test]
     fn create_and_read() {
         let mut doc = AutoCommit::new();
-        init(&mut doc, " Remittances WG ", 7, "Costs of sending money", &admin(), 5).unwrap();
+        init(
+            &mut doc,
+            " Remittances WG ",
+            7,
+            "Costs of sending money",
+            &admin(),
+            5,
+        )
+        .unwrap();
         let s = read(&doc).unwrap();
         assert_eq!(s.name, "Remittances WG");
         assert_eq!(s.theme, 7);

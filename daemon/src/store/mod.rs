@@ -75,8 +75,11 @@ pub trait Store: Send + Sync + 'static {
     fn get(&self, ks: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// All entries whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, ks: Keyspace, prefix: &[u8])
-    -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(
+        &self,
+        ks: Keyspace,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
 
     /// Applies `ops` atomically and returns once they are durable (they survive a
     /// process crash and a power cut).
@@ -133,7 +136,10 @@ mod tests {
         assert_eq!(joined.len(), 2);
         assert_eq!(joined[0], (b"doc1".to_vec(), big));
         assert_eq!(joined[1], (b"doc2".to_vec(), b"small".to_vec()));
-        assert_eq!(store.get(Keyspace::Meta, b"k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(
+            store.get(Keyspace::Meta, b"k").unwrap(),
+            Some(b"v".to_vec())
+        );
         // Keyspaces do not see each other's keys.
         assert!(store.get(Keyspace::Index, b"k").unwrap().is_none());
         assert!(store.scan_prefix(Keyspace::Log, b"").unwrap().is_empty());

@@ -1,0 +1,216 @@
+//! The command line's grammar (clap), with the help text users read.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// kp: co-edit, comment and keep data with the partners of the Knowledge
+/// Partnership, through your institution's node (kpd).
+#[derive(Debug, Parser)]
+#[command(name = "kp", version, about, long_about = None, after_help = "\
+Examples:
+  kp space create \"Remittances WG\" --theme 7
+  kp draft new --space \"Remittances WG\" --title \"The cost of sending money\" --file draft.md
+  kp draft edit ID                       (opens $EDITOR)
+  kp comment add ID --quote \"fell to 6%\" --body \"Which source?\"
+  kp dataset import top-recipients.csv --space \"Remittances WG\" --title \"Top recipients 2011\"")]
+pub(crate) struct Cli {
+    /// The node's data directory, where its socket is [default: $KP_DATA_DIR, else ./kp-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON (with all ids) instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Your name, recorded with your changes [default: $KP_AUTHOR, else the node's `author` setting].
+    #[arg(long, global = true, env = "KP_AUTHOR", value_name = "NAME")]
+    pub(crate) author: Option<String>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Show the node's id, name and what it holds.
+    Status,
+    /// Spaces: one per working group or committee.
+    #[command(subcommand)]
+    Space(SpaceCmd),
+    /// Drafts: papers co-written in a space.
+    #[command(subcommand)]
+    Draft(DraftCmd),
+    /// Comments anchored to passages of a draft.
+    #[command(subcommand)]
+    Comment(CommentCmd),
+    /// Data tables kept in a space.
+    #[command(subcommand)]
+    Dataset(DatasetCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SpaceCmd {
+    /// Create a space; this node becomes its admin.
+    Create {
+        /// Its name (unique on this node).
+        name: String,
+        /// Theme number: 1 data on migration and remittance flows, 2 skilled labour
+        /// migration, 3 unskilled labour migration, 4 integration in host
+        /// communities, 5 policy and institutional coherence, 6 demographic change,
+        /// 7 remittances and access to finance, 8 diaspora resources, 9 climate
+        /// change, 10 internal migration and urbanisation, 11 migrant rights and
+        /// social aspects.
+        #[arg(long, value_name = "N")]
+        theme: u32,
+        /// What the space is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List the spaces this node holds.
+    List,
+    /// Show a space and its members.
+    Show {
+        /// Its name or id.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DraftCmd {
+    /// Start a draft in a space (prints its id).
+    New {
+        /// The space (name or id).
+        #[arg(long)]
+        space: String,
+        /// The title.
+        #[arg(long)]
+        title: String,
+        /// working-paper, commissioned-paper, policy-brief or synthesis.
+        #[arg(long = "type", default_value = "working-paper", value_name = "TYPE")]
+        draft_type: String,
+        /// Initial text (Markdown); `-` reads standard input.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// List drafts, most recently changed first.
+    List {
+        /// Only this space (name or id).
+        #[arg(long)]
+        space: Option<String>,
+        /// Only drafts in this status (draft, in-review, revision, accepted, published, withdrawn).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Print a draft's text and details.
+    Show {
+        /// The draft's id.
+        id: String,
+        /// Show a named version instead of the current text.
+        #[arg(long, value_name = "LABEL")]
+        version: Option<String>,
+    },
+    /// Replace a draft's text; only what you changed is recorded.
+    ///
+    /// Without --file, opens $VISUAL or $EDITOR on the current text. Your edit is
+    /// turned into minimal changes against the text you opened, so people editing
+    /// other passages at the same time keep their words.
+    Edit {
+        /// The draft's id.
+        id: String,
+        /// Take the new text from this file (`-`: standard input).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// List the changes made to a draft, newest first: when, which node, who.
+    Log {
+        /// The draft's id.
+        id: String,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Word-level difference between two versions (labels, or `current`).
+    Diff {
+        /// The draft's id.
+        id: String,
+        /// The older version.
+        from: String,
+        /// The newer version.
+        #[arg(default_value = "current")]
+        to: String,
+    },
+    /// Name the current text as a version (e.g. `round-1`).
+    Version {
+        /// The draft's id.
+        id: String,
+        /// The label: one word.
+        label: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CommentCmd {
+    /// Comment on a passage, given by quoting it exactly.
+    Add {
+        /// The draft's id.
+        id: String,
+        /// The passage, exactly as in the text; it must occur once.
+        #[arg(long)]
+        quote: String,
+        /// The comment.
+        #[arg(long)]
+        body: String,
+    },
+    /// List a draft's comment threads and where their passages stand.
+    List {
+        /// The draft's id.
+        id: String,
+    },
+    /// Reply in a thread.
+    Reply {
+        /// The draft's id.
+        id: String,
+        /// The comment's id (from `kp comment list`).
+        comment: String,
+        /// The reply.
+        #[arg(long)]
+        body: String,
+    },
+    /// Mark a thread resolved.
+    Resolve {
+        /// The draft's id.
+        id: String,
+        /// The comment's id.
+        comment: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DatasetCmd {
+    /// Import a CSV file (header row first) as a typed table.
+    Import(ImportArgs),
+    /// Show a dataset's columns and rows.
+    Show {
+        /// The dataset's id.
+        id: String,
+        /// Show at most this many rows (0: all).
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The CSV file.
+    pub(crate) file: PathBuf,
+    /// The space (name or id).
+    #[arg(long)]
+    pub(crate) space: String,
+    /// The title.
+    #[arg(long)]
+    pub(crate) title: String,
+    /// Where the figures come from.
+    #[arg(long, default_value = "")]
+    pub(crate) source: String,
+    /// Their licence.
+    #[arg(long, default_value = "")]
+    pub(crate) licence: String,
+}

@@ -1,0 +1,695 @@
+//! What each command does: read inputs, call the node, print the reply.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use kp_proto::local as pb;
+use kp_proto::local::local_client::LocalClient;
+use serde_json::json;
+use tonic::transport::Channel;
+
+use crate::args::{Cli, CommentCmd, DatasetCmd, DraftCmd, SpaceCmd};
+use crate::client;
+use crate::render::{one_line, short, table, time};
+
+struct Ctx {
+    api: LocalClient<Channel>,
+    json: bool,
+    author: String,
+}
+
+/// A failed request, shown as the node's message alone.
+fn refused(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}", status.message())
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Reads a text file (or standard input for `-`), refusing bytes that are not UTF-8.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    let bytes = read_bytes(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        anyhow::anyhow!(
+            "{}: line {line}: not UTF-8 text (save the file as UTF-8 and try again)",
+            path.display()
+        )
+    })
+}
+
+fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
+        return Ok(buf);
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Runs the parsed command line.
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = cli
+        .data_dir
+        .clone()
+        .or_else(|| std::env::var_os("KP_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("kp-data"));
+    let api = client::connect(&dir).await?;
+    let mut ctx = Ctx {
+        api,
+        json: cli.json,
+        author: cli.author.clone().unwrap_or_default(),
+    };
+    match cli.command {
+        crate::args::Command::Status => status(&mut ctx).await,
+        crate::args::Command::Space(c) => space(&mut ctx, c).await,
+        crate::args::Command::Draft(c) => draft(&mut ctx, c).await,
+        crate::args::Command::Comment(c) => comment(&mut ctx, c).await,
+        crate::args::Command::Dataset(c) => dataset(&mut ctx, c).await,
+    }
+}
+
+async fn status(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let s = ctx
+        .api
+        .status(pb::StatusRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner();
+    if ctx.json {
+        return print_json(&s);
+    }
+    let author = if s.default_author.is_empty() {
+        "(none: pass --author or set KP_AUTHOR)".to_owned()
+    } else {
+        s.default_author.clone()
+    };
+    table(
+        &["", ""],
+        &[
+            vec!["node id".into(), s.node_id],
+            vec!["institution".into(), s.node_name],
+            vec!["data dir".into(), s.data_dir],
+            vec!["default author".into(), author],
+            vec!["kpd version".into(), s.version],
+            vec!["incarnation".into(), s.incarnation.to_string()],
+            vec!["up".into(), format!("{} s", s.uptime_secs)],
+            vec![
+                "documents".into(),
+                format!(
+                    "{} spaces, {} drafts, {} datasets ({} loaded)",
+                    s.spaces, s.drafts, s.datasets, s.cached_documents
+                ),
+            ],
+            vec![
+                "store".into(),
+                format!("{} KiB on disk", s.store_bytes / 1024),
+            ],
+        ],
+    );
+    Ok(())
+}
+
+fn print_space(s: &pb::Space) {
+    println!("{}  (theme {}: {})", s.name, s.theme, s.theme_name);
+    println!("id: {}", s.id);
+    if !s.description.is_empty() {
+        println!("{}", s.description);
+    }
+    println!(
+        "{} drafts, {} datasets, created {}",
+        s.drafts,
+        s.datasets,
+        time(s.created_at)
+    );
+    println!();
+    let rows: Vec<Vec<String>> = s
+        .members
+        .iter()
+        .map(|m| vec![m.node_id.clone(), m.role.clone(), m.institution.clone()])
+        .collect();
+    table(&["MEMBER NODE", "ROLE", "INSTITUTION"], &rows);
+}
+
+async fn space(ctx: &mut Ctx, cmd: SpaceCmd) -> anyhow::Result<()> {
+    match cmd {
+        SpaceCmd::Create {
+            name,
+            theme,
+            description,
+        } => {
+            let req = pb::CreateSpaceRequest {
+                name,
+                theme,
+                description,
+                author: ctx.author.clone(),
+            };
+            let s = ctx
+                .api
+                .create_space(req)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&s);
+            }
+            println!("created space {} ({})", s.name, s.id);
+        }
+        SpaceCmd::List => {
+            let list = ctx
+                .api
+                .list_spaces(pb::ListSpacesRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&list);
+            }
+            if list.spaces.is_empty() {
+                println!("no spaces yet; create one with `kp space create NAME --theme N`");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .spaces
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        format!("{} {}", s.theme, s.theme_name),
+                        s.drafts.to_string(),
+                        s.datasets.to_string(),
+                        s.members.len().to_string(),
+                        s.id.clone(),
+                    ]
+                })
+                .collect();
+            table(
+                &["NAME", "THEME", "DRAFTS", "DATASETS", "MEMBERS", "ID"],
+                &rows,
+            );
+        }
+        SpaceCmd::Show { name } => {
+            let s = ctx
+                .api
+                .get_space(pb::GetSpaceRequest { space: name })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&s);
+            }
+            print_space(&s);
+        }
+    }
+    Ok(())
+}
+
+async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
+    match cmd {
+        DraftCmd::New {
+            space,
+            title,
+            draft_type,
+            file,
+        } => {
+            let body = match file {
+                Some(f) => read_text(&f)?,
+                None => String::new(),
+            };
+            let req = pb::NewDraftRequest {
+                space,
+                title,
+                draft_type,
+                body,
+                author: ctx.author.clone(),
+            };
+            let d = ctx.api.new_draft(req).await.map_err(refused)?.into_inner();
+            if ctx.json {
+                return print_json(&d);
+            }
+            println!("{}", d.id);
+        }
+        DraftCmd::List { space, status } => {
+            let req = pb::ListDraftsRequest {
+                space: space.unwrap_or_default(),
+                status: status.unwrap_or_default(),
+            };
+            let list = ctx
+                .api
+                .list_drafts(req)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&list);
+            }
+            if list.drafts.is_empty() {
+                println!("no drafts");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .drafts
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.id.clone(),
+                        one_line(&d.title, 48),
+                        d.draft_type.clone(),
+                        d.status.clone(),
+                        d.space_name.clone(),
+                        time(d.updated_at),
+                    ]
+                })
+                .collect();
+            table(
+                &["ID", "TITLE", "TYPE", "STATUS", "SPACE", "UPDATED"],
+                &rows,
+            );
+        }
+        DraftCmd::Show { id, version } => {
+            let req = pb::GetDraftRequest {
+                id,
+                version: version.unwrap_or_default(),
+            };
+            let d = ctx.api.get_draft(req).await.map_err(refused)?.into_inner();
+            if ctx.json {
+                return print_json(&d);
+            }
+            let s = d.summary.unwrap_or_default();
+            println!("{}", s.title);
+            let authors: Vec<String> = d
+                .authors
+                .iter()
+                .map(|a| {
+                    if a.institution.is_empty() {
+                        a.name.clone()
+                    } else {
+                        format!("{} ({})", a.name, a.institution)
+                    }
+                })
+                .collect();
+            if !authors.is_empty() {
+                println!("by {}", authors.join(", "));
+            }
+            println!(
+                "{} · {} · space {} · updated {} · {} open comments",
+                s.draft_type,
+                s.status,
+                s.space_name,
+                time(s.updated_at),
+                d.open_comments
+            );
+            if !d.versions.is_empty() {
+                let labels: Vec<&str> = d.versions.iter().map(|v| v.label.as_str()).collect();
+                println!("versions: {}", labels.join(", "));
+            }
+            println!("---");
+            print!("{}", d.body);
+            if !d.body.ends_with('\n') {
+                println!();
+            }
+        }
+        DraftCmd::Edit { id, file } => edit(ctx, id, file).await?,
+        DraftCmd::Log { id, limit } => {
+            let log = ctx
+                .api
+                .draft_log(pb::DraftLogRequest { id, limit })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&log);
+            }
+            let rows: Vec<Vec<String>> = log
+                .changes
+                .iter()
+                .map(|c| {
+                    vec![
+                        time(c.time),
+                        short(&c.hash, 8),
+                        short(&c.node_id, 10),
+                        if c.author.is_empty() {
+                            "-".into()
+                        } else {
+                            c.author.clone()
+                        },
+                        c.message.clone(),
+                        c.ops.to_string(),
+                    ]
+                })
+                .collect();
+            table(&["TIME", "CHANGE", "NODE", "AUTHOR", "WHAT", "OPS"], &rows);
+            if log.total > log.changes.len() as u64 {
+                println!(
+                    "({} of {} changes; --limit 0 shows all)",
+                    log.changes.len(),
+                    log.total
+                );
+            }
+        }
+        DraftCmd::Diff { id, from, to } => {
+            let d = ctx
+                .api
+                .diff_draft(pb::DiffDraftRequest { id, from, to })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&d);
+            }
+            for h in &d.hunks {
+                match h.tag.as_str() {
+                    "insert" => print!("{{+{}+}}", h.text),
+                    "delete" => print!("[-{}-]", h.text),
+                    _ => print!("{}", h.text),
+                }
+            }
+            println!();
+            println!(
+                "--- {} words inserted, {} deleted",
+                d.words_inserted, d.words_deleted
+            );
+        }
+        DraftCmd::Version { id, label } => {
+            let req = pb::TagVersionRequest {
+                id,
+                label,
+                author: ctx.author.clone(),
+            };
+            let v = ctx
+                .api
+                .tag_version(req)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&v);
+            }
+            println!("named version {}", v.label);
+        }
+    }
+    Ok(())
+}
+
+/// `kp draft edit`: the new text comes from a file or from an editor session on
+/// the current text; either way it is sent with the heads it was based on.
+async fn edit(ctx: &mut Ctx, id: String, file: Option<PathBuf>) -> anyhow::Result<()> {
+    let current = ctx
+        .api
+        .get_draft(pb::GetDraftRequest {
+            id: id.clone(),
+            version: String::new(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let text = match file {
+        Some(f) => read_text(&f)?,
+        None => {
+            let edited = run_editor(&id, &current.body)?;
+            if edited == current.body {
+                if ctx.json {
+                    return print_json(&json!({"id": id, "changed": false}));
+                }
+                println!("no changes");
+                return Ok(());
+            }
+            edited
+        }
+    };
+    let req = pb::EditDraftRequest {
+        id: id.clone(),
+        base_heads: current.heads,
+        text,
+        author: ctx.author.clone(),
+    };
+    let r = ctx.api.edit_draft(req).await.map_err(refused)?.into_inner();
+    if ctx.json {
+        return print_json(&json!({
+            "id": id, "changed": r.changed, "inserted": r.inserted,
+            "deleted": r.deleted, "heads": r.heads,
+        }));
+    }
+    if r.changed {
+        println!(
+            "saved: {} characters inserted, {} deleted",
+            r.inserted, r.deleted
+        );
+    } else {
+        println!("no changes");
+    }
+    Ok(())
+}
+
+/// Opens $VISUAL or $EDITOR (default `vi`) on `text` in a private temporary file
+/// and returns what was saved.
+fn run_editor(id: &str, text: &str) -> anyhow::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let path = std::env::temp_dir().join(format!(
+        "kp-draft-{}-{}.md",
+        short(id, 12),
+        std::process::id()
+    ));
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        f.write_all(text.as_bytes())?;
+    }
+    // Through the shell, so EDITOR may carry arguments ("code --wait").
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("kp")
+        .arg(&path)
+        .status()
+        .with_context(|| format!("cannot start the editor `{editor}`"));
+    let result = match status {
+        Ok(s) if s.success() => read_text(&path),
+        Ok(s) => Err(anyhow::anyhow!(
+            "the editor `{editor}` exited with {s}; nothing was saved"
+        )),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+async fn comment(ctx: &mut Ctx, cmd: CommentCmd) -> anyhow::Result<()> {
+    let c = match cmd {
+        CommentCmd::Add { id, quote, body } => {
+            let req = pb::AddCommentRequest {
+                id,
+                quote,
+                body,
+                author: ctx.author.clone(),
+            };
+            ctx.api
+                .add_comment(req)
+                .await
+                .map_err(refused)?
+                .into_inner()
+        }
+        CommentCmd::Reply { id, comment, body } => {
+            let req = pb::ReplyCommentRequest {
+                id,
+                comment,
+                body,
+                author: ctx.author.clone(),
+            };
+            ctx.api
+                .reply_comment(req)
+                .await
+                .map_err(refused)?
+                .into_inner()
+        }
+        CommentCmd::Resolve { id, comment } => {
+            let req = pb::ResolveCommentRequest {
+                id,
+                comment,
+                author: ctx.author.clone(),
+            };
+            ctx.api
+                .resolve_comment(req)
+                .await
+                .map_err(refused)?
+                .into_inner()
+        }
+        CommentCmd::List { id } => {
+            let list = ctx
+                .api
+                .list_comments(pb::ListCommentsRequest { id })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&list);
+            }
+            if list.comments.is_empty() {
+                println!("no comments");
+            }
+            for c in &list.comments {
+                print_comment(c);
+            }
+            return Ok(());
+        }
+    };
+    if ctx.json {
+        return print_json(&c);
+    }
+    print_comment(&c);
+    Ok(())
+}
+
+fn print_comment(c: &pb::Comment) {
+    let state = if c.resolved { "resolved" } else { "open" };
+    println!(
+        "{}  {} · {} · {} · passage {}",
+        c.id,
+        author_or_node(&c.author, &c.node_id),
+        time(c.created_at),
+        state,
+        c.anchor
+    );
+    match c.anchor.as_str() {
+        "intact" => println!("  on: \"{}\"", one_line(&c.quote, 70)),
+        "changed" => {
+            println!("  on: \"{}\"", one_line(&c.quote, 70));
+            println!("  now: \"{}\"", one_line(&c.passage, 70));
+        }
+        _ => println!("  on (deleted): \"{}\"", one_line(&c.quote, 70)),
+    }
+    for line in c.body.lines() {
+        println!("  {line}");
+    }
+    for r in &c.replies {
+        println!(
+            "  ↳ {} · {}: {}",
+            author_or_node(&r.author, &r.node_id),
+            time(r.created_at),
+            one_line(&r.body, 200)
+        );
+    }
+    println!();
+}
+
+fn author_or_node(author: &str, node_id: &str) -> String {
+    if author.is_empty() {
+        format!("node {}", short(node_id, 10))
+    } else {
+        author.to_owned()
+    }
+}
+
+fn cell_json(c: &pb::Cell) -> serde_json::Value {
+    use pb::cell::Value;
+    match &c.value {
+        None => serde_json::Value::Null,
+        Some(Value::Integer(n)) => json!(n),
+        Some(Value::Number(x)) => json!(x),
+        Some(Value::Boolean(b)) => json!(b),
+        Some(Value::Text(t)) => json!(t),
+    }
+}
+
+fn cell_text(c: &pb::Cell) -> String {
+    match cell_json(c) {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+async fn dataset(ctx: &mut Ctx, cmd: DatasetCmd) -> anyhow::Result<()> {
+    match cmd {
+        DatasetCmd::Import(a) => {
+            let csv = read_bytes(&a.file)?;
+            let req = pb::ImportDatasetRequest {
+                space: a.space,
+                title: a.title,
+                source: a.source,
+                licence: a.licence,
+                csv,
+                author: ctx.author.clone(),
+                file_name: a.file.display().to_string(),
+            };
+            let d = ctx
+                .api
+                .import_dataset(req)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&d);
+            }
+            println!("{}", d.id);
+            let cols: Vec<String> = d
+                .columns
+                .iter()
+                .map(|c| format!("{} ({})", c.name, c.column_type))
+                .collect();
+            eprintln!("imported {} rows: {}", d.rows, cols.join(", "));
+        }
+        DatasetCmd::Show { id, limit } => {
+            let d = ctx
+                .api
+                .get_dataset(pb::GetDatasetRequest { id, limit })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let s = d.summary.clone().unwrap_or_default();
+            if ctx.json {
+                let rows: Vec<Vec<serde_json::Value>> = d
+                    .rows
+                    .iter()
+                    .map(|r| r.cells.iter().map(cell_json).collect())
+                    .collect();
+                return print_json(&json!({
+                    "id": s.id, "space_id": s.space_id, "title": s.title,
+                    "source": d.source, "licence": d.licence, "created_at": s.created_at,
+                    "columns": s.columns, "total_rows": s.rows, "rows": rows,
+                }));
+            }
+            println!("{}", s.title);
+            if !d.source.is_empty() {
+                println!("source: {}", d.source);
+            }
+            if !d.licence.is_empty() {
+                println!("licence: {}", d.licence);
+            }
+            println!();
+            let header: Vec<String> = s
+                .columns
+                .iter()
+                .map(|c| format!("{} ({})", c.name, c.column_type))
+                .collect();
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            let rows: Vec<Vec<String>> = d
+                .rows
+                .iter()
+                .map(|r| r.cells.iter().map(cell_text).collect())
+                .collect();
+            table(&header, &rows);
+            if s.rows > d.rows.len() as u64 {
+                println!("({} of {} rows; --limit 0 shows all)", d.rows.len(), s.rows);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,515 @@
+//! The `kp` command line end to end against a real `kpd`: the researcher's tour,
+//! and bad input that must be refused with a clear message and change nothing.
+
+use std::os::unix::fs::PermissionsExt;
+
+use kp_tests::{Kpd, bin};
+
+const BODY: &str = "# Remittance costs\n\nRemittances to developing countries grew in 2011.\n\nThe global average cost fell to 9 percent.\n";
+
+fn space(node: &Kpd) -> String {
+    let s = node.json(&[
+        "space",
+        "create",
+        "Remittances WG",
+        "--theme",
+        "7",
+        "--description",
+        "Costs",
+    ]);
+    s["id"].as_str().unwrap().to_owned()
+}
+
+fn draft(node: &Kpd, body: &str) -> String {
+    let f = node.scratch().join("draft.md");
+    std::fs::write(&f, body).unwrap();
+    let out = node.ok(&[
+        "draft",
+        "new",
+        "--space",
+        "Remittances WG",
+        "--title",
+        "The cost of sending money",
+        "--file",
+        f.to_str().unwrap(),
+    ]);
+    out.trim().to_owned()
+}
+
+fn edit(node: &Kpd, id: &str, body: &str) -> serde_json::Value {
+    let f = node.scratch().join("edit.md");
+    std::fs::write(&f, body).unwrap();
+    node.json(&["draft", "edit", id, "--file", f.to_str().unwrap()])
+}
+
+#[test]
+fn a_researchers_tour() {
+    let node = Kpd::started();
+    let status = node.json(&["status"]);
+    let node_id = status["node_id"].as_str().unwrap().to_owned();
+    assert_eq!(status["node_name"], "Test Institute");
+
+    let space_id = space(&node);
+    let shown = node.json(&["space", "show", "Remittances WG"]);
+    assert_eq!(shown["id"], space_id.as_str());
+    assert_eq!(shown["theme_name"], "Remittances and access to finance");
+    assert_eq!(shown["members"][0]["node_id"], node_id.as_str());
+    assert_eq!(shown["members"][0]["role"], "admin");
+    assert!(node.ok(&["space", "list"]).contains("Remittances WG"));
+
+    let id = draft(&node, BODY);
+    let list = node.json(&["draft", "list", "--space", "Remittances WG"]);
+    assert_eq!(list["drafts"][0]["id"], id.as_str());
+    assert_eq!(list["drafts"][0]["status"], "draft");
+    assert_eq!(
+        node.json(&["draft", "list", "--status", "published"])["drafts"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    let table = node.ok(&["draft", "list"]);
+    assert!(
+        table.starts_with("ID") && table.contains("The cost of sending money"),
+        "{table}"
+    );
+
+    let shown = node.json(&["draft", "show", &id]);
+    assert_eq!(shown["body"], BODY);
+    assert_eq!(shown["authors"][0]["name"], "Tester");
+    assert_eq!(shown["authors"][0]["institution"], "Test Institute");
+
+    // A comment on a passage, then an edit before it: the anchor follows.
+    let c = node.json(&[
+        "comment",
+        "add",
+        &id,
+        "--quote",
+        "fell to 9 percent",
+        "--body",
+        "Source?",
+    ]);
+    assert_eq!(c["anchor"], "intact");
+    let cid = c["id"].as_str().unwrap().to_owned();
+    node.ok(&["draft", "version", &id, "round-1"]);
+    let moved = BODY.replace("grew in 2011", "grew strongly in 2011");
+    let r = edit(&node, &id, &moved);
+    assert_eq!(r["changed"], true);
+    assert_eq!(r["inserted"], 9);
+    let comments = node.json(&["comment", "list", &id]);
+    let c = &comments["comments"][0];
+    assert_eq!(c["anchor"], "intact");
+    assert_eq!(c["passage"], "fell to 9 percent");
+    let expected_start = moved.chars().count() - "fell to 9 percent.\n".chars().count();
+    assert_eq!(c["start"], expected_start);
+
+    // Replies and resolution.
+    node.json(&[
+        "--author",
+        "Bo",
+        "comment",
+        "reply",
+        &id,
+        &cid,
+        "--body",
+        "World Bank RPW",
+    ]);
+    let c = node.json(&["comment", "resolve", &id, &cid]);
+    assert_eq!(c["resolved"], true);
+    assert_eq!(c["replies"][0]["author"], "Bo");
+
+    // Versions, diff and log.
+    let old = node.json(&["draft", "show", &id, "--version", "round-1"]);
+    assert_eq!(old["body"], BODY);
+    let diff = node.json(&["draft", "diff", &id, "round-1", "current"]);
+    assert_eq!(diff["words_inserted"], 1);
+    assert!(
+        node.ok(&["draft", "diff", &id, "round-1"])
+            .contains("{+strongly +}")
+    );
+    let log = node.json(&["draft", "log", &id]);
+    let authors: Vec<&str> = log["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["author"].as_str().unwrap())
+        .collect();
+    assert!(
+        authors.contains(&"Bo") && authors.contains(&"Tester"),
+        "{authors:?}"
+    );
+    assert!(
+        log["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["node_id"] == node_id.as_str())
+    );
+
+    // Deleting the commented passage is reported.
+    edit(
+        &node,
+        &id,
+        &moved.replace("The global average cost fell to 9 percent.\n", ""),
+    );
+    assert_eq!(
+        node.json(&["comment", "list", &id])["comments"][0]["anchor"],
+        "deleted"
+    );
+
+    // A dataset from published figures.
+    let csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/remittances/top-recipients-2011.csv"
+    );
+    let d = node.json(&[
+        "dataset",
+        "import",
+        csv,
+        "--space",
+        space_id.as_str(),
+        "--title",
+        "Top recipients 2011",
+        "--source",
+        "World Bank",
+    ]);
+    let did = d["id"].as_str().unwrap().to_owned();
+    let shown = node.json(&["dataset", "show", &did]);
+    assert_eq!(shown["title"], "Top recipients 2011");
+    assert_eq!(shown["columns"][0]["name"], "country");
+    let rows = shown["rows"].as_array().unwrap();
+    assert_eq!(rows.len() as u64, shown["total_rows"].as_u64().unwrap());
+    assert!(rows.len() >= 3);
+    assert!(
+        node.ok(&["dataset", "show", &did, "--limit", "1"])
+            .contains("(1 of")
+    );
+    let status = node.json(&["status"]);
+    assert_eq!(
+        (
+            status["spaces"].as_u64(),
+            status["drafts"].as_u64(),
+            status["datasets"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+}
+
+#[test]
+fn everything_survives_a_restart() {
+    let mut node = Kpd::started();
+    space(&node);
+    let id = draft(&node, BODY);
+    node.json(&[
+        "comment",
+        "add",
+        &id,
+        "--quote",
+        "grew in 2011",
+        "--body",
+        "Which year?",
+    ]);
+    edit(&node, &id, &format!("{BODY}\nA closing line.\n"));
+    assert!(node.stop(), "kpd should exit cleanly on SIGTERM");
+    assert!(
+        !node.data_dir().join("kpd.sock").exists(),
+        "the socket is removed on shutdown"
+    );
+    node.start();
+    let d = node.json(&["draft", "show", &id]);
+    assert_eq!(
+        d["body"].as_str().unwrap(),
+        format!("{BODY}\nA closing line.\n")
+    );
+    assert_eq!(
+        node.json(&["comment", "list", &id])["comments"][0]["anchor"],
+        "intact"
+    );
+    assert_eq!(
+        node.json(&["status"])["incarnation"],
+        2,
+        "each start is a new incarnation"
+    );
+}
+
+#[test]
+fn two_editors_on_different_paragraphs_both_keep_their_words() {
+    let mut node = Kpd::started();
+    space(&node);
+    let id = draft(
+        &node,
+        "First paragraph about costs.\n\nSecond paragraph about flows.\n",
+    );
+    // Each editor changes its own paragraph, says it is ready, and saves only
+    // when both have opened the text: the two sessions overlap for certain.
+    let dir = node.scratch().to_owned();
+    for (n, from, to) in [
+        (1, "First paragraph", "FIRST paragraph"),
+        (2, "about flows", "about FLOWS"),
+    ] {
+        let script = dir.join(format!("editor{n}.sh"));
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nsed -i 's/{from}/{to}/' \"$1\"\ntouch '{d}/ready{n}'\ni=0\nwhile [ ! -f '{d}/go' ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let spawn = |n: u32| {
+        let mut cmd = node.kp_command();
+        cmd.env("EDITOR", dir.join(format!("editor{n}.sh")))
+            .env_remove("VISUAL");
+        cmd.args(["draft", "edit", &id])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (a, b) = (spawn(1), spawn(2));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !(dir.join("ready1").exists() && dir.join("ready2").exists()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "editors did not open the text"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::fs::write(dir.join("go"), "").unwrap();
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let body = node.json(&["draft", "show", &id])["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        body,
+        "FIRST paragraph about costs.\n\nSecond paragraph about FLOWS.\n"
+    );
+    node.kill9();
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let node = Kpd::started();
+    space(&node);
+    let id = draft(&node, "the cost. the cost.\n");
+    let before = node.json(&["draft", "show", &id]);
+
+    let err = node.fails(1, &["space", "create", "Other", "--theme", "12"]);
+    assert!(err.contains("unknown theme 12"), "{err}");
+    let err = node.fails(1, &["space", "create", "Remittances WG", "--theme", "7"]);
+    assert!(err.contains("exists already"), "{err}");
+    let err = node.fails(1, &["space", "show", "Nope"]);
+    assert!(err.contains("no space named `Nope`"), "{err}");
+    let err = node.fails(1, &["draft", "new", "--space", "Nope", "--title", "t"]);
+    assert!(err.contains("no space named"), "{err}");
+    let err = node.fails(
+        1,
+        &[
+            "draft",
+            "new",
+            "--space",
+            "Remittances WG",
+            "--title",
+            "t",
+            "--type",
+            "novel",
+        ],
+    );
+    assert!(err.contains("unknown draft type"), "{err}");
+    let err = node.fails(1, &["draft", "show", "not-an-id"]);
+    assert!(err.contains("is not a document id"), "{err}");
+    let absent = kp_daemon::ids::DocId::random().to_string();
+    let err = node.fails(1, &["draft", "show", &absent]);
+    assert!(
+        err.contains(&format!("no draft {absent} on this node")),
+        "{err}"
+    );
+    let space_id = node.json(&["space", "show", "Remittances WG"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let err = node.fails(1, &["comment", "list", &space_id]);
+    assert!(err.contains("is a space, not a draft"), "{err}");
+    let err = node.fails(1, &["draft", "list", "--status", "lost"]);
+    assert!(err.contains("unknown status"), "{err}");
+    let err = node.fails(1, &["draft", "show", &id, "--version", "round-9"]);
+    assert!(err.contains("no version `round-9`"), "{err}");
+
+    let err = node.fails(
+        1,
+        &[
+            "comment",
+            "add",
+            &id,
+            "--quote",
+            "absent words",
+            "--body",
+            "x",
+        ],
+    );
+    assert!(err.contains("does not occur"), "{err}");
+    let err = node.fails(
+        1,
+        &["comment", "add", &id, "--quote", "the cost", "--body", "x"],
+    );
+    assert!(err.contains("occurs 2 times"), "{err}");
+    let err = node.fails(1, &["comment", "reply", &id, "c9", "--body", "x"]);
+    assert!(err.contains("no comment `c9`"), "{err}");
+
+    // Not UTF-8.
+    let bad = node.scratch().join("latin1.md");
+    std::fs::write(&bad, b"caf\xe9\n").unwrap();
+    let err = node.fails(1, &["draft", "edit", &id, "--file", bad.to_str().unwrap()]);
+    assert!(err.contains("not UTF-8"), "{err}");
+
+    // Over the size limit (4 MiB by default).
+    let big = node.scratch().join("big.md");
+    std::fs::write(&big, "x".repeat(4 * 1024 * 1024 + 1)).unwrap();
+    let err = node.fails(1, &["draft", "edit", &id, "--file", big.to_str().unwrap()]);
+    assert!(err.contains("limit is 4096 KiB"), "{err}");
+
+    // Malformed CSV names the line.
+    let csv = node.scratch().join("bad.csv");
+    std::fs::write(&csv, "country,value\nIndia,1\nNepal,2,3\n").unwrap();
+    let err = node.fails(
+        1,
+        &[
+            "dataset",
+            "import",
+            csv.to_str().unwrap(),
+            "--space",
+            "Remittances WG",
+            "--title",
+            "t",
+        ],
+    );
+    assert!(err.contains("line 3") && err.contains("3 fields"), "{err}");
+    std::fs::write(&csv, b"country,value\nM\xe9xico,1\n").unwrap();
+    let err = node.fails(
+        1,
+        &[
+            "dataset",
+            "import",
+            csv.to_str().unwrap(),
+            "--space",
+            "Remittances WG",
+            "--title",
+            "t",
+        ],
+    );
+    assert!(err.contains("line 2") && err.contains("UTF-8"), "{err}");
+    let err = node.fails(1, &["dataset", "show", &id]);
+    assert!(err.contains("is a draft, not a dataset"), "{err}");
+
+    // Usage errors are clap's exit code 2.
+    node.fails(2, &["space", "create", "X"]);
+
+    // Nothing changed.
+    assert_eq!(node.json(&["draft", "show", &id]), before);
+    let status = node.json(&["status"]);
+    assert_eq!(
+        (
+            status["spaces"].as_u64(),
+            status["drafts"].as_u64(),
+            status["datasets"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0))
+    );
+}
+
+#[test]
+fn no_daemon_is_one_clear_line_and_exit_3() {
+    let node = Kpd::init();
+    let err = node.fails(3, &["status"]);
+    assert!(
+        err.contains("no kpd is running") && err.contains("kpd run --data-dir"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn node_setup_lock_and_permissions() {
+    let mut node = Kpd::init();
+    let dir = node.data_dir();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("node.key")), 0o600);
+    let toml = std::fs::read_to_string(dir.join("kpd.toml")).unwrap();
+    for key in [
+        "name",
+        "author",
+        "cache_documents",
+        "page_cache_mib",
+        "max_text_kib",
+        "max_csv_kib",
+        "max_request_kib",
+    ] {
+        assert!(
+            toml.contains(&format!("\n{key} = ")),
+            "kpd.toml lacks {key}"
+        );
+    }
+    // init refuses to overwrite an identity.
+    let out = std::process::Command::new(bin("kpd"))
+        .args(["init", "--name", "Again", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite"));
+
+    node.start();
+    assert_eq!(mode(&dir.join("kpd.sock")), 0o600);
+    // A second kpd on the same directory is refused while the first runs.
+    let out = node.spawn().wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another kpd is already running")
+            && err.contains(&node.pid().unwrap().to_string()),
+        "{err}"
+    );
+    // The first is unaffected.
+    node.ok(&["status"]);
+}
+
+#[test]
+fn first_run_initialises_with_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(bin("kpd"))
+        .arg("run")
+        .current_dir(tmp.path())
+        .env_remove("KP_DATA_DIR")
+        .env("KP_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = tmp.path().join("kp-data");
+    let deadline = std::time::Instant::now() + kp_tests::READY_TIMEOUT;
+    while !dir.join("kpd.sock").exists() {
+        assert!(std::time::Instant::now() < deadline, "kpd did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(dir.join("node.key").exists() && dir.join("kpd.toml").exists());
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let out = child.wait().unwrap();
+    assert!(out.success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(
+        stdout.contains("initialised a new node") && stdout.contains("node id: "),
+        "{stdout}"
+    );
+}
