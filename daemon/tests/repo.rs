@@ -1,0 +1,313 @@
+//! The repository over real stores: compaction and reopening, the bounded cache,
+//! fresh actors per process start, and values kept out of sled's unsynced blobs.
+
+use std::sync::Arc;
+
+use kp_daemon::identity::NodeId;
+use kp_daemon::ids::parse_actor;
+use kp_daemon::model::draft::{self, Actor};
+use kp_daemon::repo::{ChangeNote, Repo, RepoConfig};
+use kp_daemon::store::{MemStore, SledStore, Store};
+
+const BY: Actor<'static> = Actor {
+    author: "Ana",
+    institution: "Test Institute",
+    node_id: "node",
+};
+
+fn node() -> NodeId {
+    NodeId::from_bytes([7; 32])
+}
+
+fn small_logs() -> RepoConfig {
+    RepoConfig {
+        compact_min_bytes: 2048,
+        compact_factor: 1,
+        ..RepoConfig::default()
+    }
+}
+
+fn new_draft(repo: &Repo, body: &str) -> kp_daemon::ids::DocId {
+    let space = kp_daemon::ids::DocId::random();
+    let note = ChangeNote::new("Ana", "create draft");
+    repo.create(&note, |doc| {
+        draft::init(doc, &space, "Title", "", body, &BY, 1)
+    })
+    .unwrap()
+    .0
+}
+
+fn body(repo: &Repo, id: &kp_daemon::ids::DocId) -> String {
+    repo.read(id, |doc| draft::read(doc, None).unwrap().body)
+        .unwrap()
+}
+
+/// Appends `n` lines, each its own durable change.
+fn type_lines(repo: &Repo, id: &kp_daemon::ids::DocId, n: usize) -> String {
+    let mut text = body(repo, id);
+    for i in 0..n {
+        text.push_str(&format!("line {i}\n"));
+        let t = text.clone();
+        repo.change_durably(id, &ChangeNote::new("Ana", "edit"), |doc| {
+            draft::set_body(doc, &t, &BY)
+        })
+        .unwrap();
+    }
+    text
+}
+
+fn compaction_and_reopen(open: impl Fn() -> Arc<dyn Store>) {
+    let (id, text, heads) = {
+        let repo = Repo::open(open(), node(), small_logs()).unwrap();
+        let id = new_draft(&repo, "start\n");
+        let text = type_lines(&repo, &id, 200);
+        let meta = repo.meta(&id).unwrap();
+        assert!(
+            meta.log_bytes <= meta.snapshot_bytes.max(2048) + 1024,
+            "the log was compacted along the way: {meta:?}"
+        );
+        repo.compact(&id).unwrap();
+        let meta = repo.meta(&id).unwrap();
+        assert_eq!((meta.log_chunks, meta.log_bytes), (0, 0));
+        let heads = repo.read(&id, |d| d.get_heads()).unwrap();
+        // Some edits after compaction live in the log only.
+        let text = {
+            let t = format!("{text}after compaction\n");
+            let tt = t.clone();
+            repo.change_durably(&id, &ChangeNote::new("Ana", "edit"), |doc| {
+                draft::set_body(doc, &tt, &BY)
+            })
+            .unwrap();
+            t
+        };
+        assert_eq!(repo.meta(&id).unwrap().log_chunks, 1);
+        repo.shutdown();
+        (id, text, heads)
+    };
+    let repo = Repo::open(open(), node(), small_logs()).unwrap();
+    assert_eq!(body(&repo, &id), text);
+    let now = repo.read(&id, |d| d.get_heads()).unwrap();
+    assert_ne!(now, heads);
+    let meta = repo.meta(&id).unwrap();
+    assert_eq!(meta.title, "Title");
+    assert_eq!(meta.heads, kp_daemon::repo::heads_hex(&now));
+    repo.shutdown();
+}
+
+#[test]
+fn sled_store_reopens_after_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    compaction_and_reopen(|| Arc::new(SledStore::open(&path, 8 << 20).unwrap()));
+}
+
+#[test]
+fn mem_store_behaves_like_sled() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    compaction_and_reopen(|| Arc::clone(&store));
+}
+
+#[test]
+fn every_start_is_a_new_actor_so_no_seq_is_reused() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let id = {
+        let repo = Repo::open(Arc::clone(&store), node(), RepoConfig::default()).unwrap();
+        assert_eq!(repo.incarnation(), 1);
+        let id = new_draft(&repo, "a\n");
+        type_lines(&repo, &id, 2);
+        repo.shutdown();
+        id
+    };
+    let repo = Repo::open(Arc::clone(&store), node(), RepoConfig::default()).unwrap();
+    assert_eq!(repo.incarnation(), 2);
+    type_lines(&repo, &id, 2);
+    let actors: Vec<(NodeId, u64, u64)> = repo
+        .read(&id, |doc| {
+            doc.get_changes_meta(&[])
+                .into_iter()
+                .map(|c| {
+                    let (n, inc) = parse_actor(&c.actor).unwrap();
+                    (n, inc, c.seq)
+                })
+                .collect()
+        })
+        .unwrap();
+    assert!(
+        actors.iter().all(|(n, _, _)| *n == node()),
+        "every change names the node"
+    );
+    let mut pairs: Vec<(u64, u64)> = actors.iter().map(|(_, i, s)| (*i, *s)).collect();
+    let all = pairs.len();
+    pairs.sort_unstable();
+    pairs.dedup();
+    assert_eq!(pairs.len(), all, "no (actor, seq) pair twice");
+    assert!(pairs.iter().any(|(i, _)| *i == 2) && pairs.iter().any(|(i, _)| *i == 1));
+    repo.shutdown();
+}
+
+#[test]
+fn the_cache_is_bounded_and_listings_need_no_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RepoConfig {
+        cache_docs: 4,
+        ..RepoConfig::default()
+    };
+    let ids: Vec<_> = {
+        let repo = Repo::open(
+            Arc::new(SledStore::open(dir.path(), 8 << 20).unwrap()),
+            node(),
+            cfg.clone(),
+        )
+        .unwrap();
+        let ids = (0..20)
+            .map(|i| new_draft(&repo, &format!("draft {i}\n")))
+            .collect();
+        assert!(
+            repo.cached() <= 5,
+            "cache holds {} documents",
+            repo.cached()
+        );
+        repo.shutdown();
+        ids
+    };
+    let repo = Repo::open(
+        Arc::new(SledStore::open(dir.path(), 8 << 20).unwrap()),
+        node(),
+        cfg,
+    )
+    .unwrap();
+    assert_eq!(repo.list().len(), 20);
+    assert_eq!(repo.cached(), 0, "listing loads nothing");
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(body(&repo, id), format!("draft {i}\n"));
+    }
+    assert!(repo.cached() <= 5);
+    repo.shutdown();
+}
+
+#[test]
+fn large_documents_never_reach_sleds_unsynced_blob_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::open(
+        Arc::new(SledStore::open(dir.path(), 8 << 20).unwrap()),
+        node(),
+        RepoConfig::default(),
+    )
+    .unwrap();
+    // A long body of varied text (so that automerge's compression cannot shrink
+    // it below sled's blob threshold).
+    let mut text = String::new();
+    let mut x: u64 = 1;
+    while text.len() < 1 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        text.push_str(&format!("{x:x} "));
+    }
+    let id = new_draft(&repo, &text);
+    repo.compact(&id).unwrap();
+    assert!(repo.meta(&id).unwrap().snapshot_bytes > 512 * 1024);
+    repo.shutdown();
+    let blobs = dir.path().join("blobs");
+    let count = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(count, 0, "sled wrote {count} blob files");
+}
+
+#[test]
+fn a_failed_edit_changes_nothing() {
+    let repo = Repo::open(Arc::new(MemStore::default()), node(), RepoConfig::default()).unwrap();
+    let id = new_draft(&repo, "the cost\n");
+    let before = repo.read(&id, |d| d.get_heads()).unwrap();
+    let err = repo
+        .change(&id, &ChangeNote::new("Ana", "comment"), |doc| {
+            // Writes something, then fails: the partial ops must be rolled back.
+            draft::set_body(doc, "changed\n", &BY)?;
+            draft::add_comment(doc, "absent", "x", &BY, 1)
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("does not occur"), "{err}");
+    assert_eq!(repo.read(&id, |d| d.get_heads()).unwrap(), before);
+    assert_eq!(body(&repo, &id), "the cost\n");
+    repo.shutdown();
+}
+
+/// A store whose commits wait at a gate, to observe what happens before they end.
+struct GatedStore {
+    inner: MemStore,
+    open: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+    commits: std::sync::atomic::AtomicUsize,
+}
+
+impl Store for GatedStore {
+    fn get(
+        &self,
+        ks: kp_daemon::store::Keyspace,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, kp_daemon::store::StoreError> {
+        self.inner.get(ks, key)
+    }
+    fn scan_prefix(
+        &self,
+        ks: kp_daemon::store::Keyspace,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, kp_daemon::store::StoreError> {
+        self.inner.scan_prefix(ks, prefix)
+    }
+    fn commit(&self, ops: Vec<kp_daemon::store::Op>) -> Result<(), kp_daemon::store::StoreError> {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.cv.wait(open).unwrap();
+        }
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.commit(ops)
+    }
+    fn size_on_disk(&self) -> u64 {
+        0
+    }
+}
+
+#[test]
+fn an_edit_is_acknowledged_only_after_its_commit() {
+    let store = Arc::new(GatedStore {
+        inner: MemStore::default(),
+        open: std::sync::Mutex::new(true),
+        cv: std::sync::Condvar::new(),
+        commits: Default::default(),
+    });
+    let repo = Repo::open(
+        Arc::clone(&store) as Arc<dyn Store>,
+        node(),
+        RepoConfig::default(),
+    )
+    .unwrap();
+    let id = new_draft(&repo, "a\n");
+    *store.open.lock().unwrap() = false;
+    let before = store.commits.load(std::sync::atomic::Ordering::SeqCst);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let r = repo.clone();
+    let editor = std::thread::spawn(move || {
+        r.change_durably(&id, &ChangeNote::new("Ana", "edit"), |doc| {
+            draft::set_body(doc, "a\nb\n", &BY)
+        })
+        .unwrap();
+        tx.send(()).unwrap();
+    });
+    // While the commit is held at the gate, the edit is not acknowledged.
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(300))
+            .is_err()
+    );
+    assert_eq!(
+        store.commits.load(std::sync::atomic::Ordering::SeqCst),
+        before
+    );
+    *store.open.lock().unwrap() = true;
+    store.cv.notify_all();
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("acknowledged once committed");
+    assert!(store.commits.load(std::sync::atomic::Ordering::SeqCst) > before);
+    editor.join().unwrap();
+    repo.shutdown();
+}
