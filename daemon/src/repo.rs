@@ -2,11 +2,16 @@
 //! cache of loaded documents, a metadata index for listings, group commit, and
 //! compaction of change logs into snapshots.
 //!
-//! How a document lives on disk: one `save()` snapshot (in parts) plus a log of
+//! How a document lives in the store: one `save()` snapshot plus a log of
 //! incremental chunks written since, each a `save_after(durable heads)`. Loading
 //! is `load(snapshot)` then `load_incremental` of each chunk. When the log outgrows
-//! the snapshot, the committer writes a fresh snapshot and drops the log in the
-//! same atomic batch.
+//! the snapshot, the committer writes a fresh snapshot, which empties the log.
+//!
+//! The index entry of a document (kind, space, title, status, updated time, heads)
+//! is kept in memory and written to the store when a listed field changes, on
+//! compaction, when the node is idle, at most every few seconds while it is busy,
+//! and at shutdown. After a crash, entries whose stored sizes do not match the
+//! document's files are refreshed from the documents in the background.
 //!
 //! How an edit becomes durable: the edit is applied to the loaded document under
 //! its lock and the document is marked dirty. One committer thread takes all dirty
@@ -15,7 +20,7 @@
 //! the round that will carry it; [`Repo::wait`] returns once that round is
 //! durable. Many edits share one fsync (group commit).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -27,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::identity::NodeId;
 use crate::ids::{DocId, actor_id};
 use crate::model::{self, DocKind};
-use crate::store::{Keyspace, Op, Store, StoreError, join_parts, put_parts};
+use crate::store::{DocSizes, DocWrite, Keyspace, Op, Store, StoreError};
 
 /// Tuning of the repository.
 #[derive(Debug, Clone)]
@@ -109,14 +114,9 @@ pub struct DocMeta {
     pub updated_at: i64,
     /// Heads (hex) at the last durable write.
     pub heads: Vec<String>,
-    /// Bytes of the stored snapshot.
-    pub snapshot_bytes: u64,
-    /// Sequence number of the next log chunk.
-    pub log_next: u64,
-    /// Chunks in the log since the snapshot.
-    pub log_chunks: u64,
-    /// Bytes in the log since the snapshot.
-    pub log_bytes: u64,
+    /// Stored sizes of the document's snapshot and log.
+    #[serde(default)]
+    pub sizes: DocSizes,
 }
 
 /// A promise of durability: the commit round that will carry an edit.
@@ -178,6 +178,8 @@ struct CommitState {
     started: u64,
     completed: u64,
     failed: Option<(u64, String)>,
+    /// The committer is waiting for work (so an edit must wake it).
+    idle: bool,
     shutdown: bool,
     stopped: bool,
 }
@@ -190,6 +192,8 @@ struct Inner {
     cfg: RepoConfig,
     cache: Mutex<Cache>,
     index: RwLock<BTreeMap<DocId, DocMeta>>,
+    /// Documents whose index entry in the store lags the one in memory.
+    stale: Mutex<BTreeSet<DocId>>,
     commit: Mutex<CommitState>,
     /// Wakes the committer.
     work: Condvar,
@@ -214,6 +218,9 @@ impl std::fmt::Debug for Repo {
 }
 
 const INCARNATION_KEY: &[u8] = b"incarnation";
+
+/// While the node is busy, lagging index entries are written at least this often.
+const INDEX_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks is a bug; carrying on with the
@@ -271,6 +278,7 @@ impl Repo {
             cfg,
             cache: Mutex::new(Cache::default()),
             index: RwLock::new(index),
+            stale: Mutex::new(BTreeSet::new()),
             commit: Mutex::new(CommitState::default()),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -397,12 +405,12 @@ impl Repo {
         if base.is_some() {
             loaded.doc.integrate();
         }
-        let dirty = changed || !loaded.is_clean();
         drop(loaded);
-        let ticket = if dirty {
+        let ticket = if changed {
             self.inner.mark_dirty(*id, false)?
         } else {
-            Ticket(0)
+            // Nothing new, but what the caller read may still be on its way to disk.
+            self.inner.pending(id)
         };
         Ok((out, ticket))
     }
@@ -560,12 +568,12 @@ impl Inner {
 
     fn load(&self, id: &DocId) -> Result<AutoCommit, RepoError> {
         let corrupt = |source| RepoError::Corrupt { id: *id, source };
-        let snapshot = join_parts(self.store.scan_prefix(Keyspace::Snapshot, id.as_bytes())?);
-        let mut doc = match snapshot.into_iter().next() {
-            Some((_, bytes)) => AutoCommit::load(&bytes).map_err(corrupt)?,
+        let bytes = self.store.load_doc(id)?;
+        let mut doc = match bytes.snapshot {
+            Some(snapshot) => AutoCommit::load(&snapshot).map_err(corrupt)?,
             None => AutoCommit::new(),
         };
-        for (_, chunk) in join_parts(self.store.scan_prefix(Keyspace::Log, id.as_bytes())?) {
+        for chunk in bytes.log {
             doc.load_incremental(&chunk).map_err(corrupt)?;
         }
         doc.set_actor(self.actor.clone());
@@ -578,30 +586,44 @@ impl Inner {
             return Err(RepoError::ShuttingDown);
         }
         *st.dirty.entry(id).or_insert(false) |= compact;
-        self.work.notify_one();
+        if st.idle {
+            self.work.notify_one();
+        }
         Ok(Ticket(st.started + 1))
     }
 
-    /// Adds to `ops` what brings the stored copy of `id` up to date: a log chunk,
-    /// or a fresh snapshot replacing the log when `compact` is set or the log has
-    /// outgrown the snapshot. Returns the new index entry and the heads it covers,
-    /// or `None` when there was nothing to write.
+    /// The ticket of a document's unwritten changes, if it has any.
+    fn pending(&self, id: &DocId) -> Ticket {
+        let st = lock(&self.commit);
+        if st.dirty.contains_key(id) {
+            Ticket(st.started + 1)
+        } else {
+            // A round in progress may carry it: wait for that one.
+            Ticket(st.started)
+        }
+    }
+
+    /// Adds to `writes` what brings the stored copy of `id` up to date: a log
+    /// chunk, or a fresh snapshot when `compact` is set or the log has outgrown the
+    /// snapshot. Returns the new index entry, the heads it covers, and whether the
+    /// entry must be written now; `None` when there was nothing to write.
     fn write_doc(
         &self,
         id: &DocId,
         slot: &Slot,
         compact: bool,
-        ops: &mut Vec<Op>,
-    ) -> Result<Option<(DocMeta, Vec<ChangeHash>)>, RepoError> {
+        writes: &mut Vec<DocWrite>,
+    ) -> Option<(DocMeta, Vec<ChangeHash>, bool)> {
         let old = self.index.read().ok().and_then(|i| i.get(id).cloned());
         let mut loaded = lock(slot);
         let heads = loaded.doc.get_heads();
-        let has_log = old.as_ref().is_some_and(|m| m.log_chunks > 0);
+        let has_log = old.as_ref().is_some_and(|m| m.sizes.log > 0);
         if heads == loaded.durable && !(compact && has_log) {
-            return Ok(None);
+            return None;
         }
         let summary = model::summarize(&loaded.doc);
         let now = now_secs();
+        let mut persist = old.is_none();
         let mut meta = old.unwrap_or(DocMeta {
             kind: summary.kind,
             space: None,
@@ -611,40 +633,34 @@ impl Inner {
             created_at: now,
             updated_at: now,
             heads: Vec::new(),
-            snapshot_bytes: 0,
-            log_next: 0,
-            log_chunks: 0,
-            log_bytes: 0,
+            sizes: DocSizes::default(),
         });
         let threshold = self
             .cfg
             .compact_min_bytes
-            .max(meta.snapshot_bytes.saturating_mul(self.cfg.compact_factor));
-        if compact || meta.snapshot_bytes == 0 || meta.log_bytes > threshold {
+            .max(meta.sizes.snapshot.saturating_mul(self.cfg.compact_factor));
+        if compact || meta.sizes.snapshot == 0 || meta.sizes.log > threshold {
             let snapshot = loaded.doc.save();
             drop(loaded);
-            for (k, _) in self.store.scan_prefix(Keyspace::Snapshot, id.as_bytes())? {
-                ops.push(Op::Delete(Keyspace::Snapshot, k));
-            }
-            for (k, _) in self.store.scan_prefix(Keyspace::Log, id.as_bytes())? {
-                ops.push(Op::Delete(Keyspace::Log, k));
-            }
-            put_parts(ops, Keyspace::Snapshot, id.as_bytes(), &snapshot);
-            meta.snapshot_bytes = snapshot.len() as u64;
-            meta.log_chunks = 0;
-            meta.log_bytes = 0;
+            meta.sizes = DocSizes {
+                snapshot: snapshot.len() as u64,
+                log: 0,
+            };
+            writes.push(DocWrite::Snapshot(*id, snapshot));
+            persist = true;
         } else {
             let durable = std::mem::take(&mut loaded.durable);
             let chunk = loaded.doc.save_after(&durable);
             loaded.durable = durable;
             drop(loaded);
-            let mut key = id.as_bytes().to_vec();
-            key.extend_from_slice(&meta.log_next.to_be_bytes());
-            put_parts(ops, Keyspace::Log, &key, &chunk);
-            meta.log_next += 1;
-            meta.log_chunks += 1;
-            meta.log_bytes += chunk.len() as u64;
+            meta.sizes.log += chunk.len() as u64 + 8;
+            writes.push(DocWrite::Append(*id, chunk));
         }
+        persist |= meta.kind != summary.kind
+            || meta.space != summary.space
+            || meta.title != summary.title
+            || meta.status != summary.status
+            || meta.subtype != summary.subtype;
         meta.kind = summary.kind;
         meta.space = summary.space;
         meta.title = summary.title;
@@ -652,17 +668,25 @@ impl Inner {
         meta.subtype = summary.subtype;
         meta.updated_at = now;
         meta.heads = heads_hex(&heads);
-        ops.push(Op::Put(
-            Keyspace::Index,
-            id.as_bytes().to_vec(),
-            serde_json::to_vec(&meta).expect("index entries always serialize"),
-        ));
-        Ok(Some((meta, heads)))
+        Some((meta, heads, persist))
     }
 
-    /// One round: writes every dirty document in one durable batch.
-    fn write_round(&self, dirty: &BTreeMap<DocId, bool>) -> Result<(), RepoError> {
-        let mut ops = Vec::new();
+    fn index_op(id: &DocId, meta: &DocMeta) -> Op {
+        Op::Put(
+            Keyspace::Index,
+            id.as_bytes().to_vec(),
+            serde_json::to_vec(meta).expect("index entries always serialize"),
+        )
+    }
+
+    /// One round: writes every dirty document durably, then the index entries
+    /// that are due (plus, with `flush_index`, every lagging one).
+    fn write_round(
+        &self,
+        dirty: &BTreeMap<DocId, bool>,
+        flush_index: bool,
+    ) -> Result<(), RepoError> {
+        let mut writes = Vec::new();
         let mut written = Vec::new();
         for (id, &compact) in dirty {
             let slot = match lock(&self.cache).slots.get(id) {
@@ -670,39 +694,69 @@ impl Inner {
                 // Dirty documents are never evicted; an absent one has nothing to write.
                 None => continue,
             };
-            if let Some((meta, heads)) = self.write_doc(id, &slot, compact, &mut ops)? {
-                written.push((*id, slot, meta, heads));
+            if let Some((meta, heads, persist)) = self.write_doc(id, &slot, compact, &mut writes) {
+                written.push((*id, slot, meta, heads, persist));
             }
         }
-        if ops.is_empty() {
-            return Ok(());
+        if !writes.is_empty() {
+            self.store.write_docs(&writes)?;
         }
-        self.store.commit(ops)?;
+        let mut stale = lock(&self.stale);
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        for (id, slot, meta, heads) in written {
+        let mut ops = Vec::new();
+        for (id, slot, meta, heads, persist) in written {
             lock(&slot).durable = heads;
+            if persist {
+                ops.push(Self::index_op(&id, &meta));
+                stale.remove(&id);
+            } else {
+                stale.insert(id);
+            }
             index.insert(id, meta);
+        }
+        if flush_index {
+            for id in std::mem::take(&mut *stale) {
+                if let Some(meta) = index.get(&id) {
+                    ops.push(Self::index_op(&id, meta));
+                }
+            }
+        }
+        drop(index);
+        drop(stale);
+        if !ops.is_empty() {
+            self.store.commit(ops)?;
         }
         Ok(())
     }
 
     fn run_committer(&self) {
+        self.reconcile();
+        let mut last_flush = std::time::Instant::now();
         loop {
             let (round, dirty) = {
                 let mut st = lock(&self.commit);
                 while st.dirty.is_empty() && !st.shutdown {
+                    st.idle = true;
                     let (next, timeout) = self
                         .work
                         .wait_timeout(st, self.cfg.idle_compact)
                         .unwrap_or_else(|e| e.into_inner());
                     st = next;
+                    st.idle = false;
                     if timeout.timed_out() && st.dirty.is_empty() {
                         drop(st);
-                        self.compact_idle();
+                        self.on_idle();
+                        last_flush = std::time::Instant::now();
                         st = lock(&self.commit);
                     }
                 }
                 if st.dirty.is_empty() && st.shutdown {
+                    drop(st);
+                    // Leave the index in the store as current as the one in memory.
+                    if let Err(e) = self.write_round(&BTreeMap::new(), true) {
+                        tracing::error!("writing the index at shutdown failed: {e}");
+                    }
+                    let mut st = lock(&self.commit);
                     st.stopped = true;
                     self.done.notify_all();
                     return;
@@ -710,7 +764,11 @@ impl Inner {
                 st.started += 1;
                 (st.started, std::mem::take(&mut st.dirty))
             };
-            let result = self.write_round(&dirty);
+            let flush = last_flush.elapsed() >= INDEX_FLUSH_INTERVAL;
+            if flush {
+                last_flush = std::time::Instant::now();
+            }
+            let result = self.write_round(&dirty, flush);
             let mut st = lock(&self.commit);
             match result {
                 Ok(()) => st.completed = round,
@@ -729,23 +787,69 @@ impl Inner {
         }
     }
 
-    /// Compacts loaded documents that still have a log, while nothing else is
-    /// waiting.
-    fn compact_idle(&self) {
+    /// After a crash, index entries may lag their documents: refresh those whose
+    /// stored sizes differ from the files.
+    fn reconcile(&self) {
+        let entries: Vec<(DocId, DocSizes)> = match self.index.read() {
+            Ok(index) => index.iter().map(|(id, m)| (*id, m.sizes)).collect(),
+            Err(_) => return,
+        };
+        let mut refreshed = 0;
+        for (id, sizes) in entries {
+            match self.store.doc_sizes(&id) {
+                Ok(now) if now == sizes => continue,
+                Ok(now) => {
+                    if let Err(e) = self.refresh(&id, now) {
+                        tracing::warn!(doc = %id, "cannot refresh its index entry: {e}");
+                    }
+                    refreshed += 1;
+                }
+                Err(e) => tracing::warn!(doc = %id, "cannot read its size: {e}"),
+            }
+        }
+        if refreshed > 0 {
+            tracing::info!(refreshed, "index entries refreshed after an unclean stop");
+        }
+    }
+
+    fn refresh(&self, id: &DocId, sizes: DocSizes) -> Result<(), RepoError> {
+        let doc = self.load(id)?;
+        let summary = model::summarize(&doc);
+        let mut doc = doc;
+        let heads = heads_hex(&doc.get_heads());
+        let meta = {
+            let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+            let Some(meta) = index.get_mut(id) else {
+                return Ok(());
+            };
+            meta.kind = summary.kind;
+            meta.space = summary.space;
+            meta.title = summary.title;
+            meta.status = summary.status;
+            meta.subtype = summary.subtype;
+            meta.heads = heads;
+            meta.sizes = sizes;
+            meta.updated_at = now_secs();
+            meta.clone()
+        };
+        self.store.commit(vec![Self::index_op(id, &meta)])?;
+        Ok(())
+    }
+
+    /// Idle work: write lagging index entries, then compact loaded documents that
+    /// still have a log.
+    fn on_idle(&self) {
         let due: BTreeMap<DocId, bool> = {
             let cache = lock(&self.cache);
             let Ok(index) = self.index.read() else { return };
             cache
                 .slots
                 .keys()
-                .filter(|id| index.get(id).is_some_and(|m| m.log_chunks > 0))
+                .filter(|id| index.get(id).is_some_and(|m| m.sizes.log > 0))
                 .map(|id| (*id, true))
                 .collect()
         };
-        if due.is_empty() {
-            return;
-        }
-        if let Err(e) = self.write_round(&due) {
+        if let Err(e) = self.write_round(&due, true) {
             tracing::warn!("idle compaction failed: {e}");
         }
     }

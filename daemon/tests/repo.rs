@@ -4,10 +4,13 @@
 use std::sync::Arc;
 
 use kp_daemon::identity::NodeId;
+use kp_daemon::ids::DocId;
 use kp_daemon::ids::parse_actor;
 use kp_daemon::model::draft::{self, Actor};
 use kp_daemon::repo::{ChangeNote, Repo, RepoConfig};
-use kp_daemon::store::{MemStore, SledStore, Store};
+use kp_daemon::store::{
+    DocBytes, DocSizes, DocWrite, Keyspace, MemStore, Op, SledStore, Store, StoreError,
+};
 
 const BY: Actor<'static> = Actor {
     author: "Ana",
@@ -63,12 +66,12 @@ fn compaction_and_reopen(open: impl Fn() -> Arc<dyn Store>) {
         let text = type_lines(&repo, &id, 200);
         let meta = repo.meta(&id).unwrap();
         assert!(
-            meta.log_bytes <= meta.snapshot_bytes.max(2048) + 1024,
+            meta.sizes.log <= meta.sizes.snapshot.max(2048) + 1024,
             "the log was compacted along the way: {meta:?}"
         );
         repo.compact(&id).unwrap();
         let meta = repo.meta(&id).unwrap();
-        assert_eq!((meta.log_chunks, meta.log_bytes), (0, 0));
+        assert_eq!(meta.sizes.log, 0);
         let heads = repo.read(&id, |d| d.get_heads()).unwrap();
         // Some edits after compaction live in the log only.
         let text = {
@@ -80,7 +83,7 @@ fn compaction_and_reopen(open: impl Fn() -> Arc<dyn Store>) {
             .unwrap();
             t
         };
-        assert_eq!(repo.meta(&id).unwrap().log_chunks, 1);
+        assert!(repo.meta(&id).unwrap().sizes.log > 0);
         repo.shutdown();
         (id, text, heads)
     };
@@ -105,6 +108,28 @@ fn sled_store_reopens_after_compaction() {
 fn mem_store_behaves_like_sled() {
     let store: Arc<dyn Store> = Arc::new(MemStore::default());
     compaction_and_reopen(|| Arc::clone(&store));
+}
+
+#[test]
+fn a_lagging_index_is_refreshed_after_an_unclean_stop() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let first = Repo::open(Arc::clone(&store), node(), RepoConfig::default()).unwrap();
+    let id = new_draft(&first, "a\n");
+    type_lines(&first, &id, 3);
+    let heads = first.read(&id, |d| d.get_heads()).unwrap();
+    // No shutdown: the index entry in the store still has the heads of creation.
+    let second = Repo::open(Arc::clone(&store), node(), RepoConfig::default()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while second.meta(&id).unwrap().heads != kp_daemon::repo::heads_hex(&heads) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the index entry was not refreshed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(body(&second, &id), "a\nline 0\nline 1\nline 2\n");
+    second.shutdown();
+    first.shutdown();
 }
 
 #[test]
@@ -206,7 +231,7 @@ fn large_documents_never_reach_sleds_unsynced_blob_files() {
     }
     let id = new_draft(&repo, &text);
     repo.compact(&id).unwrap();
-    assert!(repo.meta(&id).unwrap().snapshot_bytes > 512 * 1024);
+    assert!(repo.meta(&id).unwrap().sizes.snapshot > 512 * 1024);
     repo.shutdown();
     let blobs = dir.path().join("blobs");
     let count = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
@@ -239,29 +264,41 @@ struct GatedStore {
     commits: std::sync::atomic::AtomicUsize,
 }
 
-impl Store for GatedStore {
-    fn get(
-        &self,
-        ks: kp_daemon::store::Keyspace,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>, kp_daemon::store::StoreError> {
-        self.inner.get(ks, key)
-    }
-    fn scan_prefix(
-        &self,
-        ks: kp_daemon::store::Keyspace,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, kp_daemon::store::StoreError> {
-        self.inner.scan_prefix(ks, prefix)
-    }
-    fn commit(&self, ops: Vec<kp_daemon::store::Op>) -> Result<(), kp_daemon::store::StoreError> {
+impl GatedStore {
+    fn pass(&self) {
         let mut open = self.open.lock().unwrap();
         while !*open {
             open = self.cv.wait(open).unwrap();
         }
         self.commits
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Store for GatedStore {
+    fn get(&self, ks: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(ks, key)
+    }
+    fn scan_prefix(
+        &self,
+        ks: Keyspace,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.inner.scan_prefix(ks, prefix)
+    }
+    fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.pass();
         self.inner.commit(ops)
+    }
+    fn load_doc(&self, id: &DocId) -> Result<DocBytes, StoreError> {
+        self.inner.load_doc(id)
+    }
+    fn write_docs(&self, writes: &[DocWrite]) -> Result<(), StoreError> {
+        self.pass();
+        self.inner.write_docs(writes)
+    }
+    fn doc_sizes(&self, id: &DocId) -> Result<DocSizes, StoreError> {
+        self.inner.doc_sizes(id)
     }
     fn size_on_disk(&self) -> u64 {
         0

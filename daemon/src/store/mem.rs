@@ -1,14 +1,16 @@
-//! The in-memory twin of the sled store, for deterministic simulation tests.
+//! The in-memory twin of the disk store, for deterministic simulation tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use super::{Keyspace, Op, Store, StoreError};
+use super::{DocBytes, DocSizes, DocWrite, Keyspace, Op, Store, StoreError};
+use crate::ids::DocId;
 
-/// An ordered map in memory; `commit` is atomic and trivially "durable".
+/// Maps in memory; every write is trivially "durable".
 #[derive(Debug, Default)]
 pub struct MemStore {
     map: Mutex<BTreeMap<(Keyspace, Vec<u8>), Vec<u8>>>,
+    docs: Mutex<HashMap<DocId, DocBytes>>,
 }
 
 impl Store for MemStore {
@@ -43,6 +45,41 @@ impl Store for MemStore {
             }
         }
         Ok(())
+    }
+
+    fn load_doc(&self, id: &DocId) -> Result<DocBytes, StoreError> {
+        let docs = self.docs.lock().expect("store lock poisoned");
+        Ok(docs.get(id).cloned().unwrap_or_default())
+    }
+
+    fn write_docs(&self, writes: &[DocWrite]) -> Result<(), StoreError> {
+        let mut docs = self.docs.lock().expect("store lock poisoned");
+        for w in writes {
+            match w {
+                DocWrite::Append(id, bytes) => docs.entry(*id).or_default().log.push(bytes.clone()),
+                DocWrite::Snapshot(id, bytes) => {
+                    docs.insert(
+                        *id,
+                        DocBytes {
+                            snapshot: Some(bytes.clone()),
+                            log: Vec::new(),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn doc_sizes(&self, id: &DocId) -> Result<DocSizes, StoreError> {
+        let docs = self.docs.lock().expect("store lock poisoned");
+        Ok(docs
+            .get(id)
+            .map(|d| DocSizes {
+                snapshot: d.snapshot.as_ref().map_or(0, |s| s.len() as u64),
+                log: d.log.iter().map(|r| r.len() as u64 + 8).sum(),
+            })
+            .unwrap_or_default())
     }
 
     fn size_on_disk(&self) -> u64 {

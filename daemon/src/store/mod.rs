@@ -1,16 +1,20 @@
-//! The key-value store under the document repository: a trait with two
-//! implementations, sled on disk and an in-memory twin for deterministic tests.
+//! What the repository stores, behind one trait with two implementations: sled
+//! and files on disk, and an in-memory twin for deterministic tests.
 //!
-//! The trait is deliberately small: named keyspaces, point reads, prefix scans, and
-//! one write operation, [`Store::commit`], which applies a batch atomically and
-//! returns only once it is durable. Everything the node acknowledges goes through
-//! `commit`.
+//! Two kinds of data live here. Small records (the metadata index, the node's
+//! counters) are a key-value map with named keyspaces, prefix scans, and
+//! [`Store::commit`], which applies a batch atomically and durably. Document bytes
+//! are a snapshot plus an append-only log of incremental chunks per document,
+//! written by [`Store::write_docs`], which returns once every write is durable.
+//! Everything the node acknowledges has passed through one of these two calls.
 
 mod mem;
 mod sled_store;
 
 pub use mem::MemStore;
-pub use sled_store::SledStore;
+pub use sled_store::{SledStore, dir_size};
+
+use crate::ids::DocId;
 
 /// The keyspaces of the store. Each is a key prefix in one ordered map, so a
 /// batch over several keyspaces is still one atomic write.
@@ -20,10 +24,6 @@ pub enum Keyspace {
     Meta,
     /// Per document: the metadata that answers listings without loading it.
     Index,
-    /// Per document: the compacted `save()` snapshot, in chunks.
-    Snapshot,
-    /// Per document: incremental change chunks written since the snapshot.
-    Log,
 }
 
 impl Keyspace {
@@ -31,8 +31,6 @@ impl Keyspace {
         match self {
             Keyspace::Meta => b'm',
             Keyspace::Index => b'i',
-            Keyspace::Snapshot => b's',
-            Keyspace::Log => b'l',
         }
     }
 }
@@ -46,7 +44,7 @@ pub enum Op {
     Delete(Keyspace, Vec<u8>),
 }
 
-/// A store error: the underlying engine failed.
+/// A store error: the underlying engine or file system failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -63,13 +61,41 @@ pub enum StoreError {
     },
 }
 
-/// Largest value the repository writes under one key. Larger values are split into
-/// parts. sled 0.34 writes any page over a quarter segment (128 KiB by default) to
-/// a separate blob file that it never fsyncs, and a leaf page holds up to 16
-/// entries, so 6 KiB parts keep every page inline in the log that we fsync.
-pub const MAX_VALUE_BYTES: usize = 6 * 1024;
+impl StoreError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+}
 
-/// An ordered, durable key-value store.
+/// A document's stored bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocBytes {
+    /// The last snapshot (`save()`), if any.
+    pub snapshot: Option<Vec<u8>>,
+    /// Incremental chunks appended since, in order.
+    pub log: Vec<Vec<u8>>,
+}
+
+/// One write of document bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocWrite {
+    /// Append an incremental chunk to the document's log.
+    Append(DocId, Vec<u8>),
+    /// Replace the snapshot and empty the log.
+    Snapshot(DocId, Vec<u8>),
+}
+
+/// Stored sizes of a document: snapshot bytes and log bytes (framing included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DocSizes {
+    /// Bytes of the snapshot.
+    pub snapshot: u64,
+    /// Bytes of the log.
+    pub log: u64,
+}
+
+/// The node's durable storage.
 pub trait Store: Send + Sync + 'static {
     /// The value at `key`.
     fn get(&self, ks: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -85,40 +111,47 @@ pub trait Store: Send + Sync + 'static {
     /// process crash and a power cut).
     fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError>;
 
+    /// A document's snapshot and log. A log record torn by a crash (never
+    /// acknowledged) is dropped.
+    fn load_doc(&self, id: &DocId) -> Result<DocBytes, StoreError>;
+
+    /// Performs `writes` in order and returns once all are durable. A snapshot
+    /// replaces the old one atomically: a crash leaves the old or the new one.
+    fn write_docs(&self, writes: &[DocWrite]) -> Result<(), StoreError>;
+
+    /// A document's stored sizes.
+    fn doc_sizes(&self, id: &DocId) -> Result<DocSizes, StoreError>;
+
     /// Bytes the store occupies on disk (0 for memory).
     fn size_on_disk(&self) -> u64;
 }
 
-/// Writes `value` under `key` as numbered parts of at most [`MAX_VALUE_BYTES`]:
-/// `key ++ part(u16, big endian)`. An empty value still gets one (empty) part.
-pub fn put_parts(ops: &mut Vec<Op>, ks: Keyspace, key: &[u8], value: &[u8]) {
-    let mut chunks: Vec<&[u8]> = value.chunks(MAX_VALUE_BYTES).collect();
-    if chunks.is_empty() {
-        chunks.push(&[]);
-    }
-    for (i, chunk) in chunks.into_iter().enumerate() {
-        let part = u16::try_from(i).expect("values are bounded far below 64Ki parts");
-        let mut k = key.to_vec();
-        k.extend_from_slice(&part.to_be_bytes());
-        ops.push(Op::Put(ks, k, chunk.to_vec()));
-    }
+/// Frames a log record: length (u32, little endian), CRC-32 of the bytes, bytes.
+pub(crate) fn frame(bytes: &[u8], out: &mut Vec<u8>) {
+    let len = u32::try_from(bytes.len()).expect("log records are far below 4 GiB");
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
+    out.extend_from_slice(bytes);
 }
 
-/// Reassembles values written by [`put_parts`] from a prefix scan: groups entries
-/// whose keys differ only in the trailing part number, in order.
-pub fn join_parts(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for (key, value) in entries {
-        if key.len() < 2 {
-            continue;
+/// Splits a framed log into records. Stops at the first record that is short or
+/// fails its checksum (a write torn by a crash) and says where the good part ends.
+pub(crate) fn unframe(log: &[u8]) -> (Vec<Vec<u8>>, usize) {
+    let mut records = Vec::new();
+    let mut at = 0;
+    while log.len() - at >= 8 {
+        let len = u32::from_le_bytes(log[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(log[at + 4..at + 8].try_into().expect("4 bytes"));
+        let Some(body) = log.get(at + 8..at + 8 + len) else {
+            break;
+        };
+        if crc32fast::hash(body) != crc {
+            break;
         }
-        let base = &key[..key.len() - 2];
-        match out.last_mut() {
-            Some((k, v)) if k.as_slice() == base => v.extend_from_slice(&value),
-            _ => out.push((base.to_vec(), value)),
-        }
+        records.push(body.to_vec());
+        at += 8 + len;
     }
-    out
+    (records, at)
 }
 
 #[cfg(test)]
@@ -126,27 +159,53 @@ mod tests {
     use super::*;
 
     fn exercise(store: &dyn Store) {
-        let mut ops = Vec::new();
-        let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
-        put_parts(&mut ops, Keyspace::Snapshot, b"doc1", &big);
-        put_parts(&mut ops, Keyspace::Snapshot, b"doc2", b"small");
-        ops.push(Op::Put(Keyspace::Meta, b"k".to_vec(), b"v".to_vec()));
+        let ops = vec![
+            Op::Put(Keyspace::Meta, b"k".to_vec(), b"v".to_vec()),
+            Op::Put(Keyspace::Index, b"a1".to_vec(), b"x".to_vec()),
+            Op::Put(Keyspace::Index, b"a2".to_vec(), b"y".to_vec()),
+            Op::Put(Keyspace::Index, b"b1".to_vec(), b"z".to_vec()),
+        ];
         store.commit(ops).unwrap();
-        let joined = join_parts(store.scan_prefix(Keyspace::Snapshot, b"doc").unwrap());
-        assert_eq!(joined.len(), 2);
-        assert_eq!(joined[0], (b"doc1".to_vec(), big));
-        assert_eq!(joined[1], (b"doc2".to_vec(), b"small".to_vec()));
         assert_eq!(
             store.get(Keyspace::Meta, b"k").unwrap(),
             Some(b"v".to_vec())
         );
+        assert_eq!(store.scan_prefix(Keyspace::Index, b"a").unwrap().len(), 2);
         // Keyspaces do not see each other's keys.
         assert!(store.get(Keyspace::Index, b"k").unwrap().is_none());
-        assert!(store.scan_prefix(Keyspace::Log, b"").unwrap().is_empty());
         store
             .commit(vec![Op::Delete(Keyspace::Meta, b"k".to_vec())])
             .unwrap();
         assert!(store.get(Keyspace::Meta, b"k").unwrap().is_none());
+
+        let id = DocId::random();
+        assert_eq!(store.load_doc(&id).unwrap(), DocBytes::default());
+        store
+            .write_docs(&[
+                DocWrite::Append(id, b"one".to_vec()),
+                DocWrite::Append(id, b"two".to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(
+            store.load_doc(&id).unwrap().log,
+            [b"one".to_vec(), b"two".to_vec()]
+        );
+        assert_eq!(
+            store.doc_sizes(&id).unwrap(),
+            DocSizes {
+                snapshot: 0,
+                log: 22
+            }
+        );
+        store
+            .write_docs(&[
+                DocWrite::Snapshot(id, b"snap".to_vec()),
+                DocWrite::Append(id, b"3".to_vec()),
+            ])
+            .unwrap();
+        let d = store.load_doc(&id).unwrap();
+        assert_eq!(d.snapshot, Some(b"snap".to_vec()));
+        assert_eq!(d.log, [b"3".to_vec()]);
     }
 
     #[test]
@@ -157,14 +216,56 @@ mod tests {
     #[test]
     fn sled_store_behaves_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
+        let id = DocId::random();
         {
             let s = SledStore::open(dir.path(), 16 << 20).unwrap();
             exercise(&s);
             s.commit(vec![Op::Put(Keyspace::Meta, b"x".to_vec(), b"1".to_vec())])
                 .unwrap();
+            s.write_docs(&[DocWrite::Append(id, b"kept".to_vec())])
+                .unwrap();
         }
         let s = SledStore::open(dir.path(), 16 << 20).unwrap();
         assert_eq!(s.get(Keyspace::Meta, b"x").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.load_doc(&id).unwrap().log, [b"kept".to_vec()]);
         assert!(s.size_on_disk() > 0);
+    }
+
+    #[test]
+    fn a_torn_log_tail_is_dropped() {
+        let mut log = Vec::new();
+        frame(b"first", &mut log);
+        frame(b"second", &mut log);
+        let whole = log.len();
+        // Cut inside the second record, then corrupt a byte of a whole one.
+        let (records, good) = unframe(&log[..whole - 2]);
+        assert_eq!((records, good), (vec![b"first".to_vec()], 13));
+        log[10] ^= 0xff;
+        assert_eq!(unframe(&log).0.len(), 0);
+        assert_eq!(unframe(&[1, 2, 3]).0.len(), 0);
+    }
+
+    #[test]
+    fn a_torn_log_on_disk_is_repaired_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = DocId::random();
+        {
+            let s = SledStore::open(dir.path(), 16 << 20).unwrap();
+            s.write_docs(&[DocWrite::Append(id, b"acked".to_vec())])
+                .unwrap();
+        }
+        // A crash in the middle of an append leaves half a record.
+        let log = dir.path().join("docs").join(format!("{id}.log"));
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut f, &[9, 0, 0, 0, 1, 2]).unwrap();
+        let s = SledStore::open(dir.path(), 16 << 20).unwrap();
+        assert_eq!(s.load_doc(&id).unwrap().log, [b"acked".to_vec()]);
+        // Appends after the repair are readable.
+        s.write_docs(&[DocWrite::Append(id, b"next".to_vec())])
+            .unwrap();
+        assert_eq!(
+            s.load_doc(&id).unwrap().log,
+            [b"acked".to_vec(), b"next".to_vec()]
+        );
     }
 }

@@ -1,23 +1,35 @@
-//! The sled store, with durability that survives a power cut.
+//! The store on disk: sled for the small records, one snapshot file and one log
+//! file per document for document bytes.
 //!
-//! sled 0.34's `flush()` writes its log with `sync_file_range`, which neither
-//! flushes the drive's cache nor the file's metadata. So after every batch we
-//! flush and then `fdatasync` sled's log file ourselves. Values are kept small (see
-//! [`super::MAX_VALUE_BYTES`]) so that sled never moves a page into a blob file,
-//! which it would write without any sync.
+//! Why document bytes are not in sled: sled 0.34 puts values over ~128 KiB in blob
+//! files that it never fsyncs, its `flush()` is `sync_file_range` (no drive cache
+//! flush), and an automerge log written through it (hundreds of small appends)
+//! leaves its file at hundreds of times the size of the document's `save()` until
+//! its garbage collector catches up. Plain files give us the fsyncs we need and a
+//! footprint of the snapshot plus the log.
+//!
+//! Durability: [`Store::commit`] flushes sled and then `fdatasync`s sled's log
+//! file itself (the small records never reach sled's blob threshold).
+//! [`Store::write_docs`] `fdatasync`s every log it appended to; a snapshot is
+//! written to a temporary file, synced, renamed over the old one, and the
+//! directory synced, before the log is emptied.
 
-use std::fs::File;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
-use super::{Keyspace, Op, Store, StoreError};
+use super::{DocBytes, DocSizes, DocWrite, Keyspace, Op, Store, StoreError, frame, unframe};
+use crate::ids::DocId;
 
-/// sled on disk, one ordered tree with a one-byte keyspace prefix per key.
+/// sled and document files under one directory.
 #[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
     /// sled's log file, kept open to `fdatasync` it after each flush.
-    log: File,
-    dir: std::path::PathBuf,
+    sled_log: File,
+    dir: PathBuf,
+    docs: PathBuf,
 }
 
 fn key(ks: Keyspace, key: &[u8]) -> Vec<u8> {
@@ -27,26 +39,62 @@ fn key(ks: Keyspace, key: &[u8]) -> Vec<u8> {
     k
 }
 
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io(format!("syncing {}", dir.display())))
+}
+
 impl SledStore {
-    /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes`.
+    /// Opens (or creates) the store in `dir` with a sled page cache of
+    /// `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::LowSpace)
-            // Our own commits flush; sled's timer would only add writes.
+            // Our commits flush; sled's own timer would only add writes.
             .flush_every_ms(None)
             .open()?;
         let log_path = dir.join("db");
-        let log = File::open(&log_path).map_err(|source| StoreError::Io {
-            context: format!("opening {}", log_path.display()),
-            source,
-        })?;
+        let sled_log = File::open(&log_path)
+            .map_err(StoreError::io(format!("opening {}", log_path.display())))?;
+        let docs = dir.join("docs");
+        if !docs.exists() {
+            fs::create_dir_all(&docs)
+                .map_err(StoreError::io(format!("creating {}", docs.display())))?;
+            sync_dir(dir)?;
+        }
         Ok(Self {
             db,
-            log,
+            sled_log,
             dir: dir.to_owned(),
+            docs,
         })
+    }
+
+    fn snap_path(&self, id: &DocId) -> PathBuf {
+        self.docs.join(format!("{id}.snap"))
+    }
+
+    fn log_path(&self, id: &DocId) -> PathBuf {
+        self.docs.join(format!("{id}.log"))
+    }
+}
+
+fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match File::open(path) {
+        Ok(mut f) => {
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)
+                .map_err(StoreError::io(format!("reading {}", path.display())))?;
+            Ok(Some(buf))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::Io {
+            context: format!("opening {}", path.display()),
+            source: e,
+        }),
     }
 }
 
@@ -79,9 +127,108 @@ impl Store for SledStore {
         }
         self.db.apply_batch(batch)?;
         self.db.flush()?;
-        self.log.sync_data().map_err(|source| StoreError::Io {
-            context: "fdatasync of the store log".into(),
-            source,
+        self.sled_log
+            .sync_data()
+            .map_err(StoreError::io("fdatasync of sled's log"))
+    }
+
+    fn load_doc(&self, id: &DocId) -> Result<DocBytes, StoreError> {
+        let snapshot = read_if_exists(&self.snap_path(id))?;
+        let log_path = self.log_path(id);
+        let raw = read_if_exists(&log_path)?.unwrap_or_default();
+        let (log, good) = unframe(&raw);
+        if good < raw.len() {
+            // The tail was torn by a crash during an append that was never
+            // acknowledged; cut it so later appends follow the good records.
+            tracing::warn!(doc = %id, bytes = raw.len() - good, "dropping a torn log tail");
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&log_path)
+                .map_err(StoreError::io(format!("opening {}", log_path.display())))?;
+            f.set_len(good as u64)
+                .and_then(|()| f.sync_data())
+                .map_err(StoreError::io(format!("repairing {}", log_path.display())))?;
+        }
+        Ok(DocBytes { snapshot, log })
+    }
+
+    fn write_docs(&self, writes: &[DocWrite]) -> Result<(), StoreError> {
+        let mut dir_changed = false;
+        // Logs touched in this batch, synced once each at the end.
+        let mut logs: BTreeMap<DocId, File> = BTreeMap::new();
+        for w in writes {
+            match w {
+                DocWrite::Snapshot(id, bytes) => {
+                    let path = self.snap_path(id);
+                    let tmp = path.with_extension("snap.tmp");
+                    let ctx = || format!("writing {}", tmp.display());
+                    let mut f = File::create(&tmp).map_err(StoreError::io(ctx()))?;
+                    f.write_all(bytes)
+                        .and_then(|()| f.sync_data())
+                        .map_err(StoreError::io(ctx()))?;
+                    fs::rename(&tmp, &path)
+                        .map_err(StoreError::io(format!("renaming {}", tmp.display())))?;
+                    // The rename must be durable before the log it replaces is cut.
+                    sync_dir(&self.docs)?;
+                    let log_path = self.log_path(id);
+                    if log_path.exists() {
+                        let f = OpenOptions::new()
+                            .write(true)
+                            .open(&log_path)
+                            .map_err(StoreError::io(format!("opening {}", log_path.display())))?;
+                        f.set_len(0)
+                            .map_err(StoreError::io(format!("emptying {}", log_path.display())))?;
+                        logs.insert(*id, f);
+                    }
+                }
+                DocWrite::Append(id, bytes) => {
+                    let path = self.log_path(id);
+                    let mut f = match logs.remove(id) {
+                        Some(f) => f,
+                        None => {
+                            dir_changed |= !path.exists();
+                            OpenOptions::new()
+                                .create(true)
+                                .append(true)
+                                .open(&path)
+                                .map_err(StoreError::io(format!("opening {}", path.display())))?
+                        }
+                    };
+                    let mut buf = Vec::with_capacity(bytes.len() + 8);
+                    frame(bytes, &mut buf);
+                    // A log emptied above was opened for writing, not appending.
+                    let end = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(end))
+                        .and_then(|_| f.write_all(&buf))
+                        .map_err(StoreError::io(format!("appending to {}", path.display())))?;
+                    logs.insert(*id, f);
+                }
+            }
+        }
+        for (id, f) in logs {
+            f.sync_data().map_err(StoreError::io(format!(
+                "fdatasync of {}",
+                self.log_path(&id).display()
+            )))?;
+        }
+        if dir_changed {
+            sync_dir(&self.docs)?;
+        }
+        Ok(())
+    }
+
+    fn doc_sizes(&self, id: &DocId) -> Result<DocSizes, StoreError> {
+        let len = |p: PathBuf| match fs::metadata(&p) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(StoreError::Io {
+                context: format!("reading {}", p.display()),
+                source: e,
+            }),
+        };
+        Ok(DocSizes {
+            snapshot: len(self.snap_path(id))?,
+            log: len(self.log_path(id))?,
         })
     }
 
@@ -91,9 +238,9 @@ impl Store for SledStore {
 }
 
 /// Sum of the sizes of the files under `dir`, in bytes actually allocated.
-pub(crate) fn dir_size(dir: &Path) -> u64 {
+pub fn dir_size(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
     entries

@@ -1,0 +1,186 @@
+//! Benchmark: the real editing trace (259,778 single-character edits of a paper)
+//! replayed through the node's durable edit path, against raw in-memory automerge
+//! in the same run; then the store's size on disk after compaction against
+//! `save()`.
+//!
+//! Run: `cargo bench -p kp-daemon --bench edit_trace`. The trace is read from
+//! `$KP_TRACE_DIR` or `../shared/data/automerge-paper-trace/` beside the clone;
+//! `KP_TRACE_EDITS=N` replays only the first N edits.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
+use kp_daemon::identity::NodeId;
+use kp_daemon::ids::DocId;
+use kp_daemon::model::draft::{self, Actor};
+use kp_daemon::repo::{ChangeNote, Repo, RepoConfig};
+use kp_daemon::store::SledStore;
+
+type Patch = (usize, isize, String);
+
+fn trace_path() -> PathBuf {
+    let dir = std::env::var_os("KP_TRACE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/data/automerge-paper-trace")
+        });
+    dir.join("automerge-paper.json.gz")
+}
+
+fn load_trace() -> Option<(Vec<Patch>, String)> {
+    let path = trace_path();
+    let file = std::fs::File::open(&path).ok()?;
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut json)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&json).ok()?;
+    let mut patches = Vec::new();
+    for txn in v["txns"].as_array()? {
+        for p in txn["patches"].as_array()? {
+            let pos = p[0].as_u64()? as usize;
+            let del = p[1].as_i64()? as isize;
+            let ins = p[2].as_str()?.to_owned();
+            patches.push((pos, del, ins));
+        }
+    }
+    let limit = std::env::var("KP_TRACE_EDITS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(usize::MAX);
+    patches.truncate(limit);
+    Some((patches, v["endContent"].as_str()?.to_owned()))
+}
+
+fn main() {
+    let Some((patches, end)) = load_trace() else {
+        eprintln!(
+            "edit_trace: no trace at {}; set KP_TRACE_DIR to the automerge-paper-trace folder (shared/data in the steering repo, or josephg/editing-traces)",
+            trace_path().display()
+        );
+        return;
+    };
+    let full = patches.len() == 259_778;
+    println!("edit_trace: {} edits", patches.len());
+
+    // Baseline: raw automerge, splice + commit per edit, in memory.
+    let t = Instant::now();
+    let mut raw = AutoCommit::new();
+    let text = raw.put_object(ROOT, "text", ObjType::Text).unwrap();
+    for (pos, del, ins) in &patches {
+        raw.splice_text(&text, *pos, *del, ins).unwrap();
+        raw.commit();
+    }
+    let raw_time = t.elapsed();
+    if full {
+        assert_eq!(raw.text(&text).unwrap(), end);
+    }
+    let raw_save = raw.save().len();
+
+    // The same, with the metadata the node records on every change (author note
+    // and time), to show what recording authorship costs by itself.
+    let message = serde_json::to_string(&ChangeNote::new("Martin", "edit body")).unwrap();
+    let t = Instant::now();
+    let mut meta = AutoCommit::new();
+    let text2 = meta.put_object(ROOT, "text", ObjType::Text).unwrap();
+    for (pos, del, ins) in &patches {
+        meta.splice_text(&text2, *pos, *del, ins).unwrap();
+        meta.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_message(message.clone())
+                .with_time(kp_daemon::repo::now_secs()),
+        );
+    }
+    let meta_time = t.elapsed();
+    drop(meta);
+
+    // The node's edit path: one change per edit through the repository, durable
+    // in sled with group commit; the clock stops when the last edit is durable.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(&dir.path().join("store"), 64 << 20).unwrap());
+    let repo = Repo::open(store, NodeId::from_bytes([1; 32]), RepoConfig::default()).unwrap();
+    let by = Actor {
+        author: "Martin",
+        institution: "Cambridge",
+        node_id: "node",
+    };
+    let note = ChangeNote::new("Martin", "edit body");
+    let space = DocId::random();
+    let (id, ()) = repo
+        .create(&note, |doc| {
+            draft::init(
+                doc,
+                &space,
+                "A Conflict-Free Replicated JSON Datatype",
+                "",
+                "",
+                &by,
+                0,
+            )
+        })
+        .unwrap();
+    let body = repo
+        .read(&id, |doc| match doc.get(ROOT, "body") {
+            Ok(Some((_, obj))) => obj,
+            _ => panic!("draft has a body"),
+        })
+        .unwrap();
+    let t = Instant::now();
+    let mut last = None;
+    for (pos, del, ins) in &patches {
+        let ((), ticket) = repo
+            .change(&id, &note, |doc| {
+                Ok(doc.splice_text(&body, *pos, *del, ins)?)
+            })
+            .unwrap();
+        last = Some(ticket);
+    }
+    if let Some(ticket) = last {
+        repo.wait(ticket).unwrap();
+    }
+    let node_time = t.elapsed();
+    let ours = repo.read(&id, |doc| doc.text(&body).unwrap()).unwrap();
+    if full {
+        assert_eq!(ours, end);
+    }
+    let before_compaction = repo.size_on_disk();
+    repo.compact(&id).unwrap();
+    let save = repo.read(&id, |doc| doc.save().len()).unwrap();
+    repo.shutdown();
+    drop(repo);
+    let on_disk = kp_daemon::store::dir_size(&dir.path().join("store"));
+
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / patches.len() as f64;
+    println!(
+        "  raw automerge (splice+commit, memory):   {:>8.2} s  {:>6.1} µs/edit  save() {} B",
+        raw_time.as_secs_f64(),
+        per(raw_time),
+        raw_save
+    );
+    println!(
+        "  raw automerge + author/time per change:  {:>8.2} s  {:>6.1} µs/edit",
+        meta_time.as_secs_f64(),
+        per(meta_time)
+    );
+    println!(
+        "  kp edit path (durable, group commit):    {:>8.2} s  {:>6.1} µs/edit  save() {} B",
+        node_time.as_secs_f64(),
+        per(node_time),
+        save
+    );
+    println!(
+        "  ratio node/raw: {:.2}x (aim <= 1.5x)",
+        node_time.as_secs_f64() / raw_time.as_secs_f64()
+    );
+    println!(
+        "  store on disk: {} KiB before compaction, {} KiB after; after/save(): {:.2}x (aim <= 1.5x)",
+        before_compaction / 1024,
+        on_disk / 1024,
+        on_disk as f64 / save as f64
+    );
+}
