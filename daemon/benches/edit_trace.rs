@@ -68,39 +68,9 @@ fn main() {
     let full = patches.len() == 259_778;
     println!("edit_trace: {} edits", patches.len());
 
-    // Baseline: raw automerge, splice + commit per edit, in memory.
-    let t = Instant::now();
-    let mut raw = AutoCommit::new();
-    let text = raw.put_object(ROOT, "text", ObjType::Text).unwrap();
-    for (pos, del, ins) in &patches {
-        raw.splice_text(&text, *pos, *del, ins).unwrap();
-        raw.commit();
-    }
-    let raw_time = t.elapsed();
-    if full {
-        assert_eq!(raw.text(&text).unwrap(), end);
-    }
-    let raw_save = raw.save().len();
-
-    // The same, with the metadata the node records on every change (author note
-    // and time), to show what recording authorship costs by itself.
-    let message = serde_json::to_string(&ChangeNote::new("Martin", "edit body")).unwrap();
-    let t = Instant::now();
-    let mut meta = AutoCommit::new();
-    let text2 = meta.put_object(ROOT, "text", ObjType::Text).unwrap();
-    for (pos, del, ins) in &patches {
-        meta.splice_text(&text2, *pos, *del, ins).unwrap();
-        meta.commit_with(
-            automerge::transaction::CommitOptions::default()
-                .with_message(message.clone())
-                .with_time(kp_daemon::repo::now_secs()),
-        );
-    }
-    let meta_time = t.elapsed();
-    drop(meta);
-
     // The node's edit path: one change per edit through the repository, durable
-    // in sled with group commit; the clock stops when the last edit is durable.
+    // in the disk store with group commit; the clock stops when the last edit is
+    // durable.
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SledStore::open(&dir.path().join("store"), 64 << 20).unwrap());
     let repo = Repo::open(store, NodeId::from_bytes([1; 32]), RepoConfig::default()).unwrap();
@@ -154,6 +124,37 @@ fn main() {
     repo.shutdown();
     drop(repo);
     let on_disk = kp_daemon::store::dir_size(&dir.path().join("store"));
+
+    // Baseline: raw automerge, splice + commit per edit, in memory.
+    let t = Instant::now();
+    let mut raw = AutoCommit::new();
+    let text = raw.put_object(ROOT, "text", ObjType::Text).unwrap();
+    for (pos, del, ins) in &patches {
+        raw.splice_text(&text, *pos, *del, ins).unwrap();
+        raw.commit();
+    }
+    let raw_time = t.elapsed();
+    if full {
+        assert_eq!(raw.text(&text).unwrap(), end);
+    }
+    let raw_save = raw.save().len();
+
+    // The same, with the metadata the node records on every change (author note
+    // and time), to show what recording authorship costs by itself.
+    let message = serde_json::to_string(&ChangeNote::new("Martin", "edit body")).unwrap();
+    let t = Instant::now();
+    let mut meta = AutoCommit::new();
+    let text2 = meta.put_object(ROOT, "text", ObjType::Text).unwrap();
+    for (pos, del, ins) in &patches {
+        meta.splice_text(&text2, *pos, *del, ins).unwrap();
+        meta.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_message(message.clone())
+                .with_time(kp_daemon::repo::now_secs()),
+        );
+    }
+    let meta_time = t.elapsed();
+    drop(meta);
 
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / patches.len() as f64;
     println!(

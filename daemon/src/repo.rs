@@ -48,6 +48,10 @@ pub struct RepoConfig {
     /// After this long without edits, the committer compacts loaded documents
     /// that still have a log.
     pub idle_compact: Duration,
+    /// Rounds of writes start at most this often: edits arriving meanwhile share
+    /// one fsync. Longer windows cost acknowledgement latency, shorter ones cost
+    /// fsyncs (and their interrupts) under a stream of edits.
+    pub group_commit_window: Duration,
 }
 
 impl Default for RepoConfig {
@@ -57,6 +61,7 @@ impl Default for RepoConfig {
             compact_min_bytes: 1 << 20,
             compact_factor: 16,
             idle_compact: Duration::from_secs(2),
+            group_commit_window: Duration::from_millis(2),
         }
     }
 }
@@ -153,17 +158,82 @@ impl ChangeNote {
 
 struct Loaded {
     doc: AutoCommit,
-    /// Heads of what is in the store.
-    durable: Vec<ChangeHash>,
 }
 
 impl Loaded {
-    fn is_clean(&mut self) -> bool {
-        self.doc.get_heads() == self.durable
+    /// Encodes the changes made since `out.encoded` into `out`.
+    fn encode(&mut self, out: &mut Encoded) {
+        let heads = self.doc.get_heads();
+        if heads != out.encoded {
+            let chunk = self.doc.save_after(&out.encoded);
+            out.bytes.extend_from_slice(&chunk);
+            out.encoded = heads;
+        }
+        out.summary = Some(model::summarize(&self.doc));
     }
 }
 
-type Slot = Arc<Mutex<Loaded>>;
+/// A document's changes on their way to the store, kept apart from the document
+/// so that the committer can take them without the document's lock.
+#[derive(Default)]
+struct Encoded {
+    /// Heads of what is in the store.
+    durable: Vec<ChangeHash>,
+    /// Heads of what is in the store or in `bytes`.
+    encoded: Vec<ChangeHash>,
+    /// Incremental chunks encoded but not yet in the store.
+    bytes: Vec<u8>,
+    /// The index fields as of `encoded`.
+    summary: Option<model::Summary>,
+}
+
+/// A loaded document and the handshake by which the committer asks the thread
+/// that is editing it to encode its new changes.
+///
+/// Encoding a round's changes (`save_after`) costs a few microseconds per
+/// change and needs the document's lock. While someone types, the committer
+/// taking that lock from the other core stalls them and bounces the document's
+/// memory between caches; so it raises `wanted`, and the editing thread encodes
+/// on its next change, under the lock it already holds. When nobody is editing,
+/// the committer encodes itself.
+struct DocSlot {
+    loaded: Mutex<Loaded>,
+    encoded: Mutex<Encoded>,
+    wanted: std::sync::atomic::AtomicBool,
+    /// Microseconds since the repository opened, at the last local change.
+    last_change: std::sync::atomic::AtomicU64,
+}
+
+impl DocSlot {
+    /// A slot for `doc`, whose stored copy has heads `durable`.
+    fn new(doc: AutoCommit, durable: Vec<ChangeHash>) -> Self {
+        Self {
+            loaded: Mutex::new(Loaded { doc }),
+            encoded: Mutex::new(Encoded {
+                encoded: durable.clone(),
+                durable,
+                ..Encoded::default()
+            }),
+            wanted: std::sync::atomic::AtomicBool::new(false),
+            last_change: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+type Slot = Arc<DocSlot>;
+
+/// What a round records for a document once its writes are durable.
+struct Written {
+    meta: DocMeta,
+    heads: Vec<ChangeHash>,
+    /// Write the index entry now.
+    persist: bool,
+    /// Bytes of the encoded changes that the writes carried.
+    drain: usize,
+}
+
+/// How long the committer waits for an active editor to encode its changes.
+const ENCODE_HANDOFF: Duration = Duration::from_millis(2);
 
 #[derive(Default)]
 struct Cache {
@@ -199,6 +269,8 @@ struct Inner {
     work: Condvar,
     /// Wakes waiters of a round.
     done: Condvar,
+    committer_thread: std::sync::OnceLock<std::thread::Thread>,
+    opened: std::time::Instant,
 }
 
 /// The document repository. Cheap to clone; all clones share one state.
@@ -282,6 +354,8 @@ impl Repo {
             commit: Mutex::new(CommitState::default()),
             work: Condvar::new(),
             done: Condvar::new(),
+            committer_thread: std::sync::OnceLock::new(),
+            opened: std::time::Instant::now(),
         });
         let worker = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
@@ -346,10 +420,7 @@ impl Repo {
         let mut doc = AutoCommit::new().with_actor(self.inner.actor.clone());
         let out = init(&mut doc)?;
         commit(&mut doc, note);
-        let slot = Arc::new(Mutex::new(Loaded {
-            doc,
-            durable: Vec::new(),
-        }));
+        let slot = Arc::new(DocSlot::new(doc, Vec::new()));
         self.inner.insert_slot(id, slot);
         let ticket = self.inner.mark_dirty(id, false)?;
         self.wait(ticket)?;
@@ -379,7 +450,7 @@ impl Repo {
         edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
     ) -> Result<(T, Ticket), RepoError> {
         let slot = self.inner.slot(id)?;
-        let mut loaded = lock(&slot);
+        let mut loaded = lock(&slot.loaded);
         if let Some(base) = base {
             let missing = loaded.doc.get_missing_deps(base);
             if !missing.is_empty() {
@@ -404,6 +475,9 @@ impl Repo {
         let changed = commit(&mut loaded.doc, note);
         if base.is_some() {
             loaded.doc.integrate();
+        }
+        if changed {
+            self.inner.touched(&slot, &mut loaded);
         }
         drop(loaded);
         let ticket = if changed {
@@ -434,7 +508,7 @@ impl Repo {
         read: impl FnOnce(&mut AutoCommit) -> T,
     ) -> Result<T, RepoError> {
         let slot = self.inner.slot(id)?;
-        let mut loaded = lock(&slot);
+        let mut loaded = lock(&slot.loaded);
         Ok(read(&mut loaded.doc))
     }
 
@@ -526,10 +600,11 @@ impl Inner {
                 continue;
             };
             // Someone is using it right now, or it holds changes not yet written.
-            let Ok(mut loaded) = slot.try_lock() else {
+            let Ok(mut loaded) = slot.loaded.try_lock() else {
                 continue;
             };
-            if !loaded.is_clean() {
+            let heads = loaded.doc.get_heads();
+            if lock(&slot.encoded).durable != heads {
                 continue;
             }
             drop(loaded);
@@ -557,13 +632,9 @@ impl Inner {
         {
             return Err(RepoError::NotFound(*id));
         }
-        let doc = self.load(id)?;
-        let mut loaded = Loaded {
-            doc,
-            durable: Vec::new(),
-        };
-        loaded.durable = loaded.doc.get_heads();
-        Ok(self.insert_slot(*id, Arc::new(Mutex::new(loaded))))
+        let mut doc = self.load(id)?;
+        let heads = doc.get_heads();
+        Ok(self.insert_slot(*id, Arc::new(DocSlot::new(doc, heads))))
     }
 
     fn load(&self, id: &DocId) -> Result<AutoCommit, RepoError> {
@@ -603,25 +674,92 @@ impl Inner {
         }
     }
 
-    /// Adds to `writes` what brings the stored copy of `id` up to date: a log
-    /// chunk, or a fresh snapshot when `compact` is set or the log has outgrown the
-    /// snapshot. Returns the new index entry, the heads it covers, and whether the
-    /// entry must be written now; `None` when there was nothing to write.
+    /// Notes a local change; if the committer is waiting for this document's
+    /// changes to be encoded, encodes them now (under the caller's lock).
+    fn touched(&self, slot: &DocSlot, loaded: &mut Loaded) {
+        use std::sync::atomic::Ordering;
+        slot.last_change.store(self.micros(), Ordering::Relaxed);
+        if slot.wanted.load(Ordering::Acquire) {
+            loaded.encode(&mut lock(&slot.encoded));
+            slot.wanted.store(false, Ordering::Release);
+            if let Some(t) = self.committer_thread.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    fn micros(&self) -> u64 {
+        self.opened.elapsed().as_micros() as u64
+    }
+
+    /// If someone edited the document a moment ago, asks them to encode their
+    /// changes and waits (briefly) for it; true if they did.
+    fn hand_off_encoding(&self, slot: &DocSlot) -> bool {
+        use std::sync::atomic::Ordering;
+        let handoff = ENCODE_HANDOFF.as_micros() as u64;
+        if self
+            .micros()
+            .saturating_sub(slot.last_change.load(Ordering::Relaxed))
+            > handoff
+        {
+            return false;
+        }
+        slot.wanted.store(true, Ordering::Release);
+        let deadline = std::time::Instant::now() + ENCODE_HANDOFF;
+        while slot.wanted.load(Ordering::Acquire) {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            std::thread::park_timeout(deadline - now);
+        }
+        // The editor clears the flag once it has encoded; if it is still set,
+        // take it back and encode here.
+        !slot.wanted.swap(false, Ordering::AcqRel)
+    }
+
+    /// Adds to `writes` what brings the stored copy of `id` up to date: the
+    /// encoded changes as a log chunk, or a fresh snapshot when `compact` is set
+    /// or the log has outgrown the snapshot. Returns what to record once the
+    /// writes are durable; `None` when there was nothing to write.
     fn write_doc(
         &self,
         id: &DocId,
-        slot: &Slot,
+        slot: &DocSlot,
         compact: bool,
         writes: &mut Vec<DocWrite>,
-    ) -> Option<(DocMeta, Vec<ChangeHash>, bool)> {
+    ) -> Option<Written> {
         let old = self.index.read().ok().and_then(|i| i.get(id).cloned());
-        let mut loaded = lock(slot);
-        let heads = loaded.doc.get_heads();
-        let has_log = old.as_ref().is_some_and(|m| m.sizes.log > 0);
-        if heads == loaded.durable && !(compact && has_log) {
+        let sizes = old.as_ref().map(|m| m.sizes).unwrap_or_default();
+        let threshold = self
+            .cfg
+            .compact_min_bytes
+            .max(sizes.snapshot.saturating_mul(self.cfg.compact_factor));
+        let snapshot_due = compact || sizes.snapshot == 0 || sizes.log > threshold;
+        let snapshot = if !snapshot_due && self.hand_off_encoding(slot) {
+            None
+        } else {
+            let mut loaded = lock(&slot.loaded);
+            let mut enc = lock(&slot.encoded);
+            if loaded.doc.get_heads() == enc.durable && !(compact && sizes.log > 0) {
+                return None;
+            }
+            loaded.encode(&mut enc);
+            snapshot_due.then(|| loaded.doc.save())
+        };
+        let enc = lock(&slot.encoded);
+        if enc.encoded == enc.durable && snapshot.is_none() {
             return None;
         }
-        let summary = model::summarize(&loaded.doc);
+        let heads = enc.encoded.clone();
+        let drain = enc.bytes.len();
+        let summary = enc.summary.clone()?;
+        let chunk = if snapshot.is_none() {
+            enc.bytes.clone()
+        } else {
+            Vec::new()
+        };
+        drop(enc);
         let now = now_secs();
         let mut persist = old.is_none();
         let mut meta = old.unwrap_or(DocMeta {
@@ -635,26 +773,19 @@ impl Inner {
             heads: Vec::new(),
             sizes: DocSizes::default(),
         });
-        let threshold = self
-            .cfg
-            .compact_min_bytes
-            .max(meta.sizes.snapshot.saturating_mul(self.cfg.compact_factor));
-        if compact || meta.sizes.snapshot == 0 || meta.sizes.log > threshold {
-            let snapshot = loaded.doc.save();
-            drop(loaded);
-            meta.sizes = DocSizes {
-                snapshot: snapshot.len() as u64,
-                log: 0,
-            };
-            writes.push(DocWrite::Snapshot(*id, snapshot));
-            persist = true;
-        } else {
-            let durable = std::mem::take(&mut loaded.durable);
-            let chunk = loaded.doc.save_after(&durable);
-            loaded.durable = durable;
-            drop(loaded);
-            meta.sizes.log += chunk.len() as u64 + 8;
-            writes.push(DocWrite::Append(*id, chunk));
+        match snapshot {
+            Some(snapshot) => {
+                meta.sizes = DocSizes {
+                    snapshot: snapshot.len() as u64,
+                    log: 0,
+                };
+                writes.push(DocWrite::Snapshot(*id, snapshot));
+                persist = true;
+            }
+            None => {
+                meta.sizes.log += chunk.len() as u64 + 8;
+                writes.push(DocWrite::Append(*id, chunk));
+            }
         }
         persist |= meta.kind != summary.kind
             || meta.space != summary.space
@@ -668,7 +799,12 @@ impl Inner {
         meta.subtype = summary.subtype;
         meta.updated_at = now;
         meta.heads = heads_hex(&heads);
-        Some((meta, heads, persist))
+        Some(Written {
+            meta,
+            heads,
+            persist,
+            drain,
+        })
     }
 
     fn index_op(id: &DocId, meta: &DocMeta) -> Op {
@@ -694,8 +830,8 @@ impl Inner {
                 // Dirty documents are never evicted; an absent one has nothing to write.
                 None => continue,
             };
-            if let Some((meta, heads, persist)) = self.write_doc(id, &slot, compact, &mut writes) {
-                written.push((*id, slot, meta, heads, persist));
+            if let Some(w) = self.write_doc(id, &slot, compact, &mut writes) {
+                written.push((*id, slot, w));
             }
         }
         if !writes.is_empty() {
@@ -704,8 +840,22 @@ impl Inner {
         let mut stale = lock(&self.stale);
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         let mut ops = Vec::new();
-        for (id, slot, meta, heads, persist) in written {
-            lock(&slot).durable = heads;
+        for (
+            id,
+            slot,
+            Written {
+                meta,
+                heads,
+                persist,
+                drain,
+            },
+        ) in written
+        {
+            {
+                let mut enc = lock(&slot.encoded);
+                enc.durable = heads;
+                enc.bytes.drain(..drain);
+            }
             if persist {
                 ops.push(Self::index_op(&id, &meta));
                 stale.remove(&id);
@@ -730,9 +880,17 @@ impl Inner {
     }
 
     fn run_committer(&self) {
+        let _ = self.committer_thread.set(std::thread::current());
         self.reconcile();
         let mut last_flush = std::time::Instant::now();
+        let mut last_round = std::time::Instant::now();
         loop {
+            // A round that follows another closely waits out the window, so that
+            // the edits of a busy writer share its fsync.
+            let since = last_round.elapsed();
+            if since < self.cfg.group_commit_window && !lock(&self.commit).shutdown {
+                std::thread::sleep(self.cfg.group_commit_window - since);
+            }
             let (round, dirty) = {
                 let mut st = lock(&self.commit);
                 while st.dirty.is_empty() && !st.shutdown {
@@ -764,6 +922,7 @@ impl Inner {
                 st.started += 1;
                 (st.started, std::mem::take(&mut st.dirty))
             };
+            last_round = std::time::Instant::now();
             let flush = last_flush.elapsed() >= INDEX_FLUSH_INTERVAL;
             if flush {
                 last_flush = std::time::Instant::now();
