@@ -735,7 +735,9 @@ impl Inner {
             .cfg
             .compact_min_bytes
             .max(sizes.snapshot.saturating_mul(self.cfg.compact_factor));
-        let snapshot_due = compact || sizes.snapshot == 0 || sizes.log > threshold;
+        // A new document starts as a log alone (one fsync, no rename); it gets
+        // its first snapshot when the log outgrows the threshold or when idle.
+        let snapshot_due = compact || sizes.log > threshold;
         let snapshot = if !snapshot_due && self.hand_off_encoding(slot) {
             None
         } else {

@@ -3,6 +3,7 @@
 //! model applied through the repository. Everything here is synchronous; the gRPC
 //! layer runs it on blocking threads.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use kp_proto::local as pb;
@@ -237,18 +238,22 @@ impl Service {
         Ok(self.space_reply(id, s))
     }
 
-    fn summary(&self, id: DocId, meta: &DocMeta) -> pb::DraftSummary {
-        let space_name = meta
-            .space
-            .as_deref()
-            .and_then(|s| s.parse::<DocId>().ok())
-            .and_then(|s| self.repo.meta(&s))
-            .map(|m| m.title)
-            .unwrap_or_default();
+    /// Names of the spaces this node holds, by id.
+    fn space_names(&self) -> HashMap<String, String> {
+        self.repo
+            .list()
+            .into_iter()
+            .filter(|(_, m)| m.kind == DocKind::Space)
+            .map(|(id, m)| (id.to_string(), m.title))
+            .collect()
+    }
+
+    fn summary(id: DocId, meta: &DocMeta, spaces: &HashMap<String, String>) -> pb::DraftSummary {
+        let space_id = meta.space.clone().unwrap_or_default();
         pb::DraftSummary {
             id: id.to_string(),
-            space_id: meta.space.clone().unwrap_or_default(),
-            space_name,
+            space_name: spaces.get(&space_id).cloned().unwrap_or_default(),
+            space_id,
             title: meta.title.clone(),
             draft_type: meta.subtype.clone(),
             status: meta.status.clone(),
@@ -282,7 +287,7 @@ impl Service {
             .repo
             .meta(&id)
             .ok_or_else(|| not_found(format!("no draft {id}")))?;
-        Ok(self.summary(id, &meta))
+        Ok(Self::summary(id, &meta, &self.space_names()))
     }
 
     /// `kp draft list`, from the index alone.
@@ -295,6 +300,7 @@ impl Service {
         if !req.status.is_empty() {
             draft::check_status(&req.status)?;
         }
+        let spaces = self.space_names();
         let mut drafts: Vec<pb::DraftSummary> = self
             .repo
             .list()
@@ -302,7 +308,7 @@ impl Service {
             .filter(|(_, m)| m.kind == DocKind::Draft)
             .filter(|(_, m)| space.is_none() || m.space == space)
             .filter(|(_, m)| req.status.is_empty() || m.status == req.status)
-            .map(|(id, m)| self.summary(id, &m))
+            .map(|(id, m)| Self::summary(id, &m, &spaces))
             .collect();
         drafts.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.title.cmp(&b.title)));
         Ok(pb::DraftList { drafts })
@@ -325,7 +331,7 @@ impl Service {
             .meta(&id)
             .ok_or_else(|| not_found(format!("no draft {id}")))?;
         Ok(pb::Draft {
-            summary: Some(self.summary(id, &meta)),
+            summary: Some(Self::summary(id, &meta, &self.space_names())),
             authors: d
                 .authors
                 .into_iter()

@@ -1,0 +1,208 @@
+//! Benchmark: a node holding 10,000 drafts. Start to ready, `kp draft list`
+//! latency and resident memory at idle, each against the same figure for an empty
+//! node measured in the same run.
+//!
+//! Run: `cargo build --release --bins && cargo bench -p kp-tests --bench node`.
+//! `KP_BENCH_DRAFTS=N` changes the number of drafts.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kp_daemon::identity::NodeKey;
+use kp_daemon::model::draft::{self, Actor};
+use kp_daemon::model::space::{self, Member};
+use kp_daemon::repo::{ChangeNote, Repo, RepoConfig};
+use kp_daemon::store::SledStore;
+use kp_tests::bin;
+
+const BODY: &str = "Remittances to developing countries reached 351 billion dollars in 2011, \
+an 8 percent increase over 2010. The global average cost of sending 200 dollars stood near \
+9 percent, far above the 3 percent target.\n\n";
+
+fn init(dir: &Path) -> NodeKey {
+    let out = Command::new(bin("kpd"))
+        .args([
+            "init",
+            "--name",
+            "Bench Institute",
+            "--author",
+            "Bench",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .output()
+        .expect("kpd runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    NodeKey::load(&dir.join("node.key")).expect("the key just made")
+}
+
+/// Fills the store directly through the library (many threads, so creations
+/// share commit rounds).
+fn populate(dir: &Path, key: &NodeKey, drafts: usize) {
+    let store = Arc::new(SledStore::open(&dir.join("store"), 64 << 20).unwrap());
+    let repo = Repo::open(store, key.id(), RepoConfig::default()).unwrap();
+    let node_id = key.id().to_string();
+    let admin = Member {
+        node_id: node_id.clone(),
+        role: "admin".into(),
+        institution: "Bench Institute".into(),
+    };
+    let note = ChangeNote::new("Bench", "create");
+    let (space_id, ()) = repo
+        .create(&note, |doc| {
+            space::init(doc, "Remittances WG", 7, "", &admin, 0)
+        })
+        .unwrap();
+    let threads = 16;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let repo = repo.clone();
+            let node_id = node_id.clone();
+            let note = note.clone();
+            s.spawn(move || {
+                let by = Actor {
+                    author: "Bench",
+                    institution: "Bench Institute",
+                    node_id: &node_id,
+                };
+                for i in (t..drafts).step_by(threads) {
+                    let title = format!("Working paper {i}");
+                    repo.create(&note, |doc| {
+                        draft::init(doc, &space_id, &title, "", &BODY.repeat(4), &by, 0)
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    repo.shutdown();
+}
+
+fn kp(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin("kp"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("kp runs")
+}
+
+struct Figures {
+    ready: Duration,
+    list: Duration,
+    rss_kib: u64,
+    listed: usize,
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn measure(dir: &Path) -> Figures {
+    let start = Instant::now();
+    let mut child: Child = Command::new(bin("kpd"))
+        .arg("run")
+        .arg("--data-dir")
+        .arg(dir)
+        .env("KP_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("kpd starts");
+    let deadline = start + Duration::from_secs(60);
+    while !kp(dir, &["status"]).status.success() {
+        assert!(Instant::now() < deadline, "kpd did not start");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let ready = start.elapsed();
+    let mut times = Vec::new();
+    let mut listed = 0;
+    for _ in 0..7 {
+        let t = Instant::now();
+        let out = kp(dir, &["--json", "draft", "list"]);
+        times.push(t.elapsed());
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        listed = v["drafts"].as_array().map_or(0, Vec::len);
+    }
+    times.sort();
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = rss_kib(child.id());
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    Figures {
+        ready,
+        list: times[times.len() / 2],
+        rss_kib: rss,
+        listed,
+    }
+}
+
+fn main() {
+    let drafts: usize = std::env::var("KP_BENCH_DRAFTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let empty_dir = tmp.path().join("empty");
+    init(&empty_dir);
+    let full_dir = tmp.path().join("full");
+    let key = init(&full_dir);
+    let t = Instant::now();
+    populate(&full_dir, &key, drafts);
+    println!(
+        "node: {drafts} drafts written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let empty = measure(&empty_dir);
+    let full = measure(&full_dir);
+    assert_eq!(full.listed, drafts);
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "  {:<28} {:>10} {:>12} {:>8}",
+        "",
+        "empty node",
+        format!("{drafts} drafts"),
+        "ratio"
+    );
+    println!(
+        "  {:<28} {:>7.0} ms {:>9.0} ms {:>7.1}x   (aim: under 1 s)",
+        "start to ready",
+        ms(empty.ready),
+        ms(full.ready),
+        ms(full.ready) / ms(empty.ready)
+    );
+    println!(
+        "  {:<28} {:>7.0} ms {:>9.0} ms {:>7.1}x   (aim: under 200 ms)",
+        "kp draft list (median of 7)",
+        ms(empty.list),
+        ms(full.list),
+        ms(full.list) / ms(empty.list)
+    );
+    println!(
+        "  {:<28} {:>6.1} MiB {:>8.1} MiB {:>7.1}x   (aim: under 150 MiB)",
+        "resident memory at idle",
+        empty.rss_kib as f64 / 1024.0,
+        full.rss_kib as f64 / 1024.0,
+        full.rss_kib as f64 / empty.rss_kib.max(1) as f64
+    );
+    println!(
+        "  store on disk: {} MiB",
+        kp_daemon::store::dir_size(&full_dir.join("store")) >> 20
+    );
+}
