@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `[node]`
@@ -51,16 +51,6 @@ pub struct Limits {
     pub max_csv_kib: usize,
     /// Largest local API request, KiB.
     pub max_request_kib: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            node: NodeSection::default(),
-            store: StoreSection::default(),
-            limits: Limits::default(),
-        }
-    }
 }
 
 impl Default for NodeSection {

@@ -82,7 +82,7 @@ pub enum RepoError {
         /// The document.
         id: DocId,
         /// What automerge said.
-        source: AutomergeError,
+        source: Box<AutomergeError>,
     },
     /// The edit was refused; nothing was changed.
     #[error(transparent)]
@@ -638,7 +638,10 @@ impl Inner {
     }
 
     fn load(&self, id: &DocId) -> Result<AutoCommit, RepoError> {
-        let corrupt = |source| RepoError::Corrupt { id: *id, source };
+        let corrupt = |source| RepoError::Corrupt {
+            id: *id,
+            source: Box::new(source),
+        };
         let bytes = self.store.load_doc(id)?;
         let mut doc = match bytes.snapshot {
             Some(snapshot) => AutoCommit::load(&snapshot).map_err(corrupt)?,

@@ -399,7 +399,7 @@ impl Service {
         // Newest first: reverse causal order, then a stable sort by time.
         let mut changes = changes;
         changes.reverse();
-        changes.sort_by(|a, b| b.time.cmp(&a.time));
+        changes.sort_by_key(|c| std::cmp::Reverse(c.time));
         if req.limit > 0 {
             changes.truncate(usize::try_from(req.limit).unwrap_or(usize::MAX));
         }

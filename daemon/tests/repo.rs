@@ -9,7 +9,7 @@ use kp_daemon::ids::parse_actor;
 use kp_daemon::model::draft::{self, Actor};
 use kp_daemon::repo::{ChangeNote, Repo, RepoConfig};
 use kp_daemon::store::{
-    DocBytes, DocSizes, DocWrite, Keyspace, MemStore, Op, SledStore, Store, StoreError,
+    DocBytes, DocSizes, DocWrite, Entries, Keyspace, MemStore, Op, SledStore, Store, StoreError,
 };
 
 const BY: Actor<'static> = Actor {
@@ -279,11 +279,7 @@ impl Store for GatedStore {
     fn get(&self, ks: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get(ks, key)
     }
-    fn scan_prefix(
-        &self,
-        ks: Keyspace,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, ks: Keyspace, prefix: &[u8]) -> Result<Entries, StoreError> {
         self.inner.scan_prefix(ks, prefix)
     }
     fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {

@@ -25,7 +25,7 @@ fn rounds() -> usize {
 #[test]
 fn no_acknowledged_edit_is_lost_to_kill_9() {
     let mut rng = Rng::new(seed());
-    let mut node = Kpd::started();
+    let node = Kpd::started();
     node.ok(&["space", "create", "Durability", "--theme", "1"]);
     let id = node
         .ok(&[

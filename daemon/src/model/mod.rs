@@ -71,7 +71,13 @@ pub enum ModelError {
     WrongKind(String),
     /// automerge refused an operation.
     #[error("document operation failed: {0}")]
-    Automerge(#[from] AutomergeError),
+    Automerge(Box<AutomergeError>),
+}
+
+impl From<AutomergeError> for ModelError {
+    fn from(e: AutomergeError) -> Self {
+        Self::Automerge(Box::new(e))
+    }
 }
 
 impl ModelError {

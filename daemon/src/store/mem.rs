@@ -3,13 +3,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use super::{DocBytes, DocSizes, DocWrite, Keyspace, Op, Store, StoreError};
+use super::{DocBytes, DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError};
 use crate::ids::DocId;
+
+/// The key-value map: keyspace and key to value.
+type Map = BTreeMap<(Keyspace, Vec<u8>), Vec<u8>>;
 
 /// Maps in memory; every write is trivially "durable".
 #[derive(Debug, Default)]
 pub struct MemStore {
-    map: Mutex<BTreeMap<(Keyspace, Vec<u8>), Vec<u8>>>,
+    map: Mutex<Map>,
     docs: Mutex<HashMap<DocId, DocBytes>>,
 }
 
@@ -19,11 +22,7 @@ impl Store for MemStore {
         Ok(map.get(&(ks, key.to_vec())).cloned())
     }
 
-    fn scan_prefix(
-        &self,
-        ks: Keyspace,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, ks: Keyspace, prefix: &[u8]) -> Result<Entries, StoreError> {
         let map = self.map.lock().expect("store lock poisoned");
         Ok(map
             .range((ks, prefix.to_vec())..)

@@ -68,6 +68,9 @@ impl StoreError {
     }
 }
 
+/// Key-value pairs from a scan.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A document's stored bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DocBytes {
@@ -101,11 +104,7 @@ pub trait Store: Send + Sync + 'static {
     fn get(&self, ks: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// All entries whose key starts with `prefix`, in key order.
-    fn scan_prefix(
-        &self,
-        ks: Keyspace,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, ks: Keyspace, prefix: &[u8]) -> Result<Entries, StoreError>;
 
     /// Applies `ops` atomically and returns once they are durable (they survive a
     /// process crash and a power cut).

@@ -19,7 +19,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{DocBytes, DocSizes, DocWrite, Keyspace, Op, Store, StoreError, frame, unframe};
+use super::{
+    DocBytes, DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError, frame, unframe,
+};
 use crate::ids::DocId;
 
 /// sled and document files under one directory.
@@ -103,11 +105,7 @@ impl Store for SledStore {
         Ok(self.db.get(key(ks, k))?.map(|v| v.to_vec()))
     }
 
-    fn scan_prefix(
-        &self,
-        ks: Keyspace,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, ks: Keyspace, prefix: &[u8]) -> Result<Entries, StoreError> {
         self.db
             .scan_prefix(key(ks, prefix))
             .map(|kv| {
