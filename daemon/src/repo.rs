@@ -291,6 +291,10 @@ impl std::fmt::Debug for Repo {
 
 const INCARNATION_KEY: &[u8] = b"incarnation";
 
+/// Documents compacted per idle tick, so that an edit arriving meanwhile waits
+/// for a few snapshots at most.
+const IDLE_COMPACTIONS: usize = 16;
+
 /// While the node is busy, lagging index entries are written at least this often.
 const INDEX_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -436,17 +440,34 @@ impl Repo {
         note: &ChangeNote,
         edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
     ) -> Result<(T, Ticket), RepoError> {
-        self.change_at(id, None, note, edit)
+        self.apply(id, None, note, false, edit)
     }
 
-    /// [`Repo::change`] made as if on the document as it was at `base` heads: the
-    /// change depends on `base` only, so it merges with whatever happened since
-    /// (this is how an editor session that started earlier saves).
+    /// A change made as if on the document as it was at `base` heads: it depends
+    /// on `base` only, so it merges with whatever happened since (this is how an
+    /// editor session that started earlier saves). Then waits until it is
+    /// durable.
     pub fn change_at<T>(
         &self,
         id: &DocId,
         base: Option<&[ChangeHash]>,
         note: &ChangeNote,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
+    ) -> Result<T, RepoError> {
+        let (out, ticket) = self.apply(id, base, note, true, edit)?;
+        self.wait(ticket)?;
+        Ok(out)
+    }
+
+    /// Applies a change. With `eager`, its encoding for the store is done at once
+    /// (the caller is about to wait for it); otherwise it is left for the next
+    /// round, which lets a stream of edits share the work.
+    fn apply<T>(
+        &self,
+        id: &DocId,
+        base: Option<&[ChangeHash]>,
+        note: &ChangeNote,
+        eager: bool,
         edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
     ) -> Result<(T, Ticket), RepoError> {
         let slot = self.inner.slot(id)?;
@@ -477,7 +498,7 @@ impl Repo {
             loaded.doc.integrate();
         }
         if changed {
-            self.inner.touched(&slot, &mut loaded);
+            self.inner.touched(&slot, &mut loaded, eager);
         }
         drop(loaded);
         let ticket = if changed {
@@ -496,7 +517,7 @@ impl Repo {
         note: &ChangeNote,
         edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
     ) -> Result<T, RepoError> {
-        let (out, ticket) = self.change(id, note, edit)?;
+        let (out, ticket) = self.apply(id, None, note, true, edit)?;
         self.wait(ticket)?;
         Ok(out)
     }
@@ -679,8 +700,14 @@ impl Inner {
 
     /// Notes a local change; if the committer is waiting for this document's
     /// changes to be encoded, encodes them now (under the caller's lock).
-    fn touched(&self, slot: &DocSlot, loaded: &mut Loaded) {
+    fn touched(&self, slot: &DocSlot, loaded: &mut Loaded, eager: bool) {
         use std::sync::atomic::Ordering;
+        if eager {
+            // Encoded now: the committer need not wait for anyone.
+            loaded.encode(&mut lock(&slot.encoded));
+            slot.last_change.store(0, Ordering::Relaxed);
+            return;
+        }
         slot.last_change.store(self.micros(), Ordering::Relaxed);
         if slot.wanted.load(Ordering::Acquire) {
             loaded.encode(&mut lock(&slot.encoded));
@@ -1010,6 +1037,7 @@ impl Inner {
                 .slots
                 .keys()
                 .filter(|id| index.get(id).is_some_and(|m| m.sizes.log > 0))
+                .take(IDLE_COMPACTIONS)
                 .map(|id| (*id, true))
                 .collect()
         };

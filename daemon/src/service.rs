@@ -357,10 +357,9 @@ impl Service {
         let by = self.actor(author, &node_id);
         let note = ChangeNote::new(author, "edit body");
         let base = (!base.is_empty()).then_some(base);
-        let (stats, ticket) = self.repo.change_at(&id, base.as_deref(), &note, |doc| {
+        let stats = self.repo.change_at(&id, base.as_deref(), &note, |doc| {
             draft::set_body(doc, &req.text, &by)
         })?;
-        self.repo.wait(ticket)?;
         let heads = self.repo.read(&id, |doc| heads_hex(&doc.get_heads()))?;
         Ok(pb::EditReply {
             heads,

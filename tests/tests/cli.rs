@@ -405,6 +405,24 @@ fn bad_input_is_refused_and_changes_nothing() {
         ],
     );
     assert!(err.contains("line 2") && err.contains("UTF-8"), "{err}");
+    let mut big_csv = String::from("country,value\n");
+    while big_csv.len() <= 16 * 1024 * 1024 {
+        big_csv.push_str("Somewhere,12345678\n");
+    }
+    std::fs::write(&csv, big_csv).unwrap();
+    let err = node.fails(
+        1,
+        &[
+            "dataset",
+            "import",
+            csv.to_str().unwrap(),
+            "--space",
+            "Remittances WG",
+            "--title",
+            "t",
+        ],
+    );
+    assert!(err.contains("limit is 16384 KiB"), "{err}");
     let err = node.fails(1, &["dataset", "show", &id]);
     assert!(err.contains("is a draft, not a dataset"), "{err}");
 
