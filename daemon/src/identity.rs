@@ -91,6 +91,8 @@ pub enum IdentityError {
 pub struct NodeKey {
     pair: Ed25519KeyPair,
     id: NodeId,
+    /// The key as stored, for building the TLS certificate.
+    pkcs8: Vec<u8>,
 }
 
 impl fmt::Debug for NodeKey {
@@ -108,6 +110,11 @@ impl NodeKey {
         self.id
     }
 
+    /// The private key in PKCS#8 form. Only the TLS setup reads it.
+    pub(crate) fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
     /// Signs `msg` with the node key.
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
         self.pair.sign(msg).as_ref().to_vec()
@@ -119,6 +126,7 @@ impl NodeKey {
         Some(Self {
             pair,
             id: NodeId(pk),
+            pkcs8: bytes.to_vec(),
         })
     }
 

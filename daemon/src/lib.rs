@@ -10,3 +10,4 @@ pub mod node;
 pub mod repo;
 pub mod service;
 pub mod store;
+pub mod transport;
