@@ -84,13 +84,24 @@ pub enum RepoError {
         /// What automerge said.
         source: Box<AutomergeError>,
     },
+    /// The index names a document whose bytes are not in the store.
+    #[error("document {0} is listed but its data is missing from the store")]
+    Missing(DocId),
     /// The edit was refused; nothing was changed.
     #[error(transparent)]
     Model(#[from] model::ModelError),
+    /// The edit failed inside the node (a bug); it was rolled back.
+    #[error("the edit failed inside the node and was rolled back; see the node's log")]
+    Internal,
     /// A round of writes failed, so the edit is not known to be durable. The edit
     /// stays in memory and is retried with the next round.
     #[error("the store could not make the edit durable: {0}")]
     NotDurable(String),
+    /// The stored incarnation counter is unreadable.
+    #[error(
+        "the store's incarnation counter is damaged; refusing to start rather than reuse change numbers"
+    )]
+    BadIncarnation,
     /// The repository is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -323,7 +334,11 @@ impl Repo {
     /// committer thread.
     pub fn open(store: Arc<dyn Store>, node: NodeId, cfg: RepoConfig) -> Result<Self, RepoError> {
         let incarnation = match store.get(Keyspace::Meta, INCARNATION_KEY)? {
-            Some(v) => u64::from_be_bytes(v.as_slice().try_into().unwrap_or([0; 8])) + 1,
+            Some(v) => match <[u8; 8]>::try_from(v.as_slice()) {
+                Ok(b) => u64::from_be_bytes(b) + 1,
+                // Guessing could reuse an (actor, seq) pair: refuse instead.
+                Err(_) => return Err(RepoError::BadIncarnation),
+            },
             None => 1,
         };
         store.commit(vec![Op::Put(
@@ -364,11 +379,29 @@ impl Repo {
         let worker = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
             .name("kp-committer".into())
-            .spawn(move || worker.run_committer())
+            .spawn(move || {
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    worker.run_committer()
+                }));
+                if run.is_err() {
+                    // Waiters must not wait forever for rounds that will never come.
+                    tracing::error!("the committer thread failed; the node accepts no more edits");
+                    let mut st = lock(&worker.commit);
+                    st.failed = Some((u64::MAX, "the node's committer failed; restart kpd".into()));
+                    st.stopped = true;
+                    worker.done.notify_all();
+                }
+            })
             .map_err(|source| StoreError::Io {
                 context: "starting the committer thread".into(),
                 source,
             })?;
+        // After an unclean stop some index entries lag their documents; refresh
+        // them without holding up edits.
+        let reconciler = Arc::clone(&inner);
+        let _ = std::thread::Builder::new()
+            .name("kp-reconcile".into())
+            .spawn(move || reconciler.reconcile());
         Ok(Self {
             inner,
             committer: Arc::new(Mutex::new(Some(handle))),
@@ -483,14 +516,23 @@ impl Repo {
             }
             loaded.doc.isolate(base);
         }
-        let out = match edit(&mut loaded.doc) {
-            Ok(out) => out,
-            Err(e) => {
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| edit(&mut loaded.doc)));
+        let out = match result {
+            Ok(Ok(out)) => out,
+            failed => {
+                // Nothing of a refused (or panicked) edit may stay in the document.
                 loaded.doc.rollback();
                 if base.is_some() {
                     loaded.doc.integrate();
                 }
-                return Err(e.into());
+                return Err(match failed {
+                    Ok(Err(e)) => e.into(),
+                    _ => {
+                        tracing::error!(doc = %id, "an edit panicked; it was rolled back");
+                        RepoError::Internal
+                    }
+                });
             }
         };
         let changed = commit(&mut loaded.doc, note);
@@ -620,7 +662,11 @@ impl Inner {
             let Some((slot, _)) = cache.slots.get(&id) else {
                 continue;
             };
-            // Someone is using it right now, or it holds changes not yet written.
+            // Someone holds it (a request between lookup and lock), is using it
+            // right now, or it has changes not yet written.
+            if Arc::strong_count(slot) > 1 {
+                continue;
+            }
             let Ok(mut loaded) = slot.loaded.try_lock() else {
                 continue;
             };
@@ -664,6 +710,9 @@ impl Inner {
             source: Box::new(source),
         };
         let bytes = self.store.load_doc(id)?;
+        if bytes.snapshot.is_none() && bytes.log.is_empty() {
+            return Err(RepoError::Missing(*id));
+        }
         let mut doc = match bytes.snapshot {
             Some(snapshot) => AutoCommit::load(&snapshot).map_err(corrupt)?,
             None => AutoCommit::new(),
@@ -768,30 +817,41 @@ impl Inner {
         // A new document starts as a log alone (one fsync, no rename); it gets
         // its first snapshot when the log outgrows the threshold or when idle.
         let snapshot_due = compact || sizes.log > threshold;
-        let snapshot = if !snapshot_due && self.hand_off_encoding(slot) {
-            None
-        } else {
-            let mut loaded = lock(&slot.loaded);
-            let mut enc = lock(&slot.encoded);
-            if loaded.doc.get_heads() == enc.durable && !(compact && sizes.log > 0) {
-                return None;
-            }
-            loaded.encode(&mut enc);
-            snapshot_due.then(|| loaded.doc.save())
-        };
-        let enc = lock(&slot.encoded);
-        if enc.encoded == enc.durable && snapshot.is_none() {
-            return None;
-        }
-        let heads = enc.encoded.clone();
-        let drain = enc.bytes.len();
-        let summary = enc.summary.clone()?;
-        let chunk = if snapshot.is_none() {
-            enc.bytes.clone()
-        } else {
-            Vec::new()
-        };
-        drop(enc);
+        // Heads, the bytes to drain and what is written are taken in one critical
+        // section, so that they describe the same changes.
+        let (heads, drain, summary, snapshot, chunk) =
+            if !snapshot_due && self.hand_off_encoding(slot) {
+                let enc = lock(&slot.encoded);
+                if enc.encoded == enc.durable {
+                    return None;
+                }
+                (
+                    enc.encoded.clone(),
+                    enc.bytes.len(),
+                    enc.summary.clone()?,
+                    None,
+                    enc.bytes.clone(),
+                )
+            } else {
+                let mut loaded = lock(&slot.loaded);
+                let mut enc = lock(&slot.encoded);
+                if loaded.doc.get_heads() == enc.durable && !(compact && sizes.log > 0) {
+                    return None;
+                }
+                loaded.encode(&mut enc);
+                let (snapshot, chunk) = if snapshot_due {
+                    (Some(loaded.doc.save()), Vec::new())
+                } else {
+                    (None, enc.bytes.clone())
+                };
+                (
+                    enc.encoded.clone(),
+                    enc.bytes.len(),
+                    enc.summary.clone()?,
+                    snapshot,
+                    chunk,
+                )
+            };
         let now = now_secs();
         let mut persist = old.is_none();
         let mut meta = old.unwrap_or(DocMeta {
@@ -872,6 +932,7 @@ impl Inner {
         let mut stale = lock(&self.stale);
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         let mut ops = Vec::new();
+        let mut persisted = BTreeSet::new();
         for (
             id,
             slot,
@@ -888,32 +949,44 @@ impl Inner {
                 enc.durable = heads;
                 enc.bytes.drain(..drain);
             }
+            // Every entry is stale until its write below succeeds.
             if persist {
                 ops.push(Self::index_op(&id, &meta));
-                stale.remove(&id);
-            } else {
-                stale.insert(id);
+                persisted.insert(id);
             }
+            stale.insert(id);
             index.insert(id, meta);
         }
         if flush_index {
-            for id in std::mem::take(&mut *stale) {
-                if let Some(meta) = index.get(&id) {
-                    ops.push(Self::index_op(&id, meta));
+            for id in stale.iter() {
+                if let Some(meta) = index.get(id)
+                    && !persisted.contains(id)
+                {
+                    ops.push(Self::index_op(id, meta));
+                    persisted.insert(*id);
                 }
             }
         }
         drop(index);
         drop(stale);
         if !ops.is_empty() {
-            self.store.commit(ops)?;
+            // The documents are durable already; an index that could not be
+            // written stays stale and is written again later.
+            match self.store.commit(ops) {
+                Ok(()) => {
+                    let mut stale = lock(&self.stale);
+                    for id in &persisted {
+                        stale.remove(id);
+                    }
+                }
+                Err(e) => tracing::warn!("writing index entries failed, will retry: {e}"),
+            }
         }
         Ok(())
     }
 
     fn run_committer(&self) {
         let _ = self.committer_thread.set(std::thread::current());
-        self.reconcile();
         let mut last_flush = std::time::Instant::now();
         let mut last_round = std::time::Instant::now();
         loop {
@@ -966,7 +1039,9 @@ impl Inner {
                 Err(e) => {
                     tracing::error!(round, "store write failed, will retry: {e}");
                     st.failed = Some((round, e.to_string()));
-                    st.dirty.extend(dirty);
+                    for (id, compact) in dirty {
+                        *st.dirty.entry(id).or_insert(false) |= compact;
+                    }
                 }
             }
             self.done.notify_all();
@@ -1004,6 +1079,10 @@ impl Inner {
     }
 
     fn refresh(&self, id: &DocId, sizes: DocSizes) -> Result<(), RepoError> {
+        if lock(&self.cache).slots.contains_key(id) {
+            // Loaded documents get their entry from the committer.
+            return Ok(());
+        }
         let doc = self.load(id)?;
         let summary = model::summarize(&doc);
         let mut doc = doc;

@@ -347,6 +347,10 @@ pub struct EditStats {
     pub deleted: usize,
 }
 
+/// How long the diff of an edit may search for the smallest set of splices
+/// before it settles for a coarser one (still correct, just less minimal).
+const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Replaces the body with `new_text` by minimal splices against the body as the
 /// document reads now (the repository isolates it at the editor's base heads
 /// first, so concurrent edits elsewhere are kept), and credits `by` as an author.
@@ -355,37 +359,47 @@ pub fn set_body(
     new_text: &str,
     by: &Actor<'_>,
 ) -> Result<EditStats, ModelError> {
+    use similar::{DiffOp, TextDiff};
     expect_kind(doc, DocKind::Draft)?;
     let body = body_obj(doc)?;
     let old = doc.text(&body)?;
+    let mut stats = EditStats {
+        inserted: 0,
+        deleted: 0,
+    };
     if old == new_text {
-        return Ok(EditStats {
-            inserted: 0,
-            deleted: 0,
-        });
+        return Ok(stats);
     }
-    let stats = char_delta(&old, new_text);
-    doc.update_text(&body, new_text)?;
+    let diff = TextDiff::configure()
+        .timeout(DIFF_DEADLINE)
+        .diff_chars(old.as_str(), new_text);
+    let new_chars: Vec<&str> = diff.new_slices().to_vec();
+    // Applied from the end, so the positions of earlier splices stay valid.
+    for op in diff.ops().iter().rev() {
+        let (at, del, ins) = match *op {
+            DiffOp::Equal { .. } => continue,
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => (old_index, old_len, 0..0),
+            DiffOp::Insert {
+                old_index,
+                new_index,
+                new_len,
+            } => (old_index, 0, new_index..new_index + new_len),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => (old_index, old_len, new_index..new_index + new_len),
+        };
+        let text: String = new_chars[ins.clone()].concat();
+        doc.splice_text(&body, at, del as isize, &text)?;
+        stats.inserted += ins.len();
+        stats.deleted += del;
+    }
     add_author(doc, by)?;
     Ok(stats)
-}
-
-/// Characters inserted and deleted between two texts, counted over the differing
-/// middle (common prefix and suffix excluded).
-fn char_delta(old: &str, new: &str) -> EditStats {
-    let o: Vec<char> = old.chars().collect();
-    let n: Vec<char> = new.chars().collect();
-    let prefix = o.iter().zip(&n).take_while(|(a, b)| a == b).count();
-    let suffix = o[prefix..]
-        .iter()
-        .rev()
-        .zip(n[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    EditStats {
-        inserted: n.len() - prefix - suffix,
-        deleted: o.len() - prefix - suffix,
-    }
 }
 
 /// Names the current heads `label`.
@@ -427,13 +441,6 @@ pub fn tag_version(
     })
 }
 
-/// The character offsets at which `needle` occurs in `hay`.
-fn find_all(hay: &str, needle: &str) -> Vec<usize> {
-    hay.match_indices(needle)
-        .map(|(byte, _)| hay[..byte].chars().count())
-        .collect()
-}
-
 /// Adds a comment on the one passage of the body that reads `quote`.
 pub fn add_comment(
     doc: &mut AutoCommit,
@@ -449,21 +456,21 @@ pub fn add_comment(
     }
     let body = body_obj(doc)?;
     let text = doc.text(&body)?;
-    let hits = find_all(&text, quote);
-    let start = match hits.as_slice() {
-        [] => {
-            return Err(ModelError::NotFound(
-                "the quoted passage does not occur in the draft; copy it exactly from `kp draft show`".into(),
-            ));
-        }
-        [one] => *one,
-        many => {
-            return Err(ModelError::invalid(format!(
-                "the quoted passage occurs {} times in the draft; quote more of the surrounding text so it occurs once",
-                many.len()
-            )));
-        }
+    // Linear in the text whatever the quote; overlapping occurrences count too.
+    let Some(first) = text.find(quote) else {
+        return Err(ModelError::NotFound(
+            "the quoted passage does not occur in the draft; copy it exactly from `kp draft show`"
+                .into(),
+        ));
     };
+    let step = quote.chars().next().map_or(1, char::len_utf8);
+    if text[first + step..].contains(quote) {
+        let n = text.matches(quote).count().max(2);
+        return Err(ModelError::invalid(format!(
+            "the quoted passage occurs {n} times in the draft; quote more of the surrounding text so it occurs once"
+        )));
+    }
+    let start = text[..first].chars().count();
     let last = start + quote.chars().count() - 1;
     let start_cursor = doc.get_cursor(&body, start, None)?;
     let end_cursor = doc.get_cursor(&body, last, None)?;
@@ -775,6 +782,12 @@ mod tests {
         assert!(err.to_string().contains("occurs 2 times"), "{err}");
         assert!(add_comment(&mut doc, "cost. the", "", &BY, 1).is_err());
         add_comment(&mut doc, "cost. the", "x", &BY, 1).unwrap();
+        // Overlapping occurrences are ambiguous too.
+        let mut doc = draft("banana");
+        assert!(add_comment(&mut doc, "ana", "x", &BY, 1).is_err());
+        // A long text of one letter answers at once (no quadratic search).
+        let mut doc = draft(&"a".repeat(500_000));
+        assert!(add_comment(&mut doc, "a", "x", &BY, 1).is_err());
     }
 
     #[test]

@@ -59,6 +59,15 @@ pub enum StoreError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A document's log is damaged before its end (not by a crash during an
+    /// append, which only tears the last record).
+    #[error("store: {path} is damaged at byte {offset}; restore it from a backup or a partner")]
+    Damaged {
+        /// The file.
+        path: String,
+        /// Where the damage starts.
+        offset: usize,
+    },
 }
 
 impl StoreError {
@@ -133,24 +142,48 @@ pub(crate) fn frame(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(bytes);
 }
 
-/// Splits a framed log into records. Stops at the first record that is short or
-/// fails its checksum (a write torn by a crash) and says where the good part ends.
-pub(crate) fn unframe(log: &[u8]) -> (Vec<Vec<u8>>, usize) {
+/// A framed log split into records.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Unframed {
+    /// The good records, in order.
+    pub(crate) records: Vec<Vec<u8>>,
+    /// Where the good records end.
+    pub(crate) good: usize,
+    /// Whether what follows `good` (if anything) is a torn last record, as a
+    /// crash during an append leaves; otherwise it is damage in the middle.
+    pub(crate) torn_tail: bool,
+}
+
+/// Splits a framed log into records, stopping at the first record that is short
+/// or fails its checksum.
+pub(crate) fn unframe(log: &[u8]) -> Unframed {
     let mut records = Vec::new();
     let mut at = 0;
-    while log.len() - at >= 8 {
+    while at < log.len() {
+        if log.len() - at < 8 {
+            break;
+        }
         let len = u32::from_le_bytes(log[at..at + 4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(log[at + 4..at + 8].try_into().expect("4 bytes"));
-        let Some(body) = log.get(at + 8..at + 8 + len) else {
+        let end = at + 8 + len;
+        let Some(body) = log.get(at + 8..end) else {
             break;
         };
         if crc32fast::hash(body) != crc {
-            break;
+            return Unframed {
+                records,
+                good: at,
+                torn_tail: end == log.len(),
+            };
         }
         records.push(body.to_vec());
-        at += 8 + len;
+        at = end;
     }
-    (records, at)
+    Unframed {
+        records,
+        good: at,
+        torn_tail: true,
+    }
 }
 
 #[cfg(test)]
@@ -237,11 +270,40 @@ mod tests {
         frame(b"second", &mut log);
         let whole = log.len();
         // Cut inside the second record, then corrupt a byte of a whole one.
-        let (records, good) = unframe(&log[..whole - 2]);
-        assert_eq!((records, good), (vec![b"first".to_vec()], 13));
+        let u = unframe(&log[..whole - 2]);
+        assert_eq!(
+            (u.records, u.good, u.torn_tail),
+            (vec![b"first".to_vec()], 13, true)
+        );
+        // A bad checksum on the last record is a torn tail too.
+        let mut last = log.clone();
+        last[whole - 1] ^= 0xff;
+        assert!(unframe(&last).torn_tail);
+        // Damage to a record that others follow is not.
         log[10] ^= 0xff;
-        assert_eq!(unframe(&log).0.len(), 0);
-        assert_eq!(unframe(&[1, 2, 3]).0.len(), 0);
+        let u = unframe(&log);
+        assert_eq!((u.records.len(), u.good, u.torn_tail), (0, 0, false));
+        assert!(unframe(&[1, 2, 3]).torn_tail);
+    }
+
+    #[test]
+    fn damage_in_the_middle_of_a_log_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = DocId::random();
+        let s = SledStore::open(dir.path(), 16 << 20).unwrap();
+        s.write_docs(&[
+            DocWrite::Append(id, b"first".to_vec()),
+            DocWrite::Append(id, b"second".to_vec()),
+        ])
+        .unwrap();
+        let log = dir.path().join("docs").join(format!("{id}.log"));
+        let mut bytes = std::fs::read(&log).unwrap();
+        bytes[9] ^= 0xff;
+        std::fs::write(&log, &bytes).unwrap();
+        let err = s.load_doc(&id).unwrap_err().to_string();
+        assert!(err.contains("damaged at byte 0"), "{err}");
+        // Nothing was cut.
+        assert_eq!(std::fs::read(&log).unwrap(), bytes);
     }
 
     #[test]

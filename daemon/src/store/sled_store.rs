@@ -14,10 +14,11 @@
 //! written to a temporary file, synced, renamed over the old one, and the
 //! directory synced, before the log is emptied.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::{
     DocBytes, DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError, frame, unframe,
@@ -32,6 +33,10 @@ pub struct SledStore {
     sled_log: File,
     dir: PathBuf,
     docs: PathBuf,
+    /// Logs whose tail was checked since the store opened.
+    checked: Mutex<HashSet<DocId>>,
+    /// A log file was created and the directory not yet synced.
+    dir_unsynced: Mutex<bool>,
 }
 
 fn key(ks: Keyspace, key: &[u8]) -> Vec<u8> {
@@ -72,6 +77,8 @@ impl SledStore {
             sled_log,
             dir: dir.to_owned(),
             docs,
+            checked: Mutex::new(HashSet::new()),
+            dir_unsynced: Mutex::new(false),
         })
     }
 
@@ -81,6 +88,43 @@ impl SledStore {
 
     fn log_path(&self, id: &DocId) -> PathBuf {
         self.docs.join(format!("{id}.log"))
+    }
+
+    /// Opens a document's log for appending. The first time in this process, its
+    /// tail is checked: a record torn by a crash is cut, damage is an error.
+    fn open_log(&self, id: &DocId, path: &Path) -> Result<File, StoreError> {
+        let ctx = || format!("opening {}", path.display());
+        let existed = path.exists();
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(StoreError::io(ctx()))?;
+        if !existed {
+            *self.dir_unsynced.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        }
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if existed && !checked.contains(id) {
+            let mut raw = Vec::new();
+            (&f).read_to_end(&mut raw).map_err(StoreError::io(ctx()))?;
+            let u = unframe(&raw);
+            if !u.torn_tail {
+                return Err(StoreError::Damaged {
+                    path: path.display().to_string(),
+                    offset: u.good,
+                });
+            }
+            if u.good < raw.len() {
+                tracing::warn!(doc = %id, bytes = raw.len() - u.good, "cutting a log record torn by a crash");
+                f.set_len(u.good as u64)
+                    .and_then(|()| f.sync_data())
+                    .map_err(StoreError::io(format!("repairing {}", path.display())))?;
+            }
+        }
+        checked.insert(*id);
+        Ok(f)
     }
 }
 
@@ -134,24 +178,24 @@ impl Store for SledStore {
         let snapshot = read_if_exists(&self.snap_path(id))?;
         let log_path = self.log_path(id);
         let raw = read_if_exists(&log_path)?.unwrap_or_default();
-        let (log, good) = unframe(&raw);
-        if good < raw.len() {
-            // The tail was torn by a crash during an append that was never
-            // acknowledged; cut it so later appends follow the good records.
-            tracing::warn!(doc = %id, bytes = raw.len() - good, "dropping a torn log tail");
-            let f = OpenOptions::new()
-                .write(true)
-                .open(&log_path)
-                .map_err(StoreError::io(format!("opening {}", log_path.display())))?;
-            f.set_len(good as u64)
-                .and_then(|()| f.sync_data())
-                .map_err(StoreError::io(format!("repairing {}", log_path.display())))?;
+        // A torn last record (a crash during an append that was never
+        // acknowledged, or an append in flight right now) is ignored here; the
+        // committer cuts it before it appends again. Damage before the end is an
+        // error: cutting there could drop acknowledged records.
+        let u = unframe(&raw);
+        if !u.torn_tail {
+            return Err(StoreError::Damaged {
+                path: log_path.display().to_string(),
+                offset: u.good,
+            });
         }
-        Ok(DocBytes { snapshot, log })
+        Ok(DocBytes {
+            snapshot,
+            log: u.records,
+        })
     }
 
     fn write_docs(&self, writes: &[DocWrite]) -> Result<(), StoreError> {
-        let mut dir_changed = false;
         // Logs touched in this batch, synced once each at the end.
         let mut logs: BTreeMap<DocId, File> = BTreeMap::new();
         for w in writes {
@@ -183,22 +227,24 @@ impl Store for SledStore {
                     let path = self.log_path(id);
                     let mut f = match logs.remove(id) {
                         Some(f) => f,
-                        None => {
-                            dir_changed |= !path.exists();
-                            OpenOptions::new()
-                                .create(true)
-                                .append(true)
-                                .open(&path)
-                                .map_err(StoreError::io(format!("opening {}", path.display())))?
-                        }
+                        None => self.open_log(id, &path)?,
                     };
                     let mut buf = Vec::with_capacity(bytes.len() + 8);
                     frame(bytes, &mut buf);
-                    // A log emptied above was opened for writing, not appending.
-                    let end = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(end))
-                        .and_then(|_| f.write_all(&buf))
-                        .map_err(StoreError::io(format!("appending to {}", path.display())))?;
+                    let end = f
+                        .metadata()
+                        .map(|m| m.len())
+                        .map_err(StoreError::io(format!("reading {}", path.display())))?;
+                    let appended = std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(end))
+                        .and_then(|_| f.write_all(&buf));
+                    if let Err(e) = appended {
+                        // Leave no partial record for a retry to append after.
+                        let _ = f.set_len(end);
+                        return Err(StoreError::Io {
+                            context: format!("appending to {}", path.display()),
+                            source: e,
+                        });
+                    }
                     logs.insert(*id, f);
                 }
             }
@@ -209,8 +255,10 @@ impl Store for SledStore {
                 self.log_path(&id).display()
             )))?;
         }
-        if dir_changed {
+        let mut unsynced = self.dir_unsynced.lock().unwrap_or_else(|e| e.into_inner());
+        if *unsynced {
             sync_dir(&self.docs)?;
+            *unsynced = false;
         }
         Ok(())
     }
