@@ -2,7 +2,10 @@
 //! generates the prost messages and tonic services from them.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["kp/local/v1/local.proto"];
+    let protos = [
+        "kp/local/v1/local.proto",
+        "kp/replication/v1/replication.proto",
+    ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }

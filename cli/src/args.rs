@@ -44,6 +44,31 @@ pub(crate) enum Command {
     /// Data tables kept in a space.
     #[command(subcommand)]
     Dataset(DatasetCmd),
+    /// Partner nodes: who may connect, and whom this node dials.
+    #[command(subcommand)]
+    Peer(PeerCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PeerCmd {
+    /// Pin a partner node by its id (from its `kp status`) and dial it at ADDRESS.
+    ///
+    /// Only pinned nodes may connect, and a node answering at ADDRESS with
+    /// another key is refused. Without ADDRESS the partner may connect to this
+    /// node but is not dialled. Adding a known peer changes its address.
+    Add {
+        /// The partner's node id.
+        id: String,
+        /// host:port where the partner accepts connections.
+        address: Option<String>,
+    },
+    /// List partner nodes: connected or not, last seen, traffic, last error.
+    List,
+    /// Unpin a partner added with `kp peer add`, and disconnect it.
+    Remove {
+        /// The partner's node id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@ use kp_proto::local::local_client::LocalClient;
 use serde_json::json;
 use tonic::transport::Channel;
 
-use crate::args::{Cli, CommentCmd, DatasetCmd, DraftCmd, SpaceCmd};
+use crate::args::{Cli, CommentCmd, DatasetCmd, DraftCmd, PeerCmd, SpaceCmd};
 use crate::client;
 use crate::render::{one_line, short, table, time};
 
@@ -75,6 +75,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         crate::args::Command::Draft(c) => draft(&mut ctx, c).await,
         crate::args::Command::Comment(c) => comment(&mut ctx, c).await,
         crate::args::Command::Dataset(c) => dataset(&mut ctx, c).await,
+        crate::args::Command::Peer(c) => peer(&mut ctx, c).await,
     }
 }
 
@@ -689,6 +690,93 @@ async fn dataset(ctx: &mut Ctx, cmd: DatasetCmd) -> anyhow::Result<()> {
             if s.rows > d.rows.len() as u64 {
                 println!("({} of {} rows; --limit 0 shows all)", d.rows.len(), s.rows);
             }
+        }
+    }
+    Ok(())
+}
+
+async fn peer(ctx: &mut Ctx, cmd: PeerCmd) -> anyhow::Result<()> {
+    match cmd {
+        PeerCmd::Add { id, address } => {
+            let req = pb::AddPeerRequest {
+                node_id: id,
+                address: address.unwrap_or_default(),
+            };
+            let p = ctx.api.add_peer(req).await.map_err(refused)?.into_inner();
+            if ctx.json {
+                return print_json(&p);
+            }
+            if p.address.is_empty() {
+                println!("pinned {}; it may connect to this node", p.node_id);
+            } else {
+                println!("pinned {}; dialling {}", p.node_id, p.address);
+            }
+        }
+        PeerCmd::List => {
+            let list = ctx
+                .api
+                .list_peers(pb::ListPeersRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&list);
+            }
+            if list.peers.is_empty() {
+                println!("no partner nodes; pin one with `kp peer add ID ADDRESS`");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .peers
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.node_id.clone(),
+                        if p.name.is_empty() {
+                            "-".into()
+                        } else {
+                            p.name.clone()
+                        },
+                        if p.address.is_empty() {
+                            "(accept only)".into()
+                        } else {
+                            p.address.clone()
+                        },
+                        if p.connected {
+                            "connected".into()
+                        } else {
+                            "no".into()
+                        },
+                        time(p.last_seen),
+                        format!("{} / {}", p.bytes_in, p.bytes_out),
+                        one_line(&p.last_error, 60),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "NODE",
+                    "INSTITUTION",
+                    "ADDRESS",
+                    "CONNECTED",
+                    "LAST SEEN",
+                    "BYTES IN / OUT",
+                    "LAST ERROR",
+                ],
+                &rows,
+            );
+        }
+        PeerCmd::Remove { id } => {
+            ctx.api
+                .remove_peer(pb::RemovePeerRequest {
+                    node_id: id.clone(),
+                })
+                .await
+                .map_err(refused)?;
+            if ctx.json {
+                return print_json(&json!({"node_id": id, "removed": true}));
+            }
+            println!("removed {id}");
         }
     }
     Ok(())

@@ -96,4 +96,7 @@ local_impl! {
     resolve_comment(pb::ResolveCommentRequest) -> pb::Comment = |s, r| s.resolve_comment(r);
     import_dataset(pb::ImportDatasetRequest) -> pb::DatasetSummary = |s, r| s.import_dataset(r);
     get_dataset(pb::GetDatasetRequest) -> pb::Dataset = |s, r| s.get_dataset(r);
+    add_peer(pb::AddPeerRequest) -> pb::Peer = |s, r| s.add_peer(r);
+    list_peers(pb::ListPeersRequest) -> pb::PeerList = |s, _r| Ok(s.list_peers());
+    remove_peer(pb::RemovePeerRequest) -> pb::RemovePeerReply = |s, r| s.remove_peer(r);
 }

@@ -15,6 +15,29 @@ pub struct Config {
     pub store: StoreSection,
     /// `[limits]`
     pub limits: Limits,
+    /// `[peers]`
+    pub peers: PeersSection,
+}
+
+/// `[peers]`: partner nodes.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeersSection {
+    /// host:port to accept partners on; empty for none.
+    pub listen: String,
+    /// Partners pinned in the file.
+    pub peer: Vec<PeerEntry>,
+}
+
+/// One `[[peers.peer]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    /// The partner's node id.
+    pub id: String,
+    /// host:port to dial; empty to only accept it.
+    #[serde(default)]
+    pub address: String,
 }
 
 /// `[node]`: who this node is.
@@ -138,6 +161,16 @@ max_text_kib = {text}
 max_csv_kib = {csv}
 # Largest request on the local API, in KiB; keep it above the two limits above.
 max_request_kib = {req}
+
+[peers]
+# host:port on which partner nodes connect, over mutual TLS pinned to node ids
+# (for example "0.0.0.0:7410"). Empty: this node accepts no partner connections.
+listen = ""
+# Partner nodes, pinned by node id; only these may connect. `kp peer add` adds
+# more at run time. One block per partner:
+# [[peers.peer]]
+# id = "the partner's node id, from its `kp status`"
+# address = "host:port"   # leave out to only accept its connections
 "#,
         cache = d.store.cache_documents,
         page = d.store.page_cache_mib,
@@ -173,6 +206,11 @@ impl Config {
         if cfg.store.cache_documents == 0 {
             return Err("store.cache_documents must be at least 1".into());
         }
+        for p in &cfg.peers.peer {
+            if let Err(e) = p.id.parse::<crate::identity::NodeId>() {
+                return Err(format!("peers.peer: {e}"));
+            }
+        }
         Ok(cfg)
     }
 }
@@ -195,5 +233,7 @@ mod tests {
         assert!(err.contains("cache_docs"), "{err}");
         assert!(Config::parse("[limits]\nmax_request_kib = 1\n").is_err());
         assert!(Config::parse("[node]\nname = 3\n").is_err());
+        let err = Config::parse("[[peers.peer]]\nid = \"nope\"\n").unwrap_err();
+        assert!(err.contains("not a node id"), "{err}");
     }
 }

@@ -104,6 +104,12 @@ impl fmt::Debug for NodeKey {
     }
 }
 
+impl Clone for NodeKey {
+    fn clone(&self) -> Self {
+        Self::from_pkcs8(&self.pkcs8).expect("a key that loaded once loads again")
+    }
+}
+
 impl NodeKey {
     /// The node id of this key.
     pub fn id(&self) -> NodeId {

@@ -7,6 +7,7 @@ pub mod identity;
 pub mod ids;
 pub mod model;
 pub mod node;
+pub mod peers;
 pub mod repo;
 pub mod service;
 pub mod store;

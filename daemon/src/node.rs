@@ -24,6 +24,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 use crate::api::LocalApi;
 use crate::config::{self, Config, ConfigError};
 use crate::identity::{IdentityError, NodeKey};
+use crate::peers::Peers;
 use crate::repo::{Repo, RepoConfig, RepoError};
 use crate::service::Service;
 use crate::store::{SledStore, StoreError};
@@ -257,8 +258,33 @@ impl Node {
         let listener = UnixListener::bind(&socket).map_err(io(&socket))?;
         fs::set_permissions(&socket, fs::Permissions::from_mode(0o600)).map_err(io(&socket))?;
         let max = self.cfg.limits.max_request_kib * 1024;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let peers = Peers::new(
+            self.key.clone(),
+            self.cfg.node.name.clone(),
+            &self.cfg.peers.peer,
+            self.repo.clone(),
+            stop_rx,
+        )?;
+        let listen = self.cfg.peers.listen.trim();
+        if !listen.is_empty() {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|source| NodeError::Io {
+                    path: PathBuf::from(listen),
+                    source,
+                })?;
+            let serving = peers.clone();
+            tokio::spawn(async move {
+                if let Err(e) = serving.serve(listener).await {
+                    tracing::error!("the partner listener stopped: {e}");
+                }
+            });
+        }
+        peers.start();
         let service = Arc::new(Service::new(
             self.repo.clone(),
+            peers,
             self.cfg.clone(),
             self.dir.display().to_string(),
         ));
@@ -268,7 +294,10 @@ impl Node {
         tracing::info!(node = %self.key.id(), socket = %socket.display(), "ready");
         let result = tonic::transport::Server::builder()
             .add_service(api)
-            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
             .await;
         self.repo.shutdown();
         let _ = fs::remove_file(&socket);

@@ -423,6 +423,20 @@ impl Repo {
         self.inner.node
     }
 
+    /// A node-wide value kept in the store (such as the peer list).
+    pub fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, RepoError> {
+        Ok(self
+            .inner
+            .store
+            .get(Keyspace::Meta, &[b"x/", key].concat())?)
+    }
+
+    /// Sets a node-wide value, durably.
+    pub fn put_meta(&self, key: &[u8], value: Vec<u8>) -> Result<(), RepoError> {
+        let op = Op::Put(Keyspace::Meta, [b"x/", key].concat(), value);
+        Ok(self.inner.store.commit(vec![op])?)
+    }
+
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.inner.store.size_on_disk()

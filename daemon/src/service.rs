@@ -15,12 +15,14 @@ use crate::model::dataset::{self, Cell};
 use crate::model::draft::{self, Actor};
 use crate::model::space::{self, Member};
 use crate::model::{DocKind, ModelError};
+use crate::peers::{PeerError, PeerInfo, Peers, Source};
 use crate::repo::{ChangeNote, DocMeta, Repo, RepoError, heads_hex, now_secs};
 
 /// The node's operations.
 #[derive(Debug)]
 pub struct Service {
     repo: Repo,
+    peers: Peers,
     cfg: Config,
     node: NodeId,
     data_dir: String,
@@ -39,10 +41,11 @@ fn invalid(msg: impl Into<String>) -> RepoError {
 
 impl Service {
     /// A service over `repo`.
-    pub fn new(repo: Repo, cfg: Config, data_dir: String) -> Self {
+    pub fn new(repo: Repo, peers: Peers, cfg: Config, data_dir: String) -> Self {
         Self {
             node: repo.node(),
             repo,
+            peers,
             cfg,
             data_dir,
             started: Instant::now(),
@@ -158,7 +161,30 @@ impl Service {
             datasets: count(DocKind::Dataset),
             cached_documents: self.repo.cached() as u64,
             store_bytes: self.repo.size_on_disk(),
+            peer_address: self.peers.listen_address(),
         }
+    }
+
+    /// `kp peer add`.
+    pub fn add_peer(&self, req: pb::AddPeerRequest) -> Result<pb::Peer> {
+        let p = self
+            .peers
+            .add(&req.node_id, &req.address)
+            .map_err(peer_error)?;
+        Ok(peer_reply(p))
+    }
+
+    /// `kp peer list`.
+    pub fn list_peers(&self) -> pb::PeerList {
+        pb::PeerList {
+            peers: self.peers.list().into_iter().map(peer_reply).collect(),
+        }
+    }
+
+    /// `kp peer remove`.
+    pub fn remove_peer(&self, req: pb::RemovePeerRequest) -> Result<pb::RemovePeerReply> {
+        self.peers.remove(&req.node_id).map_err(peer_error)?;
+        Ok(pb::RemovePeerReply {})
     }
 
     fn space_reply(&self, id: DocId, s: space::Space) -> pb::Space {
@@ -605,6 +631,32 @@ fn cell_reply(c: Cell) -> pb::Cell {
             Cell::Boolean(b) => Some(Value::Boolean(b)),
             Cell::Text(t) => Some(Value::Text(t)),
         },
+    }
+}
+
+fn peer_error(e: PeerError) -> RepoError {
+    match e {
+        PeerError::Store(e) => e,
+        PeerError::Unknown(_) => RepoError::Model(ModelError::NotFound(e.to_string())),
+        other => RepoError::Model(ModelError::invalid(other.to_string())),
+    }
+}
+
+fn peer_reply(p: PeerInfo) -> pb::Peer {
+    pb::Peer {
+        node_id: p.id.to_string(),
+        address: p.address,
+        name: p.name,
+        connected: p.sessions > 0,
+        last_seen: p.last_seen,
+        bytes_in: p.bytes_in,
+        bytes_out: p.bytes_out,
+        last_error: p.last_error,
+        source: match p.source {
+            Source::Config => "config",
+            Source::Added => "added",
+        }
+        .into(),
     }
 }
 

@@ -6,3 +6,9 @@ pub mod local {
     #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
     tonic::include_proto!("kp.local.v1");
 }
+
+/// Replication between partner nodes, over mutual TLS.
+pub mod replication {
+    #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("kp.replication.v1");
+}

@@ -74,6 +74,60 @@ impl Kpd {
         n
     }
 
+    /// An initialised node that accepts partner nodes on an ephemeral loopback
+    /// port, started and answering.
+    pub fn listening() -> Self {
+        let mut n = Self::init();
+        let cfg = n.data_dir().join("kpd.toml");
+        let text = std::fs::read_to_string(&cfg).expect("kpd.toml");
+        assert!(
+            text.contains("\nlisten = \"\"\n"),
+            "kpd.toml has an empty listen setting"
+        );
+        std::fs::write(
+            &cfg,
+            text.replace("\nlisten = \"\"\n", "\nlisten = \"127.0.0.1:0\"\n"),
+        )
+        .expect("kpd.toml");
+        n.start();
+        n
+    }
+
+    /// The node's id and the address partners reach it on.
+    pub fn identity(&self) -> (String, String) {
+        let s = self.json(&["status"]);
+        (
+            s["node_id"].as_str().expect("node id").to_owned(),
+            s["peer_address"].as_str().expect("peer address").to_owned(),
+        )
+    }
+
+    /// Polls `kp peer list` until `check` holds for peer `id`, or fails after
+    /// `timeout` with the last listing.
+    pub fn wait_peer(
+        &self,
+        id: &str,
+        timeout: Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let list = self.json(&["peer", "list"]);
+            let peer = list["peers"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["node_id"] == id).cloned())
+                .unwrap_or(serde_json::Value::Null);
+            if check(&peer) {
+                return peer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "peer {id} did not reach the expected state: {peer}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The node's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("node")
