@@ -96,6 +96,27 @@ pub(crate) enum SpaceCmd {
         /// Its name or id.
         name: String,
     },
+    /// Make a partner node a member (admins only): it receives the space's
+    /// documents, past and future.
+    AddMember {
+        /// The space (name or id).
+        name: String,
+        /// The member node's id.
+        node_id: String,
+        /// admin, editor, reviewer or reader.
+        #[arg(long, default_value = "editor")]
+        role: String,
+        /// The member's institution, as shown in the space.
+        #[arg(long, default_value = "")]
+        institution: String,
+    },
+    /// Remove a member node (admins only): it receives nothing new of the space.
+    RemoveMember {
+        /// The space (name or id).
+        name: String,
+        /// The member node's id.
+        node_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

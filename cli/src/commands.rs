@@ -198,6 +198,42 @@ async fn space(ctx: &mut Ctx, cmd: SpaceCmd) -> anyhow::Result<()> {
                 &rows,
             );
         }
+        SpaceCmd::AddMember {
+            name,
+            node_id,
+            role,
+            institution,
+        } => {
+            let req = pb::AddMemberRequest {
+                space: name,
+                node_id,
+                role,
+                institution,
+                author: ctx.author.clone(),
+            };
+            let s = ctx.api.add_member(req).await.map_err(refused)?.into_inner();
+            if ctx.json {
+                return print_json(&s);
+            }
+            print_space(&s);
+        }
+        SpaceCmd::RemoveMember { name, node_id } => {
+            let req = pb::RemoveMemberRequest {
+                space: name,
+                node_id,
+                author: ctx.author.clone(),
+            };
+            let s = ctx
+                .api
+                .remove_member(req)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if ctx.json {
+                return print_json(&s);
+            }
+            print_space(&s);
+        }
         SpaceCmd::Show { name } => {
             let s = ctx
                 .api

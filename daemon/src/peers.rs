@@ -37,6 +37,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Backoff between connection attempts: from the first to the cap, doubling.
 const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Largest frame on a session (a whole document travels in one).
+const MAX_FRAME_BYTES: usize = 64 << 20;
 /// Where runtime-added peers are kept in the store.
 const PEERS_KEY: &[u8] = b"peers";
 
@@ -435,8 +437,10 @@ impl Peers {
             }))
             .await
             .map_err(|e| describe(&e))?;
-        let mut client = ReplicationClient::new(channel);
-        let (tx, rx) = mpsc::channel::<rp::Frame>(16);
+        let mut client = ReplicationClient::new(channel)
+            .max_decoding_message_size(MAX_FRAME_BYTES)
+            .max_encoding_message_size(MAX_FRAME_BYTES);
+        let (tx, rx) = mpsc::channel::<rp::Frame>(64);
         tx.send(self.hello()).await.map_err(|e| e.to_string())?;
         self.update(&id, |p| p.bytes_out += self.hello().encoded_len() as u64);
         let response = client
@@ -450,9 +454,7 @@ impl Peers {
             .map_err(|s| s.message().to_owned())?
             .ok_or("the peer closed the session")?;
         self.accept_hello(&id, first)?;
-        let result = self.run_session(id, &mut inbound).await;
-        drop(tx);
-        result
+        self.run_session(id, &mut inbound, tx).await
     }
 
     fn hello(&self) -> rp::Frame {
@@ -476,7 +478,7 @@ impl Peers {
                     r.reason, r.supported
                 ));
             }
-            None => return Err("the peer's first frame was empty".into()),
+            _ => return Err("the peer's first frame was not a hello".into()),
         };
         if hello.protocol != PROTOCOL {
             return Err(format!(
@@ -504,30 +506,38 @@ impl Peers {
         Ok(())
     }
 
-    /// Reads a session's frames until it ends; accounts for them.
+    /// Exchanges documents on an open session until it ends; accounts for it.
     async fn run_session(
         &self,
         peer: NodeId,
         inbound: &mut Streaming<rp::Frame>,
+        out: mpsc::Sender<rp::Frame>,
     ) -> Result<(), String> {
-        let result = loop {
-            if !self.is_pinned(&peer) {
-                break Err("the peer was removed".to_owned());
-            }
-            match inbound.message().await {
-                Ok(Some(frame)) => {
-                    let len = frame.encoded_len() as u64;
-                    self.update(&peer, |p| {
-                        p.last_seen = now_secs();
-                        p.bytes_in += len;
-                    });
+        let counted = |bytes: u64, incoming: bool| {
+            self.update(&peer, |p| {
+                if incoming {
+                    p.bytes_in += bytes;
+                    p.last_seen = now_secs();
+                } else {
+                    p.bytes_out += bytes;
                 }
-                Ok(None) => break Ok(()),
-                Err(s) => break Err(s.message().to_owned()),
-            }
+            })
         };
+        let result = crate::replicate::run(
+            self.inner.repo.clone(),
+            self.inner.key.id(),
+            peer,
+            inbound,
+            out,
+            counted,
+            || self.is_pinned(&peer),
+        )
+        .await;
         self.update(&peer, |p| p.sessions = p.sessions.saturating_sub(1));
-        tracing::info!(peer = %peer.short(), "disconnected");
+        match &result {
+            Ok(()) => tracing::info!(peer = %peer.short(), "disconnected"),
+            Err(e) => tracing::info!(peer = %peer.short(), "session ended: {e}"),
+        }
         result
     }
 
@@ -583,7 +593,11 @@ impl Peers {
         };
         tracing::info!(%address, "accepting partner nodes");
         let server = tonic::transport::Server::builder()
-            .add_service(ReplicationServer::new(self.clone()))
+            .add_service(
+                ReplicationServer::new(self.clone())
+                    .max_decoding_message_size(MAX_FRAME_BYTES)
+                    .max_encoding_message_size(MAX_FRAME_BYTES),
+            )
             .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
                 let _ = shutdown.changed().await;
             });
@@ -659,14 +673,16 @@ impl Replication for Peers {
         }
         let hello = self.hello();
         self.update(&peer, |p| p.bytes_out += hello.encoded_len() as u64);
-        let (tx, rx) = mpsc::channel::<Result<rp::Frame, Status>>(16);
-        let _ = tx.send(Ok(hello)).await;
+        let (tx, rx) = mpsc::channel::<rp::Frame>(64);
+        let _ = tx.send(hello).await;
         let peers = self.clone();
         tokio::spawn(async move {
-            let _ = peers.run_session(peer, &mut inbound).await;
-            // Ends the outbound stream with the session.
-            drop(tx);
+            // The outbound stream ends with the session (when `tx` drops).
+            let _ = peers.run_session(peer, &mut inbound, tx).await;
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
+            ReceiverStream::new(rx),
+            Ok,
+        ))))
     }
 }

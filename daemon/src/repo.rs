@@ -135,6 +135,10 @@ pub struct DocMeta {
     pub sizes: DocSizes,
 }
 
+/// A check of a document as it would be after a peer's changes; an error
+/// refuses them.
+pub type Accept<'a> = dyn Fn(&mut AutoCommit) -> Result<(), model::ModelError> + 'a;
+
 /// A promise of durability: the commit round that will carry an edit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(u64);
@@ -282,6 +286,8 @@ struct Inner {
     done: Condvar,
     committer_thread: std::sync::OnceLock<std::thread::Thread>,
     opened: std::time::Instant,
+    /// Documents whose new changes just became durable, for the partner sessions.
+    durable_tx: tokio::sync::broadcast::Sender<Arc<Vec<DocId>>>,
 }
 
 /// The document repository. Cheap to clone; all clones share one state.
@@ -375,6 +381,7 @@ impl Repo {
             done: Condvar::new(),
             committer_thread: std::sync::OnceLock::new(),
             opened: std::time::Instant::now(),
+            durable_tx: tokio::sync::broadcast::channel(1024).0,
         });
         let worker = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
@@ -421,6 +428,143 @@ impl Repo {
     /// The node this repository belongs to.
     pub fn node(&self) -> NodeId {
         self.inner.node
+    }
+
+    /// Documents whose changes became durable, round by round. A receiver that
+    /// lags behind loses rounds (and is told so); it should then resync.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Vec<DocId>>> {
+        self.inner.durable_tx.subscribe()
+    }
+
+    /// The next automerge sync message for a peer, or `None` when there is
+    /// nothing to say. Only durable state leaves the node: if the document has
+    /// changes not yet on disk, this waits for them first.
+    pub fn sync_message(
+        &self,
+        id: &DocId,
+        state: &mut automerge::sync::State,
+    ) -> Result<Option<Vec<u8>>, RepoError> {
+        use automerge::sync::SyncDoc;
+        let ticket = self.inner.pending(id);
+        self.wait(ticket)?;
+        let slot = self.inner.slot(id)?;
+        let mut loaded = lock(&slot.loaded);
+        let heads = loaded.doc.get_heads();
+        if lock(&slot.encoded).durable != heads {
+            // Changed again meanwhile; the round that stores it will prompt
+            // another message.
+            return Ok(None);
+        }
+        Ok(loaded
+            .doc
+            .sync()
+            .generate_sync_message(state)
+            .map(|m| m.encode()))
+    }
+
+    /// The whole document (`save()`) for a peer that has nothing of it; like
+    /// [`Repo::sync_message`], only durable state.
+    pub fn saved(&self, id: &DocId) -> Result<Option<Vec<u8>>, RepoError> {
+        let ticket = self.inner.pending(id);
+        self.wait(ticket)?;
+        let slot = self.inner.slot(id)?;
+        let mut loaded = lock(&slot.loaded);
+        let heads = loaded.doc.get_heads();
+        if lock(&slot.encoded).durable != heads {
+            return Ok(None);
+        }
+        Ok(Some(loaded.doc.save()))
+    }
+
+    /// Applies a sync message from a peer; `accept` sees the document as it would
+    /// be after the message (on a copy) and may refuse it, in which case nothing
+    /// changes. Returns the ticket of the round that stores what was new.
+    pub fn sync_receive(
+        &self,
+        id: &DocId,
+        state: &mut automerge::sync::State,
+        message: &[u8],
+        accept: Option<&Accept<'_>>,
+    ) -> Result<Ticket, RepoError> {
+        use automerge::sync::SyncDoc;
+        let message = automerge::sync::Message::decode(message)
+            .map_err(|e| model::ModelError::invalid(format!("not a sync message: {e}")))?;
+        let slot = self.inner.slot(id)?;
+        let mut loaded = lock(&slot.loaded);
+        let before = loaded.doc.get_heads();
+        if let Some(accept) = accept {
+            // Check on a copy first: a refused message must leave nothing behind.
+            let mut trial = loaded.doc.fork();
+            let mut trial_state = state.clone();
+            trial
+                .sync()
+                .receive_sync_message(&mut trial_state, message.clone())
+                .map_err(model::ModelError::from)?;
+            if trial.get_heads() != before {
+                accept(&mut trial)?;
+            }
+        }
+        loaded
+            .doc
+            .sync()
+            .receive_sync_message(state, message)
+            .map_err(model::ModelError::from)?;
+        let changed = loaded.doc.get_heads() != before;
+        drop(loaded);
+        if changed {
+            self.inner.mark_dirty(*id, false)
+        } else {
+            Ok(self.inner.pending(id))
+        }
+    }
+
+    /// Takes in a whole document from a peer (a `save()`): a new document is
+    /// added, a known one merged. `accept` sees the result first and may refuse.
+    pub fn import(
+        &self,
+        id: &DocId,
+        bytes: &[u8],
+        accept: &Accept<'_>,
+    ) -> Result<Ticket, RepoError> {
+        let mut incoming = AutoCommit::load(bytes)
+            .map_err(|e| model::ModelError::invalid(format!("not a document: {e}")))?;
+        match self.inner.slot(id) {
+            Ok(slot) => {
+                let mut loaded = lock(&slot.loaded);
+                let before = loaded.doc.get_heads();
+                let mut trial = loaded.doc.fork();
+                trial
+                    .merge(&mut incoming)
+                    .map_err(model::ModelError::from)?;
+                if trial.get_heads() == before {
+                    return Ok(self.inner.pending(id));
+                }
+                accept(&mut trial)?;
+                loaded
+                    .doc
+                    .merge(&mut incoming)
+                    .map_err(model::ModelError::from)?;
+                drop(loaded);
+                self.inner.mark_dirty(*id, false)
+            }
+            Err(RepoError::NotFound(_)) => {
+                accept(&mut incoming)?;
+                incoming.set_actor(self.inner.actor.clone());
+                let ours = Arc::new(DocSlot::new(incoming, Vec::new()));
+                let got = self.inner.insert_slot(*id, Arc::clone(&ours));
+                if !Arc::ptr_eq(&got, &ours) {
+                    // Someone added it meanwhile: merge into theirs.
+                    let mut again = AutoCommit::load(bytes)
+                        .map_err(|e| model::ModelError::invalid(e.to_string()))?;
+                    lock(&got.loaded)
+                        .doc
+                        .merge(&mut again)
+                        .map_err(model::ModelError::from)?;
+                }
+                self.inner.mark_dirty(*id, false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A node-wide value kept in the store (such as the peer list).
@@ -943,6 +1087,7 @@ impl Inner {
         if !writes.is_empty() {
             self.store.write_docs(&writes)?;
         }
+        let changed: Vec<DocId> = written.iter().map(|(id, _, _)| *id).collect();
         let mut stale = lock(&self.stale);
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         let mut ops = Vec::new();
@@ -995,6 +1140,10 @@ impl Inner {
                 }
                 Err(e) => tracing::warn!("writing index entries failed, will retry: {e}"),
             }
+        }
+        if !changed.is_empty() {
+            // Nobody listening is fine: no partner sessions.
+            let _ = self.durable_tx.send(Arc::new(changed));
         }
         Ok(())
     }

@@ -274,6 +274,51 @@ impl Service {
             .collect()
     }
 
+    /// `kp space add-member`.
+    pub fn add_member(&self, req: pb::AddMemberRequest) -> Result<pb::Space> {
+        let id = self.space_id(&req.space)?;
+        let node: crate::identity::NodeId = req
+            .node_id
+            .trim()
+            .parse()
+            .map_err(|e: crate::identity::ParseNodeIdError| invalid(e.to_string()))?;
+        let author = self.author(&req.author)?;
+        let member = Member {
+            node_id: node.to_string(),
+            role: req.role.trim().to_owned(),
+            institution: req.institution.trim().to_owned(),
+        };
+        let note = ChangeNote::new(
+            author,
+            format!("add member {} as {}", node.short(), member.role),
+        );
+        let me = self.node.to_string();
+        let now = now_secs();
+        self.repo
+            .change_durably(&id, &note, |doc| space::add_member(doc, &me, &member, now))?;
+        let s = self.repo.read(&id, |doc| space::read(doc))??;
+        Ok(self.space_reply(id, s))
+    }
+
+    /// `kp space remove-member`.
+    pub fn remove_member(&self, req: pb::RemoveMemberRequest) -> Result<pb::Space> {
+        let id = self.space_id(&req.space)?;
+        let author = self.author(&req.author)?;
+        let node_id = req.node_id.trim().to_owned();
+        let note = ChangeNote::new(
+            author,
+            format!(
+                "remove member {}",
+                node_id.chars().take(10).collect::<String>()
+            ),
+        );
+        let me = self.node.to_string();
+        self.repo
+            .change_durably(&id, &note, |doc| space::remove_member(doc, &me, &node_id))?;
+        let s = self.repo.read(&id, |doc| space::read(doc))??;
+        Ok(self.space_reply(id, s))
+    }
+
     fn summary(id: DocId, meta: &DocMeta, spaces: &HashMap<String, String>) -> pb::DraftSummary {
         let space_id = meta.space.clone().unwrap_or_default();
         pb::DraftSummary {

@@ -138,17 +138,32 @@ impl Kpd {
         self.dir.path()
     }
 
-    /// Spawns `kpd run` without waiting for it.
+    /// Spawns `kpd run` without waiting for it; its log (warnings and worse) goes
+    /// to [`Kpd::log`].
     pub fn spawn(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("a log file");
         Command::new(bin("kpd"))
             .arg("run")
             .arg("--data-dir")
             .arg(self.data_dir())
             .env("KP_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(log)
             .spawn()
             .expect("kpd starts")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("kpd.log")
+    }
+
+    /// What the node has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     /// Starts the node and waits (bounded) until it answers.
@@ -158,12 +173,7 @@ impl Kpd {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
-                }
-                panic!("kpd exited during start ({status}): {err}");
+                panic!("kpd exited during start ({status}): {}", self.log());
             }
             if self.kp(&["status"]).status.success() {
                 break;

@@ -479,9 +479,9 @@ fn node_setup_lock_and_permissions() {
     node.start();
     assert_eq!(mode(&dir.join("kpd.sock")), 0o600);
     // A second kpd on the same directory is refused while the first runs.
-    let out = node.spawn().wait_with_output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let status = node.spawn().wait().unwrap();
+    assert!(!status.success());
+    let err = node.log();
     assert!(
         err.contains("another kpd is already running")
             && err.contains(&node.pid().unwrap().to_string()),

@@ -133,6 +133,88 @@ pub fn init(
     Ok(())
 }
 
+/// Parses a role name.
+pub fn parse_role(role: &str) -> Result<Role, ModelError> {
+    match role {
+        "admin" => Ok(Role::Admin),
+        "editor" => Ok(Role::Editor),
+        "reviewer" => Ok(Role::Reviewer),
+        "reader" => Ok(Role::Reader),
+        other => Err(ModelError::invalid(format!(
+            "unknown role `{other}`: use admin, editor, reviewer or reader"
+        ))),
+    }
+}
+
+/// Fails unless `node` is an admin of the space.
+pub fn check_admin(doc: &AutoCommit, node: &str) -> Result<(), ModelError> {
+    let space = read(doc)?;
+    if space
+        .members
+        .iter()
+        .any(|m| m.node_id == node && m.role == Role::Admin.as_str())
+    {
+        Ok(())
+    } else {
+        Err(ModelError::invalid(format!(
+            "only an admin of space `{}` may change its members, and this node is not one",
+            space.name
+        )))
+    }
+}
+
+/// Adds `member` (or changes its role). Only an admin node may.
+pub fn add_member(
+    doc: &mut AutoCommit,
+    by_node: &str,
+    member: &Member,
+    now: i64,
+) -> Result<(), ModelError> {
+    check_admin(doc, by_node)?;
+    parse_role(&member.role)?;
+    let members = match get_obj(doc, &ROOT, "members", ObjType::Map) {
+        Some(m) => m,
+        None => doc.put_object(ROOT, "members", ObjType::Map)?,
+    };
+    let m = match get_obj(doc, &members, &member.node_id, ObjType::Map) {
+        Some(m) => m,
+        None => {
+            let m = doc.put_object(&members, member.node_id.as_str(), ObjType::Map)?;
+            doc.put(&m, "added_at", now)?;
+            m
+        }
+    };
+    doc.put(&m, "role", member.role.as_str())?;
+    doc.put(&m, "institution", member.institution.as_str())?;
+    Ok(())
+}
+
+/// Removes a member. Only an admin node may, and the last admin stays.
+pub fn remove_member(doc: &mut AutoCommit, by_node: &str, node_id: &str) -> Result<(), ModelError> {
+    check_admin(doc, by_node)?;
+    let space = read(doc)?;
+    let Some(target) = space.members.iter().find(|m| m.node_id == node_id) else {
+        return Err(ModelError::NotFound(format!(
+            "{node_id} is not a member of `{}`",
+            space.name
+        )));
+    };
+    let admins = space
+        .members
+        .iter()
+        .filter(|m| m.role == Role::Admin.as_str())
+        .count();
+    if target.role == Role::Admin.as_str() && admins == 1 {
+        return Err(ModelError::invalid(
+            "a space keeps at least one admin; add another admin first",
+        ));
+    }
+    if let Some(members) = get_obj(doc, &ROOT, "members", ObjType::Map) {
+        doc.delete(&members, node_id)?;
+    }
+    Ok(())
+}
+
 /// Reads a space document.
 pub fn read(doc: &AutoCommit) -> Result<Space, ModelError> {
     expect_kind(doc, DocKind::Space)?;
@@ -187,6 +269,35 @@ mod tests {
         assert_eq!(s.members.len(), 1);
         assert_eq!(s.members[0].role, "admin");
         assert_eq!(theme_name(7), Some("Remittances and access to finance"));
+    }
+
+    #[test]
+    fn members_are_changed_by_admins_only() {
+        let mut doc = AutoCommit::new();
+        init(&mut doc, "WG", 1, "", &admin(), 5).unwrap();
+        let editor = Member {
+            node_id: "node2".into(),
+            role: "editor".into(),
+            institution: "Uni".into(),
+        };
+        add_member(&mut doc, "node1", &editor, 6).unwrap();
+        assert_eq!(read(&doc).unwrap().members.len(), 2);
+        assert!(
+            add_member(&mut doc, "node2", &editor, 6).is_err(),
+            "an editor may not"
+        );
+        let bad = Member {
+            role: "boss".into(),
+            ..editor.clone()
+        };
+        assert!(add_member(&mut doc, "node1", &bad, 6).is_err());
+        assert!(
+            remove_member(&mut doc, "node1", "node1").is_err(),
+            "the last admin stays"
+        );
+        remove_member(&mut doc, "node1", "node2").unwrap();
+        assert!(remove_member(&mut doc, "node1", "node2").is_err());
+        assert_eq!(read(&doc).unwrap().members.len(), 1);
     }
 
     #[test]

@@ -1,0 +1,186 @@
+//! Documents replicate between real kpd processes over mutual TLS, relayed along
+//! a line, and only to members of their space.
+//!
+//! ```text
+//!   A ◀──▶ B ◀──▶ C        A and C never connect.
+//!          ▲
+//!          └──▶ D           D is B's partner but not a member of the space.
+//! ```
+
+use std::time::{Duration, Instant};
+
+use kp_tests::Kpd;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Links two listening nodes: `a` dials `b`, `b` accepts `a`.
+fn link(a: &Kpd, b: &Kpd) {
+    let (a_id, _) = a.identity();
+    let (b_id, b_addr) = b.identity();
+    a.ok(&["peer", "add", &b_id, &b_addr]);
+    b.ok(&["peer", "add", &a_id]);
+    a.wait_peer(&b_id, WAIT, |p| p["connected"] == true);
+}
+
+/// Polls `kp draft show` on `node` until the body satisfies `check`.
+fn wait_body(node: &Kpd, id: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = node.kp(&["--json", "draft", "show", id]);
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let body = v["body"].as_str().unwrap_or_default().to_owned();
+            if check(&body) {
+                return body;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the draft did not arrive as expected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn files_naming(node: &Kpd, id: &str) -> Vec<String> {
+    std::fs::read_dir(node.data_dir().join("store").join("docs"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(id))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn edits_cross_a_line_of_nodes_and_stay_among_members() {
+    let (a, b, c, d) = (
+        Kpd::listening(),
+        Kpd::listening(),
+        Kpd::listening(),
+        Kpd::listening(),
+    );
+    link(&a, &b);
+    link(&c, &b);
+    link(&d, &b);
+    let (b_id, _) = b.identity();
+    let (c_id, _) = c.identity();
+
+    let space = a.json(&["space", "create", "Donor committee", "--theme", "5"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.ok(&[
+        "space",
+        "add-member",
+        &space,
+        &b_id,
+        "--role",
+        "editor",
+        "--institution",
+        "B",
+    ]);
+    a.ok(&[
+        "space",
+        "add-member",
+        &space,
+        &c_id,
+        "--role",
+        "editor",
+        "--institution",
+        "C",
+    ]);
+    let text = node_file(&a, "First paragraph from A.\n\nSecond paragraph.\n");
+    let id = a
+        .ok(&[
+            "draft", "new", "--space", &space, "--title", "Pledges", "--file", &text,
+        ])
+        .trim()
+        .to_owned();
+
+    // A's draft reaches C through B.
+    wait_body(&c, &id, |b| b.starts_with("First paragraph from A."));
+    // C's edit reaches A through B.
+    let edited = node_file(
+        &c,
+        "First paragraph from A.\n\nSecond paragraph, revised at C.\n",
+    );
+    c.ok(&["draft", "edit", &id, "--file", &edited]);
+    wait_body(&a, &id, |b| b.contains("revised at C"));
+    assert_eq!(
+        c.json(&["space", "show", &space])["members"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+
+    // D, a partner of B but no member, holds nothing of the space: not the draft,
+    // not the space, not even a file named after them.
+    assert_eq!(
+        d.json(&["draft", "list"])["drafts"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    assert_eq!(
+        d.json(&["space", "list"])["spaces"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    assert!(files_naming(&d, &id).is_empty() && files_naming(&d, &space).is_empty());
+    // And B never even offered them: D refused nothing.
+    assert!(!d.log().contains("refused a"), "{}", d.log());
+
+    // After C is removed, new changes do not reach it.
+    a.ok(&["space", "remove-member", &space, &c_id]);
+    let later = node_file(
+        &a,
+        "First paragraph from A.\n\nSecond paragraph, revised at C.\n\nA closing word.\n",
+    );
+    a.ok(&["draft", "edit", &id, "--file", &later]);
+    wait_body(&b, &id, |b| b.contains("A closing word"));
+    // A sentinel in a space C still shares, made after that change: once C has
+    // it, B has already dealt with the change (it relays in order).
+    let sentinel_space = a.json(&["space", "create", "Sentinel", "--theme", "1"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.ok(&["space", "add-member", &sentinel_space, &b_id]);
+    a.ok(&["space", "add-member", &sentinel_space, &c_id]);
+    let sentinel = a
+        .ok(&[
+            "draft",
+            "new",
+            "--space",
+            &sentinel_space,
+            "--title",
+            "Sentinel",
+            "--file",
+            &later,
+        ])
+        .trim()
+        .to_owned();
+    wait_body(&c, &sentinel, |b| b.contains("A closing word"));
+    let at_c = c.json(&["draft", "show", &id])["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !at_c.contains("A closing word"),
+        "a removed member received a new change"
+    );
+    assert!(
+        !c.log().contains("refused a"),
+        "B offered C a change of a space C left: {}",
+        c.log()
+    );
+}
+
+/// Writes `text` to a file beside `node` and returns its path.
+fn node_file(node: &Kpd, text: &str) -> String {
+    let path = node.scratch().join(format!("text-{}.md", text.len()));
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
