@@ -53,6 +53,23 @@ fn space_of(repo: &Repo, id: &DocId) -> Option<DocId> {
     }
 }
 
+/// The documents of those of `changed` that are spaces.
+fn backlog(repo: &Repo, changed: &[DocId]) -> Vec<DocId> {
+    let spaces: HashSet<String> = changed
+        .iter()
+        .filter(|id| repo.meta(id).is_some_and(|m| m.kind == DocKind::Space))
+        .map(|id| id.to_string())
+        .collect();
+    if spaces.is_empty() {
+        return Vec::new();
+    }
+    repo.list()
+        .into_iter()
+        .filter(|(_, m)| m.space.as_ref().is_some_and(|s| spaces.contains(s)))
+        .map(|(id, _)| id)
+        .collect()
+}
+
 impl Ctx {
     fn shares(&self, space: &DocId) -> bool {
         members(&self.repo, space)
@@ -223,12 +240,17 @@ pub(crate) async fn run(
                 replies = r;
             }
             changed = durable.recv() => {
-                let ids: Vec<DocId> = match changed {
+                let mut ids: Vec<DocId> = match changed {
                     Ok(ids) => ids.iter().copied().collect(),
                     // Fell behind: offer everything shared again.
                     Err(broadcast::error::RecvError::Lagged(_)) => mine.keys().copied().collect(),
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 };
+                // A changed space may have a new member: offer its whole backlog
+                // (what the peer has already is skipped by the sync protocol).
+                let c = ctx.clone();
+                let spaces: Vec<DocId> = ids.clone();
+                ids.extend(blocking(move || backlog(&c.repo, &spaces)).await?);
                 for id in ids {
                     let c = ctx.clone();
                     let Some(space) = blocking(move || space_of(&c.repo, &id).filter(|s| c.shares(s))).await? else { continue };

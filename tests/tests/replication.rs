@@ -81,16 +81,6 @@ fn edits_cross_a_line_of_nodes_and_stay_among_members() {
         "--institution",
         "B",
     ]);
-    a.ok(&[
-        "space",
-        "add-member",
-        &space,
-        &c_id,
-        "--role",
-        "editor",
-        "--institution",
-        "C",
-    ]);
     let text = node_file(&a, "First paragraph from A.\n\nSecond paragraph.\n");
     let id = a
         .ok(&[
@@ -98,8 +88,10 @@ fn edits_cross_a_line_of_nodes_and_stay_among_members() {
         ])
         .trim()
         .to_owned();
+    wait_body(&b, &id, |b| b.starts_with("First paragraph from A."));
 
-    // A's draft reaches C through B.
+    // C joins later and receives the backlog through B.
+    a.ok(&["space", "add-member", &space, &c_id, "--institution", "C"]);
     wait_body(&c, &id, |b| b.starts_with("First paragraph from A."));
     // C's edit reaches A through B.
     let edited = node_file(
