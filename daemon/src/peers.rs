@@ -37,6 +37,11 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Backoff between connection attempts: from the first to the cap, doubling.
 const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// A peer that stops answering HTTP/2 pings for this long after one is sent
+/// (a stalled or vanished process, a dead link) is disconnected; its dialer then
+/// retries with backoff.
+const KEEPALIVE: Duration = Duration::from_secs(20);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest frame on a session (a whole document travels in one).
 const MAX_FRAME_BYTES: usize = 64 << 20;
 /// Where runtime-added peers are kept in the store.
@@ -425,6 +430,9 @@ impl Peers {
         let address = address.to_owned();
         let channel = tonic::transport::Endpoint::from_static("http://kp-peer")
             .connect_timeout(Duration::from_secs(10))
+            .http2_keep_alive_interval(KEEPALIVE)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
             .connect_with_connector(tower::service_fn(move |_| {
                 let connector = connector.clone();
                 let address = address.clone();
@@ -593,6 +601,8 @@ impl Peers {
         };
         tracing::info!(%address, "accepting partner nodes");
         let server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .add_service(
                 ReplicationServer::new(self.clone())
                     .max_decoding_message_size(MAX_FRAME_BYTES)

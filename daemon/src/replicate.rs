@@ -143,10 +143,37 @@ impl Ctx {
         })))
     }
 
-    fn message(&self, id: &DocId) -> Result<Option<Vec<u8>>, RepoError> {
+    fn state_key(&self, id: &DocId) -> Vec<u8> {
+        [&b"sync/"[..], self.peer.as_bytes(), id.as_bytes()].concat()
+    }
+
+    /// Runs `f` on the sync state with the peer for `id`, loading the one saved
+    /// by an earlier session if there is one.
+    fn with_state<T>(&self, id: &DocId, f: impl FnOnce(&mut SyncState) -> T) -> T {
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        let state = states.entry(*id).or_default();
-        self.repo.sync_message(id, state)
+        let state = states.entry(*id).or_insert_with(|| {
+            self.repo
+                .get_meta(&self.state_key(id))
+                .ok()
+                .flatten()
+                .and_then(|b| SyncState::decode(&b).ok())
+                .unwrap_or_default()
+        });
+        f(state)
+    }
+
+    fn message(&self, id: &DocId) -> Result<Option<Vec<u8>>, RepoError> {
+        self.with_state(id, |state| self.repo.sync_message(id, state))
+    }
+
+    fn save_states(&self) -> Result<(), RepoError> {
+        let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = states
+            .iter()
+            .map(|(id, s)| (self.state_key(id), s.encode()))
+            .collect();
+        drop(states);
+        self.repo.put_metas(entries)
     }
 }
 
@@ -168,7 +195,9 @@ enum Handled {
 }
 
 /// Runs document exchange on an open session until either side closes it.
-/// `counted` is told the size of every frame received.
+/// `counted` is told the size of every frame received. Sync states are kept per
+/// (peer, document) and saved when the session ends, so a reconnect resumes
+/// where the last session stopped instead of starting over.
 pub(crate) async fn run(
     repo: Repo,
     me: NodeId,
@@ -178,13 +207,30 @@ pub(crate) async fn run(
     counted: impl Fn(u64, bool),
     still_pinned: impl Fn() -> bool,
 ) -> Result<(), String> {
-    use prost::Message;
     let ctx = Ctx {
-        repo: repo.clone(),
+        repo,
         me,
         peer,
         states: Arc::new(Mutex::new(HashMap::new())),
     };
+    let result = exchange(&ctx, inbound, out, counted, still_pinned).await;
+    let c = ctx.clone();
+    if let Ok(Err(e)) = blocking(move || c.save_states()).await {
+        tracing::warn!(peer = %ctx.peer.short(), "could not save sync states: {e}");
+    }
+    result
+}
+
+async fn exchange(
+    ctx: &Ctx,
+    inbound: &mut Streaming<rp::Frame>,
+    out: mpsc::Sender<rp::Frame>,
+    counted: impl Fn(u64, bool),
+    still_pinned: impl Fn() -> bool,
+) -> Result<(), String> {
+    use prost::Message;
+    let repo = &ctx.repo;
+    let ctx = ctx.clone();
     let mut durable = repo.subscribe();
     // What the peer holds (from its summary, and what we exchanged since).
     let mut peer_has: HashSet<DocId> = HashSet::new();
@@ -374,18 +420,16 @@ async fn handle(
                 let c = ctx.clone();
                 let result = blocking(move || -> Result<Option<Vec<u8>>, String> {
                     let accept = c.check_incoming(&id, &space)?;
-                    let ticket = {
-                        let mut states = c.states.lock().unwrap_or_else(|e| e.into_inner());
-                        let state = states.entry(id).or_default();
-                        c.repo
-                            .sync_receive(
+                    let ticket = c
+                        .with_state(&id, |state| {
+                            c.repo.sync_receive(
                                 &id,
                                 state,
                                 &m.message,
                                 accept.as_deref().map(|a| a as &crate::repo::Accept<'_>),
                             )
-                            .map_err(|e| e.to_string())?
-                    };
+                        })
+                        .map_err(|e| e.to_string())?;
                     c.repo.wait(ticket).map_err(|e| e.to_string())?;
                     c.message(&id).map_err(|e| e.to_string())
                 })

@@ -581,6 +581,18 @@ impl Repo {
         Ok(self.inner.store.commit(vec![op])?)
     }
 
+    /// Sets several node-wide values in one durable write.
+    pub fn put_metas(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), RepoError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let ops = entries
+            .into_iter()
+            .map(|(k, v)| Op::Put(Keyspace::Meta, [b"x/", k.as_slice()].concat(), v))
+            .collect();
+        Ok(self.inner.store.commit(ops)?)
+    }
+
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.inner.store.size_on_disk()

@@ -150,7 +150,10 @@ impl Kpd {
             .arg("run")
             .arg("--data-dir")
             .arg(self.data_dir())
-            .env("KP_LOG", "warn")
+            .env(
+                "KP_LOG",
+                std::env::var("KP_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
