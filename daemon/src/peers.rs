@@ -79,6 +79,22 @@ pub struct PeerInfo {
     pub last_error: String,
 }
 
+impl PeerInfo {
+    fn new(id: NodeId, address: String, source: Source) -> Self {
+        Self {
+            id,
+            address,
+            source,
+            name: String::new(),
+            sessions: 0,
+            last_seen: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            last_error: String::new(),
+        }
+    }
+}
+
 /// A peer operation that cannot be done.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -212,20 +228,7 @@ impl Peers {
             .map_err(|e| crate::node::NodeError::Serve(e.to_string()))?;
         let mut peers = BTreeMap::new();
         let mut add = |id: NodeId, address: String, source: Source| {
-            peers.insert(
-                id,
-                PeerInfo {
-                    id,
-                    address,
-                    source,
-                    name: String::new(),
-                    sessions: 0,
-                    last_seen: 0,
-                    bytes_in: 0,
-                    bytes_out: 0,
-                    last_error: String::new(),
-                },
-            );
+            peers.insert(id, PeerInfo::new(id, address, source));
         };
         for p in configured {
             if let Ok(id) = p.id.parse() {
@@ -317,17 +320,10 @@ impl Peers {
         }
         let info = {
             let mut st = self.lock();
-            let entry = st.peers.entry(id).or_insert_with(|| PeerInfo {
-                id,
-                address: String::new(),
-                source: Source::Added,
-                name: String::new(),
-                sessions: 0,
-                last_seen: 0,
-                bytes_in: 0,
-                bytes_out: 0,
-                last_error: String::new(),
-            });
+            let entry = st
+                .peers
+                .entry(id)
+                .or_insert_with(|| PeerInfo::new(id, String::new(), Source::Added));
             entry.address = address.to_owned();
             entry.clone()
         };

@@ -53,6 +53,19 @@ fn space_of(repo: &Repo, id: &DocId) -> Option<DocId> {
     }
 }
 
+/// A document's durable heads as the index has them, as raw hashes.
+fn stored_heads(repo: &Repo, id: &DocId) -> Vec<Vec<u8>> {
+    repo.meta(id)
+        .map(|m| {
+            m.heads
+                .iter()
+                .filter_map(|h| h.parse::<automerge::ChangeHash>().ok())
+                .map(|h| h.0.to_vec())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The documents of those of `changed` that are spaces.
 fn backlog(repo: &Repo, changed: &[DocId]) -> Vec<DocId> {
     let spaces: HashSet<String> = changed
@@ -244,17 +257,7 @@ async fn exchange(
             .map(|(id, space)| rp::DocState {
                 doc: id.as_bytes().to_vec(),
                 space: space.as_bytes().to_vec(),
-                heads: c
-                    .repo
-                    .meta(id)
-                    .map(|m| {
-                        m.heads
-                            .iter()
-                            .filter_map(|h| h.parse::<automerge::ChangeHash>().ok())
-                            .map(|h| h.0.to_vec())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                heads: stored_heads(&c.repo, id),
             })
             .collect();
         (docs, states)
@@ -368,17 +371,7 @@ async fn handle(
             }
             peer_has.extend(theirs.keys().copied());
             for (id, space) in mine {
-                let ours: Vec<Vec<u8>> = ctx
-                    .repo
-                    .meta(id)
-                    .map(|m| {
-                        m.heads
-                            .iter()
-                            .filter_map(|h| h.parse::<automerge::ChangeHash>().ok())
-                            .map(|h| h.0.to_vec())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let ours = stored_heads(&ctx.repo, id);
                 match theirs.get(id) {
                     Some(heads) if *heads == ours => {}
                     _ => out.extend(offer(ctx, *id, *space, peer_has).await?),
