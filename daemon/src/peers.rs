@@ -42,6 +42,10 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// retries with backoff.
 const KEEPALIVE: Duration = Duration::from_secs(20);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A peer may open at most this many sessions a minute; a node reconnecting in
+/// a tight loop is refused until it slows down (honest dialers back off far
+/// below this).
+const SESSIONS_PER_MINUTE: usize = 20;
 /// Largest frame on a session (a whole document travels in one).
 const MAX_FRAME_BYTES: usize = 64 << 20;
 /// Where runtime-added peers are kept in the store.
@@ -123,6 +127,8 @@ struct State {
     peers: BTreeMap<NodeId, PeerInfo>,
     /// Dialers, stopped by dropping their sender.
     dialers: BTreeMap<NodeId, watch::Sender<()>>,
+    /// When each peer opened its recent sessions, for the rate limit.
+    opened: BTreeMap<NodeId, std::collections::VecDeque<std::time::Instant>>,
 }
 
 struct Inner {
@@ -254,6 +260,7 @@ impl Peers {
                 state: Mutex::new(State {
                     peers,
                     dialers: BTreeMap::new(),
+                    opened: BTreeMap::new(),
                 }),
                 shutdown,
                 listen: Mutex::new(String::new()),
@@ -376,6 +383,30 @@ impl Peers {
         if let Some(p) = self.lock().peers.get_mut(id) {
             f(p);
         }
+    }
+
+    /// Counts a session from `peer`; false if it is over the rate limit (the
+    /// first refusal in a window is logged).
+    fn admit(&self, peer: &NodeId) -> bool {
+        let now = std::time::Instant::now();
+        let mut st = self.lock();
+        let recent = st.opened.entry(*peer).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= SESSIONS_PER_MINUTE {
+            if recent.len() == SESSIONS_PER_MINUTE {
+                tracing::warn!(peer = %peer.short(), "refusing sessions: more than {SESSIONS_PER_MINUTE} a minute");
+                // Mark the window as logged without admitting anything.
+                recent.push_back(now);
+            }
+            return false;
+        }
+        recent.push_back(now);
+        true
     }
 
     fn start_dialer(&self, id: NodeId) {
@@ -652,6 +683,11 @@ impl Replication for Peers {
             .extensions()
             .get::<NodeId>()
             .ok_or_else(|| Status::unauthenticated("no node identity on this connection"))?;
+        if !self.admit(&peer) {
+            return Err(Status::resource_exhausted(format!(
+                "too many sessions from this node: at most {SESSIONS_PER_MINUTE} a minute; back off"
+            )));
+        }
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
             .await

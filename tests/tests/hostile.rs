@@ -131,6 +131,25 @@ fn a_hostile_peer_is_refused_and_honest_peers_carry_on() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!stalled.is_finished());
         stalled.abort();
+
+        // Reconnecting in a tight loop: refused once over the rate limit.
+        let mut refused = None;
+        for _ in 0..40 {
+            let mut c = client(&evil, &a_id, &a_addr).await;
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            tx.send(hello(1, evil.id().to_string())).await.unwrap();
+            if let Err(s) = c.session(ReceiverStream::new(rx)).await {
+                refused = Some(s);
+                break;
+            }
+        }
+        let refused = refused.expect("a tight reconnect loop is refused");
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            refused.message().contains("a minute"),
+            "{}",
+            refused.message()
+        );
     });
 
     // The honest peer is still connected and the node still answers.
