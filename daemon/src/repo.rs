@@ -436,44 +436,42 @@ impl Repo {
         self.inner.durable_tx.subscribe()
     }
 
+    /// Runs `f` on the document only if everything in it is durable, after waiting
+    /// for changes on their way to disk; `None` if it changed again meanwhile (the
+    /// round that stores that change will prompt the caller again). This is how
+    /// nothing leaves the node before it is durable.
+    fn when_durable<T>(
+        &self,
+        id: &DocId,
+        f: impl FnOnce(&mut AutoCommit) -> T,
+    ) -> Result<Option<T>, RepoError> {
+        let ticket = self.inner.pending(id);
+        self.wait(ticket)?;
+        let slot = self.inner.slot(id)?;
+        let mut loaded = lock(&slot.loaded);
+        let heads = loaded.doc.get_heads();
+        if lock(&slot.encoded).durable != heads {
+            return Ok(None);
+        }
+        Ok(Some(f(&mut loaded.doc)))
+    }
+
     /// The next automerge sync message for a peer, or `None` when there is
-    /// nothing to say. Only durable state leaves the node: if the document has
-    /// changes not yet on disk, this waits for them first.
+    /// nothing to say (or nothing durable to say yet).
     pub fn sync_message(
         &self,
         id: &DocId,
         state: &mut automerge::sync::State,
     ) -> Result<Option<Vec<u8>>, RepoError> {
         use automerge::sync::SyncDoc;
-        let ticket = self.inner.pending(id);
-        self.wait(ticket)?;
-        let slot = self.inner.slot(id)?;
-        let mut loaded = lock(&slot.loaded);
-        let heads = loaded.doc.get_heads();
-        if lock(&slot.encoded).durable != heads {
-            // Changed again meanwhile; the round that stores it will prompt
-            // another message.
-            return Ok(None);
-        }
-        Ok(loaded
-            .doc
-            .sync()
-            .generate_sync_message(state)
-            .map(|m| m.encode()))
+        let message = self.when_durable(id, |doc| doc.sync().generate_sync_message(state))?;
+        Ok(message.flatten().map(|m| m.encode()))
     }
 
-    /// The whole document (`save()`) for a peer that has nothing of it; like
-    /// [`Repo::sync_message`], only durable state.
+    /// The whole document (`save()`) for a peer that has nothing of it; only
+    /// durable state, as for [`Repo::sync_message`].
     pub fn saved(&self, id: &DocId) -> Result<Option<Vec<u8>>, RepoError> {
-        let ticket = self.inner.pending(id);
-        self.wait(ticket)?;
-        let slot = self.inner.slot(id)?;
-        let mut loaded = lock(&slot.loaded);
-        let heads = loaded.doc.get_heads();
-        if lock(&slot.encoded).durable != heads {
-            return Ok(None);
-        }
-        Ok(Some(loaded.doc.save()))
+        self.when_durable(id, |doc| doc.save())
     }
 
     /// Applies a sync message from a peer; `accept` sees the document as it would
