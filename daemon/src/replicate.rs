@@ -202,11 +202,6 @@ fn frame(body: rp::frame::Body) -> rp::Frame {
     rp::Frame { body: Some(body) }
 }
 
-/// Outcome of one received frame.
-enum Handled {
-    Continue(Vec<rp::Frame>),
-}
-
 /// Runs document exchange on an open session until either side closes it.
 /// `counted` is told the size of every frame received. Sync states are kept per
 /// (peer, document) and saved when the session ends, so a reconnect resumes
@@ -285,8 +280,7 @@ async fn exchange(
                 if !still_pinned() {
                     return Err("the peer was removed".into());
                 }
-                let Handled::Continue(r) = handle(&ctx, f, &mut peer_has, &mine).await?;
-                replies = r;
+                replies = handle(&ctx, f, &mut peer_has, &mine).await?;
             }
             changed = durable.recv() => {
                 let mut ids: Vec<DocId> = match changed {
@@ -361,7 +355,7 @@ async fn handle(
     f: rp::Frame,
     peer_has: &mut HashSet<DocId>,
     mine: &HashMap<DocId, DocId>,
-) -> Result<Handled, String> {
+) -> Result<Vec<rp::Frame>, String> {
     let mut out = Vec::new();
     match f.body {
         Some(rp::frame::Body::Summary(s)) => {
@@ -451,5 +445,5 @@ async fn handle(
             return Err("the peer sent a frame out of order".into());
         }
     }
-    Ok(Handled::Continue(out))
+    Ok(out)
 }

@@ -139,6 +139,23 @@ pub struct DocMeta {
 /// refuses them.
 pub type Accept<'a> = dyn Fn(&mut AutoCommit) -> Result<(), model::ModelError> + 'a;
 
+impl DocMeta {
+    /// Takes the listed fields from `summary`; true if any of them changed.
+    fn apply(&mut self, summary: model::Summary) -> bool {
+        let changed = self.kind != summary.kind
+            || self.space != summary.space
+            || self.title != summary.title
+            || self.status != summary.status
+            || self.subtype != summary.subtype;
+        self.kind = summary.kind;
+        self.space = summary.space;
+        self.title = summary.title;
+        self.status = summary.status;
+        self.subtype = summary.subtype;
+        changed
+    }
+}
+
 /// A promise of durability: the commit round that will carry an edit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(u64);
@@ -1047,16 +1064,7 @@ impl Inner {
                 writes.push(DocWrite::Append(*id, chunk));
             }
         }
-        persist |= meta.kind != summary.kind
-            || meta.space != summary.space
-            || meta.title != summary.title
-            || meta.status != summary.status
-            || meta.subtype != summary.subtype;
-        meta.kind = summary.kind;
-        meta.space = summary.space;
-        meta.title = summary.title;
-        meta.status = summary.status;
-        meta.subtype = summary.subtype;
+        persist |= meta.apply(summary);
         meta.updated_at = now;
         meta.heads = heads_hex(&heads);
         Some(Written {
@@ -1265,11 +1273,7 @@ impl Inner {
             let Some(meta) = index.get_mut(id) else {
                 return Ok(());
             };
-            meta.kind = summary.kind;
-            meta.space = summary.space;
-            meta.title = summary.title;
-            meta.status = summary.status;
-            meta.subtype = summary.subtype;
+            meta.apply(summary);
             meta.heads = heads;
             meta.sizes = sizes;
             meta.updated_at = now_secs();
