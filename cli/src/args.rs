@@ -62,7 +62,8 @@ pub(crate) enum PeerCmd {
         /// host:port where the partner accepts connections.
         address: Option<String>,
     },
-    /// List partner nodes: connected or not, last seen, traffic, last error.
+    /// List partner nodes: connected or not, last seen, traffic, how many shared
+    /// documents each has yet to catch up on (BEHIND), last error.
     List,
     /// Unpin a partner added with `kp peer add`, and disconnect it.
     Remove {

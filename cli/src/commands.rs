@@ -785,6 +785,7 @@ async fn peer(ctx: &mut Ctx, cmd: PeerCmd) -> anyhow::Result<()> {
                         },
                         time(p.last_seen),
                         format!("{} / {}", p.bytes_in, p.bytes_out),
+                        p.documents_behind.to_string(),
                         one_line(&p.last_error, 60),
                     ]
                 })
@@ -797,6 +798,7 @@ async fn peer(ctx: &mut Ctx, cmd: PeerCmd) -> anyhow::Result<()> {
                     "CONNECTED",
                     "LAST SEEN",
                     "BYTES IN / OUT",
+                    "BEHIND",
                     "LAST ERROR",
                 ],
                 &rows,

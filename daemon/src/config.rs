@@ -20,13 +20,44 @@ pub struct Config {
 }
 
 /// `[peers]`: partner nodes.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PeersSection {
     /// host:port to accept partners on; empty for none.
     pub listen: String,
+    /// Largest message on a partner session, KiB; larger frames are sent in parts.
+    pub max_frame_kib: usize,
+    /// Largest document or sync message taken from a partner, MiB.
+    pub max_document_mib: usize,
+    /// A partner silent for this many seconds (no frame, not even a heartbeat) is
+    /// disconnected and dialled again.
+    pub idle_timeout_secs: u64,
     /// Partners pinned in the file.
     pub peer: Vec<PeerEntry>,
+}
+
+impl Default for PeersSection {
+    fn default() -> Self {
+        let l = crate::replicate::Limits::default();
+        Self {
+            listen: String::new(),
+            max_frame_kib: l.max_frame >> 10,
+            max_document_mib: l.max_assembled >> 20,
+            idle_timeout_secs: l.idle_timeout.as_secs(),
+            peer: Vec::new(),
+        }
+    }
+}
+
+impl PeersSection {
+    /// The session limits these settings give.
+    pub fn limits(&self) -> crate::replicate::Limits {
+        crate::replicate::Limits {
+            max_frame: self.max_frame_kib << 10,
+            max_assembled: self.max_document_mib << 20,
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+        }
+    }
 }
 
 /// One `[[peers.peer]]`.
@@ -166,6 +197,14 @@ max_request_kib = {req}
 # host:port on which partner nodes connect, over mutual TLS pinned to node ids
 # (for example "0.0.0.0:7410"). Empty: this node accepts no partner connections.
 listen = ""
+# Largest message on a partner session, in KiB; larger documents and sync
+# messages travel in parts of this size.
+max_frame_kib = {frame}
+# Largest document (or sync message) taken from a partner, in MiB.
+max_document_mib = {docmax}
+# A partner that sends nothing for this many seconds (sessions carry a heartbeat
+# every third of it) is disconnected; its connection is then retried.
+idle_timeout_secs = {idle}
 # Partner nodes, pinned by node id; only these may connect. `kp peer add` adds
 # more at run time. One block per partner:
 # [[peers.peer]]
@@ -179,6 +218,9 @@ listen = ""
         text = d.limits.max_text_kib,
         csv = d.limits.max_csv_kib,
         req = d.limits.max_request_kib,
+        frame = d.peers.max_frame_kib,
+        docmax = d.peers.max_document_mib,
+        idle = d.peers.idle_timeout_secs,
     )
 }
 
@@ -206,6 +248,10 @@ impl Config {
         if cfg.store.cache_documents == 0 {
             return Err("store.cache_documents must be at least 1".into());
         }
+        let p = &cfg.peers;
+        if p.max_frame_kib < 64 || p.max_document_mib == 0 || p.idle_timeout_secs < 3 {
+            return Err("peers: max_frame_kib must be at least 64, max_document_mib at least 1 and idle_timeout_secs at least 3".into());
+        }
         for p in &cfg.peers.peer {
             if let Err(e) = p.id.parse::<crate::identity::NodeId>() {
                 return Err(format!("peers.peer: {e}"));
@@ -225,6 +271,7 @@ mod tests {
         assert_eq!(cfg.node.name, "Uni \"X\"");
         assert_eq!(cfg.store, StoreSection::default());
         assert_eq!(cfg.limits, Limits::default());
+        assert_eq!(cfg.peers, PeersSection::default());
     }
 
     #[test]

@@ -11,5 +11,7 @@ pub mod peers;
 pub mod replicate;
 pub mod repo;
 pub mod service;
+#[cfg(test)]
+mod sim;
 pub mod store;
 pub mod transport;

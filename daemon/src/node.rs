@@ -264,6 +264,7 @@ impl Node {
             self.cfg.node.name.clone(),
             &self.cfg.peers.peer,
             self.repo.clone(),
+            self.cfg.peers.limits(),
             stop_rx,
         )?;
         let listen = self.cfg.peers.listen.trim();

@@ -2,9 +2,9 @@
 //! TLS, the dialers that connect to them with backoff, and the session that
 //! opens each connection (protocol version and identity checks).
 //!
-//! A session today is the handshake only: both sides exchange `Hello`, refuse a
-//! protocol version they do not speak, and keep the stream open while both are
-//! up. Document exchange will run on this stream.
+//! A session starts with the handshake: both sides exchange `Hello` and refuse
+//! a protocol version they do not speak. Document exchange then runs on the same
+//! stream ([`crate::replicate`]).
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -46,8 +46,6 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// a tight loop is refused until it slows down (honest dialers back off far
 /// below this).
 const SESSIONS_PER_MINUTE: usize = 20;
-/// Largest frame on a session (a whole document travels in one).
-const MAX_FRAME_BYTES: usize = 64 << 20;
 /// Where runtime-added peers are kept in the store.
 const PEERS_KEY: &[u8] = b"peers";
 
@@ -81,6 +79,9 @@ pub struct PeerInfo {
     pub bytes_out: u64,
     /// The last failure.
     pub last_error: String,
+    /// Shared documents whose latest changes here the peer has not confirmed
+    /// (as of the last session).
+    pub behind: u64,
 }
 
 impl PeerInfo {
@@ -95,6 +96,7 @@ impl PeerInfo {
             bytes_in: 0,
             bytes_out: 0,
             last_error: String::new(),
+            behind: 0,
         }
     }
 }
@@ -140,6 +142,7 @@ struct Inner {
     state: Mutex<State>,
     shutdown: watch::Receiver<bool>,
     listen: Mutex<String>,
+    limits: crate::replicate::Limits,
 }
 
 /// The partner nodes of this node. Cheap to clone.
@@ -228,6 +231,7 @@ impl Peers {
         name: String,
         configured: &[crate::config::PeerEntry],
         repo: Repo,
+        limits: crate::replicate::Limits,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, crate::node::NodeError> {
         let cert = transport::certificate(&key)
@@ -264,6 +268,7 @@ impl Peers {
                 }),
                 shutdown,
                 listen: Mutex::new(String::new()),
+                limits,
             }),
         })
     }
@@ -473,8 +478,8 @@ impl Peers {
             .await
             .map_err(|e| describe(&e))?;
         let mut client = ReplicationClient::new(channel)
-            .max_decoding_message_size(MAX_FRAME_BYTES)
-            .max_encoding_message_size(MAX_FRAME_BYTES);
+            .max_decoding_message_size(self.max_message())
+            .max_encoding_message_size(self.max_message());
         let (tx, rx) = mpsc::channel::<rp::Frame>(64);
         tx.send(self.hello()).await.map_err(|e| e.to_string())?;
         self.update(&id, |p| p.bytes_out += self.hello().encoded_len() as u64);
@@ -541,6 +546,11 @@ impl Peers {
         Ok(())
     }
 
+    /// Largest gRPC message: a frame or a part of one, with room for framing.
+    fn max_message(&self) -> usize {
+        self.inner.limits.max_frame + 1024
+    }
+
     /// Exchanges documents on an open session until it ends; accounts for it.
     async fn run_session(
         &self,
@@ -548,24 +558,19 @@ impl Peers {
         inbound: &mut Streaming<rp::Frame>,
         out: mpsc::Sender<rp::Frame>,
     ) -> Result<(), String> {
-        let counted = |bytes: u64, incoming: bool| {
-            self.update(&peer, |p| {
-                if incoming {
-                    p.bytes_in += bytes;
-                    p.last_seen = now_secs();
-                } else {
-                    p.bytes_out += bytes;
-                }
-            })
-        };
+        let repo = self.inner.repo.clone();
+        // Subscribed before the session takes its summary: no change is missed.
+        let durable = repo.subscribe();
+        let session = crate::replicate::Session::new(repo, self.inner.key.id(), peer);
+        let observer = Observed { peers: self, peer };
         let result = crate::replicate::run(
-            self.inner.repo.clone(),
-            self.inner.key.id(),
-            peer,
+            session,
             inbound,
             out,
-            counted,
-            || self.is_pinned(&peer),
+            durable,
+            &observer,
+            self.inner.limits,
+            crate::replicate::Exec::Blocking,
         )
         .await;
         self.update(&peer, |p| p.sessions = p.sessions.saturating_sub(1));
@@ -632,8 +637,8 @@ impl Peers {
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .add_service(
                 ReplicationServer::new(self.clone())
-                    .max_decoding_message_size(MAX_FRAME_BYTES)
-                    .max_encoding_message_size(MAX_FRAME_BYTES),
+                    .max_decoding_message_size(self.max_message())
+                    .max_encoding_message_size(self.max_message()),
             )
             .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), async move {
                 let _ = shutdown.changed().await;
@@ -642,6 +647,34 @@ impl Peers {
             r = server => r.map_err(|e| e.to_string()),
             () = accept => Ok(()),
         }
+    }
+}
+
+/// Accounts a session's traffic and progress in the peer list.
+struct Observed<'a> {
+    peers: &'a Peers,
+    peer: NodeId,
+}
+
+impl crate::replicate::Observer for Observed<'_> {
+    fn counted(&self, bytes: u64, incoming: bool) {
+        self.peers.update(&self.peer, |p| {
+            if incoming {
+                p.bytes_in += bytes;
+                p.last_seen = now_secs();
+            } else {
+                p.bytes_out += bytes;
+            }
+        })
+    }
+
+    fn behind(&self, documents: usize) {
+        self.peers
+            .update(&self.peer, |p| p.behind = documents as u64)
+    }
+
+    fn allowed(&self) -> bool {
+        self.peers.is_pinned(&self.peer)
     }
 }
 

@@ -7,12 +7,20 @@
 //! only if the peer is a member of the document's space; a document is taken
 //! from a peer only if the peer is a member of its space (and, for a space this
 //! node does not hold yet, only if the space document lists both nodes).
+//!
+//! The logic is a state machine, [`Session`]: frames and notices of durable
+//! changes go in, frames to send come out. It does no network I/O and keeps no
+//! clock; [`run`] drives it over a gRPC stream (the partner service over TLS,
+//! or the simulated network of the deterministic tests), and either runs its
+//! steps on tokio's blocking pool or, in simulation, inline.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use automerge::sync::State as SyncState;
 use kp_proto::replication as rp;
+use prost::Message;
 use tokio::sync::{broadcast, mpsc};
 use tonic::Streaming;
 
@@ -21,14 +29,31 @@ use crate::ids::DocId;
 use crate::model::{self, DocKind, ModelError, space};
 use crate::repo::{Repo, RepoError};
 
-/// Everything a session needs; cheap to clone into blocking tasks.
-#[derive(Clone)]
-struct Ctx {
-    repo: Repo,
-    me: NodeId,
-    peer: NodeId,
-    states: Arc<Mutex<HashMap<DocId, SyncState>>>,
+/// Limits of a session, from `[peers]` in `kpd.toml`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest message on the wire; larger frames travel in [`rp::Part`]s.
+    pub max_frame: usize,
+    /// Largest frame reassembled from parts (a whole document, say).
+    pub max_assembled: usize,
+    /// A session with no complete frame from the peer for this long is closed;
+    /// each side sends a heartbeat after a third of it without other frames.
+    pub idle_timeout: Duration,
 }
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame: 4 << 20,
+            max_assembled: 1 << 30,
+            idle_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+/// Frames a peer may send that are refused (not a member, a document of
+/// another space, bytes that do not load) before the session is closed.
+const MAX_REFUSED: u32 = 100;
 
 fn doc_id(bytes: &[u8]) -> Result<DocId, String> {
     <[u8; 16]>::try_from(bytes)
@@ -68,7 +93,7 @@ fn stored_heads(repo: &Repo, id: &DocId) -> Vec<Vec<u8>> {
 
 /// The documents of those of `changed` that are spaces.
 fn backlog(repo: &Repo, changed: &[DocId]) -> Vec<DocId> {
-    let spaces: HashSet<String> = changed
+    let spaces: BTreeSet<String> = changed
         .iter()
         .filter(|id| repo.meta(id).is_some_and(|m| m.kind == DocKind::Space))
         .map(|id| id.to_string())
@@ -83,7 +108,53 @@ fn backlog(repo: &Repo, changed: &[DocId]) -> Vec<DocId> {
         .collect()
 }
 
-impl Ctx {
+fn frame(body: rp::frame::Body) -> rp::Frame {
+    rp::Frame { body: Some(body) }
+}
+
+type AcceptFn = dyn Fn(&mut automerge::AutoCommit) -> Result<(), ModelError> + Send + Sync;
+
+/// The replication state of one session with one peer.
+pub struct Session {
+    repo: Repo,
+    me: NodeId,
+    peer: NodeId,
+    /// Sync states per document, loaded from the store on first use and saved
+    /// at [`Session::close`].
+    states: BTreeMap<DocId, SyncState>,
+    /// Documents the peer holds (from its summary, and what was exchanged since).
+    peer_has: BTreeSet<DocId>,
+    /// Shared documents this node holds, with their spaces.
+    mine: BTreeMap<DocId, DocId>,
+    /// The heads the peer last said it has, per document.
+    theirs: BTreeMap<DocId, Vec<Vec<u8>>>,
+    refused: u32,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("peer", &self.peer)
+            .field("shared", &self.mine.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session of this node (`me`, holding `repo`) with `peer`.
+    pub fn new(repo: Repo, me: NodeId, peer: NodeId) -> Self {
+        Self {
+            repo,
+            me,
+            peer,
+            states: BTreeMap::new(),
+            peer_has: BTreeSet::new(),
+            mine: BTreeMap::new(),
+            theirs: BTreeMap::new(),
+            refused: 0,
+        }
+    }
+
     fn shares(&self, space: &DocId) -> bool {
         members(&self.repo, space)
             .is_some_and(|m| m.contains(&self.peer.to_string()) && m.contains(&self.me.to_string()))
@@ -92,7 +163,7 @@ impl Ctx {
     /// Documents both nodes may hold, with their spaces.
     fn shared_docs(&self) -> Vec<(DocId, DocId)> {
         let list = self.repo.list();
-        let spaces: HashSet<DocId> = list
+        let spaces: BTreeSet<DocId> = list
             .iter()
             .filter(|(_, m)| m.kind == DocKind::Space)
             .map(|(id, _)| *id)
@@ -160,290 +231,434 @@ impl Ctx {
         [&b"sync/"[..], self.peer.as_bytes(), id.as_bytes()].concat()
     }
 
-    /// Runs `f` on the sync state with the peer for `id`, loading the one saved
-    /// by an earlier session if there is one.
-    fn with_state<T>(&self, id: &DocId, f: impl FnOnce(&mut SyncState) -> T) -> T {
-        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        let state = states.entry(*id).or_insert_with(|| {
-            self.repo
-                .get_meta(&self.state_key(id))
+    /// The sync state with the peer for `id`, loading the one saved by an
+    /// earlier session if there is one.
+    fn state(&mut self, id: &DocId) -> &mut SyncState {
+        let key = self.state_key(id);
+        let repo = &self.repo;
+        self.states.entry(*id).or_insert_with(|| {
+            repo.get_meta(&key)
                 .ok()
                 .flatten()
                 .and_then(|b| SyncState::decode(&b).ok())
                 .unwrap_or_default()
-        });
-        f(state)
+        })
     }
 
-    fn message(&self, id: &DocId) -> Result<Option<Vec<u8>>, RepoError> {
-        self.with_state(id, |state| self.repo.sync_message(id, state))
-    }
-
-    fn save_states(&self) -> Result<(), RepoError> {
-        let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
-        let entries: Vec<(Vec<u8>, Vec<u8>)> = states
+    /// Ends the session: saves the sync states, so a reconnect resumes where
+    /// this session stopped instead of starting over.
+    pub fn close(&mut self) -> Result<(), RepoError> {
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = self
+            .states
             .iter()
             .map(|(id, s)| (self.state_key(id), s.encode()))
             .collect();
-        drop(states);
         self.repo.put_metas(entries)
     }
-}
 
-type AcceptFn = dyn Fn(&mut automerge::AutoCommit) -> Result<(), ModelError> + Send + Sync;
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| format!("internal error: {e}"))
-}
-
-fn frame(body: rp::frame::Body) -> rp::Frame {
-    rp::Frame { body: Some(body) }
-}
-
-/// Runs document exchange on an open session until either side closes it.
-/// `counted` is told the size of every frame received. Sync states are kept per
-/// (peer, document) and saved when the session ends, so a reconnect resumes
-/// where the last session stopped instead of starting over.
-pub(crate) async fn run(
-    repo: Repo,
-    me: NodeId,
-    peer: NodeId,
-    inbound: &mut Streaming<rp::Frame>,
-    out: mpsc::Sender<rp::Frame>,
-    counted: impl Fn(u64, bool),
-    still_pinned: impl Fn() -> bool,
-) -> Result<(), String> {
-    let ctx = Ctx {
-        repo,
-        me,
-        peer,
-        states: Arc::new(Mutex::new(HashMap::new())),
-    };
-    let result = exchange(&ctx, inbound, out, counted, still_pinned).await;
-    let c = ctx.clone();
-    if let Ok(Err(e)) = blocking(move || c.save_states()).await {
-        tracing::warn!(peer = %ctx.peer.short(), "could not save sync states: {e}");
+    /// Shared documents whose latest durable changes here the peer has not
+    /// confirmed having.
+    pub fn behind(&self) -> usize {
+        self.mine
+            .keys()
+            .filter(|id| self.theirs.get(id) != Some(&stored_heads(&self.repo, id)))
+            .count()
     }
-    result
-}
 
-async fn exchange(
-    ctx: &Ctx,
-    inbound: &mut Streaming<rp::Frame>,
-    out: mpsc::Sender<rp::Frame>,
-    counted: impl Fn(u64, bool),
-    still_pinned: impl Fn() -> bool,
-) -> Result<(), String> {
-    use prost::Message;
-    let repo = &ctx.repo;
-    let ctx = ctx.clone();
-    let mut durable = repo.subscribe();
-    // What the peer holds (from its summary, and what we exchanged since).
-    let mut peer_has: HashSet<DocId> = HashSet::new();
-    let mut mine: HashMap<DocId, DocId> = HashMap::new();
-
-    let c = ctx.clone();
-    let summary = blocking(move || {
-        let docs = c.shared_docs();
+    /// The first frame: what this node holds of the spaces both share.
+    pub fn open(&mut self) -> Vec<rp::Frame> {
+        let docs = self.shared_docs();
         let states: Vec<rp::DocState> = docs
             .iter()
             .map(|(id, space)| rp::DocState {
                 doc: id.as_bytes().to_vec(),
                 space: space.as_bytes().to_vec(),
-                heads: stored_heads(&c.repo, id),
+                heads: stored_heads(&self.repo, id),
             })
             .collect();
-        (docs, states)
-    })
-    .await?;
-    for (id, space) in &summary.0 {
-        mine.insert(*id, *space);
+        self.mine = docs.into_iter().collect();
+        vec![frame(rp::frame::Body::Summary(rp::Summary {
+            docs: states,
+        }))]
     }
-    let f = frame(rp::frame::Body::Summary(rp::Summary { docs: summary.1 }));
-    counted(f.encoded_len() as u64, false);
-    out.send(f)
-        .await
-        .map_err(|_| "the session closed".to_owned())?;
 
-    loop {
-        let mut replies = Vec::new();
-        tokio::select! {
-            next = inbound.message() => {
-                let f = match next {
-                    Ok(Some(f)) => f,
-                    Ok(None) => return Ok(()),
-                    Err(s) => return Err(s.message().to_owned()),
-                };
-                counted(f.encoded_len() as u64, true);
-                if !still_pinned() {
-                    return Err("the peer was removed".into());
-                }
-                replies = handle(&ctx, f, &mut peer_has, &mine).await?;
-            }
-            changed = durable.recv() => {
-                let mut ids: Vec<DocId> = match changed {
-                    Ok(ids) => ids.iter().copied().collect(),
-                    // Fell behind: offer everything shared again.
-                    Err(broadcast::error::RecvError::Lagged(_)) => mine.keys().copied().collect(),
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
-                };
-                // A changed space may have a new member: offer its whole backlog
-                // (what the peer has already is skipped by the sync protocol).
-                let c = ctx.clone();
-                let spaces: Vec<DocId> = ids.clone();
-                ids.extend(blocking(move || backlog(&c.repo, &spaces)).await?);
-                for id in ids {
-                    let c = ctx.clone();
-                    let Some(space) = blocking(move || space_of(&c.repo, &id).filter(|s| c.shares(s))).await? else { continue };
-                    mine.insert(id, space);
-                    replies.extend(offer(&ctx, id, space, &mut peer_has).await?);
-                }
-            }
-        }
-        for f in replies {
-            counted(f.encoded_len() as u64, false);
-            out.send(f)
-                .await
-                .map_err(|_| "the session closed".to_owned())?;
-        }
-    }
-}
-
-/// What to send the peer about a document it may hold: the whole document if it
-/// has nothing of it, else the next sync message (if any).
-async fn offer(
-    ctx: &Ctx,
-    id: DocId,
-    space: DocId,
-    peer_has: &mut HashSet<DocId>,
-) -> Result<Vec<rp::Frame>, String> {
-    let c = ctx.clone();
-    if peer_has.contains(&id) {
-        let msg = blocking(move || c.message(&id))
-            .await?
-            .map_err(|e| e.to_string())?;
-        Ok(msg
-            .map(|m| {
-                frame(rp::frame::Body::Sync(rp::Sync {
-                    doc: id.as_bytes().to_vec(),
-                    space: space.as_bytes().to_vec(),
-                    message: m,
-                }))
-            })
-            .into_iter()
-            .collect())
-    } else {
-        let saved = blocking(move || c.repo.saved(&id))
-            .await?
-            .map_err(|e| e.to_string())?;
-        let Some(document) = saved else {
-            return Ok(Vec::new());
+    /// Documents became durable here (`None`: some notices were missed, so
+    /// everything shared is offered again). Returns what to send the peer.
+    pub fn changed(&mut self, ids: Option<&[DocId]>) -> Result<Vec<rp::Frame>, String> {
+        let mut ids: Vec<DocId> = match ids {
+            Some(ids) => ids.to_vec(),
+            None => self.mine.keys().copied().collect(),
         };
-        peer_has.insert(id);
-        Ok(vec![frame(rp::frame::Body::Whole(rp::Whole {
-            doc: id.as_bytes().to_vec(),
-            space: space.as_bytes().to_vec(),
-            document,
-        }))])
+        // A changed space may have a new member: offer its whole backlog (what
+        // the peer has already is skipped by the sync protocol).
+        ids.extend(backlog(&self.repo, &ids));
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(space) = space_of(&self.repo, &id).filter(|s| self.shares(s)) else {
+                continue;
+            };
+            self.mine.insert(id, space);
+            out.extend(self.offer(id, space)?);
+        }
+        Ok(out)
     }
-}
 
-async fn handle(
-    ctx: &Ctx,
-    f: rp::Frame,
-    peer_has: &mut HashSet<DocId>,
-    mine: &HashMap<DocId, DocId>,
-) -> Result<Vec<rp::Frame>, String> {
-    let mut out = Vec::new();
-    match f.body {
-        Some(rp::frame::Body::Summary(s)) => {
-            let mut theirs: HashMap<DocId, Vec<Vec<u8>>> = HashMap::new();
-            for d in s.docs {
-                theirs.insert(doc_id(&d.doc)?, d.heads);
-            }
-            peer_has.extend(theirs.keys().copied());
-            for (id, space) in mine {
-                let ours = stored_heads(&ctx.repo, id);
-                match theirs.get(id) {
-                    Some(heads) if *heads == ours => {}
-                    _ => out.extend(offer(ctx, *id, *space, peer_has).await?),
-                }
-            }
-        }
-        Some(rp::frame::Body::Whole(w)) => {
-            let (id, space) = (doc_id(&w.doc)?, doc_id(&w.space)?);
-            let c = ctx.clone();
-            let result = blocking(move || -> Result<(), String> {
-                let accept = c.check_incoming(&id, &space)?;
-                let always = |_: &mut automerge::AutoCommit| Ok(());
-                let check: &crate::repo::Accept<'_> = match &accept {
-                    Some(a) => a.as_ref(),
-                    None => &always,
-                };
-                let ticket = c
-                    .repo
-                    .import(&id, &w.document, check)
-                    .map_err(|e| e.to_string())?;
-                c.repo.wait(ticket).map_err(|e| e.to_string())
-            })
-            .await?;
-            match result {
-                Ok(()) => {
-                    peer_has.insert(id);
-                }
-                Err(e) => {
-                    tracing::warn!(peer = %ctx.peer.short(), doc = %id, "refused a document: {e}")
-                }
-            }
-        }
-        Some(rp::frame::Body::Sync(m)) => {
-            let (id, space) = (doc_id(&m.doc)?, doc_id(&m.space)?);
-            if ctx.repo.meta(&id).is_none() {
-                out.push(frame(rp::frame::Body::Want(rp::Want { doc: m.doc })));
-            } else {
-                peer_has.insert(id);
-                let c = ctx.clone();
-                let result = blocking(move || -> Result<Option<Vec<u8>>, String> {
-                    let accept = c.check_incoming(&id, &space)?;
-                    let ticket = c
-                        .with_state(&id, |state| {
-                            c.repo.sync_receive(
-                                &id,
-                                state,
-                                &m.message,
-                                accept.as_deref().map(|a| a as &crate::repo::Accept<'_>),
-                            )
-                        })
-                        .map_err(|e| e.to_string())?;
-                    c.repo.wait(ticket).map_err(|e| e.to_string())?;
-                    c.message(&id).map_err(|e| e.to_string())
-                })
-                .await?;
-                match result {
-                    Ok(Some(reply)) => out.push(frame(rp::frame::Body::Sync(rp::Sync {
+    /// What to send the peer about a document it may hold: the whole document if
+    /// it has nothing of it, else the next sync message (if any).
+    fn offer(&mut self, id: DocId, space: DocId) -> Result<Vec<rp::Frame>, String> {
+        if self.peer_has.contains(&id) {
+            let repo = self.repo.clone();
+            let msg = repo
+                .sync_message(&id, self.state(&id))
+                .map_err(|e| e.to_string())?;
+            Ok(msg
+                .map(|m| {
+                    frame(rp::frame::Body::Sync(rp::Sync {
                         doc: id.as_bytes().to_vec(),
                         space: space.as_bytes().to_vec(),
-                        message: reply,
-                    }))),
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(peer = %ctx.peer.short(), doc = %id, "refused a sync message: {e}")
+                        message: m,
+                    }))
+                })
+                .into_iter()
+                .collect())
+        } else {
+            let heads = stored_heads(&self.repo, &id);
+            let Some(document) = self.repo.saved(&id).map_err(|e| e.to_string())? else {
+                return Ok(Vec::new());
+            };
+            self.peer_has.insert(id);
+            self.theirs.insert(id, heads);
+            Ok(vec![frame(rp::frame::Body::Whole(rp::Whole {
+                doc: id.as_bytes().to_vec(),
+                space: space.as_bytes().to_vec(),
+                document,
+            }))])
+        }
+    }
+
+    /// Logs a refused frame; closes the session after too many.
+    fn refuse(&mut self, doc: &DocId, what: &str, e: &str) -> Result<(), String> {
+        tracing::warn!(peer = %self.peer.short(), %doc, "refused {what}: {e}");
+        self.refused += 1;
+        if self.refused > MAX_REFUSED {
+            return Err(format!(
+                "the peer sent more than {MAX_REFUSED} refused frames"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A frame from the peer. Returns what to send back; an error ends the
+    /// session (a frame that is not part of the protocol, too many refusals).
+    pub fn receive(&mut self, f: rp::Frame) -> Result<Vec<rp::Frame>, String> {
+        let mut out = Vec::new();
+        match f.body {
+            Some(rp::frame::Body::Summary(s)) => {
+                for d in s.docs {
+                    let id = doc_id(&d.doc)?;
+                    self.peer_has.insert(id);
+                    self.theirs.insert(id, d.heads);
+                }
+                let mine: Vec<(DocId, DocId)> = self.mine.iter().map(|(d, s)| (*d, *s)).collect();
+                for (id, space) in mine {
+                    if self.theirs.get(&id) != Some(&stored_heads(&self.repo, &id)) {
+                        out.extend(self.offer(id, space)?);
                     }
                 }
             }
-        }
-        Some(rp::frame::Body::Want(w)) => {
-            let id = doc_id(&w.doc)?;
-            if let Some(space) = mine.get(&id) {
-                peer_has.remove(&id);
-                out.extend(offer(ctx, id, *space, peer_has).await?);
+            Some(rp::frame::Body::Whole(w)) => {
+                let (id, space) = (doc_id(&w.doc)?, doc_id(&w.space)?);
+                let result = self.check_incoming(&id, &space).and_then(|accept| {
+                    let always = |_: &mut automerge::AutoCommit| Ok(());
+                    let check: &crate::repo::Accept<'_> = match &accept {
+                        Some(a) => a.as_ref(),
+                        None => &always,
+                    };
+                    let ticket = self
+                        .repo
+                        .import(&id, &w.document, check)
+                        .map_err(|e| e.to_string())?;
+                    self.repo.wait(ticket).map_err(|e| e.to_string())
+                });
+                match result {
+                    Ok(()) => {
+                        self.peer_has.insert(id);
+                    }
+                    Err(e) => self.refuse(&id, "a document", &e)?,
+                }
+            }
+            Some(rp::frame::Body::Sync(m)) => {
+                let (id, space) = (doc_id(&m.doc)?, doc_id(&m.space)?);
+                if self.repo.meta(&id).is_none() {
+                    // Either a document this node never had, or one it may not
+                    // have: the peer sends it whole, and the check applies then.
+                    out.push(frame(rp::frame::Body::Want(rp::Want { doc: m.doc })));
+                    return Ok(out);
+                }
+                self.peer_has.insert(id);
+                let result = self.check_incoming(&id, &space).and_then(|accept| {
+                    let repo = self.repo.clone();
+                    let state = self.state(&id);
+                    let ticket = repo
+                        .sync_receive(
+                            &id,
+                            state,
+                            &m.message,
+                            accept.as_deref().map(|a| a as &crate::repo::Accept<'_>),
+                        )
+                        .map_err(|e| e.to_string())?;
+                    let theirs = state
+                        .their_heads
+                        .as_ref()
+                        .map(|h| h.iter().map(|h| h.0.to_vec()).collect::<Vec<_>>());
+                    repo.wait(ticket).map_err(|e| e.to_string())?;
+                    let reply = repo.sync_message(&id, state).map_err(|e| e.to_string())?;
+                    Ok((theirs, reply))
+                });
+                match result {
+                    Ok((theirs, reply)) => {
+                        if let Some(mut heads) = theirs {
+                            heads.sort();
+                            self.theirs.insert(id, heads);
+                        }
+                        if let Some(message) = reply {
+                            out.push(frame(rp::frame::Body::Sync(rp::Sync {
+                                doc: id.as_bytes().to_vec(),
+                                space: space.as_bytes().to_vec(),
+                                message,
+                            })));
+                        }
+                    }
+                    Err(e) => self.refuse(&id, "a sync message", &e)?,
+                }
+            }
+            Some(rp::frame::Body::Want(w)) => {
+                let id = doc_id(&w.doc)?;
+                if let Some(space) = self.mine.get(&id).copied() {
+                    self.peer_has.remove(&id);
+                    out.extend(self.offer(id, space)?);
+                }
+            }
+            Some(rp::frame::Body::Heartbeat(_)) => {}
+            Some(rp::frame::Body::Hello(_))
+            | Some(rp::frame::Body::Refusal(_))
+            | Some(rp::frame::Body::Part(_))
+            | None => {
+                return Err("the peer sent a frame out of order".into());
             }
         }
-        Some(rp::frame::Body::Hello(_)) | Some(rp::frame::Body::Refusal(_)) | None => {
-            return Err("the peer sent a frame out of order".into());
+        Ok(out)
+    }
+}
+
+/// How [`run`] executes the steps of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exec {
+    /// On tokio's blocking pool (the node: steps wait for disk).
+    Blocking,
+    /// In the driving task (deterministic simulation).
+    Inline,
+}
+
+/// What the driver reports about a session as it runs.
+pub trait Observer: Send + Sync {
+    /// A message of `bytes` went in (`incoming`) or out.
+    fn counted(&self, bytes: u64, incoming: bool);
+    /// The number of shared documents the peer is behind on.
+    fn behind(&self, documents: usize);
+    /// False once the peer may no longer take part (it was unpinned).
+    fn allowed(&self) -> bool;
+}
+
+async fn step<T: Send + 'static>(
+    exec: Exec,
+    mut session: Session,
+    f: impl FnOnce(&mut Session) -> T + Send + 'static,
+) -> Result<(Session, T), String> {
+    match exec {
+        Exec::Inline => {
+            let out = f(&mut session);
+            Ok((session, out))
+        }
+        Exec::Blocking => tokio::task::spawn_blocking(move || {
+            let out = f(&mut session);
+            (session, out)
+        })
+        .await
+        .map_err(|e| format!("internal error: {e}")),
+    }
+}
+
+/// Splits a frame too large for one message into parts.
+fn split(f: rp::Frame, max_frame: usize) -> Vec<rp::Frame> {
+    // Room for the part's own framing.
+    let chunk = max_frame.saturating_sub(64).max(1024);
+    if f.encoded_len() <= chunk {
+        return vec![f];
+    }
+    let bytes = f.encode_to_vec();
+    let n = bytes.len().div_ceil(chunk);
+    bytes
+        .chunks(chunk)
+        .enumerate()
+        .map(|(i, data)| {
+            frame(rp::frame::Body::Part(rp::Part {
+                data: data.to_vec(),
+                last: i + 1 == n,
+            }))
+        })
+        .collect()
+}
+
+/// Reassembles frames sent in parts.
+#[derive(Debug, Default)]
+struct Assembler {
+    buf: Vec<u8>,
+}
+
+impl Assembler {
+    /// A received frame: `Some` complete frame, or `None` while parts are missing.
+    fn push(&mut self, f: rp::Frame, max: usize) -> Result<Option<rp::Frame>, String> {
+        match f.body {
+            Some(rp::frame::Body::Part(p)) => {
+                if self.buf.len() + p.data.len() > max {
+                    return Err(format!("the peer sent a frame of more than {max} bytes"));
+                }
+                self.buf.extend_from_slice(&p.data);
+                if !p.last {
+                    return Ok(None);
+                }
+                let whole = rp::Frame::decode(std::mem::take(&mut self.buf).as_slice())
+                    .map_err(|e| format!("the peer sent a malformed frame in parts: {e}"))?;
+                if matches!(whole.body, Some(rp::frame::Body::Part(_))) {
+                    return Err("the peer nested parts of frames".into());
+                }
+                Ok(Some(whole))
+            }
+            _ if !self.buf.is_empty() => {
+                Err("the peer interleaved a frame with the parts of another".into())
+            }
+            _ => Ok(Some(f)),
         }
     }
-    Ok(out)
+}
+
+/// Runs document exchange on an open session until either side closes it,
+/// then saves the session's sync states.
+pub async fn run(
+    session: Session,
+    inbound: &mut Streaming<rp::Frame>,
+    out: mpsc::Sender<rp::Frame>,
+    durable: broadcast::Receiver<Arc<Vec<DocId>>>,
+    observer: &dyn Observer,
+    limits: Limits,
+    exec: Exec,
+) -> Result<(), String> {
+    let mut slot = Some(session);
+    let result = exchange(&mut slot, inbound, out, durable, observer, limits, exec).await;
+    if let Some(session) = slot {
+        let peer = session.peer;
+        match step(exec, session, |s| s.close()).await {
+            Ok((_, Err(e))) => {
+                tracing::warn!(peer = %peer.short(), "could not save sync states: {e}")
+            }
+            Err(e) => tracing::warn!(peer = %peer.short(), "could not save sync states: {e}"),
+            Ok((_, Ok(()))) => {}
+        }
+    }
+    result
+}
+
+async fn exchange(
+    slot: &mut Option<Session>,
+    inbound: &mut Streaming<rp::Frame>,
+    out: mpsc::Sender<rp::Frame>,
+    mut durable: broadcast::Receiver<Arc<Vec<DocId>>>,
+    observer: &dyn Observer,
+    limits: Limits,
+    exec: Exec,
+) -> Result<(), String> {
+    let beat = limits.idle_timeout / 3;
+    let mut assembler = Assembler::default();
+    let mut last_in = tokio::time::Instant::now();
+    let mut last_out = tokio::time::Instant::now();
+    let mut ticker = tokio::time::interval(beat.min(Duration::from_secs(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut replies = {
+        let session = slot.take().ok_or("no session")?;
+        let (session, first) = step(exec, session, |s| s.open()).await?;
+        *slot = Some(session);
+        first
+    };
+    loop {
+        for f in replies.drain(..) {
+            for part in split(f, limits.max_frame) {
+                observer.counted(part.encoded_len() as u64, false);
+                out.send(part)
+                    .await
+                    .map_err(|_| "the session closed".to_owned())?;
+                last_out = tokio::time::Instant::now();
+            }
+        }
+        // Biased: the same inputs are taken in the same order (the simulation
+        // replays a seed exactly).
+        let work: Work = tokio::select! {
+            biased;
+            next = inbound.message() => match next {
+                Ok(Some(f)) => {
+                    observer.counted(f.encoded_len() as u64, true);
+                    last_in = tokio::time::Instant::now();
+                    if !observer.allowed() {
+                        return Err("the peer was removed".into());
+                    }
+                    match assembler.push(f, limits.max_assembled)? {
+                        Some(f) => Work::Frame(f),
+                        None => continue,
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(s) => return Err(s.message().to_owned()),
+            },
+            changed = durable.recv() => match changed {
+                Ok(ids) => Work::Changed(Some(ids)),
+                // Fell behind: offer everything shared again.
+                Err(broadcast::error::RecvError::Lagged(_)) => Work::Changed(None),
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            _ = ticker.tick() => {
+                if last_in.elapsed() > limits.idle_timeout {
+                    return Err(format!(
+                        "no frame from the peer for {} s; closing the session",
+                        limits.idle_timeout.as_secs()
+                    ));
+                }
+                if last_out.elapsed() >= beat {
+                    replies.push(frame(rp::frame::Body::Heartbeat(rp::Heartbeat {})));
+                }
+                Work::Tick
+            }
+        };
+        let session = slot.take().ok_or("no session")?;
+        let (session, result) = step(exec, session, move |s| {
+            match work {
+                Work::Frame(f) => (s.receive(f), None),
+                Work::Changed(ids) => (s.changed(ids.as_deref().map(|v| v.as_slice())), None),
+                // Counting reads every shared document's index entry: once a tick.
+                Work::Tick => (Ok(Vec::new()), Some(s.behind())),
+            }
+        })
+        .await?;
+        *slot = Some(session);
+        let (result, behind) = result;
+        if let Some(n) = behind {
+            observer.behind(n);
+        }
+        replies.extend(result?);
+    }
+}
+
+enum Work {
+    Frame(rp::Frame),
+    Changed(Option<Arc<Vec<DocId>>>),
+    Tick,
 }

@@ -52,6 +52,9 @@ pub struct RepoConfig {
     /// one fsync. Longer windows cost acknowledgement latency, shorter ones cost
     /// fsyncs (and their interrupts) under a stream of edits.
     pub group_commit_window: Duration,
+    /// The time recorded in each change, in Unix seconds (a fixed clock makes
+    /// simulations replay exactly).
+    pub clock: fn() -> i64,
 }
 
 impl Default for RepoConfig {
@@ -62,6 +65,7 @@ impl Default for RepoConfig {
             compact_factor: 16,
             idle_compact: Duration::from_secs(2),
             group_commit_window: Duration::from_millis(2),
+            clock: now_secs,
         }
     }
 }
@@ -638,10 +642,19 @@ impl Repo {
         note: &ChangeNote,
         init: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
     ) -> Result<(DocId, T), RepoError> {
-        let id = DocId::random();
+        self.create_as(DocId::random(), note, init)
+    }
+
+    /// [`Repo::create`] with a given id (the simulation picks ids from its seed).
+    pub(crate) fn create_as<T>(
+        &self,
+        id: DocId,
+        note: &ChangeNote,
+        init: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
+    ) -> Result<(DocId, T), RepoError> {
         let mut doc = AutoCommit::new().with_actor(self.inner.actor.clone());
         let out = init(&mut doc)?;
-        commit(&mut doc, note);
+        commit(&mut doc, note, (self.inner.cfg.clock)());
         let slot = Arc::new(DocSlot::new(doc, Vec::new()));
         self.inner.insert_slot(id, slot);
         let ticket = self.inner.mark_dirty(id, false)?;
@@ -720,7 +733,7 @@ impl Repo {
                 });
             }
         };
-        let changed = commit(&mut loaded.doc, note);
+        let changed = commit(&mut loaded.doc, note, (self.inner.cfg.clock)());
         if base.is_some() {
             loaded.doc.integrate();
         }
@@ -805,12 +818,12 @@ impl Repo {
 }
 
 /// Commits the open transaction of `doc` with `note`; false if it made no ops.
-fn commit(doc: &mut AutoCommit, note: &ChangeNote) -> bool {
+fn commit(doc: &mut AutoCommit, note: &ChangeNote, time: i64) -> bool {
     let message = serde_json::to_string(note).unwrap_or_default();
     doc.commit_with(
         CommitOptions::default()
             .with_message(message)
-            .with_time(now_secs()),
+            .with_time(time),
     )
     .is_some()
 }

@@ -697,6 +697,7 @@ fn peer_reply(p: PeerInfo) -> pb::Peer {
         bytes_in: p.bytes_in,
         bytes_out: p.bytes_out,
         last_error: p.last_error,
+        documents_behind: p.behind,
         source: match p.source {
             Source::Config => "config",
             Source::Added => "added",

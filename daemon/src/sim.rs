@@ -1,0 +1,544 @@
+//! Deterministic simulation of replication: K nodes, each a [`Repo`] on a
+//! [`MemStore`] running the real [`replicate::Session`] over gRPC (tonic) on
+//! turmoil's simulated network, in one thread with simulated time. Every node
+//! makes random concurrent edits while random links are cut, held, cut one way
+//! and repaired; then the network heals and every node must end with identical
+//! heads and values, holding every acknowledged edit.
+//!
+//! What is deterministic: for a seed, the schedule of edits and faults and the
+//! network's delays and losses, document ids, change times (a fixed clock), and
+//! the order in which each node takes its inputs (the session driver selects
+//! with `biased`).
+//!
+//! `SIM_SEED=n cargo test -p kp-daemon sim::` reruns one seed (both node counts);
+//! `SIM_SEEDS=n` runs n seeds of each instead of the default.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use automerge::{ObjType, ROOT, ReadDoc, transaction::Transactable};
+use kp_proto::replication as rp;
+use kp_proto::replication::replication_client::ReplicationClient;
+use kp_proto::replication::replication_server::{Replication, ReplicationServer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::identity::NodeId;
+use crate::ids::DocId;
+use crate::model::{draft, space};
+use crate::peers::PROTOCOL;
+use crate::replicate::{self, Exec, Limits, Observer, Session};
+use crate::repo::{ChangeNote, Repo, RepoConfig};
+use crate::store::MemStore;
+
+const PORT: u16 = 7410;
+/// Simulated time of random edits and faults.
+const CHAOS: Duration = Duration::from_secs(8);
+/// Simulated time allowed from heal to convergence.
+const HEAL_DEADLINE: Duration = Duration::from_secs(60);
+const TICK: Duration = Duration::from_millis(1);
+const DRAFTS: usize = 2;
+const LIMITS: Limits = Limits {
+    max_frame: 64 << 10,
+    max_assembled: 64 << 20,
+    idle_timeout: Duration::from_secs(3),
+};
+
+/// splitmix64: the schedule's random numbers, from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A turmoil TCP stream as tonic's server wants it.
+struct Conn(turmoil::net::TcpStream);
+
+impl tonic::transport::server::Connected for Conn {
+    type ConnectInfo = ();
+    fn connect_info(&self) {}
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+struct Quiet;
+
+impl Observer for Quiet {
+    fn counted(&self, _: u64, _: bool) {}
+    fn behind(&self, _: usize) {}
+    fn allowed(&self) -> bool {
+        true
+    }
+}
+
+fn hello(me: NodeId) -> rp::Frame {
+    rp::Frame {
+        body: Some(rp::frame::Body::Hello(rp::Hello {
+            protocol: PROTOCOL,
+            node_id: me.to_string(),
+            name: String::new(),
+        })),
+    }
+}
+
+/// The peer named by a hello (the simulation has no TLS: the hello is trusted).
+fn hello_from(f: Option<rp::Frame>) -> Result<NodeId, String> {
+    match f.and_then(|f| f.body) {
+        Some(rp::frame::Body::Hello(h)) if h.protocol == PROTOCOL => {
+            h.node_id.parse().map_err(|e| format!("{e}"))
+        }
+        _ => Err("no hello".into()),
+    }
+}
+
+async fn session(
+    repo: Repo,
+    me: NodeId,
+    peer: NodeId,
+    mut inbound: Streaming<rp::Frame>,
+    tx: mpsc::Sender<rp::Frame>,
+) {
+    let durable = repo.subscribe();
+    let s = Session::new(repo, me, peer);
+    let _ = replicate::run(s, &mut inbound, tx, durable, &Quiet, LIMITS, Exec::Inline).await;
+}
+
+#[derive(Clone)]
+struct Service {
+    repo: Repo,
+    me: NodeId,
+}
+
+type FrameStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<rp::Frame, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Replication for Service {
+    type SessionStream = FrameStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<rp::Frame>>,
+    ) -> Result<Response<FrameStream>, Status> {
+        let mut inbound = request.into_inner();
+        let peer = hello_from(inbound.message().await?).map_err(Status::invalid_argument)?;
+        let (tx, rx) = mpsc::channel(64);
+        let _ = tx.send(hello(self.me)).await;
+        tokio::spawn(session(self.repo.clone(), self.me, peer, inbound, tx));
+        Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
+            ReceiverStream::new(rx),
+            Ok,
+        ))))
+    }
+}
+
+async fn dial(repo: Repo, me: NodeId, host: String) -> Result<(), String> {
+    let target = host.clone();
+    let channel = tonic::transport::Endpoint::from_static("http://kp-peer")
+        .connect_timeout(Duration::from_secs(2))
+        .connect_with_connector(tower::service_fn(move |_| {
+            let target = target.clone();
+            async move {
+                let s = turmoil::net::TcpStream::connect((target.as_str(), PORT)).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+            }
+        }))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = ReplicationClient::new(channel);
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(hello(me)).await.map_err(|e| e.to_string())?;
+    let mut inbound = client
+        .session(ReceiverStream::new(rx))
+        .await
+        .map_err(|s| s.to_string())?
+        .into_inner();
+    let first = inbound.message().await.map_err(|s| s.to_string())?;
+    let peer = hello_from(first)?;
+    session(repo, me, peer, inbound, tx).await;
+    Ok(())
+}
+
+/// A node's software: it serves partners and dials those listed.
+async fn host(repo: Repo, me: NodeId, dials: Vec<String>) -> turmoil::Result {
+    let listener =
+        turmoil::net::TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)).await?;
+    for target in dials {
+        let repo = repo.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = dial(repo.clone(), me, target.clone()).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+    }
+    let (conn_tx, conn_rx) = mpsc::channel::<Result<Conn, std::io::Error>>(16);
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            if conn_tx.send(Ok(Conn(s))).await.is_err() {
+                return;
+            }
+        }
+    });
+    tonic::transport::Server::builder()
+        .add_service(ReplicationServer::new(Service { repo, me }))
+        .serve_with_incoming(ReceiverStream::new(conn_rx))
+        .await?;
+    Ok(())
+}
+
+fn node_id(i: usize) -> NodeId {
+    NodeId::from_bytes([i as u8 + 1; 32])
+}
+
+fn open(i: usize) -> Repo {
+    let cfg = RepoConfig {
+        group_commit_window: Duration::ZERO,
+        idle_compact: Duration::from_secs(3600),
+        clock: || 0,
+        ..RepoConfig::default()
+    };
+    Repo::open(Arc::new(MemStore::default()), node_id(i), cfg).expect("a memory repo opens")
+}
+
+/// What one node holds of a document, for comparison.
+#[derive(Debug, PartialEq)]
+struct View {
+    heads: Vec<automerge::ChangeHash>,
+    tokens: BTreeSet<String>,
+    winner: String,
+    body: String,
+}
+
+fn view(repo: &Repo, id: &DocId) -> Option<View> {
+    repo.meta(id)?;
+    repo.read(id, |doc| {
+        let tokens = doc
+            .get(ROOT, "sim")
+            .ok()
+            .flatten()
+            .map(|(_, obj)| doc.keys(&obj).collect())
+            .unwrap_or_default();
+        let winner = doc
+            .get(ROOT, "winner")
+            .ok()
+            .flatten()
+            .map(|(v, _)| v.to_string())
+            .unwrap_or_default();
+        let body = doc
+            .get(ROOT, "body")
+            .ok()
+            .flatten()
+            .and_then(|(_, obj)| doc.text(&obj).ok())
+            .unwrap_or_default();
+        View {
+            heads: doc.get_heads(),
+            tokens,
+            winner,
+            body,
+        }
+    })
+    .ok()
+}
+
+/// One seed's result.
+#[derive(Debug)]
+struct Outcome {
+    acked: usize,
+    lost: usize,
+    converged: bool,
+    heal_to_converge: Duration,
+    /// Every node's heads of every document at the end.
+    heads: Vec<Vec<automerge::ChangeHash>>,
+}
+
+/// One random edit on node `i`: a token of its own (the acknowledged fact to
+/// find everywhere later), a contested key, and text at a random place (later
+/// edits may land inside earlier ones, so the text is compared between nodes,
+/// not searched for tokens).
+fn edit(repo: &Repo, rng: &mut Rng, docs: &[DocId], i: usize, n: usize) -> Option<(DocId, String)> {
+    let held: Vec<&DocId> = docs.iter().filter(|d| repo.meta(d).is_some()).collect();
+    if held.is_empty() {
+        return None;
+    }
+    let id = *held[rng.below(held.len())];
+    let token = format!("n{i}e{n}");
+    let at = rng.next();
+    let note = ChangeNote::new("sim", "edit");
+    let t = token.clone();
+    repo.change_durably(&id, &note, move |doc| {
+        let Some((_, map)) = doc.get(ROOT, "sim")? else {
+            return Err(crate::model::ModelError::invalid("no sim map"));
+        };
+        doc.put(&map, t.as_str(), i as i64)?;
+        doc.put(ROOT, "winner", t.as_str())?;
+        if let Some((_, body)) = doc.get(ROOT, "body")? {
+            let len = doc.length(&body);
+            let pos = (at % (len as u64 + 1)) as usize;
+            doc.splice_text(&body, pos, 0, &format!("[{t}]"))?;
+        }
+        Ok(())
+    })
+    .ok()?;
+    Some((id, token))
+}
+
+fn run_seed(seed: u64, k: usize) -> Outcome {
+    let mut rng = Rng(seed ^ ((k as u64) << 56));
+    let repos: Vec<Repo> = (0..k).map(open).collect();
+    let names: Vec<String> = (0..k).map(|i| format!("node{i}")).collect();
+
+    // Node 0 creates the space (everyone a member) and the drafts.
+    let note = ChangeNote::new("sim", "setup");
+    let admin = space::Member {
+        node_id: node_id(0).to_string(),
+        role: "admin".into(),
+        institution: "node0".into(),
+    };
+    let doc_id = |rng: &mut Rng| {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&rng.next().to_le_bytes());
+        b[8..].copy_from_slice(&rng.next().to_le_bytes());
+        DocId::from_bytes(b)
+    };
+    let (space_id, ()) = repos[0]
+        .create_as(doc_id(&mut rng), &note, |doc| {
+            space::init(doc, "sim", 7, "", &admin, 0)?;
+            for i in 1..k {
+                let m = space::Member {
+                    node_id: node_id(i).to_string(),
+                    role: "editor".into(),
+                    institution: format!("node{i}"),
+                };
+                space::add_member(doc, &admin.node_id, &m, 0)?;
+            }
+            Ok(())
+        })
+        .expect("the space is created");
+    let me = node_id(0).to_string();
+    let by = draft::Actor {
+        author: "sim",
+        institution: "node0",
+        node_id: &me,
+    };
+    let mut docs = vec![space_id];
+    for d in 0..DRAFTS {
+        let (id, ()) = repos[0]
+            .create_as(doc_id(&mut rng), &note, |doc| {
+                draft::init(doc, &space_id, &format!("draft {d}"), "", "text", &by, 0)?;
+                // Made once here: maps made concurrently at one key would hide
+                // all but one of them.
+                doc.put_object(ROOT, "sim", ObjType::Map)?;
+                Ok(())
+            })
+            .expect("a draft is created");
+        docs.push(id);
+    }
+    let drafts: Vec<DocId> = docs[1..].to_vec();
+
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .simulation_duration(CHAOS + HEAL_DEADLINE + Duration::from_secs(10))
+        .tick_duration(TICK)
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(1 + rng.below(50) as u64))
+        .build();
+    for i in 0..k {
+        let repo = repos[i].clone();
+        // Full mesh: each node dials those after it.
+        let dials: Vec<String> = names[i + 1..].to_vec();
+        sim.host(names[i].as_str(), move || {
+            host(repo.clone(), node_id(i), dials.clone())
+        });
+    }
+
+    let steps = (CHAOS.as_millis() / TICK.as_millis()) as usize;
+    let edits_per_node = 30;
+    // When each node edits, and when faults happen.
+    let mut plan: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..k {
+        for _ in 0..edits_per_node {
+            plan.entry(rng.below(steps)).or_default().push(i);
+        }
+    }
+    let mut acked: Vec<(DocId, String)> = Vec::new();
+    let mut made = vec![0usize; k];
+    let pairs: Vec<(usize, usize)> = (0..k)
+        .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
+        .collect();
+    let mut held: BTreeSet<(usize, usize)> = BTreeSet::new();
+    for step in 0..steps {
+        if let Some(nodes) = plan.get(&step) {
+            for &i in nodes {
+                made[i] += 1;
+                if let Some(a) = edit(&repos[i], &mut rng, &drafts, i, made[i]) {
+                    acked.push(a);
+                }
+            }
+        }
+        if step % 150 == 0 {
+            let (a, b) = pairs[rng.below(pairs.len())];
+            let (na, nb) = (names[a].as_str(), names[b].as_str());
+            match rng.below(5) {
+                0 | 1 => sim.partition(na, nb),
+                2 => sim.partition_oneway(na, nb),
+                3 => {
+                    sim.hold(na, nb);
+                    held.insert((a, b));
+                }
+                _ => {
+                    sim.repair(na, nb);
+                    if held.remove(&(a, b)) {
+                        sim.release(na, nb);
+                    }
+                }
+            }
+        }
+        sim.step().expect("the simulation runs");
+    }
+
+    // Heal, then wait for every node to hold the same of every document.
+    for &(a, b) in &pairs {
+        sim.repair(names[a].as_str(), names[b].as_str());
+        sim.release(names[a].as_str(), names[b].as_str());
+    }
+    let healed_at = sim.elapsed();
+    let converged = |repos: &[Repo]| {
+        docs.iter().all(|id| {
+            let first = view(&repos[0], id);
+            first.is_some() && repos[1..].iter().all(|r| view(r, id) == first)
+        })
+    };
+    let mut done = false;
+    while sim.elapsed() - healed_at < HEAL_DEADLINE {
+        for _ in 0..10 {
+            sim.step().expect("the simulation runs");
+        }
+        if converged(&repos) {
+            done = true;
+            break;
+        }
+    }
+    let heal_to_converge = sim.elapsed() - healed_at;
+    let lost = acked
+        .iter()
+        .filter(|(id, token)| {
+            !repos
+                .iter()
+                .all(|r| view(r, id).is_some_and(|v| v.tokens.contains(token)))
+        })
+        .count();
+    let heads = repos
+        .iter()
+        .flat_map(|r| {
+            docs.iter()
+                .map(|id| view(r, id).map(|v| v.heads).unwrap_or_default())
+        })
+        .collect();
+    drop(sim);
+    for r in &repos {
+        r.shutdown();
+    }
+    Outcome {
+        acked: acked.len(),
+        lost,
+        converged: done,
+        heal_to_converge,
+        heads,
+    }
+}
+
+fn seeds(default: u64) -> Vec<u64> {
+    if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        return vec![seed];
+    }
+    let n = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    (1..=n).collect()
+}
+
+fn check(k: usize, default_seeds: u64) {
+    let mut failed = Vec::new();
+    let (mut acked, mut lost) = (0, 0);
+    let mut worst = Duration::ZERO;
+    let seeds = seeds(default_seeds);
+    for &seed in &seeds {
+        let o = run_seed(seed, k);
+        acked += o.acked;
+        lost += o.lost;
+        worst = worst.max(o.heal_to_converge);
+        if !o.converged || o.lost > 0 {
+            eprintln!(
+                "seed {seed} (k={k}) failed: converged={} lost={} of {}; rerun with SIM_SEED={seed}",
+                o.converged, o.lost, o.acked
+            );
+            failed.push(seed);
+        }
+    }
+    println!(
+        "k={k} seeds={} failed={failed:?} acked={acked} lost={lost} worst_heal_to_converge_ms={}",
+        seeds.len(),
+        worst.as_millis()
+    );
+    assert!(failed.is_empty(), "failing seeds: {failed:?}");
+}
+
+#[test]
+fn three_nodes_converge_under_random_partitions() {
+    check(3, 100);
+}
+
+#[test]
+fn five_nodes_converge_under_random_partitions() {
+    check(5, 100);
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let (a, b) = (run_seed(7, 3), run_seed(7, 3));
+    assert_eq!(a.acked, b.acked);
+    assert_eq!(a.heal_to_converge, b.heal_to_converge);
+    assert_eq!(a.heads, b.heads);
+    assert!(a.converged && a.acked > 0);
+}
