@@ -56,6 +56,7 @@ impl PeersSection {
             max_frame: self.max_frame_kib << 10,
             max_assembled: self.max_document_mib << 20,
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+            heartbeat: std::time::Duration::from_secs(self.idle_timeout_secs) / 3,
         }
     }
 }

@@ -493,8 +493,8 @@ impl Peers {
             .map_err(|_| "the peer sent no hello".to_owned())?
             .map_err(|s| s.message().to_owned())?
             .ok_or("the peer closed the session")?;
-        self.accept_hello(&id, first)?;
-        self.run_session(id, &mut inbound, tx).await
+        let idle = self.accept_hello(&id, first)?;
+        self.run_session(id, &mut inbound, tx, idle).await
     }
 
     fn hello(&self) -> rp::Frame {
@@ -503,12 +503,15 @@ impl Peers {
                 protocol: PROTOCOL,
                 node_id: self.inner.key.id().to_string(),
                 name: self.inner.name.clone(),
+                idle_timeout_secs: u32::try_from(self.inner.limits.idle_timeout.as_secs())
+                    .unwrap_or(u32::MAX),
             })),
         }
     }
 
-    /// Checks a peer's first frame; records it as connected.
-    fn accept_hello(&self, peer: &NodeId, frame: rp::Frame) -> Result<(), String> {
+    /// Checks a peer's first frame; records it as connected. Returns the idle
+    /// timeout the peer announced.
+    fn accept_hello(&self, peer: &NodeId, frame: rp::Frame) -> Result<Duration, String> {
         let len = frame.encoded_len() as u64;
         let hello = match frame.body {
             Some(rp::frame::Body::Hello(h)) => h,
@@ -543,7 +546,7 @@ impl Peers {
             p.last_error.clear();
         });
         tracing::info!(peer = %peer.short(), "connected");
-        Ok(())
+        Ok(Duration::from_secs(u64::from(hello.idle_timeout_secs)))
     }
 
     /// Largest gRPC message: a frame or a part of one, with room for framing.
@@ -557,6 +560,7 @@ impl Peers {
         peer: NodeId,
         inbound: &mut Streaming<rp::Frame>,
         out: mpsc::Sender<rp::Frame>,
+        peer_idle: Duration,
     ) -> Result<(), String> {
         let repo = self.inner.repo.clone();
         // Subscribed before the session takes its summary: no change is missed.
@@ -569,14 +573,16 @@ impl Peers {
             out,
             durable,
             &observer,
-            self.inner.limits,
+            self.inner.limits.with_peer_idle(peer_idle),
             crate::replicate::Exec::Blocking,
         )
         .await;
         self.update(&peer, |p| p.sessions = p.sessions.saturating_sub(1));
         match &result {
             Ok(()) => tracing::info!(peer = %peer.short(), "disconnected"),
-            Err(e) => tracing::info!(peer = %peer.short(), "session ended: {e}"),
+            // A peer that breaks the protocol, stalls or floods, or a link that
+            // fails: worth an operator's attention either way.
+            Err(e) => tracing::warn!(peer = %peer.short(), "session ended: {e}"),
         }
         result
     }
@@ -742,10 +748,13 @@ impl Replication for Peers {
             let out: FrameStream = Box::pin(tokio_stream::once(Ok(refusal)));
             return Ok(Response::new(out));
         }
-        if let Err(e) = self.accept_hello(&peer, first) {
-            tracing::warn!(peer = %peer.short(), "refused a session: {e}");
-            return Err(Status::invalid_argument(e));
-        }
+        let idle = match self.accept_hello(&peer, first) {
+            Ok(idle) => idle,
+            Err(e) => {
+                tracing::warn!(peer = %peer.short(), "refused a session: {e}");
+                return Err(Status::invalid_argument(e));
+            }
+        };
         let hello = self.hello();
         self.update(&peer, |p| p.bytes_out += hello.encoded_len() as u64);
         let (tx, rx) = mpsc::channel::<rp::Frame>(64);
@@ -753,7 +762,7 @@ impl Replication for Peers {
         let peers = self.clone();
         tokio::spawn(async move {
             // The outbound stream ends with the session (when `tx` drops).
-            let _ = peers.run_session(peer, &mut inbound, tx).await;
+            let _ = peers.run_session(peer, &mut inbound, tx, idle).await;
         });
         Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
             ReceiverStream::new(rx),

@@ -36,9 +36,27 @@ pub struct Limits {
     pub max_frame: usize,
     /// Largest frame reassembled from parts (a whole document, say).
     pub max_assembled: usize,
-    /// A session with no complete frame from the peer for this long is closed;
-    /// each side sends a heartbeat after a third of it without other frames.
+    /// A session with no complete frame from the peer for this long is closed.
     pub idle_timeout: Duration,
+    /// After this long without sending a frame, a heartbeat is sent: a third of
+    /// the shorter of this node's idle timeout and the one the peer announced.
+    pub heartbeat: Duration,
+}
+
+impl Limits {
+    /// These limits with heartbeats often enough for a peer that announced
+    /// `idle` as its timeout (zero: not announced).
+    pub fn with_peer_idle(self, idle: Duration) -> Self {
+        let shortest = if idle.is_zero() {
+            self.idle_timeout
+        } else {
+            self.idle_timeout.min(idle)
+        };
+        Self {
+            heartbeat: (shortest / 3).max(Duration::from_millis(100)),
+            ..self
+        }
+    }
 }
 
 impl Default for Limits {
@@ -47,6 +65,7 @@ impl Default for Limits {
             max_frame: 4 << 20,
             max_assembled: 1 << 30,
             idle_timeout: Duration::from_secs(90),
+            heartbeat: Duration::from_secs(30),
         }
     }
 }
@@ -337,9 +356,15 @@ impl Session {
     }
 
     /// Logs a refused frame; closes the session after too many.
+    /// The first refusal of a session is logged as a warning, the others at
+    /// debug level (a flood must not flood the log).
     fn refuse(&mut self, doc: &DocId, what: &str, e: &str) -> Result<(), String> {
-        tracing::warn!(peer = %self.peer.short(), %doc, "refused {what}: {e}");
         self.refused += 1;
+        if self.refused == 1 {
+            tracing::warn!(peer = %self.peer.short(), %doc, "refused {what}: {e}");
+        } else {
+            tracing::debug!(peer = %self.peer.short(), %doc, "refused {what}: {e}");
+        }
         if self.refused > MAX_REFUSED {
             return Err(format!(
                 "the peer sent more than {MAX_REFUSED} refused frames"
@@ -578,7 +603,7 @@ async fn exchange(
     limits: Limits,
     exec: Exec,
 ) -> Result<(), String> {
-    let beat = limits.idle_timeout / 3;
+    let beat = limits.heartbeat;
     let mut assembler = Assembler::default();
     let mut last_in = tokio::time::Instant::now();
     let mut last_out = tokio::time::Instant::now();

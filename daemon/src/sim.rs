@@ -48,6 +48,7 @@ const LIMITS: Limits = Limits {
     max_frame: 64 << 10,
     max_assembled: 64 << 20,
     idle_timeout: Duration::from_secs(3),
+    heartbeat: Duration::from_secs(1),
 };
 
 /// splitmix64: the schedule's random numbers, from the seed.
@@ -117,6 +118,7 @@ fn hello(me: NodeId) -> rp::Frame {
             protocol: PROTOCOL,
             node_id: me.to_string(),
             name: String::new(),
+            idle_timeout_secs: 3,
         })),
     }
 }

@@ -77,20 +77,33 @@ impl Kpd {
     /// An initialised node that accepts partner nodes on an ephemeral loopback
     /// port, started and answering.
     pub fn listening() -> Self {
+        Self::listening_with(&[])
+    }
+
+    /// [`Kpd::listening`] with settings of `kpd.toml` changed first: each
+    /// `(key, value)` replaces the line `key = ...` (the key must be there).
+    pub fn listening_with(settings: &[(&str, &str)]) -> Self {
         let mut n = Self::init();
-        let cfg = n.data_dir().join("kpd.toml");
-        let text = std::fs::read_to_string(&cfg).expect("kpd.toml");
-        assert!(
-            text.contains("\nlisten = \"\"\n"),
-            "kpd.toml has an empty listen setting"
-        );
-        std::fs::write(
-            &cfg,
-            text.replace("\nlisten = \"\"\n", "\nlisten = \"127.0.0.1:0\"\n"),
-        )
-        .expect("kpd.toml");
+        n.set(&[("listen", "\"127.0.0.1:0\"")]);
+        n.set(settings);
         n.start();
         n
+    }
+
+    /// Changes settings in `kpd.toml` (read at the next start): each `(key,
+    /// value)` replaces the line `key = ...`, which must be there.
+    pub fn set(&self, settings: &[(&str, &str)]) {
+        let path = self.data_dir().join("kpd.toml");
+        let text = std::fs::read_to_string(&path).expect("kpd.toml");
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        for (key, value) in settings {
+            let line = lines
+                .iter_mut()
+                .find(|l| l.split('=').next().map(str::trim) == Some(*key))
+                .unwrap_or_else(|| panic!("kpd.toml has no `{key}` setting"));
+            *line = format!("{key} = {value}");
+        }
+        std::fs::write(&path, lines.join("\n") + "\n").expect("kpd.toml");
     }
 
     /// The node's id and the address partners reach it on.

@@ -63,6 +63,7 @@ fn hello(protocol: u32, node_id: String) -> rp::Frame {
             protocol,
             node_id,
             name: "Hostile".into(),
+            idle_timeout_secs: 0,
         })),
     }
 }
@@ -158,4 +159,172 @@ fn a_hostile_peer_is_refused_and_honest_peers_carry_on() {
         true
     );
     a.ok(&["status"]);
+}
+
+/// Opens a session as `key`, says hello, and returns the sender and the node's
+/// frames after its hello.
+async fn session(
+    key: &NodeKey,
+    server: &str,
+    addr: &str,
+) -> (
+    tokio::sync::mpsc::Sender<rp::Frame>,
+    tonic::Streaming<rp::Frame>,
+) {
+    let mut c = client(key, server, addr)
+        .await
+        .max_encoding_message_size(64 << 20);
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tx.send(hello(1, key.id().to_string())).await.unwrap();
+    let mut inbound = c
+        .session(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = inbound.message().await.unwrap().expect("a hello");
+    assert!(matches!(first.body, Some(rp::frame::Body::Hello(_))));
+    (tx, inbound)
+}
+
+/// Reads the node's frames until it ends the session; the frames it sent.
+async fn until_closed(inbound: &mut tonic::Streaming<rp::Frame>) -> Vec<rp::Frame> {
+    let mut got = Vec::new();
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(f)) = inbound.message().await {
+            got.push(f);
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the node kept the session open");
+    got
+}
+
+fn random_id(seed: u8) -> Vec<u8> {
+    (0..16)
+        .map(|i| seed.wrapping_mul(31).wrapping_add(i))
+        .collect()
+}
+
+fn whole(doc: Vec<u8>, space: Vec<u8>, document: Vec<u8>) -> rp::Frame {
+    rp::Frame {
+        body: Some(rp::frame::Body::Whole(rp::Whole {
+            doc,
+            space,
+            document,
+        })),
+    }
+}
+
+fn part(data: Vec<u8>, last: bool) -> rp::Frame {
+    rp::Frame {
+        body: Some(rp::frame::Body::Part(rp::Part { data, last })),
+    }
+}
+
+#[test]
+fn stalled_flooding_and_oversized_sessions_are_closed() {
+    let a = Kpd::listening_with(&[
+        ("idle_timeout_secs", "3"),
+        ("max_frame_kib", "64"),
+        ("max_document_mib", "1"),
+    ]);
+    let b = Kpd::listening();
+    let (a_id, a_addr) = a.identity();
+    let (b_id, b_addr) = b.identity();
+    b.ok(&["peer", "add", &a_id, &a_addr]);
+    a.ok(&["peer", "add", &b_id, &b_addr]);
+    a.wait_peer(&b_id, WAIT, |p| p["connected"] == true);
+    let dir = tempfile::tempdir().unwrap();
+    let evil = NodeKey::generate(&dir.path().join("evil.key")).unwrap();
+    a.ok(&["peer", "add", &evil.id().to_string()]);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // Silent after its hello: the node's heartbeats keep coming, and after
+        // the idle timeout it closes the session.
+        let started = std::time::Instant::now();
+        let (_tx, mut inbound) = session(&evil, &a_id, &a_addr).await;
+        let got = until_closed(&mut inbound).await;
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        assert!(
+            got.iter()
+                .any(|f| matches!(f.body, Some(rp::frame::Body::Heartbeat(_)))),
+            "the node sends heartbeats: {got:?}"
+        );
+
+        // One message over the frame limit: refused by the transport.
+        let (tx, mut inbound) = session(&evil, &a_id, &a_addr).await;
+        tx.send(whole(random_id(1), random_id(2), vec![7; 100 << 10]))
+            .await
+            .unwrap();
+        until_closed(&mut inbound).await;
+
+        // Parts adding up to more than the largest document.
+        let (tx, mut inbound) = session(&evil, &a_id, &a_addr).await;
+        for _ in 0..40 {
+            if tx.send(part(vec![1; 60 << 10], false)).await.is_err() {
+                break;
+            }
+        }
+        until_closed(&mut inbound).await;
+
+        // A frame between the parts of another.
+        let (tx, mut inbound) = session(&evil, &a_id, &a_addr).await;
+        tx.send(part(vec![1; 100], false)).await.unwrap();
+        tx.send(whole(random_id(3), random_id(4), vec![1]))
+            .await
+            .unwrap();
+        until_closed(&mut inbound).await;
+
+        // A flood of documents it may not send: refused one by one, then the
+        // session is closed.
+        let (tx, mut inbound) = session(&evil, &a_id, &a_addr).await;
+        for i in 0..=110u8 {
+            if tx
+                .send(whole(random_id(i), random_id(200), b"junk".to_vec()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        until_closed(&mut inbound).await;
+    });
+
+    // Each ended with one line in the log (written as its session winds up).
+    let deadline = std::time::Instant::now() + WAIT;
+    for line in [
+        "no frame from the peer for 3 s",
+        "decoded message length too large",
+        "more than 1048576 bytes",
+        "interleaved a frame",
+        "more than 100 refused frames",
+    ] {
+        while !a.log().contains(line) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the log says {line:?}: {}",
+                a.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let log = a.log();
+    assert_eq!(
+        log.matches("no frame from the peer").count(),
+        1,
+        "only the stalled session timed out, not the honest peer's: {log}"
+    );
+    assert_eq!(log.matches("refused a document").count(), 1, "{log}");
+    // Nothing of it was kept, and the honest peer is still served.
+    assert_eq!(
+        a.json(&["space", "list"])["spaces"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    assert_eq!(
+        a.wait_peer(&b_id, WAIT, |p| p["connected"] == true)["connected"],
+        true
+    );
 }

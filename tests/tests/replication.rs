@@ -227,3 +227,163 @@ fn a_node_that_was_down_catches_up_and_offline_edits_merge() {
     wait_body(&a, &id, |t| t == merged);
     wait_body(&b, &id, |t| t == merged);
 }
+
+fn draft_count(node: &Kpd) -> usize {
+    node.json(&["draft", "list"])["drafts"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0)
+}
+
+fn body(node: &Kpd, id: &str) -> String {
+    node.json(&["draft", "show", id])["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A clone of many large documents (each over the frame limit, so each travels
+/// in parts), with the receiving node killed in the middle: after its restart
+/// the clone completes and every document is whole.
+#[test]
+fn a_clone_interrupted_by_kill_9_completes_after_restart() {
+    let small_frames = [("max_frame_kib", "64")];
+    let a = Kpd::listening_with(&small_frames);
+    let mut b = Kpd::listening_with(&small_frames);
+    let (b_id, _) = b.identity();
+    let (a_id, a_addr) = a.identity();
+    let space = a.json(&["space", "create", "Archive", "--theme", "1"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.ok(&["space", "add-member", &space, &b_id]);
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let text: String = (0..2500)
+            .map(|j| format!("Paragraph {i}.{j} of the archive. "))
+            .collect();
+        let file = node_file(&a, &text);
+        ids.push(
+            a.ok(&[
+                "draft", "new", "--space", &space, "--title", "Archive", "--file", &file,
+            ])
+            .trim()
+            .to_owned(),
+        );
+    }
+    // B dials A and is killed as soon as the first documents arrive.
+    a.ok(&["peer", "add", &b_id]);
+    b.ok(&["peer", "add", &a_id, &a_addr]);
+    let deadline = Instant::now() + WAIT;
+    let mut seen = 0;
+    while seen == 0 {
+        assert!(Instant::now() < deadline, "nothing arrived: {}", b.log());
+        seen = draft_count(&b);
+    }
+    b.kill9();
+    eprintln!("B held {seen} of {} drafts when it was killed", ids.len());
+    b.start();
+    let deadline = Instant::now() + WAIT;
+    while draft_count(&b) < ids.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the clone did not complete: {}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for id in &ids {
+        assert_eq!(body(&a, id), body(&b, id), "draft {id} differs");
+    }
+    // Both sides agree nothing is left to send.
+    a.wait_peer(&b_id, WAIT, |p| p["documents_behind"] == 0);
+}
+
+/// Real nodes in a line, over a few seeds: in each round one node is stopped
+/// (killed or shut down), the others edit, and it restarts; at the end every
+/// node holds every edit and the same text.
+///
+/// ```text
+///   A ──▶ B ◀── C        B relays; stopping B cuts A from C.
+/// ```
+#[test]
+fn stopped_nodes_catch_up_and_every_edit_survives() {
+    let seed = kp_tests::seed();
+    for s in 0..3 {
+        partition_and_heal(seed.wrapping_add(s));
+    }
+}
+
+fn partition_and_heal(seed: u64) {
+    let mut rng = kp_tests::Rng::new(seed);
+    let mut nodes = [Kpd::listening(), Kpd::listening(), Kpd::listening()];
+    // Keep each node's port across restarts.
+    for n in &nodes {
+        let (_, addr) = n.identity();
+        n.set(&[("listen", &format!("\"{addr}\""))]);
+    }
+    let (b_id, b_addr) = nodes[1].identity();
+    for i in [0, 2] {
+        let (id, _) = nodes[i].identity();
+        nodes[i].ok(&["peer", "add", &b_id, &b_addr]);
+        nodes[1].ok(&["peer", "add", &id]);
+    }
+    let space = nodes[0].json(&["space", "create", "Line", "--theme", "3"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for i in [1, 2] {
+        let (id, _) = nodes[i].identity();
+        nodes[0].ok(&["space", "add-member", &space, &id]);
+    }
+    let start = node_file(&nodes[0], "Opening line.\n");
+    let drafts: Vec<String> = (0..2)
+        .map(|_| {
+            nodes[0]
+                .ok(&[
+                    "draft", "new", "--space", &space, "--title", "Line", "--file", &start,
+                ])
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    for n in &nodes[1..] {
+        for d in &drafts {
+            wait_body(n, d, |t| t.starts_with("Opening line."));
+        }
+    }
+    let mut tokens: Vec<(String, String)> = Vec::new();
+    for round in 0..4 {
+        let down = rng.below(3) as usize;
+        if rng.below(2) == 0 {
+            nodes[down].kill9();
+        } else {
+            assert!(nodes[down].stop());
+        }
+        for (i, n) in nodes.iter().enumerate() {
+            if i == down {
+                continue;
+            }
+            for _ in 0..2 {
+                let d = &drafts[rng.below(drafts.len() as u64) as usize];
+                let token = format!("seed {seed} round {round} node {i} edit {}", tokens.len());
+                let text = format!("{}{token}\n", body(n, d));
+                let file = node_file(n, &text);
+                n.ok(&["draft", "edit", d, "--file", &file]);
+                tokens.push((d.clone(), token));
+            }
+        }
+        nodes[down].start();
+    }
+    for d in &drafts {
+        let want: Vec<&str> = tokens
+            .iter()
+            .filter(|(id, _)| id == d)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        let first = wait_body(&nodes[0], d, |t| want.iter().all(|w| t.contains(w)));
+        for n in &nodes[1..] {
+            wait_body(n, d, |t| t == first);
+        }
+    }
+}
