@@ -1,0 +1,475 @@
+//! `remittance-indicators`: remittance dependence, growth and rankings (themes 1 and
+//! 7, datasets).
+//!
+//! The input is a table with a country, a year, remittance inflows, GDP and, where
+//! present, official development assistance (ODA), all in one currency unit. Any of
+//! these may be missing: the plugin computes what the columns allow and says in its
+//! findings what it could not compute. A table that already carries remittances as a
+//! share of GDP is used as it is; a table without a country column is one series (for
+//! example totals for all developing countries).
+//!
+//! Formulas, as in the World Bank's World Development Indicators and its Migration and
+//! Development Briefs:
+//!
+//! - remittances as % of GDP: `100 × R / GDP` (WDI BX.TRF.PWKR.DT.GD.ZS, personal
+//!   remittances received, % of GDP);
+//! - year-on-year growth: `100 × (R_t / R_{t−1} − 1)`, only between consecutive
+//!   years; the growth of the total sums the countries that have both years;
+//! - top recipients by value and by share of GDP in the ranking year (the latest by
+//!   default), ties broken by country name;
+//! - countries whose remittances are above a share of GDP (10% by default, a
+//!   parameter);
+//! - ratio of remittances to aid: `R / ODA` (WDI DT.ODA.ODAT.CD, net ODA received).
+//!
+//! Values are not rounded; messages show one decimal.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kp_plugin_sdk::{
+    Analysis, AnalysisError, Column, DocKind, Document, Param, PluginInfo, Report, Severity, Table,
+};
+
+/// The plugin.
+#[derive(Debug)]
+pub struct RemittanceIndicators;
+
+const REMITTANCES: &str =
+    "remittances,remittances_usd,remittances_usd_bn,remittances_usd_m,remittance_inflows";
+const GDP: &str = "gdp,gdp_usd,gdp_usd_bn,gdp_usd_m";
+const SHARE: &str = "remittances_pct_gdp,remittances_share_gdp,share_of_gdp,pct_gdp";
+const ODA: &str = "oda,oda_usd,oda_usd_bn,oda_usd_m,aid";
+
+/// One country-year.
+#[derive(Debug, Clone)]
+struct Row {
+    country: String,
+    year: i64,
+    remittances: Option<f64>,
+    oda: Option<f64>,
+    share: Option<f64>,
+    growth: Option<f64>,
+    to_oda: Option<f64>,
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+/// The unit of the remittance values, read from the column's name.
+fn unit_from_name(name: &str) -> &'static str {
+    let n = name.to_ascii_lowercase();
+    if n.ends_with("_usd_bn") {
+        "USD bn"
+    } else if n.ends_with("_usd_m") {
+        "USD m"
+    } else if n.ends_with("_usd") {
+        "USD"
+    } else {
+        ""
+    }
+}
+
+fn with_unit(v: f64, unit: &str) -> String {
+    if unit.is_empty() {
+        format!("{v}")
+    } else {
+        format!("{v} {unit}")
+    }
+}
+
+impl Analysis for RemittanceIndicators {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "remittance-indicators".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            summary: "Remittances as % of GDP, year-on-year growth, top recipients, countries above 10% of GDP and the ratio to aid".into(),
+            kinds: vec![DocKind::Dataset],
+            themes: vec![1, 7],
+            params: vec![
+                Param::new("country-column", "country", "column naming the country; without it the rows are one series"),
+                Param::new("year-column", "year", "column of the year"),
+                Param::new("remittances-column", REMITTANCES, "column of remittance inflows (the first of these names found)"),
+                Param::new("gdp-column", GDP, "column of GDP, in the unit of the remittances (the first found)"),
+                Param::new("share-column", SHARE, "column of remittances as % of GDP, used where GDP is missing (the first found)"),
+                Param::new("oda-column", ODA, "column of official development assistance, in the unit of the remittances (the first found)"),
+                Param::optional("unit", "unit of the remittance values; by default read from the column name (`_usd_bn` is USD bn)"),
+                Param::optional("year", "year of the rankings; by default the latest year with values"),
+                Param::new("top", "5", "how many top recipients to list"),
+                Param::new("threshold", "10", "share of GDP, in percent, above which a country is reported"),
+            ],
+        }
+    }
+
+    fn analyze(doc: &Document) -> Result<Report, AnalysisError> {
+        let table = doc.table()?;
+        table.check_shape()?;
+        let mut report = Report::default();
+        let names = |param: &str, default: &str| -> Vec<String> {
+            match doc.param_list(param) {
+                l if l.is_empty() => default.split(',').map(str::to_owned).collect(),
+                l => l,
+            }
+        };
+        let top: usize = doc.param_or("top", 5)?;
+        if top == 0 {
+            return Err(AnalysisError::BadParam(
+                "parameter `top` must be at least 1".into(),
+            ));
+        }
+        let threshold = doc.param_number("threshold", 10.0, 0.0, 100.0)?;
+
+        let year_name = doc.param("year-column").unwrap_or("year");
+        let years = table.require_column(year_name)?.integers()?;
+        let country_name = doc.param("country-column").unwrap_or("country");
+        let countries = table.column(country_name).map(Column::texts);
+        let remittance_names = names("remittances-column", REMITTANCES);
+        let r_col = table.find_column(&remittance_names);
+        let gdp_names = names("gdp-column", GDP);
+        let gdp_col = table.find_column(&gdp_names);
+        let share_names = names("share-column", SHARE);
+        let share_col = table.find_column(&share_names);
+        let oda_names = names("oda-column", ODA);
+        let oda_col = table.find_column(&oda_names);
+        if r_col.is_none() && share_col.is_none() {
+            return Err(AnalysisError::Unsupported(format!(
+                "no remittance column: looked for {} and for a share of GDP in {}; the table has {}",
+                remittance_names.join(", "),
+                share_names.join(", "),
+                table.column_names()
+            )));
+        }
+        let unit = match doc.param("unit") {
+            Some(u) => u.to_owned(),
+            None => r_col.map_or("", |c| unit_from_name(&c.name)).to_owned(),
+        };
+        let numbers = |c: Option<&Column>| -> Result<Option<Vec<Option<f64>>>, AnalysisError> {
+            c.map(Column::numbers).transpose()
+        };
+        let rem = numbers(r_col)?;
+        let gdp = numbers(gdp_col)?;
+        let given_share = numbers(share_col)?;
+        let oda = numbers(oda_col)?;
+
+        if countries.is_none() {
+            report.finding(
+                Severity::Info,
+                format!("no column `{country_name}`: the rows are read as one series"),
+            );
+        }
+        match (r_col, gdp_col, share_col) {
+            (_, None, None) => report.finding(
+                Severity::Info,
+                format!(
+                    "no GDP column (looked for {}) and no share-of-GDP column: remittances as % of GDP and countries above {threshold}% are not computed",
+                    gdp_names.join(", ")
+                ),
+            ),
+            (Some(_), None, Some(s)) | (None, _, Some(s)) => report.finding(
+                Severity::Info,
+                format!("shares of GDP are taken as given in column `{}`", s.name),
+            ),
+            _ => {}
+        }
+        if r_col.is_none() {
+            report.finding(
+                Severity::Info,
+                format!(
+                    "no remittance values (looked for {}): growth, top recipients by value and the ratio to aid are not computed",
+                    remittance_names.join(", ")
+                ),
+            );
+        } else if oda_col.is_none() {
+            report.finding(
+                Severity::Info,
+                format!(
+                    "no ODA column (looked for {}): the ratio of remittances to aid is not computed",
+                    oda_names.join(", ")
+                ),
+            );
+        }
+
+        // Rows by (country, year).
+        let mut rows: BTreeMap<(String, i64), Row> = BTreeMap::new();
+        let mut skipped = Vec::new();
+        let mut bad_gdp = Vec::new();
+        for i in 0..table.row_count() {
+            let country = match &countries {
+                None => Some("all".to_owned()),
+                Some(c) => c[i].clone(),
+            };
+            let (Some(country), Some(year)) = (country, years[i]) else {
+                skipped.push(i + 1);
+                continue;
+            };
+            let cell = |v: &Option<Vec<Option<f64>>>| v.as_ref().and_then(|v| v[i]);
+            let (r, g) = (cell(&rem), cell(&gdp));
+            if g.is_some_and(|g| g <= 0.0) {
+                bad_gdp.push(i + 1);
+            }
+            let share = ratio(r, g).map(|x| 100.0 * x).or(cell(&given_share));
+            let row = Row {
+                country: country.clone(),
+                year,
+                remittances: r,
+                oda: cell(&oda),
+                share,
+                growth: None,
+                to_oda: ratio(r, cell(&oda)),
+            };
+            if rows.insert((country.clone(), year), row).is_some() {
+                return Err(AnalysisError::InvalidInput(format!(
+                    "two rows for {country} in {year} (the second is row {})",
+                    i + 1
+                )));
+            }
+        }
+        if rows.is_empty() {
+            return Err(AnalysisError::InvalidInput(
+                "no row has both a country and a year".into(),
+            ));
+        }
+        if !skipped.is_empty() {
+            report.finding(
+                Severity::Warning,
+                format!(
+                    "rows left out for a missing country or year: {}",
+                    list(&skipped)
+                ),
+            );
+        }
+        if !bad_gdp.is_empty() {
+            report.finding(
+                Severity::Warning,
+                format!(
+                    "GDP is not positive in rows {}: no share computed there",
+                    list(&bad_gdp)
+                ),
+            );
+        }
+
+        // Year-on-year growth, between consecutive years only.
+        let keys: Vec<(String, i64)> = rows.keys().cloned().collect();
+        for (country, year) in &keys {
+            let prev = rows
+                .get(&(country.clone(), year - 1))
+                .and_then(|p| p.remittances);
+            if let Some(row) = rows.get_mut(&(country.clone(), *year)) {
+                row.growth = ratio(row.remittances, prev).map(|x| 100.0 * (x - 1.0));
+            }
+        }
+        let any_growth = rows.values().any(|r| r.growth.is_some());
+        if r_col.is_some() && !any_growth {
+            report.finding(
+                Severity::Info,
+                "no country has remittances in two consecutive years: year-on-year growth is not computed",
+            );
+        }
+
+        // The ranking year.
+        let with_values = |r: &Row| r.remittances.is_some() || r.share.is_some();
+        let all_years: BTreeSet<i64> = rows
+            .values()
+            .filter(|r| with_values(r))
+            .map(|r| r.year)
+            .collect();
+        let year = match doc.param_as::<i64>("year")? {
+            Some(y) if all_years.contains(&y) => y,
+            Some(y) => {
+                return Err(AnalysisError::BadParam(format!(
+                    "parameter `year`: the table has no values for {y}"
+                )));
+            }
+            None => *all_years.last().ok_or_else(|| {
+                AnalysisError::InvalidInput("no row has a remittance value".into())
+            })?,
+        };
+        let in_year: Vec<&Row> = rows
+            .values()
+            .filter(|r| r.year == year && with_values(r))
+            .collect();
+        report.metric("ranking year", year as f64, "");
+        report.metric("countries", in_year.len() as f64, "countries");
+
+        // Totals by year, and their growth.
+        let mut totals: BTreeMap<i64, (f64, usize)> = BTreeMap::new();
+        for r in rows.values() {
+            if let Some(v) = r.remittances {
+                let t = totals.entry(r.year).or_insert((0.0, 0));
+                t.0 += v;
+                t.1 += 1;
+            }
+        }
+        let total_growth = |y: i64| -> Option<f64> {
+            let (mut now, mut before) = (0.0, 0.0);
+            for r in rows.values().filter(|r| r.year == y) {
+                if let (Some(v), Some(p)) = (
+                    r.remittances,
+                    rows.get(&(r.country.clone(), y - 1))
+                        .and_then(|p| p.remittances),
+                ) {
+                    now += v;
+                    before += p;
+                }
+            }
+            (before > 0.0).then(|| 100.0 * (now / before - 1.0))
+        };
+        let mut summary = Vec::new();
+        if let Some((total, _)) = totals.get(&year) {
+            report.metric(format!("total remittances {year}"), *total, &unit);
+            summary.push(format!(
+                "In {year}, remittances totalled {}",
+                with_unit(*total, &unit)
+            ));
+        }
+        if let Some(g) = total_growth(year) {
+            report.metric(format!("growth {}-{year}", year - 1), g, "%");
+            summary.push(format!("{g:.1}% more than in {}", year - 1));
+        }
+
+        // Rankings.
+        let ranked = |key: fn(&Row) -> Option<f64>| -> Vec<(String, f64)> {
+            let mut v: Vec<(String, f64)> = in_year
+                .iter()
+                .filter_map(|r| key(r).map(|x| (r.country.clone(), x)))
+                .collect();
+            v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v
+        };
+        let by_value = ranked(|r| r.remittances);
+        let by_share = ranked(|r| r.share);
+        if countries.is_some() {
+            if let Some((c, v)) = by_value.first() {
+                summary.push(format!(
+                    "the largest recipient was {c} ({})",
+                    with_unit(*v, &unit)
+                ));
+            }
+            if let Some((c, s)) = by_share.first() {
+                summary.push(format!("the highest share of GDP was {c}'s ({s:.1}%)"));
+            }
+        }
+        let above: Vec<&(String, f64)> = by_share.iter().filter(|(_, s)| *s > threshold).collect();
+        if gdp_col.is_some() || share_col.is_some() {
+            report.metric(
+                format!("countries above {threshold}% of GDP"),
+                above.len() as f64,
+                "countries",
+            );
+            summary.push(format!("{} above {threshold}% of GDP", above.len()));
+            for (c, s) in &above {
+                report.finding(
+                    Severity::Info,
+                    format!("{c}: remittances were {s:.1}% of GDP in {year}, above {threshold}%"),
+                );
+            }
+        }
+        let (mut r_sum, mut oda_sum) = (0.0, 0.0);
+        for r in &in_year {
+            if let (Some(v), Some(o)) = (r.remittances, r.oda) {
+                r_sum += v;
+                oda_sum += o;
+            }
+        }
+        if oda_sum > 0.0 {
+            report.metric(format!("remittances to ODA {year}"), r_sum / oda_sum, "");
+            summary.push(format!("remittances were {:.1} times aid", r_sum / oda_sum));
+        }
+
+        // Tables.
+        let all: Vec<&Row> = rows.values().collect();
+        let mut columns = vec![
+            Column::text(
+                "country",
+                all.iter().map(|r| Some(r.country.clone())).collect(),
+            ),
+            Column::integer("year", all.iter().map(|r| Some(r.year)).collect()),
+        ];
+        if r_col.is_some() {
+            columns.push(Column::number(
+                "remittances",
+                all.iter().map(|r| r.remittances).collect(),
+            ));
+        }
+        if gdp_col.is_some() || share_col.is_some() {
+            columns.push(Column::number(
+                "share_of_gdp_pct",
+                all.iter().map(|r| r.share).collect(),
+            ));
+        }
+        if r_col.is_some() {
+            columns.push(Column::number(
+                "growth_pct",
+                all.iter().map(|r| r.growth).collect(),
+            ));
+        }
+        if r_col.is_some() && oda_col.is_some() {
+            columns.push(Column::number(
+                "remittances_to_oda",
+                all.iter().map(|r| r.to_oda).collect(),
+            ));
+        }
+        report.tables.push(Table {
+            name: "indicators".into(),
+            columns,
+        });
+        if !totals.is_empty() {
+            report.tables.push(Table {
+                name: "totals".into(),
+                columns: vec![
+                    Column::integer("year", totals.keys().map(|y| Some(*y)).collect()),
+                    Column::integer(
+                        "countries",
+                        totals.values().map(|t| i64::try_from(t.1).ok()).collect(),
+                    ),
+                    Column::number("remittances", totals.values().map(|t| Some(t.0)).collect()),
+                    Column::number(
+                        "growth_pct",
+                        totals.keys().map(|y| total_growth(*y)).collect(),
+                    ),
+                ],
+            });
+        }
+        for (name, ranking, value) in [
+            ("top by value", &by_value, "remittances"),
+            ("top by share of GDP", &by_share, "share_of_gdp_pct"),
+        ] {
+            if ranking.is_empty() || countries.is_none() {
+                continue;
+            }
+            let shown = &ranking[..top.min(ranking.len())];
+            report.tables.push(Table {
+                name: name.into(),
+                columns: vec![
+                    Column::integer(
+                        "rank",
+                        (1..=shown.len()).map(|n| i64::try_from(n).ok()).collect(),
+                    ),
+                    Column::text(
+                        "country",
+                        shown.iter().map(|(c, _)| Some(c.clone())).collect(),
+                    ),
+                    Column::number(value, shown.iter().map(|(_, v)| Some(*v)).collect()),
+                ],
+            });
+        }
+
+        report.summary = if summary.is_empty() {
+            format!("{} rows read.", rows.len())
+        } else {
+            format!("{}.", summary.join("; "))
+        };
+        Ok(report)
+    }
+}
+
+fn list(rows: &[usize]) -> String {
+    rows.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+kp_plugin_sdk::export_analysis!(RemittanceIndicators);

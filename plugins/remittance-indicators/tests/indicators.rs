@@ -1,0 +1,277 @@
+//! `remittance-indicators` against hand-computed values: the published tables in
+//! tests/fixtures/remittances/ (World Bank, Migration and Development Brief 17) and an
+//! illustrative panel with GDP and aid.
+
+use kp_plugin_sdk::testing::{dataset, draft, table_from_csv};
+use kp_plugin_sdk::{AnalysisError, ColumnData, Report, Severity, check_report, run};
+use remittance_indicators::RemittanceIndicators;
+
+const TOP_2011: &str = include_str!("../../../tests/fixtures/remittances/top-recipients-2011.csv");
+const SHARE_2010: &str = include_str!("../../../tests/fixtures/remittances/share-of-gdp-2010.csv");
+const TOTALS: &str =
+    include_str!("../../../tests/fixtures/remittances/developing-country-totals.csv");
+const PANEL: &str = include_str!("fixtures/panel-illustrative.csv");
+
+fn analyse(csv: &str, params: &[(&str, &str)]) -> Result<Report, AnalysisError> {
+    let doc = dataset(
+        "Remittances",
+        &[1, 7],
+        table_from_csv("t", csv).expect("csv"),
+        params,
+    );
+    let report = run::<RemittanceIndicators>(doc.clone())?;
+    check_report(&doc, &report).expect("report keeps the contract");
+    Ok(report)
+}
+
+fn metric(r: &Report, name: &str) -> f64 {
+    r.get_metric(name)
+        .unwrap_or_else(|| panic!("no metric {name}: {:?}", r.metrics))
+        .value
+}
+
+fn numbers(r: &Report, table: &str, column: &str) -> Vec<Option<f64>> {
+    let t = r
+        .get_table(table)
+        .unwrap_or_else(|| panic!("no table {table}"));
+    match &t
+        .column(column)
+        .unwrap_or_else(|| panic!("no column {column}"))
+        .data
+    {
+        ColumnData::Number(v) => v.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn texts(r: &Report, table: &str, column: &str) -> Vec<String> {
+    let t = r
+        .get_table(table)
+        .unwrap_or_else(|| panic!("no table {table}"));
+    t.column(column)
+        .expect("column")
+        .texts()
+        .into_iter()
+        .map(|c| c.unwrap_or_default())
+        .collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+fn says(r: &Report, part: &str) -> bool {
+    r.findings.iter().any(|f| f.message.contains(part))
+}
+
+#[test]
+fn totals_growth_2010_to_2011_is_eight_percent() {
+    // developing-country-totals.csv has no country column: one series.
+    let r = analyse(TOTALS, &[("year", "2011")]).expect("report");
+    // 351 / 325 − 1 = 0.08 exactly: "an 8 percent increase" (Brief 17).
+    assert!(close(metric(&r, "growth 2010-2011"), 8.0));
+    assert!(close(metric(&r, "total remittances 2011"), 351.0));
+    // 2009 → 2010: 325 / 316 − 1 = 9 / 316 = 2.848…%; 2011 → 2014 is not year on year.
+    let growth = numbers(&r, "indicators", "growth_pct");
+    assert_eq!(growth.len(), 4);
+    assert!(growth[0].is_none() && growth[3].is_none());
+    assert!(close(growth[1].expect("2010"), 100.0 * 9.0 / 316.0));
+    assert!(close(growth[2].expect("2011"), 8.0));
+    assert!(says(&r, "read as one series"));
+    assert!(says(&r, "no GDP column"));
+    assert!(says(&r, "ratio of remittances to aid is not computed"));
+    assert_eq!(r.get_metric("countries above 10% of GDP"), None);
+}
+
+#[test]
+fn totals_rank_the_latest_year_by_default() {
+    let r = analyse(TOTALS, &[]).expect("report");
+    // The latest year is the 2014 forecast, 441; 2013 is absent, so no growth metric.
+    assert!(close(metric(&r, "ranking year"), 2014.0));
+    assert!(close(metric(&r, "total remittances 2014"), 441.0));
+    assert_eq!(r.get_metric("growth 2013-2014"), None);
+    assert_eq!(
+        r.get_table("top by value"),
+        None,
+        "one series has no ranking"
+    );
+}
+
+#[test]
+fn top_recipients_2011_by_value() {
+    let r = analyse(TOP_2011, &[("top", "3")]).expect("report");
+    assert_eq!(
+        texts(&r, "top by value", "country"),
+        ["India", "China", "Mexico"]
+    );
+    assert_eq!(
+        numbers(&r, "top by value", "remittances"),
+        [Some(58.0), Some(57.0), Some(24.0)]
+    );
+    // 58 + 57 + 24 + 23 = 162, in USD bn (read from the column name).
+    let total = r.get_metric("total remittances 2011").expect("total");
+    assert!(close(total.value, 162.0));
+    assert_eq!(total.unit, "USD bn");
+    assert!(says(&r, "no GDP column"));
+    assert!(says(&r, "growth is not computed"));
+    assert!(
+        r.summary
+            .contains("the largest recipient was India (58 USD bn)"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn share_of_gdp_2010_as_published() {
+    let r = analyse(SHARE_2010, &[("top", "7")]).expect("report");
+    // Shares as published; Lebanon, Nepal and Tonga tie at 20% and are ordered by name.
+    assert_eq!(
+        texts(&r, "top by share of GDP", "country"),
+        [
+            "Tajikistan",
+            "Lesotho",
+            "Samoa",
+            "Moldova",
+            "Kyrgyz Republic",
+            "Lebanon",
+            "Nepal"
+        ]
+    );
+    // All ten are above 10% of GDP (the lowest, El Salvador, is 16%).
+    assert!(close(metric(&r, "countries above 10% of GDP"), 10.0));
+    let first = r
+        .findings
+        .iter()
+        .find(|f| f.message.starts_with("Tajikistan"))
+        .expect("finding");
+    assert_eq!(
+        first.message,
+        "Tajikistan: remittances were 31.0% of GDP in 2010, above 10%"
+    );
+    assert!(says(&r, "taken as given in column `remittances_pct_gdp`"));
+    assert!(says(&r, "no remittance values"));
+    assert_eq!(r.get_table("top by value"), None);
+}
+
+#[test]
+fn threshold_is_a_parameter() {
+    let r = analyse(SHARE_2010, &[("threshold", "21")]).expect("report");
+    // Strictly above 21%: Tajikistan 31, Lesotho 29, Samoa 25, Moldova 23 (Kyrgyz 21 is not).
+    assert!(close(metric(&r, "countries above 21% of GDP"), 4.0));
+}
+
+#[test]
+fn panel_with_gdp_and_aid() {
+    let r = analyse(PANEL, &[]).expect("report");
+    // Column names differ in case (Country, Remittances_USD_bn, ...): matched anyway.
+    // 2020 shares: A 2.5/20 = 12.5%; B 9/360 = 2.5%; C 1.2/4 = 30%.
+    assert_eq!(
+        texts(&r, "top by share of GDP", "country"),
+        ["Country C", "Country A", "Country B"]
+    );
+    assert_eq!(
+        numbers(&r, "top by share of GDP", "share_of_gdp_pct"),
+        [Some(30.0), Some(12.5), Some(2.5)]
+    );
+    assert_eq!(
+        texts(&r, "top by value", "country"),
+        ["Country B", "Country A", "Country C"]
+    );
+    assert!(close(metric(&r, "countries above 10% of GDP"), 2.0));
+    // Growth 2019 → 2020: A 2.5/2 − 1 = 25%; B 9/10 − 1 = −10%; C 1.2/1 − 1 = 20%.
+    let growth = numbers(&r, "indicators", "growth_pct");
+    assert_eq!(growth[0], None);
+    assert!(close(growth[1].expect("A"), 25.0));
+    assert!(close(growth[3].expect("B"), -10.0));
+    assert!(close(growth[5].expect("C"), 20.0));
+    // Total: 2019 2 + 10 + 1 = 13, 2020 2.5 + 9 + 1.2 = 12.7: 12.7/13 − 1 = −2.3077%.
+    assert!(close(
+        metric(&r, "growth 2019-2020"),
+        100.0 * (12.7 / 13.0 - 1.0)
+    ));
+    // Ratio to aid per row: A 2019 2/1 = 2, A 2020 2.5/0.5 = 5, B 2019 none (no ODA),
+    // B 2020 9/3 = 3, C 2019 1/2 = 0.5, C 2020 1.2/2.4 = 0.5.
+    let to_oda = numbers(&r, "indicators", "remittances_to_oda");
+    let expected = [Some(2.0), Some(5.0), None, Some(3.0), Some(0.5), Some(0.5)];
+    for (a, e) in to_oda.iter().zip(expected) {
+        assert_eq!(a.is_some(), e.is_some());
+        if let (Some(a), Some(e)) = (a, e) {
+            assert!(close(*a, e), "{to_oda:?}");
+        }
+    }
+    // 2020 totals: 12.7 / (0.5 + 3.0 + 2.4) = 12.7 / 5.9 = 2.1525…
+    assert!(close(metric(&r, "remittances to ODA 2020"), 12.7 / 5.9));
+    let warnings = r
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .count();
+    assert_eq!(warnings, 0, "{:?}", r.findings);
+}
+
+#[test]
+fn ranking_year_and_columns_are_parameters() {
+    let r = analyse(
+        PANEL,
+        &[("year", "2019"), ("gdp-column", "nothing"), ("top", "1")],
+    )
+    .expect("report");
+    // 2019 by value: B 10 first; without GDP no share is computed.
+    assert_eq!(texts(&r, "top by value", "country"), ["Country B"]);
+    assert!(says(&r, "looked for nothing"));
+    assert_eq!(r.get_table("top by share of GDP"), None);
+}
+
+#[test]
+fn wrong_input_is_refused_clearly() {
+    let doc = draft("A brief", "policy-brief", "Text.", &[]);
+    assert!(matches!(
+        run::<RemittanceIndicators>(doc),
+        Err(AnalysisError::Unsupported(_))
+    ));
+    assert!(matches!(
+        analyse("country,year,fee\nA,2010,3\n", &[]),
+        Err(AnalysisError::Unsupported(m)) if m.contains("no remittance column")
+    ));
+    assert!(matches!(
+        analyse("country,remittances\nA,3\n", &[]),
+        Err(AnalysisError::Unsupported(m)) if m.contains("`year`")
+    ));
+    assert!(matches!(
+        analyse("country,year,remittances\nA,2010.5,3\n", &[]),
+        Err(AnalysisError::InvalidInput(m)) if m.contains("whole number")
+    ));
+    assert!(matches!(
+        analyse("country,year,remittances\nA,2010,3\nA,2010,4\n", &[]),
+        Err(AnalysisError::InvalidInput(m)) if m.contains("two rows for A in 2010")
+    ));
+    assert!(matches!(
+        analyse("country,year,remittances\nA,2010,lots\n", &[]),
+        Err(AnalysisError::Unsupported(m)) if m.contains("remittances")
+    ));
+    assert!(matches!(
+        analyse(PANEL, &[("top", "0")]),
+        Err(AnalysisError::BadParam(_))
+    ));
+    assert!(
+        matches!(analyse(PANEL, &[("top", "-2")]), Err(AnalysisError::BadParam(m)) if m.contains("`top`"))
+    );
+    assert!(
+        matches!(analyse(PANEL, &[("year", "1999")]), Err(AnalysisError::BadParam(m)) if m.contains("1999"))
+    );
+    assert!(matches!(
+        analyse(PANEL, &[("threshold", "x")]),
+        Err(AnalysisError::BadParam(_))
+    ));
+}
+
+#[test]
+fn rows_without_country_or_year_are_named() {
+    let r = analyse("country,year,remittances\nA,2010,3\n,2010,4\nB,,5\n", &[]).expect("report");
+    assert!(says(
+        &r,
+        "rows left out for a missing country or year: 2, 3"
+    ));
+    assert!(close(metric(&r, "total remittances 2010"), 3.0));
+}

@@ -1,0 +1,138 @@
+//! Documents for native tests, built the way a node builds them: CSV files typed
+//! column by column (integer, number, boolean, text: the narrowest type that fits
+//! every non-empty cell) and drafts split into sections at lines starting with `#`.
+
+use crate::types::{Column, ColumnData, DocKind, Document, Section, Table};
+
+/// A CSV file that could not be read as a table.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    /// The CSV itself is malformed.
+    #[error("CSV: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" => Some(true),
+        "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// Reads CSV text (with a header row) as a typed table named `name`.
+pub fn table_from_csv(name: &str, csv_text: &str) -> Result<Table, CsvError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(csv_text.as_bytes());
+    let names: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for record in reader.records() {
+        rows.push(record?.iter().map(str::to_owned).collect());
+    }
+    let columns = names
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let cells: Vec<&str> = rows.iter().map(|r| r[c].as_str()).collect();
+            let filled = || cells.iter().filter(|v| !v.is_empty());
+            let data = if filled().next().is_none() {
+                ColumnData::Text(cells.iter().map(|_| None).collect())
+            } else if filled().all(|v| v.parse::<i64>().is_ok()) {
+                ColumnData::Integer(cells.iter().map(|v| v.parse().ok()).collect())
+            } else if filled().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) {
+                ColumnData::Number(cells.iter().map(|v| v.parse().ok()).collect())
+            } else if filled().all(|v| parse_bool(v).is_some()) {
+                ColumnData::Boolean(cells.iter().map(|v| parse_bool(v)).collect())
+            } else {
+                ColumnData::Text(
+                    cells
+                        .iter()
+                        .map(|v| (!v.is_empty()).then(|| (*v).to_owned()))
+                        .collect(),
+                )
+            };
+            Column {
+                name: name.clone(),
+                data,
+            }
+        })
+        .collect();
+    Ok(Table {
+        name: name.to_owned(),
+        columns,
+    })
+}
+
+/// A dataset document holding `table`, with the given parameters.
+pub fn dataset(title: &str, themes: &[u8], table: Table, params: &[(&str, &str)]) -> Document {
+    Document {
+        id: format!("test-{}", title.to_lowercase().replace(' ', "-")),
+        kind: DocKind::Dataset,
+        heads: vec![],
+        title: title.to_owned(),
+        themes: themes.to_vec(),
+        metadata: vec![],
+        sections: vec![],
+        tables: vec![table],
+        params: params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
+
+/// Splits a draft's text into sections: a line starting with `#` opens a section
+/// (its heading without the marks; the level is the number of `#`), and text before
+/// the first heading is a section with an empty heading when it is not blank.
+pub fn sections(text: &str) -> Vec<Section> {
+    let mut out: Vec<Section> = Vec::new();
+    let mut current = Section {
+        heading: String::new(),
+        level: 0,
+        text: String::new(),
+    };
+    let mut first = true;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with('#') {
+            if !first || !current.text.trim().is_empty() {
+                out.push(current);
+            }
+            first = false;
+            let marks = line.chars().take_while(|c| *c == '#').count();
+            current = Section {
+                heading: line[marks..].trim().to_owned(),
+                level: u8::try_from(marks).unwrap_or(u8::MAX),
+                text: String::new(),
+            };
+        } else {
+            current.text.push_str(line);
+        }
+    }
+    if !first || !current.text.trim().is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// A draft document of the given `type` (for example `policy-brief`) with its text
+/// split into [`sections`], and the given parameters.
+pub fn draft(title: &str, draft_type: &str, text: &str, params: &[(&str, &str)]) -> Document {
+    Document {
+        id: format!("test-{}", title.to_lowercase().replace(' ', "-")),
+        kind: DocKind::Draft,
+        heads: vec![],
+        title: title.to_owned(),
+        themes: vec![],
+        metadata: vec![
+            ("type".to_owned(), draft_type.to_owned()),
+            ("status".to_owned(), "draft".to_owned()),
+        ],
+        sections: sections(text),
+        tables: vec![],
+        params: params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
