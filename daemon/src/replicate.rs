@@ -74,6 +74,10 @@ impl Default for Limits {
 /// another space, bytes that do not load) before the session is closed.
 const MAX_REFUSED: u32 = 100;
 
+/// Frames that have already arrived taken in one step (see
+/// [`Session::receive_all`]).
+const MAX_BATCH: usize = 64;
+
 fn doc_id(bytes: &[u8]) -> Result<DocId, String> {
     <[u8; 16]>::try_from(bytes)
         .map(DocId::from_bytes)
@@ -373,6 +377,95 @@ impl Session {
         Ok(())
     }
 
+    /// Frames from the peer, in order, as [`Session::receive`] takes them, except
+    /// that consecutive sync messages about one document are applied together.
+    pub fn receive_all(&mut self, frames: Vec<rp::Frame>) -> Result<Vec<rp::Frame>, String> {
+        let mut out = Vec::new();
+        let mut frames = frames.into_iter().peekable();
+        while let Some(f) = frames.next() {
+            let Some(rp::frame::Body::Sync(first)) = f.body else {
+                out.extend(self.receive(f)?);
+                continue;
+            };
+            let mut messages = vec![first.message];
+            while let Some(rp::Frame {
+                body: Some(rp::frame::Body::Sync(next)),
+            }) = frames.peek()
+                && next.doc == first.doc
+                && next.space == first.space
+            {
+                if let Some(rp::Frame {
+                    body: Some(rp::frame::Body::Sync(next)),
+                }) = frames.next()
+                {
+                    messages.push(next.message);
+                }
+            }
+            let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+            out.extend(self.sync(&first.doc, &first.space, &messages)?);
+        }
+        Ok(out)
+    }
+
+    /// Sync messages about one document: applied in one go, then answered.
+    fn sync(
+        &mut self,
+        doc: &[u8],
+        space: &[u8],
+        messages: &[&[u8]],
+    ) -> Result<Vec<rp::Frame>, String> {
+        let (id, space) = (doc_id(doc)?, doc_id(space)?);
+        if self.repo.meta(&id).is_none() {
+            // Either a document this node never had, or one it may not have: the
+            // peer sends it whole, and the membership check applies then.
+            return Ok(vec![frame(rp::frame::Body::Want(rp::Want {
+                doc: doc.to_vec(),
+            }))]);
+        }
+        self.peer_has.insert(id);
+        let result = self.check_incoming(&id, &space).and_then(|accept| {
+            let repo = self.repo.clone();
+            let state = self.state(&id);
+            let ticket = repo
+                .sync_receive(
+                    &id,
+                    state,
+                    messages,
+                    accept.as_deref().map(|a| a as &crate::repo::Accept<'_>),
+                )
+                .map_err(|e| e.to_string())?;
+            let theirs = state
+                .their_heads
+                .as_ref()
+                .map(|h| h.iter().map(|h| h.0.to_vec()).collect::<Vec<_>>());
+            repo.wait(ticket).map_err(|e| e.to_string())?;
+            let reply = repo.sync_message(&id, state).map_err(|e| e.to_string())?;
+            Ok((theirs, reply))
+        });
+        match result {
+            Ok((theirs, reply)) => {
+                if let Some(mut heads) = theirs {
+                    heads.sort();
+                    self.theirs.insert(id, heads);
+                }
+                Ok(reply
+                    .map(|message| {
+                        frame(rp::frame::Body::Sync(rp::Sync {
+                            doc: id.as_bytes().to_vec(),
+                            space: space.as_bytes().to_vec(),
+                            message,
+                        }))
+                    })
+                    .into_iter()
+                    .collect())
+            }
+            Err(e) => {
+                self.refuse(&id, "a sync message", &e)?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
     /// A frame from the peer. Returns what to send back; an error ends the
     /// session (a frame that is not part of the protocol, too many refusals).
     pub fn receive(&mut self, f: rp::Frame) -> Result<Vec<rp::Frame>, String> {
@@ -413,49 +506,7 @@ impl Session {
                 }
             }
             Some(rp::frame::Body::Sync(m)) => {
-                let (id, space) = (doc_id(&m.doc)?, doc_id(&m.space)?);
-                if self.repo.meta(&id).is_none() {
-                    // Either a document this node never had, or one it may not
-                    // have: the peer sends it whole, and the check applies then.
-                    out.push(frame(rp::frame::Body::Want(rp::Want { doc: m.doc })));
-                    return Ok(out);
-                }
-                self.peer_has.insert(id);
-                let result = self.check_incoming(&id, &space).and_then(|accept| {
-                    let repo = self.repo.clone();
-                    let state = self.state(&id);
-                    let ticket = repo
-                        .sync_receive(
-                            &id,
-                            state,
-                            &m.message,
-                            accept.as_deref().map(|a| a as &crate::repo::Accept<'_>),
-                        )
-                        .map_err(|e| e.to_string())?;
-                    let theirs = state
-                        .their_heads
-                        .as_ref()
-                        .map(|h| h.iter().map(|h| h.0.to_vec()).collect::<Vec<_>>());
-                    repo.wait(ticket).map_err(|e| e.to_string())?;
-                    let reply = repo.sync_message(&id, state).map_err(|e| e.to_string())?;
-                    Ok((theirs, reply))
-                });
-                match result {
-                    Ok((theirs, reply)) => {
-                        if let Some(mut heads) = theirs {
-                            heads.sort();
-                            self.theirs.insert(id, heads);
-                        }
-                        if let Some(message) = reply {
-                            out.push(frame(rp::frame::Body::Sync(rp::Sync {
-                                doc: id.as_bytes().to_vec(),
-                                space: space.as_bytes().to_vec(),
-                                message,
-                            })));
-                        }
-                    }
-                    Err(e) => self.refuse(&id, "a sync message", &e)?,
-                }
+                out.extend(self.sync(&m.doc, &m.space, &[m.message.as_slice()])?);
             }
             Some(rp::frame::Body::Want(w)) => {
                 let id = doc_id(&w.doc)?;
@@ -636,10 +687,24 @@ async fn exchange(
                     if !observer.allowed() {
                         return Err("the peer was removed".into());
                     }
-                    match assembler.push(f, limits.max_assembled)? {
-                        Some(f) => Work::Frame(f),
-                        None => continue,
+                    let mut batch: Vec<rp::Frame> =
+                        assembler.push(f, limits.max_assembled)?.into_iter().collect();
+                    // Take what else has already arrived (up to a bound), so a
+                    // burst of changes to one document is applied in one go.
+                    while batch.len() < MAX_BATCH {
+                        match tokio::time::timeout(Duration::ZERO, inbound.message()).await {
+                            Ok(Ok(Some(f))) => {
+                                observer.counted(f.encoded_len() as u64, true);
+                                batch.extend(assembler.push(f, limits.max_assembled)?);
+                            }
+                            Ok(Ok(None)) | Err(_) => break,
+                            Ok(Err(s)) => return Err(s.message().to_owned()),
+                        }
                     }
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    Work::Frames(batch)
                 }
                 Ok(None) => return Ok(()),
                 Err(s) => return Err(s.message().to_owned()),
@@ -666,7 +731,7 @@ async fn exchange(
         let session = slot.take().ok_or("no session")?;
         let (session, result) = step(exec, session, move |s| {
             match work {
-                Work::Frame(f) => (s.receive(f), None),
+                Work::Frames(f) => (s.receive_all(f), None),
                 Work::Changed(ids) => (s.changed(ids.as_deref().map(|v| v.as_slice())), None),
                 // Counting reads every shared document's index entry: once a tick.
                 Work::Tick => (Ok(Vec::new()), Some(s.behind())),
@@ -683,7 +748,7 @@ async fn exchange(
 }
 
 enum Work {
-    Frame(rp::Frame),
+    Frames(Vec<rp::Frame>),
     Changed(Option<Arc<Vec<DocId>>>),
     Tick,
 }

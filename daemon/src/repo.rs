@@ -495,19 +495,46 @@ impl Repo {
         self.when_durable(id, |doc| doc.save())
     }
 
-    /// Applies a sync message from a peer; `accept` sees the document as it would
-    /// be after the message (on a copy) and may refuse it, in which case nothing
+    /// Applies sync messages from a peer, in order; `accept` sees the document as
+    /// it would be after them (on a copy) and may refuse, in which case nothing
     /// changes. Returns the ticket of the round that stores what was new.
+    ///
+    /// Several messages are applied as one: the changes of all but the last go in
+    /// with one `load_incremental`, then the last message is received. Applying
+    /// changes costs time in proportion to the document's history, so a burst of
+    /// messages about one long document costs about as much as one.
     pub fn sync_receive(
         &self,
         id: &DocId,
         state: &mut automerge::sync::State,
-        message: &[u8],
+        messages: &[&[u8]],
         accept: Option<&Accept<'_>>,
     ) -> Result<Ticket, RepoError> {
         use automerge::sync::SyncDoc;
-        let message = automerge::sync::Message::decode(message)
-            .map_err(|e| model::ModelError::invalid(format!("not a sync message: {e}")))?;
+        let mut decoded = messages
+            .iter()
+            .map(|m| {
+                automerge::sync::Message::decode(m)
+                    .map_err(|e| model::ModelError::invalid(format!("not a sync message: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = decoded.pop() else {
+            return Ok(self.inner.pending(id));
+        };
+        let earlier: Vec<u8> = decoded
+            .iter()
+            .flat_map(|m| m.changes.iter().flatten().copied())
+            .collect();
+        let receive = |doc: &mut AutoCommit,
+                       state: &mut automerge::sync::State,
+                       last: automerge::sync::Message|
+         -> Result<(), model::ModelError> {
+            if !earlier.is_empty() {
+                doc.load_incremental(&earlier)?;
+            }
+            doc.sync().receive_sync_message(state, last)?;
+            Ok(())
+        };
         let slot = self.inner.slot(id)?;
         let mut loaded = lock(&slot.loaded);
         let before = loaded.doc.get_heads();
@@ -515,19 +542,12 @@ impl Repo {
             // Check on a copy first: a refused message must leave nothing behind.
             let mut trial = loaded.doc.fork();
             let mut trial_state = state.clone();
-            trial
-                .sync()
-                .receive_sync_message(&mut trial_state, message.clone())
-                .map_err(model::ModelError::from)?;
+            receive(&mut trial, &mut trial_state, last.clone())?;
             if trial.get_heads() != before {
                 accept(&mut trial)?;
             }
         }
-        loaded
-            .doc
-            .sync()
-            .receive_sync_message(state, message)
-            .map_err(model::ModelError::from)?;
+        receive(&mut loaded.doc, state, last)?;
         let changed = loaded.doc.get_heads() != before;
         drop(loaded);
         if changed {

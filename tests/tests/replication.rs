@@ -314,6 +314,35 @@ fn stopped_nodes_catch_up_and_every_edit_survives() {
     }
 }
 
+/// Appends a line to a draft through `kp draft edit` and an editor, so the edit
+/// is based on the text the node holds at that moment (a text read earlier and
+/// written back would undo whatever arrived in between).
+fn append(node: &Kpd, id: &str, line: &str) {
+    let editor = node.scratch().join("append.sh");
+    if !editor.exists() {
+        std::fs::write(
+            &editor,
+            "#!/bin/sh\nprintf '%s\\n' \"$KP_TEST_LINE\" >> \"$1\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = node
+        .kp_command()
+        .args(["draft", "edit", id])
+        .env_remove("VISUAL")
+        .env("EDITOR", &editor)
+        .env("KP_TEST_LINE", line)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn partition_and_heal(seed: u64) {
     let mut rng = kp_tests::Rng::new(seed);
     let mut nodes = [Kpd::listening(), Kpd::listening(), Kpd::listening()];
@@ -356,8 +385,10 @@ fn partition_and_heal(seed: u64) {
     for round in 0..4 {
         let down = rng.below(3) as usize;
         if rng.below(2) == 0 {
+            eprintln!("round {round}: kill -9 node {down}");
             nodes[down].kill9();
         } else {
+            eprintln!("round {round}: stop node {down}");
             assert!(nodes[down].stop());
         }
         for (i, n) in nodes.iter().enumerate() {
@@ -367,9 +398,7 @@ fn partition_and_heal(seed: u64) {
             for _ in 0..2 {
                 let d = &drafts[rng.below(drafts.len() as u64) as usize];
                 let token = format!("seed {seed} round {round} node {i} edit {}", tokens.len());
-                let text = format!("{}{token}\n", body(n, d));
-                let file = node_file(n, &text);
-                n.ok(&["draft", "edit", d, "--file", &file]);
+                append(n, d, &token);
                 tokens.push((d.clone(), token));
             }
         }
@@ -381,9 +410,24 @@ fn partition_and_heal(seed: u64) {
             .filter(|(id, _)| id == d)
             .map(|(_, t)| t.as_str())
             .collect();
-        let first = wait_body(&nodes[0], d, |t| want.iter().all(|w| t.contains(w)));
-        for n in &nodes[1..] {
-            wait_body(n, d, |t| t == first);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let bodies: Vec<String> = nodes.iter().map(|n| body(n, d)).collect();
+            if want.iter().all(|w| bodies[0].contains(w)) && bodies.iter().all(|b| *b == bodies[0])
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                for (i, n) in nodes.iter().enumerate() {
+                    eprintln!("node {i} reads {:?}\nlog: {}", bodies[i], n.log());
+                }
+                let missing: Vec<&&str> =
+                    want.iter().filter(|w| !bodies[0].contains(**w)).collect();
+                panic!(
+                    "draft {d} did not converge with every edit (seed {seed}); node 0 misses {missing:?}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
