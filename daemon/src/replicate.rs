@@ -109,7 +109,11 @@ fn stored_heads(repo: &Repo, id: &DocId) -> Vec<Vec<u8>> {
                 .iter()
                 .filter_map(|h| h.parse::<automerge::ChangeHash>().ok())
                 .map(|h| h.0.to_vec())
-                .collect()
+                .collect::<Vec<_>>()
+        })
+        .map(|mut heads| {
+            heads.sort();
+            heads
         })
         .unwrap_or_default()
 }
@@ -129,6 +133,14 @@ fn backlog(repo: &Repo, changed: &[DocId]) -> Vec<DocId> {
         .filter(|(_, m)| m.space.as_ref().is_some_and(|s| spaces.contains(s)))
         .map(|(id, _)| id)
         .collect()
+}
+
+fn doc_state(id: &DocId, space: &DocId, heads: Vec<Vec<u8>>) -> rp::DocState {
+    rp::DocState {
+        doc: id.as_bytes().to_vec(),
+        space: space.as_bytes().to_vec(),
+        heads,
+    }
 }
 
 fn frame(body: rp::frame::Body) -> rp::Frame {
@@ -151,6 +163,10 @@ pub struct Session {
     mine: BTreeMap<DocId, DocId>,
     /// The heads the peer last said it has, per document.
     theirs: BTreeMap<DocId, Vec<Vec<u8>>>,
+    /// The digest over the heads agreed with the peer when the session opened.
+    digest: Vec<u8>,
+    /// Whether this side sent a full summary.
+    sent_full: bool,
     refused: u32,
 }
 
@@ -174,6 +190,8 @@ impl Session {
             peer_has: BTreeSet::new(),
             mine: BTreeMap::new(),
             theirs: BTreeMap::new(),
+            digest: Vec::new(),
+            sent_full: false,
             refused: 0,
         }
     }
@@ -288,21 +306,59 @@ impl Session {
             .count()
     }
 
-    /// The first frame: what this node holds of the spaces both share.
+    /// The first frame: a compact summary of what this node holds of the spaces
+    /// both share (see `Summary` in the `.proto`). Reconnecting after a small
+    /// edit costs that document's entry, not one entry per shared document.
     pub fn open(&mut self) -> Vec<rp::Frame> {
         let docs = self.shared_docs();
-        let states: Vec<rp::DocState> = docs
-            .iter()
-            .map(|(id, space)| rp::DocState {
-                doc: id.as_bytes().to_vec(),
-                space: space.as_bytes().to_vec(),
-                heads: stored_heads(&self.repo, id),
-            })
-            .collect();
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut listed = Vec::new();
+        for (id, space) in &docs {
+            let heads = stored_heads(&self.repo, id);
+            let mut agreed: Vec<Vec<u8>> = self
+                .state(id)
+                .shared_heads
+                .iter()
+                .map(|h| h.0.to_vec())
+                .collect();
+            agreed.sort();
+            if agreed.is_empty() {
+                // Never synced with this peer.
+                listed.push(doc_state(id, space, heads));
+                continue;
+            }
+            digest.update(id.as_bytes());
+            for h in &agreed {
+                digest.update(h);
+            }
+            if agreed != heads {
+                listed.push(doc_state(id, space, heads));
+            }
+            self.peer_has.insert(*id);
+            self.theirs.insert(*id, agreed);
+        }
+        self.digest = digest.finish().as_ref().to_vec();
         self.mine = docs.into_iter().collect();
         vec![frame(rp::frame::Body::Summary(rp::Summary {
-            docs: states,
+            docs: listed,
+            digest: self.digest.clone(),
+            full: false,
         }))]
+    }
+
+    /// Every shared document with its heads.
+    fn full_summary(&mut self) -> rp::Frame {
+        self.sent_full = true;
+        let docs = self
+            .mine
+            .iter()
+            .map(|(id, space)| doc_state(id, space, stored_heads(&self.repo, id)))
+            .collect();
+        frame(rp::frame::Body::Summary(rp::Summary {
+            docs,
+            digest: Vec::new(),
+            full: true,
+        }))
     }
 
     /// Documents became durable here (`None`: some notices were missed, so
@@ -472,10 +528,28 @@ impl Session {
         let mut out = Vec::new();
         match f.body {
             Some(rp::frame::Body::Summary(s)) => {
+                if s.full {
+                    // Everything the peer holds is listed: forget what the saved
+                    // states said.
+                    self.peer_has.clear();
+                    self.theirs.clear();
+                    if !self.sent_full {
+                        out.push(self.full_summary());
+                    }
+                } else if s.digest != self.digest {
+                    // The two nodes disagree on what they last agreed on (a state
+                    // lost in a crash, a restored backup): compare everything.
+                    if !self.sent_full {
+                        out.push(self.full_summary());
+                    }
+                    return Ok(out);
+                }
                 for d in s.docs {
                     let id = doc_id(&d.doc)?;
                     self.peer_has.insert(id);
-                    self.theirs.insert(id, d.heads);
+                    let mut heads = d.heads;
+                    heads.sort();
+                    self.theirs.insert(id, heads);
                 }
                 let mine: Vec<(DocId, DocId)> = self.mine.iter().map(|(d, s)| (*d, *s)).collect();
                 for (id, space) in mine {
