@@ -13,7 +13,9 @@ Examples:
   kp draft new --space \"Remittances WG\" --title \"The cost of sending money\" --file draft.md
   kp draft edit ID                       (opens $EDITOR)
   kp comment add ID --quote \"fell to 6%\" --body \"Which source?\"
-  kp dataset import top-recipients.csv --space \"Remittances WG\" --title \"Top recipients 2011\"")]
+  kp dataset import top-recipients.csv --space \"Remittances WG\" --title \"Top recipients 2011\"
+  kp plugin install remittance_indicators.wasm
+  kp analyze DATASET_ID --plugin remittance-indicators --param top=5")]
 pub(crate) struct Cli {
     /// The node's data directory, where its socket is [default: $KP_DATA_DIR, else ./kp-data].
     #[arg(long, global = true, value_name = "DIR")]
@@ -47,6 +49,21 @@ pub(crate) enum Command {
     /// Partner nodes: who may connect, and whom this node dials.
     #[command(subcommand)]
     Peer(PeerCmd),
+    /// Analysis plugins: sandboxed wasm components that analyse a draft or dataset.
+    #[command(subcommand)]
+    Plugin(crate::plugin::PluginCmd),
+    /// Run a plugin on a draft or dataset; the report is kept as an analysis in
+    /// the document's space and printed.
+    #[command(after_help = "\
+Examples:
+  kp analyze DATASET_ID --plugin remittance-indicators
+  kp analyze DRAFT_ID --plugin brief-readability --param max_words=4000 --json
+
+The same plugin, document heads and parameters give the same report, byte for byte.")]
+    Analyze(crate::plugin::AnalyzeArgs),
+    /// Analyses kept for a document.
+    #[command(subcommand)]
+    Analysis(crate::plugin::AnalysisCmd),
 }
 
 #[derive(Debug, Subcommand)]

@@ -63,6 +63,14 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var_os("KP_DATA_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("kp-data"));
+    let cli = match cli.command {
+        crate::args::Command::Plugin(crate::plugin::PluginCmd::Run(a)) => {
+            // The sandbox's WASI blocks on its own; keep it off the async thread.
+            let json = cli.json;
+            return tokio::task::spawn_blocking(move || crate::plugin::run_local(a, json)).await?;
+        }
+        _ => cli,
+    };
     let api = client::connect(&dir).await?;
     let mut ctx = Ctx {
         api,
@@ -76,6 +84,14 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         crate::args::Command::Comment(c) => comment(&mut ctx, c).await,
         crate::args::Command::Dataset(c) => dataset(&mut ctx, c).await,
         crate::args::Command::Peer(c) => peer(&mut ctx, c).await,
+        crate::args::Command::Plugin(c) => crate::plugin::plugin(&mut ctx.api, ctx.json, c).await,
+        crate::args::Command::Analyze(a) => {
+            let author = ctx.author.clone();
+            crate::plugin::analyze(&mut ctx.api, ctx.json, author, a).await
+        }
+        crate::args::Command::Analysis(c) => {
+            crate::plugin::analysis(&mut ctx.api, ctx.json, c).await
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 mod args;
 mod client;
 mod commands;
+mod plugin;
 mod render;
 
 use std::process::ExitCode;

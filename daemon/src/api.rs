@@ -52,6 +52,7 @@ pub fn status(e: RepoError) -> Status {
             ModelError::NotFound(msg) => Status::not_found(msg),
             ModelError::Exists(msg) => Status::already_exists(msg),
             ModelError::TooLarge(msg) => Status::resource_exhausted(msg),
+            ModelError::Plugin(msg) => Status::failed_precondition(msg),
             other => Status::internal(other.to_string()),
         },
         RepoError::NotFound(id) => Status::not_found(format!("no document {id} on this node")),
@@ -101,4 +102,10 @@ local_impl! {
     add_peer(pb::AddPeerRequest) -> pb::Peer = |s, r| s.add_peer(r);
     list_peers(pb::ListPeersRequest) -> pb::PeerList = |s, _r| Ok(s.list_peers());
     remove_peer(pb::RemovePeerRequest) -> pb::RemovePeerReply = |s, r| s.remove_peer(r);
+    install_plugin(pb::InstallPluginRequest) -> pb::PluginInfo = |s, r| s.install_plugin(r);
+    list_plugins(pb::ListPluginsRequest) -> pb::PluginList = |s, _r| s.list_plugins();
+    get_plugin(pb::GetPluginRequest) -> pb::PluginInfo = |s, r| s.get_plugin(r);
+    remove_plugin(pb::RemovePluginRequest) -> pb::RemovePluginReply = |s, r| s.remove_plugin(r);
+    analyze(pb::AnalyzeRequest) -> pb::Analysis = |s, r| s.analyze(r);
+    list_analyses(pb::ListAnalysesRequest) -> pb::AnalysisList = |s, r| s.list_analyses(r);
 }

@@ -17,6 +17,43 @@ pub struct Config {
     pub limits: Limits,
     /// `[peers]`
     pub peers: PeersSection,
+    /// `[plugins]`
+    pub plugins: PluginsSection,
+}
+
+/// `[plugins]`: the limits analysis plugins run within.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsSection {
+    /// Fuel per run (about one unit per wasm instruction).
+    pub fuel: u64,
+    /// Wall-clock limit per run, milliseconds.
+    pub timeout_ms: u64,
+    /// Memory per run, MiB.
+    pub memory_mib: u64,
+    /// Largest report, KiB of JSON.
+    pub max_report_kib: usize,
+    /// Log kept per run, KiB.
+    pub max_log_kib: usize,
+    /// Runs at once; more wait.
+    pub max_concurrent: u32,
+    /// Largest component accepted at install, KiB.
+    pub max_wasm_kib: usize,
+}
+
+impl Default for PluginsSection {
+    fn default() -> Self {
+        let l = kp_plugin_host::Limits::default();
+        Self {
+            fuel: l.fuel,
+            timeout_ms: l.timeout_ms,
+            memory_mib: l.memory_mib,
+            max_report_kib: l.max_report_kib,
+            max_log_kib: l.max_log_bytes / 1024,
+            max_concurrent: l.max_concurrent,
+            max_wasm_kib: 16 * 1024,
+        }
+    }
 }
 
 /// `[peers]`: partner nodes.
@@ -211,6 +248,24 @@ idle_timeout_secs = {idle}
 # [[peers.peer]]
 # id = "the partner's node id, from its `kp status`"
 # address = "host:port"   # leave out to only accept its connections
+
+[plugins]
+# Analysis plugins run in a sandbox with these limits. Fuel is counted in wasm
+# instructions, the same on every node: the default stops an endless loop in
+# about a second.
+fuel = {fuel}
+# A wall-clock limit behind the fuel, in milliseconds.
+timeout_ms = {ptime}
+# Memory a run may use, in MiB.
+memory_mib = {pmem}
+# Largest report a plugin may return, in KiB of JSON.
+max_report_kib = {preport}
+# Log (messages and printed output) kept per run, in KiB.
+max_log_kib = {plog}
+# Plugin runs at the same time; further requests wait for a free one.
+max_concurrent = {pconc}
+# Largest component accepted by `kp plugin install`, in KiB.
+max_wasm_kib = {pwasm}
 "#,
         cache = d.store.cache_documents,
         page = d.store.page_cache_mib,
@@ -222,6 +277,13 @@ idle_timeout_secs = {idle}
         frame = d.peers.max_frame_kib,
         docmax = d.peers.max_document_mib,
         idle = d.peers.idle_timeout_secs,
+        fuel = d.plugins.fuel,
+        ptime = d.plugins.timeout_ms,
+        pmem = d.plugins.memory_mib,
+        preport = d.plugins.max_report_kib,
+        plog = d.plugins.max_log_kib,
+        pconc = d.plugins.max_concurrent,
+        pwasm = d.plugins.max_wasm_kib,
     )
 }
 
@@ -253,6 +315,16 @@ impl Config {
         if p.max_frame_kib < 64 || p.max_document_mib == 0 || p.idle_timeout_secs < 3 {
             return Err("peers: max_frame_kib must be at least 64, max_document_mib at least 1 and idle_timeout_secs at least 3".into());
         }
+        let pl = &cfg.plugins;
+        if pl.fuel == 0
+            || pl.timeout_ms == 0
+            || pl.memory_mib == 0
+            || pl.max_report_kib == 0
+            || pl.max_concurrent == 0
+            || pl.max_wasm_kib == 0
+        {
+            return Err("plugins: fuel, timeout_ms, memory_mib, max_report_kib, max_concurrent and max_wasm_kib must be above 0".into());
+        }
         for p in &cfg.peers.peer {
             if let Err(e) = p.id.parse::<crate::identity::NodeId>() {
                 return Err(format!("peers.peer: {e}"));
@@ -273,6 +345,7 @@ mod tests {
         assert_eq!(cfg.store, StoreSection::default());
         assert_eq!(cfg.limits, Limits::default());
         assert_eq!(cfg.peers, PeersSection::default());
+        assert_eq!(cfg.plugins, PluginsSection::default());
     }
 
     #[test]

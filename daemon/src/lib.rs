@@ -8,6 +8,7 @@ pub mod ids;
 pub mod model;
 pub mod node;
 pub mod peers;
+pub mod plugins;
 pub mod replicate;
 pub mod repo;
 pub mod service;

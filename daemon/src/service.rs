@@ -16,6 +16,7 @@ use crate::model::draft::{self, Actor};
 use crate::model::space::{self, Member};
 use crate::model::{DocKind, ModelError};
 use crate::peers::{PeerError, PeerInfo, Peers, Source};
+use crate::plugins::Plugins;
 use crate::repo::{ChangeNote, DocMeta, Repo, RepoError, heads_hex, now_secs};
 
 /// The node's operations.
@@ -27,6 +28,7 @@ pub struct Service {
     node: NodeId,
     data_dir: String,
     started: Instant,
+    plugins: Plugins,
 }
 
 type Result<T> = std::result::Result<T, RepoError>;
@@ -42,7 +44,13 @@ fn invalid(msg: impl Into<String>) -> RepoError {
 impl Service {
     /// A service over `repo`.
     pub fn new(repo: Repo, peers: Peers, cfg: Config, data_dir: String) -> Self {
+        let plugins = Plugins::new(
+            repo.clone(),
+            std::path::PathBuf::from(&data_dir),
+            cfg.plugins.clone(),
+        );
         Self {
+            plugins,
             node: repo.node(),
             repo,
             peers,
@@ -639,6 +647,218 @@ impl Service {
                 })
                 .collect(),
         })
+    }
+}
+
+/// Analysis plugins and analyses.
+impl Service {
+    /// `kp plugin install`.
+    pub fn install_plugin(&self, req: pb::InstallPluginRequest) -> Result<pb::PluginInfo> {
+        let file = if req.file_name.is_empty() {
+            "the component"
+        } else {
+            req.file_name.as_str()
+        };
+        let p = self.plugins.install(&req.wasm, file)?;
+        Ok(plugin_reply(p))
+    }
+
+    /// `kp plugin list`.
+    pub fn list_plugins(&self) -> Result<pb::PluginList> {
+        Ok(pb::PluginList {
+            plugins: self.plugins.list()?.into_iter().map(plugin_reply).collect(),
+        })
+    }
+
+    /// `kp plugin show`.
+    pub fn get_plugin(&self, req: pb::GetPluginRequest) -> Result<pb::PluginInfo> {
+        Ok(plugin_reply(self.plugins.get(&req.name)?))
+    }
+
+    /// `kp plugin remove`.
+    pub fn remove_plugin(&self, req: pb::RemovePluginRequest) -> Result<pb::RemovePluginReply> {
+        self.plugins.remove(&req.name)?;
+        Ok(pb::RemovePluginReply {})
+    }
+
+    /// The themes of a document's space.
+    fn themes_of(&self, space: &str) -> Vec<u8> {
+        space
+            .parse::<DocId>()
+            .ok()
+            .and_then(|id| {
+                self.repo
+                    .read(&id, |doc| space::read(doc).ok())
+                    .ok()
+                    .flatten()
+            })
+            .and_then(|s| u8::try_from(s.theme).ok())
+            .into_iter()
+            .collect()
+    }
+
+    /// A document of any kind on this node, by id.
+    fn any_doc(&self, raw: &str) -> Result<(DocId, crate::repo::DocMeta)> {
+        let id: DocId = raw
+            .trim()
+            .parse()
+            .map_err(|e: crate::ids::ParseDocIdError| invalid(e.to_string()))?;
+        let meta = self
+            .repo
+            .meta(&id)
+            .ok_or_else(|| not_found(format!("no document {id} on this node")))?;
+        Ok((id, meta))
+    }
+
+    /// `kp analyze`: runs a plugin on a draft or dataset (as it is now) and
+    /// stores the report as an analysis document in the same space.
+    pub fn analyze(&self, req: pb::AnalyzeRequest) -> Result<pb::Analysis> {
+        let (id, meta) = self.any_doc(&req.doc_id)?;
+        let space_id = meta.space.clone().unwrap_or_default();
+        let themes = self.themes_of(&space_id);
+        let key = id.to_string();
+        let view = match meta.kind {
+            DocKind::Draft => {
+                self.repo
+                    .read(&id, |doc| -> std::result::Result<_, ModelError> {
+                        let d = draft::read(doc, None)?;
+                        let heads = heads_hex(&doc.get_heads());
+                        Ok(crate::plugins::draft_view(key, heads, &d, themes))
+                    })??
+            }
+            DocKind::Dataset => {
+                self.repo
+                    .read(&id, |doc| -> std::result::Result<_, ModelError> {
+                        let d = dataset::read(doc, None)?;
+                        let heads = heads_hex(&doc.get_heads());
+                        Ok(crate::plugins::dataset_view(key, heads, &d, themes))
+                    })??
+            }
+            other => {
+                return Err(RepoError::Model(ModelError::WrongKind(format!(
+                    "{id} is a {}; plugins analyse drafts and datasets",
+                    other.as_str()
+                ))));
+            }
+        };
+        let mut given = std::collections::BTreeMap::new();
+        for p in &req.params {
+            let name = p.name.trim();
+            if name.is_empty() {
+                return Err(invalid(
+                    "a parameter has no name (write --param name=value)",
+                ));
+            }
+            if given.insert(name.to_owned(), p.value.clone()).is_some() {
+                return Err(invalid(format!("parameter `{name}` is given twice")));
+            }
+        }
+        let author = self.author(&req.author)?.to_owned();
+        let (plugin, out, view) = self.plugins.run(&req.plugin, view, &given)?;
+        let space: DocId = space_id
+            .parse()
+            .map_err(|_| invalid(format!("{id} belongs to no space on this node")))?;
+        let logs = out
+            .logs
+            .iter()
+            .filter_map(|l| serde_json::to_string(l).ok())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let record = crate::model::analysis::Analysis {
+            space: space_id.clone(),
+            title: format!("{} on {}", plugin.info.name, view.title),
+            doc: id.to_string(),
+            doc_heads: view.heads.clone(),
+            plugin: plugin.info.name.clone(),
+            plugin_version: plugin.info.version.clone(),
+            plugin_sha256: plugin.sha256.clone(),
+            params: view.params.into_iter().collect(),
+            fuel_used: out.fuel_used,
+            report: String::from_utf8_lossy(&out.report_json).into_owned(),
+            logs,
+            author: author.clone(),
+            created_at: now_secs(),
+        };
+        let note = ChangeNote::new(&author, format!("analysis by {}", plugin.info.name));
+        let (aid, ()) = self.repo.create(&note, |doc| {
+            crate::model::analysis::init(doc, &space, &record)
+        })?;
+        Ok(analysis_reply(aid, record))
+    }
+
+    /// `kp analysis list`: the analyses of a document, oldest first.
+    pub fn list_analyses(&self, req: pb::ListAnalysesRequest) -> Result<pb::AnalysisList> {
+        let (id, meta) = self.any_doc(&req.doc_id)?;
+        let key = id.to_string();
+        let mut analyses = Vec::new();
+        for (aid, m) in self.repo.list() {
+            if m.kind != DocKind::Analysis || m.space != meta.space {
+                continue;
+            }
+            let a = self
+                .repo
+                .read(&aid, |doc| crate::model::analysis::read(doc))??;
+            if a.doc == key {
+                analyses.push(analysis_reply(aid, a));
+            }
+        }
+        analyses.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(pb::AnalysisList { analyses })
+    }
+}
+
+fn plugin_reply(p: crate::plugins::Installed) -> pb::PluginInfo {
+    pb::PluginInfo {
+        name: p.info.name,
+        version: p.info.version,
+        summary: p.info.summary,
+        kinds: p.info.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+        themes: p.info.themes.iter().map(|t| u32::from(*t)).collect(),
+        params: p
+            .info
+            .params
+            .into_iter()
+            .map(|q| pb::PluginParam {
+                name: q.name,
+                description: q.description,
+                has_default: q.default.is_some(),
+                default_value: q.default.unwrap_or_default(),
+            })
+            .collect(),
+        sha256: p.sha256,
+        size: p.size,
+        installed_at: p.installed_at,
+        api: kp_plugin_host::SUPPORTED_API.into(),
+    }
+}
+
+fn analysis_reply(id: DocId, a: crate::model::analysis::Analysis) -> pb::Analysis {
+    pb::Analysis {
+        id: id.to_string(),
+        space_id: a.space,
+        doc_id: a.doc,
+        doc_heads: a.doc_heads,
+        plugin: a.plugin,
+        plugin_version: a.plugin_version,
+        plugin_sha256: a.plugin_sha256,
+        params: a
+            .params
+            .into_iter()
+            .map(|(name, value)| pb::Param { name, value })
+            .collect(),
+        fuel_used: a.fuel_used,
+        created_at: a.created_at,
+        report_json: a.report,
+        logs: a
+            .logs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<kp_plugin_host::LogLine>(l).ok())
+            .map(|l| pb::LogLine {
+                level: l.level,
+                message: l.message,
+            })
+            .collect(),
+        author: a.author,
     }
 }
 

@@ -1,10 +1,11 @@
 //! The document model: typed views and edits of the automerge documents a node
-//! holds (spaces, drafts with comments, datasets).
+//! holds (spaces, drafts with comments, datasets, analyses).
 //!
 //! Every document has `kind` and `schema` at its root. Reading code never trusts
 //! the shape of a document (it may come from another node later): a missing or
 //! mistyped field reads as empty, never as a panic.
 
+pub mod analysis;
 pub mod dataset;
 pub mod draft;
 pub mod space;
@@ -25,6 +26,8 @@ pub enum DocKind {
     Draft,
     /// A data table.
     Dataset,
+    /// A plugin's report on a draft or dataset.
+    Analysis,
     /// Anything else (an unknown or damaged document).
     Unknown,
 }
@@ -36,6 +39,7 @@ impl DocKind {
             DocKind::Space => "space",
             DocKind::Draft => "draft",
             DocKind::Dataset => "dataset",
+            DocKind::Analysis => "analysis",
             DocKind::Unknown => "unknown",
         }
     }
@@ -45,6 +49,7 @@ impl DocKind {
             "space" => DocKind::Space,
             "draft" => DocKind::Draft,
             "dataset" => DocKind::Dataset,
+            "analysis" => DocKind::Analysis,
             _ => DocKind::Unknown,
         }
     }
@@ -69,6 +74,9 @@ pub enum ModelError {
     /// The document is not what this operation works on.
     #[error("{0}")]
     WrongKind(String),
+    /// An analysis plugin was refused at install or failed on a document.
+    #[error("{0}")]
+    Plugin(String),
     /// automerge refused an operation.
     #[error("document operation failed: {0}")]
     Automerge(Box<AutomergeError>),

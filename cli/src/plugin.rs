@@ -1,0 +1,449 @@
+//! `kp plugin`, `kp analyze` and `kp analysis`: analysis plugins on the node,
+//! and `kp plugin run`, which runs a plugin on a local file without a node.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use kp_proto::local as pb;
+use serde_json::json;
+
+use crate::render::{one_line, short, table, time};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PluginCmd {
+    /// Install an analysis plugin (a wasm component) on the node.
+    ///
+    /// The node checks that the file is a component of the kp:analysis world
+    /// (version 0.1.0), that it imports nothing outside the sandbox (no file
+    /// system, network or environment), and reads its description; then it
+    /// compiles it. Installing a plugin of the same name replaces it.
+    #[command(after_help = "\
+Examples:
+  cargo build --profile plugin --target wasm32-wasip2 -p remittance-indicators
+  kp plugin install target/wasm32-wasip2/plugin/remittance_indicators.wasm")]
+    Install {
+        /// The component (.wasm).
+        file: PathBuf,
+    },
+    /// List the installed plugins.
+    List,
+    /// Show a plugin: what it analyses, its parameters, its hash.
+    Show {
+        /// The plugin's name.
+        name: String,
+    },
+    /// Remove a plugin (the analyses it made stay).
+    Remove {
+        /// The plugin's name.
+        name: String,
+    },
+    /// Run a plugin on a document view in a JSON file, without a node, and
+    /// print the report, the fuel it used and its log.
+    #[command(after_help = "\
+The input is a document view:
+  {\"id\": \"example\", \"kind\": \"dataset\", \"title\": \"Top recipients\", \"themes\": [7],
+   \"tables\": [{\"name\": \"data\", \"columns\": [
+      {\"name\": \"country\", \"type\": \"text\", \"values\": [\"India\", \"Mexico\"]},
+      {\"name\": \"remittances_usd_bn\", \"type\": \"number\", \"values\": [64, 24]}]}]}
+(kind draft: \"sections\": [{\"heading\": \"Costs\", \"level\": 1, \"text\": \"...\"}])
+
+Examples:
+  kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm --input doc.json
+  kp plugin run plugin.wasm --input doc.json --param top=5 --fuel 100000000 --json")]
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The component (.wasm).
+    pub(crate) file: PathBuf,
+    /// The document view, as JSON (`-` reads standard input).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) input: PathBuf,
+    /// A parameter, NAME=VALUE; repeat for more.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub(crate) params: Vec<(String, String)>,
+    /// The fuel budget [default: the node's default].
+    #[arg(long)]
+    pub(crate) fuel: Option<u64>,
+    /// The memory limit in MiB [default: 64].
+    #[arg(long, value_name = "MIB")]
+    pub(crate) memory: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AnalyzeArgs {
+    /// The draft's or dataset's id.
+    pub(crate) doc_id: String,
+    /// The installed plugin's name.
+    #[arg(long)]
+    pub(crate) plugin: String,
+    /// A parameter, NAME=VALUE; repeat for more. Parameters the plugin
+    /// declares with a default may be left out; others are refused.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub(crate) params: Vec<(String, String)>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AnalysisCmd {
+    /// List the analyses of a draft or dataset, oldest first.
+    List {
+        /// The draft's or dataset's id.
+        doc_id: String,
+    },
+}
+
+/// Parses a `NAME=VALUE` parameter.
+fn parse_param(p: &str) -> Result<(String, String), String> {
+    p.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{p}`: write NAME=VALUE"))
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn refused(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}", status.message())
+}
+
+fn print_plugin(p: &pb::PluginInfo) {
+    println!("{} {}", p.name, p.version);
+    println!("{}", p.summary);
+    println!("analyses: {}", p.kinds.join(", "));
+    if p.themes.is_empty() {
+        println!("themes: all");
+    } else {
+        let t: Vec<String> = p.themes.iter().map(u32::to_string).collect();
+        println!("themes: {}", t.join(", "));
+    }
+    println!("sha256: {}", p.sha256);
+    println!("size: {} bytes, contract {}", p.size, p.api);
+    println!("installed: {}", time(p.installed_at));
+    if !p.params.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = p
+            .params
+            .iter()
+            .map(|q| {
+                vec![
+                    q.name.clone(),
+                    if q.has_default {
+                        q.default_value.clone()
+                    } else {
+                        "(optional)".into()
+                    },
+                    q.description.clone(),
+                ]
+            })
+            .collect();
+        table(&["PARAMETER", "DEFAULT", "WHAT"], &rows);
+    }
+}
+
+/// `kp plugin ...` on the node.
+pub(crate) async fn plugin(
+    api: &mut pb::local_client::LocalClient<tonic::transport::Channel>,
+    json_out: bool,
+    cmd: PluginCmd,
+) -> anyhow::Result<()> {
+    match cmd {
+        PluginCmd::Install { file } => {
+            let wasm =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let p = api
+                .install_plugin(pb::InstallPluginRequest {
+                    wasm,
+                    file_name: file.display().to_string(),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if json_out {
+                return print_json(&p);
+            }
+            println!("{}", p.name);
+            eprintln!(
+                "installed {} {} ({} bytes, sha256 {})",
+                p.name,
+                p.version,
+                p.size,
+                short(&p.sha256, 12)
+            );
+        }
+        PluginCmd::List => {
+            let l = api
+                .list_plugins(pb::ListPluginsRequest {})
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if json_out {
+                return print_json(&l);
+            }
+            let rows: Vec<Vec<String>> = l
+                .plugins
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.name.clone(),
+                        p.version.clone(),
+                        p.kinds.join(","),
+                        short(&p.sha256, 12),
+                        one_line(&p.summary, 60),
+                    ]
+                })
+                .collect();
+            table(&["NAME", "VERSION", "ANALYSES", "SHA256", "SUMMARY"], &rows);
+        }
+        PluginCmd::Show { name } => {
+            let p = api
+                .get_plugin(pb::GetPluginRequest { name })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if json_out {
+                return print_json(&p);
+            }
+            print_plugin(&p);
+        }
+        PluginCmd::Remove { name } => {
+            api.remove_plugin(pb::RemovePluginRequest { name: name.clone() })
+                .await
+                .map_err(refused)?;
+            if json_out {
+                return print_json(&json!({ "removed": name }));
+            }
+            eprintln!("removed plugin {name}");
+        }
+        PluginCmd::Run(_) => {
+            anyhow::bail!("`kp plugin run` runs without a node");
+        }
+    }
+    Ok(())
+}
+
+/// The report as JSON, for printing (the stored canonical bytes parsed).
+fn report_value(report_json: &str) -> serde_json::Value {
+    serde_json::from_str(report_json).unwrap_or(serde_json::Value::Null)
+}
+
+/// Prints a report for a reader.
+fn print_report(report: &kp_plugin_host::Report) {
+    println!("{}", report.summary.trim());
+    if !report.metrics.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = report
+            .metrics
+            .iter()
+            .map(|m| vec![m.name.clone(), format!("{}", m.value), m.unit.clone()])
+            .collect();
+        table(&["METRIC", "VALUE", "UNIT"], &rows);
+    }
+    if !report.findings.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = report
+            .findings
+            .iter()
+            .map(|f| {
+                vec![
+                    format!("{:?}", f.severity).to_lowercase(),
+                    f.anchor.map_or_else(
+                        || "-".into(),
+                        |a| format!("§{} {}..{}", a.section, a.start, a.end),
+                    ),
+                    one_line(&f.message, 100),
+                ]
+            })
+            .collect();
+        table(&["SEVERITY", "WHERE", "FINDING"], &rows);
+    }
+    for t in &report.tables {
+        println!();
+        println!("{}", t.name);
+        let header: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        let rows = t.columns.first().map_or(0, |c| c.data.len());
+        let cell = |c: &kp_plugin_host::view::Column, i: usize| -> String {
+            use kp_plugin_host::view::ColumnData as D;
+            let v = match &c.data {
+                D::Integer(v) => v.get(i).copied().flatten().map(|x| x.to_string()),
+                D::Number(v) => v.get(i).copied().flatten().map(|x| x.to_string()),
+                D::Boolean(v) => v.get(i).copied().flatten().map(|x| x.to_string()),
+                D::Text(v) => v.get(i).cloned().flatten(),
+            };
+            v.unwrap_or_default()
+        };
+        let body: Vec<Vec<String>> = (0..rows)
+            .map(|i| t.columns.iter().map(|c| cell(c, i)).collect())
+            .collect();
+        table(&header, &body);
+    }
+}
+
+/// `kp analyze`.
+pub(crate) async fn analyze(
+    api: &mut pb::local_client::LocalClient<tonic::transport::Channel>,
+    json_out: bool,
+    author: String,
+    a: AnalyzeArgs,
+) -> anyhow::Result<()> {
+    let params = a
+        .params
+        .into_iter()
+        .map(|(name, value)| pb::Param { name, value })
+        .collect();
+    let r = api
+        .analyze(pb::AnalyzeRequest {
+            doc_id: a.doc_id,
+            plugin: a.plugin,
+            params,
+            author,
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    if json_out {
+        return print_json(&analysis_json(&r));
+    }
+    let report: kp_plugin_host::Report = serde_json::from_str(&r.report_json)
+        .context("the node returned a report that does not parse")?;
+    print_report(&report);
+    eprintln!(
+        "\nanalysis {} by {} {} (fuel {})",
+        r.id, r.plugin, r.plugin_version, r.fuel_used
+    );
+    Ok(())
+}
+
+fn analysis_json(r: &pb::Analysis) -> serde_json::Value {
+    json!({
+        "id": r.id, "space_id": r.space_id, "doc_id": r.doc_id, "doc_heads": r.doc_heads,
+        "plugin": r.plugin, "plugin_version": r.plugin_version,
+        "plugin_sha256": r.plugin_sha256,
+        "params": r.params.iter().map(|p| (p.name.clone(), p.value.clone())).collect::<BTreeMap<_, _>>(),
+        "fuel_used": r.fuel_used, "created_at": r.created_at, "author": r.author,
+        "report": report_value(&r.report_json), "report_json": r.report_json,
+        "logs": r.logs,
+    })
+}
+
+/// `kp analysis ...`.
+pub(crate) async fn analysis(
+    api: &mut pb::local_client::LocalClient<tonic::transport::Channel>,
+    json_out: bool,
+    cmd: AnalysisCmd,
+) -> anyhow::Result<()> {
+    match cmd {
+        AnalysisCmd::List { doc_id } => {
+            let l = api
+                .list_analyses(pb::ListAnalysesRequest { doc_id })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            if json_out {
+                let all: Vec<serde_json::Value> = l.analyses.iter().map(analysis_json).collect();
+                return print_json(&json!({ "analyses": all }));
+            }
+            let rows: Vec<Vec<String>> = l
+                .analyses
+                .iter()
+                .map(|a| {
+                    let summary = report_value(&a.report_json)
+                        .get("summary")
+                        .and_then(|s| s.as_str())
+                        .unwrap_or("")
+                        .to_owned();
+                    let params: Vec<String> = a
+                        .params
+                        .iter()
+                        .map(|p| format!("{}={}", p.name, p.value))
+                        .collect();
+                    vec![
+                        a.id.clone(),
+                        time(a.created_at),
+                        format!("{} {}", a.plugin, a.plugin_version),
+                        params.join(" "),
+                        one_line(&summary, 60),
+                    ]
+                })
+                .collect();
+            table(&["ID", "WHEN", "PLUGIN", "PARAMS", "SUMMARY"], &rows);
+        }
+    }
+    Ok(())
+}
+
+/// `kp plugin run`: no node involved.
+pub(crate) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
+    let wasm =
+        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let input = if a.input == std::path::Path::new("-") {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("reading standard input")?;
+        s
+    } else {
+        std::fs::read_to_string(&a.input)
+            .with_context(|| format!("cannot read {}", a.input.display()))?
+    };
+    let mut doc: kp_plugin_host::DocumentView = serde_json::from_str(&input)
+        .with_context(|| format!("{} is not a document view", a.input.display()))?;
+    let mut limits = kp_plugin_host::Limits::default();
+    if let Some(f) = a.fuel {
+        limits.fuel = f;
+    }
+    if let Some(m) = a.memory {
+        limits.memory_mib = m;
+    }
+    limits.max_concurrent = 1;
+    let host = kp_plugin_host::Host::new(limits, None)?;
+    let plugin = host
+        .load(&wasm)
+        .with_context(|| format!("{}", a.file.display()))?;
+    let mut given: BTreeMap<String, String> = doc.params.clone();
+    for (k, v) in a.params {
+        given.insert(k, v);
+    }
+    plugin
+        .info()
+        .check_applies(doc.kind, &doc.themes)
+        .map_err(anyhow::Error::msg)?;
+    doc.params = plugin
+        .info()
+        .apply_params(&given)
+        .map_err(anyhow::Error::msg)?;
+    match host.run(&plugin, &doc) {
+        Ok(out) => {
+            if json_out {
+                return print_json(&json!({
+                    "plugin": plugin.info().name, "version": plugin.info().version,
+                    "sha256": plugin.sha256(), "fuel_used": out.fuel_used,
+                    "fuel_budget": host.limits().fuel, "params": doc.params,
+                    "report": out.report, "logs": out.logs,
+                }));
+            }
+            print_report(&out.report);
+            for l in &out.logs {
+                eprintln!("[{}] {}", l.level, l.message);
+            }
+            eprintln!(
+                "\n{} {}: fuel used {} of {}",
+                plugin.info().name,
+                plugin.info().version,
+                out.fuel_used,
+                host.limits().fuel
+            );
+            Ok(())
+        }
+        Err(e) => {
+            for l in &e.logs {
+                eprintln!("[{}] {}", l.level, l.message);
+            }
+            Err(anyhow::anyhow!("{} (fuel used {})", e.error, e.fuel_used))
+        }
+    }
+}

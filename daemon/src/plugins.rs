@@ -1,0 +1,393 @@
+//! The node's analysis plugins: which are installed (a record in the store and
+//! the `.wasm` under `plugins/` in the data directory), the sandboxed host that
+//! runs them (`kp-plugin-host`), and the document views they are given.
+//!
+//! The host is started on first use, so a node that never runs a plugin pays
+//! nothing for it. Compiled components are cached in `plugins/compiled/`; they
+//! are only ever compiled here, from the `.wasm` a user installed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+
+use kp_plugin_host::view::{Column, ColumnData, Section, Table};
+use kp_plugin_host::{DocKind as ViewKind, DocumentView, Host, Limits, Plugin, PluginInfo};
+use serde::{Deserialize, Serialize};
+
+use crate::config::PluginsSection;
+use crate::model::dataset::{self, Cell, ColumnType};
+use crate::model::{ModelError, draft};
+use crate::repo::{Repo, RepoError, now_secs};
+
+/// The store key of the installed-plugin list.
+const PLUGINS_KEY: &[u8] = b"plugins";
+/// The directory under the data directory.
+pub const PLUGINS_DIR: &str = "plugins";
+
+/// An installed plugin, as recorded in the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Installed {
+    /// What its `describe` said.
+    pub info: PluginInfo,
+    /// Hex SHA-256 of the component.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Unix seconds.
+    pub installed_at: i64,
+}
+
+/// Installed plugins and the host that runs them.
+#[derive(Debug)]
+pub struct Plugins {
+    repo: Repo,
+    dir: PathBuf,
+    cfg: PluginsSection,
+    host: OnceLock<Result<Host, String>>,
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    /// Serialises changes to the installed list.
+    list: Mutex<()>,
+    running: Mutex<u32>,
+    slot_free: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn invalid(msg: impl Into<String>) -> RepoError {
+    RepoError::Model(ModelError::invalid(msg))
+}
+
+fn not_found(msg: String) -> RepoError {
+    RepoError::Model(ModelError::NotFound(msg))
+}
+
+fn io_error(what: &str, e: std::io::Error) -> RepoError {
+    RepoError::NotDurable(format!("{what}: {e}"))
+}
+
+impl Plugins {
+    /// The plugins of the node whose data directory is `data_dir`.
+    pub fn new(repo: Repo, data_dir: PathBuf, cfg: PluginsSection) -> Self {
+        Self {
+            repo,
+            dir: data_dir.join(PLUGINS_DIR),
+            cfg,
+            host: OnceLock::new(),
+            loaded: Mutex::new(HashMap::new()),
+            list: Mutex::new(()),
+            running: Mutex::new(0),
+            slot_free: Condvar::new(),
+        }
+    }
+
+    fn host(&self) -> Result<&Host, RepoError> {
+        let host = self.host.get_or_init(|| {
+            let limits = Limits {
+                fuel: self.cfg.fuel,
+                timeout_ms: self.cfg.timeout_ms,
+                memory_mib: self.cfg.memory_mib,
+                max_report_kib: self.cfg.max_report_kib,
+                max_log_bytes: self.cfg.max_log_kib * 1024,
+                max_concurrent: self.cfg.max_concurrent,
+                ..Limits::default()
+            };
+            Host::new(limits, Some(self.dir.join("compiled"))).map_err(|e| e.to_string())
+        });
+        host.as_ref()
+            .map_err(|e| RepoError::NotDurable(format!("the plugin host cannot start: {e}")))
+    }
+
+    /// The installed plugins, by name.
+    pub fn list(&self) -> Result<Vec<Installed>, RepoError> {
+        let mut list: Vec<Installed> = match self.repo.get_meta(PLUGINS_KEY)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                RepoError::NotDurable(format!("the stored plugin list is damaged: {e}"))
+            })?,
+            None => Vec::new(),
+        };
+        list.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+        Ok(list)
+    }
+
+    fn save(&self, list: &[Installed]) -> Result<(), RepoError> {
+        let bytes = serde_json::to_vec(list)
+            .map_err(|e| RepoError::NotDurable(format!("cannot encode the plugin list: {e}")))?;
+        self.repo.put_meta(PLUGINS_KEY, bytes)
+    }
+
+    /// One installed plugin.
+    pub fn get(&self, name: &str) -> Result<Installed, RepoError> {
+        let name = name.trim();
+        self.list()?
+            .into_iter()
+            .find(|p| p.info.name == name)
+            .ok_or_else(|| {
+                not_found(format!(
+                    "no plugin named `{name}` is installed (`kp plugin list` shows them)"
+                ))
+            })
+    }
+
+    fn wasm_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join(format!("{sha256}.wasm"))
+    }
+
+    /// Checks, compiles and records a component. A plugin of the same name is
+    /// replaced (an upgrade); the same bytes again change nothing.
+    pub fn install(&self, wasm: &[u8], file: &str) -> Result<Installed, RepoError> {
+        let max = self.cfg.max_wasm_kib * 1024;
+        if wasm.len() > max {
+            return Err(RepoError::Model(ModelError::TooLarge(format!(
+                "{file} is {} KiB; the limit is {} KiB (plugins.max_wasm_kib in kpd.toml)",
+                wasm.len() / 1024,
+                self.cfg.max_wasm_kib
+            ))));
+        }
+        let plugin = self
+            .host()?
+            .load(wasm)
+            .map_err(|e| invalid(format!("{file}: {e}")))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| io_error("plugins directory", e))?;
+        let path = self.wasm_path(plugin.sha256());
+        let tmp = path.with_extension("wasm.tmp");
+        std::fs::write(&tmp, wasm)
+            .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| io_error(&path.display().to_string(), e))?;
+        let installed = Installed {
+            info: plugin.info().clone(),
+            sha256: plugin.sha256().to_owned(),
+            size: wasm.len() as u64,
+            installed_at: now_secs(),
+        };
+        let _guard = lock(&self.list);
+        let mut list = self.list()?;
+        if let Some(same) = list
+            .iter()
+            .find(|p| p.info.name == installed.info.name && p.sha256 == installed.sha256)
+        {
+            return Ok(same.clone());
+        }
+        let replaced: Vec<String> = list
+            .iter()
+            .filter(|p| p.info.name == installed.info.name)
+            .map(|p| p.sha256.clone())
+            .collect();
+        list.retain(|p| p.info.name != installed.info.name);
+        list.push(installed.clone());
+        self.save(&list)?;
+        lock(&self.loaded).insert(installed.sha256.clone(), Arc::new(plugin));
+        self.forget_unused(&list, &replaced);
+        Ok(installed)
+    }
+
+    /// Removes a plugin. Analyses it made stay.
+    pub fn remove(&self, name: &str) -> Result<Installed, RepoError> {
+        let _guard = lock(&self.list);
+        let gone = self.get(name)?;
+        let mut list = self.list()?;
+        list.retain(|p| p.info.name != gone.info.name);
+        self.save(&list)?;
+        self.forget_unused(&list, std::slice::from_ref(&gone.sha256));
+        Ok(gone)
+    }
+
+    /// Drops the files of components no installed plugin uses any more.
+    fn forget_unused(&self, list: &[Installed], shas: &[String]) {
+        for sha in shas {
+            if list.iter().all(|p| &p.sha256 != sha) {
+                lock(&self.loaded).remove(sha);
+                let _ = std::fs::remove_file(self.wasm_path(sha));
+            }
+        }
+    }
+
+    /// The loaded plugin of a record (compiled, or from the cache).
+    fn loaded(&self, p: &Installed) -> Result<Arc<Plugin>, RepoError> {
+        if let Some(l) = lock(&self.loaded).get(&p.sha256) {
+            return Ok(Arc::clone(l));
+        }
+        let path = self.wasm_path(&p.sha256);
+        let wasm = std::fs::read(&path).map_err(|e| io_error(&path.display().to_string(), e))?;
+        if kp_plugin_host::sha256_hex(&wasm) != p.sha256 {
+            return Err(RepoError::NotDurable(format!(
+                "{} does not match its recorded hash; install the plugin again",
+                path.display()
+            )));
+        }
+        let plugin = Arc::new(
+            self.host()?
+                .load(&wasm)
+                .map_err(|e| RepoError::Model(ModelError::Plugin(e.to_string())))?,
+        );
+        lock(&self.loaded).insert(p.sha256.clone(), Arc::clone(&plugin));
+        Ok(plugin)
+    }
+
+    /// Runs `name` on `doc` (its kind, themes and parameters are checked
+    /// first; `given` gets the plugin's defaults). Waits for a free run slot.
+    pub fn run(
+        &self,
+        name: &str,
+        mut doc: DocumentView,
+        given: &BTreeMap<String, String>,
+    ) -> Result<(Installed, kp_plugin_host::RunOutput, DocumentView), RepoError> {
+        let record = self.get(name)?;
+        record
+            .info
+            .check_applies(doc.kind, &doc.themes)
+            .map_err(invalid)?;
+        doc.params = record.info.apply_params(given).map_err(invalid)?;
+        let plugin = self.loaded(&record)?;
+        let host = self.host()?;
+        let _slot = self.slot(host.limits().max_concurrent.max(1));
+        let out = host.run(&plugin, &doc).map_err(|e| {
+            let mut msg = format!("plugin {}: {}", record.info.name, e.error);
+            if let Some(last) = e.logs.iter().rev().find(|l| l.level != "stderr") {
+                msg.push_str(&format!(" (last log: {}: {})", last.level, last.message));
+            }
+            RepoError::Model(ModelError::Plugin(msg))
+        })?;
+        Ok((record, out, doc))
+    }
+
+    fn slot(&self, max: u32) -> Slot<'_> {
+        let mut running = lock(&self.running);
+        while *running >= max {
+            running = self
+                .slot_free
+                .wait(running)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        Slot(self)
+    }
+}
+
+/// A run slot, given back when dropped.
+struct Slot<'a>(&'a Plugins);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut running = lock(&self.0.running);
+        *running = running.saturating_sub(1);
+        self.0.slot_free.notify_one();
+    }
+}
+
+/// The view of a draft: its text split into sections, its other fields as
+/// metadata.
+pub fn draft_view(
+    id: String,
+    heads: Vec<String>,
+    d: &draft::Draft,
+    themes: Vec<u8>,
+) -> DocumentView {
+    let mut metadata = BTreeMap::new();
+    metadata.insert("type".to_owned(), d.draft_type.clone());
+    metadata.insert("status".to_owned(), d.status.clone());
+    let authors: Vec<String> = d
+        .authors
+        .iter()
+        .map(|a| {
+            if a.institution.is_empty() {
+                a.name.clone()
+            } else {
+                format!("{} ({})", a.name, a.institution)
+            }
+        })
+        .collect();
+    metadata.insert("authors".to_owned(), authors.join("; "));
+    DocumentView {
+        id,
+        kind: ViewKind::Draft,
+        heads,
+        title: d.title.clone(),
+        themes,
+        metadata,
+        sections: kp_plugin_host::view::split_sections(&d.body),
+        tables: Vec::new(),
+        params: BTreeMap::new(),
+    }
+}
+
+/// The view of a dataset: one table of typed columns named `data`.
+pub fn dataset_view(
+    id: String,
+    heads: Vec<String>,
+    d: &dataset::Dataset,
+    themes: Vec<u8>,
+) -> DocumentView {
+    let rows = &d.table.rows;
+    let columns = d
+        .table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(j, c)| {
+            let cells = rows.iter().map(move |r| r.get(j).unwrap_or(&Cell::Empty));
+            let data = match c.column_type {
+                ColumnType::Integer => ColumnData::Integer(
+                    cells
+                        .map(|x| match x {
+                            Cell::Integer(n) => Some(*n),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                ColumnType::Number => ColumnData::Number(
+                    cells
+                        .map(|x| match x {
+                            Cell::Number(n) => Some(*n),
+                            #[allow(clippy::cast_precision_loss)]
+                            Cell::Integer(n) => Some(*n as f64),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                ColumnType::Boolean => ColumnData::Boolean(
+                    cells
+                        .map(|x| match x {
+                            Cell::Boolean(b) => Some(*b),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                ColumnType::Text => ColumnData::Text(
+                    cells
+                        .map(|x| match x {
+                            Cell::Text(t) => Some(t.clone()),
+                            Cell::Empty => None,
+                            Cell::Integer(n) => Some(n.to_string()),
+                            Cell::Number(n) => Some(n.to_string()),
+                            Cell::Boolean(b) => Some(b.to_string()),
+                        })
+                        .collect(),
+                ),
+            };
+            Column {
+                name: c.name.clone(),
+                data,
+            }
+        })
+        .collect();
+    let mut metadata = BTreeMap::new();
+    metadata.insert("source".to_owned(), d.source.clone());
+    metadata.insert("licence".to_owned(), d.licence.clone());
+    DocumentView {
+        id,
+        kind: ViewKind::Dataset,
+        heads,
+        title: d.title.clone(),
+        themes,
+        metadata,
+        sections: Vec::<Section>::new(),
+        tables: vec![Table {
+            name: "data".into(),
+            columns,
+        }],
+        params: BTreeMap::new(),
+    }
+}

@@ -1,0 +1,589 @@
+//! Analysis plugins end to end: real components built from source, installed on
+//! a real `kpd` with the real `kp`, run on drafts and datasets; bad plugins are
+//! refused or fail within their limits while the node keeps serving.
+
+use std::time::{Duration, Instant};
+
+use kp_tests::{Kpd, bin, plugin_wasm};
+
+const BODY: &str =
+    "Remittances grew in 2011.\n# Costs\nThe global average cost fell to 9 percent.\n";
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// A node with a space (theme 7), a draft and a dataset; returns (draft, dataset).
+fn setup(node: &Kpd) -> (String, String) {
+    node.ok(&["space", "create", "Remittances WG", "--theme", "7"]);
+    let f = node.scratch().join("draft.md");
+    std::fs::write(&f, BODY).unwrap();
+    let draft = node
+        .ok(&[
+            "draft",
+            "new",
+            "--space",
+            "Remittances WG",
+            "--title",
+            "Costs",
+            "--file",
+            path(&f),
+        ])
+        .trim()
+        .to_owned();
+    let csv = node.scratch().join("data.csv");
+    std::fs::write(
+        &csv,
+        "country,year,usd_bn\nIndia,2011,64\nMexico,2011,24\nNepal,,4.2\n",
+    )
+    .unwrap();
+    let dataset = node
+        .ok(&[
+            "dataset",
+            "import",
+            path(&csv),
+            "--space",
+            "Remittances WG",
+            "--title",
+            "Top",
+        ])
+        .trim()
+        .to_owned();
+    (draft, dataset)
+}
+
+fn install_misbehave(node: &Kpd) {
+    let wasm = plugin_wasm("kp-test-misbehave");
+    let p = node.json(&["plugin", "install", path(&wasm)]);
+    assert_eq!(p["name"], "misbehave");
+}
+
+#[test]
+fn install_list_show_remove() {
+    let node = Kpd::started();
+    let wasm = plugin_wasm("kp-test-misbehave");
+    let bytes = std::fs::read(&wasm).unwrap();
+    let p = node.json(&["plugin", "install", path(&wasm)]);
+    assert_eq!(p["name"], "misbehave");
+    assert_eq!(p["version"], "0.1.0");
+    assert_eq!(p["api"], "kp:analysis@0.1.0");
+    assert_eq!(p["size"], bytes.len() as u64);
+    let sha = p["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(sha.len(), 64);
+    // The component is kept under the data directory by its hash.
+    let stored = node.data_dir().join("plugins").join(format!("{sha}.wasm"));
+    assert_eq!(std::fs::read(&stored).unwrap(), bytes);
+
+    let list = node.json(&["plugin", "list"]);
+    assert_eq!(list["plugins"].as_array().unwrap().len(), 1);
+    let shown = node.json(&["plugin", "show", "misbehave"]);
+    assert_eq!(shown["params"][0]["name"], "mode");
+    assert_eq!(shown["params"][0]["default_value"], "ok");
+    let human = node.ok(&["plugin", "show", "misbehave"]);
+    assert!(human.contains("mode") && human.contains(&sha), "{human}");
+
+    // The list survives a restart.
+    let mut node = node;
+    node.stop();
+    node.start();
+    assert_eq!(
+        node.json(&["plugin", "list"])["plugins"][0]["sha256"],
+        sha.as_str()
+    );
+
+    node.ok(&["plugin", "remove", "misbehave"]);
+    assert!(
+        node.json(&["plugin", "list"])["plugins"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+    assert!(!stored.exists());
+    let err = node.fails(1, &["plugin", "show", "misbehave"]);
+    assert!(err.contains("no plugin named `misbehave`"), "{err}");
+    let err = node.fails(1, &["plugin", "remove", "misbehave"]);
+    assert!(err.contains("no plugin named `misbehave`"), "{err}");
+}
+
+#[test]
+fn install_refuses_what_is_not_an_analysis_plugin() {
+    let node = Kpd::started();
+    let garbage = node.scratch().join("garbage.wasm");
+    std::fs::write(&garbage, b"this is not wasm at all").unwrap();
+    let err = node.fails(1, &["plugin", "install", path(&garbage)]);
+    assert!(
+        err.contains("garbage.wasm: not a WebAssembly component"),
+        "{err}"
+    );
+    assert!(err.contains("wasm32-wasip2"), "{err}");
+
+    let core = node.scratch().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let err = node.fails(1, &["plugin", "install", path(&core)]);
+    assert!(
+        err.contains("core WebAssembly module, not a component"),
+        "{err}"
+    );
+
+    let wrong = plugin_wasm("kp-test-wrong-world");
+    let err = node.fails(1, &["plugin", "install", path(&wrong)]);
+    assert!(
+        err.contains(
+            "expected a component of world `analysis` exporting `kp:analysis/analyzer@0.1.0`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("kp:greeting/greeter@0.1.0"), "{err}");
+
+    let future = plugin_wasm("kp-test-future-version");
+    let err = node.fails(1, &["plugin", "install", path(&future)]);
+    assert!(
+        err.contains("kp:analysis/analyzer@0.2.0; this node supports kp:analysis@0.1.0"),
+        "{err}"
+    );
+
+    let files = plugin_wasm("kp-test-reads-files");
+    let err = node.fails(1, &["plugin", "install", path(&files)]);
+    assert!(err.contains("imports `wasi:filesystem/"), "{err}");
+
+    let err = node.fails(1, &["plugin", "install", "/nonexistent.wasm"]);
+    assert!(err.contains("cannot read /nonexistent.wasm"), "{err}");
+    assert!(
+        node.json(&["plugin", "list"])["plugins"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+}
+
+#[test]
+fn analyses_are_stored_and_reproducible() {
+    let node = Kpd::started();
+    let (draft, dataset) = setup(&node);
+    install_misbehave(&node);
+
+    let a = node.json(&["analyze", &draft, "--plugin", "misbehave"]);
+    let b = node.json(&["analyze", &draft, "--plugin", "misbehave"]);
+    assert_ne!(a["id"], b["id"], "each run is its own analysis document");
+    assert_eq!(
+        a["report_json"], b["report_json"],
+        "same heads and params, same bytes"
+    );
+    assert_eq!(a["fuel_used"], b["fuel_used"]);
+    assert!(a["fuel_used"].as_u64().unwrap() > 0);
+    assert_eq!(
+        a["params"]["mode"], "ok",
+        "the default is applied and recorded"
+    );
+    assert_eq!(a["doc_id"], draft.as_str());
+    let heads = node.json(&["draft", "show", &draft])["heads"].clone();
+    assert_eq!(a["doc_heads"], heads);
+    assert_eq!(a["report"]["summary"], "Costs has 0 rows and 12 words");
+    assert_eq!(
+        a["plugin_sha256"],
+        node.json(&["plugin", "show", "misbehave"])["sha256"]
+    );
+    // Sections: the text before the first heading, then `# Costs`.
+    assert_eq!(a["report"]["findings"][1]["message"], "section `Costs`");
+
+    // A dataset reaches the plugin as a typed table.
+    let d = node.json(&[
+        "analyze",
+        &dataset,
+        "--plugin",
+        "misbehave",
+        "--param",
+        "note=x",
+    ]);
+    assert_eq!(d["report"]["metrics"][0]["value"], 3.0);
+    assert_eq!(d["params"]["note"], "x");
+
+    // After an edit the heads differ, and the analysis records the new ones.
+    let f = node.scratch().join("edit.md");
+    std::fs::write(&f, format!("{BODY}More words here.\n")).unwrap();
+    node.ok(&["draft", "edit", &draft, "--file", path(&f)]);
+    let c = node.json(&["analyze", &draft, "--plugin", "misbehave"]);
+    assert_ne!(c["doc_heads"], a["doc_heads"]);
+    assert_eq!(c["report"]["summary"], "Costs has 0 rows and 15 words");
+
+    let list = node.json(&["analysis", "list", &draft]);
+    let ids: Vec<&str> = list["analyses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{list}");
+    for want in [&a["id"], &b["id"], &c["id"]] {
+        assert!(ids.contains(&want.as_str().unwrap()));
+    }
+    assert_eq!(
+        node.json(&["analysis", "list", &dataset])["analyses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The human forms print the report and the list.
+    let out = node.ok(&["analyze", &draft, "--plugin", "misbehave"]);
+    assert!(
+        out.contains("Costs has 0 rows and 15 words") && out.contains("METRIC"),
+        "{out}"
+    );
+    let out = node.ok(&["analysis", "list", &draft]);
+    assert!(
+        out.contains("misbehave 0.1.0") && out.contains("mode=ok"),
+        "{out}"
+    );
+    // Analyses are documents of the space, and survive a restart.
+    let mut node = node;
+    node.stop();
+    node.start();
+    assert_eq!(
+        node.json(&["analysis", "list", &draft])["analyses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn bad_requests_are_refused_with_the_reason() {
+    let node = Kpd::started();
+    let (draft, _) = setup(&node);
+    install_misbehave(&node);
+    let err = node.fails(1, &["analyze", &draft, "--plugin", "nope"]);
+    assert!(err.contains("no plugin named `nope` is installed"), "{err}");
+    let err = node.fails(
+        1,
+        &[
+            "analyze",
+            &draft,
+            "--plugin",
+            "misbehave",
+            "--param",
+            "colour=red",
+        ],
+    );
+    assert!(
+        err.contains("no parameter `colour`; it accepts: mode, note"),
+        "{err}"
+    );
+    let err = node.fails(
+        2,
+        &[
+            "analyze",
+            &draft,
+            "--plugin",
+            "misbehave",
+            "--param",
+            "novalue",
+        ],
+    );
+    assert!(err.contains("write NAME=VALUE"), "{err}");
+    let err = node.fails(
+        1,
+        &[
+            "analyze",
+            &draft,
+            "--plugin",
+            "misbehave",
+            "--param",
+            "mode=ok",
+            "--param",
+            "mode=loop",
+        ],
+    );
+    assert!(err.contains("parameter `mode` is given twice"), "{err}");
+    let err = node.fails(1, &["analyze", "not-an-id", "--plugin", "misbehave"]);
+    assert!(!err.is_empty());
+    let space = node.json(&["space", "show", "Remittances WG"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let err = node.fails(1, &["analyze", &space, "--plugin", "misbehave"]);
+    assert!(
+        err.contains("is a space; plugins analyse drafts and datasets"),
+        "{err}"
+    );
+    // A plugin's own refusal is reported, and nothing is stored.
+    let err = node.fails(
+        1,
+        &[
+            "analyze",
+            &draft,
+            "--plugin",
+            "misbehave",
+            "--param",
+            "mode=refuse",
+        ],
+    );
+    assert!(
+        err.contains("invalid input: misbehave was asked to refuse"),
+        "{err}"
+    );
+    assert!(
+        node.json(&["analysis", "list", &draft])["analyses"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+}
+
+#[test]
+fn misbehaving_plugins_fail_within_their_limits_while_the_node_serves() {
+    let node = Kpd::started();
+    let (draft, _) = setup(&node);
+    install_misbehave(&node);
+
+    // A looping plugin runs out of fuel in about a second; meanwhile the node
+    // answers other requests.
+    let t = Instant::now();
+    let mut looping = node.kp_command();
+    looping.args([
+        "analyze",
+        &draft,
+        "--plugin",
+        "misbehave",
+        "--param",
+        "mode=loop",
+    ]);
+    let looping = looping
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let s = Instant::now();
+    node.ok(&["status"]);
+    node.ok(&["draft", "show", &draft]);
+    let served = s.elapsed();
+    let out = looping.wait_with_output().unwrap();
+    let took = t.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ran out of fuel (budget 8000000000)"), "{err}");
+    assert!(took < Duration::from_secs(10), "the loop ran {took:?}");
+    assert!(
+        served < took,
+        "status answered in {served:?}, during a run of {took:?}"
+    );
+
+    for (mode, want) in [
+        ("alloc", "exceeded its memory limit of 64 MiB"),
+        ("panic", "trapped: "),
+        ("panic", "misbehave was asked to panic"),
+        (
+            "bad-anchor",
+            "malformed report: finding 1's anchor 0..1000000 is outside section 0",
+        ),
+        ("nan", "malformed report: metric `ratio` is NaN"),
+        (
+            "table-mismatch",
+            "malformed report: table `t`: column `b` has 1 cells",
+        ),
+        ("huge", "report is too large"),
+    ] {
+        let param = format!("mode={mode}");
+        let err = node.fails(
+            1,
+            &[
+                "analyze",
+                &draft,
+                "--plugin",
+                "misbehave",
+                "--param",
+                &param,
+            ],
+        );
+        assert!(err.contains(want), "{mode}: {err}");
+    }
+    // Nothing was stored for the failures; the node is still well.
+    assert!(
+        node.json(&["analysis", "list", &draft])["analyses"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+    node.json(&["analyze", &draft, "--plugin", "misbehave"]);
+}
+
+#[test]
+fn limits_come_from_kpd_toml() {
+    let mut node = Kpd::init();
+    node.set(&[("fuel", "5000000"), ("memory_mib", "16")]);
+    node.start();
+    let (draft, _) = setup(&node);
+    install_misbehave(&node);
+    let t = Instant::now();
+    let err = node.fails(
+        1,
+        &[
+            "analyze",
+            &draft,
+            "--plugin",
+            "misbehave",
+            "--param",
+            "mode=loop",
+        ],
+    );
+    assert!(err.contains("ran out of fuel (budget 5000000)"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(3));
+    let err = node.fails(
+        1,
+        &[
+            "analyze",
+            &draft,
+            "--plugin",
+            "misbehave",
+            "--param",
+            "mode=alloc",
+        ],
+    );
+    assert!(err.contains("memory limit of 16 MiB"), "{err}");
+}
+
+#[test]
+fn plugin_run_works_without_a_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("doc.json");
+    std::fs::write(
+        &doc,
+        r#"{"id": "local", "kind": "dataset", "title": "Top", "themes": [7],
+            "tables": [{"name": "data", "columns": [
+               {"name": "usd_bn", "type": "number", "values": [64, 24, null]}]}]}"#,
+    )
+    .unwrap();
+    let wasm = plugin_wasm("kp-test-misbehave");
+    let run = |extra: &[&str]| {
+        let mut c = std::process::Command::new(bin("kp"));
+        c.args([
+            "--data-dir",
+            path(dir.path()),
+            "plugin",
+            "run",
+            path(&wasm),
+            "--input",
+            path(&doc),
+        ]);
+        c.args(extra).output().unwrap()
+    };
+    let out = run(&["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["report"]["summary"], "Top has 3 rows and 0 words");
+    assert!(v["fuel_used"].as_u64().unwrap() > 0);
+    let again: serde_json::Value = serde_json::from_slice(&run(&["--json"]).stdout).unwrap();
+    assert_eq!(v["fuel_used"], again["fuel_used"]);
+    assert_eq!(v["report"], again["report"]);
+
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("misbehave 0.1.0: fuel used"), "{err}");
+
+    let out = run(&["--param", "mode=loop", "--fuel", "1000000"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ran out of fuel (budget 1000000)"), "{err}");
+
+    std::fs::write(&doc, r#"{"id": "x", "kind": "spreadsheet"}"#).unwrap();
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is not a document view") && err.contains("spreadsheet"),
+        "{err}"
+    );
+}
+
+/// Two of the theme plugins we ship, built from source and run by a node on real
+/// inputs: the published-style corridor quotes (figures checked against the
+/// fixture itself) and a short policy brief (a jargon term found at its place).
+#[test]
+fn shipped_theme_plugins_analyse_datasets_and_drafts() {
+    let node = Kpd::started();
+    node.ok(&["space", "create", "Remittances WG", "--theme", "7"]);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/remittances/corridor-quotes-illustrative.csv");
+    let dataset = node
+        .ok(&[
+            "dataset",
+            "import",
+            path(&fixture),
+            "--space",
+            "Remittances WG",
+            "--title",
+            "Quotes",
+        ])
+        .trim()
+        .to_owned();
+    node.ok(&["plugin", "install", path(&plugin_wasm("remittance-cost"))]);
+    let r = node.json(&["analyze", &dataset, "--plugin", "remittance-cost"]);
+    let metric = |name: &str| -> f64 {
+        r["report"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no metric {name}: {r}"))["value"]
+            .as_f64()
+            .unwrap()
+    };
+    // The total cost of each quote, from the CSV: (fee + margin% × amount) / amount.
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    let costs: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<f64> = l.split(',').skip(3).map(|x| x.parse().unwrap()).collect();
+            (f[1] + f[2] / 100.0 * f[0]) / f[0] * 100.0
+        })
+        .collect();
+    assert_eq!(metric("quotes"), costs.len() as f64);
+    let mean = costs.iter().sum::<f64>() / costs.len() as f64;
+    assert!((metric("average total cost over quotes") - mean).abs() < 1e-9);
+
+    node.ok(&["plugin", "install", path(&plugin_wasm("brief-readability"))]);
+    let body = "Remittances rose again. KYC rules slow small transfers.\n";
+    let f = node.scratch().join("brief.md");
+    std::fs::write(&f, body).unwrap();
+    let draft = node
+        .ok(&[
+            "draft",
+            "new",
+            "--space",
+            "Remittances WG",
+            "--title",
+            "Brief",
+            "--type",
+            "policy-brief",
+            "--file",
+            path(&f),
+        ])
+        .trim()
+        .to_owned();
+    let r = node.json(&["analyze", &draft, "--plugin", "brief-readability"]);
+    let metrics = r["report"]["metrics"].as_array().unwrap();
+    let words = metrics.iter().find(|m| m["name"] == "words").unwrap();
+    assert_eq!(words["value"], 8.0, "{r}");
+    let sentences = metrics.iter().find(|m| m["name"] == "sentences").unwrap();
+    assert_eq!(sentences["value"], 2.0, "{r}");
+    let kyc = r["report"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|f| {
+            f["anchor"].as_object().filter(|_| {
+                f["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("jargon: \"KYC\"")
+            })
+        })
+        .unwrap_or_else(|| panic!("a finding anchored on KYC: {r}"));
+    let (start, end) = (
+        kyc["start"].as_u64().unwrap() as usize,
+        kyc["end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(&body[start..end], "KYC");
+}
