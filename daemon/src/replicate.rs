@@ -167,10 +167,6 @@ pub struct Session {
     digest: Vec<u8>,
     /// Whether this side sent a full summary.
     sent_full: bool,
-    /// Sync states changed since they were last saved.
-    unsaved: BTreeSet<DocId>,
-    /// The round that makes the documents taken in so far durable.
-    importing: Option<crate::repo::Ticket>,
     refused: u32,
 }
 
@@ -196,8 +192,6 @@ impl Session {
             theirs: BTreeMap::new(),
             digest: Vec::new(),
             sent_full: false,
-            unsaved: BTreeSet::new(),
-            importing: None,
             refused: 0,
         }
     }
@@ -281,7 +275,6 @@ impl Session {
     /// The sync state with the peer for `id`, loading the one saved by an
     /// earlier session if there is one.
     fn state(&mut self, id: &DocId) -> &mut SyncState {
-        self.unsaved.insert(*id);
         let key = self.state_key(id);
         let repo = &self.repo;
         self.states.entry(*id).or_insert_with(|| {
@@ -296,30 +289,12 @@ impl Session {
     /// Ends the session: saves the sync states, so a reconnect resumes where
     /// this session stopped instead of starting over.
     pub fn close(&mut self) -> Result<(), RepoError> {
-        self.save()
-    }
-
-    /// Saves the sync states that changed since the last save (the driver calls
-    /// this every few seconds too, so a crash loses little).
-    pub fn save(&mut self) -> Result<(), RepoError> {
-        if self.unsaved.is_empty() {
-            return Ok(());
-        }
         let entries: Vec<(Vec<u8>, Vec<u8>)> = self
-            .unsaved
+            .states
             .iter()
-            .filter_map(|id| Some((self.state_key(id), self.states.get(id)?.encode())))
+            .map(|(id, s)| (self.state_key(id), s.encode()))
             .collect();
-        self.repo.put_metas(entries)?;
-        self.unsaved.clear();
-        Ok(())
-    }
-
-    /// Spaces first: a peer takes a document only once it holds its space.
-    fn spaces_first(&self, ids: &mut Vec<DocId>) {
-        let mut seen = BTreeSet::new();
-        ids.retain(|id| seen.insert(*id));
-        ids.sort_by_key(|id| self.repo.meta(id).is_none_or(|m| m.kind != DocKind::Space));
+        self.repo.put_metas(entries)
     }
 
     /// Shared documents whose latest durable changes here the peer has not
@@ -396,7 +371,6 @@ impl Session {
         // A changed space may have a new member: offer its whole backlog (what
         // the peer has already is skipped by the sync protocol).
         ids.extend(backlog(&self.repo, &ids));
-        self.spaces_first(&mut ids);
         let mut out = Vec::new();
         for id in ids {
             let Some(space) = space_of(&self.repo, &id).filter(|s| self.shares(s)) else {
@@ -466,7 +440,7 @@ impl Session {
         let mut frames = frames.into_iter().peekable();
         while let Some(f) = frames.next() {
             let Some(rp::frame::Body::Sync(first)) = f.body else {
-                out.extend(self.take(f)?);
+                out.extend(self.receive(f)?);
                 continue;
             };
             let mut messages = vec![first.message];
@@ -486,19 +460,7 @@ impl Session {
             let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
             out.extend(self.sync(&first.doc, &first.space, &messages)?);
         }
-        self.settle()?;
         Ok(out)
-    }
-
-    /// Waits until the documents taken in whole are durable: one commit round
-    /// for a batch of them.
-    fn settle(&mut self) -> Result<(), String> {
-        if let Some(ticket) = self.importing.take() {
-            self.repo
-                .wait(ticket)
-                .map_err(|e| format!("documents from the peer could not be stored: {e}"))?;
-        }
-        Ok(())
     }
 
     /// Sync messages about one document: applied in one go, then answered.
@@ -563,10 +525,6 @@ impl Session {
     /// A frame from the peer. Returns what to send back; an error ends the
     /// session (a frame that is not part of the protocol, too many refusals).
     pub fn receive(&mut self, f: rp::Frame) -> Result<Vec<rp::Frame>, String> {
-        self.receive_all(vec![f])
-    }
-
-    fn take(&mut self, f: rp::Frame) -> Result<Vec<rp::Frame>, String> {
         let mut out = Vec::new();
         match f.body {
             Some(rp::frame::Body::Summary(s)) => {
@@ -593,12 +551,9 @@ impl Session {
                     heads.sort();
                     self.theirs.insert(id, heads);
                 }
-                let mut ids: Vec<DocId> = self.mine.keys().copied().collect();
-                self.spaces_first(&mut ids);
-                for id in ids {
-                    if self.theirs.get(&id) != Some(&stored_heads(&self.repo, &id))
-                        && let Some(space) = self.mine.get(&id).copied()
-                    {
+                let mine: Vec<(DocId, DocId)> = self.mine.iter().map(|(d, s)| (*d, *s)).collect();
+                for (id, space) in mine {
+                    if self.theirs.get(&id) != Some(&stored_heads(&self.repo, &id)) {
                         out.extend(self.offer(id, space)?);
                     }
                 }
@@ -615,13 +570,7 @@ impl Session {
                         .repo
                         .import(&id, &w.document, check)
                         .map_err(|e| e.to_string())?;
-                    // Waited for once per batch (see `receive_all`); a space at
-                    // once, as its documents are checked against its members.
-                    self.importing = self.importing.max(Some(ticket));
-                    if id == space {
-                        self.settle()?;
-                    }
-                    Ok(())
+                    self.repo.wait(ticket).map_err(|e| e.to_string())
                 });
                 match result {
                     Ok(()) => {
@@ -858,14 +807,8 @@ async fn exchange(
             match work {
                 Work::Frames(f) => (s.receive_all(f), None),
                 Work::Changed(ids) => (s.changed(ids.as_deref().map(|v| v.as_slice())), None),
-                // Counting reads every shared document's index entry: once a
-                // tick. Sync states are saved then too, so a crash loses little.
-                Work::Tick => {
-                    if let Err(e) = s.save() {
-                        tracing::warn!(peer = %s.peer.short(), "could not save sync states: {e}");
-                    }
-                    (Ok(Vec::new()), Some(s.behind()))
-                }
+                // Counting reads every shared document's index entry: once a tick.
+                Work::Tick => (Ok(Vec::new()), Some(s.behind())),
             }
         })
         .await?;

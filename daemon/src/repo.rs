@@ -1138,8 +1138,7 @@ impl Inner {
         if !writes.is_empty() {
             self.store.write_docs(&writes)?;
         }
-        // Documents with new durable changes (a compaction alone is no news).
-        let mut changed: Vec<DocId> = Vec::new();
+        let changed: Vec<DocId> = written.iter().map(|(id, _, _)| *id).collect();
         let mut stale = lock(&self.stale);
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         let mut ops = Vec::new();
@@ -1157,9 +1156,6 @@ impl Inner {
         {
             {
                 let mut enc = lock(&slot.encoded);
-                if enc.durable != heads {
-                    changed.push(id);
-                }
                 enc.durable = heads;
                 enc.bytes.drain(..drain);
             }
