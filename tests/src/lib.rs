@@ -342,34 +342,8 @@ pub fn seed() -> u64 {
 /// built with `cargo build --profile plugin --target wasm32-wasip2` the first
 /// time a test process asks for it, into `$CARGO_TARGET_DIR` (or `target/`).
 pub fn plugin_wasm(package: &str) -> PathBuf {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let file = target
-        .join("wasm32-wasip2/plugin")
-        .join(format!("{}.wasm", package.replace('-', "_")));
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|b| b == package) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&root)
-            .args(["build", "--quiet", "--profile", "plugin"])
-            .args(["--target", "wasm32-wasip2", "-p", package])
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success(),
-            "building {package} to wasm failed (`rustup target add wasm32-wasip2` if the target is missing)"
-        );
-        built.push(package.to_owned());
-    }
-    assert!(
-        file.exists(),
-        "{} is missing after the build",
-        file.display()
-    );
-    file
+    kp_plugin_sdk::testing::build_component(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        package,
+    )
 }

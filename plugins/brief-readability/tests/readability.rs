@@ -1,7 +1,7 @@
 //! `brief-readability` against hand-counted words, sentences and syllables.
 
 use brief_readability::{BriefReadability, syllables};
-use kp_plugin_sdk::testing::{dataset, draft, table_from_csv};
+use kp_plugin_sdk::testing::{dataset, draft, metric, table_from_csv};
 use kp_plugin_sdk::{AnalysisError, Report, Severity, check_report, run};
 
 fn analyse(
@@ -14,12 +14,6 @@ fn analyse(
     check_report(&doc, &report).expect("report keeps the contract");
     let texts = doc.sections.iter().map(|s| s.text.clone()).collect();
     Ok((report, texts))
-}
-
-fn metric(r: &Report, name: &str) -> f64 {
-    r.get_metric(name)
-        .unwrap_or_else(|| panic!("no metric {name}: {:?}", r.metrics))
-        .value
 }
 
 fn close(a: f64, b: f64) -> bool {

@@ -2,7 +2,7 @@
 //! (tests/fixtures/diaspora-illustrative.csv).
 
 use diaspora_savings::DiasporaSavings;
-use kp_plugin_sdk::testing::{dataset, draft, table_from_csv};
+use kp_plugin_sdk::testing::{dataset, draft, metric, table_from_csv};
 use kp_plugin_sdk::{AnalysisError, ColumnData, Report, check_report, run};
 
 const ROWS: &str = include_str!("fixtures/diaspora-illustrative.csv");
@@ -17,12 +17,6 @@ fn analyse(csv: &str, params: &[(&str, &str)]) -> Result<Report, AnalysisError> 
     let report = run::<DiasporaSavings>(doc.clone())?;
     check_report(&doc, &report).expect("report keeps the contract");
     Ok(report)
-}
-
-fn metric(r: &Report, name: &str) -> f64 {
-    r.get_metric(name)
-        .unwrap_or_else(|| panic!("no metric {name}: {:?}", r.metrics))
-        .value
 }
 
 fn numbers(r: &Report, table: &str, column: &str) -> Vec<f64> {

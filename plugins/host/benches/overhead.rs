@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kp_plugin_host::view::{Column, ColumnData, Table};
@@ -20,29 +19,7 @@ use kp_plugin_host::{DocKind, DocumentView, Host, Limits};
 
 fn wasm(package: &str) -> Vec<u8> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--quiet",
-            "--profile",
-            "plugin",
-            "--target",
-            "wasm32-wasip2",
-            "-p",
-            package,
-        ])
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building {package} failed");
-    let file = target
-        .join("wasm32-wasip2/plugin")
-        .join(format!("{}.wasm", package.replace('-', "_")));
+    let file = kp_plugin_sdk::testing::build_component(&root, package);
     std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 

@@ -3,48 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kp_plugin_host::view::{Column, ColumnData, Section, Table};
 use kp_plugin_host::{DocKind, DocumentView, Host, Limits, PluginError};
 
-/// Builds a workspace crate to a wasm component (once per test process) and
-/// returns its bytes.
+/// The bytes of a workspace plugin crate built to a wasm component.
 fn wasm(package: &str) -> Vec<u8> {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let file = target
-        .join("wasm32-wasip2/plugin")
-        .join(format!("{}.wasm", package.replace('-', "_")));
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|b| b == package) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "build",
-                "--quiet",
-                "--profile",
-                "plugin",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                package,
-            ])
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("run cargo");
-        assert!(
-            status.success(),
-            "building {package} to wasm failed (is the wasm32-wasip2 target installed?)"
-        );
-        built.push(package.to_owned());
-    }
+    let file = kp_plugin_sdk::testing::build_component(&root, package);
     std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 

@@ -2,7 +2,7 @@
 //! (tests/fixtures/remittances/corridor-quotes-illustrative.csv, made up by design so
 //! that the arithmetic can be checked by hand).
 
-use kp_plugin_sdk::testing::{dataset, draft, table_from_csv};
+use kp_plugin_sdk::testing::{dataset, draft, metric, table_from_csv};
 use kp_plugin_sdk::{AnalysisError, ColumnData, Report, Severity, check_report, run};
 use remittance_cost::{RemittanceCost, total_cost_pct};
 
@@ -19,12 +19,6 @@ fn analyse(csv: &str, params: &[(&str, &str)]) -> Result<Report, AnalysisError> 
     let report = run::<RemittanceCost>(doc.clone())?;
     check_report(&doc, &report).expect("report keeps the contract");
     Ok(report)
-}
-
-fn metric(r: &Report, name: &str) -> f64 {
-    r.get_metric(name)
-        .unwrap_or_else(|| panic!("no metric {name}: {:?}", r.metrics))
-        .value
 }
 
 fn numbers(r: &Report, table: &str, column: &str) -> Vec<f64> {

@@ -2,7 +2,7 @@
 //! tests/fixtures/remittances/ (World Bank, Migration and Development Brief 17) and an
 //! illustrative panel with GDP and aid.
 
-use kp_plugin_sdk::testing::{dataset, draft, table_from_csv};
+use kp_plugin_sdk::testing::{dataset, draft, metric, table_from_csv};
 use kp_plugin_sdk::{AnalysisError, ColumnData, Report, Severity, check_report, run};
 use remittance_indicators::RemittanceIndicators;
 
@@ -22,12 +22,6 @@ fn analyse(csv: &str, params: &[(&str, &str)]) -> Result<Report, AnalysisError> 
     let report = run::<RemittanceIndicators>(doc.clone())?;
     check_report(&doc, &report).expect("report keeps the contract");
     Ok(report)
-}
-
-fn metric(r: &Report, name: &str) -> f64 {
-    r.get_metric(name)
-        .unwrap_or_else(|| panic!("no metric {name}: {:?}", r.metrics))
-        .value
 }
 
 fn numbers(r: &Report, table: &str, column: &str) -> Vec<Option<f64>> {

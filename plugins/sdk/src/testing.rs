@@ -2,7 +2,7 @@
 //! column by column (integer, number, boolean, text: the narrowest type that fits
 //! every non-empty cell) and drafts split into sections at lines starting with `#`.
 
-use crate::types::{Column, ColumnData, DocKind, Document, Section, Table};
+use crate::types::{Column, ColumnData, DocKind, Document, Report, Section, Table};
 
 /// A CSV file that could not be read as a table.
 #[derive(Debug, thiserror::Error)]
@@ -135,4 +135,49 @@ pub fn draft(title: &str, draft_type: &str, text: &str, params: &[(&str, &str)])
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
     }
+}
+
+/// Builds the plugin crate `package` of the workspace at `workspace` to a wasm
+/// component (`cargo build --profile plugin --target wasm32-wasip2`, into
+/// `$CARGO_TARGET_DIR` or `target/`), once per process, and returns its path.
+/// Panics with the reason if the build fails.
+pub fn build_component(workspace: &std::path::Path, package: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let file = target
+        .join("wasm32-wasip2/plugin")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == package) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(workspace)
+            .args(["build", "--quiet", "--profile", "plugin"])
+            .args(["--target", "wasm32-wasip2", "-p", package])
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "building {package} to wasm failed (`rustup target add wasm32-wasip2` if the target is missing)"
+        );
+        built.push(package.to_owned());
+    }
+    assert!(
+        file.exists(),
+        "{} is missing after the build",
+        file.display()
+    );
+    file
+}
+
+/// The value of the metric `name` of a report; panics, listing the metrics, if
+/// there is none.
+pub fn metric(report: &Report, name: &str) -> f64 {
+    report
+        .get_metric(name)
+        .unwrap_or_else(|| panic!("no metric {name}: {:?}", report.metrics))
+        .value
 }
