@@ -483,16 +483,24 @@ impl Peers {
         let (tx, rx) = mpsc::channel::<rp::Frame>(64);
         tx.send(self.hello()).await.map_err(|e| e.to_string())?;
         self.update(&id, |p| p.bytes_out += self.hello().encoded_len() as u64);
-        let response = client
-            .session(ReceiverStream::new(rx))
+        // One deadline for the whole handshake: a request or hello lost on a
+        // broken link must not hold this dialler until keepalives notice.
+        let handshake = async {
+            let response = client
+                .session(ReceiverStream::new(rx))
+                .await
+                .map_err(|s| s.message().to_owned())?;
+            let mut inbound = response.into_inner();
+            let first = inbound
+                .message()
+                .await
+                .map_err(|s| s.message().to_owned())?
+                .ok_or("the peer closed the session")?;
+            Ok::<_, String>((inbound, first))
+        };
+        let (mut inbound, first) = tokio::time::timeout(HELLO_TIMEOUT, handshake)
             .await
-            .map_err(|s| s.message().to_owned())?;
-        let mut inbound = response.into_inner();
-        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
-            .await
-            .map_err(|_| "the peer sent no hello".to_owned())?
-            .map_err(|s| s.message().to_owned())?
-            .ok_or("the peer closed the session")?;
+            .map_err(|_| "the peer sent no hello".to_owned())??;
         let idle = self.accept_hello(&id, first)?;
         self.run_session(id, &mut inbound, tx, idle).await
     }

@@ -167,6 +167,8 @@ pub struct Session {
     digest: Vec<u8>,
     /// Whether this side sent a full summary.
     sent_full: bool,
+    /// Documents whose sync state may have changed since it was last saved.
+    unsaved: BTreeSet<DocId>,
     refused: u32,
 }
 
@@ -192,6 +194,7 @@ impl Session {
             theirs: BTreeMap::new(),
             digest: Vec::new(),
             sent_full: false,
+            unsaved: BTreeSet::new(),
             refused: 0,
         }
     }
@@ -286,15 +289,22 @@ impl Session {
         })
     }
 
-    /// Ends the session: saves the sync states, so a reconnect resumes where
-    /// this session stopped instead of starting over.
-    pub fn close(&mut self) -> Result<(), RepoError> {
+    /// Saves the sync states that may have changed since the last save, so a
+    /// reconnect resumes where this session stopped instead of starting over.
+    /// The driver calls this when the session ends and once a second while it
+    /// runs, so a node that stops without ending its sessions loses little.
+    pub fn save(&mut self) -> Result<(), RepoError> {
+        if self.unsaved.is_empty() {
+            return Ok(());
+        }
         let entries: Vec<(Vec<u8>, Vec<u8>)> = self
-            .states
+            .unsaved
             .iter()
-            .map(|(id, s)| (self.state_key(id), s.encode()))
+            .filter_map(|id| Some((self.state_key(id), self.states.get(id)?.encode())))
             .collect();
-        self.repo.put_metas(entries)
+        self.repo.put_metas(entries)?;
+        self.unsaved.clear();
+        Ok(())
     }
 
     /// Shared documents whose latest durable changes here the peer has not
@@ -371,11 +381,16 @@ impl Session {
         // A changed space may have a new member: offer its whole backlog (what
         // the peer has already is skipped by the sync protocol).
         ids.extend(backlog(&self.repo, &ids));
+        let mut seen = BTreeSet::new();
+        let mut ids: Vec<(DocId, DocId)> = ids
+            .into_iter()
+            .filter(|id| seen.insert(*id))
+            .filter_map(|id| Some((id, space_of(&self.repo, &id).filter(|s| self.shares(s))?)))
+            .collect();
+        // Spaces first, as in the answer to a summary.
+        ids.sort_by_key(|(d, s)| d != s);
         let mut out = Vec::new();
-        for id in ids {
-            let Some(space) = space_of(&self.repo, &id).filter(|s| self.shares(s)) else {
-                continue;
-            };
+        for (id, space) in ids {
             self.mine.insert(id, space);
             out.extend(self.offer(id, space)?);
         }
@@ -401,18 +416,31 @@ impl Session {
                 .into_iter()
                 .collect())
         } else {
-            let heads = stored_heads(&self.repo, &id);
-            let Some(document) = self.repo.saved(&id).map_err(|e| e.to_string())? else {
+            let Some((document, heads)) = self.repo.saved(&id).map_err(|e| e.to_string())? else {
                 return Ok(Vec::new());
             };
             self.peer_has.insert(id);
-            self.theirs.insert(id, heads);
+            self.agreed(id, heads);
             Ok(vec![frame(rp::frame::Body::Whole(rp::Whole {
                 doc: id.as_bytes().to_vec(),
                 space: space.as_bytes().to_vec(),
                 document,
             }))])
         }
+    }
+
+    /// Both nodes now hold `heads` of `id` (a whole document went one way): the
+    /// sync state records them as shared, so the next sync message, and the
+    /// next session's summary, start from there rather than from nothing.
+    /// Should the peer have refused the document after all, its next sync
+    /// message about it is answered with `Want` and it is sent whole again, and
+    /// the next summaries disagree on the digest and compare everything.
+    fn agreed(&mut self, id: DocId, heads: Vec<automerge::ChangeHash>) {
+        let mut raw: Vec<Vec<u8>> = heads.iter().map(|h| h.0.to_vec()).collect();
+        raw.sort();
+        self.theirs.insert(id, raw);
+        self.state(&id).shared_heads = heads;
+        self.unsaved.insert(id);
     }
 
     /// Logs a refused frame; closes the session after too many.
@@ -479,6 +507,8 @@ impl Session {
             }))]);
         }
         self.peer_has.insert(id);
+        // Only what is encoded (the shared heads) is saved; receiving may move them.
+        self.unsaved.insert(id);
         let result = self.check_incoming(&id, &space).and_then(|accept| {
             let repo = self.repo.clone();
             let state = self.state(&id);
@@ -551,7 +581,10 @@ impl Session {
                     heads.sort();
                     self.theirs.insert(id, heads);
                 }
-                let mine: Vec<(DocId, DocId)> = self.mine.iter().map(|(d, s)| (*d, *s)).collect();
+                let mut mine: Vec<(DocId, DocId)> =
+                    self.mine.iter().map(|(d, s)| (*d, *s)).collect();
+                // Spaces first: a peer takes a document only once it holds its space.
+                mine.sort_by_key(|(d, s)| d != s);
                 for (id, space) in mine {
                     if self.theirs.get(&id) != Some(&stored_heads(&self.repo, &id)) {
                         out.extend(self.offer(id, space)?);
@@ -566,15 +599,17 @@ impl Session {
                         Some(a) => a.as_ref(),
                         None => &always,
                     };
-                    let ticket = self
+                    let (ticket, heads) = self
                         .repo
                         .import(&id, &w.document, check)
                         .map_err(|e| e.to_string())?;
-                    self.repo.wait(ticket).map_err(|e| e.to_string())
+                    self.repo.wait(ticket).map_err(|e| e.to_string())?;
+                    Ok(heads)
                 });
                 match result {
-                    Ok(()) => {
+                    Ok(heads) => {
                         self.peer_has.insert(id);
+                        self.agreed(id, heads);
                     }
                     Err(e) => self.refuse(&id, "a document", &e)?,
                 }
@@ -708,7 +743,7 @@ pub async fn run(
     let result = exchange(&mut slot, inbound, out, durable, observer, limits, exec).await;
     if let Some(session) = slot {
         let peer = session.peer;
-        match step(exec, session, |s| s.close()).await {
+        match step(exec, session, |s| s.save()).await {
             Ok((_, Err(e))) => {
                 tracing::warn!(peer = %peer.short(), "could not save sync states: {e}")
             }
@@ -729,6 +764,10 @@ async fn exchange(
     exec: Exec,
 ) -> Result<(), String> {
     let beat = limits.heartbeat;
+    let (me, peer) = slot
+        .as_ref()
+        .map(|s| (s.me.short(), s.peer.short()))
+        .ok_or("no session")?;
     let mut assembler = Assembler::default();
     let mut last_in = tokio::time::Instant::now();
     let mut last_out = tokio::time::Instant::now();
@@ -742,6 +781,7 @@ async fn exchange(
     };
     loop {
         for f in replies.drain(..) {
+            tracing::trace!(%me, %peer, "out: {}", describe(&f));
             for part in split(f, limits.max_frame) {
                 observer.counted(part.encoded_len() as u64, false);
                 out.send(part)
@@ -802,13 +842,24 @@ async fn exchange(
                 Work::Tick
             }
         };
+        if let Work::Frames(fs) = &work {
+            for f in fs {
+                tracing::trace!(%me, %peer, "in: {}", describe(f));
+            }
+        }
         let session = slot.take().ok_or("no session")?;
         let (session, result) = step(exec, session, move |s| {
             match work {
                 Work::Frames(f) => (s.receive_all(f), None),
                 Work::Changed(ids) => (s.changed(ids.as_deref().map(|v| v.as_slice())), None),
-                // Counting reads every shared document's index entry: once a tick.
-                Work::Tick => (Ok(Vec::new()), Some(s.behind())),
+                // Counting reads every shared document's index entry: once a
+                // tick. Sync states are saved then too.
+                Work::Tick => {
+                    if let Err(e) = s.save() {
+                        tracing::warn!(peer = %s.peer.short(), "could not save sync states: {e}");
+                    }
+                    (Ok(Vec::new()), Some(s.behind()))
+                }
             }
         })
         .await?;
@@ -821,8 +872,192 @@ async fn exchange(
     }
 }
 
+/// A frame in a few words, for the trace log.
+fn describe(f: &rp::Frame) -> String {
+    use rp::frame::Body as B;
+    let id = |b: &[u8]| doc_id(b).map(|d| d.to_string()).unwrap_or_default();
+    match &f.body {
+        Some(B::Summary(s)) => format!("summary full={} docs={}", s.full, s.docs.len()),
+        Some(B::Whole(w)) => format!("whole {}", id(&w.doc)),
+        Some(B::Sync(m)) => format!("sync {} {}b", id(&m.doc), m.message.len()),
+        Some(B::Want(w)) => format!("want {}", id(&w.doc)),
+        Some(B::Heartbeat(_)) => "heartbeat".into(),
+        other => format!("{other:?}"),
+    }
+}
+
 enum Work {
     Frames(Vec<rp::Frame>),
     Changed(Option<Arc<Vec<DocId>>>),
     Tick,
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two sessions joined back to back, without a network: what each sends is
+    //! handed to the other, with the notices of durable changes each repository
+    //! publishes, until both fall silent.
+
+    use super::*;
+    use crate::model::draft;
+    use crate::repo::{ChangeNote, RepoConfig};
+    use crate::store::MemStore;
+
+    fn node(i: u8) -> NodeId {
+        NodeId::from_bytes([i; 32])
+    }
+
+    fn repo(i: u8) -> Repo {
+        let cfg = RepoConfig {
+            group_commit_window: Duration::ZERO,
+            idle_compact: Duration::from_secs(3600),
+            ..RepoConfig::default()
+        };
+        Repo::open(Arc::new(MemStore::default()), node(i), cfg).expect("a memory repo opens")
+    }
+
+    /// A space on `a` with nodes 1 and 2 as members, and `drafts` drafts in it
+    /// whose ids sort before the space's.
+    fn corpus(a: &Repo, drafts: usize) -> (DocId, Vec<DocId>) {
+        let note = ChangeNote::new("test", "setup");
+        let admin = space::Member {
+            node_id: node(1).to_string(),
+            role: "admin".into(),
+            institution: "a".into(),
+        };
+        let (space_id, ()) = a
+            .create_as(DocId::from_bytes([0xff; 16]), &note, |doc| {
+                space::init(doc, "s", 7, "", &admin, 0)?;
+                let b = space::Member {
+                    node_id: node(2).to_string(),
+                    role: "editor".into(),
+                    institution: "b".into(),
+                };
+                space::add_member(doc, &admin.node_id, &b, 0)
+            })
+            .expect("the space is created");
+        let me = node(1).to_string();
+        let by = draft::Actor {
+            author: "t",
+            institution: "a",
+            node_id: &me,
+        };
+        let ids = (0..drafts)
+            .map(|d| {
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&(d as u64).to_be_bytes());
+                a.create_as(DocId::from_bytes(id), &note, |doc| {
+                    draft::init(doc, &space_id, &format!("draft {d}"), "", "text", &by, 0)
+                })
+                .expect("a draft is created")
+                .0
+            })
+            .collect();
+        (space_id, ids)
+    }
+
+    struct End {
+        session: Session,
+        durable: broadcast::Receiver<Arc<Vec<DocId>>>,
+    }
+
+    impl End {
+        fn new(repo: &Repo, me: u8, peer: u8) -> Self {
+            Self {
+                durable: repo.subscribe(),
+                session: Session::new(repo.clone(), node(me), node(peer)),
+            }
+        }
+
+        /// What the notices of durable changes published so far make it send.
+        fn notices(&mut self) -> Vec<rp::Frame> {
+            let mut out = Vec::new();
+            loop {
+                let ids = match self.durable.try_recv() {
+                    Ok(ids) => Some(ids),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => None,
+                    Err(_) => return out,
+                };
+                out.extend(
+                    self.session
+                        .changed(ids.as_deref().map(Vec::as_slice))
+                        .expect("offers"),
+                );
+            }
+        }
+    }
+
+    fn size(frames: &[rp::Frame]) -> usize {
+        frames.iter().map(Message::encoded_len).sum()
+    }
+
+    /// Opens a session between `a` and `b` and runs it until both are silent;
+    /// returns the bytes each side sent, then saves both sides' sync states.
+    fn exchange(a: &mut End, b: &mut End) -> (usize, usize) {
+        let (mut to_b, mut to_a) = (a.session.open(), b.session.open());
+        let (mut sent_a, mut sent_b) = (0, 0);
+        for _ in 0..10_000 {
+            if to_a.is_empty() && to_b.is_empty() {
+                to_b = a.notices();
+                to_a = b.notices();
+                if to_a.is_empty() && to_b.is_empty() {
+                    a.session.save().expect("saved");
+                    b.session.save().expect("saved");
+                    return (sent_a, sent_b);
+                }
+            }
+            sent_a += size(&to_b);
+            sent_b += size(&to_a);
+            let (for_b, for_a) = (std::mem::take(&mut to_b), std::mem::take(&mut to_a));
+            to_a.extend(b.session.receive_all(for_b).expect("b takes a's frames"));
+            to_b.extend(a.session.receive_all(for_a).expect("a takes b's frames"));
+        }
+        panic!("the sessions never fell silent");
+    }
+
+    fn heads(repo: &Repo, id: &DocId) -> Option<Vec<String>> {
+        repo.meta(id).map(|m| m.heads)
+    }
+
+    #[test]
+    fn a_clone_takes_every_document_at_once_though_drafts_sort_before_their_space() {
+        let (ra, rb) = (repo(1), repo(2));
+        let (space_id, drafts) = corpus(&ra, 20);
+        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+        exchange(&mut a, &mut b);
+        for id in std::iter::once(&space_id).chain(&drafts) {
+            assert!(heads(&rb, id).is_some(), "{id} did not arrive");
+            assert_eq!(heads(&ra, id), heads(&rb, id));
+        }
+    }
+
+    #[test]
+    fn reconnecting_after_one_small_edit_sends_that_edit_not_the_corpus() {
+        let (ra, rb) = (repo(1), repo(2));
+        let (_, drafts) = corpus(&ra, 200);
+        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+        let (clone, _) = exchange(&mut a, &mut b);
+
+        // An edit while apart, then a new session each side.
+        let edited = drafts[57];
+        let note = ChangeNote::new("test", "edit");
+        ra.change_durably(&edited, &note, |doc| {
+            automerge::transaction::Transactable::put(doc, automerge::ROOT, "note", "revised")?;
+            Ok(())
+        })
+        .expect("edited");
+        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+        let (sent_a, sent_b) = exchange(&mut a, &mut b);
+        assert_eq!(heads(&ra, &edited), heads(&rb, &edited));
+        // A full summary alone would list 201 documents at ~70 bytes each.
+        assert!(
+            sent_a + sent_b < 2048,
+            "reconnecting sent {sent_a} + {sent_b} bytes (the clone: {clone})"
+        );
+
+        // Nothing changed: the summaries and their digests are all that goes.
+        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+        let (sent_a, sent_b) = exchange(&mut a, &mut b);
+        assert!(sent_a + sent_b < 200, "{sent_a} + {sent_b} bytes");
+    }
 }

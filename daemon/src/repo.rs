@@ -139,6 +139,9 @@ pub struct DocMeta {
     pub sizes: DocSizes,
 }
 
+/// A whole document as `save()` wrote it, and its heads.
+pub type Saved = (Vec<u8>, Vec<automerge::ChangeHash>);
+
 /// A check of a document as it would be after a peer's changes; an error
 /// refuses them.
 pub type Accept<'a> = dyn Fn(&mut AutoCommit) -> Result<(), model::ModelError> + 'a;
@@ -489,10 +492,10 @@ impl Repo {
         Ok(message.flatten().map(|m| m.encode()))
     }
 
-    /// The whole document (`save()`) for a peer that has nothing of it; only
-    /// durable state, as for [`Repo::sync_message`].
-    pub fn saved(&self, id: &DocId) -> Result<Option<Vec<u8>>, RepoError> {
-        self.when_durable(id, |doc| doc.save())
+    /// The whole document (`save()`) for a peer that has nothing of it, with its
+    /// heads; only durable state, as for [`Repo::sync_message`].
+    pub fn saved(&self, id: &DocId) -> Result<Option<Saved>, RepoError> {
+        self.when_durable(id, |doc| (doc.save(), doc.get_heads()))
     }
 
     /// Applies sync messages from a peer, in order; `accept` sees the document as
@@ -559,14 +562,28 @@ impl Repo {
 
     /// Takes in a whole document from a peer (a `save()`): a new document is
     /// added, a known one merged. `accept` sees the result first and may refuse.
+    /// Returns the ticket of the round that stores it and the heads of what came
+    /// in (which this node now holds too).
     pub fn import(
         &self,
         id: &DocId,
         bytes: &[u8],
         accept: &Accept<'_>,
-    ) -> Result<Ticket, RepoError> {
+    ) -> Result<(Ticket, Vec<automerge::ChangeHash>), RepoError> {
         let mut incoming = AutoCommit::load(bytes)
             .map_err(|e| model::ModelError::invalid(format!("not a document: {e}")))?;
+        let heads = incoming.get_heads();
+        self.import_loaded(id, bytes, incoming, accept)
+            .map(|ticket| (ticket, heads))
+    }
+
+    fn import_loaded(
+        &self,
+        id: &DocId,
+        bytes: &[u8],
+        mut incoming: AutoCommit,
+        accept: &Accept<'_>,
+    ) -> Result<Ticket, RepoError> {
         match self.inner.slot(id) {
             Ok(slot) => {
                 let mut loaded = lock(&slot.loaded);
@@ -1138,7 +1155,8 @@ impl Inner {
         if !writes.is_empty() {
             self.store.write_docs(&writes)?;
         }
-        let changed: Vec<DocId> = written.iter().map(|(id, _, _)| *id).collect();
+        // Documents with new durable changes (a compaction alone is no news).
+        let mut changed: Vec<DocId> = Vec::new();
         let mut stale = lock(&self.stale);
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         let mut ops = Vec::new();
@@ -1156,6 +1174,9 @@ impl Inner {
         {
             {
                 let mut enc = lock(&slot.encoded);
+                if enc.durable != heads {
+                    changed.push(id);
+                }
                 enc.durable = heads;
                 enc.bytes.drain(..drain);
             }

@@ -11,7 +11,9 @@
 //! with `biased`).
 //!
 //! `SIM_SEED=n cargo test -p kp-daemon sim::` reruns one seed (both node counts);
-//! `SIM_SEEDS=n` runs n seeds of each instead of the default.
+//! `SIM_SEEDS=n` runs n seeds of each instead of the default. With `SIM_DEBUG=1`
+//! the log goes to stderr, filtered by `RUST_LOG` (`kp_daemon=trace` shows
+//! every frame each node sends and takes).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -142,7 +144,8 @@ async fn session(
 ) {
     let durable = repo.subscribe();
     let s = Session::new(repo, me, peer);
-    let _ = replicate::run(s, &mut inbound, tx, durable, &Quiet, LIMITS, Exec::Inline).await;
+    let r = replicate::run(s, &mut inbound, tx, durable, &Quiet, LIMITS, Exec::Inline).await;
+    tracing::debug!(me = %me.short(), peer = %peer.short(), "session ended: {r:?}");
 }
 
 #[derive(Clone)]
@@ -189,13 +192,20 @@ async fn dial(repo: Repo, me: NodeId, host: String) -> Result<(), String> {
     let mut client = ReplicationClient::new(channel);
     let (tx, rx) = mpsc::channel(64);
     tx.send(hello(me)).await.map_err(|e| e.to_string())?;
-    let mut inbound = client
-        .session(ReceiverStream::new(rx))
+    // The handshake has a deadline, as in the node: a request or hello lost to
+    // a cut link would otherwise hold this dialler forever.
+    let handshake = async {
+        let mut inbound = client
+            .session(ReceiverStream::new(rx))
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        let first = inbound.message().await.map_err(|s| s.to_string())?;
+        Ok::<_, String>((hello_from(first)?, inbound))
+    };
+    let (peer, inbound) = tokio::time::timeout(LIMITS.idle_timeout, handshake)
         .await
-        .map_err(|s| s.to_string())?
-        .into_inner();
-    let first = inbound.message().await.map_err(|s| s.to_string())?;
-    let peer = hello_from(first)?;
+        .map_err(|_| "no hello".to_owned())??;
     session(repo, me, peer, inbound, tx).await;
     Ok(())
 }
@@ -325,6 +335,11 @@ fn edit(repo: &Repo, rng: &mut Rng, docs: &[DocId], i: usize, n: usize) -> Optio
 }
 
 fn run_seed(seed: u64, k: usize) -> Outcome {
+    if std::env::var("SIM_DEBUG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
+    }
     let mut rng = Rng(seed ^ ((k as u64) << 56));
     let repos: Vec<Repo> = (0..k).map(open).collect();
     let names: Vec<String> = (0..k).map(|i| format!("node{i}")).collect();
@@ -461,6 +476,15 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
         }
     }
     let heal_to_converge = sim.elapsed() - healed_at;
+    if !done {
+        // What each node ended with, to see who is missing what.
+        for (i, r) in repos.iter().enumerate() {
+            for id in &docs {
+                let v = view(r, id).map(|v| (v.heads.len(), v.tokens.len()));
+                eprintln!("seed {seed} node{i} {id}: (heads, tokens) = {v:?}");
+            }
+        }
+    }
     let lost = acked
         .iter()
         .filter(|(id, token)| {

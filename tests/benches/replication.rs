@@ -787,8 +787,8 @@ fn reconnect_many(rt: &Runtime, many: usize, long: &[&[Patch]]) -> Reconnect {
             s.spawn(move || {
                 let mut last = None;
                 for id in docs.iter().skip(t).step_by(8) {
-                    let bytes = a.repo.saved(id).expect("saved").expect("durable");
-                    last = Some(b.repo.import(id, &bytes, &|_| Ok(())).expect("imported"));
+                    let (bytes, _) = a.repo.saved(id).expect("saved").expect("durable");
+                    last = Some(b.repo.import(id, &bytes, &|_| Ok(())).expect("imported").0);
                 }
                 if let Some(t) = last {
                     b.repo.wait(t).expect("durable");
@@ -1035,7 +1035,7 @@ fn clone_phase(rt: &Runtime, sizes: &Sizes, long: &[&[Patch]]) {
     compact_all(&a.repo, &docs);
     let saved: Vec<Vec<u8>> = docs
         .iter()
-        .map(|id| a.repo.saved(id).expect("saved").expect("durable"))
+        .map(|id| a.repo.saved(id).expect("saved").expect("durable").0)
         .collect();
     let save_sum: u64 = saved.iter().map(|s| s.len() as u64).sum();
     println!(
@@ -1081,8 +1081,8 @@ sum of save() {:.0} KiB; written in {:.1} s",
     fresh.disconnect();
     drop(fresh);
     // The same, with the space document already there.
-    let bytes = a.repo.saved(&space).expect("saved").expect("durable");
-    let ticket = b
+    let (bytes, _) = a.repo.saved(&space).expect("saved").expect("durable");
+    let (ticket, _) = b
         .repo
         .import(&space, &bytes, &|_| Ok(()))
         .expect("imported");
@@ -1185,7 +1185,7 @@ fn latency_phase(rt: &Runtime, sizes: &Sizes, trace: Option<&[Patch]>) {
             sizes.edits_big,
             Duration::from_millis(200),
         );
-        let saved = a.repo.saved(&big_id).expect("saved").expect("durable");
+        let (saved, _) = a.repo.saved(&big_id).expect("saved").expect("durable");
         let raw = chain_raw(&saved, warm, sizes.edits_big);
         let (kp50, kp99) = (percentile(&big_times, 0.5), percentile(&big_times, 0.99));
         let (raw50, raw99) = (percentile(&raw, 0.5), percentile(&raw, 0.99));
