@@ -541,16 +541,22 @@ impl Repo {
         let slot = self.inner.slot(id)?;
         let mut loaded = lock(&slot.loaded);
         let before = loaded.doc.get_heads();
-        if let Some(accept) = accept {
-            // Check on a copy first: a refused message must leave nothing behind.
-            let mut trial = loaded.doc.fork();
-            let mut trial_state = state.clone();
-            receive(&mut trial, &mut trial_state, last.clone())?;
-            if trial.get_heads() != before {
-                accept(&mut trial)?;
+        match accept {
+            Some(accept) => {
+                // Received on a copy, which replaces the document once accepted:
+                // a refused message leaves nothing behind, and an accepted one is
+                // applied once (applying costs time in proportion to the history).
+                let mut trial = loaded.doc.clone();
+                let mut trial_state = state.clone();
+                receive(&mut trial, &mut trial_state, last)?;
+                if trial.get_heads() != before {
+                    accept(&mut trial)?;
+                    loaded.doc = trial;
+                }
+                *state = trial_state;
             }
+            None => receive(&mut loaded.doc, state, last)?,
         }
-        receive(&mut loaded.doc, state, last)?;
         let changed = loaded.doc.get_heads() != before;
         drop(loaded);
         if changed {
@@ -588,7 +594,8 @@ impl Repo {
             Ok(slot) => {
                 let mut loaded = lock(&slot.loaded);
                 let before = loaded.doc.get_heads();
-                let mut trial = loaded.doc.fork();
+                // Merged into a copy, which replaces the document once accepted.
+                let mut trial = loaded.doc.clone();
                 trial
                     .merge(&mut incoming)
                     .map_err(model::ModelError::from)?;
@@ -596,10 +603,7 @@ impl Repo {
                     return Ok(self.inner.pending(id));
                 }
                 accept(&mut trial)?;
-                loaded
-                    .doc
-                    .merge(&mut incoming)
-                    .map_err(model::ModelError::from)?;
+                loaded.doc = trial;
                 drop(loaded);
                 self.inner.mark_dirty(*id, false)
             }

@@ -344,3 +344,89 @@ fn an_edit_is_acknowledged_only_after_its_commit() {
     editor.join().unwrap();
     repo.shutdown();
 }
+
+/// Changes from a peer pass the acceptance check before they touch the stored
+/// document: a refused sync message leaves the document and the sync state as
+/// they were, an accepted one is applied (once).
+#[test]
+fn a_refused_sync_message_leaves_nothing_behind() {
+    use automerge::sync::{State, SyncDoc};
+    use automerge::transaction::Transactable;
+    use kp_daemon::model::ModelError;
+
+    let (ours, theirs) = (
+        Repo::open(Arc::new(MemStore::default()), node(), RepoConfig::default()).unwrap(),
+        Repo::open(
+            Arc::new(MemStore::default()),
+            NodeId::from_bytes([8; 32]),
+            RepoConfig::default(),
+        )
+        .unwrap(),
+    );
+    let id = new_draft(&ours, "the text");
+    let (bytes, _) = ours.saved(&id).unwrap().unwrap();
+    let (ticket, _) = theirs.import(&id, &bytes, &|_| Ok(())).unwrap();
+    theirs.wait(ticket).unwrap();
+    // The peer writes a key, and the message carrying it goes to us.
+    let note = ChangeNote::new("Bo", "edit");
+    theirs
+        .change_durably(&id, &note, |doc| {
+            doc.put(automerge::ROOT, "mark", "from the peer")?;
+            Ok(())
+        })
+        .unwrap();
+    let message = |state: &mut State| {
+        theirs
+            .read(&id, |doc| {
+                doc.sync().generate_sync_message(state).map(|m| m.encode())
+            })
+            .unwrap()
+            .unwrap()
+    };
+    let mark = |repo: &Repo| {
+        repo.read(&id, |doc| {
+            automerge::ReadDoc::get(doc, automerge::ROOT, "mark")
+                .unwrap()
+                .map(|(v, _)| v.to_string())
+        })
+        .unwrap()
+    };
+    let heads_before = ours.meta(&id).unwrap().heads;
+
+    // Round one: their heads and a bloom filter, then what we lack.
+    let (mut ours_state, mut theirs_state) = (State::new(), State::new());
+    let first = message(&mut theirs_state);
+    ours.sync_receive(&id, &mut ours_state, &[&first], None)
+        .unwrap();
+    let reply = ours.sync_message(&id, &mut ours_state).unwrap().unwrap();
+    theirs
+        .read(&id, |doc| {
+            doc.sync().receive_sync_message(
+                &mut theirs_state,
+                automerge::sync::Message::decode(&reply).unwrap(),
+            )
+        })
+        .unwrap()
+        .unwrap();
+    let changes = message(&mut theirs_state);
+
+    let refuse = |_: &mut automerge::AutoCommit| Err(ModelError::invalid("not today"));
+    let saved_state = ours_state.encode();
+    let err = ours
+        .sync_receive(&id, &mut ours_state, &[&changes], Some(&refuse))
+        .unwrap_err();
+    assert!(err.to_string().contains("not today"), "{err}");
+    assert_eq!(mark(&ours), None);
+    assert_eq!(ours.meta(&id).unwrap().heads, heads_before);
+    assert_eq!(ours_state.encode(), saved_state);
+
+    let ticket = ours
+        .sync_receive(&id, &mut ours_state, &[&changes], Some(&|_| Ok(())))
+        .unwrap();
+    ours.wait(ticket).unwrap();
+    assert_eq!(mark(&ours).as_deref(), Some("\"from the peer\""));
+    assert_eq!(
+        ours.meta(&id).unwrap().heads,
+        theirs.meta(&id).unwrap().heads
+    );
+}
