@@ -579,7 +579,20 @@ impl Session {
                     self.peer_has.insert(id);
                     let mut heads = d.heads;
                     heads.sort();
-                    self.theirs.insert(id, heads);
+                    if self.mine.contains_key(&id) && stored_heads(&self.repo, &id) == heads {
+                        // Both hold exactly these heads (the peer said so, the
+                        // index says so here): agreed, so the next summaries
+                        // leave this document out even if no sync message
+                        // about it ever goes either way.
+                        let hashes = heads
+                            .iter()
+                            .filter_map(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+                            .map(automerge::ChangeHash)
+                            .collect();
+                        self.agreed(id, hashes);
+                    } else {
+                        self.theirs.insert(id, heads);
+                    }
                 }
                 let mut mine: Vec<(DocId, DocId)> =
                     self.mine.iter().map(|(d, s)| (*d, *s)).collect();
@@ -924,6 +937,7 @@ mod tests {
             node_id: node(1).to_string(),
             role: "admin".into(),
             institution: "a".into(),
+            ..Default::default()
         };
         let (space_id, ()) = a
             .create_as(DocId::from_bytes([0xff; 16]), &note, |doc| {
@@ -932,6 +946,7 @@ mod tests {
                     node_id: node(2).to_string(),
                     role: "editor".into(),
                     institution: "b".into(),
+                    ..Default::default()
                 };
                 space::add_member(doc, &admin.node_id, &b, 0)
             })
@@ -1029,6 +1044,29 @@ mod tests {
             assert!(heads(&rb, id).is_some(), "{id} did not arrive");
             assert_eq!(heads(&ra, id), heads(&rb, id));
         }
+    }
+
+    #[test]
+    fn nodes_holding_the_same_documents_agree_on_them_at_their_first_session() {
+        // B got every document some other way (a restored backup, say): the
+        // first session compares full lists and finds nothing to send, and
+        // from then on those documents are in the digest, not the list.
+        let (ra, rb) = (repo(1), repo(2));
+        let (space_id, drafts) = corpus(&ra, 200);
+        for id in std::iter::once(&space_id).chain(&drafts) {
+            let (bytes, _) = ra.saved(id).unwrap().unwrap();
+            let (ticket, _) = rb.import(id, &bytes, &|_| Ok(())).unwrap();
+            rb.wait(ticket).unwrap();
+        }
+        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+        let (first_a, first_b) = exchange(&mut a, &mut b);
+        assert!(
+            first_a + first_b > 201 * 40,
+            "the first session lists everything"
+        );
+        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+        let (sent_a, sent_b) = exchange(&mut a, &mut b);
+        assert!(sent_a + sent_b < 200, "{sent_a} + {sent_b} bytes");
     }
 
     #[test]
