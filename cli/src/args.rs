@@ -43,6 +43,15 @@ pub(crate) enum Command {
     /// Comments anchored to passages of a draft.
     #[command(subcommand)]
     Comment(CommentCmd),
+    /// Peer review: submit, assign referees, report, decide.
+    #[command(subcommand)]
+    Review(crate::review::ReviewCmd),
+    /// Publish an accepted draft (the chair only): freezes its text as
+    /// version `published-N`.
+    Publish(crate::review::PublishArgs),
+    /// Reports for the partnership's donors.
+    #[command(subcommand)]
+    Report(crate::review::ReportCmd),
     /// Data tables kept in a space.
     #[command(subcommand)]
     Dataset(DatasetCmd),
@@ -127,6 +136,13 @@ pub(crate) enum SpaceCmd {
         /// The member's institution, as shown in the space.
         #[arg(long, default_value = "")]
         institution: String,
+        /// The institution's region (such as "Sub-Saharan Africa").
+        #[arg(long, default_value = "")]
+        region: String,
+        /// The income group of the institution's country: low, lower-middle,
+        /// upper-middle or high (for the North-South indicator).
+        #[arg(long, default_value = "")]
+        income_group: String,
     },
     /// Remove a member node (admins only): it receives nothing new of the space.
     RemoveMember {
@@ -159,7 +175,7 @@ pub(crate) enum DraftCmd {
         /// Only this space (name or id).
         #[arg(long)]
         space: Option<String>,
-        /// Only drafts in this status (draft, in-review, revision, accepted, published, withdrawn).
+        /// Only drafts in this status (draft, in-review, revision, accepted, published, rejected, withdrawn).
         #[arg(long)]
         status: Option<String>,
     },
@@ -208,6 +224,12 @@ pub(crate) enum DraftCmd {
         /// The label: one word.
         label: String,
     },
+    /// Write a draft as Markdown or as a standalone HTML page.
+    #[command(after_help = "\
+Examples:
+  kp draft export ID --format html -o brief.html     (the latest publication)
+  kp draft export ID --version round-1 --with-comments")]
+    Export(crate::review::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]

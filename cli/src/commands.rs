@@ -20,17 +20,17 @@ struct Ctx {
 }
 
 /// A failed request, shown as the node's message alone.
-fn refused(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn refused(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}", status.message())
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// Reads a text file (or standard input for `-`), refusing bytes that are not UTF-8.
-fn read_text(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
     let bytes = read_bytes(path)?;
     String::from_utf8(bytes).map_err(|e| {
         let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
@@ -82,6 +82,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         crate::args::Command::Space(c) => space(&mut ctx, c).await,
         crate::args::Command::Draft(c) => draft(&mut ctx, c).await,
         crate::args::Command::Comment(c) => comment(&mut ctx, c).await,
+        crate::args::Command::Review(c) => {
+            crate::review::review(&mut ctx.api, ctx.json, &ctx.author, c).await
+        }
+        crate::args::Command::Publish(a) => {
+            crate::review::publish(&mut ctx.api, ctx.json, &ctx.author, a).await
+        }
+        crate::args::Command::Report(c) => crate::review::report(&mut ctx.api, ctx.json, c).await,
         crate::args::Command::Dataset(c) => dataset(&mut ctx, c).await,
         crate::args::Command::Peer(c) => peer(&mut ctx, c).await,
         crate::args::Command::Plugin(c) => crate::plugin::plugin(&mut ctx.api, ctx.json, c).await,
@@ -152,9 +159,22 @@ fn print_space(s: &pb::Space) {
     let rows: Vec<Vec<String>> = s
         .members
         .iter()
-        .map(|m| vec![m.node_id.clone(), m.role.clone(), m.institution.clone()])
+        .map(|m| {
+            let place = [m.region.as_str(), m.income_group.as_str()]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                m.node_id.clone(),
+                m.role.clone(),
+                m.institution.clone(),
+                if place.is_empty() { "-".into() } else { place },
+            ]
+        })
         .collect();
-    table(&["MEMBER NODE", "ROLE", "INSTITUTION"], &rows);
+    table(&["MEMBER NODE", "ROLE", "INSTITUTION", "REGION"], &rows);
 }
 
 async fn space(ctx: &mut Ctx, cmd: SpaceCmd) -> anyhow::Result<()> {
@@ -219,6 +239,8 @@ async fn space(ctx: &mut Ctx, cmd: SpaceCmd) -> anyhow::Result<()> {
             node_id,
             role,
             institution,
+            region,
+            income_group,
         } => {
             let req = pb::AddMemberRequest {
                 space: name,
@@ -226,6 +248,8 @@ async fn space(ctx: &mut Ctx, cmd: SpaceCmd) -> anyhow::Result<()> {
                 role,
                 institution,
                 author: ctx.author.clone(),
+                region,
+                income_group,
             };
             let s = ctx.api.add_member(req).await.map_err(refused)?.into_inner();
             if ctx.json {
@@ -432,6 +456,7 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 d.words_inserted, d.words_deleted
             );
         }
+        DraftCmd::Export(a) => return crate::review::export(&mut ctx.api, ctx.json, a).await,
         DraftCmd::Version { id, label } => {
             let req = pb::TagVersionRequest {
                 id,

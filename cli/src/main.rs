@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod plugin;
 mod render;
+mod review;
 
 use std::process::ExitCode;
 

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use kp_proto::local as pb;
 use serde_json::json;
 
+use crate::commands::{print_json, refused};
 use crate::render::{one_line, short, table, time};
 
 #[derive(Debug, Subcommand)]
@@ -101,15 +102,6 @@ fn parse_param(p: &str) -> Result<(String, String), String> {
         .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
         .filter(|(k, _)| !k.is_empty())
         .ok_or_else(|| format!("`{p}`: write NAME=VALUE"))
-}
-
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
-fn refused(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{}", status.message())
 }
 
 fn print_plugin(p: &pb::PluginInfo) {

@@ -52,7 +52,8 @@ pub fn status(e: RepoError) -> Status {
             ModelError::NotFound(msg) => Status::not_found(msg),
             ModelError::Exists(msg) => Status::already_exists(msg),
             ModelError::TooLarge(msg) => Status::resource_exhausted(msg),
-            ModelError::Plugin(msg) => Status::failed_precondition(msg),
+            ModelError::Plugin(msg) | ModelError::State(msg) => Status::failed_precondition(msg),
+            ModelError::Forbidden(msg) => Status::permission_denied(msg),
             other => Status::internal(other.to_string()),
         },
         RepoError::NotFound(id) => Status::not_found(format!("no document {id} on this node")),
@@ -108,4 +109,9 @@ local_impl! {
     remove_plugin(pb::RemovePluginRequest) -> pb::RemovePluginReply = |s, r| s.remove_plugin(r);
     analyze(pb::AnalyzeRequest) -> pb::Analysis = |s, r| s.analyze(r);
     list_analyses(pb::ListAnalysesRequest) -> pb::AnalysisList = |s, r| s.list_analyses(r);
+    review(pb::ReviewRequest) -> pb::ReviewState = |s, r| s.review(r);
+    get_review(pb::GetReviewRequest) -> pb::ReviewState = |s, r| s.get_review(r);
+    review_inbox(pb::ReviewInboxRequest) -> pb::ReviewInbox = |s, r| s.review_inbox(r);
+    export_draft(pb::ExportDraftRequest) -> pb::ExportReply = |s, r| s.export_draft(r);
+    indicators(pb::IndicatorsRequest) -> pb::IndicatorsReply = |s, r| s.indicators(r);
 }

@@ -117,6 +117,10 @@ pub struct NodeSection {
     pub name: String,
     /// The researcher recorded with changes when a request names none.
     pub author: String,
+    /// The institution's region, recorded when this node creates a space.
+    pub region: String,
+    /// The income group of the institution's country, likewise.
+    pub income_group: String,
 }
 
 /// `[store]`: how documents are kept.
@@ -150,6 +154,8 @@ impl Default for NodeSection {
         Self {
             name: "kp node".into(),
             author: String::new(),
+            region: String::new(),
+            income_group: String::new(),
         }
     }
 }
@@ -211,6 +217,12 @@ name = {name:?}
 # The researcher's name recorded with each change when `kp` is not given one
 # (`kp --author NAME` or $KP_AUTHOR). Like git's user.name.
 author = {author:?}
+# Where the institution is, recorded in the member list of the spaces this
+# node creates (members added later get theirs from `kp space add-member
+# --region --income-group`). They feed the North-South indicator of
+# `kp report indicators`. income_group: low, lower-middle, upper-middle, high.
+region = ""
+income_group = ""
 
 [store]
 # Documents kept loaded in memory; the least recently used are dropped beyond
@@ -311,6 +323,8 @@ impl Config {
         if cfg.store.cache_documents == 0 {
             return Err("store.cache_documents must be at least 1".into());
         }
+        crate::model::space::check_income_group(&cfg.node.income_group)
+            .map_err(|e| format!("node.income_group: {e}"))?;
         let p = &cfg.peers;
         if p.max_frame_kib < 64 || p.max_document_mib == 0 || p.idle_timeout_secs < 3 {
             return Err("peers: max_frame_kib must be at least 64, max_document_mib at least 1 and idle_timeout_secs at least 3".into());

@@ -291,13 +291,7 @@ pub fn draft_view(
     let authors: Vec<String> = d
         .authors
         .iter()
-        .map(|a| {
-            if a.institution.is_empty() {
-                a.name.clone()
-            } else {
-                format!("{} ({})", a.name, a.institution)
-            }
-        })
+        .map(crate::model::draft::Author::credit)
         .collect();
     metadata.insert("authors".to_owned(), authors.join("; "));
     DocumentView {

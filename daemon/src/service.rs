@@ -3,6 +3,8 @@
 //! model applied through the repository. Everything here is synchronous; the gRPC
 //! layer runs it on blocking threads.
 
+mod workflow;
+
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -216,6 +218,8 @@ impl Service {
                     node_id: m.node_id,
                     role: m.role,
                     institution: m.institution,
+                    region: m.region,
+                    income_group: m.income_group,
                 })
                 .collect(),
             created_at: s.created_at,
@@ -242,6 +246,8 @@ impl Service {
             node_id: self.node.to_string(),
             role: space::Role::Admin.as_str().into(),
             institution: self.cfg.node.name.clone(),
+            region: self.cfg.node.region.clone(),
+            income_group: self.cfg.node.income_group.clone(),
         };
         let note = ChangeNote::new(author, "create space");
         let now = now_secs();
@@ -295,6 +301,8 @@ impl Service {
             node_id: node.to_string(),
             role: req.role.trim().to_owned(),
             institution: req.institution.trim().to_owned(),
+            region: req.region.trim().to_owned(),
+            income_group: req.income_group.trim().to_owned(),
         };
         let note = ChangeNote::new(
             author,

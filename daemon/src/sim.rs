@@ -350,6 +350,7 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
         node_id: node_id(0).to_string(),
         role: "admin".into(),
         institution: "node0".into(),
+        ..Default::default()
     };
     let doc_id = |rng: &mut Rng| {
         let mut b = [0u8; 16];
@@ -365,6 +366,7 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
                     node_id: node_id(i).to_string(),
                     role: "editor".into(),
                     institution: format!("node{i}"),
+                    ..Default::default()
                 };
                 space::add_member(doc, &admin.node_id, &m, 0)?;
             }

@@ -52,6 +52,7 @@ fn populate(dir: &Path, key: &NodeKey, drafts: usize) {
         node_id: node_id.clone(),
         role: "admin".into(),
         institution: "Bench Institute".into(),
+        ..Default::default()
     };
     let note = ChangeNote::new("Bench", "create");
     let (space_id, ()) = repo

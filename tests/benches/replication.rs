@@ -173,6 +173,7 @@ impl Node {
             node_id: self.id(),
             role: "editor".into(),
             institution: self.name.clone(),
+            ..Default::default()
         }
     }
 

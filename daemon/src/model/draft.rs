@@ -26,12 +26,13 @@ pub const DRAFT_TYPES: [&str; 4] = [
 ];
 
 /// The statuses a draft goes through.
-pub const STATUSES: [&str; 6] = [
+pub const STATUSES: [&str; 7] = [
     "draft",
     "in-review",
     "revision",
     "accepted",
     "published",
+    "rejected",
     "withdrawn",
 ];
 
@@ -47,6 +48,17 @@ pub struct Author {
     pub name: String,
     /// Their institution.
     pub institution: String,
+}
+
+impl Author {
+    /// "Name (Institution)", or the name alone.
+    pub fn credit(&self) -> String {
+        if self.institution.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{} ({})", self.name, self.institution)
+        }
+    }
 }
 
 /// A named version: the heads of the draft when it was tagged.
@@ -211,6 +223,7 @@ pub fn init(
     doc.splice_text(&text, 0, 0, body)?;
     doc.put_object(ROOT, "versions", ObjType::Map)?;
     doc.put_object(ROOT, "comments", ObjType::Map)?;
+    super::review::ensure_lists(doc)?;
     Ok(())
 }
 

@@ -7,7 +7,10 @@
 
 pub mod analysis;
 pub mod dataset;
+pub mod date;
 pub mod draft;
+pub mod export;
+pub mod review;
 pub mod space;
 
 use automerge::{AutoCommit, AutomergeError, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
@@ -28,6 +31,8 @@ pub enum DocKind {
     Dataset,
     /// A plugin's report on a draft or dataset.
     Analysis,
+    /// A referee's report on a round of a draft.
+    Review,
     /// Anything else (an unknown or damaged document).
     Unknown,
 }
@@ -40,6 +45,7 @@ impl DocKind {
             DocKind::Draft => "draft",
             DocKind::Dataset => "dataset",
             DocKind::Analysis => "analysis",
+            DocKind::Review => "review",
             DocKind::Unknown => "unknown",
         }
     }
@@ -50,6 +56,7 @@ impl DocKind {
             "draft" => DocKind::Draft,
             "dataset" => DocKind::Dataset,
             "analysis" => DocKind::Analysis,
+            "review" => DocKind::Review,
             _ => DocKind::Unknown,
         }
     }
@@ -74,6 +81,12 @@ pub enum ModelError {
     /// The document is not what this operation works on.
     #[error("{0}")]
     WrongKind(String),
+    /// The document is not in a state that allows this (a draft's status).
+    #[error("{0}")]
+    State(String),
+    /// The person or node acting may not do this (their role in the space).
+    #[error("{0}")]
+    Forbidden(String),
     /// An analysis plugin was refused at install or failed on a document.
     #[error("{0}")]
     Plugin(String),

@@ -56,7 +56,7 @@ impl Role {
 }
 
 /// A member node of a space.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Member {
     /// The node id.
     pub node_id: String,
@@ -64,6 +64,32 @@ pub struct Member {
     pub role: String,
     /// The institution's name.
     pub institution: String,
+    /// The institution's region (free text, such as `Sub-Saharan Africa`), or empty.
+    pub region: String,
+    /// The institution's country income group, one of [`INCOME_GROUPS`], or empty.
+    pub income_group: String,
+}
+
+/// The World Bank's country income groups. An institution in a high-income
+/// country counts as North, the others as South (the partnership's
+/// North-South collaboration indicator).
+pub const INCOME_GROUPS: [&str; 4] = ["low", "lower-middle", "upper-middle", "high"];
+
+/// Checks an income group (empty: not given).
+pub fn check_income_group(g: &str) -> Result<&'static str, ModelError> {
+    if g.is_empty() {
+        return Ok("");
+    }
+    INCOME_GROUPS
+        .iter()
+        .find(|x| **x == g)
+        .copied()
+        .ok_or_else(|| {
+            ModelError::invalid(format!(
+                "unknown income group `{g}`: use {}",
+                INCOME_GROUPS.join(", ")
+            ))
+        })
 }
 
 /// A space as read from its document.
@@ -130,6 +156,13 @@ pub fn init(
     doc.put(&m, "role", Role::Admin.as_str())?;
     doc.put(&m, "institution", admin.institution.as_str())?;
     doc.put(&m, "added_at", now)?;
+    if !admin.region.trim().is_empty() {
+        doc.put(&m, "region", admin.region.trim())?;
+    }
+    let income_group = check_income_group(&admin.income_group)?;
+    if !income_group.is_empty() {
+        doc.put(&m, "income_group", income_group)?;
+    }
     Ok(())
 }
 
@@ -172,6 +205,12 @@ pub fn add_member(
 ) -> Result<(), ModelError> {
     check_admin(doc, by_node)?;
     parse_role(&member.role)?;
+    let income_group = check_income_group(&member.income_group)?;
+    if member.region.chars().count() > 120 || member.region.chars().any(char::is_control) {
+        return Err(ModelError::invalid(
+            "a region is one line of at most 120 characters",
+        ));
+    }
     let members = match get_obj(doc, &ROOT, "members", ObjType::Map) {
         Some(m) => m,
         None => doc.put_object(ROOT, "members", ObjType::Map)?,
@@ -186,6 +225,13 @@ pub fn add_member(
     };
     doc.put(&m, "role", member.role.as_str())?;
     doc.put(&m, "institution", member.institution.as_str())?;
+    // Given again with a role change only if meant to change.
+    if !member.region.trim().is_empty() {
+        doc.put(&m, "region", member.region.trim())?;
+    }
+    if !income_group.is_empty() {
+        doc.put(&m, "income_group", income_group)?;
+    }
     Ok(())
 }
 
@@ -225,6 +271,8 @@ pub fn read(doc: &AutoCommit) -> Result<Space, ModelError> {
                 members.push(Member {
                     role: get_str(doc, &m, "role"),
                     institution: get_str(doc, &m, "institution"),
+                    region: get_str(doc, &m, "region"),
+                    income_group: get_str(doc, &m, "income_group"),
                     node_id,
                 });
             }
@@ -248,6 +296,7 @@ mod tests {
             node_id: "node1".into(),
             role: "admin".into(),
             institution: "KNOMAD".into(),
+            ..Default::default()
         }
     }
 
@@ -279,6 +328,7 @@ mod tests {
             node_id: "node2".into(),
             role: "editor".into(),
             institution: "Uni".into(),
+            ..Default::default()
         };
         add_member(&mut doc, "node1", &editor, 6).unwrap();
         assert_eq!(read(&doc).unwrap().members.len(), 2);

@@ -1,0 +1,331 @@
+//! A draft as Markdown, or as one standalone HTML page (styles inline, no
+//! scripts, nothing fetched), for publication and for reading offline.
+//!
+//! The body is kept as written: its `#` lines become headings, blank lines
+//! separate paragraphs, and a heading named "References" (or "Bibliography")
+//! starts the references section, set as a list in HTML.
+
+use super::ModelError;
+use super::date::format_day;
+use super::draft::{Author, Comment};
+
+/// An export format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Markdown with a title block.
+    Markdown,
+    /// A standalone HTML page.
+    Html,
+}
+
+impl Format {
+    /// Parses `md` / `markdown` or `html`.
+    pub fn parse(s: &str) -> Result<Self, ModelError> {
+        match s.trim() {
+            "" | "md" | "markdown" => Ok(Format::Markdown),
+            "html" => Ok(Format::Html),
+            other => Err(ModelError::invalid(format!(
+                "unknown format `{other}`: use md or html"
+            ))),
+        }
+    }
+}
+
+/// What goes into an export.
+#[derive(Debug)]
+pub struct Export<'a> {
+    /// The title.
+    pub title: &'a str,
+    /// `working-paper`, `policy-brief`, …
+    pub draft_type: &'a str,
+    /// The space's name.
+    pub space: &'a str,
+    /// Credited authors.
+    pub authors: &'a [Author],
+    /// The version exported (`published-1`, `round-2`, `current`).
+    pub version: &'a str,
+    /// Publication time, or the time of export (Unix seconds).
+    pub date: i64,
+    /// Whether `date` is a publication date.
+    pub published: bool,
+    /// The text.
+    pub body: &'a str,
+    /// Comments to append (empty: none).
+    pub comments: &'a [Comment],
+}
+
+/// Renders `e` in `format`.
+pub fn render(e: &Export<'_>, format: Format) -> String {
+    match format {
+        Format::Markdown => markdown(e),
+        Format::Html => html(e),
+    }
+}
+
+fn kind_words(t: &str) -> String {
+    let mut s = t.replace('-', " ");
+    if let Some(first) = s.get(..1) {
+        s = first.to_uppercase() + &s[1..];
+    }
+    s
+}
+
+fn byline(authors: &[Author]) -> String {
+    authors
+        .iter()
+        .map(Author::credit)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn dateline(e: &Export<'_>) -> String {
+    let what = if e.published { "Published" } else { "Exported" };
+    format!("{what} {} · version {}", format_day(e.date), e.version)
+}
+
+fn markdown(e: &Export<'_>) -> String {
+    let mut out = format!("# {}\n\n", e.title);
+    let authors = byline(e.authors);
+    if !authors.is_empty() {
+        out.push_str(&format!("**{authors}**\n\n"));
+    }
+    out.push_str(&format!(
+        "*{} · {} · {}*\n\n",
+        kind_words(e.draft_type),
+        e.space,
+        dateline(e)
+    ));
+    out.push_str(e.body.trim_end());
+    out.push('\n');
+    if !e.comments.is_empty() {
+        out.push_str("\n## Comments\n\n");
+        for c in e.comments {
+            out.push_str(&format!(
+                "- **{}** on “{}” ({}{}): {}\n",
+                c.author,
+                c.quote,
+                c.anchor.as_str(),
+                if c.resolved { ", resolved" } else { "" },
+                c.body.replace('\n', " ")
+            ));
+            for r in &c.replies {
+                out.push_str(&format!(
+                    "  - **{}**: {}\n",
+                    r.author,
+                    r.body.replace('\n', " ")
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Inline Markdown kept simple: `**bold**` and `*italic*` (on escaped text).
+fn inline(s: &str) -> String {
+    let mut out = String::new();
+    let escaped = esc(s);
+    let mut rest = escaped.as_str();
+    let mut open_b = false;
+    let mut open_i = false;
+    while let Some(i) = rest.find('*') {
+        out.push_str(&rest[..i]);
+        if rest[i..].starts_with("**") {
+            out.push_str(if open_b { "</strong>" } else { "<strong>" });
+            open_b = !open_b;
+            rest = &rest[i + 2..];
+        } else {
+            out.push_str(if open_i { "</em>" } else { "<em>" });
+            open_i = !open_i;
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    if open_i {
+        out.push_str("</em>");
+    }
+    if open_b {
+        out.push_str("</strong>");
+    }
+    out
+}
+
+const STYLE: &str = "body{max-width:44rem;margin:2rem auto;padding:0 1rem;font:18px/1.6 Georgia,serif;color:#222}\
+h1{font-size:1.9rem;line-height:1.25;margin-bottom:.3rem}h2{font-size:1.3rem;margin-top:2rem}\
+.byline{font-weight:bold;margin:.2rem 0}.meta{color:#555;font-style:italic;margin-bottom:2rem}\
+.references li{margin-bottom:.4rem}.comments{border-top:1px solid #ccc;margin-top:2rem;font-size:.9rem}\
+blockquote{color:#555;border-left:3px solid #ccc;margin:0;padding-left:1rem}";
+
+fn html(e: &Export<'_>) -> String {
+    let mut out =
+        String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    out.push_str(&format!("<title>{}</title>\n", esc(e.title)));
+    let authors = e
+        .authors
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !authors.is_empty() {
+        out.push_str(&format!(
+            "<meta name=\"author\" content=\"{}\">\n",
+            esc(&authors)
+        ));
+    }
+    out.push_str(&format!(
+        "<style>{STYLE}</style>\n</head>\n<body>\n<article>\n"
+    ));
+    out.push_str(&format!("<h1>{}</h1>\n", esc(e.title)));
+    let by = byline(e.authors);
+    if !by.is_empty() {
+        out.push_str(&format!("<p class=\"byline\">{}</p>\n", esc(&by)));
+    }
+    out.push_str(&format!(
+        "<p class=\"meta\">{} · {} · {}</p>\n",
+        esc(&kind_words(e.draft_type)),
+        esc(e.space),
+        esc(&dateline(e))
+    ));
+    let mut in_refs = false;
+    for block in e
+        .body
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+    {
+        if let Some(heading) = block.strip_prefix('#') {
+            let level = 1 + heading.chars().take_while(|c| *c == '#').count();
+            let text = heading.trim_start_matches('#').trim();
+            if in_refs {
+                out.push_str("</ol>\n</section>\n");
+                in_refs = false;
+            }
+            let lower = text.to_lowercase();
+            if lower == "references" || lower == "bibliography" {
+                out.push_str(&format!(
+                    "<section class=\"references\">\n<h2>{}</h2>\n<ol>\n",
+                    esc(text)
+                ));
+                in_refs = true;
+                continue;
+            }
+            let h = (level + 1).min(6);
+            out.push_str(&format!("<h{h}>{}</h{h}>\n", inline(text)));
+            continue;
+        }
+        if in_refs {
+            for line in block.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                let line = line.trim_start_matches(['-', '*']).trim();
+                out.push_str(&format!("<li>{}</li>\n", inline(line)));
+            }
+            continue;
+        }
+        let lines: Vec<String> = block.lines().map(|l| inline(l.trim())).collect();
+        out.push_str(&format!("<p>{}</p>\n", lines.join("<br>\n")));
+    }
+    if in_refs {
+        out.push_str("</ol>\n</section>\n");
+    }
+    if !e.comments.is_empty() {
+        out.push_str("<section class=\"comments\">\n<h2>Comments</h2>\n");
+        for c in e.comments {
+            out.push_str(&format!(
+                "<div class=\"comment\"><blockquote>{}</blockquote><p><strong>{}</strong> ({}{}): {}</p>",
+                esc(&c.quote),
+                esc(&c.author),
+                c.anchor.as_str(),
+                if c.resolved { ", resolved" } else { "" },
+                esc(&c.body)
+            ));
+            for r in &c.replies {
+                out.push_str(&format!(
+                    "<p>↳ <strong>{}</strong>: {}</p>",
+                    esc(&r.author),
+                    esc(&r.body)
+                ));
+            }
+            out.push_str("</div>\n");
+        }
+        out.push_str("</section>\n");
+    }
+    out.push_str("</article>\n</body>\n</html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample<'a>(authors: &'a [Author], body: &'a str) -> Export<'a> {
+        Export {
+            title: "Remittances & <costs>",
+            draft_type: "policy-brief",
+            space: "Remittances WG",
+            authors,
+            version: "published-1",
+            date: 1_795_000_000,
+            published: true,
+            body,
+            comments: &[],
+        }
+    }
+
+    #[test]
+    fn html_is_escaped_standalone_and_keeps_references() {
+        let authors = vec![
+            Author {
+                name: "Ana".into(),
+                institution: "KNOMAD".into(),
+            },
+            Author {
+                name: "Bo".into(),
+                institution: "Univ. of Ghana".into(),
+            },
+        ];
+        let body = "Costs fell to **6%** <script>x</script>.\n\n## Method\n\nWe used *RPW*.\n\n# References\n\n- Ratha, D. (2011).\n- World Bank (2024).";
+        let page = render(&sample(&authors, body), Format::Html);
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.contains("<title>Remittances &amp; &lt;costs&gt;</title>"));
+        assert!(!page.contains("<script>"), "body text is escaped");
+        assert!(page.contains("&lt;script&gt;"));
+        assert!(page.contains("<strong>6%</strong>"));
+        assert!(page.contains("<em>RPW</em>"));
+        assert!(page.contains("Ana (KNOMAD), Bo (Univ. of Ghana)"));
+        assert!(page.contains("Published 2026-11-18 · version published-1"));
+        assert!(page.contains("<section class=\"references\">"));
+        assert!(page.contains("<li>Ratha, D. (2011).</li>"));
+        assert!(
+            !page.contains("src=") && !page.contains("href="),
+            "nothing is fetched"
+        );
+        assert_eq!(page.matches("<ol>").count(), page.matches("</ol>").count());
+    }
+
+    #[test]
+    fn markdown_has_a_title_block_and_the_text() {
+        let authors = vec![Author {
+            name: "Ana".into(),
+            institution: String::new(),
+        }];
+        let md = render(&sample(&authors, "The text.\n"), Format::Markdown);
+        assert!(md.starts_with("# Remittances & <costs>\n\n**Ana**\n\n*Policy brief · Remittances WG · Published 2026-11-18"));
+        assert!(md.ends_with("The text.\n"));
+        assert!(Format::parse("pdf").is_err());
+    }
+}

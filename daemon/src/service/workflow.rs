@@ -1,0 +1,573 @@
+//! The review workflow, exports and indicators, as the local API offers them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kp_proto::local as pb;
+
+use super::{Result, Service, invalid, not_found};
+use crate::ids::DocId;
+use crate::model::review::{self, Referee, Who};
+use crate::model::space::{self, Role};
+use crate::model::{DocKind, ModelError, date, draft, export};
+use crate::repo::{ChangeNote, now_secs};
+
+/// A draft's review state as the index and its documents have it.
+struct Reviewed {
+    id: DocId,
+    space: DocId,
+    draft: draft::Draft,
+    workflow: review::Workflow,
+}
+
+impl Service {
+    /// This node's role in `space` (`None`: not a member, or the space is not here).
+    fn role_in(&self, space: &DocId) -> Option<Role> {
+        let me = self.node.to_string();
+        self.repo
+            .read(space, |doc| space::read(doc).ok())
+            .ok()
+            .flatten()
+            .and_then(|s| s.members.into_iter().find(|m| m.node_id == me))
+            .and_then(|m| space::parse_role(&m.role).ok())
+    }
+
+    fn reviewed(&self, id: DocId) -> Result<Reviewed> {
+        let (draft, workflow) = self.repo.read(&id, |doc| {
+            Ok::<_, ModelError>((draft::read(doc, None)?, review::read(doc)?))
+        })??;
+        let space = draft
+            .space
+            .parse()
+            .map_err(|_| invalid(format!("draft {id} names no valid space")))?;
+        Ok(Reviewed {
+            id,
+            space,
+            draft,
+            workflow,
+        })
+    }
+
+    /// The reports of a draft's assignments that this node holds.
+    fn reports(&self, r: &Reviewed) -> Vec<(DocId, review::Report)> {
+        r.workflow
+            .assignments
+            .iter()
+            .filter_map(|a| {
+                let referee = Referee {
+                    name: a.referee.clone(),
+                    node_id: a.node_id.clone(),
+                };
+                let rid = review::report_id(&r.id, a.round, &referee);
+                self.repo.meta(&rid)?;
+                let report = self
+                    .repo
+                    .read(&rid, |doc| review::read_report(doc))
+                    .ok()?
+                    .ok()?;
+                Some((rid, report))
+            })
+            .collect()
+    }
+
+    fn review_state(&self, r: &Reviewed) -> pb::ReviewState {
+        let reports = self.reports(r);
+        let today = now_secs();
+        let has_report = |a: &review::Assignment| {
+            reports
+                .iter()
+                .find(|(_, rep)| {
+                    rep.round == a.round && rep.referee == a.referee && rep.node_id == a.node_id
+                })
+                .map(|(id, _)| id.to_string())
+        };
+        pb::ReviewState {
+            id: r.id.to_string(),
+            title: r.draft.title.clone(),
+            status: r.workflow.status.clone(),
+            round: r.workflow.round,
+            submissions: r
+                .workflow
+                .submissions
+                .iter()
+                .map(|s| pb::Submission {
+                    round: s.round,
+                    version: s.version.clone(),
+                    by: s.by.clone(),
+                    at: s.at,
+                })
+                .collect(),
+            assignments: r
+                .workflow
+                .assignments
+                .iter()
+                .map(|a| {
+                    let report_id = has_report(a).unwrap_or_default();
+                    pb::Assignment {
+                        overdue: report_id.is_empty() && overdue(&a.due, today),
+                        round: a.round,
+                        referee: a.referee.clone(),
+                        node_id: a.node_id.clone(),
+                        institution: a.institution.clone(),
+                        due: a.due.clone(),
+                        by: a.by.clone(),
+                        at: a.at,
+                        report_id,
+                    }
+                })
+                .collect(),
+            decisions: r
+                .workflow
+                .decisions
+                .iter()
+                .map(|d| pb::Decision {
+                    round: d.round,
+                    decision: d.decision.clone(),
+                    note: d.note.clone(),
+                    by: d.by.clone(),
+                    node_id: d.node_id.clone(),
+                    at: d.at,
+                })
+                .collect(),
+            publications: r
+                .workflow
+                .publications
+                .iter()
+                .map(|p| pb::Publication {
+                    version: p.version.clone(),
+                    by: p.by.clone(),
+                    at: p.at,
+                })
+                .collect(),
+            reports: reports
+                .into_iter()
+                .map(|(id, rep)| {
+                    let id = id.to_string();
+                    let late = r
+                        .workflow
+                        .decision(rep.round)
+                        .is_some_and(|d| !d.reports.contains(&id));
+                    pb::Report {
+                        id,
+                        draft_id: rep.draft,
+                        round: rep.round,
+                        version: rep.version,
+                        referee: rep.referee,
+                        node_id: rep.node_id,
+                        institution: rep.institution,
+                        recommendation: rep.recommendation,
+                        text: rep.body,
+                        assigned_at: rep.assigned_at,
+                        submitted_at: rep.submitted_at,
+                        updated_at: rep.updated_at,
+                        late,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// `kp review submit-draft|assign|report|decide|withdraw`, `kp publish`.
+    pub fn review(&self, req: pb::ReviewRequest) -> Result<pb::ReviewState> {
+        use pb::review_request::Action;
+        let id = self.doc_id(&req.id, DocKind::Draft)?;
+        let author = self.author(&req.author)?;
+        if author.is_empty() {
+            return Err(invalid(
+                "the review workflow needs your name: pass --author NAME or set KP_AUTHOR",
+            ));
+        }
+        let r = self.reviewed(id)?;
+        let me = self.node.to_string();
+        let who = Who {
+            name: author,
+            node_id: &me,
+            institution: &self.cfg.node.name,
+            role: self.role_in(&r.space),
+        };
+        let now = now_secs();
+        let action = req.action.ok_or_else(|| {
+            invalid("say what to do: submit, assign, report, decide, publish or withdraw")
+        })?;
+        match action {
+            Action::Submit(_) => {
+                let note = ChangeNote::new(author, "submit to review");
+                self.repo
+                    .change_durably(&id, &note, |doc| review::submit(doc, &who, now))?;
+            }
+            Action::Assign(a) => {
+                let referee = Referee::parse(&a.referee)?;
+                let institution = self
+                    .repo
+                    .read(&r.space, |doc| space::read(doc))??
+                    .members
+                    .into_iter()
+                    .find(|m| m.node_id == referee.node_id)
+                    .map(|m| m.institution)
+                    .ok_or_else(|| {
+                        not_found(format!(
+                            "node {} is not a member of this draft's space; add it with \
+                             `kp space add-member` first",
+                            referee.node_id
+                        ))
+                    })?;
+                let note = ChangeNote::new(author, format!("assign referee {}", referee.name));
+                self.repo.change_durably(&id, &note, |doc| {
+                    review::assign(doc, &who, &referee, &institution, &a.due, now)
+                })?;
+            }
+            Action::Report(rep) => self.report(&r, &who, rep, now)?,
+            Action::Decide(d) => {
+                let seen: Vec<String> = self
+                    .reports(&r)
+                    .into_iter()
+                    .filter(|(_, rep)| rep.round == r.workflow.round)
+                    .map(|(rid, _)| rid.to_string())
+                    .collect();
+                let note = ChangeNote::new(author, format!("decide: {}", d.decision));
+                self.repo.change_durably(&id, &note, |doc| {
+                    review::decide(doc, &who, d.decision.trim(), &d.note, &seen, now)
+                })?;
+            }
+            Action::Publish(_) => {
+                let note = ChangeNote::new(author, "publish");
+                self.repo
+                    .change_durably(&id, &note, |doc| review::publish(doc, &who, now))?;
+            }
+            Action::Withdraw(_) => {
+                let note = ChangeNote::new(author, "withdraw");
+                self.repo
+                    .change_durably(&id, &note, |doc| review::withdraw(doc, &who))?;
+            }
+        }
+        Ok(self.review_state(&self.reviewed(id)?))
+    }
+
+    /// A referee's report: made, or updated if this referee reported on this
+    /// round before; its anchored comments go on the draft.
+    fn report(&self, r: &Reviewed, who: &Who<'_>, rep: pb::SubmitReport, now: i64) -> Result<()> {
+        self.check_text_size("the report", &rep.text)?;
+        review::check_recommendation(rep.recommendation.trim())?;
+        let (assignment, version) = self
+            .repo
+            .read(&r.id, |doc| review::may_report(doc, who))??;
+        // Every comment must find its passage before anything is stored.
+        let by = self.actor(who.name, who.node_id);
+        self.repo.read(&r.id, |doc| {
+            let mut trial = doc.clone();
+            rep.comments.iter().try_for_each(|c| {
+                draft::add_comment(&mut trial, &c.quote, &c.body, &by, now)
+                    .map(|_| ())
+                    .map_err(|e| ModelError::invalid(format!("comment on “{}”: {e}", c.quote)))
+            })
+        })??;
+        let referee = Referee {
+            name: who.name.to_owned(),
+            node_id: who.node_id.to_owned(),
+        };
+        let rid = review::report_id(&r.id, assignment.round, &referee);
+        let note = ChangeNote::new(who.name, format!("report on round {}", assignment.round));
+        if self.repo.meta(&rid).is_some() {
+            self.repo.change_durably(&rid, &note, |doc| {
+                review::update_report(doc, rep.recommendation.trim(), &rep.text, now)
+            })?;
+        } else {
+            let report = review::Report {
+                space: r.space.to_string(),
+                draft: r.id.to_string(),
+                round: assignment.round,
+                version,
+                referee: who.name.to_owned(),
+                node_id: who.node_id.to_owned(),
+                institution: who.institution.to_owned(),
+                recommendation: rep.recommendation.trim().to_owned(),
+                body: rep.text.clone(),
+                assigned_at: assignment.at,
+                submitted_at: now,
+                updated_at: now,
+            };
+            self.repo
+                .create_as(rid, &note, |doc| review::init_report(doc, &report))?;
+        }
+        if !rep.comments.is_empty() {
+            let note = ChangeNote::new(who.name, "comment as referee");
+            self.repo.change_durably(&r.id, &note, |doc| {
+                rep.comments.iter().try_for_each(|c| {
+                    draft::add_comment(doc, &c.quote, &c.body, &by, now).map(|_| ())
+                })
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `kp review list`.
+    pub fn get_review(&self, req: pb::GetReviewRequest) -> Result<pb::ReviewState> {
+        let id = self.doc_id(&req.id, DocKind::Draft)?;
+        Ok(self.review_state(&self.reviewed(id)?))
+    }
+
+    /// `kp review inbox`.
+    pub fn review_inbox(&self, req: pb::ReviewInboxRequest) -> Result<pb::ReviewInbox> {
+        let author = self.author(&req.author)?.to_owned();
+        if author.is_empty() {
+            return Err(invalid(
+                "the inbox is per person: pass --author NAME or set KP_AUTHOR",
+            ));
+        }
+        let me = self.node.to_string();
+        let spaces = self.space_names();
+        let today = now_secs();
+        let mut items = Vec::new();
+        for (id, meta) in self.repo.list() {
+            if meta.kind != DocKind::Draft
+                || !["in-review", "revision"].contains(&meta.status.as_str())
+            {
+                continue;
+            }
+            let Ok(r) = self.reviewed(id) else { continue };
+            let chair = self.role_in(&r.space) == Some(Role::Admin);
+            let reports = self.reports(&r);
+            let round = r.workflow.round;
+            let item = |task: &str, due: &str| pb::InboxItem {
+                draft_id: id.to_string(),
+                title: r.draft.title.clone(),
+                space_name: spaces
+                    .get(&r.space.to_string())
+                    .cloned()
+                    .unwrap_or_default(),
+                task: task.to_owned(),
+                round,
+                due: due.to_owned(),
+                overdue: overdue(due, today),
+            };
+            if r.workflow.status == "revision" {
+                if r.draft.authors.iter().any(|a| a.name == author) {
+                    items.push(item("revise", ""));
+                }
+                continue;
+            }
+            let current: Vec<&review::Assignment> = r
+                .workflow
+                .assignments
+                .iter()
+                .filter(|a| a.round == round)
+                .collect();
+            let reported = |a: &review::Assignment| {
+                reports.iter().any(|(_, rep)| {
+                    rep.round == a.round && rep.referee == a.referee && rep.node_id == a.node_id
+                })
+            };
+            if let Some(a) = current
+                .iter()
+                .find(|a| a.referee == author && a.node_id == me && !reported(a))
+            {
+                items.push(item("report", &a.due));
+            }
+            if chair {
+                if current.is_empty() {
+                    items.push(item("assign", ""));
+                } else if current.iter().all(|a| reported(a)) {
+                    items.push(item("decide", ""));
+                }
+            }
+        }
+        items.sort_by(|a, b| (!a.overdue, &a.due, &a.title).cmp(&(!b.overdue, &b.due, &b.title)));
+        Ok(pb::ReviewInbox { author, items })
+    }
+
+    /// `kp draft export`.
+    pub fn export_draft(&self, req: pb::ExportDraftRequest) -> Result<pb::ExportReply> {
+        let id = self.doc_id(&req.id, DocKind::Draft)?;
+        let format = export::Format::parse(&req.format)?;
+        let r = self.reviewed(id)?;
+        let label = match req.version.trim() {
+            "" => r
+                .workflow
+                .publications
+                .last()
+                .filter(|_| r.workflow.status == "published")
+                .map(|p| p.version.clone())
+                .unwrap_or_else(|| "current".to_owned()),
+            v => v.to_owned(),
+        };
+        let (text, comments) = self.repo.read(&id, |doc| {
+            let heads = draft::version_heads(doc, &label)?;
+            let current = label == "current";
+            let d = draft::read(doc, if current { None } else { Some(&heads) })?;
+            let comments = if req.with_comments {
+                draft::comments(doc)?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, ModelError>((d.body, comments))
+        })??;
+        let published = r
+            .workflow
+            .publications
+            .iter()
+            .find(|p| p.version == label)
+            .map(|p| p.at);
+        let space_name = self
+            .space_names()
+            .get(&r.space.to_string())
+            .cloned()
+            .unwrap_or_default();
+        let doc = export::Export {
+            title: &r.draft.title,
+            draft_type: &r.draft.draft_type,
+            space: &space_name,
+            authors: &r.draft.authors,
+            version: &label,
+            date: published.unwrap_or_else(now_secs),
+            published: published.is_some(),
+            body: &text,
+            comments: &comments,
+        };
+        Ok(pb::ExportReply {
+            content: export::render(&doc, format),
+            version: label,
+        })
+    }
+
+    /// `kp report indicators`.
+    pub fn indicators(&self, req: pb::IndicatorsRequest) -> Result<pb::IndicatorsReply> {
+        let space = if req.space.trim().is_empty() {
+            None
+        } else {
+            Some(self.space_id(&req.space)?)
+        };
+        let from = match req.from.trim() {
+            "" => i64::MIN,
+            d => date::parse_day(d)?,
+        };
+        let to = match req.to.trim() {
+            "" => i64::MAX,
+            d => date::parse_day(d)?.saturating_add(86_399),
+        };
+        if from > to {
+            return Err(invalid("--from is after --to"));
+        }
+        let in_period = |t: i64| t >= from && t <= to;
+        let list = self.repo.list();
+        let spaces: BTreeMap<String, space::Space> = list
+            .iter()
+            .filter(|(id, m)| m.kind == DocKind::Space && space.is_none_or(|s| s == *id))
+            .filter_map(|(id, _)| {
+                let s = self
+                    .repo
+                    .read(id, |doc| space::read(doc).ok())
+                    .ok()
+                    .flatten()?;
+                Some((id.to_string(), s))
+            })
+            .collect();
+        let mut by_status: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let (mut published, mut joint, mut north_south, mut counted) = (0u64, 0u64, 0u64, 0u64);
+        let mut review_days: Vec<f64> = Vec::new();
+        for (id, meta) in &list {
+            if meta.kind != DocKind::Draft {
+                continue;
+            }
+            let Some(sp) = meta.space.as_ref().and_then(|s| spaces.get(s)) else {
+                continue;
+            };
+            let Ok(r) = self.reviewed(*id) else { continue };
+            counted += 1;
+            *by_status
+                .entry((sp.name.clone(), r.workflow.status.clone()))
+                .or_default() += 1;
+            published += r
+                .workflow
+                .publications
+                .iter()
+                .filter(|p| in_period(p.at))
+                .count() as u64;
+            for (_, rep) in self.reports(&r) {
+                if in_period(rep.submitted_at) {
+                    review_days.push((rep.submitted_at - rep.assigned_at).max(0) as f64 / 86_400.0);
+                }
+            }
+            let institutions: BTreeSet<&str> = r
+                .draft
+                .authors
+                .iter()
+                .map(|a| a.institution.as_str())
+                .filter(|i| !i.is_empty())
+                .collect();
+            if institutions.len() >= 2 {
+                joint += 1;
+            }
+            // North: an institution of a high-income country; South: the others
+            // (institutions with no income group given count as neither).
+            let groups: BTreeSet<bool> = institutions
+                .iter()
+                .filter_map(|i| {
+                    sp.members
+                        .iter()
+                        .find(|m| m.institution == *i && !m.income_group.is_empty())
+                        .map(|m| m.income_group == "high")
+                })
+                .collect();
+            if groups.len() == 2 {
+                north_south += 1;
+            }
+        }
+        let reviews = review_days.len() as u64;
+        Ok(pb::IndicatorsReply {
+            from: req.from.trim().to_owned(),
+            to: req.to.trim().to_owned(),
+            drafts_by_status: by_status
+                .into_iter()
+                .map(|((space_name, status), drafts)| pb::StatusCount {
+                    space_name,
+                    status,
+                    drafts,
+                })
+                .collect(),
+            papers_published: published,
+            reviews_completed: reviews,
+            median_review_days: median(&mut review_days).unwrap_or(-1.0),
+            joint_products: joint,
+            north_south_collaborations: north_south,
+            drafts_counted: counted,
+        })
+    }
+}
+
+/// True if `due` (`YYYY-MM-DD`) is a day before today's.
+fn overdue(due: &str, now: i64) -> bool {
+    !due.is_empty() && date::parse_day(due).is_ok_and(|d| d + 86_400 <= now)
+}
+
+/// The median, or `None` for no values.
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_overdue_days() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0]), Some(3.0));
+        assert_eq!(median(&mut [9.0, 1.0, 4.0]), Some(4.0));
+        assert_eq!(median(&mut [4.0, 1.0, 9.0, 2.0]), Some(3.0));
+        let day = date::parse_day("2026-11-28").unwrap();
+        assert!(
+            !overdue("2026-11-28", day + 3600),
+            "due today is not overdue"
+        );
+        assert!(overdue("2026-11-27", day + 3600));
+        assert!(!overdue("", day));
+    }
+}
