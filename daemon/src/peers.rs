@@ -470,6 +470,8 @@ impl Peers {
                 let address = address.clone();
                 async move {
                     let tcp = TcpStream::connect(&address).await?;
+                    // Sync messages are small and latency-bound: no Nagle delay.
+                    tcp.set_nodelay(true)?;
                     let name = ServerName::try_from("kp-node").map_err(std::io::Error::other)?;
                     let tls = connector.connect(name, tcp).await?;
                     Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
@@ -623,6 +625,9 @@ impl Peers {
                         continue;
                     }
                 };
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(%from, "could not set TCP_NODELAY: {e}");
+                }
                 let acceptor = acceptor.clone();
                 let conn_tx = conn_tx.clone();
                 tokio::spawn(async move {
