@@ -756,6 +756,7 @@ impl Replication for Peers {
                         h.protocol
                     ),
                     supported: vec![PROTOCOL],
+                    doc: Vec::new(),
                 })),
             };
             let out: FrameStream = Box::pin(tokio_stream::once(Ok(refusal)));

@@ -74,6 +74,10 @@ impl Default for Limits {
 /// another space, bytes that do not load) before the session is closed.
 const MAX_REFUSED: u32 = 100;
 
+/// Ticks without a frame about a document the peer is behind on before it is
+/// offered again (see [`Session::tick`]).
+const QUIET_TICKS: u64 = 3;
+
 /// Frames that have already arrived taken in one step (see
 /// [`Session::receive_all`]).
 const MAX_BATCH: usize = 64;
@@ -90,6 +94,20 @@ fn members(repo: &Repo, space: &DocId) -> Option<BTreeSet<String>> {
         .ok()
         .flatten()
         .map(|s| s.members.into_iter().map(|m| m.node_id).collect())
+}
+
+/// The roles of a space's members, as this node holds the space.
+fn roles(repo: &Repo, space: &DocId) -> model::rules::Roles {
+    repo.read(space, |doc| space::read(doc).ok())
+        .ok()
+        .flatten()
+        .map(|s| {
+            s.members
+                .into_iter()
+                .filter_map(|m| Some((m.node_id.parse().ok()?, space::parse_role(&m.role).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The space a document this node holds belongs to.
@@ -147,7 +165,9 @@ fn frame(body: rp::frame::Body) -> rp::Frame {
     rp::Frame { body: Some(body) }
 }
 
-type AcceptFn = dyn Fn(&mut automerge::AutoCommit) -> Result<(), ModelError> + Send + Sync;
+type AcceptFn = dyn Fn(&mut automerge::AutoCommit, &[automerge::ChangeHash]) -> Result<(), ModelError>
+    + Send
+    + Sync;
 
 /// The replication state of one session with one peer.
 pub struct Session {
@@ -169,6 +189,13 @@ pub struct Session {
     sent_full: bool,
     /// Documents whose sync state may have changed since it was last saved.
     unsaved: BTreeSet<DocId>,
+    /// Documents whose changes from the peer were refused: not synced again in
+    /// this session (the peer would go on offering what was refused).
+    blocked: BTreeSet<DocId>,
+    /// Ticks of the driver so far, and the tick of the last frame about each
+    /// document (see [`Session::tick`]).
+    ticks: u64,
+    touched: BTreeMap<DocId, u64>,
     refused: u32,
 }
 
@@ -195,6 +222,9 @@ impl Session {
             digest: Vec::new(),
             sent_full: false,
             unsaved: BTreeSet::new(),
+            blocked: BTreeSet::new(),
+            ticks: 0,
+            touched: BTreeMap::new(),
             refused: 0,
         }
     }
@@ -225,6 +255,10 @@ impl Session {
     }
 
     /// May the peer send us changes to `doc`, which it says belongs to `space`?
+    /// The check returned runs on the document as it would be after them:
+    /// every new change must come from a node whose role in the space (as this
+    /// node holds it now) allows it (see [`model::rules`]), and a document
+    /// other than the space must still name that space.
     fn check_incoming(&self, doc: &DocId, space: &DocId) -> Result<Option<Arc<AcceptFn>>, String> {
         if let Some(known) = space_of(&self.repo, doc)
             && known != *space
@@ -237,38 +271,46 @@ impl Session {
                     "the peer is not a member of space {space} (or this node is not)"
                 ));
             }
-            if doc == space {
-                return Ok(None);
-            }
+            let roles = roles(&self.repo, space);
+            let known_kind = self.repo.meta(doc).map(|m| m.kind);
+            let is_space = doc == space;
             let expected = space.to_string();
-            return Ok(Some(Arc::new(move |d: &mut automerge::AutoCommit| {
-                let s = model::summarize(d);
-                if s.space.as_deref() == Some(expected.as_str()) {
-                    Ok(())
-                } else {
-                    Err(ModelError::invalid("the document names another space"))
-                }
-            })));
+            return Ok(Some(Arc::new(
+                move |d: &mut automerge::AutoCommit, before: &[automerge::ChangeHash]| {
+                    let s = model::summarize(d);
+                    let kind = known_kind.unwrap_or(s.kind);
+                    if !is_space && s.space.as_deref() != Some(expected.as_str()) {
+                        return Err(ModelError::invalid("the document names another space"));
+                    }
+                    if !is_space && kind == DocKind::Space {
+                        return Err(ModelError::invalid("a space inside another space"));
+                    }
+                    model::rules::check_changes(d, before, kind, &roles)
+                },
+            )));
         }
         // A space this node does not hold: only the space document itself, and
-        // only if it lists both nodes.
+        // only if it lists both nodes. (Its history is taken as it is: the
+        // roles its changes were made under are the space's own business.)
         if doc != space {
             return Err(format!(
                 "{doc} belongs to space {space}, which this node does not hold"
             ));
         }
         let (me, peer) = (self.me.to_string(), self.peer.to_string());
-        Ok(Some(Arc::new(move |d: &mut automerge::AutoCommit| {
-            let s = space::read(d)?;
-            let ids: BTreeSet<&str> = s.members.iter().map(|m| m.node_id.as_str()).collect();
-            if ids.contains(me.as_str()) && ids.contains(peer.as_str()) {
-                Ok(())
-            } else {
-                Err(ModelError::invalid(
-                    "the space does not list both nodes as members",
-                ))
-            }
-        })))
+        Ok(Some(Arc::new(
+            move |d: &mut automerge::AutoCommit, _: &[automerge::ChangeHash]| {
+                let s = space::read(d)?;
+                let ids: BTreeSet<&str> = s.members.iter().map(|m| m.node_id.as_str()).collect();
+                if ids.contains(me.as_str()) && ids.contains(peer.as_str()) {
+                    Ok(())
+                } else {
+                    Err(ModelError::invalid(
+                        "the space does not list both nodes as members",
+                    ))
+                }
+            },
+        )))
     }
 
     fn state_key(&self, id: &DocId) -> Vec<u8> {
@@ -309,11 +351,48 @@ impl Session {
 
     /// Shared documents whose latest durable changes here the peer has not
     /// confirmed having.
-    pub fn behind(&self) -> usize {
+    fn behind_ids(&self) -> Vec<DocId> {
         self.mine
             .keys()
             .filter(|id| self.theirs.get(id) != Some(&stored_heads(&self.repo, id)))
-            .count()
+            .copied()
+            .collect()
+    }
+
+    /// The number of shared documents the peer is behind on.
+    pub fn behind(&self) -> usize {
+        self.behind_ids().len()
+    }
+
+    /// A tick of the driver's clock (about a second): saves the sync states
+    /// and, as anti-entropy, offers again each document the peer is still
+    /// behind on and that no frame has been about for a few ticks,
+    /// with the sync protocol's in-flight mark cleared. Whatever the cause of a
+    /// stalled exchange (a reply that was not made because the document was
+    /// changing at that moment, say), it resumes. Returns the frames and the
+    /// number of documents the peer is behind on.
+    pub fn tick(&mut self) -> Result<(Vec<rp::Frame>, usize), String> {
+        if let Err(e) = self.save() {
+            tracing::warn!(peer = %self.peer.short(), "could not save sync states: {e}");
+        }
+        self.ticks += 1;
+        let behind = self.behind_ids();
+        let mut out = Vec::new();
+        for id in &behind {
+            let quiet = self
+                .touched
+                .get(id)
+                .is_none_or(|t| self.ticks.saturating_sub(*t) >= QUIET_TICKS);
+            if !quiet || !self.peer_has.contains(id) {
+                continue;
+            }
+            let Some(space) = self.mine.get(id).copied() else {
+                continue;
+            };
+            self.state(id).in_flight = false;
+            out.extend(self.offer(*id, space)?);
+        }
+        Ok((out, behind.len()))
     }
 
     /// The first frame: a compact summary of what this node holds of the spaces
@@ -400,6 +479,10 @@ impl Session {
     /// What to send the peer about a document it may hold: the whole document if
     /// it has nothing of it, else the next sync message (if any).
     fn offer(&mut self, id: DocId, space: DocId) -> Result<Vec<rp::Frame>, String> {
+        if self.blocked.contains(&id) {
+            return Ok(Vec::new());
+        }
+        self.touched.insert(id, self.ticks);
         if self.peer_has.contains(&id) {
             let repo = self.repo.clone();
             let msg = repo
@@ -499,6 +582,10 @@ impl Session {
         messages: &[&[u8]],
     ) -> Result<Vec<rp::Frame>, String> {
         let (id, space) = (doc_id(doc)?, doc_id(space)?);
+        if self.blocked.contains(&id) {
+            return Ok(Vec::new());
+        }
+        self.touched.insert(id, self.ticks);
         if self.repo.meta(&id).is_none() {
             // Either a document this node never had, or one it may not have: the
             // peer sends it whole, and the membership check applies then.
@@ -547,7 +634,15 @@ impl Session {
             }
             Err(e) => {
                 self.refuse(&id, "a sync message", &e)?;
-                Ok(Vec::new())
+                // The peer's heads now include what was refused, and the sync
+                // protocol would ask for it again and again: stop syncing this
+                // document with this peer, and say why.
+                self.blocked.insert(id);
+                Ok(vec![frame(rp::frame::Body::Refusal(rp::Refusal {
+                    reason: e,
+                    supported: Vec::new(),
+                    doc: id.as_bytes().to_vec(),
+                }))])
             }
         }
     }
@@ -607,7 +702,8 @@ impl Session {
             Some(rp::frame::Body::Whole(w)) => {
                 let (id, space) = (doc_id(&w.doc)?, doc_id(&w.space)?);
                 let result = self.check_incoming(&id, &space).and_then(|accept| {
-                    let always = |_: &mut automerge::AutoCommit| Ok(());
+                    let always =
+                        |_: &mut automerge::AutoCommit, _: &[automerge::ChangeHash]| Ok(());
                     let check: &crate::repo::Accept<'_> = match &accept {
                         Some(a) => a.as_ref(),
                         None => &always,
@@ -638,6 +734,11 @@ impl Session {
                 }
             }
             Some(rp::frame::Body::Heartbeat(_)) => {}
+            Some(rp::frame::Body::Refusal(r)) if !r.doc.is_empty() => {
+                let id = doc_id(&r.doc)?;
+                tracing::warn!(peer = %self.peer.short(), %id, "the peer refused changes: {}", r.reason);
+                self.blocked.insert(id);
+            }
             Some(rp::frame::Body::Hello(_))
             | Some(rp::frame::Body::Refusal(_))
             | Some(rp::frame::Body::Part(_))
@@ -867,12 +968,10 @@ async fn exchange(
                 Work::Changed(ids) => (s.changed(ids.as_deref().map(|v| v.as_slice())), None),
                 // Counting reads every shared document's index entry: once a
                 // tick. Sync states are saved then too.
-                Work::Tick => {
-                    if let Err(e) = s.save() {
-                        tracing::warn!(peer = %s.peer.short(), "could not save sync states: {e}");
-                    }
-                    (Ok(Vec::new()), Some(s.behind()))
-                }
+                Work::Tick => match s.tick() {
+                    Ok((frames, behind)) => (Ok(frames), Some(behind)),
+                    Err(e) => (Err(e), None),
+                },
             }
         })
         .await?;
@@ -894,6 +993,7 @@ fn describe(f: &rp::Frame) -> String {
         Some(B::Whole(w)) => format!("whole {}", id(&w.doc)),
         Some(B::Sync(m)) => format!("sync {} {}b", id(&m.doc), m.message.len()),
         Some(B::Want(w)) => format!("want {}", id(&w.doc)),
+        Some(B::Refusal(r)) => format!("refusal {}: {}", id(&r.doc), r.reason),
         Some(B::Heartbeat(_)) => "heartbeat".into(),
         other => format!("{other:?}"),
     }
@@ -932,6 +1032,11 @@ mod tests {
     /// A space on `a` with nodes 1 and 2 as members, and `drafts` drafts in it
     /// whose ids sort before the space's.
     fn corpus(a: &Repo, drafts: usize) -> (DocId, Vec<DocId>) {
+        corpus_with(a, drafts, "editor")
+    }
+
+    /// [`corpus`] with node 2 in `role`.
+    fn corpus_with(a: &Repo, drafts: usize, role: &str) -> (DocId, Vec<DocId>) {
         let note = ChangeNote::new("test", "setup");
         let admin = space::Member {
             node_id: node(1).to_string(),
@@ -944,7 +1049,7 @@ mod tests {
                 space::init(doc, "s", 7, "", &admin, 0)?;
                 let b = space::Member {
                     node_id: node(2).to_string(),
-                    role: "editor".into(),
+                    role: role.into(),
                     institution: "b".into(),
                     ..Default::default()
                 };
@@ -1047,6 +1152,45 @@ mod tests {
     }
 
     #[test]
+    fn a_readers_changes_are_refused_and_honest_ones_still_flow() {
+        let (ra, rb) = (repo(1), repo(2));
+        let (_, drafts) = corpus_with(&ra, 3, "reader");
+        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+        exchange(&mut a, &mut b);
+        assert!(
+            heads(&rb, &drafts[0]).is_some(),
+            "a reader receives the space"
+        );
+
+        // Node 2 is compromised: it writes into a draft behind its own API's back.
+        let note = ChangeNote::new("mallory", "edit");
+        rb.change_durably(&drafts[0], &note, |doc| {
+            automerge::transaction::Transactable::put(doc, automerge::ROOT, "title", "Pwned")?;
+            Ok(())
+        })
+        .unwrap();
+        let before = heads(&ra, &drafts[0]);
+        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+        exchange(&mut a, &mut b);
+        assert_eq!(heads(&ra, &drafts[0]), before, "nothing of it was applied");
+        assert!(a.session.refused > 0);
+        assert!(
+            b.session.blocked.contains(&drafts[0]),
+            "the reader's node was told its changes were refused"
+        );
+
+        // The admin's own edits still reach the reader.
+        ra.change_durably(&drafts[1], &ChangeNote::new("ana", "edit"), |doc| {
+            automerge::transaction::Transactable::put(doc, automerge::ROOT, "note", "fine")?;
+            Ok(())
+        })
+        .unwrap();
+        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+        exchange(&mut a, &mut b);
+        assert_eq!(heads(&ra, &drafts[1]), heads(&rb, &drafts[1]));
+    }
+
+    #[test]
     fn nodes_holding_the_same_documents_agree_on_them_at_their_first_session() {
         // B got every document some other way (a restored backup, say): the
         // first session compares full lists and finds nothing to send, and
@@ -1055,7 +1199,7 @@ mod tests {
         let (space_id, drafts) = corpus(&ra, 200);
         for id in std::iter::once(&space_id).chain(&drafts) {
             let (bytes, _) = ra.saved(id).unwrap().unwrap();
-            let (ticket, _) = rb.import(id, &bytes, &|_| Ok(())).unwrap();
+            let (ticket, _) = rb.import(id, &bytes, &|_, _| Ok(())).unwrap();
             rb.wait(ticket).unwrap();
         }
         let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));

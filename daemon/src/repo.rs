@@ -142,9 +142,10 @@ pub struct DocMeta {
 /// A whole document as `save()` wrote it, and its heads.
 pub type Saved = (Vec<u8>, Vec<automerge::ChangeHash>);
 
-/// A check of a document as it would be after a peer's changes; an error
+/// A check of a document as it would be after a peer's changes, given the
+/// heads it had before them (empty for a document new to this node); an error
 /// refuses them.
-pub type Accept<'a> = dyn Fn(&mut AutoCommit) -> Result<(), model::ModelError> + 'a;
+pub type Accept<'a> = dyn Fn(&mut AutoCommit, &[ChangeHash]) -> Result<(), model::ModelError> + 'a;
 
 impl DocMeta {
     /// Takes the listed fields from `summary`; true if any of them changed.
@@ -550,7 +551,7 @@ impl Repo {
                 let mut trial_state = state.clone();
                 receive(&mut trial, &mut trial_state, last)?;
                 if trial.get_heads() != before {
-                    accept(&mut trial)?;
+                    accept(&mut trial, &before)?;
                     loaded.doc = trial;
                 }
                 *state = trial_state;
@@ -602,13 +603,13 @@ impl Repo {
                 if trial.get_heads() == before {
                     return Ok(self.inner.pending(id));
                 }
-                accept(&mut trial)?;
+                accept(&mut trial, &before)?;
                 loaded.doc = trial;
                 drop(loaded);
                 self.inner.mark_dirty(*id, false)
             }
             Err(RepoError::NotFound(_)) => {
-                accept(&mut incoming)?;
+                accept(&mut incoming, &[])?;
                 incoming.set_actor(self.inner.actor.clone());
                 let ours = Arc::new(DocSlot::new(incoming, Vec::new()));
                 let got = self.inner.insert_slot(*id, Arc::clone(&ours));

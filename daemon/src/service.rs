@@ -353,6 +353,7 @@ impl Service {
     /// `kp draft new`.
     pub fn new_draft(&self, req: pb::NewDraftRequest) -> Result<pb::DraftSummary> {
         let space = self.space_id(&req.space)?;
+        self.may_write(&space, DocKind::Draft, false)?;
         self.check_text_size("the text", &req.body)?;
         let author = self.author(&req.author)?;
         let node_id = self.node.to_string();
@@ -437,6 +438,7 @@ impl Service {
     /// `kp draft edit`.
     pub fn edit_draft(&self, req: pb::EditDraftRequest) -> Result<pb::EditReply> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
+        self.may_write_doc(&id, DocKind::Draft, false)?;
         self.check_text_size("the text", &req.text)?;
         let base = draft::parse_heads(&req.base_heads)?;
         let author = self.author(&req.author)?;
@@ -529,6 +531,7 @@ impl Service {
     /// `kp draft version`.
     pub fn tag_version(&self, req: pb::TagVersionRequest) -> Result<pb::Version> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
+        self.may_write_doc(&id, DocKind::Draft, false)?;
         let author = self.author(&req.author)?;
         let note = ChangeNote::new(author, format!("name version {}", req.label.trim()));
         let now = now_secs();
@@ -550,6 +553,7 @@ impl Service {
         ) -> std::result::Result<draft::Comment, ModelError>,
     ) -> Result<pb::Comment> {
         let id = self.doc_id(id, DocKind::Draft)?;
+        self.may_write_doc(&id, DocKind::Draft, true)?;
         let author = self.author(author)?;
         let node_id = self.node.to_string();
         let by = self.actor(author, &node_id);
@@ -594,6 +598,7 @@ impl Service {
     /// `kp dataset import`.
     pub fn import_dataset(&self, req: pb::ImportDatasetRequest) -> Result<pb::DatasetSummary> {
         let space = self.space_id(&req.space)?;
+        self.may_write(&space, DocKind::Dataset, false)?;
         let max = self.cfg.limits.max_csv_kib * 1024;
         if req.csv.len() > max {
             return Err(RepoError::Model(ModelError::TooLarge(format!(
@@ -723,6 +728,9 @@ impl Service {
     pub fn analyze(&self, req: pb::AnalyzeRequest) -> Result<pb::Analysis> {
         let (id, meta) = self.any_doc(&req.doc_id)?;
         let space_id = meta.space.clone().unwrap_or_default();
+        if let Ok(space) = space_id.parse() {
+            self.may_write(&space, DocKind::Analysis, false)?;
+        }
         let themes = self.themes_of(&space_id);
         let key = id.to_string();
         let view = match meta.kind {

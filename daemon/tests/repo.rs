@@ -365,7 +365,7 @@ fn a_refused_sync_message_leaves_nothing_behind() {
     );
     let id = new_draft(&ours, "the text");
     let (bytes, _) = ours.saved(&id).unwrap().unwrap();
-    let (ticket, _) = theirs.import(&id, &bytes, &|_| Ok(())).unwrap();
+    let (ticket, _) = theirs.import(&id, &bytes, &|_, _| Ok(())).unwrap();
     theirs.wait(ticket).unwrap();
     // The peer writes a key, and the message carrying it goes to us.
     let note = ChangeNote::new("Bo", "edit");
@@ -410,7 +410,9 @@ fn a_refused_sync_message_leaves_nothing_behind() {
         .unwrap();
     let changes = message(&mut theirs_state);
 
-    let refuse = |_: &mut automerge::AutoCommit| Err(ModelError::invalid("not today"));
+    let refuse = |_: &mut automerge::AutoCommit, _: &[automerge::ChangeHash]| {
+        Err(ModelError::invalid("not today"))
+    };
     let saved_state = ours_state.encode();
     let err = ours
         .sync_receive(&id, &mut ours_state, &[&changes], Some(&refuse))
@@ -421,7 +423,7 @@ fn a_refused_sync_message_leaves_nothing_behind() {
     assert_eq!(ours_state.encode(), saved_state);
 
     let ticket = ours
-        .sync_receive(&id, &mut ours_state, &[&changes], Some(&|_| Ok(())))
+        .sync_receive(&id, &mut ours_state, &[&changes], Some(&|_, _| Ok(())))
         .unwrap();
     ours.wait(ticket).unwrap();
     assert_eq!(mark(&ours).as_deref(), Some("\"from the peer\""));

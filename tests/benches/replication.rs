@@ -789,7 +789,12 @@ fn reconnect_many(rt: &Runtime, many: usize, long: &[&[Patch]]) -> Reconnect {
                 let mut last = None;
                 for id in docs.iter().skip(t).step_by(8) {
                     let (bytes, _) = a.repo.saved(id).expect("saved").expect("durable");
-                    last = Some(b.repo.import(id, &bytes, &|_| Ok(())).expect("imported").0);
+                    last = Some(
+                        b.repo
+                            .import(id, &bytes, &|_, _| Ok(()))
+                            .expect("imported")
+                            .0,
+                    );
                 }
                 if let Some(t) = last {
                     b.repo.wait(t).expect("durable");
@@ -1085,7 +1090,7 @@ sum of save() {:.0} KiB; written in {:.1} s",
     let (bytes, _) = a.repo.saved(&space).expect("saved").expect("durable");
     let (ticket, _) = b
         .repo
-        .import(&space, &bytes, &|_| Ok(()))
+        .import(&space, &bytes, &|_, _| Ok(()))
         .expect("imported");
     b.repo.wait(ticket).expect("durable");
     let (kp, relayed, meter) = clone_kp(rt, (&a, &address), &mut b, &docs, PHASE_LIMIT);

@@ -13,12 +13,13 @@ use kp_tests::Kpd;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Links two listening nodes: `a` dials `b`, `b` accepts `a`.
+/// Links two listening nodes: `a` dials `b`, `b` accepts `a`. The accepting
+/// side pins first, so the first dial succeeds (a refused dial backs off).
 fn link(a: &Kpd, b: &Kpd) {
     let (a_id, _) = a.identity();
     let (b_id, b_addr) = b.identity();
-    a.ok(&["peer", "add", &b_id, &b_addr]);
     b.ok(&["peer", "add", &a_id]);
+    a.ok(&["peer", "add", &b_id, &b_addr]);
     a.wait_peer(&b_id, WAIT, |p| p["connected"] == true);
 }
 
@@ -354,8 +355,8 @@ fn partition_and_heal(seed: u64) {
     let (b_id, b_addr) = nodes[1].identity();
     for i in [0, 2] {
         let (id, _) = nodes[i].identity();
-        nodes[i].ok(&["peer", "add", &b_id, &b_addr]);
         nodes[1].ok(&["peer", "add", &id]);
+        nodes[i].ok(&["peer", "add", &b_id, &b_addr]);
     }
     let space = nodes[0].json(&["space", "create", "Line", "--theme", "3"])["id"]
         .as_str()

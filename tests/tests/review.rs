@@ -27,8 +27,8 @@ fn node(name: &str, region: &str, income: &str) -> Kpd {
 fn link(a: &Kpd, b: &Kpd) {
     let (a_id, _) = a.identity();
     let (b_id, b_addr) = b.identity();
-    a.ok(&["peer", "add", &b_id, &b_addr]);
     b.ok(&["peer", "add", &a_id]);
+    a.ok(&["peer", "add", &b_id, &b_addr]);
     a.wait_peer(&b_id, WAIT, |p| p["connected"] == true);
 }
 
@@ -231,6 +231,10 @@ fn a_paper_goes_from_submission_to_a_published_brief_across_four_nodes() {
     assert!(err.contains("the draft is draft"), "{err}");
     let err = refused(&b, "Bo", &["review", "submit-draft", &id]);
     assert!(err.contains("only an author"), "{err}");
+    // A reviewer's node comments but does not edit: refused here as partners
+    // would refuse it.
+    let err = refused(&b, "Bo", &["draft", "edit", &id, "--file", &report]);
+    assert!(err.contains("reviewer"), "{err}");
 
     // Round 1: Ana submits; the text is pinned as round-1.
     assert!(by(&a, "Ana", &["review", "submit-draft", &id]).contains("round 1"));

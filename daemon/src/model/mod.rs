@@ -11,6 +11,7 @@ pub mod date;
 pub mod draft;
 pub mod export;
 pub mod review;
+pub mod rules;
 pub mod space;
 
 use automerge::{AutoCommit, AutomergeError, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};

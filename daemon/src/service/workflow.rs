@@ -8,7 +8,7 @@ use super::{Result, Service, invalid, not_found};
 use crate::ids::DocId;
 use crate::model::review::{self, Referee, Who};
 use crate::model::space::{self, Role};
-use crate::model::{DocKind, ModelError, date, draft, export};
+use crate::model::{DocKind, ModelError, date, draft, export, rules};
 use crate::repo::{ChangeNote, now_secs};
 
 /// A draft's review state as the index and its documents have it.
@@ -20,6 +20,24 @@ struct Reviewed {
 }
 
 impl Service {
+    /// Refuses, as partners would, a change of a `kind` of document in `space`
+    /// that this node's role there does not allow (`comment`: a comment on a
+    /// draft).
+    pub(super) fn may_write(&self, space: &DocId, kind: DocKind, comment: bool) -> Result<()> {
+        rules::may_write(kind, self.role_in(space), comment).map_err(Into::into)
+    }
+
+    /// [`Service::may_write`] for a document this node holds.
+    pub(super) fn may_write_doc(&self, id: &DocId, kind: DocKind, comment: bool) -> Result<()> {
+        let space = self
+            .repo
+            .meta(id)
+            .and_then(|m| m.space)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| invalid(format!("{id} names no space")))?;
+        self.may_write(&space, kind, comment)
+    }
+
     /// This node's role in `space` (`None`: not a member, or the space is not here).
     fn role_in(&self, space: &DocId) -> Option<Role> {
         let me = self.node.to_string();
@@ -202,13 +220,23 @@ impl Service {
                     .members
                     .into_iter()
                     .find(|m| m.node_id == referee.node_id)
-                    .map(|m| m.institution)
                     .ok_or_else(|| {
                         not_found(format!(
                             "node {} is not a member of this draft's space; add it with \
                              `kp space add-member` first",
                             referee.node_id
                         ))
+                    })
+                    .and_then(|m| {
+                        if m.role == Role::Reader.as_str() {
+                            Err(invalid(format!(
+                                "node {} is a reader of the space and cannot send a report; \
+                                 make it a reviewer first",
+                                referee.node_id
+                            )))
+                        } else {
+                            Ok(m.institution)
+                        }
                     })?;
                 let note = ChangeNote::new(author, format!("assign referee {}", referee.name));
                 self.repo.change_durably(&id, &note, |doc| {

@@ -1,0 +1,233 @@
+//! Who may write what: the roles of a space, applied to every change that
+//! arrives from a partner (each change is checked against the role of the node
+//! that authored it, which its actor id names, whoever relayed it) and to the
+//! edits this node's own users make.
+//!
+//! | role     | space document | drafts                 | review reports, datasets, analyses |
+//! |----------|----------------|------------------------|------------------------------------|
+//! | admin    | yes            | yes                    | yes                                |
+//! | editor   | no             | yes                    | yes                                |
+//! | reviewer | no             | comments only          | review reports only                |
+//! | reader   | no             | no                     | no                                 |
+//!
+//! A node that is not a member writes nothing. Roles are those of the space as
+//! this node holds it before the changes are applied, so a change cannot grant
+//! its own author a role.
+
+use std::collections::BTreeMap;
+
+use automerge::{AutoCommit, ChangeHash, Prop, ROOT, ReadDoc};
+
+use super::space::Role;
+use super::{DocKind, ModelError};
+use crate::identity::NodeId;
+use crate::ids::parse_actor;
+
+/// The roles of a space's members, by node.
+pub type Roles = BTreeMap<NodeId, Role>;
+
+/// May a node with `role` write a document of `kind` at all, and if so, only
+/// inside the draft's comments?
+fn allowance(kind: DocKind, role: Option<Role>) -> Result<Allowed, String> {
+    use Role::*;
+    match (kind, role) {
+        (_, None) => Err("is not a member of the space".into()),
+        (_, Some(Admin)) => Ok(Allowed::All),
+        (_, Some(Reader)) => Err("is a reader of the space, and readers change nothing".into()),
+        (DocKind::Space, Some(_)) => Err("is not an admin, and only admins change a space".into()),
+        (DocKind::Draft, Some(Editor)) => Ok(Allowed::All),
+        (DocKind::Draft, Some(Reviewer)) => Ok(Allowed::Comments),
+        (DocKind::Review, Some(Editor | Reviewer)) => Ok(Allowed::All),
+        (DocKind::Dataset | DocKind::Analysis, Some(Editor)) => Ok(Allowed::All),
+        (_, Some(r)) => Err(format!(
+            "is a {} of the space and may not change a {}",
+            r.as_str(),
+            kind.as_str()
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Allowed {
+    All,
+    Comments,
+}
+
+/// May a node with `role` make this kind of change locally? (The local API
+/// refuses what partners would refuse.) `comment` is true for a comment or a
+/// reply on a draft.
+pub fn may_write(kind: DocKind, role: Option<Role>, comment: bool) -> Result<(), ModelError> {
+    match allowance(kind, role) {
+        Ok(Allowed::All) => Ok(()),
+        Ok(Allowed::Comments) if comment => Ok(()),
+        Ok(Allowed::Comments) => Err(ModelError::Forbidden(
+            "this node is a reviewer of the space: it may comment on drafts and write review \
+             reports, not edit drafts"
+                .into(),
+        )),
+        Err(why) => Err(ModelError::Forbidden(format!("this node {why}"))),
+    }
+}
+
+/// Checks every change of `doc` that is not in `before` (the changes a peer
+/// sent) against the role its author has in `roles`.
+pub fn check_changes(
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+    kind: DocKind,
+    roles: &Roles,
+) -> Result<(), ModelError> {
+    let changes = doc.get_changes(before);
+    let mut authors: BTreeMap<NodeId, Allowed> = BTreeMap::new();
+    let mut comments_only = Vec::new();
+    for change in &changes {
+        let Some((node, _)) = parse_actor(change.actor_id()) else {
+            return Err(ModelError::Forbidden(format!(
+                "change {} was made by an actor that is no node",
+                change.hash()
+            )));
+        };
+        let allowed = match authors.get(&node) {
+            Some(a) => *a,
+            None => {
+                let a = allowance(kind, roles.get(&node).copied()).map_err(|why| {
+                    ModelError::Forbidden(format!(
+                        "change {} by node {} refused: that node {why}",
+                        change.hash(),
+                        node.short()
+                    ))
+                })?;
+                authors.insert(node, a);
+                a
+            }
+        };
+        if allowed == Allowed::Comments {
+            comments_only.push((change.hash(), node, change.decode()));
+        }
+    }
+    for (hash, node, expanded) in comments_only {
+        for op in &expanded.operations {
+            if !inside_comments(doc, &op.obj.to_string(), &op.key) {
+                return Err(ModelError::Forbidden(format!(
+                    "change {hash} by node {} refused: a reviewer may only comment on a draft",
+                    node.short()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether an operation on object `obj` (as `counter@actor`, or `_root`) at
+/// `key` lies inside the draft's `comments` map.
+fn inside_comments(doc: &AutoCommit, obj: &str, key: &automerge::legacy::Key) -> bool {
+    if obj == "_root" {
+        // Only the comments map itself, should it be missing.
+        return matches!(key, automerge::legacy::Key::Map(k) if k == "comments");
+    }
+    let Ok((id, _)) = doc.import(obj) else {
+        return false;
+    };
+    let Ok(parents) = doc.parents(&id) else {
+        return false;
+    };
+    match parents.path().first() {
+        Some((top, Prop::Map(k))) => *top == ROOT && k == "comments",
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::draft;
+    use automerge::ActorId;
+
+    fn actor(node: &NodeId, incarnation: u64) -> ActorId {
+        ActorId::from([node.as_bytes().as_slice(), &incarnation.to_be_bytes()].concat())
+    }
+
+    #[test]
+    fn each_change_is_held_to_its_authors_role() {
+        let (ana, bo, rex, eve) = (
+            NodeId::from_bytes([1; 32]),
+            NodeId::from_bytes([2; 32]),
+            NodeId::from_bytes([3; 32]),
+            NodeId::from_bytes([4; 32]),
+        );
+        let roles: Roles = [
+            (ana, Role::Editor),
+            (bo, Role::Reviewer),
+            (rex, Role::Reader),
+        ]
+        .into_iter()
+        .collect();
+        let me = ana.to_string();
+        let by = draft::Actor {
+            author: "Ana",
+            institution: "U",
+            node_id: &me,
+        };
+        let mut doc = AutoCommit::new().with_actor(actor(&ana, 1));
+        let space = crate::ids::DocId::random();
+        draft::init(
+            &mut doc,
+            &space,
+            "Paper",
+            "",
+            "Costs fell to 6% in 2023.",
+            &by,
+            1,
+        )
+        .unwrap();
+        doc.commit();
+        let base = doc.get_heads();
+        check_changes(&mut doc, &[], DocKind::Draft, &roles).expect("an editor writes drafts");
+
+        // A reviewer's comment passes; the same reviewer editing the body does not.
+        let mut reviewer = doc.fork().with_actor(actor(&bo, 1));
+        let bo_id = bo.to_string();
+        let by_bo = draft::Actor {
+            author: "Bo",
+            institution: "B",
+            node_id: &bo_id,
+        };
+        draft::add_comment(&mut reviewer, "fell to 6%", "Source?", &by_bo, 2).unwrap();
+        reviewer.commit();
+        check_changes(&mut reviewer, &base, DocKind::Draft, &roles).expect("reviewers comment");
+        let commented = reviewer.get_heads();
+        draft::set_body(&mut reviewer, "Costs fell to 5% in 2023.", &by_bo).unwrap();
+        reviewer.commit();
+        let err = check_changes(&mut reviewer, &commented, DocKind::Draft, &roles).unwrap_err();
+        assert!(err.to_string().contains("may only comment"), "{err}");
+        check_changes(&mut reviewer, &base, DocKind::Review, &roles).expect("reviews are theirs");
+
+        // A reader changes nothing; a stranger neither; nor does a non-node actor.
+        for (who, expect) in [(rex, "readers change nothing"), (eve, "not a member")] {
+            let mut other = doc.fork().with_actor(actor(&who, 1));
+            automerge::transaction::Transactable::put(&mut other, ROOT, "title", "Mine").unwrap();
+            other.commit();
+            let err = check_changes(&mut other, &base, DocKind::Draft, &roles).unwrap_err();
+            assert!(err.to_string().contains(expect), "{err}");
+        }
+        let mut anon = doc.fork();
+        automerge::transaction::Transactable::put(&mut anon, ROOT, "title", "Anon").unwrap();
+        anon.commit();
+        let err = check_changes(&mut anon, &base, DocKind::Draft, &roles).unwrap_err();
+        assert!(err.to_string().contains("no node"), "{err}");
+        // Editors do not change spaces.
+        let err = check_changes(&mut doc, &[], DocKind::Space, &roles).unwrap_err();
+        assert!(err.to_string().contains("only admins"), "{err}");
+    }
+
+    #[test]
+    fn the_local_api_refuses_what_partners_would() {
+        assert!(may_write(DocKind::Draft, Some(Role::Editor), false).is_ok());
+        assert!(may_write(DocKind::Draft, Some(Role::Reviewer), true).is_ok());
+        assert!(may_write(DocKind::Draft, Some(Role::Reviewer), false).is_err());
+        assert!(may_write(DocKind::Dataset, Some(Role::Reader), false).is_err());
+        assert!(may_write(DocKind::Space, Some(Role::Editor), false).is_err());
+        assert!(may_write(DocKind::Space, Some(Role::Admin), false).is_ok());
+        assert!(may_write(DocKind::Draft, None, true).is_err());
+    }
+}
