@@ -328,3 +328,141 @@ fn stalled_flooding_and_oversized_sessions_are_closed() {
         true
     );
 }
+
+/// A partner that is a reader of a space (or a compromised node holding a
+/// reader's key) writes into a draft anyway and sends its change with the sync
+/// protocol: the node refuses it, tells the peer which document and why,
+/// applies and relays nothing, and keeps syncing with its honest partner.
+#[test]
+fn a_readers_change_is_refused_told_and_not_relayed() {
+    use automerge::sync::{Message, State, SyncDoc};
+    use automerge::{AutoCommit, transaction::Transactable};
+
+    let a = Kpd::listening();
+    let b = Kpd::listening();
+    let (a_id, a_addr) = a.identity();
+    let (b_id, _) = b.identity();
+    a.ok(&["peer", "add", &b_id]);
+    b.ok(&["peer", "add", &a_id, &a_addr]);
+    b.wait_peer(&a_id, WAIT, |p| p["connected"] == true);
+    let dir = tempfile::tempdir().unwrap();
+    let evil = NodeKey::generate(&dir.path().join("evil.key")).unwrap();
+    let evil_id = evil.id().to_string();
+    a.ok(&["peer", "add", &evil_id]);
+
+    let space = a.json(&["space", "create", "Donors", "--theme", "5"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.ok(&["space", "add-member", &space, &b_id, "--role", "editor"]);
+    a.ok(&["space", "add-member", &space, &evil_id, "--role", "reader"]);
+    let text = a.scratch().join("d.md");
+    std::fs::write(&text, "Pledges for 2027.\n").unwrap();
+    let draft = a
+        .ok(&[
+            "draft",
+            "new",
+            "--space",
+            &space,
+            "--title",
+            "Pledges",
+            "--file",
+            text.to_str().unwrap(),
+        ])
+        .trim()
+        .to_owned();
+    let draft_bytes = draft
+        .parse::<kp_daemon::ids::DocId>()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let space_bytes = space
+        .parse::<kp_daemon::ids::DocId>()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let refusal = rt.block_on(async {
+        let (tx, mut inbound) = session(&evil, &a_id, &a_addr).await;
+        let summary = rp::Frame {
+            body: Some(rp::frame::Body::Summary(rp::Summary {
+                docs: Vec::new(),
+                digest: Vec::new(),
+                full: true,
+            })),
+        };
+        tx.send(summary).await.unwrap();
+        // Take the draft whole, then write into it as this (reader) node.
+        let mut doc: Option<AutoCommit> = None;
+        let mut state = State::new();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let f = tokio::time::timeout_at(deadline, inbound.message())
+                .await
+                .expect("the node answers in time")
+                .unwrap()
+                .expect("the session stays open");
+            match f.body {
+                Some(rp::frame::Body::Whole(w)) if w.doc == draft_bytes => {
+                    let mut d = AutoCommit::load(&w.document).unwrap();
+                    let actor = [evil.id().as_bytes().as_slice(), &1u64.to_be_bytes()].concat();
+                    d.set_actor(automerge::ActorId::from(actor));
+                    d.put(automerge::ROOT, "title", "Pledges (cancelled)")
+                        .unwrap();
+                    d.commit();
+                    doc = Some(d);
+                }
+                Some(rp::frame::Body::Sync(m)) if m.doc == draft_bytes => {
+                    if let Some(d) = doc.as_mut() {
+                        d.sync()
+                            .receive_sync_message(&mut state, Message::decode(&m.message).unwrap())
+                            .unwrap();
+                    }
+                }
+                Some(rp::frame::Body::Refusal(r)) => return r,
+                _ => {}
+            }
+            if let Some(d) = doc.as_mut()
+                && let Some(m) = d.sync().generate_sync_message(&mut state)
+            {
+                let sync = rp::Frame {
+                    body: Some(rp::frame::Body::Sync(rp::Sync {
+                        doc: draft_bytes.clone(),
+                        space: space_bytes.clone(),
+                        message: m.encode(),
+                    })),
+                };
+                tx.send(sync).await.unwrap();
+            }
+        }
+    });
+    assert_eq!(refusal.doc, draft_bytes);
+    assert!(refusal.reason.contains("reader"), "{}", refusal.reason);
+
+    // Nothing of it was applied at A, nor relayed to B; honest edits still flow.
+    assert_eq!(
+        a.json(&["draft", "show", &draft])["summary"]["title"],
+        "Pledges"
+    );
+    let revised = a.scratch().join("r.md");
+    std::fs::write(&revised, "Pledges for 2027, revised.\n").unwrap();
+    a.ok(&["draft", "edit", &draft, "--file", revised.to_str().unwrap()]);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let out = b.kp(&["--json", "draft", "show", &draft]);
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if v["body"].as_str().is_some_and(|t| t.contains("revised")) {
+                assert_eq!(v["summary"]["title"], "Pledges", "nothing was relayed");
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B did not get A's edit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(a.log().contains("refused a sync message"), "{}", a.log());
+}
