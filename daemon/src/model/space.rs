@@ -364,4 +364,57 @@ mod tests {
             Err(ModelError::TooLarge(_))
         ));
     }
+
+    /// What concurrent membership changes by two admins come to, as decided in
+    /// ARCHITECTURE.md: every copy agrees; a removal wins over a concurrent
+    /// change of the same member's role; of two role changes one wins (the same
+    /// on every copy); and two admins who remove each other at once both go.
+    #[test]
+    fn concurrent_membership_changes_converge_as_decided() {
+        let mut doc = AutoCommit::new();
+        init(&mut doc, "WG", 1, "", &admin(), 5).unwrap();
+        let member = |id: &str, role: &str| Member {
+            node_id: id.into(),
+            role: role.into(),
+            institution: "I".into(),
+            ..Default::default()
+        };
+        add_member(&mut doc, "node1", &member("node2", "admin"), 6).unwrap();
+        add_member(&mut doc, "node1", &member("node3", "editor"), 6).unwrap();
+        let merged = |x: &mut AutoCommit, y: &mut AutoCommit| {
+            let (mut one, mut two) = (x.fork(), y.fork());
+            one.merge(y).unwrap();
+            two.merge(x).unwrap();
+            let (r1, r2) = (read(&one).unwrap(), read(&two).unwrap());
+            assert_eq!(r1, r2, "every copy agrees");
+            r1
+        };
+        let role = |s: &Space, id: &str| {
+            s.members
+                .iter()
+                .find(|m| m.node_id == id)
+                .map(|m| m.role.clone())
+        };
+
+        // Admin 1 removes node3 while admin 2 makes it a reviewer: removed.
+        let (mut x, mut y) = (doc.fork(), doc.fork());
+        remove_member(&mut x, "node1", "node3").unwrap();
+        add_member(&mut y, "node2", &member("node3", "reviewer"), 7).unwrap();
+        assert_eq!(role(&merged(&mut x, &mut y), "node3"), None);
+
+        // Two role changes: one of them, the same everywhere.
+        let (mut x, mut y) = (doc.fork(), doc.fork());
+        add_member(&mut x, "node1", &member("node3", "reader"), 7).unwrap();
+        add_member(&mut y, "node2", &member("node3", "reviewer"), 7).unwrap();
+        let r = role(&merged(&mut x, &mut y), "node3").unwrap();
+        assert!(r == "reader" || r == "reviewer");
+
+        // The two admins remove each other: neither stays, and the space has no
+        // admin left (nobody can change its members any more).
+        let (mut x, mut y) = (doc.fork(), doc.fork());
+        remove_member(&mut x, "node1", "node2").unwrap();
+        remove_member(&mut y, "node2", "node1").unwrap();
+        let s = merged(&mut x, &mut y);
+        assert!(s.members.iter().all(|m| m.role != "admin"), "{s:?}");
+    }
 }
