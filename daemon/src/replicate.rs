@@ -89,25 +89,19 @@ fn doc_id(bytes: &[u8]) -> Result<DocId, String> {
 }
 
 /// The members of a space this node holds.
-fn members(repo: &Repo, space: &DocId) -> Option<BTreeSet<String>> {
+fn space_members(repo: &Repo, space: &DocId) -> Option<Vec<space::Member>> {
     repo.read(space, |doc| space::read(doc).ok())
         .ok()
         .flatten()
-        .map(|s| s.members.into_iter().map(|m| m.node_id).collect())
+        .map(|s| s.members)
 }
 
-/// The roles of a space's members, as this node holds the space.
-fn roles(repo: &Repo, space: &DocId) -> model::rules::Roles {
-    repo.read(space, |doc| space::read(doc).ok())
-        .ok()
-        .flatten()
-        .map(|s| {
-            s.members
-                .into_iter()
-                .filter_map(|m| Some((m.node_id.parse().ok()?, space::parse_role(&m.role).ok()?)))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The roles of a space's members.
+fn roles_of(members: &[space::Member]) -> model::rules::Roles {
+    members
+        .iter()
+        .filter_map(|m| Some((m.node_id.parse().ok()?, space::parse_role(&m.role).ok()?)))
+        .collect()
 }
 
 /// The space a document this node holds belongs to.
@@ -230,8 +224,13 @@ impl Session {
     }
 
     fn shares(&self, space: &DocId) -> bool {
-        members(&self.repo, space)
-            .is_some_and(|m| m.contains(&self.peer.to_string()) && m.contains(&self.me.to_string()))
+        space_members(&self.repo, space).is_some_and(|m| self.shares_among(&m))
+    }
+
+    /// Whether both nodes are among `members`.
+    fn shares_among(&self, members: &[space::Member]) -> bool {
+        let (me, peer) = (self.me.to_string(), self.peer.to_string());
+        members.iter().any(|m| m.node_id == me) && members.iter().any(|m| m.node_id == peer)
     }
 
     /// Documents both nodes may hold, with their spaces.
@@ -266,12 +265,14 @@ impl Session {
             return Err(format!("{doc} does not belong to space {space}"));
         }
         if self.repo.meta(space).is_some() {
-            if !self.shares(space) {
+            // One read of the space serves both the membership check and roles.
+            let members = space_members(&self.repo, space).unwrap_or_default();
+            if !self.shares_among(&members) {
                 return Err(format!(
                     "the peer is not a member of space {space} (or this node is not)"
                 ));
             }
-            let roles = roles(&self.repo, space);
+            let roles = roles_of(&members);
             let known_kind = self.repo.meta(doc).map(|m| m.kind);
             let is_space = doc == space;
             let expected = space.to_string();
@@ -357,11 +358,6 @@ impl Session {
             .filter(|id| self.theirs.get(id) != Some(&stored_heads(&self.repo, id)))
             .copied()
             .collect()
-    }
-
-    /// The number of shared documents the peer is behind on.
-    pub fn behind(&self) -> usize {
-        self.behind_ids().len()
     }
 
     /// A tick of the driver's clock (about a second): saves the sync states

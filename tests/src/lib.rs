@@ -141,6 +141,17 @@ impl Kpd {
         }
     }
 
+    /// Links this listening node to `to`: this one dials, `to` accepts. The
+    /// accepting side pins first, so the first dial succeeds (a refused dial
+    /// backs off). Waits up to `timeout` for the connection.
+    pub fn link(&self, to: &Kpd, timeout: Duration) {
+        let (my_id, _) = self.identity();
+        let (to_id, to_addr) = to.identity();
+        to.ok(&["peer", "add", &my_id]);
+        self.ok(&["peer", "add", &to_id, &to_addr]);
+        self.wait_peer(&to_id, timeout, |p| p["connected"] == true);
+    }
+
     /// The node's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("node")

@@ -340,11 +340,9 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
 
     let a = Kpd::listening();
     let b = Kpd::listening();
+    b.link(&a, WAIT);
     let (a_id, a_addr) = a.identity();
     let (b_id, _) = b.identity();
-    a.ok(&["peer", "add", &b_id]);
-    b.ok(&["peer", "add", &a_id, &a_addr]);
-    b.wait_peer(&a_id, WAIT, |p| p["connected"] == true);
     let dir = tempfile::tempdir().unwrap();
     let evil = NodeKey::generate(&dir.path().join("evil.key")).unwrap();
     let evil_id = evil.id().to_string();

@@ -13,14 +13,9 @@ use kp_tests::Kpd;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Links two listening nodes: `a` dials `b`, `b` accepts `a`. The accepting
-/// side pins first, so the first dial succeeds (a refused dial backs off).
+/// Links two listening nodes: `a` dials `b`, `b` accepts `a`.
 fn link(a: &Kpd, b: &Kpd) {
-    let (a_id, _) = a.identity();
-    let (b_id, b_addr) = b.identity();
-    b.ok(&["peer", "add", &a_id]);
-    a.ok(&["peer", "add", &b_id, &b_addr]);
-    a.wait_peer(&b_id, WAIT, |p| p["connected"] == true);
+    a.link(b, WAIT);
 }
 
 /// Polls `kp draft show` on `node` until the body satisfies `check`.

@@ -25,11 +25,7 @@ fn node(name: &str, region: &str, income: &str) -> Kpd {
 }
 
 fn link(a: &Kpd, b: &Kpd) {
-    let (a_id, _) = a.identity();
-    let (b_id, b_addr) = b.identity();
-    b.ok(&["peer", "add", &a_id]);
-    a.ok(&["peer", "add", &b_id, &b_addr]);
-    a.wait_peer(&b_id, WAIT, |p| p["connected"] == true);
+    a.link(b, WAIT);
 }
 
 fn unlink(a: &Kpd, b: &Kpd) {

@@ -176,26 +176,12 @@ pub fn check_type(t: &str) -> Result<&'static str, ModelError> {
     if t.is_empty() {
         return Ok(DRAFT_TYPES[0]);
     }
-    DRAFT_TYPES
-        .iter()
-        .find(|d| **d == t)
-        .copied()
-        .ok_or_else(|| {
-            ModelError::invalid(format!(
-                "unknown draft type `{t}`: use one of {}",
-                DRAFT_TYPES.join(", ")
-            ))
-        })
+    super::one_of("draft type", t, &DRAFT_TYPES)
 }
 
 /// Checks a status filter.
 pub fn check_status(s: &str) -> Result<&'static str, ModelError> {
-    STATUSES.iter().find(|d| **d == s).copied().ok_or_else(|| {
-        ModelError::invalid(format!(
-            "unknown status `{s}`: use one of {}",
-            STATUSES.join(", ")
-        ))
-    })
+    super::one_of("status", s, &STATUSES)
 }
 
 /// Fills a new draft document.

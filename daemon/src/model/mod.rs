@@ -201,6 +201,25 @@ pub(crate) fn list_obj(doc: &AutoCommit, list: &ObjId, i: usize, ty: ObjType) ->
     }
 }
 
+/// `value` if it is one of `allowed`; otherwise an error naming `what` and the
+/// words allowed.
+pub(crate) fn one_of(
+    what: &str,
+    value: &str,
+    allowed: &[&'static str],
+) -> Result<&'static str, ModelError> {
+    allowed
+        .iter()
+        .find(|a| **a == value)
+        .copied()
+        .ok_or_else(|| {
+            ModelError::invalid(format!(
+                "unknown {what} `{value}`: use one of {}",
+                allowed.join(", ")
+            ))
+        })
+}
+
 /// Checks a one-line name or title: not blank, no control characters, bounded.
 pub(crate) fn check_line(what: &str, value: &str, max: usize) -> Result<String, ModelError> {
     let v = value.trim();

@@ -587,16 +587,7 @@ pub struct Report {
 
 /// Checks a recommendation.
 pub fn check_recommendation(r: &str) -> Result<&'static str, ModelError> {
-    RECOMMENDATIONS
-        .iter()
-        .find(|x| **x == r)
-        .copied()
-        .ok_or_else(|| {
-            refuse(format!(
-                "unknown recommendation `{r}`: use {}",
-                RECOMMENDATIONS.join(", ")
-            ))
-        })
+    super::one_of("recommendation", r, &RECOMMENDATIONS)
 }
 
 /// Checks that `who` may report on the draft now: it is in review and they are

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use automerge::{AutoCommit, ChangeHash, Prop, ROOT, ReadDoc};
+use automerge::{ActorId, AutoCommit, ChangeHash, Prop, ROOT, ReadDoc};
 
 use super::space::Role;
 use super::{DocKind, ModelError};
@@ -77,41 +77,47 @@ pub fn check_changes(
     kind: DocKind,
     roles: &Roles,
 ) -> Result<(), ModelError> {
-    let changes = doc.get_changes(before);
-    let mut authors: BTreeMap<NodeId, Allowed> = BTreeMap::new();
+    // Authors from the changes' metadata; only a reviewer's changes are decoded
+    // (their operations are checked), so a whole document taken in costs no
+    // more than reading who wrote it.
+    let mut by_actor: BTreeMap<ActorId, (NodeId, Allowed)> = BTreeMap::new();
     let mut comments_only = Vec::new();
-    for change in &changes {
-        let Some((node, _)) = parse_actor(change.actor_id()) else {
-            return Err(ModelError::Forbidden(format!(
-                "change {} was made by an actor that is no node",
-                change.hash()
-            )));
-        };
-        let allowed = match authors.get(&node) {
-            Some(a) => *a,
+    for meta in doc.get_changes_meta(before) {
+        let (node, allowed) = match by_actor.get(meta.actor.as_ref()) {
+            Some(known) => *known,
             None => {
-                let a = allowance(kind, roles.get(&node).copied()).map_err(|why| {
+                let Some((node, _)) = parse_actor(&meta.actor) else {
+                    return Err(ModelError::Forbidden(format!(
+                        "change {} was made by an actor that is no node",
+                        meta.hash
+                    )));
+                };
+                let allowed = allowance(kind, roles.get(&node).copied()).map_err(|why| {
                     ModelError::Forbidden(format!(
                         "change {} by node {} refused: that node {why}",
-                        change.hash(),
+                        meta.hash,
                         node.short()
                     ))
                 })?;
-                authors.insert(node, a);
-                a
+                by_actor.insert(meta.actor.into_owned(), (node, allowed));
+                (node, allowed)
             }
         };
         if allowed == Allowed::Comments {
-            comments_only.push((change.hash(), node, change.decode()));
+            comments_only.push((meta.hash, node));
         }
     }
-    for (hash, node, expanded) in comments_only {
-        for op in &expanded.operations {
+    for (hash, node) in comments_only {
+        let refused = || {
+            ModelError::Forbidden(format!(
+                "change {hash} by node {} refused: a reviewer may only comment on a draft",
+                node.short()
+            ))
+        };
+        let change = doc.get_change_by_hash(&hash).ok_or_else(refused)?;
+        for op in &change.decode().operations {
             if !inside_comments(doc, &op.obj.to_string(), &op.key) {
-                return Err(ModelError::Forbidden(format!(
-                    "change {hash} by node {} refused: a reviewer may only comment on a draft",
-                    node.short()
-                )));
+                return Err(refused());
             }
         }
     }

@@ -80,16 +80,7 @@ pub fn check_income_group(g: &str) -> Result<&'static str, ModelError> {
     if g.is_empty() {
         return Ok("");
     }
-    INCOME_GROUPS
-        .iter()
-        .find(|x| **x == g)
-        .copied()
-        .ok_or_else(|| {
-            ModelError::invalid(format!(
-                "unknown income group `{g}`: use {}",
-                INCOME_GROUPS.join(", ")
-            ))
-        })
+    super::one_of("income group", g, &INCOME_GROUPS)
 }
 
 /// A space as read from its document.

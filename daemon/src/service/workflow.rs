@@ -275,18 +275,20 @@ impl Service {
     fn report(&self, r: &Reviewed, who: &Who<'_>, rep: pb::SubmitReport, now: i64) -> Result<()> {
         self.check_text_size("the report", &rep.text)?;
         review::check_recommendation(rep.recommendation.trim())?;
-        let (assignment, version) = self
-            .repo
-            .read(&r.id, |doc| review::may_report(doc, who))??;
-        // Every comment must find its passage before anything is stored.
+        // May this referee report, and does every comment find its passage?
+        // Both before anything is stored.
         let by = self.actor(who.name, who.node_id);
-        self.repo.read(&r.id, |doc| {
-            let mut trial = doc.clone();
-            rep.comments.iter().try_for_each(|c| {
-                draft::add_comment(&mut trial, &c.quote, &c.body, &by, now)
-                    .map(|_| ())
-                    .map_err(|e| ModelError::invalid(format!("comment on “{}”: {e}", c.quote)))
-            })
+        let (assignment, version) = self.repo.read(&r.id, |doc| {
+            let allowed = review::may_report(doc, who)?;
+            if !rep.comments.is_empty() {
+                let mut trial = doc.clone();
+                for c in &rep.comments {
+                    draft::add_comment(&mut trial, &c.quote, &c.body, &by, now).map_err(|e| {
+                        ModelError::invalid(format!("comment on “{}”: {e}", c.quote))
+                    })?;
+                }
+            }
+            Ok::<_, ModelError>(allowed)
         })??;
         let referee = Referee {
             name: who.name.to_owned(),
