@@ -73,6 +73,33 @@ The same plugin, document heads and parameters give the same report, byte for by
     /// Analyses kept for a document.
     #[command(subcommand)]
     Analysis(crate::plugin::AnalysisCmd),
+    /// Any document (space, draft, dataset, report, analysis): who wrote what.
+    #[command(subcommand)]
+    Doc(DocCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DocCmd {
+    /// Every change of a document, newest first: node, institution, person, and
+    /// whether its signature verified.
+    ///
+    /// Each node signs the changes it writes with its node key, and every node
+    /// checks the signature of every change it takes in, whoever relayed it: a
+    /// change is "verified" when a signature by the key of the node its actor
+    /// id names covers it, checked again now. A change that cannot be proven
+    /// is never taken in, so "unverified" means a document written before
+    /// changes were signed.
+    #[command(after_help = "\
+Examples:
+  kp doc blame DRAFT_ID
+  kp doc blame SPACE_ID --limit 0 --json")]
+    Blame {
+        /// The document's id.
+        id: String,
+        /// Show at most this many (0: all).
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,9 +230,13 @@ pub(crate) enum DraftCmd {
     Log {
         /// The draft's id.
         id: String,
-        /// Show at most this many.
+        /// Show at most this many (0: all).
         #[arg(long, default_value_t = 50)]
         limit: u64,
+        /// Also check each change's signature and show the node's institution
+        /// (as `kp doc blame`).
+        #[arg(long)]
+        verify: bool,
     },
     /// Word-level difference between two versions (labels, or `current`).
     Diff {

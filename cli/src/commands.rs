@@ -99,7 +99,73 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         crate::args::Command::Analysis(c) => {
             crate::plugin::analysis(&mut ctx.api, ctx.json, c).await
         }
+        crate::args::Command::Doc(crate::args::DocCmd::Blame { id, limit }) => {
+            let log = ctx
+                .api
+                .blame(pb::BlameRequest { id, limit })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            print_log(ctx.json, &log, true)
+        }
     }
+}
+
+/// A change log as a table (with institutions and signatures if `verified`).
+fn print_log(json: bool, log: &pb::ChangeLog, verified: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(log);
+    }
+    let rows: Vec<Vec<String>> = log
+        .changes
+        .iter()
+        .map(|c| {
+            let mut row = vec![time(c.time), short(&c.hash, 8), short(&c.node_id, 10)];
+            if verified {
+                row.push(if c.institution.is_empty() {
+                    "-".into()
+                } else {
+                    c.institution.clone()
+                });
+            }
+            row.push(if c.author.is_empty() {
+                "-".into()
+            } else {
+                c.author.clone()
+            });
+            row.push(c.message.clone());
+            row.push(c.ops.to_string());
+            if verified {
+                row.push(c.signature.clone());
+            }
+            row
+        })
+        .collect();
+    if verified {
+        table(
+            &[
+                "TIME",
+                "CHANGE",
+                "NODE",
+                "INSTITUTION",
+                "AUTHOR",
+                "WHAT",
+                "OPS",
+                "SIGNATURE",
+            ],
+            &rows,
+        );
+    } else {
+        table(&["TIME", "CHANGE", "NODE", "AUTHOR", "WHAT", "OPS"], &rows);
+    }
+    if log.total > log.changes.len() as u64 {
+        println!(
+            "({} of {} changes; --limit 0 shows all)",
+            log.changes.len(),
+            log.total
+        );
+    }
+    Ok(())
 }
 
 async fn status(ctx: &mut Ctx) -> anyhow::Result<()> {
@@ -396,42 +462,14 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
             }
         }
         DraftCmd::Edit { id, file } => edit(ctx, id, file).await?,
-        DraftCmd::Log { id, limit } => {
+        DraftCmd::Log { id, limit, verify } => {
             let log = ctx
                 .api
-                .draft_log(pb::DraftLogRequest { id, limit })
+                .draft_log(pb::DraftLogRequest { id, limit, verify })
                 .await
                 .map_err(refused)?
                 .into_inner();
-            if ctx.json {
-                return print_json(&log);
-            }
-            let rows: Vec<Vec<String>> = log
-                .changes
-                .iter()
-                .map(|c| {
-                    vec![
-                        time(c.time),
-                        short(&c.hash, 8),
-                        short(&c.node_id, 10),
-                        if c.author.is_empty() {
-                            "-".into()
-                        } else {
-                            c.author.clone()
-                        },
-                        c.message.clone(),
-                        c.ops.to_string(),
-                    ]
-                })
-                .collect();
-            table(&["TIME", "CHANGE", "NODE", "AUTHOR", "WHAT", "OPS"], &rows);
-            if log.total > log.changes.len() as u64 {
-                println!(
-                    "({} of {} changes; --limit 0 shows all)",
-                    log.changes.len(),
-                    log.total
-                );
-            }
+            print_log(ctx.json, &log, verify)?;
         }
         DraftCmd::Diff { id, from, to } => {
             let d = ctx

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
-use kp_daemon::identity::NodeId;
+use kp_daemon::identity::NodeKey;
 use kp_daemon::ids::DocId;
 use kp_daemon::model::draft::{self, Actor};
 use kp_daemon::repo::{ChangeNote, Repo, RepoConfig};
@@ -73,7 +73,7 @@ fn main() {
     // durable.
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SledStore::open(&dir.path().join("store"), 64 << 20).unwrap());
-    let repo = Repo::open(store, NodeId::from_bytes([1; 32]), RepoConfig::default()).unwrap();
+    let repo = Repo::open(store, NodeKey::from_seed([1; 32]), RepoConfig::default()).unwrap();
     let by = Actor {
         author: "Martin",
         institution: "Cambridge",

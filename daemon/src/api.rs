@@ -113,5 +113,6 @@ local_impl! {
     get_review(pb::GetReviewRequest) -> pb::ReviewState = |s, r| s.get_review(r);
     review_inbox(pb::ReviewInboxRequest) -> pb::ReviewInbox = |s, r| s.review_inbox(r);
     export_draft(pb::ExportDraftRequest) -> pb::ExportReply = |s, r| s.export_draft(r);
+    blame(pb::BlameRequest) -> pb::ChangeLog = |s, r| s.blame(r);
     indicators(pb::IndicatorsRequest) -> pb::IndicatorsReply = |s, r| s.indicators(r);
 }

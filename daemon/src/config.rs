@@ -69,6 +69,9 @@ pub struct PeersSection {
     /// A partner silent for this many seconds (no frame, not even a heartbeat) is
     /// disconnected and dialled again.
     pub idle_timeout_secs: u64,
+    /// Frames a partner may send per second, on average; a partner sending
+    /// faster is read more slowly (its frames wait on the connection).
+    pub max_frames_per_sec: u32,
     /// Partners pinned in the file.
     pub peer: Vec<PeerEntry>,
 }
@@ -81,6 +84,7 @@ impl Default for PeersSection {
             max_frame_kib: l.max_frame >> 10,
             max_document_mib: l.max_assembled >> 20,
             idle_timeout_secs: l.idle_timeout.as_secs(),
+            max_frames_per_sec: l.max_frames_per_sec,
             peer: Vec::new(),
         }
     }
@@ -94,6 +98,7 @@ impl PeersSection {
             max_assembled: self.max_document_mib << 20,
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
             heartbeat: std::time::Duration::from_secs(self.idle_timeout_secs) / 3,
+            max_frames_per_sec: self.max_frames_per_sec,
         }
     }
 }
@@ -255,6 +260,11 @@ max_document_mib = {docmax}
 # A partner that sends nothing for this many seconds (sessions carry a heartbeat
 # every third of it) is disconnected; its connection is then retried.
 idle_timeout_secs = {idle}
+# Frames a partner may send per second on average (bursts of up to four
+# seconds' worth pass at once). A partner that floods the node is read more
+# slowly, so it cannot take the time the node owes its other partners. A clone
+# of thousands of documents stays well below it.
+max_frames_per_sec = {fps}
 # Partner nodes, pinned by node id; only these may connect. `kp peer add` adds
 # more at run time. One block per partner:
 # [[peers.peer]]
@@ -289,6 +299,7 @@ max_wasm_kib = {pwasm}
         frame = d.peers.max_frame_kib,
         docmax = d.peers.max_document_mib,
         idle = d.peers.idle_timeout_secs,
+        fps = d.peers.max_frames_per_sec,
         fuel = d.plugins.fuel,
         ptime = d.plugins.timeout_ms,
         pmem = d.plugins.memory_mib,
@@ -326,8 +337,12 @@ impl Config {
         crate::model::space::check_income_group(&cfg.node.income_group)
             .map_err(|e| format!("node.income_group: {e}"))?;
         let p = &cfg.peers;
-        if p.max_frame_kib < 64 || p.max_document_mib == 0 || p.idle_timeout_secs < 3 {
-            return Err("peers: max_frame_kib must be at least 64, max_document_mib at least 1 and idle_timeout_secs at least 3".into());
+        if p.max_frame_kib < 64
+            || p.max_document_mib == 0
+            || p.idle_timeout_secs < 3
+            || p.max_frames_per_sec < 10
+        {
+            return Err("peers: max_frame_kib must be at least 64, max_document_mib at least 1, idle_timeout_secs at least 3 and max_frames_per_sec at least 10".into());
         }
         let pl = &cfg.plugins;
         if pl.fuel == 0

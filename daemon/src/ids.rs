@@ -88,8 +88,18 @@ pub fn actor_id(node: &NodeId, incarnation: u64) -> ActorId {
 
 /// Splits an actor id made by [`actor_id`] back into node and incarnation; `None`
 /// for actors of another shape (for example documents imported from elsewhere).
+///
+/// An edit made on an old version of a document (automerge's isolation) is
+/// written by a derived actor when the node's own actor has moved on since:
+/// four marker bytes, a LEB128 level, then the node's actor id. It is the same
+/// node's.
 pub fn parse_actor(actor: &ActorId) -> Option<(NodeId, u64)> {
-    let bytes = actor.to_bytes();
+    const CONCURRENT: [u8; 4] = [0x13, 0xb2, 0x23, 0x09];
+    let mut bytes = actor.to_bytes();
+    if bytes.len() > ACTOR_ID_LEN && bytes[..4] == CONCURRENT {
+        let level = bytes[4..].iter().position(|b| b & 0x80 == 0)?;
+        bytes = &bytes[4 + level + 1..];
+    }
     if bytes.len() != ACTOR_ID_LEN {
         return None;
     }

@@ -226,7 +226,7 @@ impl Node {
         let store = SledStore::open(&store_dir, cfg.store.page_cache_mib << 20)?;
         let repo = Repo::open(
             Arc::new(store),
-            init.key.id(),
+            init.key.clone(),
             RepoConfig {
                 cache_docs: cfg.store.cache_documents,
                 compact_min_bytes: cfg.store.compact_min_kib << 10,

@@ -14,7 +14,7 @@
 //! or the simulated network of the deterministic tests), and either runs its
 //! steps on tokio's blocking pool or, in simulation, inline.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use prost::Message;
 use tokio::sync::{broadcast, mpsc};
 use tonic::Streaming;
 
+use crate::authorship::Attestation;
 use crate::identity::NodeId;
 use crate::ids::DocId;
 use crate::model::{self, DocKind, ModelError, space};
@@ -41,6 +42,9 @@ pub struct Limits {
     /// After this long without sending a frame, a heartbeat is sent: a third of
     /// the shorter of this node's idle timeout and the one the peer announced.
     pub heartbeat: Duration,
+    /// Frames the peer may send per second on average; bursts of four
+    /// seconds' worth pass at once. Beyond that, the session reads more slowly.
+    pub max_frames_per_sec: u32,
 }
 
 impl Limits {
@@ -66,6 +70,7 @@ impl Default for Limits {
             max_assembled: 1 << 30,
             idle_timeout: Duration::from_secs(90),
             heartbeat: Duration::from_secs(30),
+            max_frames_per_sec: 1000,
         }
     }
 }
@@ -155,6 +160,36 @@ fn doc_state(id: &DocId, space: &DocId, heads: Vec<Vec<u8>>) -> rp::DocState {
     }
 }
 
+fn to_wire(signed: Vec<Attestation>) -> Vec<rp::Signature> {
+    signed
+        .into_iter()
+        .map(|a| rp::Signature {
+            actor: a.actor.to_bytes().to_vec(),
+            hash: a.hash.0.to_vec(),
+            signature: a.signature,
+        })
+        .collect()
+}
+
+/// Signatures as a peer sent them; malformed ones refuse the frame.
+fn from_wire(signed: &[rp::Signature]) -> Result<Vec<Attestation>, String> {
+    signed
+        .iter()
+        .map(|s| {
+            let hash = <[u8; 32]>::try_from(s.hash.as_slice())
+                .map_err(|_| "a signature names a change hash that is not 32 bytes".to_string())?;
+            if s.signature.len() != crate::authorship::SIGNATURE_LEN || s.actor.len() > 255 {
+                return Err("a malformed signature".to_string());
+            }
+            Ok(Attestation {
+                actor: automerge::ActorId::from(s.actor.as_slice()),
+                hash: automerge::ChangeHash(hash),
+                signature: s.signature.clone(),
+            })
+        })
+        .collect()
+}
+
 fn frame(body: rp::frame::Body) -> rp::Frame {
     rp::Frame { body: Some(body) }
 }
@@ -186,6 +221,8 @@ pub struct Session {
     /// Documents whose changes from the peer were refused: not synced again in
     /// this session (the peer would go on offering what was refused).
     blocked: BTreeSet<DocId>,
+    /// Changes whose signature the peer was given in this session.
+    attested: BTreeMap<DocId, HashSet<automerge::ChangeHash>>,
     /// Ticks of the driver so far, and the tick of the last frame about each
     /// document (see [`Session::tick`]).
     ticks: u64,
@@ -217,6 +254,7 @@ impl Session {
             sent_full: false,
             unsaved: BTreeSet::new(),
             blocked: BTreeSet::new(),
+            attested: BTreeMap::new(),
             ticks: 0,
             touched: BTreeMap::new(),
             refused: 0,
@@ -316,6 +354,27 @@ impl Session {
 
     fn state_key(&self, id: &DocId) -> Vec<u8> {
         [&b"sync/"[..], self.peer.as_bytes(), id.as_bytes()].concat()
+    }
+
+    /// The next sync message to the peer about `id` (see [`Repo::sync_message`]).
+    fn next_message(&mut self, id: &DocId, space: &DocId) -> Result<Option<rp::Frame>, String> {
+        self.state(id);
+        let Some(state) = self.states.get_mut(id) else {
+            return Ok(None);
+        };
+        let attested = self.attested.entry(*id).or_default();
+        let msg = self
+            .repo
+            .sync_message(id, state, attested)
+            .map_err(|e| e.to_string())?;
+        Ok(msg.map(|(message, signed)| {
+            frame(rp::frame::Body::Sync(rp::Sync {
+                doc: id.as_bytes().to_vec(),
+                space: space.as_bytes().to_vec(),
+                message,
+                signatures: to_wire(signed),
+            }))
+        }))
     }
 
     /// The sync state with the peer for `id`, loading the one saved by an
@@ -480,22 +539,11 @@ impl Session {
         }
         self.touched.insert(id, self.ticks);
         if self.peer_has.contains(&id) {
-            let repo = self.repo.clone();
-            let msg = repo
-                .sync_message(&id, self.state(&id))
-                .map_err(|e| e.to_string())?;
-            Ok(msg
-                .map(|m| {
-                    frame(rp::frame::Body::Sync(rp::Sync {
-                        doc: id.as_bytes().to_vec(),
-                        space: space.as_bytes().to_vec(),
-                        message: m,
-                    }))
-                })
-                .into_iter()
-                .collect())
+            Ok(self.next_message(&id, &space)?.into_iter().collect())
         } else {
-            let Some((document, heads)) = self.repo.saved(&id).map_err(|e| e.to_string())? else {
+            let Some((document, heads, signed)) =
+                self.repo.saved(&id).map_err(|e| e.to_string())?
+            else {
                 return Ok(Vec::new());
             };
             self.peer_has.insert(id);
@@ -504,6 +552,7 @@ impl Session {
                 doc: id.as_bytes().to_vec(),
                 space: space.as_bytes().to_vec(),
                 document,
+                signatures: to_wire(signed),
             }))])
         }
     }
@@ -551,6 +600,7 @@ impl Session {
                 continue;
             };
             let mut messages = vec![first.message];
+            let mut signed = first.signatures;
             while let Some(rp::Frame {
                 body: Some(rp::frame::Body::Sync(next)),
             }) = frames.peek()
@@ -562,10 +612,11 @@ impl Session {
                 }) = frames.next()
                 {
                     messages.push(next.message);
+                    signed.extend(next.signatures);
                 }
             }
             let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-            out.extend(self.sync(&first.doc, &first.space, &messages)?);
+            out.extend(self.sync(&first.doc, &first.space, &messages, &signed)?);
         }
         Ok(out)
     }
@@ -576,6 +627,7 @@ impl Session {
         doc: &[u8],
         space: &[u8],
         messages: &[&[u8]],
+        signed: &[rp::Signature],
     ) -> Result<Vec<rp::Frame>, String> {
         let (id, space) = (doc_id(doc)?, doc_id(space)?);
         if self.blocked.contains(&id) {
@@ -592,7 +644,8 @@ impl Session {
         self.peer_has.insert(id);
         // Only what is encoded (the shared heads) is saved; receiving may move them.
         self.unsaved.insert(id);
-        let result = self.check_incoming(&id, &space).and_then(|accept| {
+        let result = from_wire(signed).and_then(|signed| {
+            let accept = self.check_incoming(&id, &space)?;
             let repo = self.repo.clone();
             let state = self.state(&id);
             let ticket = repo
@@ -600,6 +653,7 @@ impl Session {
                     &id,
                     state,
                     messages,
+                    &signed,
                     accept.as_deref().map(|a| a as &crate::repo::Accept<'_>),
                 )
                 .map_err(|e| e.to_string())?;
@@ -608,7 +662,7 @@ impl Session {
                 .as_ref()
                 .map(|h| h.iter().map(|h| h.0.to_vec()).collect::<Vec<_>>());
             repo.wait(ticket).map_err(|e| e.to_string())?;
-            let reply = repo.sync_message(&id, state).map_err(|e| e.to_string())?;
+            let reply = self.next_message(&id, &space)?;
             Ok((theirs, reply))
         });
         match result {
@@ -617,16 +671,7 @@ impl Session {
                     heads.sort();
                     self.theirs.insert(id, heads);
                 }
-                Ok(reply
-                    .map(|message| {
-                        frame(rp::frame::Body::Sync(rp::Sync {
-                            doc: id.as_bytes().to_vec(),
-                            space: space.as_bytes().to_vec(),
-                            message,
-                        }))
-                    })
-                    .into_iter()
-                    .collect())
+                Ok(reply.into_iter().collect())
             }
             Err(e) => {
                 self.refuse(&id, "a sync message", &e)?;
@@ -697,30 +742,52 @@ impl Session {
             }
             Some(rp::frame::Body::Whole(w)) => {
                 let (id, space) = (doc_id(&w.doc)?, doc_id(&w.space)?);
-                let result = self.check_incoming(&id, &space).and_then(|accept| {
-                    let always =
-                        |_: &mut automerge::AutoCommit, _: &[automerge::ChangeHash]| Ok(());
-                    let check: &crate::repo::Accept<'_> = match &accept {
-                        Some(a) => a.as_ref(),
-                        None => &always,
-                    };
-                    let (ticket, heads) = self
-                        .repo
-                        .import(&id, &w.document, check)
-                        .map_err(|e| e.to_string())?;
-                    self.repo.wait(ticket).map_err(|e| e.to_string())?;
-                    Ok(heads)
-                });
+                if self.blocked.contains(&id) {
+                    return Ok(out);
+                }
+                // Refused before its content is read (not a member, a space
+                // not held yet): logged only. Refused for what it holds (a
+                // change that is not proven or breaks the rules, bytes that
+                // are not a document): the peer is told, as for sync messages.
+                let result = match self.check_incoming(&id, &space) {
+                    Err(e) => Err((e, false)),
+                    Ok(accept) => from_wire(&w.signatures)
+                        .and_then(|signed| {
+                            let always =
+                                |_: &mut automerge::AutoCommit, _: &[automerge::ChangeHash]| Ok(());
+                            let check: &crate::repo::Accept<'_> = match &accept {
+                                Some(a) => a.as_ref(),
+                                None => &always,
+                            };
+                            let (ticket, heads) = self
+                                .repo
+                                .import(&id, &w.document, &signed, check)
+                                .map_err(|e| e.to_string())?;
+                            self.repo.wait(ticket).map_err(|e| e.to_string())?;
+                            Ok(heads)
+                        })
+                        .map_err(|e| (e, true)),
+                };
                 match result {
                     Ok(heads) => {
                         self.peer_has.insert(id);
                         self.agreed(id, heads);
                     }
-                    Err(e) => self.refuse(&id, "a document", &e)?,
+                    Err((e, tell)) => {
+                        self.refuse(&id, "a document", &e)?;
+                        if tell {
+                            self.blocked.insert(id);
+                            out.push(frame(rp::frame::Body::Refusal(rp::Refusal {
+                                reason: e,
+                                supported: Vec::new(),
+                                doc: id.as_bytes().to_vec(),
+                            })));
+                        }
+                    }
                 }
             }
             Some(rp::frame::Body::Sync(m)) => {
-                out.extend(self.sync(&m.doc, &m.space, &[m.message.as_slice()])?);
+                out.extend(self.sync(&m.doc, &m.space, &[m.message.as_slice()], &m.signatures)?);
             }
             Some(rp::frame::Body::Want(w)) => {
                 let id = doc_id(&w.doc)?;
@@ -879,6 +946,7 @@ async fn exchange(
         .map(|s| (s.me.short(), s.peer.short()))
         .ok_or("no session")?;
     let mut assembler = Assembler::default();
+    let mut budget = Budget::new(limits.max_frames_per_sec, tokio::time::Instant::now());
     let mut last_in = tokio::time::Instant::now();
     let mut last_out = tokio::time::Instant::now();
     let mut ticker = tokio::time::interval(beat.min(Duration::from_secs(1)));
@@ -927,6 +995,13 @@ async fn exchange(
                     }
                     if batch.is_empty() {
                         continue;
+                    }
+                    if let Some(wait) = budget.spend(batch.len(), tokio::time::Instant::now()) {
+                        if !budget.told {
+                            budget.told = true;
+                            tracing::warn!(%peer, "the peer sends more than {} frames a second; reading it more slowly", limits.max_frames_per_sec);
+                        }
+                        tokio::time::sleep(wait).await;
                     }
                     Work::Frames(batch)
                 }
@@ -980,6 +1055,37 @@ async fn exchange(
     }
 }
 
+/// A token bucket over the frames a peer sends: `rate` a second, bursts of
+/// four seconds' worth.
+struct Budget {
+    rate: f64,
+    tokens: f64,
+    at: tokio::time::Instant,
+    /// The flood was logged (once a session).
+    told: bool,
+}
+
+impl Budget {
+    fn new(rate: u32, now: tokio::time::Instant) -> Self {
+        let rate = f64::from(rate.max(1));
+        Self {
+            rate,
+            tokens: rate * 4.0,
+            at: now,
+            told: false,
+        }
+    }
+
+    /// Takes `n` frames from the budget at `now`; how long to wait if it is
+    /// overdrawn.
+    fn spend(&mut self, n: usize, now: tokio::time::Instant) -> Option<Duration> {
+        let refill = now.duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate * 4.0) - n as f64;
+        self.at = now;
+        (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.rate))
+    }
+}
+
 /// A frame in a few words, for the trace log.
 fn describe(f: &rp::Frame) -> String {
     use rp::frame::Body as B;
@@ -1013,7 +1119,25 @@ mod tests {
     use crate::store::MemStore;
 
     fn node(i: u8) -> NodeId {
-        NodeId::from_bytes([i; 32])
+        crate::identity::NodeKey::from_seed([i; 32]).id()
+    }
+
+    #[test]
+    fn a_flooding_peer_is_held_to_its_frame_budget() {
+        let t0 = tokio::time::Instant::now();
+        let mut b = Budget::new(10, t0);
+        // A burst of four seconds' worth passes at once.
+        assert_eq!(b.spend(40, t0), None);
+        // Then each frame costs a tenth of a second.
+        assert_eq!(b.spend(10, t0), Some(Duration::from_secs(1)));
+        assert_eq!(
+            b.spend(10, t0 + Duration::from_secs(1)),
+            Some(Duration::from_secs(1))
+        );
+        // A quiet peer earns its burst back, and no more.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(b.spend(40, later), None);
+        assert!(b.spend(1, later).is_some());
     }
 
     fn repo(i: u8) -> Repo {
@@ -1022,7 +1146,12 @@ mod tests {
             idle_compact: Duration::from_secs(3600),
             ..RepoConfig::default()
         };
-        Repo::open(Arc::new(MemStore::default()), node(i), cfg).expect("a memory repo opens")
+        Repo::open(
+            Arc::new(MemStore::default()),
+            crate::identity::NodeKey::from_seed([i; 32]),
+            cfg,
+        )
+        .expect("a memory repo opens")
     }
 
     /// A space on `a` with nodes 1 and 2 as members, and `drafts` drafts in it
@@ -1194,8 +1323,8 @@ mod tests {
         let (ra, rb) = (repo(1), repo(2));
         let (space_id, drafts) = corpus(&ra, 200);
         for id in std::iter::once(&space_id).chain(&drafts) {
-            let (bytes, _) = ra.saved(id).unwrap().unwrap();
-            let (ticket, _) = rb.import(id, &bytes, &|_, _| Ok(())).unwrap();
+            let (bytes, _, signed) = ra.saved(id).unwrap().unwrap();
+            let (ticket, _) = rb.import(id, &bytes, &signed, &|_, _| Ok(())).unwrap();
             rb.wait(ticket).unwrap();
         }
         let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));

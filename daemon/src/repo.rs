@@ -29,8 +29,9 @@ use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, AutomergeError, ChangeHash};
 use serde::{Deserialize, Serialize};
 
-use crate::identity::NodeId;
-use crate::ids::{DocId, actor_id};
+use crate::authorship::{self, Attestation, Link, Tips};
+use crate::identity::{NodeId, NodeKey};
+use crate::ids::{DocId, actor_id, parse_actor};
 use crate::model::{self, DocKind};
 use crate::store::{DocSizes, DocWrite, Keyspace, Op, Store, StoreError};
 
@@ -55,6 +56,9 @@ pub struct RepoConfig {
     /// The time recorded in each change, in Unix seconds (a fixed clock makes
     /// simulations replay exactly).
     pub clock: fn() -> i64,
+    /// Check the signatures of peers' changes ([`crate::authorship`]). A node
+    /// always does; the replication benchmark turns it off to measure its cost.
+    pub check_signatures: bool,
 }
 
 impl Default for RepoConfig {
@@ -66,6 +70,7 @@ impl Default for RepoConfig {
             idle_compact: Duration::from_secs(2),
             group_commit_window: Duration::from_millis(2),
             clock: now_secs,
+            check_signatures: true,
         }
     }
 }
@@ -139,8 +144,29 @@ pub struct DocMeta {
     pub sizes: DocSizes,
 }
 
-/// A whole document as `save()` wrote it, and its heads.
-pub type Saved = (Vec<u8>, Vec<automerge::ChangeHash>);
+/// A whole document as `save()` wrote it, its heads, and the signatures of its
+/// actors' tips.
+pub type Saved = (Vec<u8>, Vec<automerge::ChangeHash>, Vec<Attestation>);
+
+/// A sync message for a peer, and the signatures that go with it.
+pub type Outgoing = (Vec<u8>, Vec<Attestation>);
+
+/// One change of a document, as `kp doc blame` shows it.
+#[derive(Debug, Clone)]
+pub struct Blame {
+    /// The change.
+    pub hash: ChangeHash,
+    /// The node its actor id names (`None`: an actor of another shape).
+    pub node: Option<NodeId>,
+    /// Its sequence number among its actor's changes.
+    pub seq: u64,
+    /// When it was made (Unix seconds, as its author's clock said).
+    pub time: i64,
+    /// Who made it and why.
+    pub note: ChangeNote,
+    /// A signature of its node, checked now, covers it.
+    pub verified: bool,
+}
 
 /// A check of a document as it would be after a peer's changes, given the
 /// heads it had before them (empty for a document new to this node); an error
@@ -198,9 +224,43 @@ impl ChangeNote {
 
 struct Loaded {
     doc: AutoCommit,
+    /// Each actor's latest change, worked out when first needed.
+    tips: Option<Tips>,
 }
 
 impl Loaded {
+    fn new(doc: AutoCommit) -> Self {
+        Self { doc, tips: None }
+    }
+
+    fn tips(&mut self) -> &Tips {
+        let doc = &mut self.doc;
+        self.tips.get_or_insert_with(|| {
+            let mut tips = Tips::new();
+            for m in doc.get_changes_meta(&[]) {
+                authorship::note_tip(&mut tips, &m.actor, m.seq, m.hash);
+            }
+            tips
+        })
+    }
+
+    /// Notes changes that just came in (or were made here).
+    fn note(&mut self, links: &[Link]) {
+        if let Some(tips) = &mut self.tips {
+            for l in links {
+                authorship::note_tip(tips, &l.actor, l.seq, l.hash);
+            }
+        }
+    }
+
+    /// Notes a change made here.
+    fn note_local(&mut self, actor: &ActorId, hash: ChangeHash) {
+        if let Some(tips) = &mut self.tips {
+            let seq = tips.get(actor).map_or(1, |t| t.0 + 1);
+            authorship::note_tip(tips, actor, seq, hash);
+        }
+    }
+
     /// Encodes the changes made since `out.encoded` into `out`.
     fn encode(&mut self, out: &mut Encoded) {
         let heads = self.doc.get_heads();
@@ -248,7 +308,7 @@ impl DocSlot {
     /// A slot for `doc`, whose stored copy has heads `durable`.
     fn new(doc: AutoCommit, durable: Vec<ChangeHash>) -> Self {
         Self {
-            loaded: Mutex::new(Loaded { doc }),
+            loaded: Mutex::new(Loaded::new(doc)),
             encoded: Mutex::new(Encoded {
                 encoded: durable.clone(),
                 durable,
@@ -294,9 +354,28 @@ struct CommitState {
     stopped: bool,
 }
 
+/// Verified signatures that came with changes still waiting for a dependency,
+/// and those changes, until they apply (per document, bounded).
+#[derive(Default, Clone)]
+struct Waiting {
+    signed: Vec<Attestation>,
+    links: Vec<Link>,
+}
+
+/// At most this many waiting signatures and changes per document.
+const WAITING_MAX: usize = 4096;
+
+/// Where the signatures of other nodes' changes are kept: the key of the
+/// latest change of each of their actors in a document.
+fn signed_key(id: &DocId, hash: &ChangeHash) -> Vec<u8> {
+    [&b"a/"[..], id.as_bytes(), &hash.0].concat()
+}
+
 struct Inner {
     store: Arc<dyn Store>,
     node: NodeId,
+    key: NodeKey,
+    waiting: Mutex<HashMap<DocId, Waiting>>,
     incarnation: u64,
     actor: ActorId,
     cfg: RepoConfig,
@@ -363,7 +442,8 @@ impl Repo {
     /// Opens the repository on `store` for node `node`: makes a new incarnation
     /// durable (before anything else is written), loads the index, and starts the
     /// committer thread.
-    pub fn open(store: Arc<dyn Store>, node: NodeId, cfg: RepoConfig) -> Result<Self, RepoError> {
+    pub fn open(store: Arc<dyn Store>, key: NodeKey, cfg: RepoConfig) -> Result<Self, RepoError> {
+        let node = key.id();
         let incarnation = match store.get(Keyspace::Meta, INCARNATION_KEY)? {
             Some(v) => match <[u8; 8]>::try_from(v.as_slice()) {
                 Ok(b) => u64::from_be_bytes(b) + 1,
@@ -395,6 +475,8 @@ impl Repo {
         let inner = Arc::new(Inner {
             store,
             node,
+            key,
+            waiting: Mutex::new(HashMap::new()),
             incarnation,
             actor: actor_id(&node, incarnation),
             cfg,
@@ -468,7 +550,7 @@ impl Repo {
     fn when_durable<T>(
         &self,
         id: &DocId,
-        f: impl FnOnce(&mut AutoCommit) -> T,
+        f: impl FnOnce(&mut Loaded) -> T,
     ) -> Result<Option<T>, RepoError> {
         let ticket = self.inner.pending(id);
         self.wait(ticket)?;
@@ -478,30 +560,87 @@ impl Repo {
         if lock(&slot.encoded).durable != heads {
             return Ok(None);
         }
-        Ok(Some(f(&mut loaded.doc)))
+        Ok(Some(f(&mut loaded)))
     }
 
     /// The next automerge sync message for a peer, or `None` when there is
-    /// nothing to say (or nothing durable to say yet).
+    /// nothing to say (or nothing durable to say yet), with the signatures of
+    /// the actors' tips it sends that `attested` (what this peer was given in
+    /// this session) does not hold yet; they are added to it.
     pub fn sync_message(
         &self,
         id: &DocId,
         state: &mut automerge::sync::State,
-    ) -> Result<Option<Vec<u8>>, RepoError> {
+        attested: &mut std::collections::HashSet<ChangeHash>,
+    ) -> Result<Option<Outgoing>, RepoError> {
         use automerge::sync::SyncDoc;
-        let message = self.when_durable(id, |doc| doc.sync().generate_sync_message(state))?;
-        Ok(message.flatten().map(|m| m.encode()))
+        let message = self.when_durable(id, |loaded| {
+            let sent = state.sent_hashes.len();
+            let message = loaded.doc.sync().generate_sync_message(state)?;
+            let mut signed = Vec::new();
+            if state.sent_hashes.len() != sent {
+                // The changes sent are those the peer lacks and everything
+                // built on them (automerge's rule), so an actor's tip is among
+                // them whenever any of its changes is.
+                for (actor, (seq, hash)) in loaded.tips() {
+                    if state.sent_hashes.contains(hash) && attested.insert(*hash) {
+                        signed.extend(self.inner.signature(id, actor, *seq, *hash));
+                    }
+                }
+            }
+            Some((message.encode(), signed))
+        })?;
+        Ok(message.flatten())
     }
 
     /// The whole document (`save()`) for a peer that has nothing of it, with its
-    /// heads; only durable state, as for [`Repo::sync_message`].
+    /// heads and the signatures of its actors' tips; only durable state, as for
+    /// [`Repo::sync_message`].
     pub fn saved(&self, id: &DocId) -> Result<Option<Saved>, RepoError> {
-        self.when_durable(id, |doc| (doc.save(), doc.get_heads()))
+        self.when_durable(id, |loaded| {
+            let signed = loaded
+                .tips()
+                .iter()
+                .filter_map(|(actor, (seq, hash))| self.inner.signature(id, actor, *seq, *hash))
+                .collect();
+            (loaded.doc.save(), loaded.doc.get_heads(), signed)
+        })
     }
 
-    /// Applies sync messages from a peer, in order; `accept` sees the document as
-    /// it would be after them (on a copy) and may refuse, in which case nothing
-    /// changes. Returns the ticket of the round that stores what was new.
+    /// Every change of a document with who made it and whether a signature of
+    /// its node, checked now, covers it (this node's own changes are signed
+    /// now, as when they are sent).
+    pub fn blame(&self, id: &DocId) -> Result<Vec<Blame>, RepoError> {
+        let slot = self.inner.slot(id)?;
+        let mut loaded = lock(&slot.loaded);
+        let tips: Vec<(ActorId, (u64, ChangeHash))> =
+            loaded.tips().iter().map(|(a, t)| (a.clone(), *t)).collect();
+        let signed: Vec<Attestation> = tips
+            .iter()
+            .filter_map(|(actor, (seq, hash))| self.inner.signature(id, actor, *seq, *hash))
+            .collect();
+        let metas = loaded.doc.get_changes_meta(&[]);
+        let links: Vec<Link> = metas.iter().map(Link::from_meta).collect();
+        let proven = authorship::proven_each(&links, &signed);
+        Ok(metas
+            .iter()
+            .zip(proven)
+            .map(|(m, verified)| Blame {
+                hash: m.hash,
+                node: parse_actor(&m.actor).map(|(n, _)| n),
+                seq: m.seq,
+                time: m.timestamp,
+                note: ChangeNote::parse(m.message.as_deref()),
+                verified,
+            })
+            .collect())
+    }
+
+    /// Applies sync messages from a peer, in order, with the signatures that
+    /// came with them. What they add must be proven by signatures
+    /// ([`crate::authorship`]) and pass `accept`, which sees the document as it
+    /// would be after them (on a copy); otherwise nothing changes. Returns the
+    /// ticket of the round that stores what was new.
     ///
     /// Several messages are applied as one: the changes of all but the last go in
     /// with one `load_incremental`, then the last message is received. Applying
@@ -512,53 +651,72 @@ impl Repo {
         id: &DocId,
         state: &mut automerge::sync::State,
         messages: &[&[u8]],
+        signed: &[Attestation],
         accept: Option<&Accept<'_>>,
     ) -> Result<Ticket, RepoError> {
         use automerge::sync::SyncDoc;
-        let mut decoded = messages
+        let decoded = messages
             .iter()
             .map(|m| {
                 automerge::sync::Message::decode(m)
                     .map_err(|e| model::ModelError::invalid(format!("not a sync message: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let Some(last) = decoded.pop() else {
+        // The changes the messages carry, some of which may wait for a
+        // dependency: worked out only if the check needs them.
+        let carried = |decoded: &[automerge::sync::Message]| -> Vec<Link> {
+            decoded
+                .iter()
+                .flat_map(|m| m.changes.iter())
+                .flat_map(authorship::links_in)
+                .collect()
+        };
+        let all_carried = std::cell::OnceCell::new();
+        let carried_links = || all_carried.get_or_init(|| carried(&decoded)).clone();
+        let Some(last) = decoded.last().cloned() else {
             return Ok(self.inner.pending(id));
         };
-        let earlier: Vec<u8> = decoded
+        let earlier: Vec<u8> = decoded[..decoded.len() - 1]
             .iter()
             .flat_map(|m| m.changes.iter().flatten().copied())
             .collect();
-        let receive = |doc: &mut AutoCommit,
-                       state: &mut automerge::sync::State,
-                       last: automerge::sync::Message|
-         -> Result<(), model::ModelError> {
-            if !earlier.is_empty() {
-                doc.load_incremental(&earlier)?;
-            }
-            doc.sync().receive_sync_message(state, last)?;
-            Ok(())
-        };
         let slot = self.inner.slot(id)?;
         let mut loaded = lock(&slot.loaded);
         let before = loaded.doc.get_heads();
-        match accept {
-            Some(accept) => {
-                // Received on a copy, which replaces the document once accepted:
-                // a refused message leaves nothing behind, and an accepted one is
-                // applied once (applying costs time in proportion to the history).
-                let mut trial = loaded.doc.clone();
-                let mut trial_state = state.clone();
-                receive(&mut trial, &mut trial_state, last)?;
-                if trial.get_heads() != before {
-                    accept(&mut trial, &before)?;
-                    loaded.doc = trial;
-                }
-                *state = trial_state;
-            }
-            None => receive(&mut loaded.doc, state, last)?,
+        // Received on a copy, which replaces the document once accepted: a
+        // refused message leaves nothing behind, and an accepted one is applied
+        // once (applying costs time in proportion to the history).
+        let mut trial = loaded.doc.clone();
+        let mut trial_state = state.clone();
+        if !earlier.is_empty() {
+            trial
+                .load_incremental(&earlier)
+                .map_err(model::ModelError::from)?;
         }
-        let changed = loaded.doc.get_heads() != before;
+        trial
+            .sync()
+            .receive_sync_message(&mut trial_state, last)
+            .map_err(model::ModelError::from)?;
+        let changed = trial.get_heads() != before;
+        if changed {
+            let new = self
+                .inner
+                .prove(id, &mut trial, &before, signed, &carried_links)?;
+            if let Some(accept) = accept {
+                accept(&mut trial, &before)?;
+            }
+            self.inner.keep(id, &new, signed, &mut loaded)?;
+        } else if !signed.is_empty() {
+            // Nothing applied: the changes wait for a dependency. Their
+            // signatures (checked) and links wait with them.
+            self.inner.wait_with(id, signed, carried_links(), &[]);
+        }
+        // Taken even when nothing applied: changes waiting for a dependency
+        // wait in the document (automerge's queue), and the peer, which
+        // counts them as sent, will not send them again. They are checked
+        // when they apply.
+        loaded.doc = trial;
+        *state = trial_state;
         drop(loaded);
         if changed {
             self.inner.mark_dirty(*id, false)
@@ -567,30 +725,22 @@ impl Repo {
         }
     }
 
-    /// Takes in a whole document from a peer (a `save()`): a new document is
-    /// added, a known one merged. `accept` sees the result first and may refuse.
-    /// Returns the ticket of the round that stores it and the heads of what came
-    /// in (which this node now holds too).
+    /// Takes in a whole document from a peer (a `save()`) with the signatures
+    /// of its actors' tips: a new document is added, a known one merged. What
+    /// it adds must be proven by the signatures and pass `accept`, which sees
+    /// the result first. Returns the ticket of the round that stores it and the
+    /// heads of what came in (which this node now holds too).
     pub fn import(
         &self,
         id: &DocId,
         bytes: &[u8],
+        signed: &[Attestation],
         accept: &Accept<'_>,
     ) -> Result<(Ticket, Vec<automerge::ChangeHash>), RepoError> {
         let mut incoming = AutoCommit::load(bytes)
             .map_err(|e| model::ModelError::invalid(format!("not a document: {e}")))?;
         let heads = incoming.get_heads();
-        self.import_loaded(id, bytes, incoming, accept)
-            .map(|ticket| (ticket, heads))
-    }
-
-    fn import_loaded(
-        &self,
-        id: &DocId,
-        bytes: &[u8],
-        mut incoming: AutoCommit,
-        accept: &Accept<'_>,
-    ) -> Result<Ticket, RepoError> {
+        let none = || Vec::new();
         match self.inner.slot(id) {
             Ok(slot) => {
                 let mut loaded = lock(&slot.loaded);
@@ -601,28 +751,38 @@ impl Repo {
                     .merge(&mut incoming)
                     .map_err(model::ModelError::from)?;
                 if trial.get_heads() == before {
-                    return Ok(self.inner.pending(id));
+                    return Ok((self.inner.pending(id), heads));
                 }
+                let new = self.inner.prove(id, &mut trial, &before, signed, &none)?;
                 accept(&mut trial, &before)?;
+                self.inner.keep(id, &new, signed, &mut loaded)?;
                 loaded.doc = trial;
                 drop(loaded);
-                self.inner.mark_dirty(*id, false)
+                Ok((self.inner.mark_dirty(*id, false)?, heads))
             }
             Err(RepoError::NotFound(_)) => {
+                let new = self.inner.prove(id, &mut incoming, &[], signed, &none)?;
                 accept(&mut incoming, &[])?;
                 incoming.set_actor(self.inner.actor.clone());
-                let ours = Arc::new(DocSlot::new(incoming, Vec::new()));
+                let mut fresh = Loaded::new(incoming);
+                fresh.tips = Some(Tips::new());
+                self.inner.keep(id, &new, signed, &mut fresh)?;
+                let ours = Arc::new(DocSlot::new(fresh.doc, Vec::new()));
+                lock(&ours.loaded).tips = fresh.tips;
                 let got = self.inner.insert_slot(*id, Arc::clone(&ours));
                 if !Arc::ptr_eq(&got, &ours) {
-                    // Someone added it meanwhile: merge into theirs.
+                    // Someone added it meanwhile: merge into theirs (what it
+                    // adds was proven above).
                     let mut again = AutoCommit::load(bytes)
                         .map_err(|e| model::ModelError::invalid(e.to_string()))?;
-                    lock(&got.loaded)
+                    let mut theirs = lock(&got.loaded);
+                    theirs
                         .doc
                         .merge(&mut again)
                         .map_err(model::ModelError::from)?;
+                    theirs.tips = None;
                 }
-                self.inner.mark_dirty(*id, false)
+                Ok((self.inner.mark_dirty(*id, false)?, heads))
             }
             Err(e) => Err(e),
         }
@@ -696,8 +856,13 @@ impl Repo {
     ) -> Result<(DocId, T), RepoError> {
         let mut doc = AutoCommit::new().with_actor(self.inner.actor.clone());
         let out = init(&mut doc)?;
-        commit(&mut doc, note, (self.inner.cfg.clock)());
+        let made = commit(&mut doc, note, (self.inner.cfg.clock)());
         let slot = Arc::new(DocSlot::new(doc, Vec::new()));
+        if let Some(hash) = made {
+            let mut loaded = lock(&slot.loaded);
+            loaded.tips = Some(Tips::new());
+            loaded.note_local(&self.inner.actor, hash);
+        }
         self.inner.insert_slot(id, slot);
         let ticket = self.inner.mark_dirty(id, false)?;
         self.wait(ticket)?;
@@ -775,10 +940,17 @@ impl Repo {
                 });
             }
         };
-        let changed = commit(&mut loaded.doc, note, (self.inner.cfg.clock)());
+        let made = commit(&mut loaded.doc, note, (self.inner.cfg.clock)());
         if base.is_some() {
             loaded.doc.integrate();
+            // Made on an old version, the change may be by a derived actor
+            // (automerge keeps each actor's changes a chain that way): the
+            // tips are worked out again when next needed.
+            loaded.tips = None;
+        } else if let Some(hash) = made {
+            loaded.note_local(&self.inner.actor, hash);
         }
+        let changed = made.is_some();
         if changed {
             self.inner.touched(&slot, &mut loaded, eager);
         }
@@ -859,18 +1031,174 @@ impl Repo {
     }
 }
 
-/// Commits the open transaction of `doc` with `note`; false if it made no ops.
-fn commit(doc: &mut AutoCommit, note: &ChangeNote, time: i64) -> bool {
+/// Commits the open transaction of `doc` with `note`; `None` if it made no ops.
+fn commit(doc: &mut AutoCommit, note: &ChangeNote, time: i64) -> Option<ChangeHash> {
     let message = serde_json::to_string(note).unwrap_or_default();
     doc.commit_with(
         CommitOptions::default()
             .with_message(message)
             .with_time(time),
     )
-    .is_some()
 }
 
 impl Inner {
+    /// The signature of `actor`'s change `hash` (its tip in document `id`):
+    /// made now for this node's own actors, else the one kept when the change
+    /// came in. `None` (logged) if there is none, which a peer will refuse.
+    fn signature(
+        &self,
+        id: &DocId,
+        actor: &ActorId,
+        seq: u64,
+        hash: ChangeHash,
+    ) -> Option<Attestation> {
+        if parse_actor(actor).is_some_and(|(node, _)| node == self.node) {
+            return Some(Attestation::new(&self.key, actor, hash));
+        }
+        match self.store.get(Keyspace::Meta, &signed_key(id, &hash)) {
+            Ok(Some(bytes)) => {
+                if let Some((signed, _)) = Attestation::from_stored(hash, &bytes) {
+                    return Some(signed);
+                }
+                tracing::warn!(doc = %id, %hash, "an unreadable stored signature");
+            }
+            Ok(None) => {
+                tracing::debug!(doc = %id, %hash, seq, "no signature held for an actor's latest change")
+            }
+            Err(e) => tracing::warn!(doc = %id, %hash, "reading a signature: {e}"),
+        }
+        None
+    }
+
+    /// The changes new in `trial` since `before`, checked to be proven by
+    /// `signed` and the signatures waiting for this document; `carried` gives
+    /// the changes that came with them (tried only if needed).
+    fn prove(
+        &self,
+        id: &DocId,
+        trial: &mut AutoCommit,
+        before: &[ChangeHash],
+        signed: &[Attestation],
+        carried: &dyn Fn() -> Vec<Link>,
+    ) -> Result<Vec<Link>, RepoError> {
+        let new: Vec<Link> = trial
+            .get_changes_meta(before)
+            .iter()
+            .map(Link::from_meta)
+            .collect();
+        if !self.cfg.check_signatures {
+            return Ok(new);
+        }
+        let waiting = lock(&self.waiting).get(id).cloned().unwrap_or_default();
+        let mut all = signed.to_vec();
+        all.extend(waiting.signed);
+        if authorship::check(&new, &waiting.links, &all).is_err() {
+            let mut known = waiting.links;
+            known.extend(carried());
+            authorship::check(&new, &known, &all)
+                .map_err(|e| model::ModelError::Forbidden(e.to_string()))?;
+        }
+        Ok(new)
+    }
+
+    /// Keeps what proves `new`, the changes of document `id` that are about to
+    /// replace `loaded`'s: for each other node's actor whose tip moved, the
+    /// signature of the new tip, durably, before the changes can reach the
+    /// store (the previous tip's is dropped). Signatures that prove no new
+    /// change wait for the changes still on their way.
+    fn keep(
+        &self,
+        id: &DocId,
+        new: &[Link],
+        signed: &[Attestation],
+        loaded: &mut Loaded,
+    ) -> Result<(), RepoError> {
+        let waiting = lock(&self.waiting).get(id).cloned().unwrap_or_default();
+        let old = loaded.tips().clone();
+        let mut ops = Vec::new();
+        for (actor, (seq, hash)) in authorship::tips(new) {
+            if parse_actor(&actor).is_some_and(|(node, _)| node == self.node)
+                || old.get(&actor).is_some_and(|t| t.0 >= seq)
+            {
+                continue;
+            }
+            let Some(att) = signed
+                .iter()
+                .chain(&waiting.signed)
+                .find(|a| a.hash == hash && a.actor == actor)
+            else {
+                // Proven through a change still waiting: its signature is kept
+                // when it applies.
+                continue;
+            };
+            ops.push(Op::Put(
+                Keyspace::Meta,
+                signed_key(id, &hash),
+                att.to_stored(seq),
+            ));
+            if let Some((_, prev)) = old.get(&actor) {
+                ops.push(Op::Delete(Keyspace::Meta, signed_key(id, prev)));
+            }
+        }
+        if !ops.is_empty() {
+            self.store.commit(ops)?;
+        }
+        loaded.note(new);
+        let applied: std::collections::HashSet<ChangeHash> = new.iter().map(|l| l.hash).collect();
+        let rest: Vec<Attestation> = signed
+            .iter()
+            .filter(|a| !applied.contains(&a.hash))
+            .cloned()
+            .collect();
+        self.wait_with(
+            id,
+            &rest,
+            Vec::new(),
+            &new.iter().map(|l| l.hash).collect::<Vec<_>>(),
+        );
+        Ok(())
+    }
+
+    /// Adds checked signatures and links of changes that wait for a dependency;
+    /// forgets those of `applied`.
+    fn wait_with(
+        &self,
+        id: &DocId,
+        signed: &[Attestation],
+        links: Vec<Link>,
+        applied: &[ChangeHash],
+    ) {
+        let mut all = lock(&self.waiting);
+        if signed.is_empty() && links.is_empty() && !all.contains_key(id) {
+            return;
+        }
+        let w = all.entry(*id).or_default();
+        if !applied.is_empty() {
+            let applied: std::collections::HashSet<&ChangeHash> = applied.iter().collect();
+            w.signed.retain(|a| !applied.contains(&a.hash));
+            w.links.retain(|l| !applied.contains(&l.hash));
+        }
+        // Only signatures that verify are worth keeping (and bound what a
+        // peer can make this node hold).
+        for a in signed {
+            if !w.signed.contains(a) && a.verifies() {
+                w.signed.push(a.clone());
+            }
+        }
+        for l in links {
+            if !w.links.contains(&l) {
+                w.links.push(l);
+            }
+        }
+        let excess = w.signed.len().saturating_sub(WAITING_MAX);
+        w.signed.drain(..excess);
+        let excess = w.links.len().saturating_sub(WAITING_MAX);
+        w.links.drain(..excess);
+        if w.signed.is_empty() && w.links.is_empty() {
+            all.remove(id);
+        }
+    }
+
     fn insert_slot(&self, id: DocId, slot: Slot) -> Slot {
         let mut cache = lock(&self.cache);
         cache.tick += 1;

@@ -461,7 +461,24 @@ impl Service {
     /// `kp draft log`.
     pub fn draft_log(&self, req: pb::DraftLogRequest) -> Result<pb::ChangeLog> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
-        let changes = self.repo.read(&id, |doc| {
+        self.change_log(&id, req.limit, req.verify)
+    }
+
+    /// `kp doc blame`: [`Service::draft_log`] with signatures, for any document.
+    pub fn blame(&self, req: pb::BlameRequest) -> Result<pb::ChangeLog> {
+        let id: DocId = req
+            .id
+            .trim()
+            .parse()
+            .map_err(|e: crate::ids::ParseDocIdError| invalid(e.to_string()))?;
+        if self.repo.meta(&id).is_none() {
+            return Err(not_found(format!("no document {id} on this node")));
+        }
+        self.change_log(&id, req.limit, true)
+    }
+
+    fn change_log(&self, id: &DocId, limit: u64, verify: bool) -> Result<pb::ChangeLog> {
+        let mut changes = self.repo.read(id, |doc| {
             doc.get_changes_meta(&[])
                 .into_iter()
                 .map(|c| {
@@ -479,17 +496,45 @@ impl Service {
                         author: note.author,
                         message: note.what,
                         ops: (c.max_op + 1).saturating_sub(c.start_op),
+                        institution: String::new(),
+                        signature: String::new(),
                     }
                 })
                 .collect::<Vec<_>>()
         })?;
+        // Institutions as the document's space lists its members.
+        let space = match self.repo.meta(id) {
+            Some(m) if m.kind == DocKind::Space => Some(*id),
+            Some(m) => m.space.as_deref().and_then(|s| s.parse::<DocId>().ok()),
+            None => None,
+        };
+        if let Some(space) = space
+            && let Ok(Ok(s)) = self.repo.read(&space, |d| space::read(d))
+        {
+            for c in &mut changes {
+                if let Some(m) = s.members.iter().find(|m| m.node_id == c.node_id) {
+                    c.institution = m.institution.clone();
+                }
+            }
+        }
+        if verify {
+            let verified: HashMap<String, bool> = self
+                .repo
+                .blame(id)?
+                .into_iter()
+                .map(|b| (b.hash.to_string(), b.verified))
+                .collect();
+            for c in &mut changes {
+                let ok = verified.get(&c.hash).copied().unwrap_or(false);
+                c.signature = if ok { "verified" } else { "unverified" }.into();
+            }
+        }
         let total = changes.len() as u64;
         // Newest first: reverse causal order, then a stable sort by time.
-        let mut changes = changes;
         changes.reverse();
         changes.sort_by_key(|c| std::cmp::Reverse(c.time));
-        if req.limit > 0 {
-            changes.truncate(usize::try_from(req.limit).unwrap_or(usize::MAX));
+        if limit > 0 {
+            changes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         }
         Ok(pb::ChangeLog { changes, total })
     }

@@ -51,6 +51,7 @@ const LIMITS: Limits = Limits {
     max_assembled: 64 << 20,
     idle_timeout: Duration::from_secs(3),
     heartbeat: Duration::from_secs(1),
+    max_frames_per_sec: 1000,
 };
 
 /// splitmix64: the schedule's random numbers, from the seed.
@@ -238,8 +239,12 @@ async fn host(repo: Repo, me: NodeId, dials: Vec<String>) -> turmoil::Result {
     Ok(())
 }
 
+fn node_key(i: usize) -> crate::identity::NodeKey {
+    crate::identity::NodeKey::from_seed([i as u8 + 1; 32])
+}
+
 fn node_id(i: usize) -> NodeId {
-    NodeId::from_bytes([i as u8 + 1; 32])
+    node_key(i).id()
 }
 
 fn open(i: usize) -> Repo {
@@ -249,7 +254,7 @@ fn open(i: usize) -> Repo {
         clock: || 0,
         ..RepoConfig::default()
     };
-    Repo::open(Arc::new(MemStore::default()), node_id(i), cfg).expect("a memory repo opens")
+    Repo::open(Arc::new(MemStore::default()), node_key(i), cfg).expect("a memory repo opens")
 }
 
 /// What one node holds of a document, for comparison.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use kp_daemon::identity::NodeId;
+use kp_daemon::identity::{NodeId, NodeKey};
 use kp_daemon::ids::DocId;
 use kp_daemon::ids::parse_actor;
 use kp_daemon::model::draft::{self, Actor};
@@ -18,8 +18,8 @@ const BY: Actor<'static> = Actor {
     node_id: "node",
 };
 
-fn node() -> NodeId {
-    NodeId::from_bytes([7; 32])
+fn node() -> NodeKey {
+    NodeKey::from_seed([7; 32])
 }
 
 fn small_logs() -> RepoConfig {
@@ -158,7 +158,7 @@ fn every_start_is_a_new_actor_so_no_seq_is_reused() {
         })
         .unwrap();
     assert!(
-        actors.iter().all(|(n, _, _)| *n == node()),
+        actors.iter().all(|(n, _, _)| *n == node().id()),
         "every change names the node"
     );
     let mut pairs: Vec<(u64, u64)> = actors.iter().map(|(_, i, s)| (*i, *s)).collect();
@@ -358,14 +358,14 @@ fn a_refused_sync_message_leaves_nothing_behind() {
         Repo::open(Arc::new(MemStore::default()), node(), RepoConfig::default()).unwrap(),
         Repo::open(
             Arc::new(MemStore::default()),
-            NodeId::from_bytes([8; 32]),
+            NodeKey::from_seed([8; 32]),
             RepoConfig::default(),
         )
         .unwrap(),
     );
     let id = new_draft(&ours, "the text");
-    let (bytes, _) = ours.saved(&id).unwrap().unwrap();
-    let (ticket, _) = theirs.import(&id, &bytes, &|_, _| Ok(())).unwrap();
+    let (bytes, _, signed) = ours.saved(&id).unwrap().unwrap();
+    let (ticket, _) = theirs.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
     theirs.wait(ticket).unwrap();
     // The peer writes a key, and the message carrying it goes to us.
     let note = ChangeNote::new("Bo", "edit");
@@ -375,11 +375,10 @@ fn a_refused_sync_message_leaves_nothing_behind() {
             Ok(())
         })
         .unwrap();
-    let message = |state: &mut State| {
+    let mut attested = std::collections::HashSet::new();
+    let mut message = |state: &mut State| {
         theirs
-            .read(&id, |doc| {
-                doc.sync().generate_sync_message(state).map(|m| m.encode())
-            })
+            .sync_message(&id, state, &mut attested)
             .unwrap()
             .unwrap()
     };
@@ -395,10 +394,13 @@ fn a_refused_sync_message_leaves_nothing_behind() {
 
     // Round one: their heads and a bloom filter, then what we lack.
     let (mut ours_state, mut theirs_state) = (State::new(), State::new());
-    let first = message(&mut theirs_state);
-    ours.sync_receive(&id, &mut ours_state, &[&first], None)
+    let (first, _) = message(&mut theirs_state);
+    ours.sync_receive(&id, &mut ours_state, &[&first], &[], None)
         .unwrap();
-    let reply = ours.sync_message(&id, &mut ours_state).unwrap().unwrap();
+    let (reply, _) = ours
+        .sync_message(&id, &mut ours_state, &mut Default::default())
+        .unwrap()
+        .unwrap();
     theirs
         .read(&id, |doc| {
             doc.sync().receive_sync_message(
@@ -408,22 +410,58 @@ fn a_refused_sync_message_leaves_nothing_behind() {
         })
         .unwrap()
         .unwrap();
-    let changes = message(&mut theirs_state);
+    let (changes, signed) = message(&mut theirs_state);
+    let peer_node = NodeKey::from_seed([8; 32]).id();
+    assert!(
+        signed
+            .iter()
+            .any(|s| s.node() == Some(peer_node) && s.verifies()),
+        "the peer's change goes with its signature: {signed:?}"
+    );
 
     let refuse = |_: &mut automerge::AutoCommit, _: &[automerge::ChangeHash]| {
         Err(ModelError::invalid("not today"))
     };
     let saved_state = ours_state.encode();
     let err = ours
-        .sync_receive(&id, &mut ours_state, &[&changes], Some(&refuse))
+        .sync_receive(&id, &mut ours_state, &[&changes], &signed, Some(&refuse))
         .unwrap_err();
     assert!(err.to_string().contains("not today"), "{err}");
     assert_eq!(mark(&ours), None);
     assert_eq!(ours.meta(&id).unwrap().heads, heads_before);
     assert_eq!(ours_state.encode(), saved_state);
 
+    // Without its signature, or with a damaged one, the change is refused too.
+    let mut damaged = signed.clone();
+    for s in &mut damaged {
+        s.signature[0] ^= 1;
+    }
+    for (without, why) in [
+        (&[][..], "carries no signature"),
+        (&damaged[..], "does not verify"),
+    ] {
+        let err = ours
+            .sync_receive(
+                &id,
+                &mut ours_state,
+                &[&changes],
+                without,
+                Some(&|_, _| Ok(())),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+        assert_eq!(mark(&ours), None);
+        assert_eq!(ours_state.encode(), saved_state);
+    }
+
     let ticket = ours
-        .sync_receive(&id, &mut ours_state, &[&changes], Some(&|_, _| Ok(())))
+        .sync_receive(
+            &id,
+            &mut ours_state,
+            &[&changes],
+            &signed,
+            Some(&|_, _| Ok(())),
+        )
         .unwrap();
     ours.wait(ticket).unwrap();
     assert_eq!(mark(&ours).as_deref(), Some("\"from the peer\""));
@@ -431,4 +469,63 @@ fn a_refused_sync_message_leaves_nothing_behind() {
         ours.meta(&id).unwrap().heads,
         theirs.meta(&id).unwrap().heads
     );
+}
+
+/// An edit made on an old version (`kp draft edit` of a text opened earlier)
+/// does not build on the node's latest change, so automerge writes it with a
+/// derived actor: it is still the node's, each actor's changes are still a
+/// chain, and one signature per actor proves them all to a partner.
+#[test]
+fn an_edit_on_an_old_version_keeps_the_nodes_changes_provable() {
+    use automerge::transaction::Transactable;
+
+    let repo = Repo::open(Arc::new(MemStore::default()), node(), RepoConfig::default()).unwrap();
+    let id = new_draft(&repo, "the text");
+    let base = repo.read(&id, |doc| doc.get_heads()).unwrap();
+    let note = ChangeNote::new("Ana", "edit");
+    repo.change_durably(&id, &note, |doc| {
+        doc.put(automerge::ROOT, "a", 1)?;
+        Ok(())
+    })
+    .unwrap();
+    repo.change_at(&id, Some(&base), &note, |doc| {
+        doc.put(automerge::ROOT, "b", 2)?;
+        Ok(())
+    })
+    .unwrap();
+    let heads = repo.read(&id, |doc| doc.get_heads()).unwrap();
+    assert_eq!(heads.len(), 2, "the two edits are concurrent");
+    let blame = repo.blame(&id).unwrap();
+    assert_eq!(blame.len(), 3);
+    assert!(blame.iter().all(|b| b.verified), "{blame:?}");
+    assert!(
+        blame.iter().all(|b| b.node == Some(node().id())),
+        "every change is the node's: {blame:?}"
+    );
+
+    let peer = Repo::open(
+        Arc::new(MemStore::default()),
+        NodeKey::from_seed([8; 32]),
+        RepoConfig::default(),
+    )
+    .unwrap();
+    let (bytes, _, signed) = repo.saved(&id).unwrap().unwrap();
+    assert_eq!(
+        signed.len(),
+        2,
+        "one signature per actor: the node's, the derived one"
+    );
+    let (ticket, _) = peer.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
+    peer.wait(ticket).unwrap();
+    assert!(peer.blame(&id).unwrap().iter().all(|b| b.verified));
+    // Without it, the partner refuses the document.
+    let other = Repo::open(
+        Arc::new(MemStore::default()),
+        NodeKey::from_seed([9; 32]),
+        RepoConfig::default(),
+    )
+    .unwrap();
+    let err = other.import(&id, &bytes, &[], &|_, _| Ok(())).unwrap_err();
+    assert!(err.to_string().contains("carries no signature"), "{err}");
+    assert!(other.meta(&id).is_none());
 }

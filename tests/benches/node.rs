@@ -46,7 +46,7 @@ fn init(dir: &Path) -> NodeKey {
 /// share commit rounds).
 fn populate(dir: &Path, key: &NodeKey, drafts: usize) {
     let store = Arc::new(SledStore::open(&dir.join("store"), 64 << 20).unwrap());
-    let repo = Repo::open(store, key.id(), RepoConfig::default()).unwrap();
+    let repo = Repo::open(store, key.clone(), RepoConfig::default()).unwrap();
     let node_id = key.id().to_string();
     let admin = Member {
         node_id: node_id.clone(),

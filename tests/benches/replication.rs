@@ -6,7 +6,8 @@
 //!    whose histories are prefixes of the editing trace) from A to a fresh B:
 //!    wall time, and bytes on the wire against the sum of the documents'
 //!    `save()` sizes. The same clone with samod (the Rust automerge-repo) over a
-//!    local TCP stream, in the same run.
+//!    local TCP stream, in the same run. Then the cost of checking signatures:
+//!    the same clone to nodes that do not check them, against nodes that do.
 //! 2. Reconnect after a one-character edit in one of those documents: bytes
 //!    exchanged, with 1,000 and with 10,000 documents.
 //! 3. Edit-to-visible latency along A–B–C (A and C connect only through B): an
@@ -149,11 +150,20 @@ struct Node {
 
 impl Node {
     fn new(name: &str) -> Self {
+        Self::checking(name, true)
+    }
+
+    /// A node that checks the signatures of what it takes in, or (only to
+    /// measure what checking costs) does not.
+    fn checking(name: &str, check_signatures: bool) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let key = NodeKey::generate(&dir.path().join("node.key")).expect("a node key");
         let store = SledStore::open(&dir.path().join("store"), 64 << 20).expect("a sled store");
-        let repo =
-            Repo::open(Arc::new(store), key.id(), RepoConfig::default()).expect("a repository");
+        let cfg = RepoConfig {
+            check_signatures,
+            ..RepoConfig::default()
+        };
+        let repo = Repo::open(Arc::new(store), key.clone(), cfg).expect("a repository");
         Self {
             name: name.to_owned(),
             id: key.id().to_string(),
@@ -788,10 +798,10 @@ fn reconnect_many(rt: &Runtime, many: usize, long: &[&[Patch]]) -> Reconnect {
             s.spawn(move || {
                 let mut last = None;
                 for id in docs.iter().skip(t).step_by(8) {
-                    let (bytes, _) = a.repo.saved(id).expect("saved").expect("durable");
+                    let (bytes, _, signed) = a.repo.saved(id).expect("saved").expect("durable");
                     last = Some(
                         b.repo
-                            .import(id, &bytes, &|_, _| Ok(()))
+                            .import(id, &bytes, &signed, &|_, _| Ok(()))
                             .expect("imported")
                             .0,
                     );
@@ -1034,9 +1044,21 @@ fn clone_phase(rt: &Runtime, sizes: &Sizes, long: &[&[Patch]]) {
     let a = Node::new("Institute A");
     let mut fresh = Node::new("Institute B");
     let mut b = Node::new("Institute B'");
+    // Clones that do not check signatures, and one more that does, to measure
+    // what checking costs in the same run.
+    let mut unchecked = [
+        Node::checking("Institute U1", false),
+        Node::checking("Institute U2", false),
+    ];
+    let mut checked = Node::new("Institute C2");
     let t = Instant::now();
     let small = sizes.docs.saturating_sub(1 + long.len());
-    let (space, docs) = populate(&a, &[&fresh, &b], small, long);
+    let (space, docs) = populate(
+        &a,
+        &[&fresh, &b, &unchecked[0], &unchecked[1], &checked],
+        small,
+        long,
+    );
     // A node that has been running a while: every document compacted.
     compact_all(&a.repo, &docs);
     let saved: Vec<Vec<u8>> = docs
@@ -1057,7 +1079,13 @@ sum of save() {:.0} KiB; written in {:.1} s",
     let address = a
         .connect(
             rt,
-            &[(fresh.id(), String::new()), (b.id(), String::new())],
+            &[
+                (fresh.id(), String::new()),
+                (b.id(), String::new()),
+                (unchecked[0].id(), String::new()),
+                (unchecked[1].id(), String::new()),
+                (checked.id(), String::new()),
+            ],
             true,
         )
         .expect("A listens");
@@ -1086,11 +1114,36 @@ sum of save() {:.0} KiB; written in {:.1} s",
     clone_line("to a node holding nothing:", &cold);
     fresh.disconnect();
     drop(fresh);
+    // The cost of checking signatures: the same clone without checking, twice,
+    // and once more with it (the best of each).
+    let limit = Duration::from_secs(if sizes.quick { 30 } else { 120 });
+    let mut plain = Vec::new();
+    for node in &mut unchecked {
+        let (run, _, _) = clone_kp(rt, (&a, &address), node, &docs, limit);
+        node.disconnect();
+        plain.push(run.wall);
+    }
+    let (again, _, _) = clone_kp(rt, (&a, &address), &mut checked, &docs, limit);
+    checked.disconnect();
+    let with = cold.wall.min(again.wall);
+    let without = plain.iter().min().copied().unwrap_or_default();
+    println!(
+        "     clone with signatures checked {:.2} s (best of {:.2} s, {:.2} s) vs not checked {:.2} s (best of {:.2} s, {:.2} s): {:.2}x (aim <= 1.3x)",
+        with.as_secs_f64(),
+        cold.wall.as_secs_f64(),
+        again.wall.as_secs_f64(),
+        without.as_secs_f64(),
+        plain[0].as_secs_f64(),
+        plain[1].as_secs_f64(),
+        with.as_secs_f64() / without.as_secs_f64().max(1e-9),
+    );
+    drop(unchecked);
+    drop(checked);
     // The same, with the space document already there.
-    let (bytes, _) = a.repo.saved(&space).expect("saved").expect("durable");
+    let (bytes, _, signed) = a.repo.saved(&space).expect("saved").expect("durable");
     let (ticket, _) = b
         .repo
-        .import(&space, &bytes, &|_, _| Ok(()))
+        .import(&space, &bytes, &signed, &|_, _| Ok(()))
         .expect("imported");
     b.repo.wait(ticket).expect("durable");
     let (kp, relayed, meter) = clone_kp(rt, (&a, &address), &mut b, &docs, PHASE_LIMIT);
@@ -1191,7 +1244,7 @@ fn latency_phase(rt: &Runtime, sizes: &Sizes, trace: Option<&[Patch]>) {
             sizes.edits_big,
             Duration::from_millis(200),
         );
-        let (saved, _) = a.repo.saved(&big_id).expect("saved").expect("durable");
+        let (saved, _, _) = a.repo.saved(&big_id).expect("saved").expect("durable");
         let raw = chain_raw(&saved, warm, sizes.edits_big);
         let (kp50, kp99) = (percentile(&big_times, 0.5), percentile(&big_times, 0.99));
         let (raw50, raw99) = (percentile(&raw, 0.5), percentile(&raw, 0.99));

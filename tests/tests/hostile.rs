@@ -206,13 +206,42 @@ fn random_id(seed: u8) -> Vec<u8> {
 }
 
 fn whole(doc: Vec<u8>, space: Vec<u8>, document: Vec<u8>) -> rp::Frame {
+    signed_whole(doc, space, document, Vec::new())
+}
+
+fn signed_whole(
+    doc: Vec<u8>,
+    space: Vec<u8>,
+    document: Vec<u8>,
+    signatures: Vec<rp::Signature>,
+) -> rp::Frame {
     rp::Frame {
         body: Some(rp::frame::Body::Whole(rp::Whole {
             doc,
             space,
             document,
+            signatures,
         })),
     }
+}
+
+/// A signature as the `.proto` describes it: Ed25519 by `key` over
+/// "kp change v1", a zero byte and the change hash.
+fn signature(
+    key: &NodeKey,
+    actor: &automerge::ActorId,
+    hash: automerge::ChangeHash,
+) -> rp::Signature {
+    rp::Signature {
+        actor: actor.to_bytes().to_vec(),
+        hash: hash.0.to_vec(),
+        signature: key.sign(&[&b"kp change v1\0"[..], &hash.0].concat()),
+    }
+}
+
+/// The actor id of `key`'s node in incarnation `n`: its key, then `n`.
+fn actor_of(key: &[u8], n: u64) -> automerge::ActorId {
+    automerge::ActorId::from([key, &n.to_be_bytes()].concat())
 }
 
 fn part(data: Vec<u8>, last: bool) -> rp::Frame {
@@ -329,6 +358,79 @@ fn stalled_flooding_and_oversized_sessions_are_closed() {
     );
 }
 
+/// Nodes A and B, linked, and a hostile partner that A pinned and made a
+/// member of a space (with `role`, as `institution`) holding one draft of A's.
+struct Stage {
+    a_id: String,
+    a_addr: String,
+    b_id: String,
+    evil: NodeKey,
+    evil_id: String,
+    space: String,
+    draft: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Stage {
+    fn new(a: &Kpd, b: &Kpd, role: &str, institution: &str) -> Self {
+        b.link(a, WAIT);
+        let (a_id, a_addr) = a.identity();
+        let (b_id, _) = b.identity();
+        let dir = tempfile::tempdir().unwrap();
+        let evil = NodeKey::generate(&dir.path().join("evil.key")).unwrap();
+        let evil_id = evil.id().to_string();
+        a.ok(&["peer", "add", &evil_id]);
+        let space = a.json(&["space", "create", "Donors", "--theme", "5"])["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        a.ok(&["space", "add-member", &space, &b_id, "--role", "editor"]);
+        a.ok(&[
+            "space",
+            "add-member",
+            &space,
+            &evil_id,
+            "--role",
+            role,
+            "--institution",
+            institution,
+        ]);
+        let text = a.scratch().join("d.md");
+        std::fs::write(&text, "Pledges for 2027.\n").unwrap();
+        let draft = a
+            .ok(&[
+                "draft",
+                "new",
+                "--space",
+                &space,
+                "--title",
+                "Pledges",
+                "--file",
+                text.to_str().unwrap(),
+            ])
+            .trim()
+            .to_owned();
+        Self {
+            a_id,
+            a_addr,
+            b_id,
+            evil,
+            evil_id,
+            space,
+            draft,
+            _dir: dir,
+        }
+    }
+
+    /// A document id as it travels: 16 bytes.
+    fn bytes(id: &str) -> Vec<u8> {
+        id.parse::<kp_daemon::ids::DocId>()
+            .unwrap()
+            .as_bytes()
+            .to_vec()
+    }
+}
+
 /// A partner that is a reader of a space (or a compromised node holding a
 /// reader's key) writes into a draft anyway and sends its change with the sync
 /// protocol: the node refuses it, tells the peer which document and why,
@@ -340,45 +442,15 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
 
     let a = Kpd::listening();
     let b = Kpd::listening();
-    b.link(&a, WAIT);
-    let (a_id, a_addr) = a.identity();
-    let (b_id, _) = b.identity();
-    let dir = tempfile::tempdir().unwrap();
-    let evil = NodeKey::generate(&dir.path().join("evil.key")).unwrap();
-    let evil_id = evil.id().to_string();
-    a.ok(&["peer", "add", &evil_id]);
-
-    let space = a.json(&["space", "create", "Donors", "--theme", "5"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    a.ok(&["space", "add-member", &space, &b_id, "--role", "editor"]);
-    a.ok(&["space", "add-member", &space, &evil_id, "--role", "reader"]);
-    let text = a.scratch().join("d.md");
-    std::fs::write(&text, "Pledges for 2027.\n").unwrap();
-    let draft = a
-        .ok(&[
-            "draft",
-            "new",
-            "--space",
-            &space,
-            "--title",
-            "Pledges",
-            "--file",
-            text.to_str().unwrap(),
-        ])
-        .trim()
-        .to_owned();
-    let draft_bytes = draft
-        .parse::<kp_daemon::ids::DocId>()
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    let space_bytes = space
-        .parse::<kp_daemon::ids::DocId>()
-        .unwrap()
-        .as_bytes()
-        .to_vec();
+    let Stage {
+        a_id,
+        a_addr,
+        evil,
+        draft,
+        space,
+        ..
+    } = Stage::new(&a, &b, "reader", "Reader U");
+    let (draft_bytes, space_bytes) = (Stage::bytes(&draft), Stage::bytes(&space));
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let refusal = rt.block_on(async {
@@ -393,6 +465,7 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
         tx.send(summary).await.unwrap();
         // Take the draft whole, then write into it as this (reader) node.
         let mut doc: Option<AutoCommit> = None;
+        let mut signed = Vec::new();
         let mut state = State::new();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
@@ -404,11 +477,13 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
             match f.body {
                 Some(rp::frame::Body::Whole(w)) if w.doc == draft_bytes => {
                     let mut d = AutoCommit::load(&w.document).unwrap();
-                    let actor = [evil.id().as_bytes().as_slice(), &1u64.to_be_bytes()].concat();
-                    d.set_actor(automerge::ActorId::from(actor));
+                    let actor = actor_of(evil.id().as_bytes(), 1);
+                    d.set_actor(actor.clone());
                     d.put(automerge::ROOT, "title", "Pledges (cancelled)")
                         .unwrap();
-                    d.commit();
+                    let hash = d.commit().unwrap();
+                    // Correctly signed: the role is what refuses it.
+                    signed = vec![signature(&evil, &actor, hash)];
                     doc = Some(d);
                 }
                 Some(rp::frame::Body::Sync(m)) if m.doc == draft_bytes => {
@@ -429,6 +504,7 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
                         doc: draft_bytes.clone(),
                         space: space_bytes.clone(),
                         message: m.encode(),
+                        signatures: signed.clone(),
                     })),
                 };
                 tx.send(sync).await.unwrap();
@@ -463,4 +539,399 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(a.log().contains("refused a sync message"), "{}", a.log());
+}
+
+/// Waits until `cond` holds for the JSON that `kp --json ARGS` prints at `node`.
+fn wait_json(
+    node: &Kpd,
+    args: &[&str],
+    what: &str,
+    cond: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = node.kp(&full);
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if cond(&v) {
+                return v;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Opens a session as `key`, asks for everything, and waits for document
+/// `want` to arrive whole: the session, the document and its signatures.
+async fn take(
+    key: &NodeKey,
+    server: &str,
+    addr: &str,
+    want: &[u8],
+) -> (
+    tokio::sync::mpsc::Sender<rp::Frame>,
+    tonic::Streaming<rp::Frame>,
+    automerge::AutoCommit,
+    Vec<rp::Signature>,
+) {
+    let (tx, mut inbound) = session(key, server, addr).await;
+    tx.send(rp::Frame {
+        body: Some(rp::frame::Body::Summary(rp::Summary {
+            docs: Vec::new(),
+            digest: Vec::new(),
+            full: true,
+        })),
+    })
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let f = tokio::time::timeout_at(deadline, inbound.message())
+            .await
+            .expect("the node sends the document in time")
+            .unwrap()
+            .expect("the session stays open");
+        if let Some(rp::frame::Body::Whole(w)) = f.body
+            && w.doc == want
+        {
+            let doc = automerge::AutoCommit::load(&w.document).unwrap();
+            return (tx, inbound, doc, w.signatures);
+        }
+    }
+}
+
+/// Sends `frame` and returns the refusal the node answers with.
+async fn refused_with(
+    tx: &tokio::sync::mpsc::Sender<rp::Frame>,
+    inbound: &mut tonic::Streaming<rp::Frame>,
+    frame: rp::Frame,
+) -> rp::Refusal {
+    tx.send(frame).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let f = tokio::time::timeout_at(deadline, inbound.message())
+            .await
+            .expect("the node answers in time")
+            .unwrap()
+            .expect("the session stays open");
+        if let Some(rp::frame::Body::Refusal(r)) = f.body {
+            return r;
+        }
+    }
+}
+
+/// A partner that is an editor (so the roles let it write) tries to pass off
+/// changes as another node's: with another node's actor id signed with its own
+/// key, with a change made under another node's actor id and that node's
+/// genuine signature of another change, with the hash in that signature
+/// swapped, and its own change unsigned or with a damaged signature. Each is
+/// refused, the peer is told why, nothing is applied or relayed, and each
+/// refusal is logged. Then its properly signed change goes through and is
+/// relayed, and `kp doc blame` at the far node names it and says it verified.
+/// A draft of a space it is not a member of is refused too.
+#[test]
+fn forged_tampered_and_unsigned_changes_are_refused_and_not_relayed() {
+    use automerge::transaction::Transactable;
+
+    let a = Kpd::listening();
+    let b = Kpd::listening();
+    let Stage {
+        a_id,
+        a_addr,
+        b_id,
+        evil,
+        evil_id,
+        space,
+        draft,
+        ..
+    } = Stage::new(&a, &b, "editor", "Evil Corp");
+    let private = a.json(&["space", "create", "Board", "--theme", "5"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bytes = Stage::bytes;
+    let (draft_b, space_b) = (bytes(&draft), bytes(&space));
+    wait_json(&b, &["draft", "show", &draft], "B has the draft", |v| {
+        v["summary"]["title"] == "Pledges"
+    });
+    let node_key = |id: &str| {
+        id.parse::<kp_daemon::identity::NodeId>()
+            .unwrap()
+            .as_bytes()
+            .to_vec()
+    };
+    let (a_key, b_key) = (node_key(&a_id), node_key(&b_id));
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Each case in its own session: a refused document is not synced again
+    // with that peer in the session.
+    let cases: Vec<(&str, &str)> = vec![
+        ("forged actor", "does not verify"),
+        ("borrowed signature", "carries no signature"),
+        ("swapped hash", "does not verify"),
+        ("unsigned", "carries no signature"),
+        ("damaged signature", "does not verify"),
+    ];
+    for (case, why) in &cases {
+        let refusal = rt.block_on(async {
+            let (tx, mut inbound, mut doc, genuine) = take(&evil, &a_id, &a_addr, &draft_b).await;
+            assert!(!genuine.is_empty(), "the draft comes with its signatures");
+            let (actor, title) = match *case {
+                "forged actor" => (actor_of(&b_key, 1), "Pledges (B withdraws)"),
+                "borrowed signature" | "swapped hash" => {
+                    (actor_of(&a_key, 999), "Pledges (tampered)")
+                }
+                _ => (actor_of(evil.id().as_bytes(), 1), "Pledges (unsigned)"),
+            };
+            doc.set_actor(actor.clone());
+            doc.put(automerge::ROOT, "title", title).unwrap();
+            let hash = doc.commit().unwrap();
+            let signatures = match *case {
+                "forged actor" => vec![signature(&evil, &actor, hash)],
+                "borrowed signature" => genuine,
+                "swapped hash" => genuine
+                    .into_iter()
+                    .map(|mut s| {
+                        s.actor = actor.to_bytes().to_vec();
+                        s.hash = hash.0.to_vec();
+                        s
+                    })
+                    .collect(),
+                "unsigned" => Vec::new(),
+                _ => {
+                    let mut s = signature(&evil, &actor, hash);
+                    s.signature[10] ^= 0x40;
+                    vec![s]
+                }
+            };
+            refused_with(
+                &tx,
+                &mut inbound,
+                signed_whole(draft_b.clone(), space_b.clone(), doc.save(), signatures),
+            )
+            .await
+        });
+        assert_eq!(refusal.doc, draft_b, "{case}");
+        assert!(refusal.reason.contains(why), "{case}: {}", refusal.reason);
+        assert_eq!(
+            a.json(&["draft", "show", &draft])["summary"]["title"],
+            "Pledges",
+            "{case}: nothing applied"
+        );
+    }
+
+    // A draft of a space the peer is not a member of: refused, not kept.
+    rt.block_on(async {
+        let (tx, inbound, _, _) = take(&evil, &a_id, &a_addr, &draft_b).await;
+        let mut foreign = automerge::AutoCommit::new();
+        foreign.set_actor(actor_of(evil.id().as_bytes(), 1));
+        foreign.put(automerge::ROOT, "kind", "draft").unwrap();
+        foreign
+            .put(automerge::ROOT, "space", private.as_str())
+            .unwrap();
+        let hash = foreign.commit().unwrap();
+        let actor = foreign.get_actor().clone();
+        tx.send(signed_whole(
+            random_id(9),
+            bytes(&private),
+            foreign.save(),
+            vec![signature(&evil, &actor, hash)],
+        ))
+        .await
+        .unwrap();
+        // Then a properly signed change of its own, which goes through.
+        let (_, _, mut doc, _) = take(&evil, &a_id, &a_addr, &draft_b).await;
+        drop(inbound);
+        drop(tx);
+        let actor = actor_of(evil.id().as_bytes(), 2);
+        doc.set_actor(actor.clone());
+        doc.put(automerge::ROOT, "title", "Pledges (amended by Evil Corp)")
+            .unwrap();
+        let hash = doc.commit().unwrap();
+        let (tx, mut inbound) = session(&evil, &a_id, &a_addr).await;
+        tx.send(signed_whole(
+            draft_b.clone(),
+            space_b.clone(),
+            doc.save(),
+            vec![signature(&evil, &actor, hash)],
+        ))
+        .await
+        .unwrap();
+        // No refusal comes back; the node's summary and offers may.
+        let quiet = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Ok(Some(f)) = inbound.message().await {
+                if let Some(rp::frame::Body::Refusal(r)) = f.body {
+                    return r;
+                }
+            }
+            std::future::pending().await
+        })
+        .await;
+        assert!(quiet.is_err(), "the signed change is accepted: {quiet:?}");
+    });
+    assert_eq!(
+        a.json(&["draft", "list", "--space", &private])["drafts"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "the foreign space's draft was not kept"
+    );
+
+    // The honest change reached A and was relayed to B; B can prove who wrote it.
+    wait_json(
+        &b,
+        &["draft", "show", &draft],
+        "the signed change reaches B",
+        |v| v["summary"]["title"] == "Pledges (amended by Evil Corp)",
+    );
+    let blame = b.json(&["doc", "blame", &draft, "--limit", "0"]);
+    let changes = blame["changes"].as_array().unwrap();
+    assert!(
+        changes.iter().all(|c| c["signature"] == "verified"),
+        "{blame}"
+    );
+    let by_evil: Vec<_> = changes
+        .iter()
+        .filter(|c| c["node_id"] == evil_id.as_str())
+        .collect();
+    assert_eq!(by_evil.len(), 1, "{blame}");
+    assert_eq!(by_evil[0]["institution"], "Evil Corp");
+    assert!(
+        changes.iter().any(|c| c["node_id"] == a_id.as_str()),
+        "{blame}"
+    );
+    let table = b.ok(&["draft", "log", &draft, "--verify"]);
+    assert!(
+        table.contains("SIGNATURE") && table.contains("verified"),
+        "{table}"
+    );
+
+    let log = a.log();
+    for why in [
+        "does not verify",
+        "carries no signature",
+        "is not a member of space",
+    ] {
+        assert!(log.contains(why), "A logs {why:?}: {log}");
+    }
+    assert!(
+        !b.log().contains("refused"),
+        "nothing forged reached B: {}",
+        b.log()
+    );
+}
+
+/// A partner floods the node with sync messages (valid ones, about a document
+/// it shares, so none is refused): the node reads it at its frame budget, says
+/// so once in its log, and its honest partner's edits still arrive promptly.
+#[test]
+fn a_flood_of_sync_messages_is_slowed_and_others_carry_on() {
+    use automerge::sync::{State, SyncDoc};
+
+    let a = Kpd::listening_with(&[("max_frames_per_sec", "50")]);
+    let b = Kpd::listening();
+    let Stage {
+        a_id,
+        a_addr,
+        evil,
+        evil_id,
+        space,
+        draft,
+        ..
+    } = Stage::new(&a, &b, "editor", "Flood U");
+    let (draft_b, space_b) = (Stage::bytes(&draft), Stage::bytes(&space));
+    wait_json(&b, &["draft", "show", &draft], "B has the draft", |v| {
+        v["summary"]["title"] == "Pledges"
+    });
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, flood, message_len) = rt.block_on(async {
+        let (tx, mut inbound, mut doc, _) = take(&evil, &a_id, &a_addr, &draft_b).await;
+        // Drain what the node sends, so only its reading is the limit.
+        tokio::spawn(async move { while let Ok(Some(_)) = inbound.message().await {} });
+        let message = doc
+            .sync()
+            .generate_sync_message(&mut State::new())
+            .unwrap()
+            .encode();
+        let message_len = message.len() + draft_b.len() + space_b.len();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let flood = tokio::spawn(async move {
+            let mut sent = 0u64;
+            loop {
+                let f = rp::Frame {
+                    body: Some(rp::frame::Body::Sync(rp::Sync {
+                        doc: draft_b.clone(),
+                        space: space_b.clone(),
+                        message: message.clone(),
+                        signatures: Vec::new(),
+                    })),
+                };
+                tokio::select! {
+                    r = tx.send(f) => if r.is_err() { break },
+                    _ = &mut stopped => break,
+                }
+                sent += 1;
+            }
+            sent
+        });
+        (stop, flood, message_len)
+    });
+
+    // While the flood goes on, A's edit reaches B as usual.
+    let flood_started = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let revised = a.scratch().join("r.md");
+    std::fs::write(&revised, "Pledges for 2027, revised.\n").unwrap();
+    let started = std::time::Instant::now();
+    a.ok(&["draft", "edit", &draft, "--file", revised.to_str().unwrap()]);
+    wait_json(
+        &b,
+        &["draft", "show", &draft],
+        "A's edit reaches B during the flood",
+        |v| v["body"].as_str().is_some_and(|t| t.contains("revised")),
+    );
+    let took = started.elapsed();
+    // What A has read of the flood so far, in frames.
+    let peers = a.json(&["peer", "list"]);
+    let bytes_in = peers["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["node_id"] == evil_id.as_str())
+        .map(|p| p["bytes_in"].as_u64().unwrap_or(0))
+        .unwrap();
+    let flooding = flood_started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    let sent = rt.block_on(flood).unwrap();
+    assert!(
+        took < Duration::from_secs(10),
+        "the edit took {took:?} to reach B during the flood"
+    );
+    let log = a.log();
+    assert_eq!(
+        log.matches("reading it more slowly").count(),
+        1,
+        "A logs the flood once: {log}"
+    );
+    // A read at most its burst (four seconds' worth) and 50 frames a second
+    // since, give or take one batch; the rest of what the flooder sent waited
+    // on the connection.
+    let frame_len = message_len + 8;
+    let read = bytes_in / frame_len as u64;
+    let allowed = 200.0 + 50.0 * flooding + 2.0 * 64.0 + 20.0;
+    assert!(
+        (read as f64) < allowed,
+        "A read {read} frames in {flooding:.1} s (allowed {allowed:.0})"
+    );
+    assert!(
+        sent > 2 * read,
+        "the flood sent {sent} frames, A read {read}"
+    );
+    println!(
+        "flood: {sent} frames sent, {read} read by A in {flooding:.1} s; A's edit reached B in {took:?}"
+    );
 }
