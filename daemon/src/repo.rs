@@ -355,15 +355,20 @@ struct CommitState {
 }
 
 /// Verified signatures that came with changes still waiting for a dependency,
-/// and those changes, until they apply (per document, bounded).
+/// and those changes, until they apply (bounded per document, and in the
+/// number of documents).
 #[derive(Default, Clone)]
 struct Waiting {
-    signed: Vec<Attestation>,
-    links: Vec<Link>,
+    /// By change and actor (a peer's signature of someone else's change must
+    /// not crowd out the genuine one).
+    signed: HashMap<(ChangeHash, ActorId), Attestation>,
+    links: HashMap<ChangeHash, Link>,
 }
 
-/// At most this many waiting signatures and changes per document.
+/// At most this many waiting signatures, and changes, per document.
 const WAITING_MAX: usize = 4096;
+/// At most this many documents with waiting changes.
+const WAITING_DOCS: usize = 256;
 
 /// Where the signatures of other nodes' changes are kept: the key of the
 /// latest change of each of their actors in a document.
@@ -1091,9 +1096,9 @@ impl Inner {
         }
         let waiting = lock(&self.waiting).get(id).cloned().unwrap_or_default();
         let mut all = signed.to_vec();
-        all.extend(waiting.signed);
-        if authorship::check(&new, &waiting.links, &all).is_err() {
-            let mut known = waiting.links;
+        all.extend(waiting.signed.into_values());
+        let mut known: Vec<Link> = waiting.links.into_values().collect();
+        if authorship::check(&new, &known, &all).is_err() {
             known.extend(carried());
             authorship::check(&new, &known, &all)
                 .map_err(|e| model::ModelError::Forbidden(e.to_string()))?;
@@ -1124,7 +1129,7 @@ impl Inner {
             }
             let Some(att) = signed
                 .iter()
-                .chain(&waiting.signed)
+                .chain(waiting.signed.values())
                 .find(|a| a.hash == hash && a.actor == actor)
             else {
                 // Proven through a change still waiting: its signature is kept
@@ -1172,28 +1177,35 @@ impl Inner {
         if signed.is_empty() && links.is_empty() && !all.contains_key(id) {
             return;
         }
+        if !all.contains_key(id) && all.len() >= WAITING_DOCS {
+            // Make room: what waits for another document is dropped (its
+            // changes will be refused when they apply, and the peer's next
+            // session sends them again).
+            if let Some(other) = all.keys().next().copied() {
+                all.remove(&other);
+            }
+        }
         let w = all.entry(*id).or_default();
         if !applied.is_empty() {
             let applied: std::collections::HashSet<&ChangeHash> = applied.iter().collect();
-            w.signed.retain(|a| !applied.contains(&a.hash));
-            w.links.retain(|l| !applied.contains(&l.hash));
+            w.signed.retain(|(h, _), _| !applied.contains(h));
+            for h in applied {
+                w.links.remove(h);
+            }
         }
         // Only signatures that verify are worth keeping (and bound what a
         // peer can make this node hold).
         for a in signed {
-            if !w.signed.contains(a) && a.verifies() {
-                w.signed.push(a.clone());
+            let key = (a.hash, a.actor.clone());
+            if w.signed.len() < WAITING_MAX && !w.signed.contains_key(&key) && a.verifies() {
+                w.signed.insert(key, a.clone());
             }
         }
         for l in links {
-            if !w.links.contains(&l) {
-                w.links.push(l);
+            if w.links.len() < WAITING_MAX {
+                w.links.entry(l.hash).or_insert(l);
             }
         }
-        let excess = w.signed.len().saturating_sub(WAITING_MAX);
-        w.signed.drain(..excess);
-        let excess = w.links.len().saturating_sub(WAITING_MAX);
-        w.links.drain(..excess);
         if w.signed.is_empty() && w.links.is_empty() {
             all.remove(id);
         }
