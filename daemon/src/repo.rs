@@ -226,11 +226,18 @@ struct Loaded {
     doc: AutoCommit,
     /// Each actor's latest change, worked out when first needed.
     tips: Option<Tips>,
+    /// Signatures of other nodes' tips held in the document's log (taken in
+    /// since its last snapshot); older ones are in the store's `a/` keys.
+    signed: HashMap<ChangeHash, Attestation>,
 }
 
 impl Loaded {
     fn new(doc: AutoCommit) -> Self {
-        Self { doc, tips: None }
+        Self {
+            doc,
+            tips: None,
+            signed: HashMap::new(),
+        }
     }
 
     fn tips(&mut self) -> &Tips {
@@ -242,6 +249,26 @@ impl Loaded {
             }
             tips
         })
+    }
+
+    /// The signatures of the actors' tips that `want` picks (see
+    /// [`Inner::signature`]).
+    fn signatures(
+        &mut self,
+        inner: &Inner,
+        id: &DocId,
+        mut want: impl FnMut(&ChangeHash) -> bool,
+    ) -> Vec<Attestation> {
+        self.tips();
+        let Some(tips) = &self.tips else {
+            return Vec::new();
+        };
+        tips.iter()
+            .filter(|(_, (_, hash))| want(hash))
+            .filter_map(|(actor, (seq, hash))| {
+                inner.signature(id, &self.signed, actor, *seq, *hash)
+            })
+            .collect()
     }
 
     /// Notes changes that just came in (or were made here).
@@ -283,6 +310,10 @@ struct Encoded {
     encoded: Vec<ChangeHash>,
     /// Incremental chunks encoded but not yet in the store.
     bytes: Vec<u8>,
+    /// Signatures of other nodes' changes in `bytes` (or already applied),
+    /// not yet in the store, as entries of a signature record: written in the
+    /// log before the changes.
+    signed: Vec<u8>,
     /// The index fields as of `encoded`.
     summary: Option<model::Summary>,
 }
@@ -330,6 +361,8 @@ struct Written {
     persist: bool,
     /// Bytes of the encoded changes that the writes carried.
     drain: usize,
+    /// Bytes of the encoded signatures that the writes carried.
+    drain_signed: usize,
 }
 
 /// How long the committer waits for an active editor to encode its changes.
@@ -370,10 +403,41 @@ const WAITING_MAX: usize = 4096;
 /// At most this many documents with waiting changes.
 const WAITING_DOCS: usize = 256;
 
-/// Where the signatures of other nodes' changes are kept: the key of the
-/// latest change of each of their actors in a document.
+/// Where the signatures of other nodes' changes are kept once the document's
+/// log is compacted into a snapshot: the key of the latest change of each of
+/// their actors in a document. Until then they are records of the log.
 fn signed_key(id: &DocId, hash: &ChangeHash) -> Vec<u8> {
     [&b"a/"[..], id.as_bytes(), &hash.0].concat()
+}
+
+/// A log record of signatures starts with these bytes (an automerge chunk
+/// starts with its own magic bytes, 85 6f 4a 83), then holds entries: the
+/// change hash, then [`Attestation::to_stored`].
+const SIGNED_RECORD: &[u8; 8] = b"kpsig/1\n";
+
+fn signed_entry(att: &Attestation, seq: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(&att.hash.0);
+    out.extend_from_slice(&att.to_stored(seq));
+}
+
+/// The entries of a signature record, up to the first malformed one.
+fn signed_entries(mut rest: &[u8]) -> Vec<Attestation> {
+    let mut out = Vec::new();
+    while rest.len() > 33 {
+        let Ok(hash) = <[u8; 32]>::try_from(&rest[..32]) else {
+            break;
+        };
+        let len = 1 + usize::from(rest[32]) + 8 + authorship::SIGNATURE_LEN;
+        let Some(entry) = rest.get(32..32 + len) else {
+            break;
+        };
+        match Attestation::from_stored(ChangeHash(hash), entry) {
+            Some((att, _)) => out.push(att),
+            None => break,
+        }
+        rest = &rest[32 + len..];
+    }
+    out
 }
 
 struct Inner {
@@ -587,11 +651,9 @@ impl Repo {
                 // The changes sent are those the peer lacks and everything
                 // built on them (automerge's rule), so an actor's tip is among
                 // them whenever any of its changes is.
-                for (actor, (seq, hash)) in loaded.tips() {
-                    if state.sent_hashes.contains(hash) && attested.insert(*hash) {
-                        signed.extend(self.inner.signature(id, actor, *seq, *hash));
-                    }
-                }
+                signed = loaded.signatures(&self.inner, id, |hash| {
+                    state.sent_hashes.contains(hash) && attested.insert(*hash)
+                });
             }
             Some((message.encode(), signed))
         })?;
@@ -603,11 +665,7 @@ impl Repo {
     /// [`Repo::sync_message`].
     pub fn saved(&self, id: &DocId) -> Result<Option<Saved>, RepoError> {
         self.when_durable(id, |loaded| {
-            let signed = loaded
-                .tips()
-                .iter()
-                .filter_map(|(actor, (seq, hash))| self.inner.signature(id, actor, *seq, *hash))
-                .collect();
+            let signed = loaded.signatures(&self.inner, id, |_| true);
             (loaded.doc.save(), loaded.doc.get_heads(), signed)
         })
     }
@@ -618,12 +676,7 @@ impl Repo {
     pub fn blame(&self, id: &DocId) -> Result<Vec<Blame>, RepoError> {
         let slot = self.inner.slot(id)?;
         let mut loaded = lock(&slot.loaded);
-        let tips: Vec<(ActorId, (u64, ChangeHash))> =
-            loaded.tips().iter().map(|(a, t)| (a.clone(), *t)).collect();
-        let signed: Vec<Attestation> = tips
-            .iter()
-            .filter_map(|(actor, (seq, hash))| self.inner.signature(id, actor, *seq, *hash))
-            .collect();
+        let signed = loaded.signatures(&self.inner, id, |_| true);
         let metas = loaded.doc.get_changes_meta(&[]);
         let links: Vec<Link> = metas.iter().map(Link::from_meta).collect();
         let proven = authorship::proven_each(&links, &signed);
@@ -710,7 +763,8 @@ impl Repo {
             if let Some(accept) = accept {
                 accept(&mut trial, &before)?;
             }
-            self.inner.keep(id, &new, signed, &mut loaded)?;
+            self.inner
+                .keep(id, &new, signed, &mut loaded, &slot.encoded)?;
         } else if !signed.is_empty() {
             // Nothing applied: the changes wait for a dependency. Their
             // signatures (checked) and links wait with them.
@@ -760,7 +814,8 @@ impl Repo {
                 }
                 let new = self.inner.prove(id, &mut trial, &before, signed, &none)?;
                 accept(&mut trial, &before)?;
-                self.inner.keep(id, &new, signed, &mut loaded)?;
+                self.inner
+                    .keep(id, &new, signed, &mut loaded, &slot.encoded)?;
                 loaded.doc = trial;
                 drop(loaded);
                 Ok((self.inner.mark_dirty(*id, false)?, heads))
@@ -769,11 +824,13 @@ impl Repo {
                 let new = self.inner.prove(id, &mut incoming, &[], signed, &none)?;
                 accept(&mut incoming, &[])?;
                 incoming.set_actor(self.inner.actor.clone());
-                let mut fresh = Loaded::new(incoming);
-                fresh.tips = Some(Tips::new());
-                self.inner.keep(id, &new, signed, &mut fresh)?;
-                let ours = Arc::new(DocSlot::new(fresh.doc, Vec::new()));
-                lock(&ours.loaded).tips = fresh.tips;
+                let ours = Arc::new(DocSlot::new(incoming, Vec::new()));
+                {
+                    let mut fresh = lock(&ours.loaded);
+                    fresh.tips = Some(Tips::new());
+                    self.inner
+                        .keep(id, &new, signed, &mut fresh, &ours.encoded)?;
+                }
                 let got = self.inner.insert_slot(*id, Arc::clone(&ours));
                 if !Arc::ptr_eq(&got, &ours) {
                     // Someone added it meanwhile: merge into theirs (what it
@@ -786,6 +843,12 @@ impl Repo {
                         .merge(&mut again)
                         .map_err(model::ModelError::from)?;
                     theirs.tips = None;
+                    // With the signatures that prove it.
+                    theirs
+                        .signed
+                        .extend(std::mem::take(&mut lock(&ours.loaded).signed));
+                    let entries = std::mem::take(&mut lock(&ours.encoded).signed);
+                    lock(&got.encoded).signed.extend_from_slice(&entries);
                 }
                 Ok((self.inner.mark_dirty(*id, false)?, heads))
             }
@@ -1053,12 +1116,16 @@ impl Inner {
     fn signature(
         &self,
         id: &DocId,
+        held: &HashMap<ChangeHash, Attestation>,
         actor: &ActorId,
         seq: u64,
         hash: ChangeHash,
     ) -> Option<Attestation> {
         if parse_actor(actor).is_some_and(|(node, _)| node == self.node) {
             return Some(Attestation::new(&self.key, actor, hash));
+        }
+        if let Some(att) = held.get(&hash) {
+            return Some(att.clone());
         }
         match self.store.get(Keyspace::Meta, &signed_key(id, &hash)) {
             Ok(Some(bytes)) => {
@@ -1108,19 +1175,21 @@ impl Inner {
 
     /// Keeps what proves `new`, the changes of document `id` that are about to
     /// replace `loaded`'s: for each other node's actor whose tip moved, the
-    /// signature of the new tip, durably, before the changes can reach the
-    /// store (the previous tip's is dropped). Signatures that prove no new
-    /// change wait for the changes still on their way.
+    /// signature of the new tip, in memory and queued for the document's log
+    /// ahead of the changes (`encoded`), so it is durable no later than they
+    /// are. Signatures that prove no new change wait for the changes still on
+    /// their way.
     fn keep(
         &self,
         id: &DocId,
         new: &[Link],
         signed: &[Attestation],
         loaded: &mut Loaded,
+        encoded: &Mutex<Encoded>,
     ) -> Result<(), RepoError> {
         let waiting = lock(&self.waiting).get(id).cloned().unwrap_or_default();
         let old = loaded.tips().clone();
-        let mut ops = Vec::new();
+        let mut record = Vec::new();
         for (actor, (seq, hash)) in authorship::tips(new) {
             if parse_actor(&actor).is_some_and(|(node, _)| node == self.node)
                 || old.get(&actor).is_some_and(|t| t.0 >= seq)
@@ -1136,17 +1205,14 @@ impl Inner {
                 // when it applies.
                 continue;
             };
-            ops.push(Op::Put(
-                Keyspace::Meta,
-                signed_key(id, &hash),
-                att.to_stored(seq),
-            ));
+            signed_entry(att, seq, &mut record);
             if let Some((_, prev)) = old.get(&actor) {
-                ops.push(Op::Delete(Keyspace::Meta, signed_key(id, prev)));
+                loaded.signed.remove(prev);
             }
+            loaded.signed.insert(hash, att.clone());
         }
-        if !ops.is_empty() {
-            self.store.commit(ops)?;
+        if !record.is_empty() {
+            lock(encoded).signed.extend_from_slice(&record);
         }
         loaded.note(new);
         let applied: std::collections::HashSet<ChangeHash> = new.iter().map(|l| l.hash).collect();
@@ -1279,12 +1345,18 @@ impl Inner {
         {
             return Err(RepoError::NotFound(*id));
         }
-        let mut doc = self.load(id)?;
+        let (mut doc, signed) = self.load(id)?;
         let heads = doc.get_heads();
-        Ok(self.insert_slot(*id, Arc::new(DocSlot::new(doc, heads))))
+        let slot = Arc::new(DocSlot::new(doc, heads));
+        lock(&slot.loaded).signed = signed;
+        Ok(self.insert_slot(*id, slot))
     }
 
-    fn load(&self, id: &DocId) -> Result<AutoCommit, RepoError> {
+    /// A document from the store, with the signatures its log holds.
+    fn load(
+        &self,
+        id: &DocId,
+    ) -> Result<(AutoCommit, HashMap<ChangeHash, Attestation>), RepoError> {
         let corrupt = |source| RepoError::Corrupt {
             id: *id,
             source: Box::new(source),
@@ -1297,11 +1369,19 @@ impl Inner {
             Some(snapshot) => AutoCommit::load(&snapshot).map_err(corrupt)?,
             None => AutoCommit::new(),
         };
+        let mut signed = HashMap::new();
         for chunk in bytes.log {
-            doc.load_incremental(&chunk).map_err(corrupt)?;
+            match chunk.strip_prefix(&SIGNED_RECORD[..]) {
+                Some(entries) => {
+                    signed.extend(signed_entries(entries).into_iter().map(|a| (a.hash, a)))
+                }
+                None => {
+                    doc.load_incremental(&chunk).map_err(corrupt)?;
+                }
+            }
         }
         doc.set_actor(self.actor.clone());
-        Ok(doc)
+        Ok((doc, signed))
     }
 
     fn mark_dirty(&self, id: DocId, compact: bool) -> Result<Ticket, RepoError> {
@@ -1387,6 +1467,7 @@ impl Inner {
         slot: &DocSlot,
         compact: bool,
         writes: &mut Vec<DocWrite>,
+        sled_ops: &mut Vec<Op>,
     ) -> Option<Written> {
         let old = self.index.read().ok().and_then(|i| i.get(id).cloned());
         let sizes = old.as_ref().map(|m| m.sizes).unwrap_or_default();
@@ -1399,10 +1480,10 @@ impl Inner {
         let snapshot_due = compact || sizes.log > threshold;
         // Heads, the bytes to drain and what is written are taken in one critical
         // section, so that they describe the same changes.
-        let (heads, drain, summary, snapshot, chunk) =
+        let (heads, drain, summary, snapshot, chunk, signed) =
             if !snapshot_due && self.hand_off_encoding(slot) {
                 let enc = lock(&slot.encoded);
-                if enc.encoded == enc.durable {
+                if enc.encoded == enc.durable && enc.signed.is_empty() {
                     return None;
                 }
                 (
@@ -1411,15 +1492,44 @@ impl Inner {
                     enc.summary.clone()?,
                     None,
                     enc.bytes.clone(),
+                    enc.signed.clone(),
                 )
             } else {
                 let mut loaded = lock(&slot.loaded);
                 let mut enc = lock(&slot.encoded);
-                if loaded.doc.get_heads() == enc.durable && !(compact && sizes.log > 0) {
+                if loaded.doc.get_heads() == enc.durable
+                    && !(compact && sizes.log > 0)
+                    && enc.signed.is_empty()
+                {
                     return None;
                 }
                 loaded.encode(&mut enc);
                 let (snapshot, chunk) = if snapshot_due {
+                    // The log goes, and the signatures it holds with it: those
+                    // of the current tips go to the store first (see
+                    // `write_round`), and the store's others go.
+                    let tips = loaded.tips().clone();
+                    let prefix = [&b"a/"[..], id.as_bytes()].concat();
+                    for (key, _) in self
+                        .store
+                        .scan_prefix(Keyspace::Meta, &prefix)
+                        .unwrap_or_default()
+                    {
+                        sled_ops.push(Op::Delete(Keyspace::Meta, key));
+                    }
+                    for (actor, (seq, hash)) in &tips {
+                        if let Some(att) = loaded.signed.get(hash).filter(|a| a.actor == *actor) {
+                            sled_ops.push(Op::Put(
+                                Keyspace::Meta,
+                                signed_key(id, hash),
+                                att.to_stored(*seq),
+                            ));
+                        } else if let Ok(Some(kept)) =
+                            self.store.get(Keyspace::Meta, &signed_key(id, hash))
+                        {
+                            sled_ops.push(Op::Put(Keyspace::Meta, signed_key(id, hash), kept));
+                        }
+                    }
                     (Some(loaded.doc.save()), Vec::new())
                 } else {
                     (None, enc.bytes.clone())
@@ -1430,8 +1540,10 @@ impl Inner {
                     enc.summary.clone()?,
                     snapshot,
                     chunk,
+                    enc.signed.clone(),
                 )
             };
+        let drain_signed = signed.len();
         let now = now_secs();
         let mut persist = old.is_none();
         let mut meta = old.unwrap_or(DocMeta {
@@ -1455,8 +1567,17 @@ impl Inner {
                 persist = true;
             }
             None => {
-                meta.sizes.log += chunk.len() as u64 + 8;
-                writes.push(DocWrite::Append(*id, chunk));
+                // Signatures first: a torn tail can then cut changes, never
+                // leave changes without their signatures.
+                if !signed.is_empty() {
+                    let record = [&SIGNED_RECORD[..], &signed].concat();
+                    meta.sizes.log += record.len() as u64 + 8;
+                    writes.push(DocWrite::Append(*id, record));
+                }
+                if !chunk.is_empty() {
+                    meta.sizes.log += chunk.len() as u64 + 8;
+                    writes.push(DocWrite::Append(*id, chunk));
+                }
             }
         }
         persist |= meta.apply(summary);
@@ -1467,6 +1588,7 @@ impl Inner {
             heads,
             persist,
             drain,
+            drain_signed,
         })
     }
 
@@ -1487,15 +1609,20 @@ impl Inner {
     ) -> Result<(), RepoError> {
         let mut writes = Vec::new();
         let mut written = Vec::new();
+        let mut sled_ops = Vec::new();
         for (id, &compact) in dirty {
             let slot = match lock(&self.cache).slots.get(id) {
                 Some((slot, _)) => Arc::clone(slot),
                 // Dirty documents are never evicted; an absent one has nothing to write.
                 None => continue,
             };
-            if let Some(w) = self.write_doc(id, &slot, compact, &mut writes) {
+            if let Some(w) = self.write_doc(id, &slot, compact, &mut writes, &mut sled_ops) {
                 written.push((*id, slot, w));
             }
+        }
+        if !sled_ops.is_empty() {
+            // Signatures held in logs about to be cut by a snapshot.
+            self.store.commit(sled_ops)?;
         }
         if !writes.is_empty() {
             self.store.write_docs(&writes)?;
@@ -1514,6 +1641,7 @@ impl Inner {
                 heads,
                 persist,
                 drain,
+                drain_signed,
             },
         ) in written
         {
@@ -1524,6 +1652,7 @@ impl Inner {
                 }
                 enc.durable = heads;
                 enc.bytes.drain(..drain);
+                enc.signed.drain(..drain_signed);
             }
             // Every entry is stale until its write below succeeds.
             if persist {
@@ -1663,7 +1792,7 @@ impl Inner {
             // Loaded documents get their entry from the committer.
             return Ok(());
         }
-        let doc = self.load(id)?;
+        let (doc, _) = self.load(id)?;
         let summary = model::summarize(&doc);
         let mut doc = doc;
         let heads = heads_hex(&doc.get_heads());

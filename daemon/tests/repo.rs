@@ -529,3 +529,68 @@ fn an_edit_on_an_old_version_keeps_the_nodes_changes_provable() {
     assert!(err.to_string().contains("carries no signature"), "{err}");
     assert!(other.meta(&id).is_none());
 }
+
+/// A node that took in a partner's changes keeps their signatures (in the
+/// document's log, then in the store once the log is compacted), so it can
+/// relay them after a restart: a third node takes the document from it.
+#[test]
+fn partners_signatures_survive_a_restart_and_a_compaction() {
+    use automerge::transaction::Transactable;
+
+    let author = Repo::open(
+        Arc::new(MemStore::default()),
+        NodeKey::from_seed([8; 32]),
+        RepoConfig::default(),
+    )
+    .unwrap();
+    let id = new_draft(&author, "the text");
+    author
+        .change_durably(&id, &ChangeNote::new("Bo", "edit"), |doc| {
+            doc.put(automerge::ROOT, "mark", 1)?;
+            Ok(())
+        })
+        .unwrap();
+    let (bytes, _, signed) = author.saved(&id).unwrap().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let open = || -> Repo {
+        let store = SledStore::open(&dir.path().join("store"), 8 << 20).unwrap();
+        Repo::open(Arc::new(store), node(), RepoConfig::default()).unwrap()
+    };
+    let relays_to = |relay: &Repo, seed: u8| {
+        let (bytes, _, signed) = relay.saved(&id).unwrap().unwrap();
+        let author_node = NodeKey::from_seed([8; 32]).id();
+        assert!(
+            signed
+                .iter()
+                .any(|s| s.node() == Some(author_node) && s.verifies()),
+            "the partner's signature goes along: {signed:?}"
+        );
+        let third = Repo::open(
+            Arc::new(MemStore::default()),
+            NodeKey::from_seed([seed; 32]),
+            RepoConfig::default(),
+        )
+        .unwrap();
+        let (ticket, _) = third.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
+        third.wait(ticket).unwrap();
+        assert!(third.blame(&id).unwrap().iter().all(|b| b.verified));
+    };
+    {
+        let relay = open();
+        let (ticket, _) = relay.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
+        relay.wait(ticket).unwrap();
+        relays_to(&relay, 20);
+        relay.shutdown();
+    }
+    {
+        // From the log.
+        let relay = open();
+        relays_to(&relay, 21);
+        relay.compact(&id).unwrap();
+        relay.shutdown();
+    }
+    // From the store, the log being gone.
+    let relay = open();
+    relays_to(&relay, 22);
+}
