@@ -27,21 +27,36 @@ fn key(i: u8) -> NodeKey {
 }
 
 fn repo(i: u8) -> Repo {
+    repo_on(i, Arc::new(MemStore::default()))
+}
+
+fn repo_on(i: u8, store: Arc<MemStore>) -> Repo {
     let cfg = RepoConfig {
         group_commit_window: Duration::ZERO,
         idle_compact: Duration::from_secs(3600),
         clock: || 1_800_000_000,
         ..RepoConfig::default()
     };
-    Repo::open(Arc::new(MemStore::default()), key(i), cfg).expect("a memory repository opens")
+    Repo::open(store, key(i), cfg).expect("a memory repository opens")
 }
 
 const SPACE: [u8; 16] = [0xee; 16];
 const DRAFT: [u8; 16] = [0x11; 16];
 
-/// Node 1 with its space (node 2 an editor) and draft.
-fn node_one() -> Repo {
-    let node = repo(1);
+/// Node 1's store as a fresh [`Target`] starts: made once, copied for each.
+fn node_one_store() -> &'static MemStore {
+    static STORE: std::sync::OnceLock<MemStore> = std::sync::OnceLock::new();
+    STORE.get_or_init(|| {
+        let store = Arc::new(MemStore::default());
+        let node = node_one(Arc::clone(&store));
+        node.shutdown();
+        (*store).clone()
+    })
+}
+
+/// Node 1 with its space (node 2 an editor) and draft, on `store`.
+fn node_one(store: Arc<MemStore>) -> Repo {
+    let node = repo_on(1, store);
     let note = ChangeNote::new("Ana", "setup");
     let admin = space::Member {
         node_id: key(1).id().to_string(),
@@ -101,7 +116,7 @@ pub struct Recording {
 impl Recording {
     /// Runs the exchange and records what node 2 sends.
     pub fn new() -> Self {
-        let one = node_one();
+        let one = repo_on(1, Arc::new(node_one_store().clone()));
         let two = repo(2);
         let (one_id, two_id) = (key(1).id(), key(2).id());
         let mut a = Session::new(one.clone(), one_id, two_id);
@@ -182,7 +197,7 @@ pub struct Target {
 impl Target {
     /// Node 1 as the recording started, its session with node 2 opened.
     pub fn new() -> Self {
-        let repo = node_one();
+        let repo = repo_on(1, Arc::new(node_one_store().clone()));
         let mut session = Session::new(repo.clone(), key(1).id(), key(2).id());
         session.open();
         let space_heads = repo

@@ -16,6 +16,16 @@ pub struct MemStore {
     docs: Mutex<HashMap<DocId, DocBytes>>,
 }
 
+impl Clone for MemStore {
+    /// A copy of everything stored now.
+    fn clone(&self) -> Self {
+        Self {
+            map: Mutex::new(self.map.lock().expect("store lock poisoned").clone()),
+            docs: Mutex::new(self.docs.lock().expect("store lock poisoned").clone()),
+        }
+    }
+}
+
 impl Store for MemStore {
     fn get(&self, ks: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let map = self.map.lock().expect("store lock poisoned");
