@@ -171,8 +171,17 @@ fn to_wire(signed: Vec<Attestation>) -> Vec<rp::Signature> {
         .collect()
 }
 
+/// At most this many signatures in one frame (one per actor of a document).
+const MAX_SIGNATURES: usize = 4096;
+
 /// Signatures as a peer sent them; malformed ones refuse the frame.
 fn from_wire(signed: &[rp::Signature]) -> Result<Vec<Attestation>, String> {
+    if signed.len() > MAX_SIGNATURES {
+        return Err(format!(
+            "{} signatures in one frame; at most {MAX_SIGNATURES}",
+            signed.len()
+        ));
+    }
     signed
         .iter()
         .map(|s| {

@@ -765,10 +765,20 @@ impl Repo {
             }
             self.inner
                 .keep(id, &new, signed, &mut loaded, &slot.encoded)?;
-        } else if !signed.is_empty() {
-            // Nothing applied: the changes wait for a dependency. Their
-            // signatures (checked) and links wait with them.
-            self.inner.wait_with(id, signed, carried_links(), &[]);
+        }
+        if !signed.is_empty() && !trial.get_missing_deps(&[]).is_empty() {
+            // Some changes wait for a dependency (in automerge's queue):
+            // their links and signatures wait with them.
+            let applied: std::collections::HashSet<ChangeHash> = trial
+                .get_changes_meta(&before)
+                .iter()
+                .map(|m| m.hash)
+                .collect();
+            let waiting: Vec<Link> = carried_links()
+                .into_iter()
+                .filter(|l| !applied.contains(&l.hash))
+                .collect();
+            self.inner.wait_with(id, signed, waiting, &[]);
         }
         // Taken even when nothing applied: changes waiting for a dependency
         // wait in the document (automerge's queue), and the peer, which
@@ -1215,22 +1225,18 @@ impl Inner {
             lock(encoded).signed.extend_from_slice(&record);
         }
         loaded.note(new);
-        let applied: std::collections::HashSet<ChangeHash> = new.iter().map(|l| l.hash).collect();
-        let rest: Vec<Attestation> = signed
-            .iter()
-            .filter(|a| !applied.contains(&a.hash))
-            .cloned()
-            .collect();
+        // What applied waits no more.
         self.wait_with(
             id,
-            &rest,
+            &[],
             Vec::new(),
             &new.iter().map(|l| l.hash).collect::<Vec<_>>(),
         );
         Ok(())
     }
 
-    /// Adds checked signatures and links of changes that wait for a dependency;
+    /// Adds the changes `links` that wait for a dependency, and the signatures
+    /// among `signed` of waiting changes (checked: only those that verify);
     /// forgets those of `applied`.
     fn wait_with(
         &self,
@@ -1259,17 +1265,22 @@ impl Inner {
                 w.links.remove(h);
             }
         }
-        // Only signatures that verify are worth keeping (and bound what a
-        // peer can make this node hold).
-        for a in signed {
-            let key = (a.hash, a.actor.clone());
-            if w.signed.len() < WAITING_MAX && !w.signed.contains_key(&key) && a.verifies() {
-                w.signed.insert(key, a.clone());
-            }
-        }
         for l in links {
             if w.links.len() < WAITING_MAX {
                 w.links.entry(l.hash).or_insert(l);
+            }
+        }
+        // Only signatures of waiting changes by their own actor, and only those
+        // that verify: what a peer can make this node check and hold is bounded
+        // by the changes it sends.
+        for a in signed {
+            let key = (a.hash, a.actor.clone());
+            if w.signed.len() < WAITING_MAX
+                && !w.signed.contains_key(&key)
+                && w.links.get(&a.hash).is_some_and(|l| l.actor == a.actor)
+                && a.verifies()
+            {
+                w.signed.insert(key, a.clone());
             }
         }
         if w.signed.is_empty() && w.links.is_empty() {
