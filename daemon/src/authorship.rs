@@ -13,7 +13,7 @@
 //! The actor id is the node key followed by an incarnation number
 //! ([`crate::ids::actor_id`]), so the key to check against is in the change.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, ChangeHash};
 use ring::signature::{ED25519, UnparsedPublicKey};
@@ -106,6 +106,14 @@ impl Attestation {
             u64::from_be_bytes(seq.try_into().ok()?),
         ))
     }
+}
+
+/// The changes of `doc` that are not in the history of `before`.
+pub fn new_links(doc: &mut automerge::AutoCommit, before: &[ChangeHash]) -> Vec<Link> {
+    doc.get_changes_meta(before)
+        .iter()
+        .map(Link::from_meta)
+        .collect()
 }
 
 /// A change as the checks see it: who, which, on what.
@@ -244,47 +252,51 @@ fn node_name(actor: &ActorId) -> String {
 /// Cost: one signature check per actor tip offered, and a walk over the
 /// changes per actor.
 pub fn check(new: &[Link], known: &[Link], signed: &[Attestation]) -> Result<(), Unproven> {
-    proven(new, known, signed).map(|_| ())
+    let (graph, verified, proven) = proof(new, known, signed);
+    let Some(n) = proven.iter().position(|p| !p) else {
+        return Ok(());
+    };
+    let l = graph.links[n];
+    let offered_bad = signed.iter().any(|a| {
+        a.actor == l.actor && graph.index.contains_key(&a.hash) && !verified.contains(&a.hash)
+    });
+    let node = node_name(&l.actor);
+    Err(if offered_bad {
+        Unproven::BadSignature { hash: l.hash, node }
+    } else {
+        Unproven::Unsigned { hash: l.hash, node }
+    })
 }
 
 /// [`check`], returning for each change of `new` whether it is proven instead
 /// of stopping at the first that is not.
 pub fn proven_each(new: &[Link], signed: &[Attestation]) -> Vec<bool> {
-    let (graph, _) = Graph::new(new, &[]);
+    let (graph, _, proven) = proof(new, &[], signed);
+    new.iter()
+        .map(|l| graph.index.get(&l.hash).is_some_and(|&n| proven[n]))
+        .collect()
+}
+
+/// The graph of `new` and `known`, the signatures that verify, and for each
+/// change of `new` (as the graph orders them) whether one of them proves it:
+/// one walk per actor of the new changes.
+fn proof<'a>(
+    new: &'a [Link],
+    known: &'a [Link],
+    signed: &[Attestation],
+) -> (Graph<'a>, HashSet<ChangeHash>, Vec<bool>) {
+    let (graph, new_count) = Graph::new(new, known);
     let verified = graph.verified(signed);
-    let mut proven = vec![false; new.len()];
+    let mut proven = vec![false; new_count];
     for actor in graph.actors_of_new() {
         let seen = graph.walk_actor(actor, &verified);
-        for (i, l) in new.iter().enumerate() {
-            if l.actor == *actor && graph.index.get(&l.hash).is_some_and(|&n| seen[n]) {
-                proven[i] = true;
+        for (n, p) in proven.iter_mut().enumerate() {
+            if graph.links[n].actor == *actor && seen[n] {
+                *p = true;
             }
         }
     }
-    proven
-}
-
-fn proven(new: &[Link], known: &[Link], signed: &[Attestation]) -> Result<(), Unproven> {
-    let (graph, new_count) = Graph::new(new, known);
-    let verified = graph.verified(signed);
-    for actor in graph.actors_of_new() {
-        let seen = graph.walk_actor(actor, &verified);
-        if let Some(n) = (0..new_count).find(|&n| graph.links[n].actor == *actor && !seen[n]) {
-            let l = graph.links[n];
-            let offered_bad = signed.iter().any(|a| {
-                a.actor == *actor
-                    && graph.index.contains_key(&a.hash)
-                    && !verified.contains(&a.hash)
-            });
-            let node = node_name(&l.actor);
-            return Err(if offered_bad {
-                Unproven::BadSignature { hash: l.hash, node }
-            } else {
-                Unproven::Unsigned { hash: l.hash, node }
-            });
-        }
-    }
-    Ok(())
+    (graph, verified, proven)
 }
 
 struct Graph<'a> {
@@ -333,7 +345,7 @@ impl<'a> Graph<'a> {
 
     /// The hashes of the signatures that verify and sign a change of this
     /// graph by their own actor (only those are worth the check).
-    fn verified(&self, signed: &[Attestation]) -> std::collections::HashSet<ChangeHash> {
+    fn verified(&self, signed: &[Attestation]) -> HashSet<ChangeHash> {
         let mut ok = std::collections::HashSet::new();
         for a in signed {
             let Some(&n) = self.index.get(&a.hash) else {
@@ -350,11 +362,7 @@ impl<'a> Graph<'a> {
     }
 
     /// Marks every change reachable from a verified change of `actor`.
-    fn walk_actor(
-        &self,
-        actor: &ActorId,
-        verified: &std::collections::HashSet<ChangeHash>,
-    ) -> Vec<bool> {
+    fn walk_actor(&self, actor: &ActorId, verified: &HashSet<ChangeHash>) -> Vec<bool> {
         let mut seen = vec![false; self.links.len()];
         let mut stack: Vec<usize> = verified
             .iter()

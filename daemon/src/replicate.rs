@@ -24,7 +24,7 @@ use prost::Message;
 use tokio::sync::{broadcast, mpsc};
 use tonic::Streaming;
 
-use crate::authorship::Attestation;
+use crate::authorship::{Attestation, Link};
 use crate::identity::NodeId;
 use crate::ids::DocId;
 use crate::model::{self, DocKind, ModelError, space};
@@ -203,9 +203,7 @@ fn frame(body: rp::frame::Body) -> rp::Frame {
     rp::Frame { body: Some(body) }
 }
 
-type AcceptFn = dyn Fn(&mut automerge::AutoCommit, &[automerge::ChangeHash]) -> Result<(), ModelError>
-    + Send
-    + Sync;
+type AcceptFn = dyn Fn(&mut automerge::AutoCommit, &[Link]) -> Result<(), ModelError> + Send + Sync;
 
 /// The replication state of one session with one peer.
 pub struct Session {
@@ -324,7 +322,7 @@ impl Session {
             let is_space = doc == space;
             let expected = space.to_string();
             return Ok(Some(Arc::new(
-                move |d: &mut automerge::AutoCommit, before: &[automerge::ChangeHash]| {
+                move |d: &mut automerge::AutoCommit, new: &[Link]| {
                     let s = model::summarize(d);
                     let kind = known_kind.unwrap_or(s.kind);
                     if !is_space && s.space.as_deref() != Some(expected.as_str()) {
@@ -333,7 +331,7 @@ impl Session {
                     if !is_space && kind == DocKind::Space {
                         return Err(ModelError::invalid("a space inside another space"));
                     }
-                    model::rules::check_changes(d, before, kind, &roles)
+                    model::rules::check_new(d, new, kind, &roles)
                 },
             )));
         }
@@ -347,7 +345,7 @@ impl Session {
         }
         let (me, peer) = (self.me.to_string(), self.peer.to_string());
         Ok(Some(Arc::new(
-            move |d: &mut automerge::AutoCommit, _: &[automerge::ChangeHash]| {
+            move |d: &mut automerge::AutoCommit, _: &[Link]| {
                 let s = space::read(d)?;
                 let ids: BTreeSet<&str> = s.members.iter().map(|m| m.node_id.as_str()).collect();
                 if ids.contains(me.as_str()) && ids.contains(peer.as_str()) {
@@ -762,8 +760,7 @@ impl Session {
                     Err(e) => Err((e, false)),
                     Ok(accept) => from_wire(&w.signatures)
                         .and_then(|signed| {
-                            let always =
-                                |_: &mut automerge::AutoCommit, _: &[automerge::ChangeHash]| Ok(());
+                            let always = |_: &mut automerge::AutoCommit, _: &[Link]| Ok(());
                             let check: &crate::repo::Accept<'_> = match &accept {
                                 Some(a) => a.as_ref(),
                                 None => &always,

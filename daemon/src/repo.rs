@@ -156,6 +156,8 @@ pub type Outgoing = (Vec<u8>, Vec<Attestation>);
 pub struct Blame {
     /// The change.
     pub hash: ChangeHash,
+    /// Its actor.
+    pub actor: ActorId,
     /// The node its actor id names (`None`: an actor of another shape).
     pub node: Option<NodeId>,
     /// Its sequence number among its actor's changes.
@@ -164,14 +166,16 @@ pub struct Blame {
     pub time: i64,
     /// Who made it and why.
     pub note: ChangeNote,
+    /// Operations it holds.
+    pub ops: u64,
     /// A signature of its node, checked now, covers it.
     pub verified: bool,
 }
 
-/// A check of a document as it would be after a peer's changes, given the
-/// heads it had before them (empty for a document new to this node); an error
-/// refuses them.
-pub type Accept<'a> = dyn Fn(&mut AutoCommit, &[ChangeHash]) -> Result<(), model::ModelError> + 'a;
+/// A check of a document as it would be after a peer's changes, given those
+/// changes (every change, for a document new to this node); an error refuses
+/// them.
+pub type Accept<'a> = dyn Fn(&mut AutoCommit, &[Link]) -> Result<(), model::ModelError> + 'a;
 
 impl DocMeta {
     /// Takes the listed fields from `summary`; true if any of them changed.
@@ -674,21 +678,37 @@ impl Repo {
     /// its node, checked now, covers it (this node's own changes are signed
     /// now, as when they are sent).
     pub fn blame(&self, id: &DocId) -> Result<Vec<Blame>, RepoError> {
+        self.changes(id, true)
+    }
+
+    /// Every change of a document, in causal order; signatures are checked
+    /// only with `verify` (otherwise none is `verified`).
+    pub fn changes(&self, id: &DocId, verify: bool) -> Result<Vec<Blame>, RepoError> {
         let slot = self.inner.slot(id)?;
         let mut loaded = lock(&slot.loaded);
-        let signed = loaded.signatures(&self.inner, id, |_| true);
+        let signed = if verify {
+            loaded.signatures(&self.inner, id, |_| true)
+        } else {
+            Vec::new()
+        };
         let metas = loaded.doc.get_changes_meta(&[]);
-        let links: Vec<Link> = metas.iter().map(Link::from_meta).collect();
-        let proven = authorship::proven_each(&links, &signed);
+        let proven = if verify {
+            let links: Vec<Link> = metas.iter().map(Link::from_meta).collect();
+            authorship::proven_each(&links, &signed)
+        } else {
+            vec![false; metas.len()]
+        };
         Ok(metas
             .iter()
             .zip(proven)
             .map(|(m, verified)| Blame {
                 hash: m.hash,
+                actor: m.actor.clone().into_owned(),
                 node: parse_actor(&m.actor).map(|(n, _)| n),
                 seq: m.seq,
                 time: m.timestamp,
                 note: ChangeNote::parse(m.message.as_deref()),
+                ops: (m.max_op + 1).saturating_sub(m.start_op),
                 verified,
             })
             .collect())
@@ -713,28 +733,29 @@ impl Repo {
         accept: Option<&Accept<'_>>,
     ) -> Result<Ticket, RepoError> {
         use automerge::sync::SyncDoc;
-        let decoded = messages
-            .iter()
-            .map(|m| {
-                automerge::sync::Message::decode(m)
-                    .map_err(|e| model::ModelError::invalid(format!("not a sync message: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let decode = |m: &&[u8]| {
+            automerge::sync::Message::decode(m)
+                .map_err(|e| model::ModelError::invalid(format!("not a sync message: {e}")))
+        };
+        let mut decoded = messages.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         // The changes the messages carry, some of which may wait for a
-        // dependency: worked out only if the check needs them.
-        let carried = |decoded: &[automerge::sync::Message]| -> Vec<Link> {
-            decoded
+        // dependency: read again from the messages only if needed (rarely).
+        let carried = || -> Vec<Link> {
+            messages
                 .iter()
-                .flat_map(|m| m.changes.iter())
-                .flat_map(authorship::links_in)
+                .filter_map(|m| decode(m).ok())
+                .flat_map(|m| {
+                    m.changes
+                        .iter()
+                        .flat_map(authorship::links_in)
+                        .collect::<Vec<_>>()
+                })
                 .collect()
         };
-        let all_carried = std::cell::OnceCell::new();
-        let carried_links = || all_carried.get_or_init(|| carried(&decoded)).clone();
-        let Some(last) = decoded.last().cloned() else {
+        let Some(last) = decoded.pop() else {
             return Ok(self.inner.pending(id));
         };
-        let earlier: Vec<u8> = decoded[..decoded.len() - 1]
+        let earlier: Vec<u8> = decoded
             .iter()
             .flat_map(|m| m.changes.iter().flatten().copied())
             .collect();
@@ -756,12 +777,13 @@ impl Repo {
             .receive_sync_message(&mut trial_state, last)
             .map_err(model::ModelError::from)?;
         let changed = trial.get_heads() != before;
+        let mut new = Vec::new();
         if changed {
-            let new = self
+            new = self
                 .inner
-                .prove(id, &mut trial, &before, signed, &carried_links)?;
+                .prove(id, &mut trial, &before, signed, &carried)?;
             if let Some(accept) = accept {
-                accept(&mut trial, &before)?;
+                accept(&mut trial, &new)?;
             }
             self.inner
                 .keep(id, &new, signed, &mut loaded, &slot.encoded)?;
@@ -769,12 +791,9 @@ impl Repo {
         if !signed.is_empty() && !trial.get_missing_deps(&[]).is_empty() {
             // Some changes wait for a dependency (in automerge's queue):
             // their links and signatures wait with them.
-            let applied: std::collections::HashSet<ChangeHash> = trial
-                .get_changes_meta(&before)
-                .iter()
-                .map(|m| m.hash)
-                .collect();
-            let waiting: Vec<Link> = carried_links()
+            let applied: std::collections::HashSet<ChangeHash> =
+                new.iter().map(|l| l.hash).collect();
+            let waiting: Vec<Link> = carried()
                 .into_iter()
                 .filter(|l| !applied.contains(&l.hash))
                 .collect();
@@ -823,7 +842,7 @@ impl Repo {
                     return Ok((self.inner.pending(id), heads));
                 }
                 let new = self.inner.prove(id, &mut trial, &before, signed, &none)?;
-                accept(&mut trial, &before)?;
+                accept(&mut trial, &new)?;
                 self.inner
                     .keep(id, &new, signed, &mut loaded, &slot.encoded)?;
                 loaded.doc = trial;
@@ -832,7 +851,7 @@ impl Repo {
             }
             Err(RepoError::NotFound(_)) => {
                 let new = self.inner.prove(id, &mut incoming, &[], signed, &none)?;
-                accept(&mut incoming, &[])?;
+                accept(&mut incoming, &new)?;
                 incoming.set_actor(self.inner.actor.clone());
                 let ours = Arc::new(DocSlot::new(incoming, Vec::new()));
                 {
@@ -1163,11 +1182,7 @@ impl Inner {
         signed: &[Attestation],
         carried: &dyn Fn() -> Vec<Link>,
     ) -> Result<Vec<Link>, RepoError> {
-        let new: Vec<Link> = trial
-            .get_changes_meta(before)
-            .iter()
-            .map(Link::from_meta)
-            .collect();
+        let new = authorship::new_links(trial, before);
         if !self.cfg.check_signatures {
             return Ok(new);
         }

@@ -478,30 +478,34 @@ impl Service {
     }
 
     fn change_log(&self, id: &DocId, limit: u64, verify: bool) -> Result<pb::ChangeLog> {
-        let mut changes = self.repo.read(id, |doc| {
-            doc.get_changes_meta(&[])
-                .into_iter()
-                .map(|c| {
-                    let (node_id, incarnation) = match parse_actor(&c.actor) {
-                        Some((n, i)) => (n.to_string(), i),
-                        None => (c.actor.to_hex_string(), 0),
-                    };
-                    let note = ChangeNote::parse(c.message.as_deref());
-                    pb::ChangeEntry {
-                        hash: c.hash.to_string(),
-                        time: c.timestamp,
-                        node_id,
-                        incarnation,
-                        seq: c.seq,
-                        author: note.author,
-                        message: note.what,
-                        ops: (c.max_op + 1).saturating_sub(c.start_op),
-                        institution: String::new(),
-                        signature: String::new(),
-                    }
-                })
-                .collect::<Vec<_>>()
-        })?;
+        let mut changes: Vec<pb::ChangeEntry> = self
+            .repo
+            .changes(id, verify)?
+            .into_iter()
+            .map(|c| {
+                let (node_id, incarnation) = match parse_actor(&c.actor) {
+                    Some((n, i)) => (n.to_string(), i),
+                    None => (c.actor.to_hex_string(), 0),
+                };
+                let signature = match (verify, c.verified) {
+                    (false, _) => "",
+                    (true, true) => "verified",
+                    (true, false) => "unverified",
+                };
+                pb::ChangeEntry {
+                    hash: c.hash.to_string(),
+                    time: c.time,
+                    node_id,
+                    incarnation,
+                    seq: c.seq,
+                    author: c.note.author,
+                    message: c.note.what,
+                    ops: c.ops,
+                    institution: String::new(),
+                    signature: signature.into(),
+                }
+            })
+            .collect();
         // Institutions as the document's space lists its members.
         let space = match self.repo.meta(id) {
             Some(m) if m.kind == DocKind::Space => Some(*id),
@@ -515,18 +519,6 @@ impl Service {
                 if let Some(m) = s.members.iter().find(|m| m.node_id == c.node_id) {
                     c.institution = m.institution.clone();
                 }
-            }
-        }
-        if verify {
-            let verified: HashMap<String, bool> = self
-                .repo
-                .blame(id)?
-                .into_iter()
-                .map(|b| (b.hash.to_string(), b.verified))
-                .collect();
-            for c in &mut changes {
-                let ok = verified.get(&c.hash).copied().unwrap_or(false);
-                c.signature = if ok { "verified" } else { "unverified" }.into();
             }
         }
         let total = changes.len() as u64;

@@ -419,7 +419,7 @@ fn a_refused_sync_message_leaves_nothing_behind() {
         "the peer's change goes with its signature: {signed:?}"
     );
 
-    let refuse = |_: &mut automerge::AutoCommit, _: &[automerge::ChangeHash]| {
+    let refuse = |_: &mut automerge::AutoCommit, _: &[kp_daemon::authorship::Link]| {
         Err(ModelError::invalid("not today"))
     };
     let saved_state = ours_state.encode();

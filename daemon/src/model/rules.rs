@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::authorship::Link;
 use automerge::{ActorId, AutoCommit, ChangeHash, Prop, ROOT, ReadDoc};
 
 use super::space::Role;
@@ -77,13 +78,25 @@ pub fn check_changes(
     kind: DocKind,
     roles: &Roles,
 ) -> Result<(), ModelError> {
+    let new = crate::authorship::new_links(doc, before);
+    check_new(doc, &new, kind, roles)
+}
+
+/// [`check_changes`] for the changes `new` of `doc`, as the repository lists
+/// them once for all its checks.
+pub fn check_new(
+    doc: &mut AutoCommit,
+    new: &[Link],
+    kind: DocKind,
+    roles: &Roles,
+) -> Result<(), ModelError> {
     // Authors from the changes' metadata; only a reviewer's changes are decoded
     // (their operations are checked), so a whole document taken in costs no
     // more than reading who wrote it.
-    let mut by_actor: BTreeMap<ActorId, (NodeId, Allowed)> = BTreeMap::new();
+    let mut by_actor: BTreeMap<&ActorId, (NodeId, Allowed)> = BTreeMap::new();
     let mut comments_only = Vec::new();
-    for meta in doc.get_changes_meta(before) {
-        let (node, allowed) = match by_actor.get(meta.actor.as_ref()) {
+    for meta in new {
+        let (node, allowed) = match by_actor.get(&meta.actor) {
             Some(known) => *known,
             None => {
                 let Some((node, _)) = parse_actor(&meta.actor) else {
@@ -99,7 +112,7 @@ pub fn check_changes(
                         node.short()
                     ))
                 })?;
-                by_actor.insert(meta.actor.into_owned(), (node, allowed));
+                by_actor.insert(&meta.actor, (node, allowed));
                 (node, allowed)
             }
         };
