@@ -25,7 +25,7 @@ pub(crate) fn refused(status: tonic::Status) -> anyhow::Error {
 }
 
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -159,7 +159,7 @@ fn print_log(json: bool, log: &pb::ChangeLog, verified: bool) -> anyhow::Result<
         table(&["TIME", "CHANGE", "NODE", "AUTHOR", "WHAT", "OPS"], &rows);
     }
     if log.total > log.changes.len() as u64 {
-        println!(
+        outln!(
             "({} of {} changes; --limit 0 shows all)",
             log.changes.len(),
             log.total
@@ -210,18 +210,18 @@ async fn status(ctx: &mut Ctx) -> anyhow::Result<()> {
 }
 
 fn print_space(s: &pb::Space) {
-    println!("{}  (theme {}: {})", s.name, s.theme, s.theme_name);
-    println!("id: {}", s.id);
+    outln!("{}  (theme {}: {})", s.name, s.theme, s.theme_name);
+    outln!("id: {}", s.id);
     if !s.description.is_empty() {
-        println!("{}", s.description);
+        outln!("{}", s.description);
     }
-    println!(
+    outln!(
         "{} drafts, {} datasets, created {}",
         s.drafts,
         s.datasets,
         time(s.created_at)
     );
-    println!();
+    outln!();
     let rows: Vec<Vec<String>> = s
         .members
         .iter()
@@ -265,7 +265,7 @@ async fn space(ctx: &mut Ctx, cmd: SpaceCmd) -> anyhow::Result<()> {
             if ctx.json {
                 return print_json(&s);
             }
-            println!("created space {} ({})", s.name, s.id);
+            outln!("created space {} ({})", s.name, s.id);
         }
         SpaceCmd::List => {
             let list = ctx
@@ -278,7 +278,7 @@ async fn space(ctx: &mut Ctx, cmd: SpaceCmd) -> anyhow::Result<()> {
                 return print_json(&list);
             }
             if list.spaces.is_empty() {
-                println!("no spaces yet; create one with `kp space create NAME --theme N`");
+                outln!("no spaces yet; create one with `kp space create NAME --theme N`");
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = list
@@ -379,7 +379,7 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
             if ctx.json {
                 return print_json(&d);
             }
-            println!("{}", d.id);
+            outln!("{}", d.id);
         }
         DraftCmd::List { space, status } => {
             let req = pb::ListDraftsRequest {
@@ -396,7 +396,7 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 return print_json(&list);
             }
             if list.drafts.is_empty() {
-                println!("no drafts");
+                outln!("no drafts");
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = list
@@ -428,7 +428,7 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 return print_json(&d);
             }
             let s = d.summary.unwrap_or_default();
-            println!("{}", s.title);
+            outln!("{}", s.title);
             let authors: Vec<String> = d
                 .authors
                 .iter()
@@ -441,9 +441,9 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 })
                 .collect();
             if !authors.is_empty() {
-                println!("by {}", authors.join(", "));
+                outln!("by {}", authors.join(", "));
             }
-            println!(
+            outln!(
                 "{} · {} · space {} · updated {} · {} open comments",
                 s.draft_type,
                 s.status,
@@ -453,12 +453,12 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
             );
             if !d.versions.is_empty() {
                 let labels: Vec<&str> = d.versions.iter().map(|v| v.label.as_str()).collect();
-                println!("versions: {}", labels.join(", "));
+                outln!("versions: {}", labels.join(", "));
             }
-            println!("---");
-            print!("{}", d.body);
+            outln!("---");
+            out!("{}", d.body);
             if !d.body.ends_with('\n') {
-                println!();
+                outln!();
             }
         }
         DraftCmd::Edit { id, file } => edit(ctx, id, file).await?,
@@ -483,13 +483,13 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
             }
             for h in &d.hunks {
                 match h.tag.as_str() {
-                    "insert" => print!("{{+{}+}}", h.text),
-                    "delete" => print!("[-{}-]", h.text),
-                    _ => print!("{}", h.text),
+                    "insert" => out!("{{+{}+}}", h.text),
+                    "delete" => out!("[-{}-]", h.text),
+                    _ => out!("{}", h.text),
                 }
             }
-            println!();
-            println!(
+            outln!();
+            outln!(
                 "--- {} words inserted, {} deleted",
                 d.words_inserted, d.words_deleted
             );
@@ -510,7 +510,7 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
             if ctx.json {
                 return print_json(&v);
             }
-            println!("named version {}", v.label);
+            outln!("named version {}", v.label);
         }
     }
     Ok(())
@@ -536,7 +536,7 @@ async fn edit(ctx: &mut Ctx, id: String, file: Option<PathBuf>) -> anyhow::Resul
                 if ctx.json {
                     return print_json(&json!({"id": id, "changed": false}));
                 }
-                println!("no changes");
+                outln!("no changes");
                 return Ok(());
             }
             edited
@@ -556,12 +556,12 @@ async fn edit(ctx: &mut Ctx, id: String, file: Option<PathBuf>) -> anyhow::Resul
         }));
     }
     if r.changed {
-        println!(
+        outln!(
             "saved: {} characters inserted, {} deleted",
             r.inserted, r.deleted
         );
     } else {
-        println!("no changes");
+        outln!("no changes");
     }
     Ok(())
 }
@@ -658,7 +658,7 @@ async fn comment(ctx: &mut Ctx, cmd: CommentCmd) -> anyhow::Result<()> {
                 return print_json(&list);
             }
             if list.comments.is_empty() {
-                println!("no comments");
+                outln!("no comments");
             }
             for c in &list.comments {
                 print_comment(c);
@@ -675,7 +675,7 @@ async fn comment(ctx: &mut Ctx, cmd: CommentCmd) -> anyhow::Result<()> {
 
 fn print_comment(c: &pb::Comment) {
     let state = if c.resolved { "resolved" } else { "open" };
-    println!(
+    outln!(
         "{}  {} · {} · {} · passage {}",
         c.id,
         author_or_node(&c.author, &c.node_id),
@@ -684,25 +684,25 @@ fn print_comment(c: &pb::Comment) {
         c.anchor
     );
     match c.anchor.as_str() {
-        "intact" => println!("  on: \"{}\"", one_line(&c.quote, 70)),
+        "intact" => outln!("  on: \"{}\"", one_line(&c.quote, 70)),
         "changed" => {
-            println!("  on: \"{}\"", one_line(&c.quote, 70));
-            println!("  now: \"{}\"", one_line(&c.passage, 70));
+            outln!("  on: \"{}\"", one_line(&c.quote, 70));
+            outln!("  now: \"{}\"", one_line(&c.passage, 70));
         }
-        _ => println!("  on (deleted): \"{}\"", one_line(&c.quote, 70)),
+        _ => outln!("  on (deleted): \"{}\"", one_line(&c.quote, 70)),
     }
     for line in c.body.lines() {
-        println!("  {line}");
+        outln!("  {line}");
     }
     for r in &c.replies {
-        println!(
+        outln!(
             "  ↳ {} · {}: {}",
             author_or_node(&r.author, &r.node_id),
             time(r.created_at),
             one_line(&r.body, 200)
         );
     }
-    println!();
+    outln!();
 }
 
 fn author_or_node(author: &str, node_id: &str) -> String {
@@ -754,7 +754,7 @@ async fn dataset(ctx: &mut Ctx, cmd: DatasetCmd) -> anyhow::Result<()> {
             if ctx.json {
                 return print_json(&d);
             }
-            println!("{}", d.id);
+            outln!("{}", d.id);
             let cols: Vec<String> = d
                 .columns
                 .iter()
@@ -782,14 +782,14 @@ async fn dataset(ctx: &mut Ctx, cmd: DatasetCmd) -> anyhow::Result<()> {
                     "columns": s.columns, "total_rows": s.rows, "rows": rows,
                 }));
             }
-            println!("{}", s.title);
+            outln!("{}", s.title);
             if !d.source.is_empty() {
-                println!("source: {}", d.source);
+                outln!("source: {}", d.source);
             }
             if !d.licence.is_empty() {
-                println!("licence: {}", d.licence);
+                outln!("licence: {}", d.licence);
             }
-            println!();
+            outln!();
             let header: Vec<String> = s
                 .columns
                 .iter()
@@ -803,7 +803,7 @@ async fn dataset(ctx: &mut Ctx, cmd: DatasetCmd) -> anyhow::Result<()> {
                 .collect();
             table(&header, &rows);
             if s.rows > d.rows.len() as u64 {
-                println!("({} of {} rows; --limit 0 shows all)", d.rows.len(), s.rows);
+                outln!("({} of {} rows; --limit 0 shows all)", d.rows.len(), s.rows);
             }
         }
     }
@@ -822,9 +822,9 @@ async fn peer(ctx: &mut Ctx, cmd: PeerCmd) -> anyhow::Result<()> {
                 return print_json(&p);
             }
             if p.address.is_empty() {
-                println!("pinned {}; it may connect to this node", p.node_id);
+                outln!("pinned {}; it may connect to this node", p.node_id);
             } else {
-                println!("pinned {}; dialling {}", p.node_id, p.address);
+                outln!("pinned {}; dialling {}", p.node_id, p.address);
             }
         }
         PeerCmd::List => {
@@ -838,7 +838,7 @@ async fn peer(ctx: &mut Ctx, cmd: PeerCmd) -> anyhow::Result<()> {
                 return print_json(&list);
             }
             if list.peers.is_empty() {
-                println!("no partner nodes; pin one with `kp peer add ID ADDRESS`");
+                outln!("no partner nodes; pin one with `kp peer add ID ADDRESS`");
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = list
@@ -893,7 +893,7 @@ async fn peer(ctx: &mut Ctx, cmd: PeerCmd) -> anyhow::Result<()> {
             if ctx.json {
                 return print_json(&json!({"node_id": id, "removed": true}));
             }
-            println!("removed {id}");
+            outln!("removed {id}");
         }
     }
     Ok(())

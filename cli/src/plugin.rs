@@ -105,20 +105,20 @@ fn parse_param(p: &str) -> Result<(String, String), String> {
 }
 
 fn print_plugin(p: &pb::PluginInfo) {
-    println!("{} {}", p.name, p.version);
-    println!("{}", p.summary);
-    println!("analyses: {}", p.kinds.join(", "));
+    outln!("{} {}", p.name, p.version);
+    outln!("{}", p.summary);
+    outln!("analyses: {}", p.kinds.join(", "));
     if p.themes.is_empty() {
-        println!("themes: all");
+        outln!("themes: all");
     } else {
         let t: Vec<String> = p.themes.iter().map(u32::to_string).collect();
-        println!("themes: {}", t.join(", "));
+        outln!("themes: {}", t.join(", "));
     }
-    println!("sha256: {}", p.sha256);
-    println!("size: {} bytes, contract {}", p.size, p.api);
-    println!("installed: {}", time(p.installed_at));
+    outln!("sha256: {}", p.sha256);
+    outln!("size: {} bytes, contract {}", p.size, p.api);
+    outln!("installed: {}", time(p.installed_at));
     if !p.params.is_empty() {
-        println!();
+        outln!();
         let rows: Vec<Vec<String>> = p
             .params
             .iter()
@@ -159,7 +159,7 @@ pub(crate) async fn plugin(
             if json_out {
                 return print_json(&p);
             }
-            println!("{}", p.name);
+            outln!("{}", p.name);
             eprintln!(
                 "installed {} {} ({} bytes, sha256 {})",
                 p.name,
@@ -226,9 +226,9 @@ fn report_value(report_json: &str) -> serde_json::Value {
 
 /// Prints a report for a reader.
 fn print_report(report: &kp_plugin_host::Report) {
-    println!("{}", report.summary.trim());
+    outln!("{}", report.summary.trim());
     if !report.metrics.is_empty() {
-        println!();
+        outln!();
         let rows: Vec<Vec<String>> = report
             .metrics
             .iter()
@@ -237,7 +237,7 @@ fn print_report(report: &kp_plugin_host::Report) {
         table(&["METRIC", "VALUE", "UNIT"], &rows);
     }
     if !report.findings.is_empty() {
-        println!();
+        outln!();
         let rows: Vec<Vec<String>> = report
             .findings
             .iter()
@@ -255,8 +255,8 @@ fn print_report(report: &kp_plugin_host::Report) {
         table(&["SEVERITY", "WHERE", "FINDING"], &rows);
     }
     for t in &report.tables {
-        println!();
-        println!("{}", t.name);
+        outln!();
+        outln!("{}", t.name);
         let header: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
         let rows = t.columns.first().map_or(0, |c| c.data.len());
         let cell = |c: &kp_plugin_host::view::Column, i: usize| -> String {

@@ -17,7 +17,7 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
                 out.push_str(&" ".repeat(w - cell.chars().count() + 2));
             }
         }
-        println!("{}", out.trim_end());
+        outln!("{}", out.trim_end());
     };
     line(header.to_vec());
     for row in rows {

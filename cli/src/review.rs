@@ -275,7 +275,7 @@ pub(crate) async fn review(
                 return print_json(&inbox);
             }
             if inbox.items.is_empty() {
-                println!("nothing awaits {}", inbox.author);
+                outln!("nothing awaits {}", inbox.author);
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = inbox
@@ -303,15 +303,15 @@ pub(crate) async fn review(
     if json {
         return print_json(&state);
     }
-    println!("{done}");
+    outln!("{done}");
     Ok(())
 }
 
 fn print_state(s: &pb::ReviewState) {
-    println!("{}", s.title);
-    println!("status {}, round {}", s.status, s.round);
+    outln!("{}", s.title);
+    outln!("status {}, round {}", s.status, s.round);
     for sub in &s.submissions {
-        println!(
+        outln!(
             "round {}: version {} submitted by {} on {}",
             sub.round,
             sub.version,
@@ -320,7 +320,7 @@ fn print_state(s: &pb::ReviewState) {
         );
     }
     if !s.assignments.is_empty() {
-        println!();
+        outln!();
         let rows: Vec<Vec<String>> = s
             .assignments
             .iter()
@@ -350,7 +350,7 @@ fn print_state(s: &pb::ReviewState) {
         table(&["ROUND", "REFEREE", "INSTITUTION", "DUE", "REPORT"], &rows);
     }
     for r in &s.reports {
-        println!(
+        outln!(
             "\n— report by {} ({}) on {}: {}\n{}",
             r.referee,
             r.institution,
@@ -360,7 +360,7 @@ fn print_state(s: &pb::ReviewState) {
         );
     }
     for d in &s.decisions {
-        println!(
+        outln!(
             "\ndecision on round {}: {} by {} on {}{}",
             d.round,
             d.decision,
@@ -374,7 +374,7 @@ fn print_state(s: &pb::ReviewState) {
         );
     }
     for p in &s.publications {
-        println!("published as {} by {} on {}", p.version, p.by, time(p.at));
+        outln!("published as {} by {} on {}", p.version, p.by, time(p.at));
     }
 }
 
@@ -400,7 +400,7 @@ pub(crate) async fn publish(
         .last()
         .map(|p| p.version.as_str())
         .unwrap_or("");
-    println!(
+    outln!(
         "published as version {v}; export it with `kp draft export {} --format html`",
         s.id
     );
@@ -435,7 +435,7 @@ pub(crate) async fn export(api: &mut Api, json: bool, a: ExportArgs) -> anyhow::
             eprintln!("wrote {} (version {})", path.display(), reply.version);
         }
         None if json => return print_json(&reply),
-        None => print!("{}", reply.content),
+        None => out!("{}", reply.content),
     }
     Ok(())
 }
@@ -475,9 +475,9 @@ pub(crate) async fn report(api: &mut Api, json: bool, cmd: ReportCmd) -> anyhow:
     match if json { IndicatorFormat::Json } else { format } {
         IndicatorFormat::Json => print_json(&r),
         IndicatorFormat::Csv => {
-            println!("indicator,space,status,value");
+            outln!("indicator,space,status,value");
             for c in &r.drafts_by_status {
-                println!(
+                outln!(
                     "drafts_by_status,{},{},{}",
                     csv_cell(&c.space_name),
                     c.status,
@@ -485,7 +485,7 @@ pub(crate) async fn report(api: &mut Api, json: bool, cmd: ReportCmd) -> anyhow:
                 );
             }
             for (name, value) in totals {
-                println!("{name},,,{value}");
+                outln!("{name},,,{value}");
             }
             Ok(())
         }
@@ -498,14 +498,14 @@ pub(crate) async fn report(api: &mut Api, json: bool, cmd: ReportCmd) -> anyhow:
                     if t.is_empty() { "now" } else { t }
                 ),
             };
-            println!("indicators for {period} ({} drafts)\n", r.drafts_counted);
+            outln!("indicators for {period} ({} drafts)\n", r.drafts_counted);
             let rows: Vec<Vec<String>> = r
                 .drafts_by_status
                 .iter()
                 .map(|c| vec![c.space_name.clone(), c.status.clone(), c.drafts.to_string()])
                 .collect();
             table(&["SPACE", "STATUS", "DRAFTS"], &rows);
-            println!();
+            outln!();
             let rows: Vec<Vec<String>> = totals
                 .iter()
                 .map(|(n, v)| {
