@@ -206,25 +206,59 @@ pub(crate) enum DraftCmd {
         #[arg(long)]
         status: Option<String>,
     },
-    /// Print a draft's text and details.
+    /// Print a draft's text and details, or write its text to revise elsewhere.
+    ///
+    /// With -o FILE (or --body, to standard output) kp writes the text alone,
+    /// ending with a line that records which version it is
+    /// (`<!-- kp:draft ID base=… -->`, invisible in Markdown). Revise the file
+    /// in any editor, offline if need be, and send it back with
+    /// `kp draft edit ID --file FILE`: only your changes are applied, against
+    /// that version, so what colleagues wrote meanwhile stays.
+    #[command(after_help = "\
+Examples:
+  kp draft show DRAFT_ID
+  kp draft show DRAFT_ID --version round-1
+  kp draft show DRAFT_ID -o mine.md             (then: kp draft edit DRAFT_ID --file mine.md)")]
     Show {
         /// The draft's id.
         id: String,
         /// Show a named version instead of the current text.
         #[arg(long, value_name = "LABEL")]
         version: Option<String>,
+        /// Write the text, with the line recording its version, to this file.
+        #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "body")]
+        output: Option<PathBuf>,
+        /// Print the text alone, with the line recording its version.
+        #[arg(long)]
+        body: bool,
     },
     /// Replace a draft's text; only what you changed is recorded.
     ///
     /// Without --file, opens $VISUAL or $EDITOR on the current text. Your edit is
     /// turned into minimal changes against the text you opened, so people editing
     /// other passages at the same time keep their words.
+    ///
+    /// With --file, kp must know which version of the draft the file was made
+    /// from, or it could not tell your changes from the words colleagues wrote
+    /// since (and would undo theirs). A file written by `kp draft show ID -o
+    /// FILE` records it in its last line; otherwise say it with --base. A file
+    /// that does neither is refused.
+    #[command(after_help = "\
+Examples:
+  kp draft edit DRAFT_ID                        (opens $EDITOR)
+  kp draft edit DRAFT_ID --file mine.md         (made by kp draft show DRAFT_ID -o mine.md)
+  kp draft edit DRAFT_ID --file revised.md --base round-1")]
     Edit {
         /// The draft's id.
         id: String,
         /// Take the new text from this file (`-`: standard input).
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
+        /// The version the file was made from: a version label (round-1), the
+        /// heads `kp draft show` prints (or their first 8 characters), or
+        /// `current` if it was made from the text as it is now.
+        #[arg(long, value_name = "VERSION", requires = "file")]
+        base: Option<String>,
     },
     /// List the changes made to a draft, newest first: when, which node, who.
     Log {

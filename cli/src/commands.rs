@@ -418,16 +418,44 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 &rows,
             );
         }
-        DraftCmd::Show { id, version } => {
+        DraftCmd::Show {
+            id,
+            version,
+            output,
+            body,
+        } => {
             let req = pb::GetDraftRequest {
                 id,
                 version: version.unwrap_or_default(),
             };
             let d = ctx.api.get_draft(req).await.map_err(refused)?.into_inner();
+            let s = d.summary.clone().unwrap_or_default();
+            if let Some(path) = output {
+                let text = with_base_line(&d.body, &s.id, &d.heads);
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                if ctx.json {
+                    return print_json(&json!({
+                        "id": s.id, "file": path.display().to_string(), "heads": d.heads,
+                    }));
+                }
+                outln!(
+                    "wrote {} (draft {} at {}); revise it, then: kp draft edit {} --file {}",
+                    path.display(),
+                    s.id,
+                    short_heads(&d.heads),
+                    s.id,
+                    path.display()
+                );
+                return Ok(());
+            }
             if ctx.json {
                 return print_json(&d);
             }
-            let s = d.summary.unwrap_or_default();
+            if body {
+                out!("{}", with_base_line(&d.body, &s.id, &d.heads));
+                return Ok(());
+            }
             outln!("{}", s.title);
             let authors: Vec<String> = d
                 .authors
@@ -444,16 +472,20 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 outln!("by {}", authors.join(", "));
             }
             outln!(
-                "{} · {} · space {} · updated {} · {} open comments",
+                "{} · {} · space {} · updated {} · {} open comments · at {}",
                 s.draft_type,
                 s.status,
                 s.space_name,
                 time(s.updated_at),
-                d.open_comments
+                d.open_comments,
+                short_heads(&d.heads)
             );
             if !d.versions.is_empty() {
                 let labels: Vec<&str> = d.versions.iter().map(|v| v.label.as_str()).collect();
                 outln!("versions: {}", labels.join(", "));
+                for v in d.versions.iter().filter(|v| v.label.contains('~')) {
+                    outln!("  {}: {}", v.label, v.note);
+                }
             }
             outln!("---");
             out!("{}", d.body);
@@ -461,7 +493,7 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 outln!();
             }
         }
-        DraftCmd::Edit { id, file } => edit(ctx, id, file).await?,
+        DraftCmd::Edit { id, file, base } => edit(ctx, id, file, base).await?,
         DraftCmd::Log { id, limit, verify } => {
             let log = ctx
                 .api
@@ -491,7 +523,8 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
             outln!();
             outln!(
                 "--- {} words inserted, {} deleted",
-                d.words_inserted, d.words_deleted
+                d.words_inserted,
+                d.words_deleted
             );
         }
         DraftCmd::Export(a) => return crate::review::export(&mut ctx.api, ctx.json, a).await,
@@ -516,21 +549,111 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `kp draft edit`: the new text comes from a file or from an editor session on
-/// the current text; either way it is sent with the heads it was based on.
-async fn edit(ctx: &mut Ctx, id: String, file: Option<PathBuf>) -> anyhow::Result<()> {
-    let current = ctx
-        .api
-        .get_draft(pb::GetDraftRequest {
-            id: id.clone(),
-            version: String::new(),
+/// The first characters of each head, as people read and type them.
+fn short_heads(heads: &[String]) -> String {
+    heads
+        .iter()
+        .map(|h| short(h, 8))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The start of the line that ends a text written out by `kp draft show -o`
+/// or `--body`: an HTML comment, so Markdown shows nothing of it.
+const BASE_LINE: &str = "<!-- kp:draft ";
+
+/// `text` followed by the line that records the draft and version it is.
+fn with_base_line(text: &str, id: &str, heads: &[String]) -> String {
+    format!("{text}\n{BASE_LINE}{id} base={} -->\n", heads.join(","))
+}
+
+/// What the line ending a text says: the draft's id and the version's heads.
+#[derive(Debug, PartialEq)]
+struct BaseLine {
+    draft: String,
+    heads: Vec<String>,
+}
+
+/// Splits a text written by [`with_base_line`] (and then revised) into the
+/// text and what its last line records; a text without that line comes back
+/// whole. The newline written before the line goes with it.
+fn split_base_line(text: &str) -> anyhow::Result<(String, Option<BaseLine>)> {
+    let trimmed = text.trim_end();
+    let start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+    let last = &trimmed[start..];
+    let Some(rest) = last.strip_prefix(BASE_LINE) else {
+        return Ok((text.to_owned(), None));
+    };
+    let parsed = rest.strip_suffix("-->").and_then(|r| {
+        let (draft, base) = r.trim().split_once(' ')?;
+        let heads = base.trim().strip_prefix("base=")?;
+        Some(BaseLine {
+            draft: draft.to_owned(),
+            heads: heads
+                .split(',')
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect(),
         })
-        .await
-        .map_err(refused)?
-        .into_inner();
-    let text = match file {
-        Some(f) => read_text(&f)?,
+    });
+    let Some(line) = parsed else {
+        anyhow::bail!(
+            "the last line of the text looks like kp's version line but is damaged: `{last}`; \
+             restore it, or remove it and give the version with --base"
+        );
+    };
+    let body = &text[..start];
+    let body = body.strip_suffix('\n').unwrap_or(body);
+    Ok((body.to_owned(), Some(line)))
+}
+
+/// `kp draft edit`: the new text comes from a file or from an editor session on
+/// the current text; either way it is sent with the version it was made from,
+/// so the node applies only the changes made to it.
+async fn edit(
+    ctx: &mut Ctx,
+    id: String,
+    file: Option<PathBuf>,
+    base: Option<String>,
+) -> anyhow::Result<()> {
+    let (text, base_heads, base_version) = match file {
+        Some(f) => {
+            let (text, line) = split_base_line(&read_text(&f)?)?;
+            let shown = f.display().to_string();
+            match (line, base) {
+                (Some(line), _) if line.draft != id && !id.ends_with(&line.draft) => {
+                    anyhow::bail!(
+                        "{shown} was written from draft {}, not {id}; send it to that draft, \
+                         or remove its last line and give the version with --base",
+                        line.draft
+                    );
+                }
+                (Some(_), Some(_)) => anyhow::bail!(
+                    "{shown} records the version it was made from in its last line; drop \
+                     --base, or remove that line"
+                ),
+                (Some(line), None) => (text, line.heads, String::new()),
+                (None, Some(base)) => (text, Vec::new(), base),
+                (None, None) => anyhow::bail!(
+                    "{shown} does not say which version of the draft it was made from, so kp \
+                     cannot tell your changes from the words colleagues wrote since (sending it \
+                     as it is would undo theirs). Say it with --base: a version label (such as \
+                     round-1), the heads `kp draft show {id}` prints after \"at\", or --base \
+                     current if you made it from the text as it is now. Next time, start from \
+                     `kp draft show {id} -o FILE`, which records it in the file"
+                ),
+            }
+        }
         None => {
+            let current = ctx
+                .api
+                .get_draft(pb::GetDraftRequest {
+                    id: id.clone(),
+                    version: String::new(),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
             let edited = run_editor(&id, &current.body)?;
             if edited == current.body {
                 if ctx.json {
@@ -539,14 +662,15 @@ async fn edit(ctx: &mut Ctx, id: String, file: Option<PathBuf>) -> anyhow::Resul
                 outln!("no changes");
                 return Ok(());
             }
-            edited
+            (edited, current.heads, String::new())
         }
     };
     let req = pb::EditDraftRequest {
         id: id.clone(),
-        base_heads: current.heads,
+        base_heads,
         text,
         author: ctx.author.clone(),
+        base_version,
     };
     let r = ctx.api.edit_draft(req).await.map_err(refused)?.into_inner();
     if ctx.json {
@@ -558,7 +682,8 @@ async fn edit(ctx: &mut Ctx, id: String, file: Option<PathBuf>) -> anyhow::Resul
     if r.changed {
         outln!(
             "saved: {} characters inserted, {} deleted",
-            r.inserted, r.deleted
+            r.inserted,
+            r.deleted
         );
     } else {
         outln!("no changes");
@@ -897,4 +1022,32 @@ async fn peer(ctx: &mut Ctx, cmd: PeerCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_line_round_trips_and_damage_is_refused() {
+        let heads = vec!["ab".repeat(32), "cd".repeat(32)];
+        for body in ["", "one line", "two\nlines\n", "ends with blank\n\n"] {
+            let written = with_base_line(body, "DRAFT", &heads);
+            let (back, line) = split_base_line(&written).unwrap();
+            assert_eq!(back, body);
+            assert_eq!(
+                line,
+                Some(BaseLine {
+                    draft: "DRAFT".into(),
+                    heads: heads.clone()
+                })
+            );
+            // Editors that drop or add trailing newlines change nothing.
+            let (back, _) = split_base_line(written.trim_end()).unwrap();
+            assert_eq!(back, body);
+        }
+        let (back, line) = split_base_line("plain text\n").unwrap();
+        assert_eq!((back.as_str(), line), ("plain text\n", None));
+        assert!(split_base_line("text\n<!-- kp:draft DRAFT base=").is_err());
+    }
 }

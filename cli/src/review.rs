@@ -18,8 +18,13 @@ type Api = LocalClient<Channel>;
 #[command(after_help = "\
 The workflow: draft → in-review → revision → in-review … → accepted → published
 (or rejected, or withdrawn). The author submits; the chair (an admin of the
-space) assigns referees, decides and publishes; each referee reports on the
-version that was submitted (round-1, round-2, …), which is pinned.
+space who is not an author of the draft) assigns referees, decides and
+publishes; each referee reports on the version that was submitted (round-1,
+round-2, …), which is pinned. Accepting or rejecting needs at least one
+referee's report of the round; no author referees their own draft. Every
+node checks these rules on every step a partner sends. Steps taken apart on
+two nodes (a withdrawal while the chair decides) are all kept: the one that
+came first counts, and `kp review list` marks the other void, with why.
 
 Example, across three nodes:
   author@A:  kp review submit-draft ID
@@ -312,11 +317,12 @@ fn print_state(s: &pb::ReviewState) {
     outln!("status {}, round {}", s.status, s.round);
     for sub in &s.submissions {
         outln!(
-            "round {}: version {} submitted by {} on {}",
+            "round {}: version {} submitted by {} on {}{}",
             sub.round,
             sub.version,
             sub.by,
-            time(sub.at)
+            time(sub.at),
+            void_note(&sub.void)
         );
     }
     if !s.assignments.is_empty() {
@@ -336,6 +342,7 @@ fn print_state(s: &pb::ReviewState) {
                         a.due.clone()
                     },
                     match report {
+                        None if !a.void.is_empty() => "void (see below)".into(),
                         Some(r) => format!(
                             "{}{}",
                             r.recommendation,
@@ -348,6 +355,14 @@ fn print_state(s: &pb::ReviewState) {
             })
             .collect();
         table(&["ROUND", "REFEREE", "INSTITUTION", "DUE", "REPORT"], &rows);
+        for a in s.assignments.iter().filter(|a| !a.void.is_empty()) {
+            outln!(
+                "assignment of {} in round {}{}",
+                a.referee,
+                a.round,
+                void_note(&a.void)
+            );
+        }
     }
     for r in &s.reports {
         outln!(
@@ -361,7 +376,7 @@ fn print_state(s: &pb::ReviewState) {
     }
     for d in &s.decisions {
         outln!(
-            "\ndecision on round {}: {} by {} on {}{}",
+            "\ndecision on round {}: {} by {} on {}{}{}",
             d.round,
             d.decision,
             d.by,
@@ -370,11 +385,34 @@ fn print_state(s: &pb::ReviewState) {
                 String::new()
             } else {
                 format!(": {}", d.note)
-            }
+            },
+            void_note(&d.void)
         );
     }
     for p in &s.publications {
-        outln!("published as {} by {} on {}", p.version, p.by, time(p.at));
+        let name = if p.version.is_empty() {
+            "a publication".to_owned()
+        } else {
+            format!("published as {}", p.version)
+        };
+        outln!("{name} by {} on {}{}", p.by, time(p.at), void_note(&p.void));
+    }
+    for w in &s.withdrawals {
+        outln!(
+            "withdrawn by {} on {}{}",
+            w.by,
+            time(w.at),
+            void_note(&w.void)
+        );
+    }
+}
+
+/// ` (void: …)` for a step that had no effect, else nothing.
+fn void_note(void: &str) -> String {
+    if void.is_empty() {
+        String::new()
+    } else {
+        format!("\n  ({void})")
     }
 }
 
@@ -397,7 +435,8 @@ pub(crate) async fn publish(
     }
     let v = s
         .publications
-        .last()
+        .iter()
+        .rfind(|p| p.void.is_empty())
         .map(|p| p.version.as_str())
         .unwrap_or("");
     outln!(

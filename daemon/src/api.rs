@@ -57,6 +57,9 @@ pub fn status(e: RepoError) -> Status {
             other => Status::internal(other.to_string()),
         },
         RepoError::NotFound(id) => Status::not_found(format!("no document {id} on this node")),
+        RepoError::Exists(id) => {
+            Status::already_exists(format!("a document {id} exists already on this node"))
+        }
         e @ (RepoError::NotDurable(_) | RepoError::Store(_) | RepoError::ShuttingDown) => {
             Status::unavailable(e.to_string())
         }

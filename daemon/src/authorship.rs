@@ -127,6 +127,10 @@ pub struct Link {
     pub seq: u64,
     /// The changes it builds on.
     pub deps: Vec<ChangeHash>,
+    /// The counter of its first operation.
+    pub start_op: u64,
+    /// The counter of its last operation.
+    pub max_op: u64,
 }
 
 impl Link {
@@ -137,6 +141,8 @@ impl Link {
             actor: m.actor.clone().into_owned(),
             seq: m.seq,
             deps: m.deps.clone(),
+            start_op: m.start_op,
+            max_op: m.max_op,
         }
     }
 
@@ -146,6 +152,8 @@ impl Link {
             actor: c.actor_id().clone(),
             seq: c.seq(),
             deps: c.deps().to_vec(),
+            start_op: c.start_op().get(),
+            max_op: c.max_op(),
         }
     }
 }

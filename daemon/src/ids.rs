@@ -72,6 +72,30 @@ impl FromStr for DocId {
     }
 }
 
+/// The letters of minted ids: lower case and digits without the ones people
+/// misread (`l`, `o`, `0`, `1`), 32 in all, so each carries five bits.
+const ID_LETTERS: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+
+/// A fresh id for a comment in a draft: `c` and ten random letters (50 bits).
+/// Random, not counted: two nodes (or two browsers) that comment while apart
+/// must never pick the same id, or one comment would hide the other when
+/// they merge; among a million comments on one draft the chance that two
+/// share an id is below one in two thousand, and `kp` accepts any unique
+/// start of an id.
+pub fn comment_id() -> String {
+    let mut bytes = [0u8; 10];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source does not fail on Linux");
+    std::iter::once('c')
+        .chain(
+            bytes
+                .iter()
+                .map(|b| ID_LETTERS[usize::from(b % 32)] as char),
+        )
+        .collect()
+}
+
 /// Length of an actor id: the node's 32-byte public key and an 8-byte incarnation.
 pub const ACTOR_ID_LEN: usize = 40;
 

@@ -143,7 +143,7 @@ impl Recording {
                 let note = ChangeNote::new("Bo", "edit");
                 two.change_durably(&draft_id, &note, |doc| {
                     draft::set_body(doc, "Sending $200 costs 6.4% on average, 2024.", &by)?;
-                    draft::add_comment(doc, "6.4%", "Source: World Bank RPW.", &by, 0)?;
+                    draft::add_comment(doc, "c1", "6.4%", "Source: World Bank RPW.", &by, 0)?;
                     Ok(())
                 })
                 .expect("node 2 edits the draft");

@@ -99,6 +99,9 @@ pub enum RepoError {
     /// The edit was refused; nothing was changed.
     #[error(transparent)]
     Model(#[from] model::ModelError),
+    /// A document with that id exists already; nothing was created.
+    #[error("a document {0} exists already on this node")]
+    Exists(DocId),
     /// The edit failed inside the node (a bug); it was rolled back.
     #[error("the edit failed inside the node and was rolled back; see the node's log")]
     Internal,
@@ -960,7 +963,10 @@ impl Repo {
             loaded.tips = Some(Tips::new());
             loaded.note_local(&self.inner.actor, hash);
         }
-        self.inner.insert_slot(id, slot);
+        // Never over a document that exists: a derived id (a referee's report)
+        // may be created twice at once, and the second must not vanish while
+        // its caller is told it succeeded.
+        self.inner.insert_new(id, slot)?;
         let ticket = self.inner.mark_dirty(id, false)?;
         self.wait(ticket)?;
         Ok((id, out))
@@ -1301,6 +1307,27 @@ impl Inner {
         if w.signed.is_empty() && w.links.is_empty() {
             all.remove(id);
         }
+    }
+
+    /// Adds a new document's slot, unless a document with its id is loaded or
+    /// listed. (A new slot stays in the cache until its first round has
+    /// written it and listed it in the index, so one of the two always knows
+    /// it.)
+    fn insert_new(&self, id: DocId, slot: Slot) -> Result<(), RepoError> {
+        let mut cache = lock(&self.cache);
+        let listed = self
+            .index
+            .read()
+            .map(|i| i.contains_key(&id))
+            .unwrap_or(true);
+        if listed || cache.slots.contains_key(&id) {
+            return Err(RepoError::Exists(id));
+        }
+        cache.tick += 1;
+        let tick = cache.tick;
+        cache.slots.insert(id, (slot, tick));
+        self.evict(&mut cache);
+        Ok(())
     }
 
     fn insert_slot(&self, id: DocId, slot: Slot) -> Slot {

@@ -440,7 +440,16 @@ impl Service {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         self.may_write_doc(&id, DocKind::Draft, false)?;
         self.check_text_size("the text", &req.text)?;
-        let base = draft::parse_heads(&req.base_heads)?;
+        let base = match (req.base_heads.is_empty(), req.base_version.trim()) {
+            (true, "") => Vec::new(),
+            (false, "") => draft::parse_heads(&req.base_heads)?,
+            (true, named) => self.repo.read(&id, |doc| draft::base_heads(doc, named))??,
+            (false, _) => {
+                return Err(invalid(
+                    "give the version the text was made from once: as heads or by name",
+                ));
+            }
+        };
         let author = self.author(&req.author)?;
         let node_id = self.node.to_string();
         let by = self.actor(author, &node_id);
@@ -570,10 +579,12 @@ impl Service {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         self.may_write_doc(&id, DocKind::Draft, false)?;
         let author = self.author(&req.author)?;
+        let node_id = self.node.to_string();
+        let by = self.actor(author, &node_id);
         let note = ChangeNote::new(author, format!("name version {}", req.label.trim()));
         let now = now_secs();
         let v = self.repo.change_durably(&id, &note, |doc| {
-            draft::tag_version(doc, &req.label, author, now)
+            draft::tag_version(doc, &req.label, &by, now)
         })?;
         Ok(version_reply(v))
     }
@@ -605,7 +616,14 @@ impl Service {
     /// `kp comment add`.
     pub fn add_comment(&self, req: pb::AddCommentRequest) -> Result<pb::Comment> {
         self.comment_change(&req.id, &req.author, "comment", |doc, by, now| {
-            draft::add_comment(doc, &req.quote, &req.body, by, now)
+            draft::add_comment(
+                doc,
+                &crate::ids::comment_id(),
+                &req.quote,
+                &req.body,
+                by,
+                now,
+            )
         })
     }
 
@@ -985,6 +1003,8 @@ fn version_reply(v: draft::Version) -> pb::Version {
         heads: v.heads,
         created_at: v.created_at,
         author: v.author,
+        node_id: v.node_id,
+        note: v.note,
     }
 }
 

@@ -247,7 +247,7 @@ fn a_failed_edit_changes_nothing() {
         .change(&id, &ChangeNote::new("Ana", "comment"), |doc| {
             // Writes something, then fails: the partial ops must be rolled back.
             draft::set_body(doc, "changed\n", &BY)?;
-            draft::add_comment(doc, "absent", "x", &BY, 1)
+            draft::add_comment(doc, "c1", "absent", "x", &BY, 1)
         })
         .unwrap_err();
     assert!(err.to_string().contains("does not occur"), "{err}");

@@ -450,7 +450,15 @@ fn make_small(node: &Node, space: &DocId, i: usize) -> DocId {
         // Rounds complete in order: waiting for the last change's covers these.
         node.repo
             .change(&id, &note(), |doc| {
-                draft::add_comment(doc, &quote, "Which source? RPW Q3 2011?", &by, 0).map(|_| ())
+                draft::add_comment(
+                    doc,
+                    &format!("c{k}"),
+                    &quote,
+                    "Which source? RPW Q3 2011?",
+                    &by,
+                    0,
+                )
+                .map(|_| ())
             })
             .expect("a comment is added");
         let cid = format!("c{k}");

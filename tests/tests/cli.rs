@@ -46,7 +46,15 @@ fn counts(node: &Kpd) -> (u64, u64, u64) {
 fn edit(node: &Kpd, id: &str, body: &str) -> serde_json::Value {
     let f = node.scratch().join("edit.md");
     std::fs::write(&f, body).unwrap();
-    node.json(&["draft", "edit", id, "--file", f.to_str().unwrap()])
+    node.json(&[
+        "draft",
+        "edit",
+        id,
+        "--file",
+        f.to_str().unwrap(),
+        "--base",
+        "current",
+    ])
 }
 
 #[test]
@@ -97,7 +105,10 @@ fn a_researchers_tour() {
     ]);
     assert_eq!(c["anchor"], "intact");
     let cid = c["id"].as_str().unwrap().to_owned();
-    node.ok(&["draft", "version", &id, "round-1"]);
+    // The review workflow's names are not for users' labels.
+    let err = node.fails(1, &["draft", "version", &id, "round-1"]);
+    assert!(err.contains("review workflow"), "{err}");
+    node.ok(&["draft", "version", &id, "first"]);
     let moved = BODY.replace("grew in 2011", "grew strongly in 2011");
     let r = edit(&node, &id, &moved);
     assert_eq!(r["changed"], true);
@@ -125,12 +136,12 @@ fn a_researchers_tour() {
     assert_eq!(c["replies"][0]["author"], "Bo");
 
     // Versions, diff and log.
-    let old = node.json(&["draft", "show", &id, "--version", "round-1"]);
+    let old = node.json(&["draft", "show", &id, "--version", "first"]);
     assert_eq!(old["body"], BODY);
-    let diff = node.json(&["draft", "diff", &id, "round-1", "current"]);
+    let diff = node.json(&["draft", "diff", &id, "first", "current"]);
     assert_eq!(diff["words_inserted"], 1);
     assert!(
-        node.ok(&["draft", "diff", &id, "round-1"])
+        node.ok(&["draft", "diff", &id, "first"])
             .contains("{+strongly +}")
     );
     let log = node.json(&["draft", "log", &id]);
@@ -366,13 +377,35 @@ fn bad_input_is_refused_and_changes_nothing() {
     // Not UTF-8.
     let bad = node.scratch().join("latin1.md");
     std::fs::write(&bad, b"caf\xe9\n").unwrap();
-    let err = node.fails(1, &["draft", "edit", &id, "--file", bad.to_str().unwrap()]);
+    let err = node.fails(
+        1,
+        &[
+            "draft",
+            "edit",
+            &id,
+            "--file",
+            bad.to_str().unwrap(),
+            "--base",
+            "current",
+        ],
+    );
     assert!(err.contains("not UTF-8"), "{err}");
 
     // Over the size limit (4 MiB by default).
     let big = node.scratch().join("big.md");
     std::fs::write(&big, "x".repeat(4 * 1024 * 1024 + 1)).unwrap();
-    let err = node.fails(1, &["draft", "edit", &id, "--file", big.to_str().unwrap()]);
+    let err = node.fails(
+        1,
+        &[
+            "draft",
+            "edit",
+            &id,
+            "--file",
+            big.to_str().unwrap(),
+            "--base",
+            "current",
+        ],
+    );
     assert!(err.contains("limit is 4096 KiB"), "{err}");
 
     // Malformed CSV names the line.

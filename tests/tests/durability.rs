@@ -78,9 +78,17 @@ fn no_acknowledged_edit_is_lost_to_kill_9() {
                         let line = format!("round {round} line {i}");
                         let next = format!("{body}{line}\n");
                         std::fs::write(&file, &next).unwrap();
-                        if !kp(&["draft", "edit", &id, "--file", file.to_str().unwrap()])
-                            .status
-                            .success()
+                        if !kp(&[
+                            "draft",
+                            "edit",
+                            &id,
+                            "--file",
+                            file.to_str().unwrap(),
+                            "--base",
+                            "current",
+                        ])
+                        .status
+                        .success()
                         {
                             return;
                         }

@@ -521,7 +521,15 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
     );
     let revised = a.scratch().join("r.md");
     std::fs::write(&revised, "Pledges for 2027, revised.\n").unwrap();
-    a.ok(&["draft", "edit", &draft, "--file", revised.to_str().unwrap()]);
+    a.ok(&[
+        "draft",
+        "edit",
+        &draft,
+        "--file",
+        revised.to_str().unwrap(),
+        "--base",
+        "current",
+    ]);
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let out = b.kp(&["--json", "draft", "show", &draft]);
@@ -887,7 +895,15 @@ fn a_flood_of_sync_messages_is_slowed_and_others_carry_on() {
     let revised = a.scratch().join("r.md");
     std::fs::write(&revised, "Pledges for 2027, revised.\n").unwrap();
     let started = std::time::Instant::now();
-    a.ok(&["draft", "edit", &draft, "--file", revised.to_str().unwrap()]);
+    a.ok(&[
+        "draft",
+        "edit",
+        &draft,
+        "--file",
+        revised.to_str().unwrap(),
+        "--base",
+        "current",
+    ]);
     wait_json(
         &b,
         &["draft", "show", &draft],

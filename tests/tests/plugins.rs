@@ -199,7 +199,15 @@ fn analyses_are_stored_and_reproducible() {
     // After an edit the heads differ, and the analysis records the new ones.
     let f = node.scratch().join("edit.md");
     std::fs::write(&f, format!("{BODY}More words here.\n")).unwrap();
-    node.ok(&["draft", "edit", &draft, "--file", path(&f)]);
+    node.ok(&[
+        "draft",
+        "edit",
+        &draft,
+        "--file",
+        path(&f),
+        "--base",
+        "current",
+    ]);
     let c = node.json(&["analyze", &draft, "--plugin", "misbehave"]);
     assert_ne!(c["doc_heads"], a["doc_heads"]);
     assert_eq!(c["report"]["summary"], "Costs has 0 rows and 15 words");

@@ -97,7 +97,7 @@ fn edits_cross_a_line_of_nodes_and_stay_among_members() {
         &c,
         "First paragraph from A.\n\nSecond paragraph, revised at C.\n",
     );
-    c.ok(&["draft", "edit", &id, "--file", &edited]);
+    c.ok(&["draft", "edit", &id, "--file", &edited, "--base", "current"]);
     wait_body(&a, &id, |b| b.contains("revised at C"));
     assert_eq!(
         c.json(&["space", "show", &space])["members"]
@@ -130,7 +130,7 @@ fn edits_cross_a_line_of_nodes_and_stay_among_members() {
         &a,
         "First paragraph from A.\n\nSecond paragraph, revised at C.\n\nA closing word.\n",
     );
-    a.ok(&["draft", "edit", &id, "--file", &later]);
+    a.ok(&["draft", "edit", &id, "--file", &later, "--base", "current"]);
     wait_body(&b, &id, |b| b.contains("A closing word"));
     // A sentinel in a space C still shares, made after that change: once C has
     // it, B has already dealt with the change (it relays in order).
@@ -212,10 +212,10 @@ fn a_node_that_was_down_catches_up_and_offline_edits_merge() {
     assert!(b.stop());
     a.wait_peer(&b_id, WAIT, |p| p["connected"] == false);
     let at_a = node_file(&a, "Alpha paragraph, edited at A.\n\nBeta paragraph.\n");
-    a.ok(&["draft", "edit", &id, "--file", &at_a]);
+    a.ok(&["draft", "edit", &id, "--file", &at_a, "--base", "current"]);
     b.start();
     let at_b = node_file(&b, "Alpha paragraph.\n\nBeta paragraph, edited at B.\n");
-    b.ok(&["draft", "edit", &id, "--file", &at_b]);
+    b.ok(&["draft", "edit", &id, "--file", &at_b, "--base", "current"]);
     // Back online: both end with both edits.
     b.ok(&["peer", "add", &a_id, &a_addr]);
     b.wait_peer(&a_id, WAIT, |p| p["connected"] == true);

@@ -195,7 +195,15 @@ fn a_paper_goes_from_submission_to_a_published_brief_across_four_nodes() {
     by(
         &c,
         "Chen",
-        &["draft", "edit", &id, "--file", &with_chen_file],
+        &[
+            "draft",
+            "edit",
+            &id,
+            "--file",
+            &with_chen_file,
+            "--base",
+            "current",
+        ],
     );
     wait_json(&a, &["draft", "show", &id], "Chen's edit reaches A", |v| {
         v["body"].as_str().is_some_and(|b| b.contains("SDG target"))
@@ -229,7 +237,11 @@ fn a_paper_goes_from_submission_to_a_published_brief_across_four_nodes() {
     assert!(err.contains("only an author"), "{err}");
     // A reviewer's node comments but does not edit: refused here as partners
     // would refuse it.
-    let err = refused(&b, "Bo", &["draft", "edit", &id, "--file", &report]);
+    let err = refused(
+        &b,
+        "Bo",
+        &["draft", "edit", &id, "--file", &report, "--base", "current"],
+    );
     assert!(err.contains("reviewer"), "{err}");
 
     // Round 1: Ana submits; the text is pinned as round-1.
@@ -310,7 +322,11 @@ fn a_paper_goes_from_submission_to_a_published_brief_across_four_nodes() {
         "later.md",
         &format!("{with_chen}\nA paragraph added during review.\n"),
     );
-    by(&a, "Ana", &["draft", "edit", &id, "--file", &later]);
+    by(
+        &a,
+        "Ana",
+        &["draft", "edit", &id, "--file", &later, "--base", "current"],
+    );
     wait_json(
         &b,
         &["draft", "show", &id],
@@ -477,7 +493,19 @@ fn a_paper_goes_from_submission_to_a_published_brief_across_four_nodes() {
         "fell well short of its target (Ministry of Finance, 2008)",
     );
     let revised_file = file(&a, "revised.md", &revised);
-    by(&a, "Ana", &["draft", "edit", &id, "--file", &revised_file]);
+    by(
+        &a,
+        "Ana",
+        &[
+            "draft",
+            "edit",
+            &id,
+            "--file",
+            &revised_file,
+            "--base",
+            "current",
+        ],
+    );
     let comments = a.json(&["comment", "list", &id]);
     assert_eq!(comments["comments"][0]["anchor"], "changed");
     let diff = a.ok(&["draft", "diff", &id, "round-1", "current"]);
@@ -584,7 +612,11 @@ fn a_paper_goes_from_submission_to_a_published_brief_across_four_nodes() {
         "after.md",
         &format!("{revised}\nWritten after publication.\n"),
     );
-    by(&a, "Ana", &["draft", "edit", &id, "--file", &after]);
+    by(
+        &a,
+        "Ana",
+        &["draft", "edit", &id, "--file", &after, "--base", "current"],
+    );
     let out = d.scratch().join("brief.html");
     d.ok(&[
         "draft",

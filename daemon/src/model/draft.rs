@@ -12,8 +12,8 @@ use automerge::{AutoCommit, ChangeHash, Cursor, ObjId, ObjType, ROOT, ReadDoc};
 use serde::Serialize;
 
 use super::{
-    DocKind, ModelError, SCHEMA, check_line, expect_kind, get_bool, get_i64, get_obj, get_str,
-    list_obj,
+    DocKind, ModelError, SCHEMA, View, check_line, expect_kind, get_bool, get_i64, get_obj,
+    get_str, list_obj, op_of,
 };
 use crate::ids::DocId;
 
@@ -64,7 +64,9 @@ impl Author {
 /// A named version: the heads of the draft when it was tagged.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Version {
-    /// Its label (`round-1`, `submitted`).
+    /// Its label (`sent-to-chair`; the review workflow's `round-N` and
+    /// `published-N`). A label two people gave concurrently to two versions
+    /// is kept by the first (see [`tag_version`]); the other reads `LABEL~2`.
     pub label: String,
     /// Heads, in hex.
     pub heads: Vec<String>,
@@ -72,6 +74,10 @@ pub struct Version {
     pub created_at: i64,
     /// Who tagged it.
     pub author: String,
+    /// From which node.
+    pub node_id: String,
+    /// What else to know: a workflow version, or a label given twice.
+    pub note: String,
 }
 
 /// A draft as read from its document (body at the requested heads).
@@ -207,7 +213,7 @@ pub fn init(
     add_author(doc, by)?;
     let text = doc.put_object(ROOT, "body", ObjType::Text)?;
     doc.splice_text(&text, 0, 0, body)?;
-    doc.put_object(ROOT, "versions", ObjType::Map)?;
+    doc.put_object(ROOT, "versions", ObjType::List)?;
     doc.put_object(ROOT, "comments", ObjType::Map)?;
     super::review::ensure_lists(doc)?;
     Ok(())
@@ -219,16 +225,27 @@ fn body_obj(doc: &AutoCommit) -> Result<ObjId, ModelError> {
 }
 
 fn authors(doc: &AutoCommit) -> Vec<Author> {
-    let Some(list) = get_obj(doc, &ROOT, "authors", ObjType::List) else {
+    authors_view(&View::now(doc))
+}
+
+/// The credited authors as `v` shows them, each once (two nodes crediting the
+/// same person concurrently add two entries; the first counts).
+pub(crate) fn authors_view(v: &View<'_>) -> Vec<Author> {
+    let Some(list) = v.obj(&ROOT, "authors", ObjType::List) else {
         return Vec::new();
     };
-    (0..doc.length(&list))
-        .filter_map(|i| list_obj(doc, &list, i, ObjType::Map))
-        .map(|a| Author {
-            name: get_str(doc, &a, "name"),
-            institution: get_str(doc, &a, "institution"),
-        })
-        .collect()
+    let mut out: Vec<Author> = Vec::new();
+    for a in v.maps(&list) {
+        let name = v.str(&a, "name");
+        if out.iter().any(|o| o.name == name) {
+            continue;
+        }
+        out.push(Author {
+            name,
+            institution: v.str(&a, "institution"),
+        });
+    }
+    out
 }
 
 /// Credits `by` on the draft unless they already are.
@@ -259,7 +276,9 @@ pub fn parse_heads(heads: &[String]) -> Result<Vec<ChangeHash>, ModelError> {
         .collect()
 }
 
-/// The heads of version `label` ("current" or empty: the present heads).
+/// The heads of version `label` ("current" or empty: the present heads): a
+/// version users named, or one the review workflow pinned (`round-N`,
+/// `published-N`).
 pub fn version_heads(doc: &mut AutoCommit, label: &str) -> Result<Vec<ChangeHash>, ModelError> {
     if label.is_empty() || label == "current" {
         return Ok(doc.get_heads());
@@ -285,34 +304,168 @@ pub fn version_heads(doc: &mut AutoCommit, label: &str) -> Result<Vec<ChangeHash
     Ok(heads)
 }
 
-fn read_versions(doc: &AutoCommit) -> Vec<Version> {
-    let Some(map) = get_obj(doc, &ROOT, "versions", ObjType::Map) else {
+/// The heads a text was made from, as a person names them: a version label
+/// (users' or the workflow's), `current`, or change hashes separated by commas,
+/// each whole or a unique start of at least 8 hex characters.
+pub fn base_heads(doc: &mut AutoCommit, base: &str) -> Result<Vec<ChangeHash>, ModelError> {
+    let base = base.trim();
+    let hexy = |s: &str| s.len() >= 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if base.is_empty() || base == "current" || !base.split(',').all(|p| hexy(p.trim())) {
+        return version_heads(doc, base);
+    }
+    let mut all: Option<Vec<ChangeHash>> = None;
+    let mut out = Vec::new();
+    for part in base.split(',').map(|p| p.trim().to_ascii_lowercase()) {
+        if let Ok(h) = part.parse::<ChangeHash>() {
+            out.push(h);
+            continue;
+        }
+        let all =
+            all.get_or_insert_with(|| doc.get_changes_meta(&[]).iter().map(|m| m.hash).collect());
+        let found: Vec<&ChangeHash> = all
+            .iter()
+            .filter(|h| h.to_string().starts_with(&part))
+            .collect();
+        match found.as_slice() {
+            [one] => out.push(**one),
+            [] => {
+                return Err(ModelError::NotFound(format!(
+                    "no change of this draft starts with `{part}` here: give a version label, \
+                     the heads `kp draft show` prints, or `current`"
+                )));
+            }
+            _ => {
+                return Err(ModelError::invalid(format!(
+                    "{} changes start with `{part}`; give more of the hash",
+                    found.len()
+                )));
+            }
+        }
+    }
+    if !doc.get_missing_deps(&out).is_empty() {
+        return Err(ModelError::NotFound(
+            "the text was made from changes this node does not have (yet): wait until they \
+             arrive from the partner that made them"
+                .into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// One version record as stored: label, heads, time, author, node.
+struct Named {
+    obj: ObjId,
+    op: (u64, automerge::ActorId),
+    label: String,
+    heads: Vec<String>,
+    created_at: i64,
+    author: String,
+    node_id: String,
+}
+
+fn named(v: &View<'_>) -> Vec<Named> {
+    let Some(list) = v.obj(&ROOT, "versions", ObjType::List) else {
         return Vec::new();
     };
-    let mut out: Vec<Version> = doc
-        .keys(&map)
-        .filter_map(|label| {
-            let v = get_obj(doc, &map, &label, ObjType::Map)?;
-            let heads = get_obj(doc, &v, "heads", ObjType::List)
-                .map(|l| {
-                    (0..doc.length(&l))
-                        .filter_map(|i| match doc.get(&l, i) {
-                            Ok(Some((automerge::Value::Scalar(s), _))) => {
-                                s.as_str().map(str::to_owned)
-                            }
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some(Version {
-                heads,
-                created_at: get_i64(doc, &v, "created_at"),
-                author: get_str(doc, &v, "author"),
-                label,
+    let mut out: Vec<Named> = v
+        .maps(&list)
+        .into_iter()
+        .filter_map(|m| {
+            Some(Named {
+                op: op_of(&m)?,
+                label: v.str(&m, "label"),
+                heads: v.strs(&m, "heads"),
+                created_at: v.i64(&m, "created_at"),
+                author: v.str(&m, "author"),
+                node_id: v.str(&m, "node_id"),
+                obj: m,
             })
         })
         .collect();
+    out.sort_by(|a, b| a.op.cmp(&b.op));
+    out
+}
+
+/// The version records as the review's immutability check compares them.
+pub(crate) fn version_records(v: &View<'_>) -> Vec<(ObjId, String)> {
+    named(v)
+        .into_iter()
+        .map(|n| {
+            let fields = format!(
+                "{}|{}|{}|{}|{}",
+                n.label,
+                n.heads.join(","),
+                n.created_at,
+                n.author,
+                n.node_id
+            );
+            (n.obj, fields)
+        })
+        .collect()
+}
+
+/// The versions users named, with the label each answers to: the first to use
+/// a label (in the order every node computes alike, see [`tag_version`])
+/// keeps it, a later one gets `LABEL~2`, `LABEL~3`, …
+fn user_versions(v: &View<'_>) -> Vec<Version> {
+    let all = named(v);
+    let mut out: Vec<Version> = Vec::new();
+    for (i, n) in all.iter().enumerate() {
+        let earlier = all[..i].iter().filter(|e| e.label == n.label).count();
+        let (label, note) = if earlier == 0 {
+            (n.label.clone(), String::new())
+        } else {
+            let first = all
+                .iter()
+                .find(|e| e.label == n.label)
+                .map(|e| e.author.as_str());
+            (
+                format!("{}~{}", n.label, earlier + 1),
+                format!(
+                    "named `{}` concurrently with {}; that one keeps the label",
+                    n.label,
+                    first.unwrap_or("someone")
+                ),
+            )
+        };
+        out.push(Version {
+            label,
+            heads: n.heads.clone(),
+            created_at: n.created_at,
+            author: n.author.clone(),
+            node_id: n.node_id.clone(),
+            note,
+        });
+    }
+    out
+}
+
+/// Every version of the draft: the workflow's (`round-N`, `published-N`) and
+/// the ones users named, in time order.
+fn read_versions(doc: &AutoCommit) -> Vec<Version> {
+    let v = View::now(doc);
+    let wf = super::review::read_view(&v);
+    let mut out = user_versions(&v);
+    for s in wf.submissions.iter().filter(|s| s.void.is_empty()) {
+        out.push(Version {
+            label: s.version.clone(),
+            heads: s.heads.clone(),
+            created_at: s.at,
+            author: s.by.clone(),
+            node_id: s.node_id.clone(),
+            note: format!("submitted to review, round {}", s.round),
+        });
+    }
+    for p in wf.published() {
+        out.push(Version {
+            label: p.version.clone(),
+            heads: p.heads.clone(),
+            created_at: p.at,
+            author: p.by.clone(),
+            node_id: p.node_id.clone(),
+            note: "published".into(),
+        });
+    }
     out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.label.cmp(&b.label)));
     out
 }
@@ -329,7 +482,7 @@ pub fn read(doc: &AutoCommit, heads: Option<&[ChangeHash]>) -> Result<Draft, Mod
         space: get_str(doc, &ROOT, "space"),
         title: get_str(doc, &ROOT, "title"),
         draft_type: get_str(doc, &ROOT, "draft_type"),
-        status: get_str(doc, &ROOT, "status"),
+        status: super::review::read_view(&View::now(doc)).status,
         authors: authors(doc),
         body,
         versions: read_versions(doc),
@@ -402,47 +555,73 @@ pub fn set_body(
 }
 
 /// Names the current heads `label`.
+///
+/// Labels are unique on this node when given. Two people on two nodes who
+/// give the same label to two versions while apart both keep their version:
+/// after the merge the first (in the order of the operations that made them,
+/// the same on every node) answers to the label, the other to `LABEL~2`, and
+/// `kp draft show` says so. `round-N` and `published-N` are the review
+/// workflow's names, and `~` marks those second labels, so neither is given.
 pub fn tag_version(
     doc: &mut AutoCommit,
     label: &str,
-    author: &str,
+    by: &Actor<'_>,
     now: i64,
 ) -> Result<Version, ModelError> {
     expect_kind(doc, DocKind::Draft)?;
     let label = check_line("a version label", label, 80)?;
-    if label == "current" || label.contains(char::is_whitespace) {
+    if label == "current" || label.contains(char::is_whitespace) || label.contains('~') {
         return Err(ModelError::invalid(
-            "a version label is one word and not `current`",
+            "a version label is one word, without `~`, and not `current`",
         ));
+    }
+    if super::review::is_workflow_label(&label) {
+        return Err(ModelError::invalid(format!(
+            "`{label}` is a name the review workflow gives (round-N: the text submitted in round \
+             N; published-N: the text published); pick another label, such as `sent-to-chair`"
+        )));
     }
     if read_versions(doc).iter().any(|v| v.label == label) {
         return Err(ModelError::Exists(format!(
             "version `{label}` exists already; pick another label"
         )));
     }
+    // Read before anything is written: these heads are the change's parents.
     let heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
-    let map = match get_obj(doc, &ROOT, "versions", ObjType::Map) {
-        Some(m) => m,
-        None => doc.put_object(ROOT, "versions", ObjType::Map)?,
+    let list = match get_obj(doc, &ROOT, "versions", ObjType::List) {
+        Some(l) => l,
+        None => doc.put_object(ROOT, "versions", ObjType::List)?,
     };
-    let v = doc.put_object(&map, label.as_str(), ObjType::Map)?;
-    let list = doc.put_object(&v, "heads", ObjType::List)?;
+    let i = doc.length(&list);
+    let v = doc.insert_object(&list, i, ObjType::Map)?;
+    doc.put(&v, "label", label.as_str())?;
+    let hl = doc.put_object(&v, "heads", ObjType::List)?;
     for (i, h) in heads.iter().enumerate() {
-        doc.insert(&list, i, h.as_str())?;
+        doc.insert(&hl, i, h.as_str())?;
     }
     doc.put(&v, "created_at", now)?;
-    doc.put(&v, "author", author)?;
+    doc.put(&v, "author", by.author)?;
+    doc.put(&v, "node_id", by.node_id)?;
     Ok(Version {
         label,
         heads,
         created_at: now,
-        author: author.to_owned(),
+        author: by.author.to_owned(),
+        node_id: by.node_id.to_owned(),
+        note: String::new(),
     })
 }
 
-/// Adds a comment on the one passage of the body that reads `quote`.
+/// Adds a comment, under the id `id`, on the one passage of the body that
+/// reads `quote`.
+///
+/// Ids are minted by the caller ([`crate::ids::comment_id`]: random, so two
+/// nodes commenting while apart never pick the same one, which would make
+/// one comment hide the other when they merge); one that is taken here is
+/// refused.
 pub fn add_comment(
     doc: &mut AutoCommit,
+    id: &str,
     quote: &str,
     body_text: &str,
     by: &Actor<'_>,
@@ -450,6 +629,7 @@ pub fn add_comment(
 ) -> Result<Comment, ModelError> {
     expect_kind(doc, DocKind::Draft)?;
     check_comment(body_text)?;
+    check_comment_id(id)?;
     if quote.is_empty() {
         return Err(ModelError::invalid("the quote must not be empty"));
     }
@@ -477,8 +657,12 @@ pub fn add_comment(
         Some(m) => m,
         None => doc.put_object(ROOT, "comments", ObjType::Map)?,
     };
-    let id = next_comment_id(doc, &comments, by.node_id);
-    let c = doc.put_object(&comments, id.as_str(), ObjType::Map)?;
+    if doc.get(&comments, id).ok().flatten().is_some() {
+        return Err(ModelError::Exists(format!(
+            "a comment `{id}` exists already on this draft"
+        )));
+    }
+    let c = doc.put_object(&comments, id, ObjType::Map)?;
     doc.put(&c, "author", by.author)?;
     doc.put(&c, "node_id", by.node_id)?;
     doc.put(&c, "body", body_text)?;
@@ -488,28 +672,19 @@ pub fn add_comment(
     doc.put(&c, "end", end_cursor.to_string())?;
     doc.put(&c, "resolved", false)?;
     doc.put_object(&c, "replies", ObjType::List)?;
-    read_comment(doc, &body, &comments, &id)
+    read_comment(doc, &body, &comments, id)
         .ok_or_else(|| ModelError::invalid("the comment could not be read back"))
 }
 
-/// Comment ids are short: `c` and a number, plus the node's first characters
-/// when another node already used that number (comments made concurrently on two
-/// nodes must not collide).
-fn next_comment_id(doc: &AutoCommit, comments: &ObjId, node_id: &str) -> String {
-    let n = doc.length(comments) + 1;
-    let plain = format!("c{n}");
-    if doc.get(comments, plain.as_str()).ok().flatten().is_none() {
-        return plain;
+/// A comment id is a word of letters and digits (`c` and ten random ones when
+/// kp mints it).
+fn check_comment_id(id: &str) -> Result<(), ModelError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ModelError::invalid(format!(
+            "`{id}` is not a comment id (letters and digits)"
+        )));
     }
-    let short: String = node_id.chars().take(6).collect();
-    let mut i = n;
-    loop {
-        let id = format!("c{i}-{short}");
-        if doc.get(comments, id.as_str()).ok().flatten().is_none() {
-            return id;
-        }
-        i += 1;
-    }
+    Ok(())
 }
 
 fn check_comment(body: &str) -> Result<(), ModelError> {
@@ -610,14 +785,34 @@ pub fn comments(doc: &AutoCommit) -> Result<Vec<Comment>, ModelError> {
     Ok(out)
 }
 
-fn comment_obj(doc: &AutoCommit, id: &str) -> Result<(ObjId, ObjId), ModelError> {
-    let map = get_obj(doc, &ROOT, "comments", ObjType::Map);
-    map.and_then(|m| get_obj(doc, &m, id, ObjType::Map).map(|c| (m, c)))
-        .ok_or_else(|| {
-            ModelError::NotFound(format!(
-                "no comment `{id}` on this draft (see `kp comment list`)"
-            ))
-        })
+/// The comment `id`, or the one comment whose id starts with `id` (at least
+/// three characters, as people shorten ids they type); its map, its id.
+fn comment_obj(doc: &AutoCommit, id: &str) -> Result<(ObjId, ObjId, String), ModelError> {
+    let missing = || {
+        ModelError::NotFound(format!(
+            "no comment `{id}` on this draft (see `kp comment list`)"
+        ))
+    };
+    let map = get_obj(doc, &ROOT, "comments", ObjType::Map).ok_or_else(missing)?;
+    if let Some(c) = get_obj(doc, &map, id, ObjType::Map) {
+        return Ok((map, c, id.to_owned()));
+    }
+    if id.chars().count() < 3 {
+        return Err(missing());
+    }
+    let matching: Vec<String> = doc.keys(&map).filter(|k| k.starts_with(id)).collect();
+    match matching.as_slice() {
+        [one] => {
+            let c = get_obj(doc, &map, one, ObjType::Map).ok_or_else(missing)?;
+            Ok((map, c, one.clone()))
+        }
+        [] => Err(missing()),
+        many => Err(ModelError::invalid(format!(
+            "`{id}` is the start of {} comment ids ({}); give more of it",
+            many.len(),
+            many.join(", ")
+        ))),
+    }
 }
 
 /// Adds a reply to a thread.
@@ -630,7 +825,7 @@ pub fn reply(
 ) -> Result<Comment, ModelError> {
     expect_kind(doc, DocKind::Draft)?;
     check_comment(text)?;
-    let (map, c) = comment_obj(doc, id)?;
+    let (map, c, id) = comment_obj(doc, id)?;
     let list = match get_obj(doc, &c, "replies", ObjType::List) {
         Some(l) => l,
         None => doc.put_object(&c, "replies", ObjType::List)?,
@@ -642,7 +837,7 @@ pub fn reply(
     doc.put(&r, "body", text)?;
     doc.put(&r, "created_at", now)?;
     let body = body_obj(doc)?;
-    read_comment(doc, &body, &map, id)
+    read_comment(doc, &body, &map, &id)
         .ok_or_else(|| ModelError::invalid("the comment could not be read back"))
 }
 
@@ -654,7 +849,7 @@ pub fn resolve(
     now: i64,
 ) -> Result<Comment, ModelError> {
     expect_kind(doc, DocKind::Draft)?;
-    let (map, c) = comment_obj(doc, id)?;
+    let (map, c, id) = comment_obj(doc, id)?;
     if get_bool(doc, &c, "resolved") {
         return Err(ModelError::invalid(format!(
             "comment `{id}` is resolved already"
@@ -664,7 +859,7 @@ pub fn resolve(
     doc.put(&c, "resolved_by", by.author)?;
     doc.put(&c, "resolved_at", now)?;
     let body = body_obj(doc)?;
-    read_comment(doc, &body, &map, id)
+    read_comment(doc, &body, &map, &id)
         .ok_or_else(|| ModelError::invalid("the comment could not be read back"))
 }
 
@@ -721,7 +916,7 @@ mod tests {
     #[test]
     fn anchors_follow_edits_and_report_deletion() {
         let mut doc = draft("Remittances grew. Costs fell to 6%. Aid stalled.");
-        let c = add_comment(&mut doc, "Costs fell to 6%", "source?", &BY, 2).unwrap();
+        let c = add_comment(&mut doc, "c1", "Costs fell to 6%", "source?", &BY, 2).unwrap();
         assert_eq!((c.start, c.end, c.anchor), (18, 34, Anchor::Intact));
         // Text inserted before the passage moves the anchor.
         set_body(
@@ -762,7 +957,7 @@ mod tests {
     #[test]
     fn deleting_a_passage_at_the_end_of_the_text() {
         let mut doc = draft("aaa bbb.\nccc ddd.\n");
-        add_comment(&mut doc, "ccc ddd", "x", &BY, 2).unwrap();
+        add_comment(&mut doc, "c2", "ccc ddd", "x", &BY, 2).unwrap();
         doc.commit();
         set_body(&mut doc, "aaa bbb.\n", &BY).unwrap();
         doc.commit();
@@ -774,34 +969,34 @@ mod tests {
     fn quotes_must_occur_exactly_once() {
         let mut doc = draft("the cost. the cost.");
         assert!(matches!(
-            add_comment(&mut doc, "absent", "x", &BY, 1),
+            add_comment(&mut doc, "c3", "absent", "x", &BY, 1),
             Err(ModelError::NotFound(_))
         ));
-        let err = add_comment(&mut doc, "the cost", "x", &BY, 1).unwrap_err();
+        let err = add_comment(&mut doc, "c4", "the cost", "x", &BY, 1).unwrap_err();
         assert!(err.to_string().contains("occurs 2 times"), "{err}");
-        assert!(add_comment(&mut doc, "cost. the", "", &BY, 1).is_err());
-        add_comment(&mut doc, "cost. the", "x", &BY, 1).unwrap();
+        assert!(add_comment(&mut doc, "c5", "cost. the", "", &BY, 1).is_err());
+        add_comment(&mut doc, "c6", "cost. the", "x", &BY, 1).unwrap();
         // Overlapping occurrences are ambiguous too.
         let mut doc = draft("banana");
-        assert!(add_comment(&mut doc, "ana", "x", &BY, 1).is_err());
+        assert!(add_comment(&mut doc, "c7", "ana", "x", &BY, 1).is_err());
         // A long text of one letter answers at once (no quadratic search).
         let mut doc = draft(&"a".repeat(500_000));
-        assert!(add_comment(&mut doc, "a", "x", &BY, 1).is_err());
+        assert!(add_comment(&mut doc, "c8", "a", "x", &BY, 1).is_err());
     }
 
     #[test]
     fn versions_and_replies() {
         let mut doc = draft("one two three");
-        tag_version(&mut doc, "round-1", "Ana", 5).unwrap();
+        tag_version(&mut doc, "first", &BY, 5).unwrap();
         doc.commit();
         assert!(matches!(
-            tag_version(&mut doc, "round-1", "Ana", 6),
+            tag_version(&mut doc, "first", &BY, 6),
             Err(ModelError::Exists(_))
         ));
-        assert!(tag_version(&mut doc, "current", "Ana", 6).is_err());
+        assert!(tag_version(&mut doc, "current", &BY, 6).is_err());
         set_body(&mut doc, "one 2 three four", &BY).unwrap();
         doc.commit();
-        let heads = version_heads(&mut doc, "round-1").unwrap();
+        let heads = version_heads(&mut doc, "first").unwrap();
         assert_eq!(read(&doc, Some(&heads)).unwrap().body, "one two three");
         assert!(version_heads(&mut doc, "round-9").is_err());
         let hunks = word_diff("one two three", "one 2 three four");
@@ -811,7 +1006,7 @@ mod tests {
             .map(|h| h.text.as_str())
             .collect();
         assert_eq!(ins, ["2", " four"]);
-        let c = add_comment(&mut doc, "three", "why?", &BY, 7).unwrap();
+        let c = add_comment(&mut doc, "c9", "three", "why?", &BY, 7).unwrap();
         reply(&mut doc, &c.id, "because", &BY, 8).unwrap();
         let c = resolve(&mut doc, &c.id, &BY, 9).unwrap();
         assert!(c.resolved);
@@ -826,5 +1021,61 @@ mod tests {
         assert!(matches!(read(&doc, None), Err(ModelError::WrongKind(_))));
         assert!(init(&mut doc, &DocId::random(), "t", "novel", "", &BY, 0).is_err());
         assert!(check_status("lost").is_err());
+    }
+
+    #[test]
+    fn comments_made_apart_are_all_kept() {
+        let mut doc = draft("Costs fell to 6%. Aid stalled.");
+        let mut a = doc.fork();
+        let mut b = doc.fork();
+        let ca = add_comment(&mut a, &crate::ids::comment_id(), "Costs", "A says", &BY, 2).unwrap();
+        let cb = add_comment(&mut b, &crate::ids::comment_id(), "Aid", "B says", &BY, 2).unwrap();
+        assert_ne!(ca.id, cb.id);
+        a.merge(&mut b).unwrap();
+        let all = comments(&a).unwrap();
+        let bodies: Vec<&str> = all.iter().map(|c| c.body.as_str()).collect();
+        assert_eq!(all.len(), 2, "{bodies:?}");
+        // A unique start of an id is enough; an ambiguous or short one is not.
+        let short = &ca.id[..5];
+        assert_eq!(reply(&mut a, short, "ok", &BY, 3).unwrap().id, ca.id);
+        assert!(matches!(
+            reply(&mut a, "c", "x", &BY, 3),
+            Err(ModelError::NotFound(_))
+        ));
+        assert!(add_comment(&mut a, &ca.id, "stalled", "again", &BY, 3).is_err());
+        assert!(add_comment(&mut a, "c 1", "stalled", "bad id", &BY, 3).is_err());
+    }
+
+    #[test]
+    fn workflow_names_are_not_users_labels_and_a_label_given_twice_keeps_both() {
+        let mut doc = draft("one two");
+        for reserved in ["round-1", "published-2"] {
+            let err = tag_version(&mut doc, reserved, &BY, 2).unwrap_err();
+            assert!(err.to_string().contains("review workflow"), "{err}");
+        }
+        assert!(tag_version(&mut doc, "a~2", &BY, 2).is_err());
+        let mut a = doc.fork();
+        let mut b = doc.fork();
+        set_body(&mut a, "one two three", &BY).unwrap();
+        let va = tag_version(&mut a, "final", &BY, 3).unwrap();
+        set_body(&mut b, "zero one two", &BY).unwrap();
+        let vb = tag_version(&mut b, "final", &BY, 3).unwrap();
+        let mut ab = a.fork();
+        ab.merge(&mut b).unwrap();
+        let mut ba = b.fork();
+        ba.merge(&mut a).unwrap();
+        let (r1, r2) = (read(&ab, None).unwrap(), read(&ba, None).unwrap());
+        assert_eq!(r1.versions, r2.versions);
+        let labels: Vec<&str> = r1.versions.iter().map(|v| v.label.as_str()).collect();
+        assert_eq!(labels.len(), 2);
+        assert!(
+            labels.contains(&"final") && labels.contains(&"final~2"),
+            "{labels:?}"
+        );
+        let second = r1.versions.iter().find(|v| v.label == "final~2").unwrap();
+        assert!(second.note.contains("concurrently"), "{}", second.note);
+        let both: Vec<Vec<String>> = r1.versions.iter().map(|v| v.heads.clone()).collect();
+        assert!(both.contains(&va.heads) && both.contains(&vb.heads));
+        assert!(version_heads(&mut ab, "final~2").is_ok());
     }
 }

@@ -14,7 +14,9 @@ pub mod review;
 pub mod rules;
 pub mod space;
 
-use automerge::{AutoCommit, AutomergeError, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{
+    AutoCommit, AutomergeError, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value,
+};
 use serde::{Deserialize, Serialize};
 
 /// The schema version written into new documents.
@@ -132,11 +134,16 @@ pub fn summarize(doc: &AutoCommit) -> Summary {
         _ => get_str(doc, &ROOT, "title"),
     };
     let space = Some(get_str(doc, &ROOT, "space")).filter(|s| !s.is_empty());
+    // A draft's status follows from its review records (see `review`).
+    let status = match kind {
+        DocKind::Draft => review::read_view(&View::now(doc)).status,
+        _ => get_str(doc, &ROOT, "status"),
+    };
     Summary {
         kind,
         space,
         title,
-        status: get_str(doc, &ROOT, "status"),
+        status,
         subtype: get_str(doc, &ROOT, "draft_type"),
     }
 }
@@ -152,6 +159,116 @@ pub fn expect_kind(doc: &AutoCommit, kind: DocKind) -> Result<(), ModelError> {
             found.as_str(),
             kind.as_str()
         )))
+    }
+}
+
+/// A document read as it is now, or as it was at some heads (a change's
+/// parents, when a partner's change is checked against what its author saw).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub(crate) doc: &'a AutoCommit,
+    pub(crate) at: Option<&'a [ChangeHash]>,
+}
+
+impl<'a> View<'a> {
+    /// The document as it is now.
+    pub(crate) fn now(doc: &'a AutoCommit) -> Self {
+        Self { doc, at: None }
+    }
+
+    /// The document as it was at `heads`.
+    pub(crate) fn at(doc: &'a AutoCommit, heads: &'a [ChangeHash]) -> Self {
+        Self {
+            doc,
+            at: Some(heads),
+        }
+    }
+
+    fn get(&self, obj: &ObjId, prop: impl Into<Prop>) -> Option<(Value<'a>, ObjId)> {
+        let got = match self.at {
+            None => self.doc.get(obj, prop),
+            Some(h) => self.doc.get_at(obj, prop, h),
+        };
+        got.ok().flatten()
+    }
+
+    /// A scalar field.
+    pub(crate) fn scalar(&self, obj: &ObjId, key: &str) -> Option<ScalarValue> {
+        match self.get(obj, key) {
+            Some((Value::Scalar(s), _)) => Some(s.into_owned()),
+            _ => None,
+        }
+    }
+
+    /// A string field, or empty.
+    pub(crate) fn str(&self, obj: &ObjId, key: &str) -> String {
+        match self.scalar(obj, key) {
+            Some(ScalarValue::Str(s)) => s.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// An integer field, or 0.
+    pub(crate) fn i64(&self, obj: &ObjId, key: &str) -> i64 {
+        scalar_i64(self.scalar(obj, key))
+    }
+
+    /// A child object of `ty` at `key`.
+    pub(crate) fn obj(&self, obj: &ObjId, key: &str, ty: ObjType) -> Option<ObjId> {
+        match self.get(obj, key) {
+            Some((Value::Object(t), id)) if t == ty => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The length of a list or text.
+    pub(crate) fn length(&self, obj: &ObjId) -> usize {
+        match self.at {
+            None => self.doc.length(obj),
+            Some(h) => self.doc.length_at(obj, h),
+        }
+    }
+
+    /// The maps of a list, in order.
+    pub(crate) fn maps(&self, list: &ObjId) -> Vec<ObjId> {
+        (0..self.length(list))
+            .filter_map(|i| match self.get(list, i) {
+                Some((Value::Object(ObjType::Map), id)) => Some(id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The strings of a list at `key` of `obj` (empty if there is none).
+    pub(crate) fn strs(&self, obj: &ObjId, key: &str) -> Vec<String> {
+        let Some(list) = self.obj(obj, key, ObjType::List) else {
+            return Vec::new();
+        };
+        (0..self.length(&list))
+            .filter_map(|i| match self.get(&list, i) {
+                Some((Value::Scalar(s), _)) => s.as_str().map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn scalar_i64(v: Option<ScalarValue>) -> i64 {
+    match v {
+        Some(ScalarValue::Int(i)) => i,
+        Some(ScalarValue::Uint(u)) => i64::try_from(u).unwrap_or(i64::MAX),
+        Some(ScalarValue::Timestamp(t)) => t,
+        _ => 0,
+    }
+}
+
+/// The operation that made an object: its Lamport counter and actor, which
+/// order the records of concurrent writers the same way on every node (a
+/// counter is larger than every counter its author had seen).
+pub(crate) fn op_of(id: &ObjId) -> Option<(u64, automerge::ActorId)> {
+    match id {
+        ObjId::Id(counter, actor, _) => Some((*counter, actor.clone())),
+        ObjId::Root => None,
     }
 }
 
@@ -172,12 +289,7 @@ pub(crate) fn get_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> String {
 
 /// An integer field, or 0.
 pub(crate) fn get_i64(doc: &AutoCommit, obj: &ObjId, key: &str) -> i64 {
-    match get_scalar(doc, obj, key) {
-        Some(ScalarValue::Int(i)) => i,
-        Some(ScalarValue::Uint(u)) => i64::try_from(u).unwrap_or(i64::MAX),
-        Some(ScalarValue::Timestamp(t)) => t,
-        _ => 0,
-    }
+    scalar_i64(get_scalar(doc, obj, key))
 }
 
 /// A boolean field, or false.

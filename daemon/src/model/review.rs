@@ -1,9 +1,9 @@
 //! The peer-review workflow of a draft, and referee reports.
 //!
 //! The workflow lives in the draft document, under `review`, so it replicates
-//! with the draft: the rounds submitted (each pins a version `round-N`), the
-//! referees assigned per round, the chair's decisions and the publications
-//! (each pins a version `published-N`). The draft's `status` follows:
+//! with the draft. Each step is a record appended to a list (`submissions`,
+//! `assignments`, `decisions`, `publications`, `withdrawals`), never changed
+//! afterwards; the draft's status is not stored but follows from the records:
 //!
 //! ```text
 //! draft ─submit─▶ in-review ─decide revise─▶ revision ─submit─▶ in-review …
@@ -12,32 +12,55 @@
 //! draft, in-review, revision, accepted ─withdraw─▶ withdrawn
 //! ```
 //!
-//! Who may do what follows the acting node's role in the space and the person's
-//! name: a credited author (on an editor or admin node) submits and withdraws;
-//! the chair (any admin of the space) assigns referees, decides, publishes and
-//! may withdraw; an assigned referee reports. Each step checks the status it
-//! starts from, so an illegal transition is an error that changes nothing.
+//! **Concurrent steps.** The records are replayed in the order of the
+//! operations that made them (automerge's Lamport counter, then the actor):
+//! an order every node computes alike, and one in which every record comes
+//! after everything its author had seen. A record that is not a legal step at
+//! its place in that order (the chair accepted while, on another node, the
+//! author withdrew; two chairs decided the same round) is kept, shown, and
+//! marked void with the reason; it has no effect. Nothing is dropped, and
+//! every node ends with the same status.
+//!
+//! **The rules of a real review**, checked by this node before it writes a
+//! step and by every node on every step a partner sends (against the draft as
+//! the step's author saw it, so every node judges a step alike):
+//! - a credited author, on an editor or admin node, submits; an author, or the
+//!   chair, withdraws;
+//! - the chair (an admin of the space) assigns referees, decides and publishes;
+//! - an author of the draft may neither referee it, nor assign its referees,
+//!   nor decide on it: another admin of the space does;
+//! - accept and reject rest on at least one referee's report of the round: the
+//!   decision names the assigned referees whose reports the chair's node held;
+//!   a revision may be asked for without one.
+//!
+//! Submitting pins the text as version `round-N`, publishing as `published-N`:
+//! the pinned heads are in the record, apart from the versions users name (a
+//! user's label cannot take those names).
 //!
 //! A referee report is a document of its own (kind `review`), whose id is
 //! derived from the draft, the round and the referee: reporting again updates
 //! the same report, and no two nodes can make two reports for one assignment.
 
+use std::collections::BTreeSet;
+
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
+use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc};
 use serde::Serialize;
 
 use super::space::Role;
 use super::{
-    DocKind, ModelError, SCHEMA, check_line, draft, expect_kind, get_i64, get_obj, get_str,
-    list_obj,
+    DocKind, ModelError, SCHEMA, View, check_line, draft, expect_kind, get_i64, get_obj, get_str,
+    op_of,
 };
-use crate::ids::DocId;
+use crate::authorship::Link;
+use crate::identity::NodeId;
+use crate::ids::{DocId, parse_actor};
 
 /// A referee's recommendation.
 pub const RECOMMENDATIONS: [&str; 4] = ["accept", "minor", "major", "reject"];
 /// The chair's decisions.
 pub const DECISIONS: [&str; 3] = ["accept", "revise", "reject"];
-/// Longest decision note accepted.
+/// Longest decision or withdrawal note accepted.
 pub const MAX_NOTE_CHARS: usize = 4000;
 
 /// Who acts: the person, their node, and the node's role in the draft's space
@@ -55,7 +78,7 @@ pub struct Who<'a> {
 }
 
 /// A referee, named `NAME@NODE_ID`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Referee {
     /// The person.
     pub name: String,
@@ -73,7 +96,7 @@ impl Referee {
         })?;
         let name = check_line("a referee's name", name, 120)?;
         let node_id = node.trim();
-        if node_id.parse::<crate::identity::NodeId>().is_err() {
+        if node_id.parse::<NodeId>().is_err() {
             return Err(ModelError::invalid(format!(
                 "`{node_id}` is not a node id (the one `kp status` shows on the referee's node)"
             )));
@@ -82,6 +105,11 @@ impl Referee {
             name,
             node_id: node_id.to_owned(),
         })
+    }
+
+    /// `NAME@NODE_ID`.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.name, self.node_id)
     }
 }
 
@@ -94,8 +122,14 @@ pub struct Submission {
     pub version: String,
     /// Who submitted it.
     pub by: String,
+    /// From which node.
+    pub node_id: String,
     /// Unix seconds.
     pub at: i64,
+    /// The heads of the text it pins, in hex.
+    pub heads: Vec<String>,
+    /// Why it has no effect (a concurrent step came first), or empty.
+    pub void: String,
 }
 
 /// A referee assigned to a round.
@@ -113,8 +147,22 @@ pub struct Assignment {
     pub due: String,
     /// The chair who assigned them.
     pub by: String,
+    /// The chair's node.
+    pub by_node: String,
     /// Unix seconds.
     pub at: i64,
+    /// Why it has no effect, or empty.
+    pub void: String,
+}
+
+impl Assignment {
+    /// The referee as `NAME@NODE_ID`.
+    pub fn referee(&self) -> Referee {
+        Referee {
+            name: self.referee.clone(),
+            node_id: self.node_id.clone(),
+        }
+    }
 }
 
 /// A chair's decision on a round.
@@ -132,9 +180,12 @@ pub struct Decision {
     pub node_id: String,
     /// Unix seconds.
     pub at: i64,
-    /// The reports on the round the chair's node held when deciding (their
-    /// ids): a report not among them came in after the decision.
+    /// The referees (`NAME@NODE_ID`) whose reports on the round the chair's
+    /// node held when deciding: a report not among them came in after the
+    /// decision.
     pub reports: Vec<String>,
+    /// Why it has no effect, or empty.
+    pub void: String,
 }
 
 /// A publication of the draft.
@@ -144,129 +195,389 @@ pub struct Publication {
     pub version: String,
     /// Who published it.
     pub by: String,
+    /// From which node.
+    pub node_id: String,
     /// Unix seconds.
     pub at: i64,
+    /// The heads of the text it froze, in hex.
+    pub heads: Vec<String>,
+    /// Why it has no effect, or empty.
+    pub void: String,
+}
+
+/// A withdrawal of the draft.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Withdrawal {
+    /// Who withdrew it.
+    pub by: String,
+    /// From which node.
+    pub node_id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// Why it has no effect, or empty.
+    pub void: String,
 }
 
 /// The review state of a draft.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Workflow {
-    /// The draft's status.
+    /// The draft's status, as the records give it.
     pub status: String,
     /// The latest round (0: never submitted).
     pub round: i64,
-    /// Rounds, in order.
+    /// Submissions, in the order they count.
     pub submissions: Vec<Submission>,
-    /// Assignments, by round then time.
+    /// Assignments, in the order they count.
     pub assignments: Vec<Assignment>,
-    /// Decisions, in time order.
+    /// Decisions, in the order they count.
     pub decisions: Vec<Decision>,
-    /// Publications, in order.
+    /// Publications, in the order they count.
     pub publications: Vec<Publication>,
+    /// Withdrawals, in the order they count.
+    pub withdrawals: Vec<Withdrawal>,
 }
 
 impl Workflow {
     /// The assignment of `name` at `node_id` in the latest round.
     pub fn assignment(&self, name: &str, node_id: &str) -> Option<&Assignment> {
-        self.assignments
-            .iter()
-            .find(|a| a.round == self.round && a.referee == name && a.node_id == node_id)
+        self.assignments.iter().find(|a| {
+            a.void.is_empty() && a.round == self.round && a.referee == name && a.node_id == node_id
+        })
     }
 
-    /// The decision on `round`, if one was made (the latest, should two chairs
-    /// have decided concurrently).
+    /// The assignments of `round` that count.
+    pub fn assigned(&self, round: i64) -> impl Iterator<Item = &Assignment> {
+        self.assignments
+            .iter()
+            .filter(move |a| a.void.is_empty() && a.round == round)
+    }
+
+    /// The decision on `round` that counts, if one was made.
     pub fn decision(&self, round: i64) -> Option<&Decision> {
-        self.decisions.iter().rev().find(|d| d.round == round)
+        self.decisions
+            .iter()
+            .find(|d| d.void.is_empty() && d.round == round)
+    }
+
+    /// The publications that count.
+    pub fn published(&self) -> impl Iterator<Item = &Publication> {
+        self.publications.iter().filter(|p| p.void.is_empty())
+    }
+
+    /// The heads a workflow version (`round-N`, `published-N`) pins, if it
+    /// names one.
+    pub fn version_heads(&self, label: &str) -> Option<&[String]> {
+        let s = self
+            .submissions
+            .iter()
+            .find(|s| s.void.is_empty() && s.version == label)
+            .map(|s| s.heads.as_slice());
+        s.or_else(|| {
+            self.published()
+                .find(|p| p.version == label)
+                .map(|p| p.heads.as_slice())
+        })
     }
 }
 
-fn list(doc: &AutoCommit, review: &Option<ObjId>, key: &str) -> Vec<ObjId> {
-    let Some(l) = review
-        .as_ref()
-        .and_then(|r| get_obj(doc, r, key, ObjType::List))
-    else {
+/// Whether `label` has the form of a workflow version (`round-N`,
+/// `published-N`): such names are the workflow's, not users'.
+pub fn is_workflow_label(label: &str) -> bool {
+    ["round-", "published-"].iter().any(|p| {
+        label
+            .strip_prefix(p)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// The lists of the `review` map.
+const LISTS: [&str; 5] = [
+    "submissions",
+    "assignments",
+    "decisions",
+    "publications",
+    "withdrawals",
+];
+
+/// One record of any list, as read, with the operation that made it.
+#[derive(Debug, Clone)]
+struct Rec {
+    obj: ObjId,
+    op: (u64, automerge::ActorId),
+    step: Step,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Submit(Submission),
+    Assign(Assignment),
+    Decide(Decision),
+    Publish(Publication),
+    Withdraw(Withdrawal),
+}
+
+impl Step {
+    /// The person and node that took the step.
+    fn by(&self) -> (&str, &str) {
+        match self {
+            Step::Submit(s) => (&s.by, &s.node_id),
+            Step::Assign(a) => (&a.by, &a.by_node),
+            Step::Decide(d) => (&d.by, &d.node_id),
+            Step::Publish(p) => (&p.by, &p.node_id),
+            Step::Withdraw(w) => (&w.by, &w.node_id),
+        }
+    }
+
+    fn set_void(&mut self, why: String) {
+        match self {
+            Step::Submit(s) => s.void = why,
+            Step::Assign(a) => a.void = why,
+            Step::Decide(d) => d.void = why,
+            Step::Publish(p) => p.void = why,
+            Step::Withdraw(w) => w.void = why,
+        }
+    }
+}
+
+fn read_step(v: &View<'_>, list: &str, m: &ObjId) -> Step {
+    let s = |k: &str| v.str(m, k);
+    let i = |k: &str| v.i64(m, k);
+    match list {
+        "submissions" => Step::Submit(Submission {
+            round: i("round"),
+            version: format!("round-{}", i("round")),
+            by: s("by"),
+            node_id: s("by_node"),
+            at: i("at"),
+            heads: v.strs(m, "heads"),
+            void: String::new(),
+        }),
+        "assignments" => Step::Assign(Assignment {
+            round: i("round"),
+            referee: s("referee"),
+            node_id: s("referee_node"),
+            institution: s("institution"),
+            due: s("due"),
+            by: s("by"),
+            by_node: s("by_node"),
+            at: i("at"),
+            void: String::new(),
+        }),
+        "decisions" => Step::Decide(Decision {
+            round: i("round"),
+            decision: s("decision"),
+            note: s("note"),
+            by: s("by"),
+            node_id: s("by_node"),
+            at: i("at"),
+            reports: v.strs(m, "reports"),
+            void: String::new(),
+        }),
+        "publications" => Step::Publish(Publication {
+            version: String::new(),
+            by: s("by"),
+            node_id: s("by_node"),
+            at: i("at"),
+            heads: v.strs(m, "heads"),
+            void: String::new(),
+        }),
+        _ => Step::Withdraw(Withdrawal {
+            by: s("by"),
+            node_id: s("by_node"),
+            at: i("at"),
+            void: String::new(),
+        }),
+    }
+}
+
+/// Every record of the workflow, in the order they count.
+fn records(v: &View<'_>) -> Vec<Rec> {
+    let Some(review) = v.obj(&ROOT, "review", ObjType::Map) else {
         return Vec::new();
     };
-    (0..doc.length(&l))
-        .filter_map(|i| list_obj(doc, &l, i, ObjType::Map))
-        .collect()
+    let mut out = Vec::new();
+    for list in LISTS {
+        let Some(l) = v.obj(&review, list, ObjType::List) else {
+            continue;
+        };
+        for m in v.maps(&l) {
+            let Some(op) = op_of(&m) else { continue };
+            out.push(Rec {
+                step: read_step(v, list, &m),
+                obj: m,
+                op,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.op.cmp(&b.op));
+    out
+}
+
+/// Where the replay stands.
+#[derive(Debug, Clone)]
+struct State {
+    status: &'static str,
+    round: i64,
+    /// The referees of each round, as `(round, NAME@NODE)`.
+    assigned: BTreeSet<(i64, String)>,
+    published: usize,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            status: "draft",
+            round: 0,
+            assigned: BTreeSet::new(),
+            published: 0,
+        }
+    }
+}
+
+/// What a step needs the status to be, as a phrase.
+fn needs(allowed: &[&str]) -> String {
+    allowed.join(" or ")
+}
+
+impl State {
+    /// Takes `step` if it is legal here; otherwise says why not (and changes
+    /// nothing).
+    fn take(&mut self, step: &mut Step) -> Result<(), String> {
+        let expect = |status: &str, allowed: &[&str]| {
+            if allowed.contains(&status) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the draft is {status}; that needs a draft that is {}",
+                    needs(allowed)
+                ))
+            }
+        };
+        match step {
+            Step::Submit(s) => {
+                expect(self.status, &["draft", "revision"])?;
+                if s.round != self.round + 1 {
+                    return Err(format!(
+                        "round {} was submitted already (this submission claims round {})",
+                        self.round, s.round
+                    ));
+                }
+                self.round = s.round;
+                self.status = "in-review";
+            }
+            Step::Assign(a) => {
+                expect(self.status, &["in-review"])?;
+                if a.round != self.round {
+                    return Err(format!(
+                        "it names round {}, and the draft is in round {}",
+                        a.round, self.round
+                    ));
+                }
+                if !self.assigned.insert((a.round, a.referee().key())) {
+                    return Err(format!(
+                        "{} is already a referee of round {}",
+                        a.referee().key(),
+                        a.round
+                    ));
+                }
+            }
+            Step::Decide(d) => {
+                expect(self.status, &["in-review"])?;
+                if d.round != self.round {
+                    return Err(format!(
+                        "it names round {}, and the draft is in round {}",
+                        d.round, self.round
+                    ));
+                }
+                let status = match d.decision.as_str() {
+                    "accept" => "accepted",
+                    "revise" => "revision",
+                    "reject" => "rejected",
+                    other => return Err(format!("`{other}` is no decision")),
+                };
+                if status != "revision"
+                    && !d
+                        .reports
+                        .iter()
+                        .any(|r| self.assigned.contains(&(d.round, r.clone())))
+                {
+                    return Err(format!(
+                        "no report of round {} by a referee of that round was in when the \
+                         decision was made; to {} a draft, the chair needs at least one \
+                         (ask for a revision without one with `decide revise`)",
+                        d.round, d.decision
+                    ));
+                }
+                self.status = status;
+            }
+            Step::Publish(p) => {
+                expect(self.status, &["accepted"])?;
+                self.published += 1;
+                p.version = format!("published-{}", self.published);
+                self.status = "published";
+            }
+            Step::Withdraw(_) => {
+                expect(self.status, &["draft", "in-review", "revision", "accepted"])?;
+                self.status = "withdrawn";
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Replays the records in order; the state reached and the records, each
+/// marked void where it had no effect.
+fn replay(recs: &mut [Rec]) -> State {
+    let mut state = State::default();
+    for r in recs.iter_mut() {
+        if let Err(why) = state.take(&mut r.step) {
+            let (by, _) = r.step.by();
+            let by = if by.is_empty() { "someone" } else { by };
+            r.step
+                .set_void(format!("no effect: when {by} took this step, {why}"));
+        }
+    }
+    state
+}
+
+fn workflow(state: &State, recs: Vec<Rec>) -> Workflow {
+    let mut w = Workflow {
+        status: state.status.to_owned(),
+        round: state.round,
+        submissions: Vec::new(),
+        assignments: Vec::new(),
+        decisions: Vec::new(),
+        publications: Vec::new(),
+        withdrawals: Vec::new(),
+    };
+    for r in recs {
+        match r.step {
+            Step::Submit(s) => w.submissions.push(s),
+            Step::Assign(a) => w.assignments.push(a),
+            Step::Decide(d) => w.decisions.push(d),
+            Step::Publish(p) => w.publications.push(p),
+            Step::Withdraw(x) => w.withdrawals.push(x),
+        }
+    }
+    w
 }
 
 /// Reads the review state of a draft.
 pub fn read(doc: &AutoCommit) -> Result<Workflow, ModelError> {
     expect_kind(doc, DocKind::Draft)?;
-    let review = get_obj(doc, &ROOT, "review", ObjType::Map);
-    let submissions: Vec<Submission> = list(doc, &review, "submissions")
-        .into_iter()
-        .map(|m| Submission {
-            round: get_i64(doc, &m, "round"),
-            version: get_str(doc, &m, "version"),
-            by: get_str(doc, &m, "by"),
-            at: get_i64(doc, &m, "at"),
-        })
-        .collect();
-    let mut assignments: Vec<Assignment> = list(doc, &review, "assignments")
-        .into_iter()
-        .map(|m| Assignment {
-            round: get_i64(doc, &m, "round"),
-            referee: get_str(doc, &m, "referee"),
-            node_id: get_str(doc, &m, "node_id"),
-            institution: get_str(doc, &m, "institution"),
-            due: get_str(doc, &m, "due"),
-            by: get_str(doc, &m, "by"),
-            at: get_i64(doc, &m, "at"),
-        })
-        .collect();
-    assignments.sort_by_key(|a| (a.round, a.at));
-    let mut decisions: Vec<Decision> = list(doc, &review, "decisions")
-        .into_iter()
-        .map(|m| Decision {
-            round: get_i64(doc, &m, "round"),
-            decision: get_str(doc, &m, "decision"),
-            note: get_str(doc, &m, "note"),
-            by: get_str(doc, &m, "by"),
-            node_id: get_str(doc, &m, "node_id"),
-            at: get_i64(doc, &m, "at"),
-            reports: get_obj(doc, &m, "reports", ObjType::List)
-                .map(|l| {
-                    (0..doc.length(&l))
-                        .filter_map(|i| match doc.get(&l, i) {
-                            Ok(Some((automerge::Value::Scalar(v), _))) => {
-                                v.as_str().map(str::to_owned)
-                            }
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
-        .collect();
-    decisions.sort_by_key(|d| (d.round, d.at));
-    let publications = list(doc, &review, "publications")
-        .into_iter()
-        .map(|m| Publication {
-            version: get_str(doc, &m, "version"),
-            by: get_str(doc, &m, "by"),
-            at: get_i64(doc, &m, "at"),
-        })
-        .collect();
-    Ok(Workflow {
-        status: get_str(doc, &ROOT, "status"),
-        round: submissions.iter().map(|s| s.round).max().unwrap_or(0),
-        submissions,
-        assignments,
-        decisions,
-        publications,
-    })
+    Ok(read_view(&View::now(doc)))
 }
 
-/// The lists of the `review` map.
-const LISTS: [&str; 4] = ["submissions", "assignments", "decisions", "publications"];
+/// The review state of a draft as `v` shows it.
+pub(crate) fn read_view(v: &View<'_>) -> Workflow {
+    let mut recs = records(v);
+    let state = replay(&mut recs);
+    workflow(&state, recs)
+}
 
 /// Makes the `review` map and its lists where missing. New drafts have them
-/// from the start; older ones get them at their first submission, before
-/// anyone else can act on the review. (Two nodes creating a list at one key
-/// concurrently would each make their own, and one would hide the other.)
+/// from the start (two nodes creating a list at one key concurrently would
+/// each make their own, and one would hide the other).
 pub fn ensure_lists(doc: &mut AutoCommit) -> Result<(), ModelError> {
     let review = match get_obj(doc, &ROOT, "review", ObjType::Map) {
         Some(r) => r,
@@ -280,66 +591,35 @@ pub fn ensure_lists(doc: &mut AutoCommit) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// Appends a record (string and integer fields) to the list `key` of `review`.
-fn append(
-    doc: &mut AutoCommit,
-    key: &str,
-    strings: &[(&str, &str)],
-    ints: &[(&str, i64)],
-) -> Result<ObjId, ModelError> {
-    let review = match get_obj(doc, &ROOT, "review", ObjType::Map) {
-        Some(r) => r,
-        None => doc.put_object(ROOT, "review", ObjType::Map)?,
-    };
-    let l = match get_obj(doc, &review, key, ObjType::List) {
-        Some(l) => l,
-        None => doc.put_object(&review, key, ObjType::List)?,
-    };
+/// A value of a record's field.
+enum Field<'a> {
+    Str(&'a str),
+    Int(i64),
+    Strs(&'a [String]),
+}
+
+/// Appends a record to the list `key` of `review`.
+fn append(doc: &mut AutoCommit, key: &str, fields: &[(&str, Field<'_>)]) -> Result<(), ModelError> {
+    ensure_lists(doc)?;
+    let review = get_obj(doc, &ROOT, "review", ObjType::Map)
+        .ok_or_else(|| ModelError::invalid("the draft has no review map"))?;
+    let l = get_obj(doc, &review, key, ObjType::List)
+        .ok_or_else(|| ModelError::invalid("the draft has no review list"))?;
     let i = doc.length(&l);
     let m = doc.insert_object(&l, i, ObjType::Map)?;
-    for (k, v) in strings {
-        doc.put(&m, *k, *v)?;
+    for (k, v) in fields {
+        match v {
+            Field::Str(s) => doc.put(&m, *k, *s)?,
+            Field::Int(n) => doc.put(&m, *k, *n)?,
+            Field::Strs(list) => {
+                let o = doc.put_object(&m, *k, ObjType::List)?;
+                for (j, s) in list.iter().enumerate() {
+                    doc.insert(&o, j, s.as_str())?;
+                }
+            }
+        }
     }
-    for (k, v) in ints {
-        doc.put(&m, *k, *v)?;
-    }
-    Ok(m)
-}
-
-fn refuse(msg: String) -> ModelError {
-    ModelError::invalid(msg)
-}
-
-fn forbid(msg: String) -> ModelError {
-    ModelError::Forbidden(msg)
-}
-
-fn expect_status(wf: &Workflow, allowed: &[&str], doing: &str) -> Result<(), ModelError> {
-    if allowed.contains(&wf.status.as_str()) {
-        return Ok(());
-    }
-    Err(ModelError::State(format!(
-        "cannot {doing}: the draft is {}; that needs a draft that is {}",
-        wf.status,
-        allowed.join(" or ")
-    )))
-}
-
-fn is_author(doc: &AutoCommit, name: &str) -> Result<bool, ModelError> {
-    Ok(draft::read(doc, None)?
-        .authors
-        .iter()
-        .any(|a| a.name == name))
-}
-
-fn expect_chair(who: &Who<'_>, doing: &str) -> Result<(), ModelError> {
-    if who.role == Some(Role::Admin) {
-        return Ok(());
-    }
-    Err(forbid(format!(
-        "only the chair (an admin of the space) may {doing}; this node is {}",
-        role_word(who.role)
-    )))
+    Ok(())
 }
 
 fn role_word(role: Option<Role>) -> String {
@@ -349,46 +629,141 @@ fn role_word(role: Option<Role>) -> String {
     }
 }
 
+/// Whether the person and node that took `step` were allowed to, on the
+/// draft as `v` shows it (what they saw): the roles and the rules of a real
+/// review. Local steps and partners' steps go through this one check.
+fn permitted(v: &View<'_>, step: &Step, role: Option<Role>) -> Result<(), ModelError> {
+    let forbid = |m: String| Err(ModelError::Forbidden(m));
+    let authors = draft::authors_view(v);
+    let is_author = |name: &str| authors.iter().any(|a| a.name == name);
+    let (by, _) = step.by();
+    if by.trim().is_empty() {
+        return Err(ModelError::invalid(
+            "a review step names the person taking it",
+        ));
+    }
+    let chair = |doing: &str| {
+        if role == Some(Role::Admin) {
+            Ok(())
+        } else {
+            forbid(format!(
+                "only the chair (an admin of the space) may {doing}; this node is {}",
+                role_word(role)
+            ))
+        }
+    };
+    let not_author = |doing: &str| {
+        if is_author(by) {
+            forbid(format!(
+                "{by} is an author of this draft and may not {doing}; another admin of the \
+                 space does"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match step {
+        Step::Submit(_) => {
+            if !matches!(role, Some(Role::Admin | Role::Editor)) {
+                return forbid(format!(
+                    "only an author on an editor or admin node may submit; this node is {}",
+                    role_word(role)
+                ));
+            }
+            if !is_author(by) {
+                return forbid(format!(
+                    "only a credited author may submit the draft, and {by} is not one"
+                ));
+            }
+        }
+        Step::Assign(a) => {
+            chair("assign referees")?;
+            not_author("choose its referees")?;
+            if is_author(&a.referee) {
+                return forbid(format!(
+                    "{} is an author of this draft and cannot referee it",
+                    a.referee
+                ));
+            }
+        }
+        Step::Decide(_) => {
+            chair("decide")?;
+            not_author("decide on it")?;
+        }
+        Step::Publish(_) => chair("publish")?,
+        Step::Withdraw(_) => {
+            let author = matches!(role, Some(Role::Admin | Role::Editor)) && is_author(by);
+            if !author && role != Some(Role::Admin) {
+                return forbid(format!(
+                    "only a credited author or the chair may withdraw the draft; {by} on this \
+                     node is neither"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks a step this node is about to take, against the draft as it is: who
+/// may take it first, then whether the draft is ready for it.
+fn check_local(
+    doc: &AutoCommit,
+    step: &mut Step,
+    role: Option<Role>,
+    doing: &str,
+) -> Result<(), ModelError> {
+    expect_kind(doc, DocKind::Draft)?;
+    let v = View::now(doc);
+    permitted(&v, step, role)?;
+    let mut recs = records(&v);
+    let mut state = replay(&mut recs);
+    state
+        .take(step)
+        .map_err(|why| ModelError::State(format!("cannot {doing}: {why}")))
+}
+
+fn heads_hex(doc: &mut AutoCommit) -> Vec<String> {
+    doc.get_heads().iter().map(|h| h.to_string()).collect()
+}
+
 /// Submits the draft (or its revision) to review: pins the current text as
-/// version `round-N` and sets the status to in-review. A credited author on an
-/// editor or admin node may.
+/// version `round-N` and puts it in review. A credited author on an editor or
+/// admin node may.
 pub fn submit(doc: &mut AutoCommit, who: &Who<'_>, now: i64) -> Result<Submission, ModelError> {
-    let wf = read(doc)?;
-    expect_status(&wf, &["draft", "revision"], "submit it to review")?;
-    if !matches!(who.role, Some(Role::Admin | Role::Editor)) {
-        return Err(forbid(format!(
-            "only an author on an editor or admin node may submit; this node is {}",
-            role_word(who.role)
-        )));
-    }
-    if !is_author(doc, who.name)? {
-        return Err(forbid(format!(
-            "only a credited author may submit the draft, and {} is not one",
-            who.name
-        )));
-    }
-    ensure_lists(doc)?;
-    let round = wf.round + 1;
-    let version = format!("round-{round}");
-    draft::tag_version(doc, &version, who.name, now)?;
-    doc.put(ROOT, "status", "in-review")?;
+    // Read before anything is written: these heads are the new change's parents.
+    let heads = heads_hex(doc);
+    let round = read(doc)?.round + 1;
+    let mut step = Step::Submit(Submission {
+        round,
+        version: format!("round-{round}"),
+        by: who.name.to_owned(),
+        node_id: who.node_id.to_owned(),
+        at: now,
+        heads,
+        void: String::new(),
+    });
+    check_local(doc, &mut step, who.role, "submit it to review")?;
+    let Step::Submit(s) = step else {
+        unreachable!("a submission stays one")
+    };
     append(
         doc,
         "submissions",
-        &[("version", &version), ("by", who.name)],
-        &[("round", round), ("at", now)],
+        &[
+            ("round", Field::Int(s.round)),
+            ("by", Field::Str(&s.by)),
+            ("by_node", Field::Str(&s.node_id)),
+            ("at", Field::Int(now)),
+            ("heads", Field::Strs(&s.heads)),
+        ],
     )?;
-    Ok(Submission {
-        round,
-        version,
-        by: who.name.to_owned(),
-        at: now,
-    })
+    doc.put(ROOT, "status", "in-review")?;
+    Ok(s)
 }
 
-/// Assigns a referee to the current round. The chair may; the referee's node
-/// must be a member of the space (`institution` is its institution there), and
-/// an author of the draft may not referee it.
+/// Assigns a referee to the current round. The chair may, unless an author of
+/// the draft; the referee's node must be a member of the space (`institution`
+/// is its institution there), and an author of the draft may not referee it.
 pub fn assign(
     doc: &mut AutoCommit,
     who: &Who<'_>,
@@ -397,147 +772,297 @@ pub fn assign(
     due: &str,
     now: i64,
 ) -> Result<Assignment, ModelError> {
-    let wf = read(doc)?;
-    expect_chair(who, "assign referees")?;
-    expect_status(&wf, &["in-review"], "assign a referee")?;
-    if is_author(doc, &referee.name)? {
-        return Err(refuse(format!(
-            "{} is an author of this draft and cannot referee it",
-            referee.name
-        )));
-    }
-    if wf.assignment(&referee.name, &referee.node_id).is_some() {
-        return Err(ModelError::Exists(format!(
-            "{}@{} is already a referee of round {}",
-            referee.name, referee.node_id, wf.round
-        )));
-    }
     let due = if due.trim().is_empty() {
         String::new()
     } else {
         super::date::format_day(super::date::parse_day(due)?)
     };
-    append(
-        doc,
-        "assignments",
-        &[
-            ("referee", &referee.name),
-            ("node_id", &referee.node_id),
-            ("institution", institution),
-            ("due", &due),
-            ("by", who.name),
-        ],
-        &[("round", wf.round), ("at", now)],
-    )?;
-    Ok(Assignment {
-        round: wf.round,
+    let round = read(doc)?.round;
+    let mut step = Step::Assign(Assignment {
+        round,
         referee: referee.name.clone(),
         node_id: referee.node_id.clone(),
         institution: institution.to_owned(),
         due,
         by: who.name.to_owned(),
+        by_node: who.node_id.to_owned(),
         at: now,
-    })
+        void: String::new(),
+    });
+    check_local(doc, &mut step, who.role, "assign a referee")?;
+    let Step::Assign(a) = step else {
+        unreachable!("an assignment stays one")
+    };
+    append(
+        doc,
+        "assignments",
+        &[
+            ("round", Field::Int(a.round)),
+            ("referee", Field::Str(&a.referee)),
+            ("referee_node", Field::Str(&a.node_id)),
+            ("institution", Field::Str(&a.institution)),
+            ("due", Field::Str(&a.due)),
+            ("by", Field::Str(&a.by)),
+            ("by_node", Field::Str(&a.by_node)),
+            ("at", Field::Int(now)),
+        ],
+    )?;
+    Ok(a)
 }
 
-/// Records the chair's decision on the current round and moves the status:
-/// accept → accepted, revise → revision, reject → rejected. `seen` are the
-/// ids of the round's reports the chair's node holds.
-pub fn decide(
-    doc: &mut AutoCommit,
-    who: &Who<'_>,
-    decision: &str,
-    note: &str,
-    seen: &[String],
-    now: i64,
-) -> Result<Decision, ModelError> {
-    let wf = read(doc)?;
-    expect_chair(who, "decide")?;
-    let status = match decision {
-        "accept" => "accepted",
-        "revise" => "revision",
-        "reject" => "rejected",
-        other => {
-            return Err(refuse(format!(
-                "unknown decision `{other}`: use {}",
-                DECISIONS.join(", ")
-            )));
-        }
-    };
-    expect_status(&wf, &["in-review"], "decide")?;
+fn check_note(note: &str) -> Result<String, ModelError> {
     if note.chars().count() > MAX_NOTE_CHARS {
         return Err(ModelError::TooLarge(format!(
             "the note is longer than {MAX_NOTE_CHARS} characters"
         )));
     }
-    doc.put(ROOT, "status", status)?;
-    let m = append(
-        doc,
-        "decisions",
-        &[
-            ("decision", decision),
-            ("note", note.trim()),
-            ("by", who.name),
-            ("node_id", who.node_id),
-        ],
-        &[("round", wf.round), ("at", now)],
-    )?;
-    let list = doc.put_object(&m, "reports", ObjType::List)?;
-    for (i, id) in seen.iter().enumerate() {
-        doc.insert(&list, i, id.as_str())?;
-    }
-    Ok(Decision {
-        reports: seen.to_vec(),
-        round: wf.round,
+    Ok(note.trim().to_owned())
+}
+
+/// Records the chair's decision on the current round: accept → accepted,
+/// revise → revision, reject → rejected. `seen` are the referees of the round
+/// whose reports the chair's node holds; accept and reject need one.
+pub fn decide(
+    doc: &mut AutoCommit,
+    who: &Who<'_>,
+    decision: &str,
+    note: &str,
+    seen: &[Referee],
+    now: i64,
+) -> Result<Decision, ModelError> {
+    let decision = super::one_of("decision", decision, &DECISIONS)?;
+    let note = check_note(note)?;
+    let round = read(doc)?.round;
+    let mut reports: Vec<String> = seen.iter().map(Referee::key).collect();
+    reports.sort();
+    reports.dedup();
+    let mut step = Step::Decide(Decision {
+        round,
         decision: decision.to_owned(),
-        note: note.trim().to_owned(),
+        note,
         by: who.name.to_owned(),
         node_id: who.node_id.to_owned(),
         at: now,
-    })
+        reports,
+        void: String::new(),
+    });
+    check_local(doc, &mut step, who.role, &format!("{decision} the draft"))?;
+    let Step::Decide(d) = step else {
+        unreachable!("a decision stays one")
+    };
+    append(
+        doc,
+        "decisions",
+        &[
+            ("round", Field::Int(d.round)),
+            ("decision", Field::Str(&d.decision)),
+            ("note", Field::Str(&d.note)),
+            ("by", Field::Str(&d.by)),
+            ("by_node", Field::Str(&d.node_id)),
+            ("at", Field::Int(now)),
+            ("reports", Field::Strs(&d.reports)),
+        ],
+    )?;
+    let status = match decision {
+        "accept" => "accepted",
+        "revise" => "revision",
+        _ => "rejected",
+    };
+    doc.put(ROOT, "status", status)?;
+    Ok(d)
 }
 
-/// Publishes an accepted draft: pins the text as `published-N` (a version
-/// label cannot be moved, so that text is frozen), records the time, and sets
-/// the status to published. The chair may.
+/// Publishes an accepted draft: pins the text as `published-N` (frozen: a
+/// version never moves) and records the time. The chair may.
 pub fn publish(doc: &mut AutoCommit, who: &Who<'_>, now: i64) -> Result<Publication, ModelError> {
-    let wf = read(doc)?;
-    expect_chair(who, "publish")?;
-    expect_status(&wf, &["accepted"], "publish")?;
-    let version = format!("published-{}", wf.publications.len() + 1);
-    draft::tag_version(doc, &version, who.name, now)?;
-    doc.put(ROOT, "status", "published")?;
+    let heads = heads_hex(doc);
+    let mut step = Step::Publish(Publication {
+        version: String::new(),
+        by: who.name.to_owned(),
+        node_id: who.node_id.to_owned(),
+        at: now,
+        heads,
+        void: String::new(),
+    });
+    check_local(doc, &mut step, who.role, "publish")?;
+    let Step::Publish(p) = step else {
+        unreachable!("a publication stays one")
+    };
     append(
         doc,
         "publications",
-        &[("version", &version), ("by", who.name)],
-        &[("at", now)],
+        &[
+            ("by", Field::Str(&p.by)),
+            ("by_node", Field::Str(&p.node_id)),
+            ("at", Field::Int(now)),
+            ("heads", Field::Strs(&p.heads)),
+        ],
     )?;
-    Ok(Publication {
-        version,
-        by: who.name.to_owned(),
-        at: now,
-    })
+    doc.put(ROOT, "status", "published")?;
+    Ok(p)
 }
 
 /// Withdraws the draft. A credited author (on an editor or admin node) or the
 /// chair may, until it is published.
-pub fn withdraw(doc: &mut AutoCommit, who: &Who<'_>) -> Result<(), ModelError> {
-    let wf = read(doc)?;
-    expect_status(
-        &wf,
-        &["draft", "in-review", "revision", "accepted"],
-        "withdraw it",
+pub fn withdraw(doc: &mut AutoCommit, who: &Who<'_>, now: i64) -> Result<Withdrawal, ModelError> {
+    let mut step = Step::Withdraw(Withdrawal {
+        by: who.name.to_owned(),
+        node_id: who.node_id.to_owned(),
+        at: now,
+        void: String::new(),
+    });
+    check_local(doc, &mut step, who.role, "withdraw it")?;
+    let Step::Withdraw(w) = step else {
+        unreachable!("a withdrawal stays one")
+    };
+    append(
+        doc,
+        "withdrawals",
+        &[
+            ("by", Field::Str(&w.by)),
+            ("by_node", Field::Str(&w.node_id)),
+            ("at", Field::Int(now)),
+        ],
     )?;
-    let author = matches!(who.role, Some(Role::Admin | Role::Editor)) && is_author(doc, who.name)?;
-    if !author && who.role != Some(Role::Admin) {
-        return Err(forbid(format!(
-            "only a credited author or the chair may withdraw the draft; {} on this node is neither",
-            who.name
-        )));
-    }
     doc.put(ROOT, "status", "withdrawn")?;
+    Ok(w)
+}
+
+/// The records of a draft's append-only lists (the workflow's, and the named
+/// versions), by the object that holds each, with their fields as read.
+fn ledger(v: &View<'_>) -> Vec<(ObjId, String)> {
+    let mut out: Vec<(ObjId, String)> = records(v)
+        .into_iter()
+        .map(|r| (r.obj, format!("{:?}", r.step)))
+        .collect();
+    out.extend(draft::version_records(v));
+    out
+}
+
+/// The heads a document had before the changes `new` came in: the current
+/// heads and the parents of the new changes, less the new changes. (Every
+/// change before is an ancestor of one of them, and none after is.)
+fn heads_before(doc: &mut AutoCommit, new: &[Link]) -> Vec<ChangeHash> {
+    let fresh: BTreeSet<ChangeHash> = new.iter().map(|l| l.hash).collect();
+    let mut out: BTreeSet<ChangeHash> = doc.get_heads().into_iter().collect();
+    out.extend(new.iter().flat_map(|l| l.deps.iter().copied()));
+    out.retain(|h| !fresh.contains(h));
+    out.into_iter().collect()
+}
+
+/// Checks what the changes `new` (a partner's, not yet applied for good) do to
+/// the review records and named versions of a draft:
+/// earlier records are neither removed nor changed, and each new step is one
+/// its author was allowed to take on the draft as they saw it (the status,
+/// the roles in `roles`, the rules of a real review), named by the node that
+/// signed it and pinning the heads it was made on.
+pub fn check_new(
+    doc: &mut AutoCommit,
+    new: &[Link],
+    roles: &super::rules::Roles,
+) -> Result<(), ModelError> {
+    let refuse = |m: String| ModelError::Forbidden(m);
+    let before = heads_before(doc, new);
+    let then = ledger(&View::at(doc, &before));
+    let now = ledger(&View::now(doc));
+    for (obj, fields) in &then {
+        match now.iter().find(|(o, _)| o == obj) {
+            None => {
+                return Err(refuse(
+                    "the changes remove a recorded review step or named version; those are \
+                     never removed"
+                        .into(),
+                ));
+            }
+            Some((_, f)) if f != fields => {
+                return Err(refuse(
+                    "the changes alter a recorded review step or named version; those are \
+                     never changed"
+                        .into(),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let known: BTreeSet<&ObjId> = then.iter().map(|(o, _)| o).collect();
+    let fresh: Vec<Rec> = records(&View::now(doc))
+        .into_iter()
+        .filter(|r| !known.contains(&r.obj))
+        .collect();
+    for rec in fresh {
+        let (counter, actor) = &rec.op;
+        let link = new
+            .iter()
+            .find(|l| l.actor == *actor && (l.start_op..=l.max_op).contains(counter))
+            .ok_or_else(|| refuse("a review step that no new change made".into()))?;
+        let Some((node, _)) = parse_actor(actor) else {
+            return Err(refuse(format!(
+                "change {} was made by an actor that is no node",
+                link.hash
+            )));
+        };
+        let (_, by_node) = rec.step.by();
+        if by_node != node.to_string() {
+            return Err(refuse(format!(
+                "change {} records a review step in the name of node {by_node}, but node {} \
+                 made it",
+                link.hash,
+                node.short()
+            )));
+        }
+        let parents = link.deps.clone();
+        if let Step::Submit(Submission { heads, .. }) | Step::Publish(Publication { heads, .. }) =
+            &rec.step
+            && !pins_its_parents(doc, heads, &parents)
+        {
+            return Err(refuse(format!(
+                "change {} pins a version other than the text it was made on",
+                link.hash
+            )));
+        }
+        let at = View::at(doc, &parents);
+        let mut seen = records(&at);
+        let mut state = replay(&mut seen);
+        let mut step = rec.step.clone();
+        permitted(&at, &step, roles.get(&node).copied()).map_err(|e| {
+            refuse(format!(
+                "change {} by node {}: {e}",
+                link.hash,
+                node.short()
+            ))
+        })?;
+        state.take(&mut step).map_err(|e| {
+            refuse(format!(
+                "change {} by node {} takes a review step the draft was not ready for: {e}",
+                link.hash,
+                node.short()
+            ))
+        })?;
+    }
     Ok(())
+}
+
+/// Whether `pinned` (hex heads a record names) is the text a change with
+/// `parents` was made on. A change's parents are the heads it was made on and,
+/// should it not be among them, its actor's previous change (automerge adds
+/// it), which the heads then cover.
+fn pins_its_parents(doc: &mut AutoCommit, pinned: &[String], parents: &[ChangeHash]) -> bool {
+    let Ok(pinned) = draft::parse_heads(pinned) else {
+        return false;
+    };
+    if pinned.is_empty() || !pinned.iter().all(|h| parents.contains(h)) {
+        return false;
+    }
+    let extra: Vec<&ChangeHash> = parents.iter().filter(|p| !pinned.contains(p)).collect();
+    if extra.is_empty() {
+        return true;
+    }
+    let after: BTreeSet<ChangeHash> = doc
+        .get_changes_meta(&pinned)
+        .iter()
+        .map(|m| m.hash)
+        .collect();
+    extra.iter().all(|p| !after.contains(*p))
 }
 
 /// The id of the report of `referee` on `draft` in `round`: the same on every
@@ -594,9 +1119,14 @@ pub fn check_recommendation(r: &str) -> Result<&'static str, ModelError> {
 /// assigned to its current round. Returns their assignment and the version.
 pub fn may_report(doc: &AutoCommit, who: &Who<'_>) -> Result<(Assignment, String), ModelError> {
     let wf = read(doc)?;
-    expect_status(&wf, &["in-review"], "report on it")?;
+    if wf.status != "in-review" {
+        return Err(ModelError::State(format!(
+            "cannot report on it: the draft is {}; reports are written while it is in-review",
+            wf.status
+        )));
+    }
     let a = wf.assignment(who.name, who.node_id).ok_or_else(|| {
-        forbid(format!(
+        ModelError::Forbidden(format!(
             "{}@{} is not a referee of round {} of this draft",
             who.name, who.node_id, wf.round
         ))
@@ -641,7 +1171,7 @@ pub fn update_report(
     doc.put(ROOT, "recommendation", recommendation)?;
     doc.put(ROOT, "updated_at", now)?;
     let text = get_obj(doc, &ROOT, "body", ObjType::Text)
-        .ok_or_else(|| refuse("the report has no text".into()))?;
+        .ok_or_else(|| ModelError::invalid("the report has no text"))?;
     doc.update_text(&text, body)?;
     Ok(())
 }
@@ -672,9 +1202,58 @@ pub fn read_report(doc: &AutoCommit) -> Result<Report, ModelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::rules::Roles;
+    use automerge::ActorId;
 
-    const NODE_A: &str = "11111111111111111111111111111111111111111111";
-    const NODE_C: &str = "22222222222222222222222222222222222222222222";
+    fn node(n: u8) -> NodeId {
+        NodeId::from_bytes([n; 32])
+    }
+
+    fn actor(n: u8) -> ActorId {
+        crate::ids::actor_id(&node(n), 1)
+    }
+
+    /// Ana (author, editor node 1), Carla (chair, admin node 2), Bo (referee,
+    /// reviewer node 3), Chen (a second admin, node 4).
+    struct Cast {
+        ids: [String; 4],
+    }
+
+    impl Cast {
+        fn new() -> Self {
+            Self {
+                ids: [1, 2, 3, 4].map(|n| node(n).to_string()),
+            }
+        }
+        fn ana(&self) -> Who<'_> {
+            who("Ana", &self.ids[0], Role::Editor)
+        }
+        fn carla(&self) -> Who<'_> {
+            who("Carla", &self.ids[1], Role::Admin)
+        }
+        fn bo(&self) -> Who<'_> {
+            who("Bo", &self.ids[2], Role::Reviewer)
+        }
+        fn chen(&self) -> Who<'_> {
+            who("Chen", &self.ids[3], Role::Admin)
+        }
+        fn bo_referee(&self) -> Referee {
+            Referee {
+                name: "Bo".into(),
+                node_id: self.ids[2].clone(),
+            }
+        }
+        fn roles(&self) -> Roles {
+            [
+                (node(1), Role::Editor),
+                (node(2), Role::Admin),
+                (node(3), Role::Reviewer),
+                (node(4), Role::Admin),
+            ]
+            .into_iter()
+            .collect()
+        }
+    }
 
     fn who<'a>(name: &'a str, node_id: &'a str, role: Role) -> Who<'a> {
         Who {
@@ -685,123 +1264,448 @@ mod tests {
         }
     }
 
-    fn new_draft() -> AutoCommit {
-        let mut doc = AutoCommit::new();
+    /// A draft by Ana on node 1, written by node 1's actor.
+    fn new_draft(cast: &Cast) -> AutoCommit {
+        let mut doc = AutoCommit::new().with_actor(actor(1));
         let by = draft::Actor {
             author: "Ana",
             institution: "U",
-            node_id: NODE_A,
+            node_id: &cast.ids[0],
         };
         draft::init(&mut doc, &DocId::random(), "Paper", "", "Text.", &by, 1).unwrap();
+        doc.commit();
         doc
+    }
+
+    /// `doc` as node `n` holds it.
+    fn on(doc: &mut AutoCommit, n: u8) -> AutoCommit {
+        doc.fork().with_actor(actor(n))
+    }
+
+    /// Submitted by Ana, Bo assigned by Carla and his report in.
+    fn reviewed(cast: &Cast) -> AutoCommit {
+        let mut doc = new_draft(cast);
+        submit(&mut doc, &cast.ana(), 2).unwrap();
+        doc.commit();
+        let mut doc = on(&mut doc, 2);
+        assign(&mut doc, &cast.carla(), &cast.bo_referee(), "B", "", 3).unwrap();
+        doc.commit();
+        doc
+    }
+
+    /// The changes `doc` has that `base` has not, checked as a partner's.
+    fn check_as_partner(
+        doc: &mut AutoCommit,
+        base: &[ChangeHash],
+        roles: &Roles,
+    ) -> Result<(), ModelError> {
+        let new = crate::authorship::new_links(doc, base);
+        check_new(doc, &new, roles)
     }
 
     #[test]
     fn the_workflow_refuses_steps_out_of_turn_and_by_the_wrong_people() {
-        let mut doc = new_draft();
-        let ana = who("Ana", NODE_A, Role::Editor);
-        let chair = who("Carla", NODE_C, Role::Admin);
-        let reader = who("Ana", NODE_A, Role::Reader);
+        let cast = Cast::new();
+        let mut doc = new_draft(&cast);
+        let reader = who("Ana", &cast.ids[0], Role::Reader);
         assert!(matches!(
             submit(&mut doc, &reader, 2),
             Err(ModelError::Forbidden(_))
         ));
-        let stranger = who("Zed", NODE_A, Role::Editor);
+        let stranger = who("Zed", &cast.ids[0], Role::Editor);
         assert!(matches!(
             submit(&mut doc, &stranger, 2),
             Err(ModelError::Forbidden(_))
         ));
         assert!(matches!(
-            decide(&mut doc, &chair, "accept", "", &[], 2),
+            decide(&mut doc, &cast.carla(), "revise", "", &[], 2),
             Err(ModelError::State(_))
         ));
-        let s = submit(&mut doc, &ana, 2).unwrap();
+        let s = submit(&mut doc, &cast.ana(), 2).unwrap();
         assert_eq!((s.round, s.version.as_str()), (1, "round-1"));
         assert!(draft::version_heads(&mut doc, "round-1").is_ok());
         assert!(matches!(
-            decide(&mut doc, &ana, "accept", "", &[], 3),
+            decide(&mut doc, &cast.ana(), "revise", "", &[], 3),
             Err(ModelError::Forbidden(_))
         ));
         assert!(matches!(
-            publish(&mut doc, &chair, 3),
+            publish(&mut doc, &cast.carla(), 3),
             Err(ModelError::State(_))
         ));
-        assert!(decide(&mut doc, &chair, "later", "", &[], 3).is_err());
-        decide(&mut doc, &chair, "reject", "Out of scope.", &[], 3).unwrap();
+        assert!(decide(&mut doc, &cast.carla(), "later", "", &[], 3).is_err());
+        // No referee, no report: no accept and no reject.
+        for d in ["accept", "reject"] {
+            let err = decide(&mut doc, &cast.carla(), d, "", &[], 3).unwrap_err();
+            assert!(matches!(err, ModelError::State(_)), "{err}");
+            assert!(err.to_string().contains("at least one"), "{err}");
+        }
+        // A report by someone who is no referee of the round does not count.
+        let err = decide(
+            &mut doc,
+            &cast.carla(),
+            "accept",
+            "",
+            &[cast.bo_referee()],
+            3,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("at least one"), "{err}");
+        assign(
+            &mut doc,
+            &cast.carla(),
+            &cast.bo_referee(),
+            "B",
+            "2026-12-01",
+            3,
+        )
+        .unwrap();
+        assert_eq!(read(&doc).unwrap().assignments[0].due, "2026-12-01");
+        decide(
+            &mut doc,
+            &cast.carla(),
+            "reject",
+            "Out of scope.",
+            &[cast.bo_referee()],
+            4,
+        )
+        .unwrap();
         let wf = read(&doc).unwrap();
         assert_eq!(wf.status, "rejected");
+        assert_eq!(draft::read(&doc, None).unwrap().status, "rejected");
+        assert_eq!(crate::model::summarize(&doc).status, "rejected");
         assert_eq!(wf.decision(1).unwrap().note, "Out of scope.");
         // A rejected draft cannot be withdrawn or resubmitted.
         assert!(matches!(
-            withdraw(&mut doc, &ana),
+            withdraw(&mut doc, &cast.ana(), 5),
             Err(ModelError::State(_))
         ));
         assert!(matches!(
-            submit(&mut doc, &ana, 4),
+            submit(&mut doc, &cast.ana(), 5),
             Err(ModelError::State(_))
         ));
+    }
+
+    #[test]
+    fn an_author_neither_referees_nor_assigns_nor_decides() {
+        let cast = Cast::new();
+        let mut doc = new_draft(&cast);
+        // The chair is also an author (she edited the text).
+        let chair_author = who("Ana", &cast.ids[1], Role::Admin);
+        submit(&mut doc, &chair_author, 2).unwrap();
+        let ana = Referee {
+            name: "Ana".into(),
+            node_id: cast.ids[2].clone(),
+        };
+        let err = assign(&mut doc, &cast.carla(), &ana, "B", "", 3).unwrap_err();
+        assert!(err.to_string().contains("cannot referee"), "{err}");
+        let err = assign(&mut doc, &chair_author, &cast.bo_referee(), "B", "", 3).unwrap_err();
+        assert!(err.to_string().contains("another admin"), "{err}");
+        assign(&mut doc, &cast.carla(), &cast.bo_referee(), "B", "", 3).unwrap();
+        let err = decide(
+            &mut doc,
+            &chair_author,
+            "accept",
+            "",
+            &[cast.bo_referee()],
+            4,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ModelError::Forbidden(_)), "{err}");
+        assert!(err.to_string().contains("another admin"), "{err}");
+        decide(
+            &mut doc,
+            &cast.carla(),
+            "accept",
+            "",
+            &[cast.bo_referee()],
+            4,
+        )
+        .unwrap();
+        publish(&mut doc, &cast.carla(), 5).unwrap();
+        let wf = read(&doc).unwrap();
+        assert_eq!(wf.status, "published");
+        assert!(wf.version_heads("published-1").is_some());
+        assert!(draft::version_heads(&mut doc, "published-1").is_ok());
     }
 
     #[test]
     fn authors_and_chairs_withdraw_and_referees_report_only_when_assigned() {
-        let mut doc = new_draft();
-        let ana = who("Ana", NODE_A, Role::Editor);
-        let chair = who("Carla", NODE_C, Role::Admin);
-        submit(&mut doc, &ana, 2).unwrap();
-        let bo = Referee::parse(&format!("Bo@{NODE_C}")).unwrap();
-        assign(&mut doc, &chair, &bo, "Inst", "2026-12-01", 3).unwrap();
-        assert_eq!(read(&doc).unwrap().assignments[0].due, "2026-12-01");
-        let referee = who("Bo", NODE_C, Role::Reviewer);
-        assert!(may_report(&doc, &referee).is_ok());
-        let other = who("Bo", NODE_A, Role::Reviewer);
+        let cast = Cast::new();
+        let mut doc = reviewed(&cast);
+        assert!(may_report(&doc, &cast.bo()).is_ok());
+        let other = who("Bo", &cast.ids[0], Role::Reviewer);
         assert!(matches!(
             may_report(&doc, &other),
             Err(ModelError::Forbidden(_))
         ));
-        let reviewer_withdrawing = who("Bo", NODE_C, Role::Reviewer);
         assert!(matches!(
-            withdraw(&mut doc, &reviewer_withdrawing),
+            withdraw(&mut doc, &cast.bo(), 4),
             Err(ModelError::Forbidden(_))
         ));
-        withdraw(&mut doc, &ana).unwrap();
-        assert_eq!(read(&doc).unwrap().status, "withdrawn");
+        withdraw(&mut doc, &cast.ana(), 4).unwrap();
+        let wf = read(&doc).unwrap();
+        assert_eq!(wf.status, "withdrawn");
+        assert_eq!(wf.withdrawals.len(), 1);
         assert!(matches!(
-            may_report(&doc, &referee),
+            may_report(&doc, &cast.bo()),
             Err(ModelError::State(_))
         ));
     }
 
+    fn merged(a: &mut AutoCommit, b: &mut AutoCommit) -> (AutoCommit, AutoCommit) {
+        let mut ab = a.fork();
+        ab.merge(b).unwrap();
+        let mut ba = b.fork();
+        ba.merge(a).unwrap();
+        (ab, ba)
+    }
+
     #[test]
-    fn concurrent_decisions_are_both_kept_and_every_copy_agrees_on_the_status() {
-        let mut doc = new_draft();
-        let ana = who("Ana", NODE_A, Role::Editor);
-        submit(&mut doc, &ana, 2).unwrap();
-        let mut other = doc.fork();
-        let (c1, c2) = (
-            who("Carla", NODE_C, Role::Admin),
-            who("Chen", NODE_A, Role::Admin),
-        );
-        decide(&mut doc, &c1, "accept", "", &[], 3).unwrap();
-        decide(&mut other, &c2, "revise", "", &[], 3).unwrap();
-        let mut merged_one = doc.fork();
-        merged_one.merge(&mut other).unwrap();
-        let mut merged_two = other.fork();
-        merged_two.merge(&mut doc).unwrap();
-        let (w1, w2) = (read(&merged_one).unwrap(), read(&merged_two).unwrap());
+    fn concurrent_decisions_are_both_kept_and_one_counts_everywhere() {
+        let cast = Cast::new();
+        let mut doc = reviewed(&cast);
+        let mut carla = on(&mut doc, 2);
+        let mut chen = on(&mut doc, 4);
+        decide(
+            &mut carla,
+            &cast.carla(),
+            "accept",
+            "",
+            &[cast.bo_referee()],
+            5,
+        )
+        .unwrap();
+        decide(&mut chen, &cast.chen(), "revise", "More data.", &[], 5).unwrap();
+        let (one, two) = merged(&mut carla, &mut chen);
+        let (w1, w2) = (read(&one).unwrap(), read(&two).unwrap());
+        assert_eq!(w1, w2);
         assert_eq!(w1.decisions.len(), 2);
-        assert_eq!(w1.status, w2.status);
-        assert!(["accepted", "revision"].contains(&w1.status.as_str()));
+        let counting: Vec<&Decision> = w1.decisions.iter().filter(|d| d.void.is_empty()).collect();
+        assert_eq!(counting.len(), 1);
+        let void = w1.decisions.iter().find(|d| !d.void.is_empty()).unwrap();
+        assert!(void.void.contains("no effect"), "{}", void.void);
+        let expected = if counting[0].decision == "accept" {
+            "accepted"
+        } else {
+            "revision"
+        };
+        assert_eq!(w1.status, expected);
+        assert_eq!(w1.decision(1), Some(counting[0]));
+        assert_eq!(crate::model::summarize(&one).status, expected);
+    }
+
+    #[test]
+    fn a_withdrawal_and_a_decision_made_apart_settle_alike_everywhere() {
+        let cast = Cast::new();
+        let mut doc = reviewed(&cast);
+        let mut author = on(&mut doc, 1);
+        let mut chair = on(&mut doc, 2);
+        withdraw(&mut author, &cast.ana(), 5).unwrap();
+        decide(
+            &mut chair,
+            &cast.carla(),
+            "accept",
+            "",
+            &[cast.bo_referee()],
+            5,
+        )
+        .unwrap();
+        publish(&mut chair, &cast.carla(), 6).unwrap();
+        let (one, two) = merged(&mut author, &mut chair);
+        let (w1, w2) = (read(&one).unwrap(), read(&two).unwrap());
+        assert_eq!(w1, w2);
+        assert_eq!(w1.withdrawals.len(), 1);
+        assert_eq!(w1.decisions.len(), 1);
+        assert_eq!(w1.publications.len(), 1);
+        // Whichever came first in the shared order counts; the rest say why not.
+        match w1.status.as_str() {
+            "withdrawn" => {
+                assert!(!w1.decisions[0].void.is_empty());
+                assert!(!w1.publications[0].void.is_empty());
+                assert!(w1.version_heads("published-1").is_none());
+            }
+            "published" => assert!(!w1.withdrawals[0].void.is_empty()),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+
+    #[test]
+    fn two_authors_submitting_the_same_round_apart_keep_one_round() {
+        let cast = Cast::new();
+        let mut doc = new_draft(&cast);
+        let mut ana = on(&mut doc, 1);
+        let mut chen = on(&mut doc, 4);
+        let chen_author = draft::Actor {
+            author: "Chen",
+            institution: "C",
+            node_id: &cast.ids[3],
+        };
+        draft::set_body(&mut chen, "Text, revised by Chen.", &chen_author).unwrap();
+        chen.commit();
+        let chen_who = who("Chen", &cast.ids[3], Role::Admin);
+        let a = submit(&mut ana, &cast.ana(), 2).unwrap();
+        let c = submit(&mut chen, &chen_who, 2).unwrap();
+        let (mut one, two) = merged(&mut ana, &mut chen);
+        let (w1, w2) = (read(&one).unwrap(), read(&two).unwrap());
+        assert_eq!(w1, w2);
+        assert_eq!((w1.round, w1.status.as_str()), (1, "in-review"));
+        assert_eq!(w1.submissions.len(), 2);
+        let counting = w1.submissions.iter().find(|s| s.void.is_empty()).unwrap();
+        assert!(counting.heads == a.heads || counting.heads == c.heads);
+        assert_eq!(w1.version_heads("round-1"), Some(counting.heads.as_slice()));
+        // And the text of round-1 is that submission's.
+        let heads = draft::version_heads(&mut one, "round-1").unwrap();
+        let text = draft::read(&one, Some(&heads)).unwrap().body;
+        let expected = if counting.by == "Chen" {
+            "Text, revised by Chen."
+        } else {
+            "Text."
+        };
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_partners_honest_steps_pass_and_forged_ones_are_refused() {
+        let cast = Cast::new();
+        let roles = cast.roles();
+        let mut doc = new_draft(&cast);
+        let base = doc.get_heads();
+        submit(&mut doc, &cast.ana(), 2).unwrap();
+        doc.commit();
+        check_as_partner(&mut doc, &base, &roles).expect("an author submits");
+        let submitted = doc.get_heads();
+
+        // Honest: the chair assigns Bo and, with his report, accepts.
+        let mut chair = on(&mut doc, 2);
+        assign(&mut chair, &cast.carla(), &cast.bo_referee(), "B", "", 3).unwrap();
+        chair.commit();
+        decide(
+            &mut chair,
+            &cast.carla(),
+            "accept",
+            "",
+            &[cast.bo_referee()],
+            4,
+        )
+        .unwrap();
+        chair.commit();
+        check_as_partner(&mut chair, &submitted, &roles).expect("the chair's steps pass");
+
+        // An editor node writing a decision: only the chair decides.
+        let mut editor = on(&mut doc, 1);
+        let as_chair = who("Carla", &cast.ids[0], Role::Admin);
+        assign(&mut editor, &as_chair, &cast.bo_referee(), "B", "", 3).unwrap();
+        editor.commit();
+        let err = check_as_partner(&mut editor, &submitted, &roles).unwrap_err();
+        assert!(err.to_string().contains("only the chair"), "{err}");
+
+        // A chair's node deciding in the name of another node.
+        let mut forger = on(&mut doc, 4);
+        let in_carlas_name = who("Chen", &cast.ids[1], Role::Admin);
+        assign(&mut forger, &in_carlas_name, &cast.bo_referee(), "B", "", 3).unwrap();
+        forger.commit();
+        let err = check_as_partner(&mut forger, &submitted, &roles).unwrap_err();
+        assert!(err.to_string().contains("in the name of node"), "{err}");
+
+        // An accept with no report, written past the local check.
+        let mut hasty = on(&mut doc, 2);
+        append(
+            &mut hasty,
+            "decisions",
+            &[
+                ("round", Field::Int(1)),
+                ("decision", Field::Str("accept")),
+                ("by", Field::Str("Carla")),
+                ("by_node", Field::Str(&cast.ids[1])),
+                ("at", Field::Int(4)),
+                ("reports", Field::Strs(&[])),
+            ],
+        )
+        .unwrap();
+        hasty.commit();
+        let err = check_as_partner(&mut hasty, &submitted, &roles).unwrap_err();
+        assert!(err.to_string().contains("at least one"), "{err}");
+
+        // A publication of a draft nobody accepted.
+        let mut eager = on(&mut doc, 2);
+        let heads: Vec<String> = eager.get_heads().iter().map(|h| h.to_string()).collect();
+        append(
+            &mut eager,
+            "publications",
+            &[
+                ("by", Field::Str("Carla")),
+                ("by_node", Field::Str(&cast.ids[1])),
+                ("at", Field::Int(4)),
+                ("heads", Field::Strs(&heads)),
+            ],
+        )
+        .unwrap();
+        eager.commit();
+        let err = check_as_partner(&mut eager, &submitted, &roles).unwrap_err();
+        assert!(err.to_string().contains("not ready"), "{err}");
+
+        // A submission record removed, or changed.
+        let mut eraser = on(&mut doc, 2);
+        let review = get_obj(&eraser, &ROOT, "review", ObjType::Map).unwrap();
+        let subs = get_obj(&eraser, &review, "submissions", ObjType::List).unwrap();
+        eraser.delete(&subs, 0).unwrap();
+        eraser.commit();
+        let err = check_as_partner(&mut eraser, &submitted, &roles).unwrap_err();
+        assert!(err.to_string().contains("never removed"), "{err}");
+        let mut changer = on(&mut doc, 2);
+        let first = crate::model::list_obj(&changer, &subs, 0, ObjType::Map).unwrap();
+        changer.put(&first, "by", "Somebody").unwrap();
+        changer.commit();
+        let err = check_as_partner(&mut changer, &submitted, &roles).unwrap_err();
+        assert!(err.to_string().contains("never changed"), "{err}");
+    }
+
+    #[test]
+    fn steps_made_apart_pass_everywhere_in_any_order() {
+        // A decision and a withdrawal made apart: each was legal where it was
+        // made, so every node takes both (one then has no effect), in
+        // whichever order they arrive.
+        let cast = Cast::new();
+        let roles = cast.roles();
+        let mut doc = reviewed(&cast);
+        let base = doc.get_heads();
+        let mut author = on(&mut doc, 1);
+        let mut chair = on(&mut doc, 2);
+        withdraw(&mut author, &cast.ana(), 5).unwrap();
+        author.commit();
+        decide(
+            &mut chair,
+            &cast.carla(),
+            "accept",
+            "",
+            &[cast.bo_referee()],
+            5,
+        )
+        .unwrap();
+        chair.commit();
+        let mut a_first = author.fork();
+        a_first.merge(&mut chair).unwrap();
+        let after_author = author.get_heads();
+        check_as_partner(&mut a_first, &after_author, &roles).expect("the decision passes");
+        let mut c_first = chair.fork();
+        c_first.merge(&mut author).unwrap();
+        let after_chair = chair.get_heads();
+        check_as_partner(&mut c_first, &after_chair, &roles).expect("the withdrawal passes");
+        check_as_partner(&mut c_first, &base, &roles).expect("both pass together");
     }
 
     #[test]
     fn report_ids_differ_by_round_and_referee() {
+        let cast = Cast::new();
         let d = DocId::random();
-        let bo = Referee::parse(&format!("Bo@{NODE_C}")).unwrap();
-        let dee = Referee::parse(&format!("Dee@{NODE_C}")).unwrap();
+        let bo = cast.bo_referee();
+        let dee = Referee::parse(&format!("Dee@{}", cast.ids[2])).unwrap();
         assert_eq!(report_id(&d, 1, &bo), report_id(&d, 1, &bo));
         assert_ne!(report_id(&d, 1, &bo), report_id(&d, 2, &bo));
         assert_ne!(report_id(&d, 1, &bo), report_id(&d, 1, &dee));
         assert!(Referee::parse("Bo").is_err());
         assert!(Referee::parse("@x").is_err());
+        assert!(is_workflow_label("round-1") && is_workflow_label("published-12"));
+        assert!(!is_workflow_label("round-") && !is_workflow_label("round-one"));
     }
 }

@@ -120,6 +120,11 @@ pub fn check_new(
             comments_only.push((meta.hash, node));
         }
     }
+    if kind == DocKind::Draft {
+        // The review workflow's steps and the named versions: each step by the
+        // rules of a real review, none removed or changed.
+        super::review::check_new(doc, new, roles)?;
+    }
     for (hash, node) in comments_only {
         let refused = || {
             ModelError::Forbidden(format!(
@@ -211,7 +216,7 @@ mod tests {
             institution: "B",
             node_id: &bo_id,
         };
-        draft::add_comment(&mut reviewer, "fell to 6%", "Source?", &by_bo, 2).unwrap();
+        draft::add_comment(&mut reviewer, "c1", "fell to 6%", "Source?", &by_bo, 2).unwrap();
         reviewer.commit();
         check_changes(&mut reviewer, &base, DocKind::Draft, &roles).expect("reviewers comment");
         let commented = reviewer.get_heads();

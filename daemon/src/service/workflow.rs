@@ -70,12 +70,9 @@ impl Service {
         r.workflow
             .assignments
             .iter()
+            .filter(|a| a.void.is_empty())
             .filter_map(|a| {
-                let referee = Referee {
-                    name: a.referee.clone(),
-                    node_id: a.node_id.clone(),
-                };
-                let rid = review::report_id(&r.id, a.round, &referee);
+                let rid = review::report_id(&r.id, a.round, &a.referee());
                 self.repo.meta(&rid)?;
                 let report = self
                     .repo
@@ -112,6 +109,9 @@ impl Service {
                     version: s.version.clone(),
                     by: s.by.clone(),
                     at: s.at,
+                    node_id: s.node_id.clone(),
+                    heads: s.heads.clone(),
+                    void: s.void.clone(),
                 })
                 .collect(),
             assignments: r
@@ -119,9 +119,17 @@ impl Service {
                 .assignments
                 .iter()
                 .map(|a| {
-                    let report_id = has_report(a).unwrap_or_default();
+                    let report_id = if a.void.is_empty() {
+                        has_report(a).unwrap_or_default()
+                    } else {
+                        String::new()
+                    };
                     pb::Assignment {
-                        overdue: report_id.is_empty() && overdue(&a.due, today),
+                        overdue: a.void.is_empty()
+                            && report_id.is_empty()
+                            && overdue(&a.due, today),
+                        by_node: a.by_node.clone(),
+                        void: a.void.clone(),
                         round: a.round,
                         referee: a.referee.clone(),
                         node_id: a.node_id.clone(),
@@ -144,6 +152,8 @@ impl Service {
                     by: d.by.clone(),
                     node_id: d.node_id.clone(),
                     at: d.at,
+                    reports_seen: d.reports.clone(),
+                    void: d.void.clone(),
                 })
                 .collect(),
             publications: r
@@ -154,16 +164,34 @@ impl Service {
                     version: p.version.clone(),
                     by: p.by.clone(),
                     at: p.at,
+                    node_id: p.node_id.clone(),
+                    heads: p.heads.clone(),
+                    void: p.void.clone(),
+                })
+                .collect(),
+            withdrawals: r
+                .workflow
+                .withdrawals
+                .iter()
+                .map(|w| pb::Withdrawal {
+                    by: w.by.clone(),
+                    node_id: w.node_id.clone(),
+                    at: w.at,
+                    void: w.void.clone(),
                 })
                 .collect(),
             reports: reports
                 .into_iter()
                 .map(|(id, rep)| {
                     let id = id.to_string();
+                    let referee = Referee {
+                        name: rep.referee.clone(),
+                        node_id: rep.node_id.clone(),
+                    };
                     let late = r
                         .workflow
                         .decision(rep.round)
-                        .is_some_and(|d| !d.reports.contains(&id));
+                        .is_some_and(|d| !d.reports.contains(&referee.key()));
                     pb::Report {
                         id,
                         draft_id: rep.draft,
@@ -245,11 +273,14 @@ impl Service {
             }
             Action::Report(rep) => self.report(&r, &who, rep, now)?,
             Action::Decide(d) => {
-                let seen: Vec<String> = self
+                let seen: Vec<Referee> = self
                     .reports(&r)
                     .into_iter()
                     .filter(|(_, rep)| rep.round == r.workflow.round)
-                    .map(|(rid, _)| rid.to_string())
+                    .map(|(_, rep)| Referee {
+                        name: rep.referee,
+                        node_id: rep.node_id,
+                    })
                     .collect();
                 let note = ChangeNote::new(author, format!("decide: {}", d.decision));
                 self.repo.change_durably(&id, &note, |doc| {
@@ -264,7 +295,7 @@ impl Service {
             Action::Withdraw(_) => {
                 let note = ChangeNote::new(author, "withdraw");
                 self.repo
-                    .change_durably(&id, &note, |doc| review::withdraw(doc, &who))?;
+                    .change_durably(&id, &note, |doc| review::withdraw(doc, &who, now))?;
             }
         }
         Ok(self.review_state(&self.reviewed(id)?))
@@ -283,9 +314,10 @@ impl Service {
             if !rep.comments.is_empty() {
                 let mut trial = doc.clone();
                 for c in &rep.comments {
-                    draft::add_comment(&mut trial, &c.quote, &c.body, &by, now).map_err(|e| {
-                        ModelError::invalid(format!("comment on “{}”: {e}", c.quote))
-                    })?;
+                    let id = crate::ids::comment_id();
+                    draft::add_comment(&mut trial, &id, &c.quote, &c.body, &by, now).map_err(
+                        |e| ModelError::invalid(format!("comment on “{}”: {e}", c.quote)),
+                    )?;
                 }
             }
             Ok::<_, ModelError>(allowed)
@@ -296,10 +328,13 @@ impl Service {
         };
         let rid = review::report_id(&r.id, assignment.round, &referee);
         let note = ChangeNote::new(who.name, format!("report on round {}", assignment.round));
-        if self.repo.meta(&rid).is_some() {
+        let update = || {
             self.repo.change_durably(&rid, &note, |doc| {
                 review::update_report(doc, rep.recommendation.trim(), &rep.text, now)
-            })?;
+            })
+        };
+        if self.repo.meta(&rid).is_some() {
+            update()?;
         } else {
             let report = review::Report {
                 space: r.space.to_string(),
@@ -315,14 +350,23 @@ impl Service {
                 submitted_at: now,
                 updated_at: now,
             };
-            self.repo
-                .create_as(rid, &note, |doc| review::init_report(doc, &report))?;
+            // The same referee reporting twice at once (two terminals): one
+            // creates the report, the other finds it made and updates it.
+            match self
+                .repo
+                .create_as(rid, &note, |doc| review::init_report(doc, &report))
+            {
+                Ok(_) => {}
+                Err(crate::repo::RepoError::Exists(_)) => update()?,
+                Err(e) => return Err(e),
+            }
         }
         if !rep.comments.is_empty() {
             let note = ChangeNote::new(who.name, "comment as referee");
             self.repo.change_durably(&r.id, &note, |doc| {
                 rep.comments.iter().try_for_each(|c| {
-                    draft::add_comment(doc, &c.quote, &c.body, &by, now).map(|_| ())
+                    let id = crate::ids::comment_id();
+                    draft::add_comment(doc, &id, &c.quote, &c.body, &by, now).map(|_| ())
                 })
             })?;
         }
@@ -375,12 +419,7 @@ impl Service {
                 }
                 continue;
             }
-            let current: Vec<&review::Assignment> = r
-                .workflow
-                .assignments
-                .iter()
-                .filter(|a| a.round == round)
-                .collect();
+            let current: Vec<&review::Assignment> = r.workflow.assigned(round).collect();
             let reported = |a: &review::Assignment| {
                 reports.iter().any(|(_, rep)| {
                     rep.round == a.round && rep.referee == a.referee && rep.node_id == a.node_id
@@ -412,7 +451,7 @@ impl Service {
         let label = match req.version.trim() {
             "" => r
                 .workflow
-                .publications
+                .published()
                 .last()
                 .filter(|_| r.workflow.status == "published")
                 .map(|p| p.version.clone())
@@ -432,8 +471,7 @@ impl Service {
         })??;
         let published = r
             .workflow
-            .publications
-            .iter()
+            .published()
             .find(|p| p.version == label)
             .map(|p| p.at);
         let space_name = self
@@ -505,12 +543,7 @@ impl Service {
             *by_status
                 .entry((sp.name.clone(), r.workflow.status.clone()))
                 .or_default() += 1;
-            published += r
-                .workflow
-                .publications
-                .iter()
-                .filter(|p| in_period(p.at))
-                .count() as u64;
+            published += r.workflow.published().filter(|p| in_period(p.at)).count() as u64;
             for (_, rep) in self.reports(&r) {
                 if in_period(rep.submitted_at) {
                     review_days.push((rep.submitted_at - rep.assigned_at).max(0) as f64 / 86_400.0);
