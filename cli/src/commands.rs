@@ -1007,6 +1007,11 @@ async fn peer(ctx: &mut Ctx, cmd: PeerCmd) -> anyhow::Result<()> {
                 ],
                 &rows,
             );
+            // A refusal says what to run where, which the table's column cuts off.
+            for p in list.peers.iter().filter(|p| p.refusal.is_some()) {
+                outln!();
+                outln!("{}", p.last_error);
+            }
         }
         PeerCmd::Remove { id } => {
             ctx.api

@@ -17,7 +17,7 @@ use kp_proto::replication::replication_client::ReplicationClient;
 use kp_proto::replication::replication_server::{Replication, ReplicationServer};
 use prost::Message;
 use ring::rand::SecureRandom;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -48,6 +48,12 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const SESSIONS_PER_MINUTE: usize = 20;
 /// Where runtime-added peers are kept in the store.
 const PEERS_KEY: &[u8] = b"peers";
+/// A refusal that a retrying dialler repeats is logged as a warning once in this
+/// window, and at debug level within it.
+const REFUSAL_LOG_WINDOW: Duration = Duration::from_secs(600);
+/// At most this many refusals are remembered for that; beyond, a flood of
+/// strangers is logged at debug level.
+const REFUSAL_LOG_KEYS: usize = 1024;
 
 /// Where a peer entry comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +88,8 @@ pub struct PeerInfo {
     /// Shared documents whose latest changes here the peer has not confirmed
     /// (as of the last session).
     pub behind: u64,
+    /// Set when the last failure was a refusal an operator can fix.
+    pub refusal: Option<Refusal>,
 }
 
 impl PeerInfo {
@@ -97,7 +105,188 @@ impl PeerInfo {
             bytes_out: 0,
             last_error: String::new(),
             behind: 0,
+            refusal: None,
         }
+    }
+}
+
+/// A partner connection refused for a reason an operator can fix: who refused
+/// whom, and what to run where.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The peer refused this node: it has not pinned this node's id.
+    NotPinnedThere {
+        /// The peer that refused.
+        peer: NodeId,
+        /// This node.
+        me: NodeId,
+        /// The address this node listens on; empty if it does not.
+        listen: String,
+    },
+    /// This node dialled `expected` at `address`, but the node answering
+    /// there proved another key, and this node refused it.
+    WrongNode {
+        /// The peer this node pinned for the address.
+        expected: NodeId,
+        /// The node that answered.
+        answered: NodeId,
+        /// The address dialled.
+        address: String,
+        /// This node.
+        me: NodeId,
+    },
+}
+
+impl Refusal {
+    /// A short name of the cause: `not-pinned` or `wrong-node`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotPinnedThere { .. } => "not-pinned",
+            Self::WrongNode { .. } => "wrong-node",
+        }
+    }
+
+    /// The node that refused the connection.
+    pub fn refused_by(&self) -> NodeId {
+        match self {
+            Self::NotPinnedThere { peer, .. } => *peer,
+            Self::WrongNode { me, .. } => *me,
+        }
+    }
+
+    /// The node it refused.
+    pub fn refused(&self) -> NodeId {
+        match self {
+            Self::NotPinnedThere { me, .. } => *me,
+            Self::WrongNode { answered, .. } => *answered,
+        }
+    }
+
+    /// The node to run [`Refusal::fix`] on.
+    pub fn fix_on(&self) -> NodeId {
+        match self {
+            Self::NotPinnedThere { peer, .. } => *peer,
+            Self::WrongNode { me, .. } => *me,
+        }
+    }
+
+    /// The commands that would fix it, in order. For a wrong node they fix it
+    /// only if the node that answered is the partner meant; the address may as
+    /// well be wrong.
+    pub fn fix(&self) -> Vec<String> {
+        match self {
+            Self::NotPinnedThere { me, listen, .. } => match dialable(listen) {
+                address if address.is_empty() => vec![format!("kp peer add {me}")],
+                address => vec![format!("kp peer add {me} {address}")],
+            },
+            Self::WrongNode {
+                expected,
+                answered,
+                address,
+                ..
+            } => vec![
+                format!("kp peer remove {expected}"),
+                format!("kp peer add {answered} {address}"),
+            ],
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotPinnedThere { peer, listen, .. } => {
+                write!(
+                    f,
+                    "node {}… refused this node: it has not pinned this node's id. On {}…, run: {}",
+                    peer.short(),
+                    peer.short(),
+                    self.fix().join("; ")
+                )?;
+                // A wildcard address names no host to give; the port still helps.
+                match listen.parse::<std::net::SocketAddr>() {
+                    Ok(a) if a.ip().is_unspecified() => write!(
+                        f,
+                        " (followed by this node's host:{} if that node should dial it too)",
+                        a.port()
+                    ),
+                    _ => Ok(()),
+                }
+            }
+            Self::WrongNode {
+                expected,
+                answered,
+                address,
+                ..
+            } => write!(
+                f,
+                "expected node {expected} at {address}, but node {answered} answered (the \
+                 certificate there is not {}…'s); check the address (or, if {}… is the partner \
+                 you meant, run here: {})",
+                expected.short(),
+                answered.short(),
+                self.fix().join("; ")
+            ),
+        }
+    }
+}
+
+/// Why one connection attempt ended.
+enum Failure {
+    /// A refusal an operator can fix.
+    Refused(Refusal),
+    /// Anything else, said in words.
+    Other(String),
+}
+
+/// What the node logs once per [`REFUSAL_LOG_WINDOW`]: the retries of a
+/// dialler repeat the same cause every few seconds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Noted {
+    /// A node this node has not pinned tried to connect.
+    Stranger(NodeId),
+    /// A connection from this host failed in the handshake.
+    FailedFrom(std::net::IpAddr),
+    /// This node's dial of a peer was refused.
+    Dial(NodeId, Refusal),
+}
+
+/// When each noted thing was last logged as a warning.
+#[derive(Debug, Default)]
+struct LogOnce {
+    last: BTreeMap<Noted, std::time::Instant>,
+}
+
+impl LogOnce {
+    /// Whether `what` deserves a warning now: not warned about within the
+    /// window, and room left to remember it.
+    fn due(&mut self, what: Noted, now: std::time::Instant) -> bool {
+        self.last
+            .retain(|_, t| now.saturating_duration_since(*t) < REFUSAL_LOG_WINDOW);
+        if self.last.contains_key(&what) || self.last.len() >= REFUSAL_LOG_KEYS {
+            return false;
+        }
+        self.last.insert(what, now);
+        true
+    }
+}
+
+/// Logs `message` as a warning if `due`, else at debug level.
+fn log_refusal(due: bool, message: &str) {
+    if due {
+        tracing::warn!("{message}");
+    } else {
+        tracing::debug!("{message}");
+    }
+}
+
+/// The address a partner could dial this node on, from the address it listens
+/// on: none for a wildcard address (0.0.0.0), which names no host.
+fn dialable(listen: &str) -> String {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() => String::new(),
+        _ => listen.to_owned(),
     }
 }
 
@@ -131,6 +320,8 @@ struct State {
     dialers: BTreeMap<NodeId, watch::Sender<()>>,
     /// When each peer opened its recent sessions, for the rate limit.
     opened: BTreeMap<NodeId, std::collections::VecDeque<std::time::Instant>>,
+    /// Refusals logged lately.
+    noted: LogOnce,
 }
 
 struct Inner {
@@ -265,6 +456,7 @@ impl Peers {
                     peers,
                     dialers: BTreeMap::new(),
                     opened: BTreeMap::new(),
+                    noted: LogOnce::default(),
                 }),
                 shutdown,
                 listen: Mutex::new(String::new()),
@@ -336,6 +528,11 @@ impl Peers {
                 .peers
                 .entry(id)
                 .or_insert_with(|| PeerInfo::new(id, String::new(), Source::Added));
+            if entry.address != address {
+                // The last failure was at the old address.
+                entry.last_error.clear();
+                entry.refusal = None;
+            }
             entry.address = address.to_owned();
             entry.clone()
         };
@@ -436,9 +633,23 @@ impl Peers {
                 _ = stop.changed() => return,
                 _ = shutdown.changed() => return,
             };
-            if let Err(e) = outcome {
-                tracing::info!(peer = %id.short(), %address, "connection failed: {e}");
-                self.update(&id, |p| p.last_error = e);
+            match outcome {
+                Ok(()) => {}
+                Err(Failure::Refused(r)) => {
+                    let due = self.due(Noted::Dial(id, r.clone()));
+                    log_refusal(due, &format!("connection to {address} refused: {r}"));
+                    self.update(&id, |p| {
+                        p.last_error = r.to_string();
+                        p.refusal = Some(r);
+                    });
+                }
+                Err(Failure::Other(e)) => {
+                    tracing::info!(peer = %id.short(), %address, "connection failed: {e}");
+                    self.update(&id, |p| {
+                        p.last_error = e;
+                        p.refusal = None;
+                    });
+                }
             }
             // A session that lasted resets the backoff; quick failures grow it.
             if started.elapsed() > BACKOFF_CAP {
@@ -454,11 +665,46 @@ impl Peers {
         }
     }
 
-    /// One connection: TLS to the pinned key, then a session until it ends.
-    async fn dial_once(&self, id: NodeId, address: &str) -> Result<(), String> {
-        let config = transport::client_config(&self.inner.key, self.inner.cert.clone(), id)
-            .map_err(|e| e.to_string())?;
-        let connector = tokio_rustls::TlsConnector::from(config);
+    /// Whether `what` deserves a warning now (see [`LogOnce`]).
+    fn due(&self, what: Noted) -> bool {
+        self.lock().noted.due(what, std::time::Instant::now())
+    }
+
+    /// One connection: TLS to the pinned key, then a session until it ends. A
+    /// failure the TLS layer can explain is said as a refusal, whatever layer
+    /// above reported it.
+    async fn dial_once(&self, id: NodeId, address: &str) -> Result<(), Failure> {
+        let connector = transport::Connector::new(&self.inner.key, self.inner.cert.clone(), id)
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        let result = self.dial_with(&connector, id, address).await;
+        result.map_err(|e| match connector.refusal() {
+            Some(transport::DialRefusal::NotPinnedThere) => {
+                Failure::Refused(Refusal::NotPinnedThere {
+                    peer: id,
+                    me: self.inner.key.id(),
+                    listen: self.listen_address(),
+                })
+            }
+            Some(transport::DialRefusal::WrongNode { answered }) => {
+                Failure::Refused(Refusal::WrongNode {
+                    expected: id,
+                    answered,
+                    address: address.to_owned(),
+                    me: self.inner.key.id(),
+                })
+            }
+            None => Failure::Other(e),
+        })
+    }
+
+    async fn dial_with(
+        &self,
+        connector: &transport::Connector,
+        id: NodeId,
+        address: &str,
+    ) -> Result<(), String> {
+        let connector = connector.clone();
+        let target = address.to_owned();
         let address = address.to_owned();
         let channel = tonic::transport::Endpoint::from_static("http://kp-peer")
             .connect_timeout(Duration::from_secs(10))
@@ -472,13 +718,12 @@ impl Peers {
                     let tcp = TcpStream::connect(&address).await?;
                     // Sync messages are small and latency-bound: no Nagle delay.
                     tcp.set_nodelay(true)?;
-                    let name = ServerName::try_from("kp-node").map_err(std::io::Error::other)?;
-                    let tls = connector.connect(name, tcp).await?;
+                    let tls = connector.connect(tcp).await?;
                     Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
                 }
             }))
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| describe_connect(&e, &target))?;
         let mut client = ReplicationClient::new(channel)
             .max_decoding_message_size(self.max_message())
             .max_encoding_message_size(self.max_message());
@@ -491,12 +736,12 @@ impl Peers {
             let response = client
                 .session(ReceiverStream::new(rx))
                 .await
-                .map_err(|s| s.message().to_owned())?;
+                .map_err(|s| status_text(&s))?;
             let mut inbound = response.into_inner();
             let first = inbound
                 .message()
                 .await
-                .map_err(|s| s.message().to_owned())?
+                .map_err(|s| status_text(&s))?
                 .ok_or("the peer closed the session")?;
             Ok::<_, String>((inbound, first))
         };
@@ -554,6 +799,7 @@ impl Peers {
             p.last_seen = now_secs();
             p.bytes_in += len;
             p.last_error.clear();
+            p.refusal = None;
         });
         tracing::info!(peer = %peer.short(), "connected");
         Ok(Duration::from_secs(u64::from(hello.idle_timeout_secs)))
@@ -604,13 +850,15 @@ impl Peers {
             .map(|a| a.to_string())
             .unwrap_or_default();
         *self.inner.listen.lock().unwrap_or_else(|e| e.into_inner()) = address.clone();
-        let config = transport::server_config(
-            &self.inner.key,
-            self.inner.cert.clone(),
-            Arc::clone(&self.inner.allowed),
-        )
-        .map_err(|e| e.to_string())?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let acceptor = Arc::new(
+            transport::Acceptor::new(
+                &self.inner.key,
+                self.inner.cert.clone(),
+                Arc::clone(&self.inner.allowed),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        let peers = self.clone();
         let (conn_tx, conn_rx) = mpsc::channel::<Result<PeerStream, std::io::Error>>(16);
         let mut shutdown = self.inner.shutdown.clone();
         // Handshakes run in their own tasks: a peer that stalls in one holds up
@@ -628,23 +876,23 @@ impl Peers {
                 if let Err(e) = tcp.set_nodelay(true) {
                     tracing::debug!(%from, "could not set TCP_NODELAY: {e}");
                 }
-                let acceptor = acceptor.clone();
+                let acceptor = Arc::clone(&acceptor);
                 let conn_tx = conn_tx.clone();
+                let peers = peers.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            match transport::peer_of(tls.get_ref().1.peer_certificates()) {
-                                Some(peer) => {
-                                    let _ = conn_tx.send(Ok(PeerStream { tls, peer })).await;
-                                }
-                                None => {
-                                    tracing::warn!(%from, "refused a connection without a node certificate")
-                                }
-                            }
+                        Ok(Ok((tls, peer))) => {
+                            let _ = conn_tx.send(Ok(PeerStream { tls, peer })).await;
                         }
-                        Ok(Err(e)) => tracing::warn!(%from, "refused a connection: {e}"),
+                        Ok(Err(e)) => peers.log_refused(from, e),
                         Err(_) => {
-                            tracing::warn!(%from, "refused a connection: TLS handshake timed out")
+                            let due = peers.due(Noted::FailedFrom(from.ip()));
+                            log_refusal(
+                                due,
+                                &format!(
+                                    "refused a connection from {from}: TLS handshake timed out"
+                                ),
+                            );
                         }
                     }
                 });
@@ -665,6 +913,33 @@ impl Peers {
         tokio::select! {
             r = server => r.map_err(|e| e.to_string()),
             () = accept => Ok(()),
+        }
+    }
+}
+
+impl Peers {
+    /// Logs why the listener refused a connection from `from`: once per node
+    /// (or host) and window as a warning, then at debug level.
+    fn log_refused(&self, from: std::net::SocketAddr, e: transport::AcceptError) {
+        match e {
+            transport::AcceptError::NotPinned(id) => log_refusal(
+                self.due(Noted::Stranger(id)),
+                &format!(
+                    "refused node {id} connecting from {from}: it is not pinned here. To accept \
+                     it, run: kp peer add {id} (add its address too if this node should dial it)"
+                ),
+            ),
+            transport::AcceptError::NotExpected => log_refusal(
+                self.due(Noted::FailedFrom(from.ip())),
+                &format!(
+                    "the node dialling from {from} refused this node's certificate: it has \
+                     another node id pinned for this address (`kp peer list` there names it)"
+                ),
+            ),
+            other => log_refusal(
+                self.due(Noted::FailedFrom(from.ip())),
+                &format!("refused a connection from {from}: {other}"),
+            ),
         }
     }
 }
@@ -718,6 +993,34 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     last
+}
+
+/// A connection error in words: a closed port says which address, anything
+/// else its innermost cause.
+fn describe_connect(e: &(dyn std::error::Error + 'static), address: &str) -> String {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return format!(
+                "nothing accepts connections at {address} (connection refused): is the \
+                 partner's kpd running there, with [peers] listen set?"
+            );
+        }
+        source = s.source();
+    }
+    describe(e)
+}
+
+/// A gRPC status from the dialling side in words: its cause when the transport
+/// failed ("transport error" alone says nothing), else its message.
+fn status_text(s: &Status) -> String {
+    if std::error::Error::source(s).is_some() {
+        describe(s)
+    } else {
+        s.message().to_owned()
+    }
 }
 
 type FrameStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<rp::Frame, Status>> + Send>>;
@@ -782,5 +1085,123 @@ impl Replication for Peers {
             ReceiverStream::new(rx),
             Ok,
         ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(seed: u8) -> NodeId {
+        NodeKey::from_seed([seed; 32]).id()
+    }
+
+    #[test]
+    fn a_refusal_says_who_refused_whom_and_what_to_run_where() {
+        let (a, b, c) = (node(1), node(2), node(3));
+        let not_pinned = Refusal::NotPinnedThere {
+            peer: b,
+            me: a,
+            listen: "127.0.0.1:7410".into(),
+        };
+        assert_eq!(
+            (
+                not_pinned.refused_by(),
+                not_pinned.refused(),
+                not_pinned.fix_on()
+            ),
+            (b, a, b)
+        );
+        assert_eq!(
+            not_pinned.fix(),
+            vec![format!("kp peer add {a} 127.0.0.1:7410")]
+        );
+        let text = not_pinned.to_string();
+        assert!(
+            text.starts_with(&format!("node {}… refused this node", b.short())),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!("run: kp peer add {a} 127.0.0.1:7410")),
+            "{text}"
+        );
+        // A node that listens on no definite address gives none, but its port.
+        let wildcard = Refusal::NotPinnedThere {
+            peer: b,
+            me: a,
+            listen: "0.0.0.0:7410".into(),
+        };
+        assert_eq!(wildcard.fix(), vec![format!("kp peer add {a}")]);
+        let text = wildcard.to_string();
+        assert!(
+            text.ends_with(&format!(
+                "run: kp peer add {a} (followed by this node's host:7410 if that node should dial it too)"
+            )),
+            "{text}"
+        );
+        let not_listening = Refusal::NotPinnedThere {
+            peer: b,
+            me: a,
+            listen: String::new(),
+        };
+        assert!(
+            not_listening
+                .to_string()
+                .ends_with(&format!("run: kp peer add {a}"))
+        );
+
+        let wrong = Refusal::WrongNode {
+            expected: c,
+            answered: b,
+            address: "10.0.0.2:7410".into(),
+            me: a,
+        };
+        assert_eq!(
+            (wrong.refused_by(), wrong.refused(), wrong.fix_on()),
+            (a, b, a)
+        );
+        assert_eq!(
+            wrong.fix(),
+            vec![
+                format!("kp peer remove {c}"),
+                format!("kp peer add {b} 10.0.0.2:7410")
+            ]
+        );
+        let text = wrong.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "expected node {c} at 10.0.0.2:7410, but node {b} answered"
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn addresses_partners_could_dial() {
+        assert_eq!(dialable("127.0.0.1:7410"), "127.0.0.1:7410");
+        assert_eq!(dialable("[::]:7410"), "");
+        assert_eq!(dialable(""), "");
+        assert_eq!(
+            dialable("partner.example.org:7410"),
+            "partner.example.org:7410"
+        );
+    }
+
+    #[test]
+    fn a_repeated_refusal_is_warned_about_once_a_window() {
+        let mut log = LogOnce::default();
+        let t0 = std::time::Instant::now();
+        let stranger = Noted::Stranger(node(4));
+        assert!(log.due(stranger.clone(), t0));
+        assert!(!log.due(stranger.clone(), t0 + Duration::from_secs(1)));
+        assert!(log.due(Noted::Stranger(node(5)), t0 + Duration::from_secs(1)));
+        assert!(log.due(stranger.clone(), t0 + REFUSAL_LOG_WINDOW));
+        // Memory is bounded: past the limit, new causes go to debug level.
+        let mut full = LogOnce::default();
+        for i in 0..REFUSAL_LOG_KEYS {
+            let ip = std::net::IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]);
+            assert!(full.due(Noted::FailedFrom(ip), t0));
+        }
+        assert!(!full.due(stranger, t0));
     }
 }

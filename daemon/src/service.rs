@@ -989,6 +989,13 @@ fn peer_reply(p: PeerInfo) -> pb::Peer {
         bytes_out: p.bytes_out,
         last_error: p.last_error,
         documents_behind: p.behind,
+        refusal: p.refusal.map(|r| pb::peer::Refusal {
+            reason: r.reason().into(),
+            refused_by: r.refused_by().to_string(),
+            refused: r.refused().to_string(),
+            fix_on: r.fix_on().to_string(),
+            fix: r.fix(),
+        }),
         source: match p.source {
             Source::Config => "config",
             Source::Added => "added",

@@ -193,6 +193,32 @@ impl Kpd {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Polls the node's log until `check` holds, or fails after `timeout` with
+    /// the log.
+    pub fn wait_log(&self, timeout: Duration, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if check(&log) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log did not say what was expected: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs a command line as a node prints it (`kp peer add ID ADDRESS`),
+    /// split at spaces, against this node; asserts success, returns standard
+    /// output.
+    pub fn run_line(&self, line: &str) -> String {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&"kp"), "not a kp command: {line}");
+        self.ok(&words[1..])
+    }
+
     /// Starts the node and waits (bounded) until it answers.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "node already running");
