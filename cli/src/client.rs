@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use hyper_util::rt::TokioIo;
+use kp_proto::local as pb;
 use kp_proto::local::local_client::LocalClient;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint};
@@ -28,7 +29,8 @@ impl std::fmt::Display for Unreachable {
 
 impl std::error::Error for Unreachable {}
 
-/// Largest reply accepted (a big dataset shown in full).
+/// Largest reply accepted (a big dataset shown in full), and the largest request
+/// sent until the node has told its own limit.
 const MAX_REPLY_BYTES: usize = 512 << 20;
 
 /// Connects to the node whose data directory is `dir`.
@@ -60,4 +62,126 @@ pub(crate) async fn connect(dir: &Path) -> Result<LocalClient<Channel>, Unreacha
     Ok(LocalClient::new(channel)
         .max_decoding_message_size(MAX_REPLY_BYTES)
         .max_encoding_message_size(MAX_REPLY_BYTES))
+}
+
+/// Asks the node for its size limits. This client then sends nothing larger
+/// than the node's request limit, which [`check_request`] enforces before
+/// sending (tonic's own check, as it encodes, would only break the stream).
+pub(crate) async fn limits(api: &mut LocalClient<Channel>) -> anyhow::Result<pb::NodeLimits> {
+    let s = api
+        .status(pb::StatusRequest {})
+        .await
+        .map_err(crate::commands::refused)?
+        .into_inner();
+    let Some(limits) = s.limits else {
+        anyhow::bail!(
+            "this node (kpd {}) does not report its size limits; run a kpd of the same version as this kp",
+            s.version
+        );
+    };
+    let request = usize::try_from(limits.max_request_kib.saturating_mul(1024))
+        .unwrap_or(usize::MAX)
+        .min(MAX_REPLY_BYTES);
+    *api = api.clone().max_encoding_message_size(request);
+    Ok(limits)
+}
+
+/// Refuses a request larger than the node takes, before it is sent.
+pub(crate) fn check_request(
+    req: &impl prost::Message,
+    limits: &pb::NodeLimits,
+) -> anyhow::Result<()> {
+    let limit = usize::try_from(limits.max_request_kib.saturating_mul(1024))
+        .unwrap_or(usize::MAX)
+        .min(MAX_REPLY_BYTES);
+    let len = req.encoded_len();
+    if len > limit {
+        anyhow::bail!("{}", over_request(len, limit));
+    }
+    Ok(())
+}
+
+fn over_request(len: usize, limit: usize) -> String {
+    format!(
+        "the request is {} KiB, over this node's limit for any request: the limit is {} KiB; `[limits] max_request_kib` in kpd.toml raises it",
+        len.div_ceil(1024),
+        limit / 1024
+    )
+}
+
+/// kp's own words for tonic's complaint that a message is over a size limit:
+/// a request over the node's limit (refused by this client as it encodes it, or
+/// by the node as it decodes it), or a reply over kp's. `None` for any other
+/// status.
+pub(crate) fn too_large(status: &tonic::Status) -> Option<String> {
+    if !matches!(
+        status.code(),
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+    ) {
+        return None;
+    }
+    // tonic says "Error, encoded (or decoded) message length too large: found
+    // N bytes, the limit is: M bytes".
+    let msg = status.message();
+    let number_after = |key: &str| -> Option<usize> {
+        let rest = &msg[msg.find(key)? + key.len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    };
+    let encoded = msg.contains("encoded message length too large");
+    if !encoded && !msg.contains("decoded message length too large") {
+        return None;
+    }
+    let found = number_after("found ");
+    let limit = number_after("the limit is: ");
+    // This client decodes replies with MAX_REPLY_BYTES; the node decodes
+    // requests with its own limit.
+    if !encoded && limit == Some(MAX_REPLY_BYTES) {
+        return Some(format!(
+            "the node's reply is over kp's limit for a reply ({} MiB); ask for less (`kp dataset show --limit N` shows the first N rows)",
+            MAX_REPLY_BYTES >> 20
+        ));
+    }
+    Some(match (found, limit) {
+        (Some(found), Some(limit)) => over_request(found, limit),
+        _ => "the request is over this node's limit for any request; `[limits] max_request_kib` in kpd.toml raises it".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tonics_size_complaints_are_worded_by_kp() {
+        let node = tonic::Status::out_of_range(
+            "Error, decoded message length too large: found 140012 bytes, the limit is: 131072 bytes",
+        );
+        assert_eq!(
+            too_large(&node).as_deref(),
+            Some(
+                "the request is 137 KiB, over this node's limit for any request: the limit is 128 KiB; `[limits] max_request_kib` in kpd.toml raises it"
+            )
+        );
+        let reply = tonic::Status::out_of_range(format!(
+            "Error, decoded message length too large: found 600000000 bytes, the limit is: {MAX_REPLY_BYTES} bytes"
+        ));
+        let msg = too_large(&reply).unwrap();
+        assert!(
+            msg.starts_with("the node's reply is over kp's limit for a reply (512 MiB)"),
+            "{msg}"
+        );
+        let odd = tonic::Status::resource_exhausted("encoded message length too large");
+        let msg = too_large(&odd).unwrap();
+        assert!(msg.contains("`[limits] max_request_kib`"), "{msg}");
+        // The node's own refusals, and other codes, keep their words.
+        let own = tonic::Status::resource_exhausted(
+            "the text is 5000 KiB; the limit is 4096 KiB (limits.max_text_kib in kpd.toml)",
+        );
+        assert_eq!(too_large(&own), None);
+        let other = tonic::Status::internal("decoded message length too large");
+        assert_eq!(too_large(&other), None);
+    }
 }

@@ -19,9 +19,13 @@ struct Ctx {
     author: String,
 }
 
-/// A failed request, shown as the node's message alone.
+/// A failed request, shown as the node's message alone (or kp's own, for a
+/// message over a size limit).
 pub(crate) fn refused(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{}", status.message())
+    match client::too_large(&status) {
+        Some(msg) => anyhow::anyhow!("{msg}"),
+        None => anyhow::anyhow!("{}", status.message()),
+    }
 }
 
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
@@ -29,9 +33,77 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads a text file (or standard input for `-`), refusing bytes that are not UTF-8.
-pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
-    let bytes = read_bytes(path)?;
+/// The most a command reads from one file or from standard input, and how to
+/// say so when an input is larger. Reading stops one byte past the limit, so
+/// `/dev/zero` or an endless pipe ends at once, and never fills memory.
+#[derive(Debug, Clone)]
+pub(crate) struct Bound {
+    /// Bytes accepted.
+    bytes: u64,
+    /// What the limit is for ("a draft's text").
+    what: &'static str,
+    /// Whose limit it is ("this node's").
+    whose: &'static str,
+    /// How it is raised, or why it is not.
+    how: String,
+}
+
+impl Bound {
+    /// A limit of the node, `kib` as it reports it, raised by `setting` in its
+    /// kpd.toml (written as "[section] key").
+    pub(crate) fn node(kib: u64, what: &'static str, setting: &str) -> Self {
+        Self {
+            bytes: kib.saturating_mul(1024),
+            what,
+            whose: "this node's",
+            how: format!("`{setting}` in kpd.toml raises it"),
+        }
+    }
+
+    /// A limit of kp's own, for inputs that no node reads.
+    pub(crate) fn fixed(bytes: u64, what: &'static str, why: &str) -> Self {
+        Self {
+            bytes,
+            what,
+            whose: "kp's",
+            how: why.to_owned(),
+        }
+    }
+
+    /// The node's limit on a draft's text (which also bounds a report's).
+    pub(crate) fn text(limits: &pb::NodeLimits, what: &'static str) -> Self {
+        Self::node(limits.max_text_kib, what, "[limits] max_text_kib")
+    }
+
+    fn over(&self, path: &Path) -> anyhow::Error {
+        let kib = self.bytes / 1024;
+        let mib = if kib >= 1024 && kib.is_multiple_of(1024) {
+            format!(" ({} MiB)", kib / 1024)
+        } else {
+            String::new()
+        };
+        anyhow::anyhow!(
+            "{} is over {} limit for {}: the limit is {kib} KiB{mib}; {}",
+            input_name(path),
+            self.whose,
+            self.what,
+            self.how
+        )
+    }
+}
+
+fn input_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads a text file (or standard input for `-`) of at most `bound`, refusing
+/// bytes that are not UTF-8.
+pub(crate) fn read_text(path: &Path, bound: &Bound) -> anyhow::Result<String> {
+    let bytes = read_bytes(path, bound)?;
     String::from_utf8(bytes).map_err(|e| {
         let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
@@ -45,15 +117,31 @@ pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
     })
 }
 
-fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// Reads a file (or standard input for `-`) of at most `bound`.
+pub(crate) fn read_bytes(path: &Path, bound: &Bound) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
     if path == Path::new("-") {
-        let mut buf = Vec::new();
         std::io::stdin()
+            .lock()
+            .take(bound.bytes.saturating_add(1))
             .read_to_end(&mut buf)
             .context("reading standard input")?;
-        return Ok(buf);
+    } else {
+        let cannot = || format!("cannot read {}", path.display());
+        let file = std::fs::File::open(path).with_context(cannot)?;
+        // A regular file says its size: one over the limit is refused unread.
+        // Devices and pipes say 0 and are read up to the limit.
+        if file.metadata().with_context(cannot)?.len() > bound.bytes {
+            return Err(bound.over(path));
+        }
+        file.take(bound.bytes.saturating_add(1))
+            .read_to_end(&mut buf)
+            .with_context(cannot)?;
     }
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    if buf.len() as u64 > bound.bytes {
+        return Err(bound.over(path));
+    }
+    Ok(buf)
 }
 
 /// Runs the parsed command line.
@@ -203,6 +291,15 @@ async fn status(ctx: &mut Ctx) -> anyhow::Result<()> {
             vec![
                 "store".into(),
                 format!("{} KiB on disk", s.store_bytes / 1024),
+            ],
+            vec![
+                "limits".into(),
+                s.limits.map_or_else(String::new, |l| {
+                    format!(
+                        "text {} KiB, CSV {} KiB, plugin {} KiB, request {} KiB",
+                        l.max_text_kib, l.max_csv_kib, l.max_wasm_kib, l.max_request_kib
+                    )
+                }),
             ],
         ],
     );
@@ -364,8 +461,9 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
             draft_type,
             file,
         } => {
+            let limits = client::limits(&mut ctx.api).await?;
             let body = match file {
-                Some(f) => read_text(&f)?,
+                Some(f) => read_text(&f, &Bound::text(&limits, "a draft's text"))?,
                 None => String::new(),
             };
             let req = pb::NewDraftRequest {
@@ -375,6 +473,7 @@ async fn draft(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 body,
                 author: ctx.author.clone(),
             };
+            client::check_request(&req, &limits)?;
             let d = ctx.api.new_draft(req).await.map_err(refused)?.into_inner();
             if ctx.json {
                 return print_json(&d);
@@ -616,9 +715,14 @@ async fn edit(
     file: Option<PathBuf>,
     base: Option<String>,
 ) -> anyhow::Result<()> {
+    let limits = client::limits(&mut ctx.api).await?;
+    let bound = Bound::text(&limits, "a draft's text");
     let (text, base_heads, base_version) = match file {
         Some(f) => {
-            let (text, line) = split_base_line(&read_text(&f)?)?;
+            // The version line comes on top of the text the limit is for.
+            let mut file_bound = bound.clone();
+            file_bound.bytes += 4096;
+            let (text, line) = split_base_line(&read_text(&f, &file_bound)?)?;
             let shown = f.display().to_string();
             match (line, base) {
                 (Some(line), _) if line.draft != id && !id.ends_with(&line.draft) => {
@@ -654,7 +758,7 @@ async fn edit(
                 .await
                 .map_err(refused)?
                 .into_inner();
-            let edited = run_editor(&id, &current.body)?;
+            let edited = run_editor(&id, &current.body, &bound)?;
             if edited == current.body {
                 if ctx.json {
                     return print_json(&json!({"id": id, "changed": false}));
@@ -672,6 +776,7 @@ async fn edit(
         author: ctx.author.clone(),
         base_version,
     };
+    client::check_request(&req, &limits)?;
     let r = ctx.api.edit_draft(req).await.map_err(refused)?.into_inner();
     if ctx.json {
         return print_json(&json!({
@@ -693,7 +798,7 @@ async fn edit(
 
 /// Opens $VISUAL or $EDITOR (default `vi`) on `text` in a private temporary file
 /// and returns what was saved.
-fn run_editor(id: &str, text: &str) -> anyhow::Result<String> {
+fn run_editor(id: &str, text: &str, bound: &Bound) -> anyhow::Result<String> {
     use std::os::unix::fs::OpenOptionsExt;
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
@@ -722,7 +827,7 @@ fn run_editor(id: &str, text: &str) -> anyhow::Result<String> {
         .status()
         .with_context(|| format!("cannot start the editor `{editor}`"));
     let result = match status {
-        Ok(s) if s.success() => read_text(&path),
+        Ok(s) if s.success() => read_text(&path, bound),
         Ok(s) => Err(anyhow::anyhow!(
             "the editor `{editor}` exited with {s}; nothing was saved"
         )),
@@ -860,7 +965,9 @@ fn cell_text(c: &pb::Cell) -> String {
 async fn dataset(ctx: &mut Ctx, cmd: DatasetCmd) -> anyhow::Result<()> {
     match cmd {
         DatasetCmd::Import(a) => {
-            let csv = read_bytes(&a.file)?;
+            let limits = client::limits(&mut ctx.api).await?;
+            let bound = Bound::node(limits.max_csv_kib, "a CSV file", "[limits] max_csv_kib");
+            let csv = read_bytes(&a.file, &bound)?;
             let req = pb::ImportDatasetRequest {
                 space: a.space,
                 title: a.title,
@@ -870,6 +977,7 @@ async fn dataset(ctx: &mut Ctx, cmd: DatasetCmd) -> anyhow::Result<()> {
                 author: ctx.author.clone(),
                 file_name: a.file.display().to_string(),
             };
+            client::check_request(&req, &limits)?;
             let d = ctx
                 .api
                 .import_dataset(req)

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use kp_proto::local as pb;
 use serde_json::json;
 
-use crate::commands::{print_json, refused};
+use crate::commands::{Bound, print_json, read_bytes, read_text, refused};
 use crate::render::{one_line, short, table, time};
 
 #[derive(Debug, Subcommand)]
@@ -146,16 +146,18 @@ pub(crate) async fn plugin(
 ) -> anyhow::Result<()> {
     match cmd {
         PluginCmd::Install { file } => {
-            let wasm =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let p = api
-                .install_plugin(pb::InstallPluginRequest {
-                    wasm,
-                    file_name: file.display().to_string(),
-                })
-                .await
-                .map_err(refused)?
-                .into_inner();
+            let limits = crate::client::limits(api).await?;
+            let bound = Bound::node(
+                limits.max_wasm_kib,
+                "a plugin component",
+                "[plugins] max_wasm_kib",
+            );
+            let req = pb::InstallPluginRequest {
+                wasm: read_bytes(&file, &bound)?,
+                file_name: file.display().to_string(),
+            };
+            crate::client::check_request(&req, &limits)?;
+            let p = api.install_plugin(req).await.map_err(refused)?.into_inner();
             if json_out {
                 return print_json(&p);
             }
@@ -369,19 +371,31 @@ pub(crate) async fn analysis(
     Ok(())
 }
 
+/// The largest component `kp plugin run` reads: with no node, no node's limit
+/// applies, and a bound keeps a wrong file from filling memory.
+const MAX_LOCAL_WASM_BYTES: u64 = 64 << 20;
+
+/// The largest document view `kp plugin run` reads (JSON), for the same reason.
+const MAX_LOCAL_VIEW_BYTES: u64 = 256 << 20;
+
 /// `kp plugin run`: no node involved.
 pub(crate) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
-    let wasm =
-        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let input = if a.input == std::path::Path::new("-") {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .context("reading standard input")?;
-        s
-    } else {
-        std::fs::read_to_string(&a.input)
-            .with_context(|| format!("cannot read {}", a.input.display()))?
-    };
+    let wasm = read_bytes(
+        &a.file,
+        &Bound::fixed(
+            MAX_LOCAL_WASM_BYTES,
+            "a plugin component run without a node",
+            "it is fixed, four times what a node takes by default",
+        ),
+    )?;
+    let input = read_text(
+        &a.input,
+        &Bound::fixed(
+            MAX_LOCAL_VIEW_BYTES,
+            "a document view",
+            "it is fixed, far above the view of the largest draft or dataset a node takes by default",
+        ),
+    )?;
     let mut doc: kp_plugin_host::DocumentView = serde_json::from_str(&input)
         .with_context(|| format!("{} is not a document view", a.input.display()))?;
     let mut limits = kp_plugin_host::Limits::default();

@@ -219,7 +219,9 @@ pub(crate) async fn review(
             file,
             comments,
         } => {
-            let text = crate::commands::read_text(&file)?;
+            let limits = crate::client::limits(api).await?;
+            let bound = crate::commands::Bound::text(&limits, "a report's text");
+            let text = crate::commands::read_text(&file, &bound)?;
             let comments = comments
                 .iter()
                 .map(|c| {
@@ -238,6 +240,12 @@ pub(crate) async fn review(
                 text,
                 comments,
             };
+            let whole = pb::ReviewRequest {
+                id: id.clone(),
+                author: author.to_owned(),
+                action: Some(Action::Report(req.clone())),
+            };
+            crate::client::check_request(&whole, &limits)?;
             let s = act(api, author, id, Action::Report(req)).await?;
             let msg = format!(
                 "report on round {} sent ({n} comment{} on the draft)",

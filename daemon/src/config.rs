@@ -142,6 +142,10 @@ pub struct StoreSection {
     pub compact_factor: u64,
 }
 
+/// KiB a local request may hold beyond its largest input: room for its other
+/// fields.
+pub const REQUEST_MARGIN_KIB: usize = 64;
+
 /// `[limits]`: the largest inputs accepted.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -245,7 +249,8 @@ compact_factor = {cfac}
 max_text_kib = {text}
 # Largest CSV file accepted by `kp dataset import`, in KiB.
 max_csv_kib = {csv}
-# Largest request on the local API, in KiB; keep it above the two limits above.
+# Largest request on the local API, in KiB. It must be at least 64 above the
+# two limits above and plugins.max_wasm_kib, or kpd refuses to start.
 max_request_kib = {req}
 
 [peers]
@@ -325,11 +330,22 @@ impl Config {
 
     fn parse(text: &str) -> Result<Self, String> {
         let cfg: Config = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+        // A request carries one of these inputs with its other fields (ids,
+        // title, heads, author). Were the request limit not above the largest
+        // input by a margin, an input the node says it takes would be refused as
+        // a request; we refuse to start rather than raise one limit behind the
+        // operator's back.
         let l = &cfg.limits;
-        if l.max_request_kib < l.max_text_kib || l.max_request_kib < l.max_csv_kib {
-            return Err(
-                "limits.max_request_kib must be at least max_text_kib and max_csv_kib".into(),
-            );
+        let largest = l
+            .max_text_kib
+            .max(l.max_csv_kib)
+            .max(cfg.plugins.max_wasm_kib);
+        if l.max_request_kib < largest.saturating_add(REQUEST_MARGIN_KIB) {
+            return Err(format!(
+                "limits.max_request_kib is {} but must be at least {REQUEST_MARGIN_KIB} KiB above the largest input limit (limits.max_text_kib, limits.max_csv_kib, plugins.max_wasm_kib: {largest} KiB), so that a request can carry that input; set max_request_kib to {} or more",
+                l.max_request_kib,
+                largest.saturating_add(REQUEST_MARGIN_KIB)
+            ));
         }
         if cfg.store.cache_documents == 0 {
             return Err("store.cache_documents must be at least 1".into());
@@ -382,6 +398,18 @@ mod tests {
         let err = Config::parse("[store]\ncache_docs = 3\n").unwrap_err();
         assert!(err.contains("cache_docs"), "{err}");
         assert!(Config::parse("[limits]\nmax_request_kib = 1\n").is_err());
+        // The request limit must leave room above every input limit.
+        let err = Config::parse("[limits]\nmax_text_kib = 40000\n").unwrap_err();
+        assert!(
+            err.contains("max_request_kib is 32768") && err.contains("to 40064 or more"),
+            "{err}"
+        );
+        let err = Config::parse("[limits]\nmax_request_kib = 16400\n").unwrap_err();
+        assert!(err.contains("16448 or more"), "{err}");
+        let err = Config::parse("[plugins]\nmax_wasm_kib = 32768\n").unwrap_err();
+        assert!(err.contains("plugins.max_wasm_kib"), "{err}");
+        let ok = "[limits]\nmax_text_kib = 64\nmax_csv_kib = 64\nmax_request_kib = 128\n[plugins]\nmax_wasm_kib = 64\n";
+        assert_eq!(Config::parse(ok).unwrap().limits.max_request_kib, 128);
         assert!(Config::parse("[node]\nname = 3\n").is_err());
         let err = Config::parse("[[peers.peer]]\nid = \"nope\"\n").unwrap_err();
         assert!(err.contains("not a node id"), "{err}");

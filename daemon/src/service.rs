@@ -172,6 +172,12 @@ impl Service {
             cached_documents: self.repo.cached() as u64,
             store_bytes: self.repo.size_on_disk(),
             peer_address: self.peers.listen_address(),
+            limits: Some(pb::NodeLimits {
+                max_text_kib: self.cfg.limits.max_text_kib as u64,
+                max_csv_kib: self.cfg.limits.max_csv_kib as u64,
+                max_request_kib: self.cfg.limits.max_request_kib as u64,
+                max_wasm_kib: self.cfg.plugins.max_wasm_kib as u64,
+            }),
         }
     }
 

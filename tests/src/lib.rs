@@ -74,6 +74,15 @@ impl Kpd {
         n
     }
 
+    /// An initialised node with settings of `kpd.toml` changed first (as
+    /// [`Kpd::set`]), started and answering.
+    pub fn started_with(settings: &[(&str, &str)]) -> Self {
+        let mut n = Self::init();
+        n.set(settings);
+        n.start();
+        n
+    }
+
     /// An initialised node that accepts partner nodes on an ephemeral loopback
     /// port, started and answering.
     pub fn listening() -> Self {

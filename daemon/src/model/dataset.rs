@@ -112,6 +112,7 @@ pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Table, ModelError> {
             "{file}: line {line}: not UTF-8 text (save the file as UTF-8 and try again)"
         )));
     }
+    let line = check_shape(bytes, file)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -128,20 +129,20 @@ pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Table, ModelError> {
         .clone();
     if headers.is_empty() || headers.iter().all(str::is_empty) {
         return Err(ModelError::invalid(format!(
-            "{file}: line 1: the file has no header row naming the columns"
+            "{file}: line {line}: the file has no header row naming the columns; put the column names, separated by commas, on the first line"
         )));
     }
     let mut names: Vec<String> = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         if h.is_empty() {
             return Err(ModelError::invalid(format!(
-                "{file}: line 1: column {} has no name",
+                "{file}: line {line}: column {} has no name; name every column in the header row",
                 i + 1
             )));
         }
         if names.iter().any(|n| n == h) {
             return Err(ModelError::invalid(format!(
-                "{file}: line 1: column name `{h}` appears twice"
+                "{file}: line {line}: column name `{h}` appears twice; give each column a name of its own"
             )));
         }
         names.push(h.to_owned());
@@ -175,6 +176,119 @@ pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Table, ModelError> {
             .collect(),
         rows,
     })
+}
+
+/// Refuses quoting that is not RFC 4180 and rows whose length differs from the
+/// header's, naming the line; returns the header's line. The `csv` crate takes
+/// bad quoting without complaint and guesses: a quote never closed swallows the
+/// rest of the file into one cell, a quote inside an unquoted field is kept as
+/// text, and text after a closing quote is glued to the field. Each guess
+/// stores a table other than the one the file's author meant. It does refuse
+/// ragged rows, but names the line after the previous record, before any blank
+/// lines it skipped. Quotes, commas and line ends are ASCII, so scanning bytes
+/// is scanning characters; lines are counted at `\n`, and blank lines are
+/// skipped, as the `csv` crate does.
+fn check_shape(bytes: &[u8], file: &str) -> Result<usize, ModelError> {
+    #[derive(Clone, Copy)]
+    enum State {
+        /// Between records.
+        Between,
+        /// At the start of a field.
+        Start,
+        /// In a field that does not start with a quote; `blank` while it holds
+        /// only spaces and tabs so far.
+        Unquoted { blank: bool },
+        /// Inside a quoted field opened on line `opened`.
+        Quoted { opened: usize },
+        /// Just after a quote inside a quoted field: the closing quote, or the
+        /// first of a doubled one.
+        AfterQuote { opened: usize },
+    }
+    let refuse =
+        |line: usize, what: String| ModelError::invalid(format!("{file}: line {line}: {what}"));
+    let mut line = 1;
+    let mut state = State::Between;
+    // The record being read: the line it starts on and its fields so far.
+    let mut record = (1, 0);
+    // The header's line and length, once read.
+    let mut header: Option<(usize, usize)> = None;
+    let mut end_record = |(start, fields): (usize, usize)| match header {
+        None => {
+            header = Some((start, fields));
+            Ok(())
+        }
+        Some((_, expected)) if fields != expected => Err(refuse(
+            start,
+            format!(
+                "this row has {fields} field{} but the header has {expected}; give every row {expected} fields (a field with a comma in it goes in quotes)",
+                if fields == 1 { "" } else { "s" }
+            ),
+        )),
+        Some(_) => Ok(()),
+    };
+    for &b in bytes {
+        // Blank lines are skipped; anything else starts a record, and is then
+        // read as the start of its first field.
+        if let State::Between = state {
+            if matches!(b, b'\r' | b'\n') {
+                line += usize::from(b == b'\n');
+                continue;
+            }
+            record = (line, 1);
+        }
+        state = match (state, b) {
+            (
+                State::Between | State::Start | State::Unquoted { .. } | State::AfterQuote { .. },
+                b',',
+            ) => {
+                record.1 += 1;
+                State::Start
+            }
+            (
+                State::Between | State::Start | State::Unquoted { .. } | State::AfterQuote { .. },
+                b'\r' | b'\n',
+            ) => {
+                end_record(record)?;
+                State::Between
+            }
+            (State::Between | State::Start, b'"') => State::Quoted { opened: line },
+            (State::Between | State::Start, b' ' | b'\t') => State::Unquoted { blank: true },
+            (State::Between | State::Start, _) => State::Unquoted { blank: false },
+            (State::Unquoted { blank: true }, b'"') => {
+                return Err(refuse(
+                    line,
+                    "a quoted field starts after a space; remove the spaces before the opening quote".into(),
+                ));
+            }
+            (State::Unquoted { .. }, b'"') => {
+                return Err(refuse(
+                    line,
+                    "a quote inside a field that does not start with one; put the whole field in quotes and double each quote inside it (\"5 \"\"ft\"\"\")".into(),
+                ));
+            }
+            (State::Unquoted { blank }, b' ' | b'\t') => State::Unquoted { blank },
+            (State::Unquoted { .. }, _) => State::Unquoted { blank: false },
+            (State::Quoted { opened }, b'"') => State::AfterQuote { opened },
+            (State::Quoted { opened }, _) => State::Quoted { opened },
+            (State::AfterQuote { opened }, b'"') => State::Quoted { opened },
+            (State::AfterQuote { .. }, _) => {
+                return Err(refuse(
+                    line,
+                    "text after the closing quote of a field; end the field with a comma or the line right after its closing quote, or double a quote inside a field as \"\"".into(),
+                ));
+            }
+        };
+        line += usize::from(b == b'\n');
+    }
+    match state {
+        State::Quoted { opened } => Err(refuse(
+            opened,
+            "a quoted field opened here is never closed; close it with \", or double a quote inside a field as \"\"".into(),
+        )),
+        State::Between => Ok(()),
+        _ => end_record(record),
+    }?;
+    Ok(header.map_or(line, |(start, _)| start))
 }
 
 fn csv_reason(e: &csv::Error) -> String {
@@ -392,5 +506,123 @@ mod tests {
         let err = parse_csv(b"a,\n1,2\n", "x.csv").unwrap_err().to_string();
         assert!(err.contains("column 2 has no name"), "{err}");
         assert!(parse_csv(b"", "x.csv").is_err());
+    }
+
+    fn refused(csv: &str) -> String {
+        match parse_csv(csv.as_bytes(), "x.csv") {
+            Ok(t) => panic!("{csv:?} was taken as {t:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_quote_never_closed_names_the_line_it_opened_on() {
+        // The csv crate alone would take rows 3 to 5 into one cell.
+        let err = refused("a,b\n1,2\n3,\"four\n5,6\n7,8\n");
+        assert!(
+            err.starts_with("x.csv: line 3: a quoted field opened here is never closed")
+                && err.contains("close it with \""),
+            "{err}"
+        );
+        // Line numbers count the line ends inside earlier quoted fields.
+        let err = refused("a,b\n\"two\nlines\",1\n\"open,2\n");
+        assert!(err.starts_with("x.csv: line 4: a quoted field"), "{err}");
+        let err = refused("a,\"b\n1,2\n");
+        assert!(err.starts_with("x.csv: line 1: a quoted field"), "{err}");
+        // A doubled quote at the end does not close the field.
+        let err = refused("a\n\"x\"\"\n");
+        assert!(err.starts_with("x.csv: line 2: a quoted field"), "{err}");
+    }
+
+    #[test]
+    fn a_quote_inside_an_unquoted_field_is_refused() {
+        let err = refused("a,b\n1,2\n3,5 \"ft\"\n");
+        assert!(
+            err.starts_with("x.csv: line 3: a quote inside a field that does not start with one")
+                && err.contains("put the whole field in quotes"),
+            "{err}"
+        );
+        let err = refused("a,b\"\n1,2\n");
+        assert!(err.starts_with("x.csv: line 1: a quote inside"), "{err}");
+        let err = refused("a,b\n1, \"two\"\n");
+        assert!(
+            err.starts_with("x.csv: line 2: a quoted field starts after a space")
+                && err.contains("remove the spaces"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn text_after_a_closing_quote_is_refused() {
+        let err = refused("a,b\n\"one\"two,2\n");
+        assert!(
+            err.starts_with("x.csv: line 2: text after the closing quote")
+                && err.contains("double a quote inside a field as \"\""),
+            "{err}"
+        );
+        let err = refused("a,b\n1,\"one\" \n");
+        assert!(err.starts_with("x.csv: line 2: text after"), "{err}");
+        let err = refused("a,b\n1,\"x\ny\"z\n");
+        assert!(err.starts_with("x.csv: line 3: text after"), "{err}");
+    }
+
+    #[test]
+    fn ragged_rows_are_refused_at_their_first_line() {
+        let err = refused("a,b,c\n1,2,3\n4,5\n");
+        assert!(
+            err.starts_with("x.csv: line 3: this row has 2 fields but the header has 3")
+                && err.contains("give every row 3 fields"),
+            "{err}"
+        );
+        let err = refused("a,b\n1\n");
+        assert!(err.contains("line 2: this row has 1 field but"), "{err}");
+        let err = refused("a,b\n1,2\n\n\r\n3\n");
+        assert!(err.contains("line 5: this row has 1 field but"), "{err}");
+        // The row starts on line 2 and its quoted field runs over two lines.
+        let err = refused("a,b\n\"x\ny\",1,2\n");
+        assert!(
+            err.starts_with("x.csv: line 2: this row has 3 fields"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn header_names_must_be_there_and_distinct() {
+        let err = refused("a, ,c\n1,2,3\n");
+        assert!(
+            err.contains("line 1: column 2 has no name; name every column"),
+            "{err}"
+        );
+        let err = refused("\n\nx,y, x\n1,2,3\n");
+        assert!(
+            err.contains("line 3: column name `x` appears twice"),
+            "{err}"
+        );
+        let err = refused("\n\n");
+        assert!(err.contains("no header row"), "{err}");
+    }
+
+    #[test]
+    fn valid_rfc_4180_is_taken_as_written() {
+        let csv = "name,note,n\r\n\"Smith, J.\",\"said \"\"hi\"\"\r\nthen left\",1\r\n\"\",\"\"\"\",2\r\nplain,a b,3";
+        let t = parse_csv(csv.as_bytes(), "x.csv").unwrap();
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["name", "note", "n"]);
+        assert_eq!(
+            t.rows,
+            [
+                vec![
+                    Cell::Text("Smith, J.".into()),
+                    Cell::Text("said \"hi\"\r\nthen left".into()),
+                    Cell::Integer(1)
+                ],
+                vec![Cell::Empty, Cell::Text("\"".into()), Cell::Integer(2)],
+                vec![
+                    Cell::Text("plain".into()),
+                    Cell::Text("a b".into()),
+                    Cell::Integer(3)
+                ],
+            ]
+        );
     }
 }
