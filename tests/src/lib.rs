@@ -333,6 +333,38 @@ impl Kpd {
         );
         err
     }
+
+    /// Polls `kp --json ARGS` until `check` holds for what it prints, and
+    /// returns that; fails after `timeout` with `what`, the last output and
+    /// the node's log.
+    pub fn wait_json(
+        &self,
+        args: &[&str],
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        loop {
+            let out = self.kp(&all);
+            let last = String::from_utf8_lossy(&out.stdout).into_owned();
+            if out.status.success() {
+                let v: serde_json::Value = serde_json::from_str(&last).expect("JSON");
+                if check(&v) {
+                    return v;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: still not so after {timeout:?}; last: {last} {}\nthe node's log:\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Kpd {

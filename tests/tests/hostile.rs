@@ -431,30 +431,23 @@ impl Stage {
     }
 }
 
-/// A partner that is a reader of a space (or a compromised node holding a
-/// reader's key) writes into a draft anyway and sends its change with the sync
-/// protocol: the node refuses it, tells the peer which document and why,
-/// applies and relays nothing, and keeps syncing with its honest partner.
-#[test]
-fn a_readers_change_is_refused_told_and_not_relayed() {
+/// Takes the draft whole from A as the partner `evil`, changes it with
+/// `write` (as the partner's own actor, correctly signed), sends the change
+/// with the sync protocol, and returns A's refusal.
+fn send_forged_change(
+    evil: &NodeKey,
+    a_id: &str,
+    a_addr: &str,
+    draft_bytes: &[u8],
+    space_bytes: &[u8],
+    write: impl Fn(&mut automerge::AutoCommit),
+) -> rp::Refusal {
+    use automerge::AutoCommit;
     use automerge::sync::{Message, State, SyncDoc};
-    use automerge::{AutoCommit, transaction::Transactable};
-
-    let a = Kpd::listening();
-    let b = Kpd::listening();
-    let Stage {
-        a_id,
-        a_addr,
-        evil,
-        draft,
-        space,
-        ..
-    } = Stage::new(&a, &b, "reader", "Reader U");
-    let (draft_bytes, space_bytes) = (Stage::bytes(&draft), Stage::bytes(&space));
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let refusal = rt.block_on(async {
-        let (tx, mut inbound) = session(&evil, &a_id, &a_addr).await;
+    rt.block_on(async {
+        let (tx, mut inbound) = session(evil, a_id, a_addr).await;
         let summary = rp::Frame {
             body: Some(rp::frame::Body::Summary(rp::Summary {
                 docs: Vec::new(),
@@ -463,7 +456,6 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
             })),
         };
         tx.send(summary).await.unwrap();
-        // Take the draft whole, then write into it as this (reader) node.
         let mut doc: Option<AutoCommit> = None;
         let mut signed = Vec::new();
         let mut state = State::new();
@@ -479,11 +471,10 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
                     let mut d = AutoCommit::load(&w.document).unwrap();
                     let actor = actor_of(evil.id().as_bytes(), 1);
                     d.set_actor(actor.clone());
-                    d.put(automerge::ROOT, "title", "Pledges (cancelled)")
-                        .unwrap();
+                    write(&mut d);
                     let hash = d.commit().unwrap();
-                    // Correctly signed: the role is what refuses it.
-                    signed = vec![signature(&evil, &actor, hash)];
+                    // Correctly signed: the rules are what refuse it.
+                    signed = vec![signature(evil, &actor, hash)];
                     doc = Some(d);
                 }
                 Some(rp::frame::Body::Sync(m)) if m.doc == draft_bytes => {
@@ -501,8 +492,8 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
             {
                 let sync = rp::Frame {
                     body: Some(rp::frame::Body::Sync(rp::Sync {
-                        doc: draft_bytes.clone(),
-                        space: space_bytes.clone(),
+                        doc: draft_bytes.to_vec(),
+                        space: space_bytes.to_vec(),
                         message: m.encode(),
                         signatures: signed.clone(),
                     })),
@@ -510,7 +501,40 @@ fn a_readers_change_is_refused_told_and_not_relayed() {
                 tx.send(sync).await.unwrap();
             }
         }
-    });
+    })
+}
+
+/// A partner that is a reader of a space (or a compromised node holding a
+/// reader's key) writes into a draft anyway and sends its change with the sync
+/// protocol: the node refuses it, tells the peer which document and why,
+/// applies and relays nothing, and keeps syncing with its honest partner.
+#[test]
+fn a_readers_change_is_refused_told_and_not_relayed() {
+    use automerge::transaction::Transactable;
+
+    let a = Kpd::listening();
+    let b = Kpd::listening();
+    let Stage {
+        a_id,
+        a_addr,
+        evil,
+        draft,
+        space,
+        ..
+    } = Stage::new(&a, &b, "reader", "Reader U");
+    let (draft_bytes, space_bytes) = (Stage::bytes(&draft), Stage::bytes(&space));
+
+    let refusal = send_forged_change(
+        &evil,
+        &a_id,
+        &a_addr,
+        &draft_bytes,
+        &space_bytes,
+        |d: &mut automerge::AutoCommit| {
+            d.put(automerge::ROOT, "title", "Pledges (cancelled)")
+                .unwrap();
+        },
+    );
     assert_eq!(refusal.doc, draft_bytes);
     assert!(refusal.reason.contains("reader"), "{}", refusal.reason);
 
@@ -949,5 +973,68 @@ fn a_flood_of_sync_messages_is_slowed_and_others_carry_on() {
     );
     println!(
         "flood: {sent} frames sent, {read} read by A in {flooding:.1} s; A's edit reached B in {took:?}"
+    );
+}
+
+/// An admin partner (a compromised node, or one that skips its own checks)
+/// publishes a draft that nobody reviewed, writing the record by hand: every
+/// node holds review steps to the rules, so A refuses it, says why, and the
+/// draft stays a draft.
+#[test]
+fn a_partners_review_step_against_the_rules_is_refused() {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc, Value};
+
+    let a = Kpd::listening();
+    let b = Kpd::listening();
+    let Stage {
+        a_id,
+        a_addr,
+        evil,
+        evil_id,
+        draft,
+        space,
+        ..
+    } = Stage::new(&a, &b, "admin", "Evil U");
+    let (draft_bytes, space_bytes) = (Stage::bytes(&draft), Stage::bytes(&space));
+    let refusal = send_forged_change(
+        &evil,
+        &a_id,
+        &a_addr,
+        &draft_bytes,
+        &space_bytes,
+        |d: &mut automerge::AutoCommit| {
+            let heads: Vec<String> = d.get_heads().iter().map(|h| h.to_string()).collect();
+            let Ok(Some((Value::Object(ObjType::Map), review))) = d.get(ROOT, "review") else {
+                panic!("the draft has its review map");
+            };
+            let Ok(Some((Value::Object(ObjType::List), list))) = d.get(&review, "publications")
+            else {
+                panic!("the review map has its publications");
+            };
+            let m = d.insert_object(&list, 0, ObjType::Map).unwrap();
+            d.put(&m, "by", "Mallory").unwrap();
+            d.put(&m, "by_node", evil_id.as_str()).unwrap();
+            d.put(&m, "at", 1_i64).unwrap();
+            let h = d.put_object(&m, "heads", ObjType::List).unwrap();
+            for (i, x) in heads.iter().enumerate() {
+                d.insert(&h, i, x.as_str()).unwrap();
+            }
+            d.put(ROOT, "status", "published").unwrap();
+        },
+    );
+    assert_eq!(refusal.doc, draft_bytes);
+    assert!(
+        refusal.reason.contains("not ready"),
+        "the reason names the rule: {}",
+        refusal.reason
+    );
+    let shown = a.json(&["review", "list", &draft]);
+    assert_eq!(shown["status"], "draft");
+    assert!(
+        shown["publications"]
+            .as_array()
+            .is_none_or(|p| p.is_empty()),
+        "{shown}"
     );
 }
