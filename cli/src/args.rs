@@ -172,6 +172,10 @@ pub(crate) enum SpaceCmd {
         income_group: String,
     },
     /// Remove a member node (admins only): it receives nothing new of the space.
+    ///
+    /// What it wrote while a member stays, for every member, including those
+    /// who join later: the removal keeps the versions of the space's documents
+    /// this node holds. What it writes afterwards is refused by every node.
     RemoveMember {
         /// The space (name or id).
         name: String,

@@ -338,6 +338,15 @@ fn print_space(s: &pb::Space) {
         })
         .collect();
     table(&["MEMBER NODE", "ROLE", "INSTITUTION", "REGION"], &rows);
+    for f in &s.former {
+        outln!(
+            "former {} {}, removed {}: its work as a member stays ({} documents)",
+            f.role,
+            f.node_id,
+            time(f.removed_at),
+            f.documents
+        );
+    }
 }
 
 async fn space(ctx: &mut Ctx, cmd: SpaceCmd) -> anyhow::Result<()> {

@@ -109,6 +109,21 @@ fn roles_of(members: &[space::Member]) -> model::rules::Roles {
         .collect()
 }
 
+/// What the space's former members wrote as members in document `doc`: their
+/// old roles and the heads kept at their removal.
+fn former_of(former: &[space::Former], doc: &DocId) -> model::rules::Former {
+    let key = doc.to_string();
+    former
+        .iter()
+        .filter_map(|f| {
+            let node = f.node_id.parse().ok()?;
+            let role = space::parse_role(&f.role).ok()?;
+            let heads = model::draft::parse_heads(f.heads.get(&key)?).ok()?;
+            Some((node, (role, heads)))
+        })
+        .collect()
+}
+
 /// The space a document this node holds belongs to.
 fn space_of(repo: &Repo, id: &DocId) -> Option<DocId> {
     let meta = repo.meta(id)?;
@@ -310,14 +325,21 @@ impl Session {
             return Err(format!("{doc} does not belong to space {space}"));
         }
         if self.repo.meta(space).is_some() {
-            // One read of the space serves both the membership check and roles.
-            let members = space_members(&self.repo, space).unwrap_or_default();
+            // One read of the space serves the membership check, the roles
+            // and what former members wrote.
+            let read = self
+                .repo
+                .read(space, |d| space::read(d).ok())
+                .ok()
+                .flatten();
+            let (members, former) = read.map(|s| (s.members, s.former)).unwrap_or_default();
             if !self.shares_among(&members) {
                 return Err(format!(
                     "the peer is not a member of space {space} (or this node is not)"
                 ));
             }
             let roles = roles_of(&members);
+            let former = former_of(&former, doc);
             let known_kind = self.repo.meta(doc).map(|m| m.kind);
             let is_space = doc == space;
             let expected = space.to_string();
@@ -331,7 +353,7 @@ impl Session {
                     if !is_space && kind == DocKind::Space {
                         return Err(ModelError::invalid("a space inside another space"));
                     }
-                    model::rules::check_new(d, new, kind, &roles)
+                    model::rules::check_new(d, new, kind, &roles, &former)
                 },
             )));
         }

@@ -5,7 +5,7 @@
 
 mod workflow;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use kp_proto::local as pb;
@@ -231,6 +231,17 @@ impl Service {
             created_at: s.created_at,
             drafts: in_space(DocKind::Draft),
             datasets: in_space(DocKind::Dataset),
+            former: s
+                .former
+                .into_iter()
+                .map(|f| pb::FormerMember {
+                    node_id: f.node_id,
+                    role: f.role,
+                    removed_at: f.removed_at,
+                    removed_by: f.removed_by,
+                    documents: f.heads.len() as u64,
+                })
+                .collect(),
         }
     }
 
@@ -322,6 +333,33 @@ impl Service {
         Ok(self.space_reply(id, s))
     }
 
+    /// The documents of `space` (itself included) that node `node_id` wrote
+    /// in, with the heads this node holds of each, in hex: what a removal
+    /// keeps as the node's work while a member.
+    fn written_by(&self, space: &DocId, node_id: &str) -> BTreeMap<String, Vec<String>> {
+        let Ok(node) = node_id.parse::<crate::identity::NodeId>() else {
+            return BTreeMap::new();
+        };
+        let key = space.to_string();
+        self.repo
+            .list()
+            .into_iter()
+            .filter(|(id, m)| id == space || m.space.as_deref() == Some(key.as_str()))
+            .filter_map(|(id, _)| {
+                self.repo
+                    .read(&id, |doc| {
+                        let wrote = doc.get_changes_meta(&[]).iter().any(|c| {
+                            crate::ids::parse_actor(&c.actor).is_some_and(|(n, _)| n == node)
+                        });
+                        wrote.then(|| heads_hex(&doc.get_heads()))
+                    })
+                    .ok()
+                    .flatten()
+                    .map(|h| (id.to_string(), h))
+            })
+            .collect()
+    }
+
     /// `kp space remove-member`.
     pub fn remove_member(&self, req: pb::RemoveMemberRequest) -> Result<pb::Space> {
         let id = self.space_id(&req.space)?;
@@ -335,8 +373,11 @@ impl Service {
             ),
         );
         let me = self.node.to_string();
-        self.repo
-            .change_durably(&id, &note, |doc| space::remove_member(doc, &me, &node_id))?;
+        let held = self.written_by(&id, &node_id);
+        let now = now_secs();
+        self.repo.change_durably(&id, &note, |doc| {
+            space::remove_member(doc, &me, &node_id, &held, now)
+        })?;
         let s = self.repo.read(&id, |doc| space::read(doc))??;
         Ok(self.space_reply(id, s))
     }

@@ -496,7 +496,7 @@ impl World {
             Op::RemoveMember { guest } if node_n <= 2 => {
                 let g = GUESTS[usize::from(guest)];
                 let sp = self.replicas[i].docs.get_mut(&self.space).unwrap();
-                if space::remove_member(sp, &node_id, &node_str(g)).is_ok() {
+                if space::remove_member(sp, &node_id, &node_str(g), &BTreeMap::new(), at).is_ok() {
                     self.membership
                         .push((idx, Membership::Remove, g, String::new(), past.clone()));
                 }

@@ -14,7 +14,7 @@
 //! this node holds it before the changes are applied, so a change cannot grant
 //! its own author a role.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::authorship::Link;
 use automerge::{ActorId, AutoCommit, ChangeHash, Prop, ROOT, ReadDoc};
@@ -26,6 +26,12 @@ use crate::ids::parse_actor;
 
 /// The roles of a space's members, by node.
 pub type Roles = BTreeMap<NodeId, Role>;
+
+/// Nodes removed from a space, as one document sees them: the role each had,
+/// and the heads of the document the removing node held when it removed it.
+/// A former member's changes among those heads are its work as a member and
+/// pass under that role; any other change of it does not.
+pub type Former = BTreeMap<NodeId, (Role, Vec<ChangeHash>)>;
 
 /// May a node with `role` write a document of `kind` at all, and if so, only
 /// inside the draft's comments?
@@ -79,7 +85,7 @@ pub fn check_changes(
     roles: &Roles,
 ) -> Result<(), ModelError> {
     let new = crate::authorship::new_links(doc, before);
-    check_new(doc, &new, kind, roles)
+    check_new(doc, &new, kind, roles, &Former::new())
 }
 
 /// [`check_changes`] for the changes `new` of `doc`, as the repository lists
@@ -89,7 +95,12 @@ pub fn check_new(
     new: &[Link],
     kind: DocKind,
     roles: &Roles,
+    former: &Former,
 ) -> Result<(), ModelError> {
+    // Former members whose changes here are all among what they wrote as
+    // members count with their old role; `effective` is the roles for this
+    // batch.
+    let mut effective: Option<Roles> = None;
     // Authors from the changes' metadata; only a reviewer's changes are decoded
     // (their operations are checked), so a whole document taken in costs no
     // more than reading who wrote it.
@@ -105,7 +116,31 @@ pub fn check_new(
                         meta.hash
                     )));
                 };
-                let allowed = allowance(kind, roles.get(&node).copied()).map_err(|why| {
+                let mut role = roles.get(&node).copied();
+                if role.is_none()
+                    && let Some((was, held)) = former.get(&node)
+                {
+                    // Every change of this node in the batch must be among
+                    // the heads kept at its removal.
+                    let after = written_after(doc, held);
+                    let late = new
+                        .iter()
+                        .filter(|l| l.actor == meta.actor)
+                        .find(|l| after.as_ref().is_none_or(|a| a.contains(&l.hash)));
+                    if let Some(l) = late {
+                        return Err(ModelError::Forbidden(format!(
+                            "change {} by node {} refused: that node was removed from the \
+                             space, and this change is not among what it wrote as a member",
+                            l.hash,
+                            node.short()
+                        )));
+                    }
+                    effective
+                        .get_or_insert_with(|| roles.clone())
+                        .insert(node, *was);
+                    role = Some(*was);
+                }
+                let allowed = allowance(kind, role).map_err(|why| {
                     ModelError::Forbidden(format!(
                         "change {} by node {} refused: that node {why}",
                         meta.hash,
@@ -123,7 +158,7 @@ pub fn check_new(
     if kind == DocKind::Draft {
         // The review workflow's steps and the named versions: each step by the
         // rules of a real review, none removed or changed.
-        super::review::check_new(doc, new, roles)?;
+        super::review::check_new(doc, new, effective.as_ref().unwrap_or(roles))?;
     }
     for (hash, node) in comments_only {
         let refused = || {
@@ -140,6 +175,16 @@ pub fn check_new(
         }
     }
     Ok(())
+}
+
+/// The changes of `doc` that are not among `held` (a former member's cut-off),
+/// or `None` if the document lacks some of `held` (then nothing can be shown
+/// to be among them).
+fn written_after(doc: &mut AutoCommit, held: &[ChangeHash]) -> Option<BTreeSet<ChangeHash>> {
+    if held.is_empty() || !doc.get_missing_deps(held).is_empty() {
+        return None;
+    }
+    Some(doc.get_changes_meta(held).iter().map(|m| m.hash).collect())
 }
 
 /// Whether an operation on object `obj` (as `counter@actor`, or `_root`) at
@@ -253,5 +298,56 @@ mod tests {
         assert!(may_write(DocKind::Space, Some(Role::Editor), false).is_err());
         assert!(may_write(DocKind::Space, Some(Role::Admin), false).is_ok());
         assert!(may_write(DocKind::Draft, None, true).is_err());
+    }
+
+    #[test]
+    fn a_former_members_work_passes_and_its_later_changes_do_not() {
+        let (ana, bo) = (NodeId::from_bytes([1; 32]), NodeId::from_bytes([2; 32]));
+        let me = ana.to_string();
+        let by = draft::Actor {
+            author: "Ana",
+            institution: "U",
+            node_id: &me,
+        };
+        let mut doc = AutoCommit::new().with_actor(actor(&ana, 1));
+        draft::init(
+            &mut doc,
+            &crate::ids::DocId::random(),
+            "P",
+            "",
+            "One.",
+            &by,
+            1,
+        )
+        .unwrap();
+        doc.commit();
+        let mut editor = doc.fork().with_actor(actor(&bo, 1));
+        draft::set_body(&mut editor, "One. Two.", &by).unwrap();
+        editor.commit();
+        let held = editor.get_heads();
+        draft::set_body(&mut editor, "One. Two. Three.", &by).unwrap();
+        editor.commit();
+        let late = editor.get_heads();
+        // Bo is no member now; he was an editor, removed when Ana's node held
+        // his "Two.".
+        let roles: Roles = [(ana, Role::Admin)].into_iter().collect();
+        let former: Former = [(bo, (Role::Editor, held.clone()))].into_iter().collect();
+        let mut upto = doc.fork();
+        upto.merge(&mut editor.fork_at(&held).unwrap()).unwrap();
+        let new = crate::authorship::new_links(&mut upto, &doc.get_heads());
+        check_new(&mut upto, &new, DocKind::Draft, &roles, &former).expect("his work stays");
+        let err = check_new(&mut upto, &new, DocKind::Draft, &roles, &Former::new()).unwrap_err();
+        assert!(err.to_string().contains("not a member"), "{err}");
+        let mut all = doc.fork();
+        all.merge(&mut editor).unwrap();
+        let new = crate::authorship::new_links(&mut all, &doc.get_heads());
+        let err = check_new(&mut all, &new, DocKind::Draft, &roles, &former).unwrap_err();
+        assert!(err.to_string().contains("not among what it wrote"), "{err}");
+        assert_ne!(held, late);
+        // A reader then is a reader now: the old role still limits.
+        let as_reader: Former = [(bo, (Role::Reader, held))].into_iter().collect();
+        let new = crate::authorship::new_links(&mut upto, &doc.get_heads());
+        let err = check_new(&mut upto, &new, DocKind::Draft, &roles, &as_reader).unwrap_err();
+        assert!(err.to_string().contains("reader"), "{err}");
     }
 }

@@ -83,6 +83,24 @@ pub fn check_income_group(g: &str) -> Result<&'static str, ModelError> {
     super::one_of("income group", g, &INCOME_GROUPS)
 }
 
+/// A node that was a member and was removed: what it wrote before stays
+/// part of the space's documents.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Former {
+    /// The node id.
+    pub node_id: String,
+    /// The role it had.
+    pub role: String,
+    /// When it was removed (Unix seconds).
+    pub removed_at: i64,
+    /// The admin node that removed it.
+    pub removed_by: String,
+    /// For each document of the space it had written in: the heads the
+    /// removing node held then (document id → heads in hex). Its changes
+    /// among them are its work as a member; any other change of it is not.
+    pub heads: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 /// A space as read from its document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Space {
@@ -94,6 +112,8 @@ pub struct Space {
     pub description: String,
     /// Member nodes.
     pub members: Vec<Member>,
+    /// Nodes removed from the space (and not members again).
+    pub former: Vec<Former>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -227,7 +247,20 @@ pub fn add_member(
 }
 
 /// Removes a member. Only an admin node may, and the last admin stays.
-pub fn remove_member(doc: &mut AutoCommit, by_node: &str, node_id: &str) -> Result<(), ModelError> {
+///
+/// `held` are the heads this node holds of each document of the space in
+/// which the member wrote (the space's own included): they are kept with the
+/// removal, so that every node, and every member that joins later, still
+/// takes the member's changes among them (its work while a member) and
+/// refuses any other change of it. A member removed again after coming back
+/// gets a new record.
+pub fn remove_member(
+    doc: &mut AutoCommit,
+    by_node: &str,
+    node_id: &str,
+    held: &std::collections::BTreeMap<String, Vec<String>>,
+    now: i64,
+) -> Result<(), ModelError> {
     check_admin(doc, by_node)?;
     let space = read(doc)?;
     let Some(target) = space.members.iter().find(|m| m.node_id == node_id) else {
@@ -249,6 +282,21 @@ pub fn remove_member(doc: &mut AutoCommit, by_node: &str, node_id: &str) -> Resu
     if let Some(members) = get_obj(doc, &ROOT, "members", ObjType::Map) {
         doc.delete(&members, node_id)?;
     }
+    let former = match get_obj(doc, &ROOT, "former", ObjType::Map) {
+        Some(f) => f,
+        None => doc.put_object(ROOT, "former", ObjType::Map)?,
+    };
+    let f = doc.put_object(&former, node_id, ObjType::Map)?;
+    doc.put(&f, "role", target.role.as_str())?;
+    doc.put(&f, "removed_at", now)?;
+    doc.put(&f, "removed_by", by_node)?;
+    let heads = doc.put_object(&f, "heads", ObjType::Map)?;
+    for (id, hs) in held {
+        let l = doc.put_object(&heads, id.as_str(), ObjType::List)?;
+        for (i, h) in hs.iter().enumerate() {
+            doc.insert(&l, i, h.as_str())?;
+        }
+    }
     Ok(())
 }
 
@@ -269,11 +317,41 @@ pub fn read(doc: &AutoCommit) -> Result<Space, ModelError> {
             }
         }
     }
+    let v = super::View::now(doc);
+    let mut former = Vec::new();
+    if let Some(obj) = get_obj(doc, &ROOT, "former", ObjType::Map) {
+        for node_id in doc.keys(&obj) {
+            if members.iter().any(|m| m.node_id == node_id) {
+                continue;
+            }
+            let Some(f) = get_obj(doc, &obj, &node_id, ObjType::Map) else {
+                continue;
+            };
+            let heads = get_obj(doc, &f, "heads", ObjType::Map)
+                .map(|h| {
+                    doc.keys(&h)
+                        .map(|id| {
+                            let list = v.strs(&h, &id);
+                            (id, list)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            former.push(Former {
+                role: get_str(doc, &f, "role"),
+                removed_at: get_i64(doc, &f, "removed_at"),
+                removed_by: get_str(doc, &f, "removed_by"),
+                heads,
+                node_id,
+            });
+        }
+    }
     Ok(Space {
         name: get_str(doc, &ROOT, "name"),
         theme: u32::try_from(get_i64(doc, &ROOT, "theme")).unwrap_or(0),
         description: get_str(doc, &ROOT, "description"),
         members,
+        former,
         created_at: get_i64(doc, &ROOT, "created_at"),
     })
 }
@@ -333,11 +411,11 @@ mod tests {
         };
         assert!(add_member(&mut doc, "node1", &bad, 6).is_err());
         assert!(
-            remove_member(&mut doc, "node1", "node1").is_err(),
+            remove_member(&mut doc, "node1", "node1", &Default::default(), 0).is_err(),
             "the last admin stays"
         );
-        remove_member(&mut doc, "node1", "node2").unwrap();
-        assert!(remove_member(&mut doc, "node1", "node2").is_err());
+        remove_member(&mut doc, "node1", "node2", &Default::default(), 0).unwrap();
+        assert!(remove_member(&mut doc, "node1", "node2", &Default::default(), 0).is_err());
         assert_eq!(read(&doc).unwrap().members.len(), 1);
     }
 
@@ -389,7 +467,7 @@ mod tests {
 
         // Admin 1 removes node3 while admin 2 makes it a reviewer: removed.
         let (mut x, mut y) = (doc.fork(), doc.fork());
-        remove_member(&mut x, "node1", "node3").unwrap();
+        remove_member(&mut x, "node1", "node3", &Default::default(), 0).unwrap();
         add_member(&mut y, "node2", &member("node3", "reviewer"), 7).unwrap();
         assert_eq!(role(&merged(&mut x, &mut y), "node3"), None);
 
@@ -403,8 +481,8 @@ mod tests {
         // The two admins remove each other: neither stays, and the space has no
         // admin left (nobody can change its members any more).
         let (mut x, mut y) = (doc.fork(), doc.fork());
-        remove_member(&mut x, "node1", "node2").unwrap();
-        remove_member(&mut y, "node2", "node1").unwrap();
+        remove_member(&mut x, "node1", "node2", &Default::default(), 0).unwrap();
+        remove_member(&mut y, "node2", "node1", &Default::default(), 0).unwrap();
         let s = merged(&mut x, &mut y);
         assert!(s.members.iter().all(|m| m.role != "admin"), "{s:?}");
     }
