@@ -117,8 +117,14 @@ impl Service {
             [] => Err(not_found(format!(
                 "no space named `{space}` on this node (`kp space list` shows them)"
             ))),
-            _ => Err(invalid(format!(
-                "several spaces are named `{space}`; give the space's id instead"
+            many => Err(invalid(format!(
+                "{} spaces are named `{space}` here (made on two nodes while apart, say): give \
+                 the id of the one you mean: {}",
+                many.len(),
+                many.iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }

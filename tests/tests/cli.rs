@@ -555,3 +555,43 @@ fn first_run_initialises_with_defaults() {
         "{stdout}"
     );
 }
+
+/// `kp draft log ID | head`: a reader that goes away ends the command quietly,
+/// with success, whatever it was printing (tables, JSON, a draft's text).
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let node = Kpd::started();
+    space(&node);
+    let long: String = (0..3000)
+        .map(|i| format!("Line {i} of a long draft.\n"))
+        .collect();
+    let id = draft(&node, &long);
+    for i in 0..60 {
+        edit(
+            &node,
+            &id,
+            &long.replace(&format!("Line {i} "), &format!("Line {i}b ")),
+        );
+    }
+    for args in [
+        vec!["draft", "log", id.as_str(), "--limit", "0"],
+        vec!["--json", "draft", "log", id.as_str()],
+        vec!["draft", "show", id.as_str()],
+        vec!["draft", "list"],
+    ] {
+        let mut child = node
+            .kp_command()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader leaves before kp has written anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "kp {args:?} panicked: {err}");
+        assert_eq!(out.status.code(), Some(0), "kp {args:?}: {err}");
+        assert!(err.is_empty(), "kp {args:?} said: {err}");
+    }
+}
