@@ -334,6 +334,19 @@ impl Kpd {
         err
     }
 
+    /// Revises a draft the way a researcher does outside kp: `kp draft show ID
+    /// -o FILE`, `from` replaced by `to` in the file, then `kp --author AUTHOR
+    /// draft edit ID --file FILE`; returns what kp said.
+    pub fn revise(&self, author: &str, id: &str, from: &str, to: &str) -> String {
+        let path = self.scratch().join(format!("revise-{author}.md"));
+        let file = path.to_str().expect("a UTF-8 path");
+        self.ok(&["draft", "show", id, "-o", file]);
+        let text = std::fs::read_to_string(&path).expect("the text kp wrote");
+        assert!(text.contains(from), "the draft has no `{from}`: {text}");
+        std::fs::write(&path, text.replace(from, to)).expect("the revised text");
+        self.ok(&["--author", author, "draft", "edit", id, "--file", file])
+    }
+
     /// Polls `kp --json ARGS` until `check` holds for what it prints, and
     /// returns that; fails after `timeout` with `what`, the last output and
     /// the node's log.

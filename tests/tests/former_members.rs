@@ -41,23 +41,12 @@ fn a_new_member_receives_what_a_removed_member_wrote_before_leaving() {
     b.wait_json(&["draft", "show", &id], "the draft reaches B", WAIT, |_| {
         true
     });
-    let mine = b.scratch().join("b.md");
-    b.ok(&["draft", "show", &id, "-o", mine.to_str().unwrap()]);
-    let t = std::fs::read_to_string(&mine).unwrap();
-    std::fs::write(
-        &mine,
-        t.replace("First paragraph.", "First paragraph.\n\nB's paragraph."),
-    )
-    .unwrap();
-    b.ok(&[
-        "--author",
+    b.revise(
         "Bea",
-        "draft",
-        "edit",
         &id,
-        "--file",
-        mine.to_str().unwrap(),
-    ]);
+        "First paragraph.",
+        "First paragraph.\n\nB's paragraph.",
+    );
     a.wait_json(&["draft", "show", &id], "B's words reach A", WAIT, |v| {
         v["body"]
             .as_str()
@@ -68,22 +57,12 @@ fn a_new_member_receives_what_a_removed_member_wrote_before_leaving() {
     assert_eq!(shown["former"][0]["node_id"], b_id.as_str(), "{shown}");
 
     // B, no longer told of the space, writes on: A takes nothing of it.
-    b.ok(&["draft", "show", &id, "-o", mine.to_str().unwrap()]);
-    let t = std::fs::read_to_string(&mine).unwrap();
-    std::fs::write(
-        &mine,
-        t.replace("B's paragraph.", "B's paragraph.\n\nB, too late."),
-    )
-    .unwrap();
-    b.ok(&[
-        "--author",
+    b.revise(
         "Bea",
-        "draft",
-        "edit",
         &id,
-        "--file",
-        mine.to_str().unwrap(),
-    ]);
+        "B's paragraph.",
+        "B's paragraph.\n\nB, too late.",
+    );
     a.wait_log(WAIT, |log| {
         log.contains("the peer is not a member of space")
     });

@@ -578,22 +578,9 @@ fn wait_json(
     node: &Kpd,
     args: &[&str],
     what: &str,
-    cond: impl Fn(&serde_json::Value) -> bool,
+    check: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let mut full = vec!["--json"];
-        full.extend_from_slice(args);
-        let out = node.kp(&full);
-        if out.status.success() {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            if cond(&v) {
-                return v;
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    node.wait_json(args, what, WAIT, check)
 }
 
 /// Opens a session as `key`, asks for everything, and waits for document

@@ -10,7 +10,7 @@
 //! that Chen (at C) co-writes; Carla chairs the working group at C, Bo (at B)
 //! and Dee (at D, A's partner) referee. No two of A, C and D talk directly.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kp_tests::Kpd;
 
@@ -42,26 +42,7 @@ fn wait_json(
     what: &str,
     check: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + WAIT;
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    loop {
-        let out = node.kp(&all);
-        let last = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() {
-            let v: serde_json::Value = serde_json::from_str(&last).expect("JSON");
-            if check(&v) {
-                return v;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: still not so after {WAIT:?}; last: {last} {}\nthe node's log:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            node.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    node.wait_json(args, what, WAIT, check)
 }
 
 fn file(node: &Kpd, name: &str, text: &str) -> String {

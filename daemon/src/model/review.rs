@@ -704,26 +704,105 @@ fn permitted(v: &View<'_>, step: &Step, role: Option<Role>) -> Result<(), ModelE
     Ok(())
 }
 
-/// Checks a step this node is about to take, against the draft as it is: who
-/// may take it first, then whether the draft is ready for it.
-fn check_local(
-    doc: &AutoCommit,
-    step: &mut Step,
+/// Checks a step this node is about to take, against the draft as it is (who
+/// may take it first, then whether the draft is ready for it), and records
+/// it: appended to its list, with the draft's `status` copy updated.
+fn take_step(
+    doc: &mut AutoCommit,
+    mut step: Step,
     role: Option<Role>,
     doing: &str,
-) -> Result<(), ModelError> {
+) -> Result<Step, ModelError> {
     expect_kind(doc, DocKind::Draft)?;
-    let v = View::now(doc);
-    permitted(&v, step, role)?;
-    let mut recs = records(&v);
-    let mut state = replay(&mut recs);
-    state
-        .take(step)
-        .map_err(|why| ModelError::State(format!("cannot {doing}: {why}")))
+    let status = {
+        let v = View::now(doc);
+        permitted(&v, &step, role)?;
+        let mut recs = records(&v);
+        let mut state = replay(&mut recs);
+        state
+            .take(&mut step)
+            .map_err(|why| ModelError::State(format!("cannot {doing}: {why}")))?;
+        state.status
+    };
+    let (list, fields) = step.fields();
+    append(doc, list, &fields)?;
+    doc.put(ROOT, "status", status)?;
+    Ok(step)
+}
+
+impl Step {
+    /// The list a step goes in, and its fields as stored.
+    fn fields(&self) -> (&'static str, Vec<(&'static str, Field<'_>)>) {
+        use Field::{Int, Str, Strs};
+        match self {
+            Step::Submit(s) => (
+                "submissions",
+                vec![
+                    ("round", Int(s.round)),
+                    ("by", Str(&s.by)),
+                    ("by_node", Str(&s.node_id)),
+                    ("at", Int(s.at)),
+                    ("heads", Strs(&s.heads)),
+                ],
+            ),
+            Step::Assign(a) => (
+                "assignments",
+                vec![
+                    ("round", Int(a.round)),
+                    ("referee", Str(&a.referee)),
+                    ("referee_node", Str(&a.node_id)),
+                    ("institution", Str(&a.institution)),
+                    ("due", Str(&a.due)),
+                    ("by", Str(&a.by)),
+                    ("by_node", Str(&a.by_node)),
+                    ("at", Int(a.at)),
+                ],
+            ),
+            Step::Decide(d) => (
+                "decisions",
+                vec![
+                    ("round", Int(d.round)),
+                    ("decision", Str(&d.decision)),
+                    ("note", Str(&d.note)),
+                    ("by", Str(&d.by)),
+                    ("by_node", Str(&d.node_id)),
+                    ("at", Int(d.at)),
+                    ("reports", Strs(&d.reports)),
+                ],
+            ),
+            Step::Publish(p) => (
+                "publications",
+                vec![
+                    ("by", Str(&p.by)),
+                    ("by_node", Str(&p.node_id)),
+                    ("at", Int(p.at)),
+                    ("heads", Strs(&p.heads)),
+                ],
+            ),
+            Step::Withdraw(w) => (
+                "withdrawals",
+                vec![
+                    ("by", Str(&w.by)),
+                    ("by_node", Str(&w.node_id)),
+                    ("at", Int(w.at)),
+                ],
+            ),
+        }
+    }
 }
 
 fn heads_hex(doc: &mut AutoCommit) -> Vec<String> {
     doc.get_heads().iter().map(|h| h.to_string()).collect()
+}
+
+/// The step a [`take_step`] of kind `$kind` returned, as its record.
+macro_rules! taken {
+    ($step:expr, $kind:ident) => {
+        match $step {
+            Step::$kind(record) => Ok(record),
+            _ => unreachable!("a step keeps its kind"),
+        }
+    };
 }
 
 /// Submits the draft (or its revision) to review: pins the current text as
@@ -733,7 +812,7 @@ pub fn submit(doc: &mut AutoCommit, who: &Who<'_>, now: i64) -> Result<Submissio
     // Read before anything is written: these heads are the new change's parents.
     let heads = heads_hex(doc);
     let round = read(doc)?.round + 1;
-    let mut step = Step::Submit(Submission {
+    let step = Step::Submit(Submission {
         round,
         version: format!("round-{round}"),
         by: who.name.to_owned(),
@@ -742,23 +821,10 @@ pub fn submit(doc: &mut AutoCommit, who: &Who<'_>, now: i64) -> Result<Submissio
         heads,
         void: String::new(),
     });
-    check_local(doc, &mut step, who.role, "submit it to review")?;
-    let Step::Submit(s) = step else {
-        unreachable!("a submission stays one")
-    };
-    append(
-        doc,
-        "submissions",
-        &[
-            ("round", Field::Int(s.round)),
-            ("by", Field::Str(&s.by)),
-            ("by_node", Field::Str(&s.node_id)),
-            ("at", Field::Int(now)),
-            ("heads", Field::Strs(&s.heads)),
-        ],
-    )?;
-    doc.put(ROOT, "status", "in-review")?;
-    Ok(s)
+    taken!(
+        take_step(doc, step, who.role, "submit it to review")?,
+        Submit
+    )
 }
 
 /// Assigns a referee to the current round. The chair may, unless an author of
@@ -777,9 +843,8 @@ pub fn assign(
     } else {
         super::date::format_day(super::date::parse_day(due)?)
     };
-    let round = read(doc)?.round;
-    let mut step = Step::Assign(Assignment {
-        round,
+    let step = Step::Assign(Assignment {
+        round: read(doc)?.round,
         referee: referee.name.clone(),
         node_id: referee.node_id.clone(),
         institution: institution.to_owned(),
@@ -789,25 +854,7 @@ pub fn assign(
         at: now,
         void: String::new(),
     });
-    check_local(doc, &mut step, who.role, "assign a referee")?;
-    let Step::Assign(a) = step else {
-        unreachable!("an assignment stays one")
-    };
-    append(
-        doc,
-        "assignments",
-        &[
-            ("round", Field::Int(a.round)),
-            ("referee", Field::Str(&a.referee)),
-            ("referee_node", Field::Str(&a.node_id)),
-            ("institution", Field::Str(&a.institution)),
-            ("due", Field::Str(&a.due)),
-            ("by", Field::Str(&a.by)),
-            ("by_node", Field::Str(&a.by_node)),
-            ("at", Field::Int(now)),
-        ],
-    )?;
-    Ok(a)
+    taken!(take_step(doc, step, who.role, "assign a referee")?, Assign)
 }
 
 fn check_note(note: &str) -> Result<String, ModelError> {
@@ -831,101 +878,47 @@ pub fn decide(
     now: i64,
 ) -> Result<Decision, ModelError> {
     let decision = super::one_of("decision", decision, &DECISIONS)?;
-    let note = check_note(note)?;
-    let round = read(doc)?.round;
     let mut reports: Vec<String> = seen.iter().map(Referee::key).collect();
     reports.sort();
     reports.dedup();
-    let mut step = Step::Decide(Decision {
-        round,
+    let step = Step::Decide(Decision {
+        round: read(doc)?.round,
         decision: decision.to_owned(),
-        note,
+        note: check_note(note)?,
         by: who.name.to_owned(),
         node_id: who.node_id.to_owned(),
         at: now,
         reports,
         void: String::new(),
     });
-    check_local(doc, &mut step, who.role, &format!("{decision} the draft"))?;
-    let Step::Decide(d) = step else {
-        unreachable!("a decision stays one")
-    };
-    append(
-        doc,
-        "decisions",
-        &[
-            ("round", Field::Int(d.round)),
-            ("decision", Field::Str(&d.decision)),
-            ("note", Field::Str(&d.note)),
-            ("by", Field::Str(&d.by)),
-            ("by_node", Field::Str(&d.node_id)),
-            ("at", Field::Int(now)),
-            ("reports", Field::Strs(&d.reports)),
-        ],
-    )?;
-    let status = match decision {
-        "accept" => "accepted",
-        "revise" => "revision",
-        _ => "rejected",
-    };
-    doc.put(ROOT, "status", status)?;
-    Ok(d)
+    let doing = format!("{decision} the draft");
+    taken!(take_step(doc, step, who.role, &doing)?, Decide)
 }
 
 /// Publishes an accepted draft: pins the text as `published-N` (frozen: a
 /// version never moves) and records the time. The chair may.
 pub fn publish(doc: &mut AutoCommit, who: &Who<'_>, now: i64) -> Result<Publication, ModelError> {
-    let heads = heads_hex(doc);
-    let mut step = Step::Publish(Publication {
+    let step = Step::Publish(Publication {
         version: String::new(),
         by: who.name.to_owned(),
         node_id: who.node_id.to_owned(),
         at: now,
-        heads,
+        heads: heads_hex(doc),
         void: String::new(),
     });
-    check_local(doc, &mut step, who.role, "publish")?;
-    let Step::Publish(p) = step else {
-        unreachable!("a publication stays one")
-    };
-    append(
-        doc,
-        "publications",
-        &[
-            ("by", Field::Str(&p.by)),
-            ("by_node", Field::Str(&p.node_id)),
-            ("at", Field::Int(now)),
-            ("heads", Field::Strs(&p.heads)),
-        ],
-    )?;
-    doc.put(ROOT, "status", "published")?;
-    Ok(p)
+    taken!(take_step(doc, step, who.role, "publish")?, Publish)
 }
 
 /// Withdraws the draft. A credited author (on an editor or admin node) or the
 /// chair may, until it is published.
 pub fn withdraw(doc: &mut AutoCommit, who: &Who<'_>, now: i64) -> Result<Withdrawal, ModelError> {
-    let mut step = Step::Withdraw(Withdrawal {
+    let step = Step::Withdraw(Withdrawal {
         by: who.name.to_owned(),
         node_id: who.node_id.to_owned(),
         at: now,
         void: String::new(),
     });
-    check_local(doc, &mut step, who.role, "withdraw it")?;
-    let Step::Withdraw(w) = step else {
-        unreachable!("a withdrawal stays one")
-    };
-    append(
-        doc,
-        "withdrawals",
-        &[
-            ("by", Field::Str(&w.by)),
-            ("by_node", Field::Str(&w.node_id)),
-            ("at", Field::Int(now)),
-        ],
-    )?;
-    doc.put(ROOT, "status", "withdrawn")?;
-    Ok(w)
+    taken!(take_step(doc, step, who.role, "withdraw it")?, Withdraw)
 }
 
 /// The records of a draft's append-only lists (the workflow's, and the named
