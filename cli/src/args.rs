@@ -11,10 +11,10 @@ use clap::{Args, Parser, Subcommand};
 Examples:
   kp space create \"Remittances WG\" --theme 7
   kp draft new --space \"Remittances WG\" --title \"The cost of sending money\" --file draft.md
-  kp draft edit ID                       (opens $EDITOR)
-  kp comment add ID --quote \"fell to 6%\" --body \"Which source?\"
-  kp dataset import top-recipients.csv --space \"Remittances WG\" --title \"Top recipients 2011\"
-  kp plugin install remittance_indicators.wasm
+  kp draft edit DRAFT_ID                 (opens $EDITOR)
+  kp comment add DRAFT_ID --quote \"fell to 6%\" --body \"Which source?\"
+  kp dataset import top-recipients-2011.csv --space \"Remittances WG\" --title \"Top recipients 2011\"
+  kp plugin install target/wasm32-wasip2/plugin/remittance_indicators.wasm
   kp analyze DATASET_ID --plugin remittance-indicators --param top=5")]
 pub(crate) struct Cli {
     /// The node's data directory, where its socket is [default: $KP_DATA_DIR, else ./kp-data].
@@ -66,7 +66,7 @@ pub(crate) enum Command {
     #[command(after_help = "\
 Examples:
   kp analyze DATASET_ID --plugin remittance-indicators
-  kp analyze DRAFT_ID --plugin brief-readability --param max_words=4000 --json
+  kp analyze DRAFT_ID --plugin brief-readability --param max-words=4000 --json
 
 The same plugin, document heads and parameters give the same report, byte for byte.")]
     Analyze(crate::plugin::AnalyzeArgs),
@@ -127,7 +127,7 @@ pub(crate) enum PeerCmd {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SpaceCmd {
-    /// Create a space; this node becomes its admin.
+    /// Create a space; this node becomes its admin (prints the space's id).
     Create {
         /// Its name (unique on this node).
         name: String,
@@ -214,9 +214,9 @@ pub(crate) enum DraftCmd {
     ///
     /// With -o FILE (or --body, to standard output) kp writes the text alone,
     /// ending with a line that records which version it is
-    /// (`<!-- kp:draft ID base=… -->`, invisible in Markdown). Revise the file
-    /// in any editor, offline if need be, and send it back with
-    /// `kp draft edit ID --file FILE`: only your changes are applied, against
+    /// (`<!-- kp:draft DRAFT_ID base=… -->`, invisible in Markdown). Revise the
+    /// file in any editor, offline if need be, and send it back with
+    /// `kp draft edit DRAFT_ID --file FILE`: only your changes are applied, against
     /// that version, so what colleagues wrote meanwhile stays.
     #[command(after_help = "\
 Examples:
@@ -244,9 +244,9 @@ Examples:
     ///
     /// With --file, kp must know which version of the draft the file was made
     /// from, or it could not tell your changes from the words colleagues wrote
-    /// since (and would undo theirs). A file written by `kp draft show ID -o
-    /// FILE` records it in its last line; otherwise say it with --base. A file
-    /// that does neither is refused.
+    /// since (and would undo theirs). A file written by `kp draft show DRAFT_ID
+    /// -o FILE` records it in its last line; otherwise say it with --base. A
+    /// file that does neither is refused.
     #[command(after_help = "\
 Examples:
   kp draft edit DRAFT_ID                        (opens $EDITOR)
@@ -286,7 +286,8 @@ Examples:
         #[arg(default_value = "current")]
         to: String,
     },
-    /// Name the current text as a version (e.g. `round-1`).
+    /// Name the current text as a version (e.g. `sent-to-chair`; `round-N`
+    /// and `published-N` are the review's own).
     Version {
         /// The draft's id.
         id: String,
@@ -296,14 +297,14 @@ Examples:
     /// Write a draft as Markdown or as a standalone HTML page.
     #[command(after_help = "\
 Examples:
-  kp draft export ID --format html -o brief.html     (the latest publication)
-  kp draft export ID --version round-1 --with-comments")]
+  kp draft export DRAFT_ID --format html -o brief.html     (published, else current)
+  kp draft export DRAFT_ID --version round-1 --with-comments")]
     Export(crate::review::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CommentCmd {
-    /// Comment on a passage, given by quoting it exactly.
+    /// Comment on a passage, given by quoting it exactly (prints the comment's id).
     Add {
         /// The draft's id.
         id: String,
@@ -340,7 +341,7 @@ pub(crate) enum CommentCmd {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum DatasetCmd {
-    /// Import a CSV file (header row first) as a typed table.
+    /// Import a CSV file (header row first) as a typed table (prints its id).
     Import(ImportArgs),
     /// Show a dataset's columns and rows.
     Show {

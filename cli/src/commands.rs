@@ -371,7 +371,9 @@ async fn space(ctx: &mut Ctx, cmd: SpaceCmd) -> anyhow::Result<()> {
             if ctx.json {
                 return print_json(&s);
             }
-            outln!("created space {} ({})", s.name, s.id);
+            // The new space's id alone, for scripts; the message goes to stderr.
+            outln!("{}", s.id);
+            eprintln!("created space {}", s.name);
         }
         SpaceCmd::List => {
             let list = ctx
@@ -855,11 +857,19 @@ async fn comment(ctx: &mut Ctx, cmd: CommentCmd) -> anyhow::Result<()> {
                 body,
                 author: ctx.author.clone(),
             };
-            ctx.api
+            let c = ctx
+                .api
                 .add_comment(req)
                 .await
                 .map_err(refused)?
-                .into_inner()
+                .into_inner();
+            if ctx.json {
+                return print_json(&c);
+            }
+            // The new comment's id alone, for scripts (`C=$(kp comment add …)`).
+            outln!("{}", c.id);
+            eprintln!("commented on \"{}\"", one_line(&c.quote, 70));
+            return Ok(());
         }
         CommentCmd::Reply { id, comment, body } => {
             let req = pb::ReplyCommentRequest {

@@ -44,15 +44,17 @@ Examples:
     /// print the report, the fuel it used and its log.
     #[command(after_help = "\
 The input is a document view:
-  {\"id\": \"example\", \"kind\": \"dataset\", \"title\": \"Top recipients\", \"themes\": [7],
+  {\"id\": \"example\", \"kind\": \"dataset\", \"title\": \"Top recipients 2011\", \"themes\": [7],
    \"tables\": [{\"name\": \"data\", \"columns\": [
-      {\"name\": \"country\", \"type\": \"text\", \"values\": [\"India\", \"Mexico\"]},
-      {\"name\": \"remittances_usd_bn\", \"type\": \"number\", \"values\": [64, 24]}]}]}
+      {\"name\": \"country\", \"type\": \"text\", \"values\": [\"India\", \"China\", \"Mexico\"]},
+      {\"name\": \"year\", \"type\": \"integer\", \"values\": [2011, 2011, 2011]},
+      {\"name\": \"remittances_usd_bn\", \"type\": \"number\", \"values\": [58, 57, 24]}]}]}
 (kind draft: \"sections\": [{\"heading\": \"Costs\", \"level\": 1, \"text\": \"...\"}])
 
 Examples:
   kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm --input doc.json
-  kp plugin run plugin.wasm --input doc.json --param top=5 --fuel 100000000 --json")]
+  kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm --input doc.json \\
+     --param top=5 --fuel 100000000 --json")]
     Run(RunArgs),
 }
 

@@ -26,14 +26,22 @@ node checks these rules on every step a partner sends. Steps taken apart on
 two nodes (a withdrawal while the chair decides) are all kept: the one that
 came first counts, and `kp review list` marks the other void, with why.
 
-Example, across three nodes:
-  author@A:  kp review submit-draft ID
-  chair@C:   kp review assign ID --referee Bo@NODE_B --due 2026-12-15
-  referee@B: kp review report ID --recommendation minor --file report.md \\
-               --comment 'fell to 6%::Which source?'
-  chair@C:   kp review decide ID revise --note \"Please answer the referees.\"
-  author@A:  kp draft edit ID; kp review submit-draft ID      (round 2)
-  chair@C:   kp review decide ID accept; kp publish ID")]
+Across three nodes: Dilip, an author, works at node A; Bo, a referee, at node
+B, whose id is NODE_ID; Carla, the chair, at node C. Each names themselves
+with KP_AUTHOR or --author (which also tells apart people sharing one node).
+
+Examples:
+  kp --author Dilip review submit-draft DRAFT_ID
+  kp --author Carla review assign DRAFT_ID --referee Bo@NODE_ID --due 2026-12-15
+  kp --author Bo review report DRAFT_ID --recommendation minor --file report.md \\
+       --comment 'fell to 6%::Which source?'
+  kp --author Carla review decide DRAFT_ID revise --note \"Please answer the referee.\"
+  kp --author Dilip draft edit DRAFT_ID                               (the revision)
+  kp --author Dilip review submit-draft DRAFT_ID                      (the next round)
+  kp --author Carla review assign DRAFT_ID --referee Bo@NODE_ID
+  kp --author Bo review report DRAFT_ID --recommendation accept --file report.md
+  kp --author Carla review decide DRAFT_ID accept
+  kp --author Carla publish DRAFT_ID")]
 pub(crate) enum ReviewCmd {
     /// Submit a draft (or its revision) to review: pins its text as version
     /// `round-N` and sets it in review. Credited authors only.
