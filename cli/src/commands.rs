@@ -50,7 +50,7 @@ pub(crate) struct Bound {
 
 impl Bound {
     /// A limit of the node, `kib` as it reports it, raised by `setting` in its
-    /// kpd.toml (written as "[section] key").
+    /// kpd.toml (written as `[section] key`).
     pub(crate) fn node(kib: u64, what: &'static str, setting: &str) -> Self {
         Self {
             bytes: kib.saturating_mul(1024),
@@ -734,6 +734,9 @@ async fn edit(
             let mut file_bound = bound.clone();
             file_bound.bytes += 4096;
             let (text, line) = split_base_line(&read_text(&f, &file_bound)?)?;
+            if text.len() as u64 > bound.bytes {
+                return Err(bound.over(&f));
+            }
             let shown = f.display().to_string();
             match (line, base) {
                 (Some(line), _) if line.draft != id && !id.ends_with(&line.draft) => {
