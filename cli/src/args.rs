@@ -10,10 +10,11 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "kp", version, about, long_about = None, after_help = "\
 Examples:
   kp space create \"Remittances WG\" --theme 7
-  kp draft new --space \"Remittances WG\" --title \"The cost of sending money\" --file draft.md
+  kp draft new --space \"Remittances WG\" --title \"Sending money\" --file draft.md
   kp draft edit DRAFT_ID                 (opens $EDITOR)
   kp comment add DRAFT_ID --quote \"fell to 6%\" --body \"Which source?\"
-  kp dataset import top-recipients-2011.csv --space \"Remittances WG\" --title \"Top recipients 2011\"
+  kp dataset import top-recipients-2011.csv --space \"Remittances WG\" \\
+     --title \"Top recipients 2011\"
   kp plugin install target/wasm32-wasip2/plugin/remittance_indicators.wasm
   kp analyze DATASET_ID --plugin remittance-indicators --param top=5")]
 pub(crate) struct Cli {
@@ -222,7 +223,7 @@ pub(crate) enum DraftCmd {
 Examples:
   kp draft show DRAFT_ID
   kp draft show DRAFT_ID --version round-1
-  kp draft show DRAFT_ID -o mine.md             (then: kp draft edit DRAFT_ID --file mine.md)")]
+  kp draft show DRAFT_ID -o mine.md             (to revise, then send back)")]
     Show {
         /// The draft's id.
         id: String,
@@ -250,7 +251,7 @@ Examples:
     #[command(after_help = "\
 Examples:
   kp draft edit DRAFT_ID                        (opens $EDITOR)
-  kp draft edit DRAFT_ID --file mine.md         (made by kp draft show DRAFT_ID -o mine.md)
+  kp draft edit DRAFT_ID --file mine.md         (written by kp draft show -o)
   kp draft edit DRAFT_ID --file revised.md --base round-1")]
     Edit {
         /// The draft's id.
@@ -297,7 +298,7 @@ Examples:
     /// Write a draft as Markdown or as a standalone HTML page.
     #[command(after_help = "\
 Examples:
-  kp draft export DRAFT_ID --format html -o brief.html     (published, else current)
+  kp draft export DRAFT_ID --format html -o brief.html   (the publication)
   kp draft export DRAFT_ID --version round-1 --with-comments")]
     Export(crate::review::ExportArgs),
 }

@@ -52,9 +52,10 @@ The input is a document view:
 (kind draft: \"sections\": [{\"heading\": \"Costs\", \"level\": 1, \"text\": \"...\"}])
 
 Examples:
-  kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm --input doc.json
-  kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm --input doc.json \\
-     --param top=5 --fuel 100000000 --json")]
+  kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm \\
+     --input doc.json
+  kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm \\
+     --input doc.json --param top=5 --fuel 100000000 --json")]
     Run(RunArgs),
 }
 

@@ -32,14 +32,17 @@ with KP_AUTHOR or --author (which also tells apart people sharing one node).
 
 Examples:
   kp --author Dilip review submit-draft DRAFT_ID
-  kp --author Carla review assign DRAFT_ID --referee Bo@NODE_ID --due 2026-12-15
-  kp --author Bo review report DRAFT_ID --recommendation minor --file report.md \\
+  kp --author Carla review assign DRAFT_ID --referee Bo@NODE_ID \\
+       --due 2026-12-15
+  kp --author Bo review report DRAFT_ID --recommendation minor \\
+       --file report.md \\
        --comment 'fell to 6%::Which source?'
-  kp --author Carla review decide DRAFT_ID revise --note \"Please answer the referee.\"
-  kp --author Dilip draft edit DRAFT_ID                               (the revision)
-  kp --author Dilip review submit-draft DRAFT_ID                      (the next round)
+  kp --author Carla review decide DRAFT_ID revise --note \"Answer the referee.\"
+  kp --author Dilip draft edit DRAFT_ID               (the revision)
+  kp --author Dilip review submit-draft DRAFT_ID      (the next round)
   kp --author Carla review assign DRAFT_ID --referee Bo@NODE_ID
-  kp --author Bo review report DRAFT_ID --recommendation accept --file report.md
+  kp --author Bo review report DRAFT_ID --recommendation accept \\
+       --file report.md
   kp --author Carla review decide DRAFT_ID accept
   kp --author Carla publish DRAFT_ID")]
 pub(crate) enum ReviewCmd {
