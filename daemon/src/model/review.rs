@@ -328,6 +328,19 @@ impl Step {
         }
     }
 
+    /// The step in a few words: "Ana's withdrawal".
+    fn describe(&self) -> String {
+        let (by, _) = self.by();
+        let by = if by.is_empty() { "someone" } else { by };
+        match self {
+            Step::Submit(s) => format!("{by}'s submission of round {}", s.round),
+            Step::Assign(a) => format!("{by}'s assignment of {}", a.referee),
+            Step::Decide(d) => format!("{by}'s decision ({})", d.decision),
+            Step::Publish(_) => format!("{by}'s publication"),
+            Step::Withdraw(_) => format!("{by}'s withdrawal"),
+        }
+    }
+
     fn set_void(&mut self, why: String) {
         match self {
             Step::Submit(s) => s.void = why,
@@ -529,12 +542,18 @@ impl State {
 /// marked void where it had no effect.
 fn replay(recs: &mut [Rec]) -> State {
     let mut state = State::default();
+    // The step that counted last, to name it when a later one has no effect.
+    let mut last: Option<String> = None;
     for r in recs.iter_mut() {
-        if let Err(why) = state.take(&mut r.step) {
-            let (by, _) = r.step.by();
-            let by = if by.is_empty() { "someone" } else { by };
-            r.step
-                .set_void(format!("no effect: when {by} took this step, {why}"));
+        match state.take(&mut r.step) {
+            Ok(()) => last = Some(r.step.describe()),
+            Err(why) => {
+                let before = last
+                    .as_deref()
+                    .map(|l| format!(", after {l}, which counts first"))
+                    .unwrap_or_default();
+                r.step.set_void(format!("no effect{before}: {why}"));
+            }
         }
     }
     state
