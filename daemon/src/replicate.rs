@@ -111,7 +111,7 @@ fn roles_of(members: &[space::Member]) -> model::rules::Roles {
 
 /// What the space's former members wrote as members in document `doc`: their
 /// old roles and the heads kept at their removal.
-fn former_of(former: &[space::Former], doc: &DocId) -> model::rules::Former {
+fn former_of(former: &[space::Former], doc: &DocId) -> model::rules::FormerRoles {
     let key = doc.to_string();
     former
         .iter()

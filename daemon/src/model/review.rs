@@ -971,7 +971,7 @@ fn heads_before(doc: &mut AutoCommit, new: &[Link]) -> Vec<ChangeHash> {
 pub fn check_new(
     doc: &mut AutoCommit,
     new: &[Link],
-    roles: &super::rules::Roles,
+    roles: &super::space::Roles,
 ) -> Result<(), ModelError> {
     let refuse = |m: String| ModelError::Forbidden(m);
     let before = heads_before(doc, new);
@@ -1214,7 +1214,7 @@ pub fn read_report(doc: &AutoCommit) -> Result<Report, ModelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::rules::Roles;
+    use crate::model::space::Roles;
     use automerge::ActorId;
 
     fn node(n: u8) -> NodeId {

@@ -24,14 +24,7 @@ use super::{DocKind, ModelError};
 use crate::identity::NodeId;
 use crate::ids::parse_actor;
 
-/// The roles of a space's members, by node.
-pub type Roles = BTreeMap<NodeId, Role>;
-
-/// Nodes removed from a space, as one document sees them: the role each had,
-/// and the heads of the document the removing node held when it removed it.
-/// A former member's changes among those heads are its work as a member and
-/// pass under that role; any other change of it does not.
-pub type Former = BTreeMap<NodeId, (Role, Vec<ChangeHash>)>;
+pub use super::space::{FormerRoles, Roles};
 
 /// May a node with `role` write a document of `kind` at all, and if so, only
 /// inside the draft's comments?
@@ -85,7 +78,7 @@ pub fn check_changes(
     roles: &Roles,
 ) -> Result<(), ModelError> {
     let new = crate::authorship::new_links(doc, before);
-    check_new(doc, &new, kind, roles, &Former::new())
+    check_new(doc, &new, kind, roles, &FormerRoles::new())
 }
 
 /// [`check_changes`] for the changes `new` of `doc`, as the repository lists
@@ -95,7 +88,7 @@ pub fn check_new(
     new: &[Link],
     kind: DocKind,
     roles: &Roles,
-    former: &Former,
+    former: &FormerRoles,
 ) -> Result<(), ModelError> {
     // Former members whose changes here are all among what they wrote as
     // members count with their old role; `effective` is the roles for this
@@ -331,12 +324,13 @@ mod tests {
         // Bo is no member now; he was an editor, removed when Ana's node held
         // his "Two.".
         let roles: Roles = [(ana, Role::Admin)].into_iter().collect();
-        let former: Former = [(bo, (Role::Editor, held.clone()))].into_iter().collect();
+        let former: FormerRoles = [(bo, (Role::Editor, held.clone()))].into_iter().collect();
         let mut upto = doc.fork();
         upto.merge(&mut editor.fork_at(&held).unwrap()).unwrap();
         let new = crate::authorship::new_links(&mut upto, &doc.get_heads());
         check_new(&mut upto, &new, DocKind::Draft, &roles, &former).expect("his work stays");
-        let err = check_new(&mut upto, &new, DocKind::Draft, &roles, &Former::new()).unwrap_err();
+        let err =
+            check_new(&mut upto, &new, DocKind::Draft, &roles, &FormerRoles::new()).unwrap_err();
         assert!(err.to_string().contains("not a member"), "{err}");
         let mut all = doc.fork();
         all.merge(&mut editor).unwrap();
@@ -345,7 +339,7 @@ mod tests {
         assert!(err.to_string().contains("not among what it wrote"), "{err}");
         assert_ne!(held, late);
         // A reader then is a reader now: the old role still limits.
-        let as_reader: Former = [(bo, (Role::Reader, held))].into_iter().collect();
+        let as_reader: FormerRoles = [(bo, (Role::Reader, held))].into_iter().collect();
         let new = crate::authorship::new_links(&mut upto, &doc.get_heads());
         let err = check_new(&mut upto, &new, DocKind::Draft, &roles, &as_reader).unwrap_err();
         assert!(err.to_string().contains("reader"), "{err}");
