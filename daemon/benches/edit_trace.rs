@@ -14,11 +14,11 @@ use std::time::Instant;
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
-use kp_daemon::identity::NodeKey;
-use kp_daemon::ids::DocId;
-use kp_daemon::model::draft::{self, Actor};
-use kp_daemon::repo::{ChangeNote, Repo, RepoConfig};
-use kp_daemon::store::SledStore;
+use kp_core::identity::NodeKey;
+use kp_core::ids::DocId;
+use kp_model::draft::{self, Actor};
+use kp_repo::{ChangeNote, Repo, RepoConfig};
+use kp_store::SledStore;
 
 type Patch = (usize, isize, String);
 
@@ -87,7 +87,7 @@ fn main() {
                 doc,
                 &space,
                 "A Conflict-Free Replicated JSON Datatype",
-                "",
+                kp_model::DraftType::WorkingPaper,
                 "",
                 &by,
                 0,
@@ -123,7 +123,7 @@ fn main() {
     let save = repo.read(&id, |doc| doc.save().len()).unwrap();
     repo.shutdown();
     drop(repo);
-    let on_disk = kp_daemon::store::dir_size(&dir.path().join("store"));
+    let on_disk = kp_store::dir_size(&dir.path().join("store"));
 
     // Baseline: raw automerge, splice + commit per edit, in memory.
     let t = Instant::now();
@@ -150,7 +150,7 @@ fn main() {
         meta.commit_with(
             automerge::transaction::CommitOptions::default()
                 .with_message(message.clone())
-                .with_time(kp_daemon::repo::now_secs()),
+                .with_time(kp_repo::now_secs()),
         );
     }
     let meta_time = t.elapsed();

@@ -7,9 +7,11 @@ use kp_proto::local as pb;
 use kp_proto::local::local_server::Local;
 use tonic::{Request, Response, Status};
 
-use crate::model::ModelError;
-use crate::repo::RepoError;
-use crate::service::Service;
+use crate::peers::PeerError;
+use crate::plugins::PluginError;
+use crate::service::{ApiError, Service};
+use kp_model::ModelError;
+use kp_repo::RepoError;
 
 /// The tonic service.
 #[derive(Debug, Clone)]
@@ -28,7 +30,7 @@ impl LocalApi {
     async fn run<T, F>(&self, f: F) -> Result<Response<T>, Status>
     where
         T: Send + 'static,
-        F: FnOnce(&Service) -> Result<T, RepoError> + Send + 'static,
+        F: FnOnce(&Service) -> Result<T, ApiError> + Send + 'static,
     {
         let service = Arc::clone(&self.service);
         match tokio::task::spawn_blocking(move || f(&service)).await {
@@ -44,18 +46,36 @@ impl LocalApi {
     }
 }
 
-/// Maps an error to the gRPC status the `.proto` documents.
-pub fn status(e: RepoError) -> Status {
+/// Maps an error to the gRPC status the `.proto` documents: the one place
+/// where the node's errors meet the wire.
+pub fn status(e: ApiError) -> Status {
     match e {
-        RepoError::Model(m) => match m {
-            ModelError::Invalid(msg) | ModelError::WrongKind(msg) => Status::invalid_argument(msg),
-            ModelError::NotFound(msg) => Status::not_found(msg),
-            ModelError::Exists(msg) => Status::already_exists(msg),
-            ModelError::TooLarge(msg) => Status::resource_exhausted(msg),
-            ModelError::Plugin(msg) | ModelError::State(msg) => Status::failed_precondition(msg),
-            ModelError::Forbidden(msg) => Status::permission_denied(msg),
-            other => Status::internal(other.to_string()),
-        },
+        ApiError::Model(m) => model_status(m),
+        ApiError::Repo(r) => repo_status(r),
+        ApiError::Plugin(PluginError::Refused(m)) => model_status(m),
+        ApiError::Plugin(PluginError::Repo(r)) => repo_status(r),
+        ApiError::Plugin(e) => Status::unavailable(e.to_string()),
+        ApiError::Peer(PeerError::Store(r)) => repo_status(r),
+        ApiError::Peer(e @ PeerError::Unknown(_)) => Status::not_found(e.to_string()),
+        ApiError::Peer(e) => Status::invalid_argument(e.to_string()),
+    }
+}
+
+fn model_status(m: ModelError) -> Status {
+    match m {
+        ModelError::Invalid(msg) | ModelError::WrongKind(msg) => Status::invalid_argument(msg),
+        ModelError::NotFound(msg) => Status::not_found(msg),
+        ModelError::Exists(msg) => Status::already_exists(msg),
+        ModelError::TooLarge(msg) => Status::resource_exhausted(msg),
+        ModelError::Plugin(msg) | ModelError::State(msg) => Status::failed_precondition(msg),
+        ModelError::Forbidden(msg) => Status::permission_denied(msg),
+        other => Status::internal(other.to_string()),
+    }
+}
+
+fn repo_status(e: RepoError) -> Status {
+    match e {
+        RepoError::Model(m) => model_status(m),
         RepoError::NotFound(id) => Status::not_found(format!("no document {id} on this node")),
         RepoError::Exists(id) => {
             Status::already_exists(format!("a document {id} exists already on this node"))

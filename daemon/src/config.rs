@@ -78,7 +78,7 @@ pub struct PeersSection {
 
 impl Default for PeersSection {
     fn default() -> Self {
-        let l = crate::replicate::Limits::default();
+        let l = kp_sync::Limits::default();
         Self {
             listen: String::new(),
             max_frame_kib: l.max_frame >> 10,
@@ -92,8 +92,8 @@ impl Default for PeersSection {
 
 impl PeersSection {
     /// The session limits these settings give.
-    pub fn limits(&self) -> crate::replicate::Limits {
-        crate::replicate::Limits {
+    pub fn limits(&self) -> kp_sync::Limits {
+        kp_sync::Limits {
             max_frame: self.max_frame_kib << 10,
             max_assembled: self.max_document_mib << 20,
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
@@ -350,7 +350,7 @@ impl Config {
         if cfg.store.cache_documents == 0 {
             return Err("store.cache_documents must be at least 1".into());
         }
-        crate::model::space::check_income_group(&cfg.node.income_group)
+        kp_model::space::check_income_group(&cfg.node.income_group)
             .map_err(|e| format!("node.income_group: {e}"))?;
         let p = &cfg.peers;
         if p.max_frame_kib < 64
@@ -371,7 +371,7 @@ impl Config {
             return Err("plugins: fuel, timeout_ms, memory_mib, max_report_kib, max_concurrent and max_wasm_kib must be above 0".into());
         }
         for p in &cfg.peers.peer {
-            if let Err(e) = p.id.parse::<crate::identity::NodeId>() {
+            if let Err(e) = p.id.parse::<kp_core::identity::NodeId>() {
                 return Err(format!("peers.peer: {e}"));
             }
         }

@@ -1,20 +1,16 @@
-//! The kp node: identity, store, document model, and the local API that `kp`
-//! talks to. The `kpd` binary is a thin shell over [`node`].
+//! The kp node: its configuration, the partner transport and the peers it keeps
+//! sessions with, the local API that `kp` talks to, and the analysis plugins.
+//! It is built on the layer crates beside it (`kp-core`, `kp-model`,
+//! `kp-store`, `kp-repo`, `kp-sync`); the `kpd` binary is a thin shell over
+//! [`node`].
 
 pub mod api;
-pub mod authorship;
 pub mod config;
-pub mod identity;
-pub mod ids;
-pub mod model;
+mod driver;
 pub mod node;
-pub mod peer_input;
 pub mod peers;
 pub mod plugins;
-pub mod replicate;
-pub mod repo;
 pub mod service;
 #[cfg(test)]
 mod sim;
-pub mod store;
 pub mod transport;

@@ -23,11 +23,11 @@ use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::api::LocalApi;
 use crate::config::{self, Config, ConfigError};
-use crate::identity::{IdentityError, NodeKey};
 use crate::peers::Peers;
-use crate::repo::{Repo, RepoConfig, RepoError};
 use crate::service::Service;
-use crate::store::{SledStore, StoreError};
+use kp_core::identity::{IdentityError, NodeKey};
+use kp_repo::{Repo, RepoConfig, RepoError};
+use kp_store::{SledStore, StoreError};
 
 /// File names inside the data directory.
 pub const KEY_FILE: &str = "node.key";
@@ -72,6 +72,9 @@ pub enum NodeError {
         /// The error.
         source: std::io::Error,
     },
+    /// The peer list could not be set up.
+    #[error(transparent)]
+    Peers(#[from] crate::peers::PeersError),
     /// The gRPC server failed.
     #[error("local API: {0}")]
     Serve(String),

@@ -4,7 +4,7 @@
 //!
 //! A session starts with the handshake: both sides exchange `Hello` and refuse
 //! a protocol version they do not speak. Document exchange then runs on the same
-//! stream ([`crate::replicate`]).
+//! stream ([`kp_sync`]).
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -25,18 +25,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::identity::{NodeId, NodeKey};
-use crate::repo::{Repo, now_secs};
+use crate::driver;
 use crate::transport::{self, Allowed};
+use kp_core::identity::{NodeId, NodeKey};
+use kp_repo::{Repo, RepoError, now_secs};
+use kp_sync::{Backoff, HELLO_TIMEOUT, Handshake, HandshakeError};
 
-/// The replication protocol version this node speaks.
-pub const PROTOCOL: u32 = 1;
-
-/// How long a peer has to send its `Hello`.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// Backoff between connection attempts: from the first to the cap, doubling.
-const BACKOFF_FIRST: Duration = Duration::from_millis(200);
-const BACKOFF_CAP: Duration = Duration::from_secs(30);
+pub use kp_sync::PROTOCOL;
 /// A peer that stops answering HTTP/2 pings for this long after one is sent
 /// (a stalled or vanished process, a dead link) is disconnected; its dialer then
 /// retries with backoff.
@@ -311,7 +306,7 @@ pub enum PeerError {
     FromConfig(String),
     /// Saving the list failed.
     #[error(transparent)]
-    Store(#[from] crate::repo::RepoError),
+    Store(#[from] RepoError),
 }
 
 struct State {
@@ -327,13 +322,13 @@ struct State {
 struct Inner {
     key: NodeKey,
     cert: CertificateDer<'static>,
-    name: String,
     allowed: Allowed,
     repo: Repo,
     state: Mutex<State>,
     shutdown: watch::Receiver<bool>,
     listen: Mutex<String>,
-    limits: crate::replicate::Limits,
+    limits: kp_sync::Limits,
+    handshake: Handshake,
 }
 
 /// The partner nodes of this node. Cheap to clone.
@@ -393,7 +388,7 @@ impl AsyncWrite for PeerStream {
 fn parse_id(id: &str) -> Result<NodeId, PeerError> {
     id.trim()
         .parse()
-        .map_err(|e: crate::identity::ParseNodeIdError| PeerError::BadId(e.to_string()))
+        .map_err(|e: kp_core::identity::ParseNodeIdError| PeerError::BadId(e.to_string()))
 }
 
 fn check_address(address: &str) -> Result<(), PeerError> {
@@ -406,6 +401,17 @@ fn check_address(address: &str) -> Result<(), PeerError> {
     } else {
         Err(PeerError::BadAddress(address.to_owned()))
     }
+}
+
+/// Why the peer list could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PeersError {
+    /// This node's TLS certificate could not be made from its key.
+    #[error("the node's certificate: {0}")]
+    Certificate(#[from] transport::TlsError),
+    /// The saved peer list could not be read.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -422,11 +428,10 @@ impl Peers {
         name: String,
         configured: &[crate::config::PeerEntry],
         repo: Repo,
-        limits: crate::replicate::Limits,
+        limits: kp_sync::Limits,
         shutdown: watch::Receiver<bool>,
-    ) -> Result<Self, crate::node::NodeError> {
-        let cert = transport::certificate(&key)
-            .map_err(|e| crate::node::NodeError::Serve(e.to_string()))?;
+    ) -> Result<Self, PeersError> {
+        let cert = transport::certificate(&key)?;
         let mut peers = BTreeMap::new();
         let mut add = |id: NodeId, address: String, source: Source| {
             peers.insert(id, PeerInfo::new(id, address, source));
@@ -445,11 +450,11 @@ impl Peers {
             }
         }
         let allowed: Allowed = Arc::new(RwLock::new(peers.keys().copied().collect()));
+        let handshake = Handshake::new(key.id(), name, &limits);
         Ok(Self {
             inner: Arc::new(Inner {
                 key,
                 cert,
-                name,
                 allowed,
                 repo,
                 state: Mutex::new(State {
@@ -461,6 +466,7 @@ impl Peers {
                 shutdown,
                 listen: Mutex::new(String::new()),
                 limits,
+                handshake,
             }),
         })
     }
@@ -620,7 +626,7 @@ impl Peers {
 
     /// Connects to `id` until stopped, with exponential backoff and jitter.
     async fn dial_loop(self, id: NodeId, mut stop: watch::Receiver<()>) {
-        let mut backoff = BACKOFF_FIRST;
+        let mut backoff = Backoff::new();
         let mut shutdown = self.inner.shutdown.clone();
         loop {
             let address = match self.lock().peers.get(&id) {
@@ -652,11 +658,7 @@ impl Peers {
                 }
             }
             // A session that lasted resets the backoff; quick failures grow it.
-            if started.elapsed() > BACKOFF_CAP {
-                backoff = BACKOFF_FIRST;
-            }
-            let wait = jitter(backoff);
-            backoff = (backoff * 2).min(BACKOFF_CAP);
+            let wait = backoff.after(started.elapsed(), unit_random());
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => return,
@@ -748,61 +750,30 @@ impl Peers {
         let (mut inbound, first) = tokio::time::timeout(HELLO_TIMEOUT, handshake)
             .await
             .map_err(|_| "the peer sent no hello".to_owned())??;
-        let idle = self.accept_hello(&id, first)?;
-        self.run_session(id, &mut inbound, tx, idle).await
+        let idle = self.accept_hello(&id, first).map_err(|e| e.to_string())?;
+        self.run_session(id, &mut inbound, tx, idle)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     fn hello(&self) -> rp::Frame {
-        rp::Frame {
-            body: Some(rp::frame::Body::Hello(rp::Hello {
-                protocol: PROTOCOL,
-                node_id: self.inner.key.id().to_string(),
-                name: self.inner.name.clone(),
-                idle_timeout_secs: u32::try_from(self.inner.limits.idle_timeout.as_secs())
-                    .unwrap_or(u32::MAX),
-            })),
-        }
+        self.inner.handshake.hello()
     }
 
     /// Checks a peer's first frame; records it as connected. Returns the idle
     /// timeout the peer announced.
-    fn accept_hello(&self, peer: &NodeId, frame: rp::Frame) -> Result<Duration, String> {
-        let len = frame.encoded_len() as u64;
-        let hello = match frame.body {
-            Some(rp::frame::Body::Hello(h)) => h,
-            Some(rp::frame::Body::Refusal(r)) => {
-                return Err(format!(
-                    "refused by the peer: {} (it speaks {:?})",
-                    r.reason, r.supported
-                ));
-            }
-            _ => return Err("the peer's first frame was not a hello".into()),
-        };
-        if hello.protocol != PROTOCOL {
-            return Err(format!(
-                "the peer speaks protocol {}, this node {PROTOCOL}",
-                hello.protocol
-            ));
-        }
-        if hello.node_id != peer.to_string() {
-            return Err("the peer's hello names another node than its certificate".into());
-        }
-        let name: String = hello
-            .name
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(120)
-            .collect();
+    fn accept_hello(&self, peer: &NodeId, frame: rp::Frame) -> Result<Duration, HandshakeError> {
+        let hello = self.inner.handshake.accept(Some(*peer), frame)?;
         self.update(peer, |p| {
             p.sessions += 1;
-            p.name = name;
+            p.name = hello.name;
             p.last_seen = now_secs();
-            p.bytes_in += len;
+            p.bytes_in += hello.bytes;
             p.last_error.clear();
             p.refusal = None;
         });
         tracing::info!(peer = %peer.short(), "connected");
-        Ok(Duration::from_secs(u64::from(hello.idle_timeout_secs)))
+        Ok(hello.idle)
     }
 
     /// Largest gRPC message: a frame or a part of one, with room for framing.
@@ -817,20 +788,21 @@ impl Peers {
         inbound: &mut Streaming<rp::Frame>,
         out: mpsc::Sender<rp::Frame>,
         peer_idle: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), driver::SessionEnd> {
         let repo = self.inner.repo.clone();
         // Subscribed before the session takes its summary: no change is missed.
         let durable = repo.subscribe();
-        let session = crate::replicate::Session::new(repo, self.inner.key.id(), peer);
+        let session = kp_sync::Session::new(repo.clone(), self.inner.key.id(), peer);
         let observer = Observed { peers: self, peer };
-        let result = crate::replicate::run(
+        let result = driver::run(
             session,
+            &repo,
             inbound,
             out,
             durable,
             &observer,
             self.inner.limits.with_peer_idle(peer_idle),
-            crate::replicate::Exec::Blocking,
+            driver::Exec::Blocking,
         )
         .await;
         self.update(&peer, |p| p.sessions = p.sessions.saturating_sub(1));
@@ -950,7 +922,7 @@ struct Observed<'a> {
     peer: NodeId,
 }
 
-impl crate::replicate::Observer for Observed<'_> {
+impl driver::Observer for Observed<'_> {
     fn counted(&self, bytes: u64, incoming: bool) {
         self.peers.update(&self.peer, |p| {
             if incoming {
@@ -972,15 +944,14 @@ impl crate::replicate::Observer for Observed<'_> {
     }
 }
 
-/// A delay of `base` ± 25%, from the system's random source.
-fn jitter(base: Duration) -> Duration {
+/// A number in `[0, 1]` from the system's random source, to spread backoffs.
+fn unit_random() -> f64 {
     let mut b = [0u8; 2];
     let r = ring::rand::SystemRandom::new()
         .fill(&mut b)
         .map(|()| u16::from_le_bytes(b))
         .unwrap_or(0);
-    let factor = 0.75 + f64::from(r) / f64::from(u16::MAX) * 0.5;
-    base.mul_f64(factor)
+    f64::from(r) / f64::from(u16::MAX)
 }
 
 /// The innermost cause of a connection error, which is the one that says what
@@ -1069,7 +1040,7 @@ impl Replication for Peers {
             Ok(idle) => idle,
             Err(e) => {
                 tracing::warn!(peer = %peer.short(), "refused a session: {e}");
-                return Err(Status::invalid_argument(e));
+                return Err(Status::invalid_argument(e.to_string()));
             }
         };
         let hello = self.hello();

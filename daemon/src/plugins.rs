@@ -15,9 +15,9 @@ use kp_plugin_host::{DocKind as ViewKind, DocumentView, Host, Limits, Plugin, Pl
 use serde::{Deserialize, Serialize};
 
 use crate::config::PluginsSection;
-use crate::model::dataset::{self, Cell, ColumnType};
-use crate::model::{ModelError, draft};
-use crate::repo::{Repo, RepoError, now_secs};
+use kp_model::dataset::{self, Cell, ColumnType};
+use kp_model::{ModelError, draft};
+use kp_repo::{Repo, RepoError, now_secs};
 
 /// The store key of the installed-plugin list.
 const PLUGINS_KEY: &[u8] = b"plugins";
@@ -55,16 +55,33 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn invalid(msg: impl Into<String>) -> RepoError {
-    RepoError::Model(ModelError::invalid(msg))
+/// What can go wrong with analysis plugins.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginError {
+    /// The request was refused (no such plugin, one that does not apply, a
+    /// plugin that failed or broke its limits); nothing changed.
+    #[error(transparent)]
+    Refused(#[from] ModelError),
+    /// The store failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The node cannot run plugins now: its wasm host did not start, or a
+    /// stored plugin or the plugin list is missing or damaged.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
-fn not_found(msg: String) -> RepoError {
-    RepoError::Model(ModelError::NotFound(msg))
+fn invalid(msg: impl Into<String>) -> PluginError {
+    PluginError::Refused(ModelError::invalid(msg))
 }
 
-fn io_error(what: &str, e: std::io::Error) -> RepoError {
-    RepoError::NotDurable(format!("{what}: {e}"))
+fn not_found(msg: String) -> PluginError {
+    PluginError::Refused(ModelError::NotFound(msg))
+}
+
+fn io_error(what: &str, e: std::io::Error) -> PluginError {
+    PluginError::Unavailable(format!("{what}: {e}"))
 }
 
 impl Plugins {
@@ -82,7 +99,7 @@ impl Plugins {
         }
     }
 
-    fn host(&self) -> Result<&Host, RepoError> {
+    fn host(&self) -> Result<&Host, PluginError> {
         let host = self.host.get_or_init(|| {
             let limits = Limits {
                 fuel: self.cfg.fuel,
@@ -96,14 +113,14 @@ impl Plugins {
             Host::new(limits, Some(self.dir.join("compiled"))).map_err(|e| e.to_string())
         });
         host.as_ref()
-            .map_err(|e| RepoError::NotDurable(format!("the plugin host cannot start: {e}")))
+            .map_err(|e| PluginError::Unavailable(format!("the plugin host cannot start: {e}")))
     }
 
     /// The installed plugins, by name.
-    pub fn list(&self) -> Result<Vec<Installed>, RepoError> {
+    pub fn list(&self) -> Result<Vec<Installed>, PluginError> {
         let mut list: Vec<Installed> = match self.repo.get_meta(PLUGINS_KEY)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                RepoError::NotDurable(format!("the stored plugin list is damaged: {e}"))
+                PluginError::Unavailable(format!("the stored plugin list is damaged: {e}"))
             })?,
             None => Vec::new(),
         };
@@ -111,14 +128,14 @@ impl Plugins {
         Ok(list)
     }
 
-    fn save(&self, list: &[Installed]) -> Result<(), RepoError> {
+    fn save(&self, list: &[Installed]) -> Result<(), PluginError> {
         let bytes = serde_json::to_vec(list)
-            .map_err(|e| RepoError::NotDurable(format!("cannot encode the plugin list: {e}")))?;
-        self.repo.put_meta(PLUGINS_KEY, bytes)
+            .map_err(|e| PluginError::Unavailable(format!("cannot encode the plugin list: {e}")))?;
+        Ok(self.repo.put_meta(PLUGINS_KEY, bytes)?)
     }
 
     /// One installed plugin.
-    pub fn get(&self, name: &str) -> Result<Installed, RepoError> {
+    pub fn get(&self, name: &str) -> Result<Installed, PluginError> {
         let name = name.trim();
         self.list()?
             .into_iter()
@@ -136,10 +153,10 @@ impl Plugins {
 
     /// Checks, compiles and records a component. A plugin of the same name is
     /// replaced (an upgrade); the same bytes again change nothing.
-    pub fn install(&self, wasm: &[u8], file: &str) -> Result<Installed, RepoError> {
+    pub fn install(&self, wasm: &[u8], file: &str) -> Result<Installed, PluginError> {
         let max = self.cfg.max_wasm_kib * 1024;
         if wasm.len() > max {
-            return Err(RepoError::Model(ModelError::TooLarge(format!(
+            return Err(PluginError::Refused(ModelError::TooLarge(format!(
                 "{file} is {} KiB; the limit is {} KiB (plugins.max_wasm_kib in kpd.toml)",
                 wasm.len() / 1024,
                 self.cfg.max_wasm_kib
@@ -184,7 +201,7 @@ impl Plugins {
     }
 
     /// Removes a plugin. Analyses it made stay.
-    pub fn remove(&self, name: &str) -> Result<Installed, RepoError> {
+    pub fn remove(&self, name: &str) -> Result<Installed, PluginError> {
         let _guard = lock(&self.list);
         let gone = self.get(name)?;
         let mut list = self.list()?;
@@ -205,14 +222,14 @@ impl Plugins {
     }
 
     /// The loaded plugin of a record (compiled, or from the cache).
-    fn loaded(&self, p: &Installed) -> Result<Arc<Plugin>, RepoError> {
+    fn loaded(&self, p: &Installed) -> Result<Arc<Plugin>, PluginError> {
         if let Some(l) = lock(&self.loaded).get(&p.sha256) {
             return Ok(Arc::clone(l));
         }
         let path = self.wasm_path(&p.sha256);
         let wasm = std::fs::read(&path).map_err(|e| io_error(&path.display().to_string(), e))?;
         if kp_plugin_host::sha256_hex(&wasm) != p.sha256 {
-            return Err(RepoError::NotDurable(format!(
+            return Err(PluginError::Unavailable(format!(
                 "{} does not match its recorded hash; install the plugin again",
                 path.display()
             )));
@@ -220,7 +237,7 @@ impl Plugins {
         let plugin = Arc::new(
             self.host()?
                 .load(&wasm)
-                .map_err(|e| RepoError::Model(ModelError::Plugin(e.to_string())))?,
+                .map_err(|e| PluginError::Refused(ModelError::Plugin(e.to_string())))?,
         );
         lock(&self.loaded).insert(p.sha256.clone(), Arc::clone(&plugin));
         Ok(plugin)
@@ -233,7 +250,7 @@ impl Plugins {
         name: &str,
         mut doc: DocumentView,
         given: &BTreeMap<String, String>,
-    ) -> Result<(Installed, kp_plugin_host::RunOutput, DocumentView), RepoError> {
+    ) -> Result<(Installed, kp_plugin_host::RunOutput, DocumentView), PluginError> {
         let record = self.get(name)?;
         record
             .info
@@ -248,7 +265,7 @@ impl Plugins {
             if let Some(last) = e.logs.iter().rev().find(|l| l.level != "stderr") {
                 msg.push_str(&format!(" (last log: {}: {})", last.level, last.message));
             }
-            RepoError::Model(ModelError::Plugin(msg))
+            PluginError::Refused(ModelError::Plugin(msg))
         })?;
         Ok((record, out, doc))
     }
@@ -287,11 +304,11 @@ pub fn draft_view(
 ) -> DocumentView {
     let mut metadata = BTreeMap::new();
     metadata.insert("type".to_owned(), d.draft_type.clone());
-    metadata.insert("status".to_owned(), d.status.clone());
+    metadata.insert("status".to_owned(), d.status.to_string());
     let authors: Vec<String> = d
         .authors
         .iter()
-        .map(crate::model::draft::Author::credit)
+        .map(kp_model::draft::Author::credit)
         .collect();
     metadata.insert("authors".to_owned(), authors.join("; "));
     DocumentView {

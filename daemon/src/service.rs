@@ -11,15 +11,15 @@ use std::time::Instant;
 use kp_proto::local as pb;
 
 use crate::config::Config;
-use crate::identity::NodeId;
-use crate::ids::{DocId, parse_actor};
-use crate::model::dataset::{self, Cell};
-use crate::model::draft::{self, Actor};
-use crate::model::space::{self, Member};
-use crate::model::{DocKind, ModelError};
 use crate::peers::{PeerError, PeerInfo, Peers, Source};
-use crate::plugins::Plugins;
-use crate::repo::{ChangeNote, DocMeta, Repo, RepoError, heads_hex, now_secs};
+use crate::plugins::{PluginError, Plugins};
+use kp_core::identity::NodeId;
+use kp_core::ids::{DocId, parse_actor};
+use kp_model::dataset::{self, Cell};
+use kp_model::draft::{self, Actor};
+use kp_model::space::{self, Member};
+use kp_model::{DocKind, ModelError};
+use kp_repo::{ChangeNote, DocMeta, Repo, RepoError, heads_hex, now_secs};
 
 /// The node's operations.
 #[derive(Debug)]
@@ -33,14 +33,33 @@ pub struct Service {
     plugins: Plugins,
 }
 
-type Result<T> = std::result::Result<T, RepoError>;
-
-fn not_found(msg: String) -> RepoError {
-    RepoError::Model(ModelError::NotFound(msg))
+/// What a request to the node can fail with: the error of the local API,
+/// mapped to a gRPC status in one place ([`crate::api::status`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request was refused by the document model; nothing changed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The repository failed, or refused (no such document, one that exists).
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// A plugin could not be installed or run.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// A partner could not be added or removed.
+    #[error(transparent)]
+    Peer(#[from] PeerError),
 }
 
-fn invalid(msg: impl Into<String>) -> RepoError {
-    RepoError::Model(ModelError::invalid(msg))
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn not_found(msg: String) -> ApiError {
+    ApiError::Model(ModelError::NotFound(msg))
+}
+
+fn invalid(msg: impl Into<String>) -> ApiError {
+    ApiError::Model(ModelError::invalid(msg))
 }
 
 impl Service {
@@ -133,10 +152,10 @@ impl Service {
         let parsed: DocId = id
             .trim()
             .parse()
-            .map_err(|e: crate::ids::ParseDocIdError| invalid(e.to_string()))?;
+            .map_err(|e: kp_core::ids::ParseDocIdError| invalid(e.to_string()))?;
         match self.repo.meta(&parsed) {
             Some(m) if m.kind == kind => Ok(parsed),
-            Some(m) => Err(RepoError::Model(ModelError::WrongKind(format!(
+            Some(m) => Err(ApiError::Model(ModelError::WrongKind(format!(
                 "{parsed} is a {}, not a {}",
                 m.kind.as_str(),
                 kind.as_str()
@@ -151,7 +170,7 @@ impl Service {
     fn check_text_size(&self, what: &str, text: &str) -> Result<()> {
         let max = self.cfg.limits.max_text_kib * 1024;
         if text.len() > max {
-            return Err(RepoError::Model(ModelError::TooLarge(format!(
+            return Err(ApiError::Model(ModelError::TooLarge(format!(
                 "{what} is {} KiB; the limit is {} KiB (limits.max_text_kib in kpd.toml)",
                 text.len() / 1024,
                 self.cfg.limits.max_text_kib
@@ -189,10 +208,7 @@ impl Service {
 
     /// `kp peer add`.
     pub fn add_peer(&self, req: pb::AddPeerRequest) -> Result<pb::Peer> {
-        let p = self
-            .peers
-            .add(&req.node_id, &req.address)
-            .map_err(peer_error)?;
+        let p = self.peers.add(&req.node_id, &req.address)?;
         Ok(peer_reply(p))
     }
 
@@ -205,7 +221,7 @@ impl Service {
 
     /// `kp peer remove`.
     pub fn remove_peer(&self, req: pb::RemovePeerRequest) -> Result<pb::RemovePeerReply> {
-        self.peers.remove(&req.node_id).map_err(peer_error)?;
+        self.peers.remove(&req.node_id)?;
         Ok(pb::RemovePeerReply {})
     }
 
@@ -260,7 +276,7 @@ impl Service {
             .iter()
             .any(|(_, m)| m.kind == DocKind::Space && m.title == name)
         {
-            return Err(RepoError::Model(ModelError::Exists(format!(
+            return Err(ApiError::Model(ModelError::Exists(format!(
                 "a space named `{name}` exists already"
             ))));
         }
@@ -314,11 +330,11 @@ impl Service {
     /// `kp space add-member`.
     pub fn add_member(&self, req: pb::AddMemberRequest) -> Result<pb::Space> {
         let id = self.space_id(&req.space)?;
-        let node: crate::identity::NodeId = req
+        let node: kp_core::identity::NodeId = req
             .node_id
             .trim()
             .parse()
-            .map_err(|e: crate::identity::ParseNodeIdError| invalid(e.to_string()))?;
+            .map_err(|e: kp_core::identity::ParseNodeIdError| invalid(e.to_string()))?;
         let author = self.author(&req.author)?;
         let member = Member {
             node_id: node.to_string(),
@@ -343,7 +359,7 @@ impl Service {
     /// in, with the heads this node holds of each, in hex: what a removal
     /// keeps as the node's work while a member.
     fn written_by(&self, space: &DocId, node_id: &str) -> BTreeMap<String, Vec<String>> {
-        let Ok(node) = node_id.parse::<crate::identity::NodeId>() else {
+        let Ok(node) = node_id.parse::<kp_core::identity::NodeId>() else {
             return BTreeMap::new();
         };
         let key = space.to_string();
@@ -355,7 +371,7 @@ impl Service {
                 self.repo
                     .read(&id, |doc| {
                         let wrote = doc.get_changes_meta(&[]).iter().any(|c| {
-                            crate::ids::parse_actor(&c.actor).is_some_and(|(n, _)| n == node)
+                            kp_core::ids::parse_actor(&c.actor).is_some_and(|(n, _)| n == node)
                         });
                         wrote.then(|| heads_hex(&doc.get_heads()))
                     })
@@ -413,16 +429,9 @@ impl Service {
         let by = self.actor(author, &node_id);
         let note = ChangeNote::new(author, "create draft");
         let now = now_secs();
+        let draft_type = draft::parse_type(&req.draft_type)?;
         let (id, ()) = self.repo.create(&note, |doc| {
-            draft::init(
-                doc,
-                &space,
-                &req.title,
-                &req.draft_type,
-                &req.body,
-                &by,
-                now,
-            )
+            draft::init(doc, &space, &req.title, draft_type, &req.body, &by, now)
         })?;
         let meta = self
             .repo
@@ -439,7 +448,7 @@ impl Service {
             Some(self.space_id(&req.space)?.to_string())
         };
         if !req.status.is_empty() {
-            draft::check_status(&req.status)?;
+            req.status.parse::<kp_model::Status>()?;
         }
         let spaces = self.space_names();
         let mut drafts: Vec<pb::DraftSummary> = self
@@ -532,7 +541,7 @@ impl Service {
             .id
             .trim()
             .parse()
-            .map_err(|e: crate::ids::ParseDocIdError| invalid(e.to_string()))?;
+            .map_err(|e: kp_core::ids::ParseDocIdError| invalid(e.to_string()))?;
         if self.repo.meta(&id).is_none() {
             return Err(not_found(format!("no document {id} on this node")));
         }
@@ -671,7 +680,7 @@ impl Service {
         self.comment_change(&req.id, &req.author, "comment", |doc, by, now| {
             draft::add_comment(
                 doc,
-                &crate::ids::comment_id(),
+                &kp_core::ids::comment_id(),
                 &req.quote,
                 &req.body,
                 by,
@@ -709,7 +718,7 @@ impl Service {
         self.may_write(&space, DocKind::Dataset, false)?;
         let max = self.cfg.limits.max_csv_kib * 1024;
         if req.csv.len() > max {
-            return Err(RepoError::Model(ModelError::TooLarge(format!(
+            return Err(ApiError::Model(ModelError::TooLarge(format!(
                 "the CSV file is {} KiB; the limit is {} KiB (limits.max_csv_kib in kpd.toml)",
                 req.csv.len() / 1024,
                 self.cfg.limits.max_csv_kib
@@ -819,11 +828,11 @@ impl Service {
     }
 
     /// A document of any kind on this node, by id.
-    fn any_doc(&self, raw: &str) -> Result<(DocId, crate::repo::DocMeta)> {
+    fn any_doc(&self, raw: &str) -> Result<(DocId, kp_repo::DocMeta)> {
         let id: DocId = raw
             .trim()
             .parse()
-            .map_err(|e: crate::ids::ParseDocIdError| invalid(e.to_string()))?;
+            .map_err(|e: kp_core::ids::ParseDocIdError| invalid(e.to_string()))?;
         let meta = self
             .repo
             .meta(&id)
@@ -859,7 +868,7 @@ impl Service {
                     })??
             }
             other => {
-                return Err(RepoError::Model(ModelError::WrongKind(format!(
+                return Err(ApiError::Model(ModelError::WrongKind(format!(
                     "{id} is a {}; plugins analyse drafts and datasets",
                     other.as_str()
                 ))));
@@ -888,7 +897,7 @@ impl Service {
             .filter_map(|l| serde_json::to_string(l).ok())
             .collect::<Vec<_>>()
             .join("\n");
-        let record = crate::model::analysis::Analysis {
+        let record = kp_model::analysis::Analysis {
             space: space_id.clone(),
             title: format!("{} on {}", plugin.info.name, view.title),
             doc: id.to_string(),
@@ -904,9 +913,9 @@ impl Service {
             created_at: now_secs(),
         };
         let note = ChangeNote::new(&author, format!("analysis by {}", plugin.info.name));
-        let (aid, ()) = self.repo.create(&note, |doc| {
-            crate::model::analysis::init(doc, &space, &record)
-        })?;
+        let (aid, ()) = self
+            .repo
+            .create(&note, |doc| kp_model::analysis::init(doc, &space, &record))?;
         Ok(analysis_reply(aid, record))
     }
 
@@ -921,7 +930,7 @@ impl Service {
             }
             let a = self
                 .repo
-                .read(&aid, |doc| crate::model::analysis::read(doc))??;
+                .read(&aid, |doc| kp_model::analysis::read(doc))??;
             if a.doc == key {
                 analyses.push(analysis_reply(aid, a));
             }
@@ -956,7 +965,7 @@ fn plugin_reply(p: crate::plugins::Installed) -> pb::PluginInfo {
     }
 }
 
-fn analysis_reply(id: DocId, a: crate::model::analysis::Analysis) -> pb::Analysis {
+fn analysis_reply(id: DocId, a: kp_model::analysis::Analysis) -> pb::Analysis {
     pb::Analysis {
         id: id.to_string(),
         space_id: a.space,
@@ -1020,14 +1029,6 @@ fn cell_reply(c: Cell) -> pb::Cell {
             Cell::Boolean(b) => Some(Value::Boolean(b)),
             Cell::Text(t) => Some(Value::Text(t)),
         },
-    }
-}
-
-fn peer_error(e: PeerError) -> RepoError {
-    match e {
-        PeerError::Store(e) => e,
-        PeerError::Unknown(_) => RepoError::Model(ModelError::NotFound(e.to_string())),
-        other => RepoError::Model(ModelError::invalid(other.to_string())),
     }
 }
 

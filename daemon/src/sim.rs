@@ -1,5 +1,6 @@
 //! Deterministic simulation of replication: K nodes, each a [`Repo`] on a
-//! [`MemStore`] running the real [`replicate::Session`] over gRPC (tonic) on
+//! [`MemStore`] running the real [`Session`], handshake, driver (heartbeats,
+//! idle timeout, frame budget) and dial backoff over gRPC (tonic) on
 //! turmoil's simulated network, in one thread with simulated time. Every node
 //! makes random concurrent edits while random links are cut, held, cut one way
 //! and repaired; then the network heals and every node must end with identical
@@ -31,13 +32,13 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::identity::NodeId;
-use crate::ids::DocId;
-use crate::model::{draft, space};
-use crate::peers::PROTOCOL;
-use crate::replicate::{self, Exec, Limits, Observer, Session};
-use crate::repo::{ChangeNote, Repo, RepoConfig};
-use crate::store::MemStore;
+use crate::driver::{self, Exec, Observer};
+use kp_core::identity::NodeId;
+use kp_core::ids::DocId;
+use kp_model::{draft, space};
+use kp_repo::{ChangeNote, Repo, RepoConfig};
+use kp_sync::{Backoff, HELLO_TIMEOUT, Handshake, Limits, PeerHello, Session};
+use kp_testkit::MemStore;
 
 const PORT: u16 = 7410;
 /// Simulated time of random edits and faults.
@@ -64,6 +65,11 @@ impl Rng {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+
+    /// A number in `[0, 1]`.
+    fn unit(&mut self) -> f64 {
+        self.next() as f64 / u64::MAX as f64
     }
 
     fn below(&mut self, n: usize) -> usize {
@@ -115,38 +121,40 @@ impl Observer for Quiet {
     }
 }
 
-fn hello(me: NodeId) -> rp::Frame {
-    rp::Frame {
-        body: Some(rp::frame::Body::Hello(rp::Hello {
-            protocol: PROTOCOL,
-            node_id: me.to_string(),
-            name: String::new(),
-            idle_timeout_secs: 3,
-        })),
-    }
+/// The node's handshake, as a node with these limits makes it.
+fn handshake(me: NodeId) -> Handshake {
+    Handshake::new(me, "", &LIMITS)
 }
 
-/// The peer named by a hello (the simulation has no TLS: the hello is trusted).
-fn hello_from(f: Option<rp::Frame>) -> Result<NodeId, String> {
-    match f.and_then(|f| f.body) {
-        Some(rp::frame::Body::Hello(h)) if h.protocol == PROTOCOL => {
-            h.node_id.parse().map_err(|e| format!("{e}"))
-        }
-        _ => Err("no hello".into()),
-    }
+/// The peer named by a hello, checked by the node's own handshake (the
+/// simulation has no TLS: the hello's word is taken for the node).
+fn hello_from(me: NodeId, f: Option<rp::Frame>) -> Result<PeerHello, String> {
+    let f = f.ok_or("the session closed before its hello")?;
+    handshake(me).accept(None, f).map_err(|e| e.to_string())
 }
 
 async fn session(
     repo: Repo,
     me: NodeId,
-    peer: NodeId,
+    peer: PeerHello,
     mut inbound: Streaming<rp::Frame>,
     tx: mpsc::Sender<rp::Frame>,
 ) {
     let durable = repo.subscribe();
-    let s = Session::new(repo, me, peer);
-    let r = replicate::run(s, &mut inbound, tx, durable, &Quiet, LIMITS, Exec::Inline).await;
-    tracing::debug!(me = %me.short(), peer = %peer.short(), "session ended: {r:?}");
+    let s = Session::new(repo.clone(), me, peer.node);
+    let limits = LIMITS.with_peer_idle(peer.idle);
+    let r = driver::run(
+        s,
+        &repo,
+        &mut inbound,
+        tx,
+        durable,
+        &Quiet,
+        limits,
+        Exec::Inline,
+    )
+    .await;
+    tracing::debug!(me = %me.short(), peer = %peer.node.short(), "session ended: {r:?}");
 }
 
 #[derive(Clone)]
@@ -166,9 +174,12 @@ impl Replication for Service {
         request: Request<Streaming<rp::Frame>>,
     ) -> Result<Response<FrameStream>, Status> {
         let mut inbound = request.into_inner();
-        let peer = hello_from(inbound.message().await?).map_err(Status::invalid_argument)?;
+        let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no hello"))??;
+        let peer = hello_from(self.me, first).map_err(Status::invalid_argument)?;
         let (tx, rx) = mpsc::channel(64);
-        let _ = tx.send(hello(self.me)).await;
+        let _ = tx.send(handshake(self.me).hello()).await;
         tokio::spawn(session(self.repo.clone(), self.me, peer, inbound, tx));
         Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
             ReceiverStream::new(rx),
@@ -192,7 +203,9 @@ async fn dial(repo: Repo, me: NodeId, host: String) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut client = ReplicationClient::new(channel);
     let (tx, rx) = mpsc::channel(64);
-    tx.send(hello(me)).await.map_err(|e| e.to_string())?;
+    tx.send(handshake(me).hello())
+        .await
+        .map_err(|e| e.to_string())?;
     // The handshake has a deadline, as in the node: a request or hello lost to
     // a cut link would otherwise hold this dialler forever.
     let handshake = async {
@@ -202,9 +215,9 @@ async fn dial(repo: Repo, me: NodeId, host: String) -> Result<(), String> {
             .map_err(|s| s.to_string())?
             .into_inner();
         let first = inbound.message().await.map_err(|s| s.to_string())?;
-        Ok::<_, String>((hello_from(first)?, inbound))
+        Ok::<_, String>((hello_from(me, first)?, inbound))
     };
-    let (peer, inbound) = tokio::time::timeout(LIMITS.idle_timeout, handshake)
+    let (peer, inbound) = tokio::time::timeout(HELLO_TIMEOUT, handshake)
         .await
         .map_err(|_| "no hello".to_owned())??;
     session(repo, me, peer, inbound, tx).await;
@@ -217,10 +230,17 @@ async fn host(repo: Repo, me: NodeId, dials: Vec<String>) -> turmoil::Result {
         turmoil::net::TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)).await?;
     for target in dials {
         let repo = repo.clone();
+        // The node's own backoff, its spread drawn from the dialer's names.
+        let seed = format!("{me}{target}")
+            .bytes()
+            .fold(0u64, |h, b| h.rotate_left(8) ^ u64::from(b));
         tokio::spawn(async move {
+            let (mut backoff, mut spread) = (Backoff::new(), Rng(seed));
             loop {
+                let started = tokio::time::Instant::now();
                 let _ = dial(repo.clone(), me, target.clone()).await;
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                let wait = backoff.after(started.elapsed(), spread.unit());
+                tokio::time::sleep(wait).await;
             }
         });
     }
@@ -239,8 +259,8 @@ async fn host(repo: Repo, me: NodeId, dials: Vec<String>) -> turmoil::Result {
     Ok(())
 }
 
-fn node_key(i: usize) -> crate::identity::NodeKey {
-    crate::identity::NodeKey::from_seed([i as u8 + 1; 32])
+fn node_key(i: usize) -> kp_core::identity::NodeKey {
+    kp_core::identity::NodeKey::from_seed([i as u8 + 1; 32])
 }
 
 fn node_id(i: usize) -> NodeId {
@@ -324,7 +344,7 @@ fn edit(repo: &Repo, rng: &mut Rng, docs: &[DocId], i: usize, n: usize) -> Optio
     let t = token.clone();
     repo.change_durably(&id, &note, move |doc| {
         let Some((_, map)) = doc.get(ROOT, "sim")? else {
-            return Err(crate::model::ModelError::invalid("no sim map"));
+            return Err(kp_model::ModelError::invalid("no sim map"));
         };
         doc.put(&map, t.as_str(), i as i64)?;
         doc.put(ROOT, "winner", t.as_str())?;
@@ -388,7 +408,8 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
     for d in 0..DRAFTS {
         let (id, ()) = repos[0]
             .create_as(doc_id(&mut rng), &note, |doc| {
-                draft::init(doc, &space_id, &format!("draft {d}"), "", "text", &by, 0)?;
+                let kind = kp_model::DraftType::WorkingPaper;
+                draft::init(doc, &space_id, &format!("draft {d}"), kind, "text", &by, 0)?;
                 // Made once here: maps made concurrently at one key would hide
                 // all but one of them.
                 doc.put_object(ROOT, "sim", ObjType::Map)?;

@@ -23,7 +23,7 @@ use rustls::{AlertDescription, DigitallySignedStruct, DistinguishedName, Signatu
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::identity::{NodeId, NodeKey};
+use kp_core::identity::{NodeId, NodeKey};
 
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32-byte key follows.
 const ED25519_SPKI_PREFIX: [u8; 12] = [

@@ -1,4 +1,4 @@
-//! Bytes a partner could send, fed to a node (see `kp_daemon::peer_input`):
+//! Bytes a partner could send, fed to a node (see `kp_testkit::peer_input`):
 //! the first byte picks how the rest is read. Even: as frames. Odd: as flips
 //! of the genuine exchange, three bytes each (position, little-endian u16;
 //! the byte to xor). Whatever gets in must be proven and the space unchanged.
@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use kp_daemon::peer_input::{Recording, Target};
+use kp_testkit::peer_input::{Recording, Target};
 use libfuzzer_sys::fuzz_target;
 
 fn recording() -> &'static Recording {

@@ -10,11 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kp_daemon::identity::NodeKey;
-use kp_daemon::model::draft::{self, Actor};
-use kp_daemon::model::space::{self, Member};
-use kp_daemon::repo::{ChangeNote, Repo, RepoConfig};
-use kp_daemon::store::SledStore;
+use kp_core::identity::NodeKey;
+use kp_model::draft::{self, Actor};
+use kp_model::space::{self, Member};
+use kp_repo::{ChangeNote, Repo, RepoConfig};
+use kp_store::SledStore;
 use kp_tests::bin;
 
 const BODY: &str = "Remittances to developing countries reached 351 billion dollars in 2011, \
@@ -75,7 +75,15 @@ fn populate(dir: &Path, key: &NodeKey, drafts: usize) {
                 for i in (t..drafts).step_by(threads) {
                     let title = format!("Working paper {i}");
                     repo.create(&note, |doc| {
-                        draft::init(doc, &space_id, &title, "", &BODY.repeat(4), &by, 0)
+                        draft::init(
+                            doc,
+                            &space_id,
+                            &title,
+                            kp_model::DraftType::WorkingPaper,
+                            &BODY.repeat(4),
+                            &by,
+                            0,
+                        )
                     })
                     .unwrap();
                 }
@@ -204,6 +212,6 @@ fn main() {
     );
     println!(
         "  store on disk: {} MiB",
-        kp_daemon::store::dir_size(&full_dir.join("store")) >> 20
+        kp_store::dir_size(&full_dir.join("store")) >> 20
     );
 }

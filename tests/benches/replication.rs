@@ -35,15 +35,15 @@ use std::time::{Duration, Instant};
 use automerge::sync::SyncDoc;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ROOT, ReadDoc};
+use kp_core::identity::NodeKey;
+use kp_core::ids::DocId;
 use kp_daemon::config::PeerEntry;
-use kp_daemon::identity::NodeKey;
-use kp_daemon::ids::DocId;
-use kp_daemon::model::draft::{self, Actor};
-use kp_daemon::model::space::{self, Member};
 use kp_daemon::peers::Peers;
-use kp_daemon::replicate::Limits;
-use kp_daemon::repo::{ChangeNote, Repo, RepoConfig, heads_hex};
-use kp_daemon::store::SledStore;
+use kp_model::draft::{self, Actor};
+use kp_model::space::{self, Member};
+use kp_repo::{ChangeNote, Repo, RepoConfig, heads_hex};
+use kp_store::SledStore;
+use kp_sync::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -441,7 +441,15 @@ fn make_small(node: &Node, space: &DocId, i: usize) -> DocId {
     let (id, ()) = node
         .repo
         .create(&note(), |doc| {
-            draft::init(doc, space, &format!("Working paper {i}"), "", &body, &by, 0)
+            draft::init(
+                doc,
+                space,
+                &format!("Working paper {i}"),
+                kp_model::DraftType::WorkingPaper,
+                &body,
+                &by,
+                0,
+            )
         })
         .expect("a draft is created");
     let mut last = None;
@@ -504,7 +512,7 @@ fn make_long(node: &Node, space: &DocId, patches: &[Patch]) -> DocId {
                 doc,
                 space,
                 &format!("Trace of {} edits", patches.len()),
-                "",
+                kp_model::DraftType::WorkingPaper,
                 "",
                 &by,
                 0,

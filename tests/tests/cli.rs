@@ -336,7 +336,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert!(err.contains("unknown draft type"), "{err}");
     let err = node.fails(1, &["draft", "show", "not-an-id"]);
     assert!(err.contains("is not a document id"), "{err}");
-    let absent = kp_daemon::ids::DocId::random().to_string();
+    let absent = kp_core::ids::DocId::random().to_string();
     let err = node.fails(1, &["draft", "show", &absent]);
     assert!(
         err.contains(&format!("no draft {absent} on this node")),

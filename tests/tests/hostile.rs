@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kp_daemon::identity::NodeKey;
+use kp_core::identity::NodeKey;
 use kp_daemon::transport;
 use kp_proto::replication as rp;
 use kp_proto::replication::replication_client::ReplicationClient;
@@ -424,7 +424,7 @@ impl Stage {
 
     /// A document id as it travels: 16 bytes.
     fn bytes(id: &str) -> Vec<u8> {
-        id.parse::<kp_daemon::ids::DocId>()
+        id.parse::<kp_core::ids::DocId>()
             .unwrap()
             .as_bytes()
             .to_vec()
@@ -677,7 +677,7 @@ fn forged_tampered_and_unsigned_changes_are_refused_and_not_relayed() {
         v["summary"]["title"] == "Pledges"
     });
     let node_key = |id: &str| {
-        id.parse::<kp_daemon::identity::NodeId>()
+        id.parse::<kp_core::identity::NodeId>()
             .unwrap()
             .as_bytes()
             .to_vec()

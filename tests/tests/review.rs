@@ -238,7 +238,7 @@ fn a_paper_goes_from_submission_to_a_published_brief_across_four_nodes() {
 
     // Carla assigns Bo and Dee; bad assignments change nothing.
     let due = "2099-12-15";
-    let stranger = kp_daemon::identity::NodeId::from_bytes([9; 32]).to_string();
+    let stranger = kp_core::identity::NodeId::from_bytes([9; 32]).to_string();
     for (args, expect) in [
         (vec!["--referee", "Bo"], "NAME@NODE_ID"),
         (vec!["--referee", "Bo@not-a-node"], "is not a node id"),

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use kp_proto::local as pb;
 
 use super::{Result, Service, invalid, not_found};
-use crate::ids::DocId;
-use crate::model::review::{self, Referee, Who};
-use crate::model::space::{self, Role};
-use crate::model::{DocKind, ModelError, date, draft, export, rules};
-use crate::repo::{ChangeNote, now_secs};
+use kp_core::ids::DocId;
+use kp_model::review::{self, Referee, Who};
+use kp_model::space::{self, Role};
+use kp_model::{DocKind, ModelError, Recommendation, Status, Verdict, date, draft, export, rules};
+use kp_repo::{ChangeNote, now_secs};
 
 /// A draft's review state as the index and its documents have it.
 struct Reviewed {
@@ -98,7 +98,7 @@ impl Service {
         pb::ReviewState {
             id: r.id.to_string(),
             title: r.draft.title.clone(),
-            status: r.workflow.status.clone(),
+            status: r.workflow.status.to_string(),
             round: r.workflow.round,
             submissions: r
                 .workflow
@@ -282,9 +282,10 @@ impl Service {
                         node_id: rep.node_id,
                     })
                     .collect();
-                let note = ChangeNote::new(author, format!("decide: {}", d.decision));
+                let verdict: Verdict = d.decision.trim().parse()?;
+                let note = ChangeNote::new(author, format!("decide: {verdict}"));
                 self.repo.change_durably(&id, &note, |doc| {
-                    review::decide(doc, &who, d.decision.trim(), &d.note, &seen, now)
+                    review::decide(doc, &who, verdict, &d.note, &seen, now)
                 })?;
             }
             Action::Publish(_) => {
@@ -305,7 +306,7 @@ impl Service {
     /// round before; its anchored comments go on the draft.
     fn report(&self, r: &Reviewed, who: &Who<'_>, rep: pb::SubmitReport, now: i64) -> Result<()> {
         self.check_text_size("the report", &rep.text)?;
-        review::check_recommendation(rep.recommendation.trim())?;
+        let recommendation: Recommendation = rep.recommendation.trim().parse()?;
         // May this referee report, and does every comment find its passage?
         // Both before anything is stored.
         let by = self.actor(who.name, who.node_id);
@@ -314,7 +315,7 @@ impl Service {
             if !rep.comments.is_empty() {
                 let mut trial = doc.clone();
                 for c in &rep.comments {
-                    let id = crate::ids::comment_id();
+                    let id = kp_core::ids::comment_id();
                     draft::add_comment(&mut trial, &id, &c.quote, &c.body, &by, now).map_err(
                         |e| ModelError::invalid(format!("comment on “{}”: {e}", c.quote)),
                     )?;
@@ -330,7 +331,7 @@ impl Service {
         let note = ChangeNote::new(who.name, format!("report on round {}", assignment.round));
         let update = || {
             self.repo.change_durably(&rid, &note, |doc| {
-                review::update_report(doc, rep.recommendation.trim(), &rep.text, now)
+                review::update_report(doc, recommendation, &rep.text, now)
             })
         };
         if self.repo.meta(&rid).is_some() {
@@ -344,7 +345,7 @@ impl Service {
                 referee: who.name.to_owned(),
                 node_id: who.node_id.to_owned(),
                 institution: who.institution.to_owned(),
-                recommendation: rep.recommendation.trim().to_owned(),
+                recommendation: recommendation.as_str().to_owned(),
                 body: rep.text.clone(),
                 assigned_at: assignment.at,
                 submitted_at: now,
@@ -357,15 +358,15 @@ impl Service {
                 .create_as(rid, &note, |doc| review::init_report(doc, &report))
             {
                 Ok(_) => {}
-                Err(crate::repo::RepoError::Exists(_)) => update()?,
-                Err(e) => return Err(e),
+                Err(kp_repo::RepoError::Exists(_)) => update()?,
+                Err(e) => return Err(e.into()),
             }
         }
         if !rep.comments.is_empty() {
             let note = ChangeNote::new(who.name, "comment as referee");
             self.repo.change_durably(&r.id, &note, |doc| {
                 rep.comments.iter().try_for_each(|c| {
-                    let id = crate::ids::comment_id();
+                    let id = kp_core::ids::comment_id();
                     draft::add_comment(doc, &id, &c.quote, &c.body, &by, now).map(|_| ())
                 })
             })?;
@@ -393,7 +394,9 @@ impl Service {
         let mut items = Vec::new();
         for (id, meta) in self.repo.list() {
             if meta.kind != DocKind::Draft
-                || !["in-review", "revision"].contains(&meta.status.as_str())
+                || ![Status::InReview, Status::Revision]
+                    .iter()
+                    .any(|s| s.as_str() == meta.status)
             {
                 continue;
             }
@@ -413,7 +416,7 @@ impl Service {
                 due: due.to_owned(),
                 overdue: overdue(due, today),
             };
-            if r.workflow.status == "revision" {
+            if r.workflow.status == Status::Revision {
                 if r.draft.authors.iter().any(|a| a.name == author) {
                     items.push(item("revise", ""));
                 }
@@ -453,7 +456,7 @@ impl Service {
                 .workflow
                 .published()
                 .last()
-                .filter(|_| r.workflow.status == "published")
+                .filter(|_| r.workflow.status == Status::Published)
                 .map(|p| p.version.clone())
                 .unwrap_or_else(|| "current".to_owned()),
             v => v.to_owned(),
@@ -541,7 +544,7 @@ impl Service {
             let Ok(r) = self.reviewed(*id) else { continue };
             counted += 1;
             *by_status
-                .entry((sp.name.clone(), r.workflow.status.clone()))
+                .entry((sp.name.clone(), r.workflow.status.to_string()))
                 .or_default() += 1;
             published += r.workflow.published().filter(|p| in_period(p.at)).count() as u64;
             for (_, rep) in self.reports(&r) {

@@ -13,6 +13,9 @@ pub mod export;
 pub mod review;
 pub mod rules;
 pub mod space;
+pub mod words;
+
+pub use words::{DraftType, Recommendation, Status, Verdict};
 
 use automerge::{
     AutoCommit, AutomergeError, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value,
@@ -136,7 +139,10 @@ pub fn summarize(doc: &AutoCommit) -> Summary {
     let space = Some(get_str(doc, &ROOT, "space")).filter(|s| !s.is_empty());
     // A draft's status follows from its review records (see `review`).
     let status = match kind {
-        DocKind::Draft => review::read_view(&View::now(doc)).status,
+        DocKind::Draft => review::read_view(&View::now(doc))
+            .status
+            .as_str()
+            .to_owned(),
         _ => get_str(doc, &ROOT, "status"),
     };
     Summary {
@@ -324,12 +330,7 @@ pub(crate) fn one_of(
         .iter()
         .find(|a| **a == value)
         .copied()
-        .ok_or_else(|| {
-            ModelError::invalid(format!(
-                "unknown {what} `{value}`: use one of {}",
-                allowed.join(", ")
-            ))
-        })
+        .ok_or_else(|| words::unknown(what, value, allowed))
 }
 
 /// Checks a one-line name or title: not blank, no control characters, bounded.

@@ -12,29 +12,10 @@ use automerge::{AutoCommit, ChangeHash, Cursor, ObjId, ObjType, ROOT, ReadDoc};
 use serde::Serialize;
 
 use super::{
-    DocKind, ModelError, SCHEMA, View, check_line, expect_kind, get_bool, get_i64, get_obj,
-    get_str, list_obj, op_of,
+    DocKind, DraftType, ModelError, SCHEMA, Status, View, check_line, expect_kind, get_bool,
+    get_i64, get_obj, get_str, list_obj, op_of,
 };
-use crate::ids::DocId;
-
-/// The kinds of paper the partnership produces.
-pub const DRAFT_TYPES: [&str; 4] = [
-    "working-paper",
-    "commissioned-paper",
-    "policy-brief",
-    "synthesis",
-];
-
-/// The statuses a draft goes through.
-pub const STATUSES: [&str; 7] = [
-    "draft",
-    "in-review",
-    "revision",
-    "accepted",
-    "published",
-    "rejected",
-    "withdrawn",
-];
+use kp_core::ids::DocId;
 
 /// Longest title accepted.
 pub const MAX_TITLE_CHARS: usize = 300;
@@ -87,10 +68,10 @@ pub struct Draft {
     pub space: String,
     /// Title.
     pub title: String,
-    /// One of [`DRAFT_TYPES`].
+    /// A [`DraftType`]'s word, as stored.
     pub draft_type: String,
-    /// One of [`STATUSES`].
-    pub status: String,
+    /// Where its review stands.
+    pub status: Status,
     /// Credited authors.
     pub authors: Vec<Author>,
     /// The body text.
@@ -177,17 +158,12 @@ pub struct Actor<'a> {
     pub node_id: &'a str,
 }
 
-/// Checks a draft type; empty means `working-paper`.
-pub fn check_type(t: &str) -> Result<&'static str, ModelError> {
+/// A draft type from a request; empty means `working-paper`.
+pub fn parse_type(t: &str) -> Result<DraftType, ModelError> {
     if t.is_empty() {
-        return Ok(DRAFT_TYPES[0]);
+        return Ok(DraftType::WorkingPaper);
     }
-    super::one_of("draft type", t, &DRAFT_TYPES)
-}
-
-/// Checks a status filter.
-pub fn check_status(s: &str) -> Result<&'static str, ModelError> {
-    super::one_of("status", s, &STATUSES)
+    t.parse()
 }
 
 /// Fills a new draft document.
@@ -195,19 +171,18 @@ pub fn init(
     doc: &mut AutoCommit,
     space: &DocId,
     title: &str,
-    draft_type: &str,
+    draft_type: DraftType,
     body: &str,
     by: &Actor<'_>,
     now: i64,
 ) -> Result<(), ModelError> {
     let title = check_line("a title", title, MAX_TITLE_CHARS)?;
-    let draft_type = check_type(draft_type)?;
     doc.put(ROOT, "kind", DocKind::Draft.as_str())?;
     doc.put(ROOT, "schema", SCHEMA)?;
     doc.put(ROOT, "space", space.to_string())?;
     doc.put(ROOT, "title", title)?;
-    doc.put(ROOT, "draft_type", draft_type)?;
-    doc.put(ROOT, "status", "draft")?;
+    doc.put(ROOT, "draft_type", draft_type.as_str())?;
+    doc.put(ROOT, "status", Status::Draft.as_str())?;
     doc.put(ROOT, "created_at", now)?;
     doc.put_object(ROOT, "authors", ObjType::List)?;
     add_author(doc, by)?;
@@ -615,7 +590,7 @@ pub fn tag_version(
 /// Adds a comment, under the id `id`, on the one passage of the body that
 /// reads `quote`.
 ///
-/// Ids are minted by the caller ([`crate::ids::comment_id`]: random, so two
+/// Ids are minted by the caller ([`kp_core::ids::comment_id`]: random, so two
 /// nodes commenting while apart never pick the same one, which would make
 /// one comment hide the other when they merge); one that is taken here is
 /// refused.
@@ -908,7 +883,16 @@ mod tests {
 
     fn draft(body: &str) -> AutoCommit {
         let mut doc = AutoCommit::new();
-        init(&mut doc, &DocId::random(), "Costs", "", body, &BY, 1).unwrap();
+        init(
+            &mut doc,
+            &DocId::random(),
+            "Costs",
+            DraftType::WorkingPaper,
+            body,
+            &BY,
+            1,
+        )
+        .unwrap();
         doc.commit();
         doc
     }
@@ -1017,10 +1001,10 @@ mod tests {
 
     #[test]
     fn wrong_kind_and_bad_types_are_refused() {
-        let mut doc = AutoCommit::new();
+        let doc = AutoCommit::new();
         assert!(matches!(read(&doc, None), Err(ModelError::WrongKind(_))));
-        assert!(init(&mut doc, &DocId::random(), "t", "novel", "", &BY, 0).is_err());
-        assert!(check_status("lost").is_err());
+        assert!(parse_type("novel").is_err());
+        assert_eq!(parse_type("").unwrap(), DraftType::WorkingPaper);
     }
 
     #[test]
@@ -1028,8 +1012,16 @@ mod tests {
         let mut doc = draft("Costs fell to 6%. Aid stalled.");
         let mut a = doc.fork();
         let mut b = doc.fork();
-        let ca = add_comment(&mut a, &crate::ids::comment_id(), "Costs", "A says", &BY, 2).unwrap();
-        let cb = add_comment(&mut b, &crate::ids::comment_id(), "Aid", "B says", &BY, 2).unwrap();
+        let ca = add_comment(
+            &mut a,
+            &kp_core::ids::comment_id(),
+            "Costs",
+            "A says",
+            &BY,
+            2,
+        )
+        .unwrap();
+        let cb = add_comment(&mut b, &kp_core::ids::comment_id(), "Aid", "B says", &BY, 2).unwrap();
         assert_ne!(ca.id, cb.id);
         a.merge(&mut b).unwrap();
         let all = comments(&a).unwrap();

@@ -116,8 +116,8 @@ impl NodeKey {
         self.id
     }
 
-    /// The private key in PKCS#8 form. Only the TLS setup reads it.
-    pub(crate) fn pkcs8(&self) -> &[u8] {
+    /// The private key in PKCS#8 form. Only the TLS setup (the node's certificate) reads it.
+    pub fn pkcs8(&self) -> &[u8] {
         &self.pkcs8
     }
 

@@ -9,12 +9,12 @@ use std::time::Duration;
 use automerge::ReadDoc;
 use automerge::sync::{ChunkList, Message, MessageVersion, State};
 use automerge::transaction::Transactable;
-use kp_daemon::authorship::Attestation;
-use kp_daemon::identity::NodeKey;
-use kp_daemon::ids::DocId;
-use kp_daemon::peer_input::{Recording, Target};
-use kp_daemon::repo::{ChangeNote, Repo, RepoConfig};
-use kp_daemon::store::MemStore;
+use kp_core::authorship::Attestation;
+use kp_core::identity::NodeKey;
+use kp_core::ids::DocId;
+use kp_repo::{ChangeNote, Repo, RepoConfig};
+use kp_testkit::MemStore;
+use kp_testkit::peer_input::{Recording, Target};
 use proptest::prelude::*;
 
 fn recording() -> &'static Recording {
@@ -147,7 +147,7 @@ proptest! {
             (chain, doc.get_heads())
         }).unwrap();
         prop_assert_eq!(chain.len(), n);
-        let actor = kp_daemon::ids::actor_id(&NodeKey::from_seed([2; 32]).id(), peer.incarnation());
+        let actor = kp_core::ids::actor_id(&NodeKey::from_seed([2; 32]).id(), peer.incarnation());
         let tip = Attestation::new(&NodeKey::from_seed([2; 32]), &actor, heads[0]);
 
         // The start alone: refused, nothing changes.

@@ -3,14 +3,13 @@
 
 use std::sync::Arc;
 
-use kp_daemon::identity::{NodeId, NodeKey};
-use kp_daemon::ids::DocId;
-use kp_daemon::ids::parse_actor;
-use kp_daemon::model::draft::{self, Actor};
-use kp_daemon::repo::{ChangeNote, Repo, RepoConfig};
-use kp_daemon::store::{
-    DocBytes, DocSizes, DocWrite, Entries, Keyspace, MemStore, Op, SledStore, Store, StoreError,
-};
+use kp_core::identity::{NodeId, NodeKey};
+use kp_core::ids::DocId;
+use kp_core::ids::parse_actor;
+use kp_model::draft::{self, Actor};
+use kp_repo::{ChangeNote, Repo, RepoConfig};
+use kp_store::{DocBytes, DocSizes, DocWrite, Entries, Keyspace, Op, SledStore, Store, StoreError};
+use kp_testkit::MemStore;
 
 const BY: Actor<'static> = Actor {
     author: "Ana",
@@ -30,23 +29,31 @@ fn small_logs() -> RepoConfig {
     }
 }
 
-fn new_draft(repo: &Repo, body: &str) -> kp_daemon::ids::DocId {
-    let space = kp_daemon::ids::DocId::random();
+fn new_draft(repo: &Repo, body: &str) -> kp_core::ids::DocId {
+    let space = kp_core::ids::DocId::random();
     let note = ChangeNote::new("Ana", "create draft");
     repo.create(&note, |doc| {
-        draft::init(doc, &space, "Title", "", body, &BY, 1)
+        draft::init(
+            doc,
+            &space,
+            "Title",
+            kp_model::DraftType::WorkingPaper,
+            body,
+            &BY,
+            1,
+        )
     })
     .unwrap()
     .0
 }
 
-fn body(repo: &Repo, id: &kp_daemon::ids::DocId) -> String {
+fn body(repo: &Repo, id: &kp_core::ids::DocId) -> String {
     repo.read(id, |doc| draft::read(doc, None).unwrap().body)
         .unwrap()
 }
 
 /// Appends `n` lines, each its own durable change.
-fn type_lines(repo: &Repo, id: &kp_daemon::ids::DocId, n: usize) -> String {
+fn type_lines(repo: &Repo, id: &kp_core::ids::DocId, n: usize) -> String {
     let mut text = body(repo, id);
     for i in 0..n {
         text.push_str(&format!("line {i}\n"));
@@ -93,7 +100,7 @@ fn compaction_and_reopen(open: impl Fn() -> Arc<dyn Store>) {
     assert_ne!(now, heads);
     let meta = repo.meta(&id).unwrap();
     assert_eq!(meta.title, "Title");
-    assert_eq!(meta.heads, kp_daemon::repo::heads_hex(&now));
+    assert_eq!(meta.heads, kp_repo::heads_hex(&now));
     repo.shutdown();
 }
 
@@ -120,7 +127,7 @@ fn a_lagging_index_is_refreshed_after_an_unclean_stop() {
     // No shutdown: the index entry in the store still has the heads of creation.
     let second = Repo::open(Arc::clone(&store), node(), RepoConfig::default()).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while second.meta(&id).unwrap().heads != kp_daemon::repo::heads_hex(&heads) {
+    while second.meta(&id).unwrap().heads != kp_repo::heads_hex(&heads) {
         assert!(
             std::time::Instant::now() < deadline,
             "the index entry was not refreshed"
@@ -352,7 +359,7 @@ fn an_edit_is_acknowledged_only_after_its_commit() {
 fn a_refused_sync_message_leaves_nothing_behind() {
     use automerge::sync::{State, SyncDoc};
     use automerge::transaction::Transactable;
-    use kp_daemon::model::ModelError;
+    use kp_model::ModelError;
 
     let (ours, theirs) = (
         Repo::open(Arc::new(MemStore::default()), node(), RepoConfig::default()).unwrap(),
@@ -419,7 +426,7 @@ fn a_refused_sync_message_leaves_nothing_behind() {
         "the peer's change goes with its signature: {signed:?}"
     );
 
-    let refuse = |_: &mut automerge::AutoCommit, _: &[kp_daemon::authorship::Link]| {
+    let refuse = |_: &mut automerge::AutoCommit, _: &[kp_core::authorship::Link]| {
         Err(ModelError::invalid("not today"))
     };
     let saved_state = ours_state.encode();

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use super::{DocBytes, DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError};
-use crate::ids::DocId;
+use kp_core::ids::DocId;
+use kp_store::{DocBytes, DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError};
 
 /// The key-value map: keyspace and key to value.
 type Map = BTreeMap<(Keyspace, Vec<u8>), Vec<u8>>;

@@ -8,7 +8,7 @@ use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue};
 use serde::Serialize;
 
 use super::{DocKind, ModelError, SCHEMA, expect_kind, get_i64, get_obj, get_scalar, get_str};
-use crate::ids::DocId;
+use kp_core::ids::DocId;
 
 /// An analysis as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -30,14 +30,14 @@ pub fn theme_name(n: u32) -> Option<&'static str> {
 }
 
 /// The roles of a space's members, by node.
-pub type Roles = std::collections::BTreeMap<crate::identity::NodeId, Role>;
+pub type Roles = std::collections::BTreeMap<kp_core::identity::NodeId, Role>;
 
 /// Nodes removed from a space, as one document sees them: the role each had,
 /// and the heads of the document the removing node held when it removed it.
 /// A former member's changes among those heads are its work as a member and
 /// pass under that role; any other change of it does not.
 pub type FormerRoles =
-    std::collections::BTreeMap<crate::identity::NodeId, (Role, Vec<automerge::ChangeHash>)>;
+    std::collections::BTreeMap<kp_core::identity::NodeId, (Role, Vec<automerge::ChangeHash>)>;
 
 /// A member's role in a space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

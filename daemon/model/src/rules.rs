@@ -16,13 +16,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::authorship::Link;
 use automerge::{ActorId, AutoCommit, ChangeHash, Prop, ROOT, ReadDoc};
+use kp_core::authorship::Link;
 
 use super::space::Role;
 use super::{DocKind, ModelError};
-use crate::identity::NodeId;
-use crate::ids::parse_actor;
+use kp_core::identity::NodeId;
+use kp_core::ids::parse_actor;
 
 pub use super::space::{FormerRoles, Roles};
 
@@ -77,7 +77,7 @@ pub fn check_changes(
     kind: DocKind,
     roles: &Roles,
 ) -> Result<(), ModelError> {
-    let new = crate::authorship::new_links(doc, before);
+    let new = kp_core::authorship::new_links(doc, before);
     check_new(doc, &new, kind, roles, &FormerRoles::new())
 }
 
@@ -202,7 +202,7 @@ fn inside_comments(doc: &AutoCommit, obj: &str, key: &automerge::legacy::Key) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::draft;
+    use crate::draft;
     use automerge::ActorId;
 
     fn actor(node: &NodeId, incarnation: u64) -> ActorId {
@@ -231,12 +231,12 @@ mod tests {
             node_id: &me,
         };
         let mut doc = AutoCommit::new().with_actor(actor(&ana, 1));
-        let space = crate::ids::DocId::random();
+        let space = kp_core::ids::DocId::random();
         draft::init(
             &mut doc,
             &space,
             "Paper",
-            "",
+            crate::DraftType::WorkingPaper,
             "Costs fell to 6% in 2023.",
             &by,
             1,
@@ -305,9 +305,9 @@ mod tests {
         let mut doc = AutoCommit::new().with_actor(actor(&ana, 1));
         draft::init(
             &mut doc,
-            &crate::ids::DocId::random(),
+            &kp_core::ids::DocId::random(),
             "P",
-            "",
+            crate::DraftType::WorkingPaper,
             "One.",
             &by,
             1,
@@ -327,20 +327,20 @@ mod tests {
         let former: FormerRoles = [(bo, (Role::Editor, held.clone()))].into_iter().collect();
         let mut upto = doc.fork();
         upto.merge(&mut editor.fork_at(&held).unwrap()).unwrap();
-        let new = crate::authorship::new_links(&mut upto, &doc.get_heads());
+        let new = kp_core::authorship::new_links(&mut upto, &doc.get_heads());
         check_new(&mut upto, &new, DocKind::Draft, &roles, &former).expect("his work stays");
         let err =
             check_new(&mut upto, &new, DocKind::Draft, &roles, &FormerRoles::new()).unwrap_err();
         assert!(err.to_string().contains("not a member"), "{err}");
         let mut all = doc.fork();
         all.merge(&mut editor).unwrap();
-        let new = crate::authorship::new_links(&mut all, &doc.get_heads());
+        let new = kp_core::authorship::new_links(&mut all, &doc.get_heads());
         let err = check_new(&mut all, &new, DocKind::Draft, &roles, &former).unwrap_err();
         assert!(err.to_string().contains("not among what it wrote"), "{err}");
         assert_ne!(held, late);
         // A reader then is a reader now: the old role still limits.
         let as_reader: FormerRoles = [(bo, (Role::Reader, held))].into_iter().collect();
-        let new = crate::authorship::new_links(&mut upto, &doc.get_heads());
+        let new = kp_core::authorship::new_links(&mut upto, &doc.get_heads());
         let err = check_new(&mut upto, &new, DocKind::Draft, &roles, &as_reader).unwrap_err();
         assert!(err.to_string().contains("reader"), "{err}");
     }

@@ -29,11 +29,11 @@ use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, AutomergeError, ChangeHash};
 use serde::{Deserialize, Serialize};
 
-use crate::authorship::{self, Attestation, Link, Tips};
-use crate::identity::{NodeId, NodeKey};
-use crate::ids::{DocId, actor_id, parse_actor};
-use crate::model::{self, DocKind};
-use crate::store::{DocSizes, DocWrite, Keyspace, Op, Store, StoreError};
+use kp_core::authorship::{self, Attestation, Link, Tips};
+use kp_core::identity::{NodeId, NodeKey};
+use kp_core::ids::{DocId, actor_id, parse_actor};
+use kp_model::{self as model, DocKind};
+use kp_store::{DocSizes, DocWrite, Keyspace, Op, Store, StoreError};
 
 /// Tuning of the repository.
 #[derive(Debug, Clone)]
@@ -56,9 +56,22 @@ pub struct RepoConfig {
     /// The time recorded in each change, in Unix seconds (a fixed clock makes
     /// simulations replay exactly).
     pub clock: fn() -> i64,
-    /// Check the signatures of peers' changes ([`crate::authorship`]). A node
-    /// always does; the replication benchmark turns it off to measure its cost.
+    /// Check the signatures of peers' changes ([`kp_core::authorship`]). A node
+    /// always does; the replication benchmark turns it off to measure its cost
+    /// (feature `test-support`, which no node is built with).
+    #[cfg(feature = "test-support")]
     pub check_signatures: bool,
+}
+
+impl RepoConfig {
+    /// Whether peers' signatures are checked: always, but in a benchmark that
+    /// measures what the check costs.
+    fn checks_signatures(&self) -> bool {
+        #[cfg(feature = "test-support")]
+        return self.check_signatures;
+        #[cfg(not(feature = "test-support"))]
+        true
+    }
 }
 
 impl Default for RepoConfig {
@@ -70,6 +83,7 @@ impl Default for RepoConfig {
             idle_compact: Duration::from_secs(2),
             group_commit_window: Duration::from_millis(2),
             clock: now_secs,
+            #[cfg(feature = "test-support")]
             check_signatures: true,
         }
     }
@@ -719,7 +733,7 @@ impl Repo {
 
     /// Applies sync messages from a peer, in order, with the signatures that
     /// came with them. What they add must be proven by signatures
-    /// ([`crate::authorship`]) and pass `accept`, which sees the document as it
+    /// ([`kp_core::authorship`]) and pass `accept`, which sees the document as it
     /// would be after them (on a copy); otherwise nothing changes. Returns the
     /// ticket of the round that stores what was new.
     ///
@@ -948,7 +962,7 @@ impl Repo {
     }
 
     /// [`Repo::create`] with a given id (the simulation picks ids from its seed).
-    pub(crate) fn create_as<T>(
+    pub fn create_as<T>(
         &self,
         id: DocId,
         note: &ChangeNote,
@@ -1189,7 +1203,7 @@ impl Inner {
         carried: &dyn Fn() -> Vec<Link>,
     ) -> Result<Vec<Link>, RepoError> {
         let new = authorship::new_links(trial, before);
-        if !self.cfg.check_signatures {
+        if !self.cfg.checks_signatures() {
             return Ok(new);
         }
         let waiting = lock(&self.waiting).get(id).cloned().unwrap_or_default();

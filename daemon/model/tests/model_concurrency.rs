@@ -22,11 +22,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{AutoCommit, ChangeHash};
-use kp_daemon::identity::NodeId;
-use kp_daemon::ids::{self, DocId};
-use kp_daemon::model::review::{Referee, Who};
-use kp_daemon::model::space::{Member, Role};
-use kp_daemon::model::{self, DocKind, analysis, dataset, draft, review, rules, space};
+use kp_core::identity::NodeId;
+use kp_core::ids::{self, DocId};
+use kp_model::review::{Referee, Who};
+use kp_model::space::{Member, Role};
+use kp_model::{
+    self as model, DocKind, DraftType, Recommendation, Verdict, analysis, dataset, draft, review,
+    rules, space,
+};
 use proptest::prelude::*;
 
 const PEOPLE: [&str; 4] = ["Ada", "Carla", "Chen", "Bo"];
@@ -201,7 +204,16 @@ impl World {
             institution: "Ada U",
             node_id: &node_str(1),
         };
-        draft::init(&mut d, &space_id, "Paper", "", BODY, &by, 0).unwrap();
+        draft::init(
+            &mut d,
+            &space_id,
+            "Paper",
+            DraftType::WorkingPaper,
+            BODY,
+            &by,
+            0,
+        )
+        .unwrap();
         d.commit();
         let draft_id = DocId::from_bytes([2; 16]);
         let replicas = (0..n)
@@ -396,7 +408,7 @@ impl World {
                     Ok((a, version)) => {
                         let t = format!("report {idx}");
                         let rid = review::report_id(&draft_id, a.round, &referee);
-                        let recommendation = review::RECOMMENDATIONS[usize::from(rec)];
+                        let recommendation = Recommendation::ALL[usize::from(rec)];
                         match r.docs.get_mut(&rid) {
                             Some(doc) => {
                                 review::update_report(doc, recommendation, &t, at).unwrap();
@@ -412,7 +424,7 @@ impl World {
                                     referee: referee.name.clone(),
                                     node_id: referee.node_id.clone(),
                                     institution: "Inst 4".into(),
-                                    recommendation: recommendation.into(),
+                                    recommendation: recommendation.as_str().into(),
                                     body: t.clone(),
                                     assigned_at: a.at,
                                     submitted_at: at,
@@ -444,16 +456,9 @@ impl World {
                     })
                     .collect();
                 let d = r.docs.get_mut(&draft_id).unwrap();
-                review::decide(
-                    d,
-                    &who,
-                    review::DECISIONS[usize::from(decision)],
-                    "",
-                    &seen,
-                    at,
-                )
-                .ok()
-                .map(|_| Effect::Step(at))
+                review::decide(d, &who, Verdict::ALL[usize::from(decision)], "", &seen, at)
+                    .ok()
+                    .map(|_| Effect::Step(at))
             }
             Op::Publish if node_n != 4 => {
                 let d = self.replicas[i].docs.get_mut(&draft_id).unwrap();

@@ -15,12 +15,12 @@ use std::time::Duration;
 use kp_proto::replication as rp;
 use prost::Message;
 
-use crate::identity::{NodeId, NodeKey};
-use crate::ids::{DocId, parse_actor};
-use crate::model::{draft, space};
-use crate::replicate::Session;
-use crate::repo::{ChangeNote, Repo, RepoConfig};
-use crate::store::MemStore;
+use crate::{MemStore, receive_durably};
+use kp_core::identity::{NodeId, NodeKey};
+use kp_core::ids::{DocId, parse_actor};
+use kp_model::{DraftType, draft, space};
+use kp_repo::{ChangeNote, Repo, RepoConfig};
+use kp_sync::Session;
 
 fn key(i: u8) -> NodeKey {
     NodeKey::from_seed([i; 32])
@@ -87,7 +87,7 @@ fn node_one(store: Arc<MemStore>) -> Repo {
             doc,
             &space,
             "Costs",
-            "",
+            DraftType::WorkingPaper,
             "Sending $200 costs 6.2% on average.",
             &by,
             0,
@@ -151,7 +151,15 @@ impl Recording {
                 let space = DocId::from_bytes(SPACE);
                 let (own, _) = two
                     .create_as(DocId::from_bytes([0x22; 16]), &note, |doc| {
-                        draft::init(doc, &space, "Corridors", "", "Five corridors.", &by, 0)
+                        draft::init(
+                            doc,
+                            &space,
+                            "Corridors",
+                            DraftType::WorkingPaper,
+                            "Five corridors.",
+                            &by,
+                            0,
+                        )
                     })
                     .expect("node 2 writes a draft");
                 to_a = b
@@ -160,8 +168,10 @@ impl Recording {
                 continue;
             }
             recorded.extend(to_a.iter().cloned());
-            let from_a = a.receive_all(std::mem::take(&mut to_a)).unwrap_or_default();
-            let from_b = b.receive_all(std::mem::take(&mut to_b)).unwrap_or_default();
+            let from_a =
+                receive_durably(&one, &mut a, std::mem::take(&mut to_a)).unwrap_or_default();
+            let from_b =
+                receive_durably(&two, &mut b, std::mem::take(&mut to_b)).unwrap_or_default();
             to_b = from_a;
             to_a = from_b;
         }
@@ -228,8 +238,8 @@ impl Target {
             if self.ended.is_some() {
                 break;
             }
-            if let Err(e) = self.session.receive_all(batch.to_vec()) {
-                self.ended = Some(e);
+            if let Err(e) = receive_durably(&self.repo, &mut self.session, batch.to_vec()) {
+                self.ended = Some(e.to_string());
             }
         }
         n

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use super::{
     DocBytes, DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError, frame, unframe,
 };
-use crate::ids::DocId;
+use kp_core::ids::DocId;
 
 /// sled and document files under one directory.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{
     DocKind, ModelError, SCHEMA, check_line, expect_kind, get_i64, get_obj, get_str, list_obj,
 };
-use crate::ids::DocId;
+use kp_core::ids::DocId;
 
 /// The type of a column, inferred from its values at import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

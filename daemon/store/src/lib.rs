@@ -1,5 +1,6 @@
 //! What the repository stores, behind one trait with two implementations: sled
-//! and files on disk, and an in-memory twin for deterministic tests.
+//! and files on disk (`kp-testkit` holds an in-memory twin for deterministic
+//! tests).
 //!
 //! Two kinds of data live here. Small records (the metadata index, the node's
 //! counters) are a key-value map with named keyspaces, prefix scans, and
@@ -8,13 +9,11 @@
 //! written by [`Store::write_docs`], which returns once every write is durable.
 //! Everything the node acknowledges has passed through one of these two calls.
 
-mod mem;
 mod sled_store;
 
-pub use mem::MemStore;
 pub use sled_store::{SledStore, dir_size};
 
-use crate::ids::DocId;
+use kp_core::ids::DocId;
 
 /// The keyspaces of the store. Each is a key prefix in one ordered map, so a
 /// batch over several keyspaces is still one atomic write.
@@ -189,79 +188,6 @@ pub(crate) fn unframe(log: &[u8]) -> Unframed {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn exercise(store: &dyn Store) {
-        let ops = vec![
-            Op::Put(Keyspace::Meta, b"k".to_vec(), b"v".to_vec()),
-            Op::Put(Keyspace::Index, b"a1".to_vec(), b"x".to_vec()),
-            Op::Put(Keyspace::Index, b"a2".to_vec(), b"y".to_vec()),
-            Op::Put(Keyspace::Index, b"b1".to_vec(), b"z".to_vec()),
-        ];
-        store.commit(ops).unwrap();
-        assert_eq!(
-            store.get(Keyspace::Meta, b"k").unwrap(),
-            Some(b"v".to_vec())
-        );
-        assert_eq!(store.scan_prefix(Keyspace::Index, b"a").unwrap().len(), 2);
-        // Keyspaces do not see each other's keys.
-        assert!(store.get(Keyspace::Index, b"k").unwrap().is_none());
-        store
-            .commit(vec![Op::Delete(Keyspace::Meta, b"k".to_vec())])
-            .unwrap();
-        assert!(store.get(Keyspace::Meta, b"k").unwrap().is_none());
-
-        let id = DocId::random();
-        assert_eq!(store.load_doc(&id).unwrap(), DocBytes::default());
-        store
-            .write_docs(&[
-                DocWrite::Append(id, b"one".to_vec()),
-                DocWrite::Append(id, b"two".to_vec()),
-            ])
-            .unwrap();
-        assert_eq!(
-            store.load_doc(&id).unwrap().log,
-            [b"one".to_vec(), b"two".to_vec()]
-        );
-        assert_eq!(
-            store.doc_sizes(&id).unwrap(),
-            DocSizes {
-                snapshot: 0,
-                log: 22
-            }
-        );
-        store
-            .write_docs(&[
-                DocWrite::Snapshot(id, b"snap".to_vec()),
-                DocWrite::Append(id, b"3".to_vec()),
-            ])
-            .unwrap();
-        let d = store.load_doc(&id).unwrap();
-        assert_eq!(d.snapshot, Some(b"snap".to_vec()));
-        assert_eq!(d.log, [b"3".to_vec()]);
-    }
-
-    #[test]
-    fn mem_store_behaves() {
-        exercise(&MemStore::default());
-    }
-
-    #[test]
-    fn sled_store_behaves_and_reopens() {
-        let dir = tempfile::tempdir().unwrap();
-        let id = DocId::random();
-        {
-            let s = SledStore::open(dir.path(), 16 << 20).unwrap();
-            exercise(&s);
-            s.commit(vec![Op::Put(Keyspace::Meta, b"x".to_vec(), b"1".to_vec())])
-                .unwrap();
-            s.write_docs(&[DocWrite::Append(id, b"kept".to_vec())])
-                .unwrap();
-        }
-        let s = SledStore::open(dir.path(), 16 << 20).unwrap();
-        assert_eq!(s.get(Keyspace::Meta, b"x").unwrap(), Some(b"1".to_vec()));
-        assert_eq!(s.load_doc(&id).unwrap().log, [b"kept".to_vec()]);
-        assert!(s.size_on_disk() > 0);
-    }
 
     #[test]
     fn a_torn_log_tail_is_dropped() {

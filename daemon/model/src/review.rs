@@ -49,17 +49,13 @@ use serde::Serialize;
 
 use super::space::Role;
 use super::{
-    DocKind, ModelError, SCHEMA, View, check_line, draft, expect_kind, get_i64, get_obj, get_str,
-    op_of,
+    DocKind, ModelError, Recommendation, SCHEMA, Status, Verdict, View, check_line, draft,
+    expect_kind, get_i64, get_obj, get_str, op_of,
 };
-use crate::authorship::Link;
-use crate::identity::NodeId;
-use crate::ids::{DocId, parse_actor};
+use kp_core::authorship::Link;
+use kp_core::identity::NodeId;
+use kp_core::ids::{DocId, parse_actor};
 
-/// A referee's recommendation.
-pub const RECOMMENDATIONS: [&str; 4] = ["accept", "minor", "major", "reject"];
-/// The chair's decisions.
-pub const DECISIONS: [&str; 3] = ["accept", "revise", "reject"];
 /// Longest decision or withdrawal note accepted.
 pub const MAX_NOTE_CHARS: usize = 4000;
 
@@ -170,7 +166,7 @@ impl Assignment {
 pub struct Decision {
     /// The round decided.
     pub round: i64,
-    /// One of [`DECISIONS`].
+    /// A [`Verdict`]'s word, as recorded.
     pub decision: String,
     /// The chair's note to the authors.
     pub note: String,
@@ -222,7 +218,7 @@ pub struct Withdrawal {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Workflow {
     /// The draft's status, as the records give it.
-    pub status: String,
+    pub status: Status,
     /// The latest round (0: never submitted).
     pub round: i64,
     /// Submissions, in the order they count.
@@ -317,6 +313,16 @@ enum Step {
 }
 
 impl Step {
+    fn kind(&self) -> StepKind {
+        match self {
+            Step::Submit(_) => StepKind::Submit,
+            Step::Assign(_) => StepKind::Assign,
+            Step::Decide(_) => StepKind::Decide,
+            Step::Publish(_) => StepKind::Publish,
+            Step::Withdraw(_) => StepKind::Withdraw,
+        }
+    }
+
     /// The person and node that took the step.
     fn by(&self) -> (&str, &str) {
         match self {
@@ -429,7 +435,7 @@ fn records(v: &View<'_>) -> Vec<Rec> {
 /// Where the replay stands.
 #[derive(Debug, Clone)]
 struct State {
-    status: &'static str,
+    status: Status,
     round: i64,
     /// The referees of each round, as `(round, NAME@NODE)`.
     assigned: BTreeSet<(i64, String)>,
@@ -439,7 +445,7 @@ struct State {
 impl Default for State {
     fn default() -> Self {
         Self {
-            status: "draft",
+            status: Status::Draft,
             round: 0,
             assigned: BTreeSet::new(),
             published: 0,
@@ -447,28 +453,63 @@ impl Default for State {
     }
 }
 
-/// What a step needs the status to be, as a phrase.
-fn needs(allowed: &[&str]) -> String {
-    allowed.join(" or ")
+/// The workflow's transition table: the statuses each step may be taken
+/// from, and the status it leads to (`None`: it stays; a decision's follows
+/// from its verdict, see [`Verdict::status`]).
+const TRANSITIONS: [(StepKind, &[Status], Option<Status>); 5] = [
+    (
+        StepKind::Submit,
+        &[Status::Draft, Status::Revision],
+        Some(Status::InReview),
+    ),
+    (StepKind::Assign, &[Status::InReview], None),
+    (StepKind::Decide, &[Status::InReview], None),
+    (
+        StepKind::Publish,
+        &[Status::Accepted],
+        Some(Status::Published),
+    ),
+    (
+        StepKind::Withdraw,
+        &[
+            Status::Draft,
+            Status::InReview,
+            Status::Revision,
+            Status::Accepted,
+        ],
+        Some(Status::Withdrawn),
+    ),
+];
+
+/// The kinds of [`Step`], for the transition table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepKind {
+    Submit,
+    Assign,
+    Decide,
+    Publish,
+    Withdraw,
 }
 
 impl State {
     /// Takes `step` if it is legal here; otherwise says why not (and changes
     /// nothing).
     fn take(&mut self, step: &mut Step) -> Result<(), String> {
-        let expect = |status: &str, allowed: &[&str]| {
-            if allowed.contains(&status) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "the draft is {status}; that needs a draft that is {}",
-                    needs(allowed)
-                ))
-            }
-        };
+        let (_, from, to) = TRANSITIONS
+            .iter()
+            .find(|(kind, _, _)| *kind == step.kind())
+            .expect("every kind of step is in the table");
+        if !from.contains(&self.status) {
+            let words: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+            return Err(format!(
+                "the draft is {}; that needs a draft that is {}",
+                self.status,
+                words.join(" or ")
+            ));
+        }
+        let mut next = *to;
         match step {
             Step::Submit(s) => {
-                expect(self.status, &["draft", "revision"])?;
                 if s.round != self.round + 1 {
                     return Err(format!(
                         "round {} was submitted already (this submission claims round {})",
@@ -476,10 +517,8 @@ impl State {
                     ));
                 }
                 self.round = s.round;
-                self.status = "in-review";
             }
             Step::Assign(a) => {
-                expect(self.status, &["in-review"])?;
                 if a.round != self.round {
                     return Err(format!(
                         "it names round {}, and the draft is in round {}",
@@ -495,20 +534,17 @@ impl State {
                 }
             }
             Step::Decide(d) => {
-                expect(self.status, &["in-review"])?;
                 if d.round != self.round {
                     return Err(format!(
                         "it names round {}, and the draft is in round {}",
                         d.round, self.round
                     ));
                 }
-                let status = match d.decision.as_str() {
-                    "accept" => "accepted",
-                    "revise" => "revision",
-                    "reject" => "rejected",
-                    other => return Err(format!("`{other}` is no decision")),
-                };
-                if status != "revision"
+                let verdict: Verdict = d
+                    .decision
+                    .parse()
+                    .map_err(|_| format!("`{}` is no decision", d.decision))?;
+                if verdict != Verdict::Revise
                     && !d
                         .reports
                         .iter()
@@ -521,18 +557,16 @@ impl State {
                         d.round, d.decision
                     ));
                 }
-                self.status = status;
+                next = Some(verdict.status());
             }
             Step::Publish(p) => {
-                expect(self.status, &["accepted"])?;
                 self.published += 1;
                 p.version = format!("published-{}", self.published);
-                self.status = "published";
             }
-            Step::Withdraw(_) => {
-                expect(self.status, &["draft", "in-review", "revision", "accepted"])?;
-                self.status = "withdrawn";
-            }
+            Step::Withdraw(_) => {}
+        }
+        if let Some(next) = next {
+            self.status = next;
         }
         Ok(())
     }
@@ -561,7 +595,7 @@ fn replay(recs: &mut [Rec]) -> State {
 
 fn workflow(state: &State, recs: Vec<Rec>) -> Workflow {
     let mut w = Workflow {
-        status: state.status.to_owned(),
+        status: state.status,
         round: state.round,
         submissions: Vec::new(),
         assignments: Vec::new(),
@@ -745,7 +779,7 @@ fn take_step(
     };
     let (list, fields) = step.fields();
     append(doc, list, &fields)?;
-    doc.put(ROOT, "status", status)?;
+    doc.put(ROOT, "status", status.as_str())?;
     Ok(step)
 }
 
@@ -891,18 +925,17 @@ fn check_note(note: &str) -> Result<String, ModelError> {
 pub fn decide(
     doc: &mut AutoCommit,
     who: &Who<'_>,
-    decision: &str,
+    decision: Verdict,
     note: &str,
     seen: &[Referee],
     now: i64,
 ) -> Result<Decision, ModelError> {
-    let decision = super::one_of("decision", decision, &DECISIONS)?;
     let mut reports: Vec<String> = seen.iter().map(Referee::key).collect();
     reports.sort();
     reports.dedup();
     let step = Step::Decide(Decision {
         round: read(doc)?.round,
-        decision: decision.to_owned(),
+        decision: decision.as_str().to_owned(),
         note: check_note(note)?,
         by: who.name.to_owned(),
         node_id: who.node_id.to_owned(),
@@ -1110,7 +1143,7 @@ pub struct Report {
     pub node_id: String,
     /// Their institution.
     pub institution: String,
-    /// One of [`RECOMMENDATIONS`].
+    /// A [`Recommendation`]'s word.
     pub recommendation: String,
     /// The report's text (Markdown).
     pub body: String,
@@ -1122,16 +1155,11 @@ pub struct Report {
     pub updated_at: i64,
 }
 
-/// Checks a recommendation.
-pub fn check_recommendation(r: &str) -> Result<&'static str, ModelError> {
-    super::one_of("recommendation", r, &RECOMMENDATIONS)
-}
-
 /// Checks that `who` may report on the draft now: it is in review and they are
 /// assigned to its current round. Returns their assignment and the version.
 pub fn may_report(doc: &AutoCommit, who: &Who<'_>) -> Result<(Assignment, String), ModelError> {
     let wf = read(doc)?;
-    if wf.status != "in-review" {
+    if wf.status != Status::InReview {
         return Err(ModelError::State(format!(
             "cannot report on it: the draft is {}; reports are written while it is in-review",
             wf.status
@@ -1148,7 +1176,7 @@ pub fn may_report(doc: &AutoCommit, who: &Who<'_>) -> Result<(Assignment, String
 
 /// Fills a new report document.
 pub fn init_report(doc: &mut AutoCommit, r: &Report) -> Result<(), ModelError> {
-    check_recommendation(&r.recommendation)?;
+    let recommendation: Recommendation = r.recommendation.parse()?;
     doc.put(ROOT, "kind", DocKind::Review.as_str())?;
     doc.put(ROOT, "schema", SCHEMA)?;
     doc.put(ROOT, "space", r.space.as_str())?;
@@ -1167,20 +1195,19 @@ pub fn init_report(doc: &mut AutoCommit, r: &Report) -> Result<(), ModelError> {
     doc.put(ROOT, "submitted_at", r.submitted_at)?;
     let body = doc.put_object(ROOT, "body", ObjType::Text)?;
     doc.splice_text(&body, 0, 0, "")?;
-    update_report(doc, &r.recommendation, &r.body, r.updated_at)
+    update_report(doc, recommendation, &r.body, r.updated_at)
 }
 
 /// Replaces a report's recommendation and text (a word-level edit of the text,
 /// so concurrent edits by the referee on two machines merge).
 pub fn update_report(
     doc: &mut AutoCommit,
-    recommendation: &str,
+    recommendation: Recommendation,
     body: &str,
     now: i64,
 ) -> Result<(), ModelError> {
     expect_kind(doc, DocKind::Review)?;
-    let recommendation = check_recommendation(recommendation)?;
-    doc.put(ROOT, "recommendation", recommendation)?;
+    doc.put(ROOT, "recommendation", recommendation.as_str())?;
     doc.put(ROOT, "updated_at", now)?;
     let text = get_obj(doc, &ROOT, "body", ObjType::Text)
         .ok_or_else(|| ModelError::invalid("the report has no text"))?;
@@ -1214,7 +1241,7 @@ pub fn read_report(doc: &AutoCommit) -> Result<Report, ModelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::space::Roles;
+    use crate::space::Roles;
     use automerge::ActorId;
 
     fn node(n: u8) -> NodeId {
@@ -1222,7 +1249,7 @@ mod tests {
     }
 
     fn actor(n: u8) -> ActorId {
-        crate::ids::actor_id(&node(n), 1)
+        kp_core::ids::actor_id(&node(n), 1)
     }
 
     /// Ana (author, editor node 1), Carla (chair, admin node 2), Bo (referee,
@@ -1284,7 +1311,16 @@ mod tests {
             institution: "U",
             node_id: &cast.ids[0],
         };
-        draft::init(&mut doc, &DocId::random(), "Paper", "", "Text.", &by, 1).unwrap();
+        draft::init(
+            &mut doc,
+            &DocId::random(),
+            "Paper",
+            crate::DraftType::WorkingPaper,
+            "Text.",
+            &by,
+            1,
+        )
+        .unwrap();
         doc.commit();
         doc
     }
@@ -1311,7 +1347,7 @@ mod tests {
         base: &[ChangeHash],
         roles: &Roles,
     ) -> Result<(), ModelError> {
-        let new = crate::authorship::new_links(doc, base);
+        let new = kp_core::authorship::new_links(doc, base);
         check_new(doc, &new, roles)
     }
 
@@ -1330,23 +1366,23 @@ mod tests {
             Err(ModelError::Forbidden(_))
         ));
         assert!(matches!(
-            decide(&mut doc, &cast.carla(), "revise", "", &[], 2),
+            decide(&mut doc, &cast.carla(), Verdict::Revise, "", &[], 2),
             Err(ModelError::State(_))
         ));
         let s = submit(&mut doc, &cast.ana(), 2).unwrap();
         assert_eq!((s.round, s.version.as_str()), (1, "round-1"));
         assert!(draft::version_heads(&mut doc, "round-1").is_ok());
         assert!(matches!(
-            decide(&mut doc, &cast.ana(), "revise", "", &[], 3),
+            decide(&mut doc, &cast.ana(), Verdict::Revise, "", &[], 3),
             Err(ModelError::Forbidden(_))
         ));
         assert!(matches!(
             publish(&mut doc, &cast.carla(), 3),
             Err(ModelError::State(_))
         ));
-        assert!(decide(&mut doc, &cast.carla(), "later", "", &[], 3).is_err());
+        assert!("later".parse::<Verdict>().is_err());
         // No referee, no report: no accept and no reject.
-        for d in ["accept", "reject"] {
+        for d in [Verdict::Accept, Verdict::Reject] {
             let err = decide(&mut doc, &cast.carla(), d, "", &[], 3).unwrap_err();
             assert!(matches!(err, ModelError::State(_)), "{err}");
             assert!(err.to_string().contains("at least one"), "{err}");
@@ -1355,7 +1391,7 @@ mod tests {
         let err = decide(
             &mut doc,
             &cast.carla(),
-            "accept",
+            Verdict::Accept,
             "",
             &[cast.bo_referee()],
             3,
@@ -1375,16 +1411,16 @@ mod tests {
         decide(
             &mut doc,
             &cast.carla(),
-            "reject",
+            Verdict::Reject,
             "Out of scope.",
             &[cast.bo_referee()],
             4,
         )
         .unwrap();
         let wf = read(&doc).unwrap();
-        assert_eq!(wf.status, "rejected");
-        assert_eq!(draft::read(&doc, None).unwrap().status, "rejected");
-        assert_eq!(crate::model::summarize(&doc).status, "rejected");
+        assert_eq!(wf.status, Status::Rejected);
+        assert_eq!(draft::read(&doc, None).unwrap().status, Status::Rejected);
+        assert_eq!(crate::summarize(&doc).status, "rejected");
         assert_eq!(wf.decision(1).unwrap().note, "Out of scope.");
         // A rejected draft cannot be withdrawn or resubmitted.
         assert!(matches!(
@@ -1416,7 +1452,7 @@ mod tests {
         let err = decide(
             &mut doc,
             &chair_author,
-            "accept",
+            Verdict::Accept,
             "",
             &[cast.bo_referee()],
             4,
@@ -1427,7 +1463,7 @@ mod tests {
         decide(
             &mut doc,
             &cast.carla(),
-            "accept",
+            Verdict::Accept,
             "",
             &[cast.bo_referee()],
             4,
@@ -1435,7 +1471,7 @@ mod tests {
         .unwrap();
         publish(&mut doc, &cast.carla(), 5).unwrap();
         let wf = read(&doc).unwrap();
-        assert_eq!(wf.status, "published");
+        assert_eq!(wf.status, Status::Published);
         assert!(wf.version_heads("published-1").is_some());
         assert!(draft::version_heads(&mut doc, "published-1").is_ok());
     }
@@ -1456,7 +1492,7 @@ mod tests {
         ));
         withdraw(&mut doc, &cast.ana(), 4).unwrap();
         let wf = read(&doc).unwrap();
-        assert_eq!(wf.status, "withdrawn");
+        assert_eq!(wf.status, Status::Withdrawn);
         assert_eq!(wf.withdrawals.len(), 1);
         assert!(matches!(
             may_report(&doc, &cast.bo()),
@@ -1481,13 +1517,21 @@ mod tests {
         decide(
             &mut carla,
             &cast.carla(),
-            "accept",
+            Verdict::Accept,
             "",
             &[cast.bo_referee()],
             5,
         )
         .unwrap();
-        decide(&mut chen, &cast.chen(), "revise", "More data.", &[], 5).unwrap();
+        decide(
+            &mut chen,
+            &cast.chen(),
+            Verdict::Revise,
+            "More data.",
+            &[],
+            5,
+        )
+        .unwrap();
         let (one, two) = merged(&mut carla, &mut chen);
         let (w1, w2) = (read(&one).unwrap(), read(&two).unwrap());
         assert_eq!(w1, w2);
@@ -1497,13 +1541,13 @@ mod tests {
         let void = w1.decisions.iter().find(|d| !d.void.is_empty()).unwrap();
         assert!(void.void.contains("no effect"), "{}", void.void);
         let expected = if counting[0].decision == "accept" {
-            "accepted"
+            Status::Accepted
         } else {
-            "revision"
+            Status::Revision
         };
         assert_eq!(w1.status, expected);
         assert_eq!(w1.decision(1), Some(counting[0]));
-        assert_eq!(crate::model::summarize(&one).status, expected);
+        assert_eq!(crate::summarize(&one).status, expected.as_str());
     }
 
     #[test]
@@ -1516,7 +1560,7 @@ mod tests {
         decide(
             &mut chair,
             &cast.carla(),
-            "accept",
+            Verdict::Accept,
             "",
             &[cast.bo_referee()],
             5,
@@ -1530,13 +1574,13 @@ mod tests {
         assert_eq!(w1.decisions.len(), 1);
         assert_eq!(w1.publications.len(), 1);
         // Whichever came first in the shared order counts; the rest say why not.
-        match w1.status.as_str() {
-            "withdrawn" => {
+        match w1.status {
+            Status::Withdrawn => {
                 assert!(!w1.decisions[0].void.is_empty());
                 assert!(!w1.publications[0].void.is_empty());
                 assert!(w1.version_heads("published-1").is_none());
             }
-            "published" => assert!(!w1.withdrawals[0].void.is_empty()),
+            Status::Published => assert!(!w1.withdrawals[0].void.is_empty()),
             other => panic!("unexpected status {other}"),
         }
     }
@@ -1560,7 +1604,7 @@ mod tests {
         let (mut one, two) = merged(&mut ana, &mut chen);
         let (w1, w2) = (read(&one).unwrap(), read(&two).unwrap());
         assert_eq!(w1, w2);
-        assert_eq!((w1.round, w1.status.as_str()), (1, "in-review"));
+        assert_eq!((w1.round, w1.status), (1, Status::InReview));
         assert_eq!(w1.submissions.len(), 2);
         let counting = w1.submissions.iter().find(|s| s.void.is_empty()).unwrap();
         assert!(counting.heads == a.heads || counting.heads == c.heads);
@@ -1594,7 +1638,7 @@ mod tests {
         decide(
             &mut chair,
             &cast.carla(),
-            "accept",
+            Verdict::Accept,
             "",
             &[cast.bo_referee()],
             4,
@@ -1665,7 +1709,7 @@ mod tests {
         let err = check_as_partner(&mut eraser, &submitted, &roles).unwrap_err();
         assert!(err.to_string().contains("never removed"), "{err}");
         let mut changer = on(&mut doc, 2);
-        let first = crate::model::list_obj(&changer, &subs, 0, ObjType::Map).unwrap();
+        let first = crate::list_obj(&changer, &subs, 0, ObjType::Map).unwrap();
         changer.put(&first, "by", "Somebody").unwrap();
         changer.commit();
         let err = check_as_partner(&mut changer, &submitted, &roles).unwrap_err();
@@ -1688,7 +1732,7 @@ mod tests {
         decide(
             &mut chair,
             &cast.carla(),
-            "accept",
+            Verdict::Accept,
             "",
             &[cast.bo_referee()],
             5,

@@ -1,79 +1,20 @@
-//! Document exchange over a partner session: summaries, whole documents for a
-//! peer that has nothing, the automerge sync protocol for documents whose heads
-//! differ, live pushes of every durable change, and relay (a change received from
-//! one peer becomes durable here and is then offered to the others).
-//!
-//! Membership decides everything: a document, and even its id, goes to a peer
-//! only if the peer is a member of the document's space; a document is taken
-//! from a peer only if the peer is a member of its space (and, for a space this
-//! node does not hold yet, only if the space document lists both nodes).
-//!
-//! The logic is a state machine, [`Session`]: frames and notices of durable
-//! changes go in, frames to send come out. It does no network I/O and keeps no
-//! clock; [`run`] drives it over a gRPC stream (the partner service over TLS,
-//! or the simulated network of the deterministic tests), and either runs its
-//! steps on tokio's blocking pool or, in simulation, inline.
+//! The session state machine: what one node sends one partner, and what it
+//! takes from it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use automerge::sync::State as SyncState;
 use kp_proto::replication as rp;
-use prost::Message;
-use tokio::sync::{broadcast, mpsc};
-use tonic::Streaming;
 
-use crate::authorship::{Attestation, Link};
-use crate::identity::NodeId;
-use crate::ids::DocId;
-use crate::model::{self, DocKind, ModelError, space};
-use crate::repo::{Repo, RepoError};
+use kp_core::authorship::{Attestation, Link};
+use kp_core::identity::NodeId;
+use kp_core::ids::DocId;
+use kp_model::{self as model, DocKind, ModelError, space};
+use kp_repo::{Repo, Ticket};
 
-/// Limits of a session, from `[peers]` in `kpd.toml`.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest message on the wire; larger frames travel in [`rp::Part`]s.
-    pub max_frame: usize,
-    /// Largest frame reassembled from parts (a whole document, say).
-    pub max_assembled: usize,
-    /// A session with no complete frame from the peer for this long is closed.
-    pub idle_timeout: Duration,
-    /// After this long without sending a frame, a heartbeat is sent: a third of
-    /// the shorter of this node's idle timeout and the one the peer announced.
-    pub heartbeat: Duration,
-    /// Frames the peer may send per second on average; bursts of four
-    /// seconds' worth pass at once. Beyond that, the session reads more slowly.
-    pub max_frames_per_sec: u32,
-}
-
-impl Limits {
-    /// These limits with heartbeats often enough for a peer that announced
-    /// `idle` as its timeout (zero: not announced).
-    pub fn with_peer_idle(self, idle: Duration) -> Self {
-        let shortest = if idle.is_zero() {
-            self.idle_timeout
-        } else {
-            self.idle_timeout.min(idle)
-        };
-        Self {
-            heartbeat: (shortest / 3).max(Duration::from_millis(100)),
-            ..self
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_frame: 4 << 20,
-            max_assembled: 1 << 30,
-            idle_timeout: Duration::from_secs(90),
-            heartbeat: Duration::from_secs(30),
-            max_frames_per_sec: 1000,
-        }
-    }
-}
+use crate::SyncError;
+use crate::wire::frame;
 
 /// Frames a peer may send that are refused (not a member, a document of
 /// another space, bytes that do not load) before the session is closed.
@@ -83,11 +24,7 @@ const MAX_REFUSED: u32 = 100;
 /// offered again (see [`Session::tick`]).
 const QUIET_TICKS: u64 = 3;
 
-/// Frames that have already arrived taken in one step (see
-/// [`Session::receive_all`]).
-const MAX_BATCH: usize = 64;
-
-fn doc_id(bytes: &[u8]) -> Result<DocId, String> {
+pub(crate) fn doc_id(bytes: &[u8]) -> Result<DocId, String> {
     <[u8; 16]>::try_from(bytes)
         .map(DocId::from_bytes)
         .map_err(|_| "a document id is not 16 bytes".to_owned())
@@ -202,7 +139,7 @@ fn from_wire(signed: &[rp::Signature]) -> Result<Vec<Attestation>, String> {
         .map(|s| {
             let hash = <[u8; 32]>::try_from(s.hash.as_slice())
                 .map_err(|_| "a signature names a change hash that is not 32 bytes".to_string())?;
-            if s.signature.len() != crate::authorship::SIGNATURE_LEN || s.actor.len() > 255 {
+            if s.signature.len() != kp_core::authorship::SIGNATURE_LEN || s.actor.len() > 255 {
                 return Err("a malformed signature".to_string());
             }
             Ok(Attestation {
@@ -212,10 +149,6 @@ fn from_wire(signed: &[rp::Signature]) -> Result<Vec<Attestation>, String> {
             })
         })
         .collect()
-}
-
-fn frame(body: rp::frame::Body) -> rp::Frame {
-    rp::Frame { body: Some(body) }
 }
 
 type AcceptFn = dyn Fn(&mut automerge::AutoCommit, &[Link]) -> Result<(), ModelError> + Send + Sync;
@@ -250,6 +183,10 @@ pub struct Session {
     ticks: u64,
     touched: BTreeMap<DocId, u64>,
     refused: u32,
+    /// Rounds of writes that what this session took from the peer went into:
+    /// the frames it returned may go out only once they are durable (see
+    /// [`Session::take_pending`]).
+    pending: Vec<Ticket>,
 }
 
 impl std::fmt::Debug for Session {
@@ -262,6 +199,27 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// This node.
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+
+    /// The partner.
+    pub fn peer(&self) -> NodeId {
+        self.peer
+    }
+
+    /// Frames from the peer refused so far (see [`Session::receive`]).
+    pub fn refused(&self) -> u32 {
+        self.refused
+    }
+
+    /// Whether `doc` is no longer synced with the peer in this session: one
+    /// side refused the other's changes to it.
+    pub fn is_blocked(&self, doc: &DocId) -> bool {
+        self.blocked.contains(doc)
+    }
+
     /// A session of this node (`me`, holding `repo`) with `peer`.
     pub fn new(repo: Repo, me: NodeId, peer: NodeId) -> Self {
         Self {
@@ -280,6 +238,7 @@ impl Session {
             ticks: 0,
             touched: BTreeMap::new(),
             refused: 0,
+            pending: Vec::new(),
         }
     }
 
@@ -420,22 +379,29 @@ impl Session {
         })
     }
 
-    /// Saves the sync states that may have changed since the last save, so a
-    /// reconnect resumes where this session stopped instead of starting over.
-    /// The driver calls this when the session ends and once a second while it
-    /// runs, so a node that stops without ending its sessions loses little.
-    pub fn save(&mut self) -> Result<(), RepoError> {
-        if self.unsaved.is_empty() {
-            return Ok(());
-        }
-        let entries: Vec<(Vec<u8>, Vec<u8>)> = self
-            .unsaved
+    /// The sync states that changed since they were last saved, as index
+    /// entries: stored, they let a reconnect resume where this session stopped
+    /// instead of starting over. The driver stores them when the session ends
+    /// and once a tick while it runs (so a node that stops without ending its
+    /// sessions loses little), then calls [`Session::states_saved`].
+    pub fn unsaved_states(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.unsaved
             .iter()
             .filter_map(|id| Some((self.state_key(id), self.states.get(id)?.encode())))
-            .collect();
-        self.repo.put_metas(entries)?;
+            .collect()
+    }
+
+    /// The states [`Session::unsaved_states`] gave are stored.
+    pub fn states_saved(&mut self) {
         self.unsaved.clear();
-        Ok(())
+    }
+
+    /// The rounds of writes holding what the peer sent since the last call.
+    /// The frames this session returned since then say to the peer what this
+    /// node holds: the driver sends them only once every round is durable
+    /// ([`Repo::wait`]), so nothing is acknowledged before it is.
+    pub fn take_pending(&mut self) -> Vec<Ticket> {
+        std::mem::take(&mut self.pending)
     }
 
     /// Shared documents whose latest durable changes here the peer has not
@@ -455,10 +421,7 @@ impl Session {
     /// stalled exchange (a reply that was not made because the document was
     /// changing at that moment, say), it resumes. Returns the frames and the
     /// number of documents the peer is behind on.
-    pub fn tick(&mut self) -> Result<(Vec<rp::Frame>, usize), String> {
-        if let Err(e) = self.save() {
-            tracing::warn!(peer = %self.peer.short(), "could not save sync states: {e}");
-        }
+    pub fn tick(&mut self) -> Result<(Vec<rp::Frame>, usize), SyncError> {
         self.ticks += 1;
         let behind = self.behind_ids();
         let mut out = Vec::new();
@@ -536,7 +499,7 @@ impl Session {
 
     /// Documents became durable here (`None`: some notices were missed, so
     /// everything shared is offered again). Returns what to send the peer.
-    pub fn changed(&mut self, ids: Option<&[DocId]>) -> Result<Vec<rp::Frame>, String> {
+    pub fn changed(&mut self, ids: Option<&[DocId]>) -> Result<Vec<rp::Frame>, SyncError> {
         let mut ids: Vec<DocId> = match ids {
             Some(ids) => ids.to_vec(),
             None => self.mine.keys().copied().collect(),
@@ -562,7 +525,7 @@ impl Session {
 
     /// What to send the peer about a document it may hold: the whole document if
     /// it has nothing of it, else the next sync message (if any).
-    fn offer(&mut self, id: DocId, space: DocId) -> Result<Vec<rp::Frame>, String> {
+    fn offer(&mut self, id: DocId, space: DocId) -> Result<Vec<rp::Frame>, SyncError> {
         if self.blocked.contains(&id) {
             return Ok(Vec::new());
         }
@@ -570,9 +533,7 @@ impl Session {
         if self.peer_has.contains(&id) {
             Ok(self.next_message(&id, &space)?.into_iter().collect())
         } else {
-            let Some((document, heads, signed)) =
-                self.repo.saved(&id).map_err(|e| e.to_string())?
-            else {
+            let Some((document, heads, signed)) = self.repo.saved(&id)? else {
                 return Ok(Vec::new());
             };
             self.peer_has.insert(id);
@@ -603,7 +564,7 @@ impl Session {
     /// Logs a refused frame; closes the session after too many.
     /// The first refusal of a session is logged as a warning, the others at
     /// debug level (a flood must not flood the log).
-    fn refuse(&mut self, doc: &DocId, what: &str, e: &str) -> Result<(), String> {
+    fn refuse(&mut self, doc: &DocId, what: &str, e: &str) -> Result<(), SyncError> {
         self.refused += 1;
         if self.refused == 1 {
             tracing::warn!(peer = %self.peer.short(), %doc, "refused {what}: {e}");
@@ -611,16 +572,16 @@ impl Session {
             tracing::debug!(peer = %self.peer.short(), %doc, "refused {what}: {e}");
         }
         if self.refused > MAX_REFUSED {
-            return Err(format!(
+            return Err(SyncError::Peer(format!(
                 "the peer sent more than {MAX_REFUSED} refused frames"
-            ));
+            )));
         }
         Ok(())
     }
 
     /// Frames from the peer, in order, as [`Session::receive`] takes them, except
     /// that consecutive sync messages about one document are applied together.
-    pub fn receive_all(&mut self, frames: Vec<rp::Frame>) -> Result<Vec<rp::Frame>, String> {
+    pub fn receive_all(&mut self, frames: Vec<rp::Frame>) -> Result<Vec<rp::Frame>, SyncError> {
         let mut out = Vec::new();
         let mut frames = frames.into_iter().peekable();
         while let Some(f) = frames.next() {
@@ -657,7 +618,7 @@ impl Session {
         space: &[u8],
         messages: &[&[u8]],
         signed: &[rp::Signature],
-    ) -> Result<Vec<rp::Frame>, String> {
+    ) -> Result<Vec<rp::Frame>, SyncError> {
         let (id, space) = (doc_id(doc)?, doc_id(space)?);
         if self.blocked.contains(&id) {
             return Ok(Vec::new());
@@ -683,14 +644,14 @@ impl Session {
                     state,
                     messages,
                     &signed,
-                    accept.as_deref().map(|a| a as &crate::repo::Accept<'_>),
+                    accept.as_deref().map(|a| a as &kp_repo::Accept<'_>),
                 )
                 .map_err(|e| e.to_string())?;
             let theirs = state
                 .their_heads
                 .as_ref()
                 .map(|h| h.iter().map(|h| h.0.to_vec()).collect::<Vec<_>>());
-            repo.wait(ticket).map_err(|e| e.to_string())?;
+            self.pending.push(ticket);
             let reply = self.next_message(&id, &space)?;
             Ok((theirs, reply))
         });
@@ -719,7 +680,7 @@ impl Session {
 
     /// A frame from the peer. Returns what to send back; an error ends the
     /// session (a frame that is not part of the protocol, too many refusals).
-    pub fn receive(&mut self, f: rp::Frame) -> Result<Vec<rp::Frame>, String> {
+    pub fn receive(&mut self, f: rp::Frame) -> Result<Vec<rp::Frame>, SyncError> {
         let mut out = Vec::new();
         match f.body {
             Some(rp::frame::Body::Summary(s)) => {
@@ -783,7 +744,7 @@ impl Session {
                     Ok(accept) => from_wire(&w.signatures)
                         .and_then(|signed| {
                             let always = |_: &mut automerge::AutoCommit, _: &[Link]| Ok(());
-                            let check: &crate::repo::Accept<'_> = match &accept {
+                            let check: &kp_repo::Accept<'_> = match &accept {
                                 Some(a) => a.as_ref(),
                                 None => &always,
                             };
@@ -791,7 +752,7 @@ impl Session {
                                 .repo
                                 .import(&id, &w.document, &signed, check)
                                 .map_err(|e| e.to_string())?;
-                            self.repo.wait(ticket).map_err(|e| e.to_string())?;
+                            self.pending.push(ticket);
                             Ok(heads)
                         })
                         .map_err(|e| (e, true)),
@@ -834,565 +795,9 @@ impl Session {
             | Some(rp::frame::Body::Refusal(_))
             | Some(rp::frame::Body::Part(_))
             | None => {
-                return Err("the peer sent a frame out of order".into());
+                return Err(SyncError::Peer("the peer sent a frame out of order".into()));
             }
         }
         Ok(out)
-    }
-}
-
-/// How [`run`] executes the steps of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exec {
-    /// On tokio's blocking pool (the node: steps wait for disk).
-    Blocking,
-    /// In the driving task (deterministic simulation).
-    Inline,
-}
-
-/// What the driver reports about a session as it runs.
-pub trait Observer: Send + Sync {
-    /// A message of `bytes` went in (`incoming`) or out.
-    fn counted(&self, bytes: u64, incoming: bool);
-    /// The number of shared documents the peer is behind on.
-    fn behind(&self, documents: usize);
-    /// False once the peer may no longer take part (it was unpinned).
-    fn allowed(&self) -> bool;
-}
-
-async fn step<T: Send + 'static>(
-    exec: Exec,
-    mut session: Session,
-    f: impl FnOnce(&mut Session) -> T + Send + 'static,
-) -> Result<(Session, T), String> {
-    match exec {
-        Exec::Inline => {
-            let out = f(&mut session);
-            Ok((session, out))
-        }
-        Exec::Blocking => tokio::task::spawn_blocking(move || {
-            let out = f(&mut session);
-            (session, out)
-        })
-        .await
-        .map_err(|e| format!("internal error: {e}")),
-    }
-}
-
-/// Splits a frame too large for one message into parts.
-fn split(f: rp::Frame, max_frame: usize) -> Vec<rp::Frame> {
-    // Room for the part's own framing.
-    let chunk = max_frame.saturating_sub(64).max(1024);
-    if f.encoded_len() <= chunk {
-        return vec![f];
-    }
-    let bytes = f.encode_to_vec();
-    let n = bytes.len().div_ceil(chunk);
-    bytes
-        .chunks(chunk)
-        .enumerate()
-        .map(|(i, data)| {
-            frame(rp::frame::Body::Part(rp::Part {
-                data: data.to_vec(),
-                last: i + 1 == n,
-            }))
-        })
-        .collect()
-}
-
-/// Reassembles frames sent in parts.
-#[derive(Debug, Default)]
-struct Assembler {
-    buf: Vec<u8>,
-}
-
-impl Assembler {
-    /// A received frame: `Some` complete frame, or `None` while parts are missing.
-    fn push(&mut self, f: rp::Frame, max: usize) -> Result<Option<rp::Frame>, String> {
-        match f.body {
-            Some(rp::frame::Body::Part(p)) => {
-                if self.buf.len() + p.data.len() > max {
-                    return Err(format!("the peer sent a frame of more than {max} bytes"));
-                }
-                self.buf.extend_from_slice(&p.data);
-                if !p.last {
-                    return Ok(None);
-                }
-                let whole = rp::Frame::decode(std::mem::take(&mut self.buf).as_slice())
-                    .map_err(|e| format!("the peer sent a malformed frame in parts: {e}"))?;
-                if matches!(whole.body, Some(rp::frame::Body::Part(_))) {
-                    return Err("the peer nested parts of frames".into());
-                }
-                Ok(Some(whole))
-            }
-            _ if !self.buf.is_empty() => {
-                Err("the peer interleaved a frame with the parts of another".into())
-            }
-            _ => Ok(Some(f)),
-        }
-    }
-}
-
-/// Runs document exchange on an open session until either side closes it,
-/// then saves the session's sync states.
-pub async fn run(
-    session: Session,
-    inbound: &mut Streaming<rp::Frame>,
-    out: mpsc::Sender<rp::Frame>,
-    durable: broadcast::Receiver<Arc<Vec<DocId>>>,
-    observer: &dyn Observer,
-    limits: Limits,
-    exec: Exec,
-) -> Result<(), String> {
-    let mut slot = Some(session);
-    let result = exchange(&mut slot, inbound, out, durable, observer, limits, exec).await;
-    if let Some(session) = slot {
-        let peer = session.peer;
-        match step(exec, session, |s| s.save()).await {
-            Ok((_, Err(e))) => {
-                tracing::warn!(peer = %peer.short(), "could not save sync states: {e}")
-            }
-            Err(e) => tracing::warn!(peer = %peer.short(), "could not save sync states: {e}"),
-            Ok((_, Ok(()))) => {}
-        }
-    }
-    result
-}
-
-async fn exchange(
-    slot: &mut Option<Session>,
-    inbound: &mut Streaming<rp::Frame>,
-    out: mpsc::Sender<rp::Frame>,
-    mut durable: broadcast::Receiver<Arc<Vec<DocId>>>,
-    observer: &dyn Observer,
-    limits: Limits,
-    exec: Exec,
-) -> Result<(), String> {
-    let beat = limits.heartbeat;
-    let (me, peer) = slot
-        .as_ref()
-        .map(|s| (s.me.short(), s.peer.short()))
-        .ok_or("no session")?;
-    let mut assembler = Assembler::default();
-    let mut budget = Budget::new(limits.max_frames_per_sec, tokio::time::Instant::now());
-    let mut last_in = tokio::time::Instant::now();
-    let mut last_out = tokio::time::Instant::now();
-    let mut ticker = tokio::time::interval(beat.min(Duration::from_secs(1)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut replies = {
-        let session = slot.take().ok_or("no session")?;
-        let (session, first) = step(exec, session, |s| s.open()).await?;
-        *slot = Some(session);
-        first
-    };
-    loop {
-        for f in replies.drain(..) {
-            tracing::trace!(%me, %peer, "out: {}", describe(&f));
-            for part in split(f, limits.max_frame) {
-                observer.counted(part.encoded_len() as u64, false);
-                out.send(part)
-                    .await
-                    .map_err(|_| "the session closed".to_owned())?;
-                last_out = tokio::time::Instant::now();
-            }
-        }
-        // Biased: the same inputs are taken in the same order (the simulation
-        // replays a seed exactly).
-        let work: Work = tokio::select! {
-            biased;
-            next = inbound.message() => match next {
-                Ok(Some(f)) => {
-                    observer.counted(f.encoded_len() as u64, true);
-                    last_in = tokio::time::Instant::now();
-                    if !observer.allowed() {
-                        return Err("the peer was removed".into());
-                    }
-                    let mut batch: Vec<rp::Frame> =
-                        assembler.push(f, limits.max_assembled)?.into_iter().collect();
-                    // Take what else has already arrived (up to a bound), so a
-                    // burst of changes to one document is applied in one go.
-                    while batch.len() < MAX_BATCH {
-                        match tokio::time::timeout(Duration::ZERO, inbound.message()).await {
-                            Ok(Ok(Some(f))) => {
-                                observer.counted(f.encoded_len() as u64, true);
-                                batch.extend(assembler.push(f, limits.max_assembled)?);
-                            }
-                            Ok(Ok(None)) | Err(_) => break,
-                            Ok(Err(s)) => return Err(s.message().to_owned()),
-                        }
-                    }
-                    if batch.is_empty() {
-                        continue;
-                    }
-                    if let Some(wait) = budget.spend(batch.len(), tokio::time::Instant::now()) {
-                        if !budget.told {
-                            budget.told = true;
-                            tracing::warn!(%peer, "the peer sends more than {} frames a second; reading it more slowly", limits.max_frames_per_sec);
-                        }
-                        tokio::time::sleep(wait).await;
-                    }
-                    Work::Frames(batch)
-                }
-                Ok(None) => return Ok(()),
-                Err(s) => return Err(s.message().to_owned()),
-            },
-            changed = durable.recv() => match changed {
-                Ok(ids) => Work::Changed(Some(ids)),
-                // Fell behind: offer everything shared again.
-                Err(broadcast::error::RecvError::Lagged(_)) => Work::Changed(None),
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            },
-            _ = ticker.tick() => {
-                if last_in.elapsed() > limits.idle_timeout {
-                    return Err(format!(
-                        "no frame from the peer for {} s; closing the session",
-                        limits.idle_timeout.as_secs()
-                    ));
-                }
-                if last_out.elapsed() >= beat {
-                    replies.push(frame(rp::frame::Body::Heartbeat(rp::Heartbeat {})));
-                }
-                Work::Tick
-            }
-        };
-        if let Work::Frames(fs) = &work {
-            for f in fs {
-                tracing::trace!(%me, %peer, "in: {}", describe(f));
-            }
-        }
-        let session = slot.take().ok_or("no session")?;
-        let (session, result) = step(exec, session, move |s| {
-            match work {
-                Work::Frames(f) => (s.receive_all(f), None),
-                Work::Changed(ids) => (s.changed(ids.as_deref().map(|v| v.as_slice())), None),
-                // Counting reads every shared document's index entry: once a
-                // tick. Sync states are saved then too.
-                Work::Tick => match s.tick() {
-                    Ok((frames, behind)) => (Ok(frames), Some(behind)),
-                    Err(e) => (Err(e), None),
-                },
-            }
-        })
-        .await?;
-        *slot = Some(session);
-        let (result, behind) = result;
-        if let Some(n) = behind {
-            observer.behind(n);
-        }
-        replies.extend(result?);
-    }
-}
-
-/// A token bucket over the frames a peer sends: `rate` a second, bursts of
-/// four seconds' worth.
-struct Budget {
-    rate: f64,
-    tokens: f64,
-    at: tokio::time::Instant,
-    /// The flood was logged (once a session).
-    told: bool,
-}
-
-impl Budget {
-    fn new(rate: u32, now: tokio::time::Instant) -> Self {
-        let rate = f64::from(rate.max(1));
-        Self {
-            rate,
-            tokens: rate * 4.0,
-            at: now,
-            told: false,
-        }
-    }
-
-    /// Takes `n` frames from the budget at `now`; how long to wait if it is
-    /// overdrawn.
-    fn spend(&mut self, n: usize, now: tokio::time::Instant) -> Option<Duration> {
-        let refill = now.duration_since(self.at).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(self.rate * 4.0) - n as f64;
-        self.at = now;
-        (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.rate))
-    }
-}
-
-/// A frame in a few words, for the trace log.
-fn describe(f: &rp::Frame) -> String {
-    use rp::frame::Body as B;
-    let id = |b: &[u8]| doc_id(b).map(|d| d.to_string()).unwrap_or_default();
-    match &f.body {
-        Some(B::Summary(s)) => format!("summary full={} docs={}", s.full, s.docs.len()),
-        Some(B::Whole(w)) => format!("whole {}", id(&w.doc)),
-        Some(B::Sync(m)) => format!("sync {} {}b", id(&m.doc), m.message.len()),
-        Some(B::Want(w)) => format!("want {}", id(&w.doc)),
-        Some(B::Refusal(r)) => format!("refusal {}: {}", id(&r.doc), r.reason),
-        Some(B::Heartbeat(_)) => "heartbeat".into(),
-        other => format!("{other:?}"),
-    }
-}
-
-enum Work {
-    Frames(Vec<rp::Frame>),
-    Changed(Option<Arc<Vec<DocId>>>),
-    Tick,
-}
-
-#[cfg(test)]
-mod tests {
-    //! Two sessions joined back to back, without a network: what each sends is
-    //! handed to the other, with the notices of durable changes each repository
-    //! publishes, until both fall silent.
-
-    use super::*;
-    use crate::model::draft;
-    use crate::repo::{ChangeNote, RepoConfig};
-    use crate::store::MemStore;
-
-    fn node(i: u8) -> NodeId {
-        crate::identity::NodeKey::from_seed([i; 32]).id()
-    }
-
-    #[test]
-    fn a_flooding_peer_is_held_to_its_frame_budget() {
-        let t0 = tokio::time::Instant::now();
-        let mut b = Budget::new(10, t0);
-        // A burst of four seconds' worth passes at once.
-        assert_eq!(b.spend(40, t0), None);
-        // Then each frame costs a tenth of a second.
-        assert_eq!(b.spend(10, t0), Some(Duration::from_secs(1)));
-        assert_eq!(
-            b.spend(10, t0 + Duration::from_secs(1)),
-            Some(Duration::from_secs(1))
-        );
-        // A quiet peer earns its burst back, and no more.
-        let later = t0 + Duration::from_secs(60);
-        assert_eq!(b.spend(40, later), None);
-        assert!(b.spend(1, later).is_some());
-    }
-
-    fn repo(i: u8) -> Repo {
-        let cfg = RepoConfig {
-            group_commit_window: Duration::ZERO,
-            idle_compact: Duration::from_secs(3600),
-            ..RepoConfig::default()
-        };
-        Repo::open(
-            Arc::new(MemStore::default()),
-            crate::identity::NodeKey::from_seed([i; 32]),
-            cfg,
-        )
-        .expect("a memory repo opens")
-    }
-
-    /// A space on `a` with nodes 1 and 2 as members, and `drafts` drafts in it
-    /// whose ids sort before the space's.
-    fn corpus(a: &Repo, drafts: usize) -> (DocId, Vec<DocId>) {
-        corpus_with(a, drafts, "editor")
-    }
-
-    /// [`corpus`] with node 2 in `role`.
-    fn corpus_with(a: &Repo, drafts: usize, role: &str) -> (DocId, Vec<DocId>) {
-        let note = ChangeNote::new("test", "setup");
-        let admin = space::Member {
-            node_id: node(1).to_string(),
-            role: "admin".into(),
-            institution: "a".into(),
-            ..Default::default()
-        };
-        let (space_id, ()) = a
-            .create_as(DocId::from_bytes([0xff; 16]), &note, |doc| {
-                space::init(doc, "s", 7, "", &admin, 0)?;
-                let b = space::Member {
-                    node_id: node(2).to_string(),
-                    role: role.into(),
-                    institution: "b".into(),
-                    ..Default::default()
-                };
-                space::add_member(doc, &admin.node_id, &b, 0)
-            })
-            .expect("the space is created");
-        let me = node(1).to_string();
-        let by = draft::Actor {
-            author: "t",
-            institution: "a",
-            node_id: &me,
-        };
-        let ids = (0..drafts)
-            .map(|d| {
-                let mut id = [0u8; 16];
-                id[..8].copy_from_slice(&(d as u64).to_be_bytes());
-                a.create_as(DocId::from_bytes(id), &note, |doc| {
-                    draft::init(doc, &space_id, &format!("draft {d}"), "", "text", &by, 0)
-                })
-                .expect("a draft is created")
-                .0
-            })
-            .collect();
-        (space_id, ids)
-    }
-
-    struct End {
-        session: Session,
-        durable: broadcast::Receiver<Arc<Vec<DocId>>>,
-    }
-
-    impl End {
-        fn new(repo: &Repo, me: u8, peer: u8) -> Self {
-            Self {
-                durable: repo.subscribe(),
-                session: Session::new(repo.clone(), node(me), node(peer)),
-            }
-        }
-
-        /// What the notices of durable changes published so far make it send.
-        fn notices(&mut self) -> Vec<rp::Frame> {
-            let mut out = Vec::new();
-            loop {
-                let ids = match self.durable.try_recv() {
-                    Ok(ids) => Some(ids),
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => None,
-                    Err(_) => return out,
-                };
-                out.extend(
-                    self.session
-                        .changed(ids.as_deref().map(Vec::as_slice))
-                        .expect("offers"),
-                );
-            }
-        }
-    }
-
-    fn size(frames: &[rp::Frame]) -> usize {
-        frames.iter().map(Message::encoded_len).sum()
-    }
-
-    /// Opens a session between `a` and `b` and runs it until both are silent;
-    /// returns the bytes each side sent, then saves both sides' sync states.
-    fn exchange(a: &mut End, b: &mut End) -> (usize, usize) {
-        let (mut to_b, mut to_a) = (a.session.open(), b.session.open());
-        let (mut sent_a, mut sent_b) = (0, 0);
-        for _ in 0..10_000 {
-            if to_a.is_empty() && to_b.is_empty() {
-                to_b = a.notices();
-                to_a = b.notices();
-                if to_a.is_empty() && to_b.is_empty() {
-                    a.session.save().expect("saved");
-                    b.session.save().expect("saved");
-                    return (sent_a, sent_b);
-                }
-            }
-            sent_a += size(&to_b);
-            sent_b += size(&to_a);
-            let (for_b, for_a) = (std::mem::take(&mut to_b), std::mem::take(&mut to_a));
-            to_a.extend(b.session.receive_all(for_b).expect("b takes a's frames"));
-            to_b.extend(a.session.receive_all(for_a).expect("a takes b's frames"));
-        }
-        panic!("the sessions never fell silent");
-    }
-
-    fn heads(repo: &Repo, id: &DocId) -> Option<Vec<String>> {
-        repo.meta(id).map(|m| m.heads)
-    }
-
-    #[test]
-    fn a_clone_takes_every_document_at_once_though_drafts_sort_before_their_space() {
-        let (ra, rb) = (repo(1), repo(2));
-        let (space_id, drafts) = corpus(&ra, 20);
-        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
-        exchange(&mut a, &mut b);
-        for id in std::iter::once(&space_id).chain(&drafts) {
-            assert!(heads(&rb, id).is_some(), "{id} did not arrive");
-            assert_eq!(heads(&ra, id), heads(&rb, id));
-        }
-    }
-
-    #[test]
-    fn a_readers_changes_are_refused_and_honest_ones_still_flow() {
-        let (ra, rb) = (repo(1), repo(2));
-        let (_, drafts) = corpus_with(&ra, 3, "reader");
-        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
-        exchange(&mut a, &mut b);
-        assert!(
-            heads(&rb, &drafts[0]).is_some(),
-            "a reader receives the space"
-        );
-
-        // Node 2 is compromised: it writes into a draft behind its own API's back.
-        let note = ChangeNote::new("mallory", "edit");
-        rb.change_durably(&drafts[0], &note, |doc| {
-            automerge::transaction::Transactable::put(doc, automerge::ROOT, "title", "Pwned")?;
-            Ok(())
-        })
-        .unwrap();
-        let before = heads(&ra, &drafts[0]);
-        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
-        exchange(&mut a, &mut b);
-        assert_eq!(heads(&ra, &drafts[0]), before, "nothing of it was applied");
-        assert!(a.session.refused > 0);
-        assert!(
-            b.session.blocked.contains(&drafts[0]),
-            "the reader's node was told its changes were refused"
-        );
-
-        // The admin's own edits still reach the reader.
-        ra.change_durably(&drafts[1], &ChangeNote::new("ana", "edit"), |doc| {
-            automerge::transaction::Transactable::put(doc, automerge::ROOT, "note", "fine")?;
-            Ok(())
-        })
-        .unwrap();
-        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
-        exchange(&mut a, &mut b);
-        assert_eq!(heads(&ra, &drafts[1]), heads(&rb, &drafts[1]));
-    }
-
-    #[test]
-    fn nodes_holding_the_same_documents_agree_on_them_at_their_first_session() {
-        // B got every document some other way (a restored backup, say): the
-        // first session compares full lists and finds nothing to send, and
-        // from then on those documents are in the digest, not the list.
-        let (ra, rb) = (repo(1), repo(2));
-        let (space_id, drafts) = corpus(&ra, 200);
-        for id in std::iter::once(&space_id).chain(&drafts) {
-            let (bytes, _, signed) = ra.saved(id).unwrap().unwrap();
-            let (ticket, _) = rb.import(id, &bytes, &signed, &|_, _| Ok(())).unwrap();
-            rb.wait(ticket).unwrap();
-        }
-        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
-        let (first_a, first_b) = exchange(&mut a, &mut b);
-        assert!(
-            first_a + first_b > 201 * 40,
-            "the first session lists everything"
-        );
-        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
-        let (sent_a, sent_b) = exchange(&mut a, &mut b);
-        assert!(sent_a + sent_b < 200, "{sent_a} + {sent_b} bytes");
-    }
-
-    #[test]
-    fn reconnecting_after_one_small_edit_sends_that_edit_not_the_corpus() {
-        let (ra, rb) = (repo(1), repo(2));
-        let (_, drafts) = corpus(&ra, 200);
-        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
-        let (clone, _) = exchange(&mut a, &mut b);
-
-        // An edit while apart, then a new session each side.
-        let edited = drafts[57];
-        let note = ChangeNote::new("test", "edit");
-        ra.change_durably(&edited, &note, |doc| {
-            automerge::transaction::Transactable::put(doc, automerge::ROOT, "note", "revised")?;
-            Ok(())
-        })
-        .expect("edited");
-        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
-        let (sent_a, sent_b) = exchange(&mut a, &mut b);
-        assert_eq!(heads(&ra, &edited), heads(&rb, &edited));
-        // A full summary alone would list 201 documents at ~70 bytes each.
-        assert!(
-            sent_a + sent_b < 2048,
-            "reconnecting sent {sent_a} + {sent_b} bytes (the clone: {clone})"
-        );
-
-        // Nothing changed: the summaries and their digests are all that goes.
-        let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
-        let (sent_a, sent_b) = exchange(&mut a, &mut b);
-        assert!(sent_a + sent_b < 200, "{sent_a} + {sent_b} bytes");
     }
 }

@@ -1,0 +1,273 @@
+//! The driver of a partner session: it runs a [`Session`] over a gRPC stream
+//! (over TLS to partners, or over the simulated network of the deterministic
+//! tests), with the clock the session does not keep — heartbeats, the idle
+//! timeout, the frame budget — and the waiting it does not do: a step's frames
+//! go out only once what it took from the peer is durable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kp_proto::replication as rp;
+use prost::Message;
+use tokio::sync::{broadcast, mpsc};
+use tonic::Streaming;
+
+use kp_core::ids::DocId;
+use kp_repo::{Repo, RepoError};
+use kp_sync::{Assembler, Budget, Limits, Session, SyncError, describe, split};
+
+/// Frames that have already arrived taken in one step (see
+/// [`Session::receive_all`]).
+const MAX_BATCH: usize = 64;
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SessionEnd {
+    /// The peer broke the protocol, or this node's repository failed.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// What the peer sent could not be made durable here.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The peer stopped reading.
+    #[error("the session closed")]
+    Closed,
+    /// The peer is no longer pinned.
+    #[error("the peer was removed")]
+    Removed,
+    /// Nothing came from the peer for this long.
+    #[error("no frame from the peer for {} s; closing the session", .0.as_secs())]
+    Idle(Duration),
+    /// The stream failed (gRPC's word for it).
+    #[error("{0}")]
+    Transport(String),
+    /// A step of the session failed inside the node.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// How [`run`] executes the steps of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exec {
+    /// On tokio's blocking pool (the node: steps wait for disk).
+    Blocking,
+    /// In the driving task (deterministic simulation).
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "only the simulation runs inline")
+    )]
+    Inline,
+}
+
+/// What the driver reports about a session as it runs.
+pub(crate) trait Observer: Send + Sync {
+    /// A message of `bytes` went in (`incoming`) or out.
+    fn counted(&self, bytes: u64, incoming: bool);
+    /// The number of shared documents the peer is behind on.
+    fn behind(&self, documents: usize);
+    /// False once the peer may no longer take part (it was unpinned).
+    fn allowed(&self) -> bool;
+}
+
+/// Runs `f` on the session, then waits until what it took from the peer is
+/// durable (so its frames may go out).
+async fn step<T: Send + 'static>(
+    exec: Exec,
+    repo: &Repo,
+    mut session: Session,
+    f: impl FnOnce(&mut Session) -> T + Send + 'static,
+) -> Result<(Session, Result<T, RepoError>), SessionEnd> {
+    let repo = repo.clone();
+    let run = move || {
+        let out = f(&mut session);
+        let durable = session
+            .take_pending()
+            .into_iter()
+            .try_for_each(|ticket| repo.wait(ticket));
+        (session, durable.map(|()| out))
+    };
+    match exec {
+        Exec::Inline => Ok(run()),
+        Exec::Blocking => tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| SessionEnd::Internal(e.to_string())),
+    }
+}
+
+/// Stores the sync states that changed.
+fn save_states(repo: &Repo, s: &mut Session) -> Result<(), RepoError> {
+    let entries = s.unsaved_states();
+    if !entries.is_empty() {
+        repo.put_metas(entries)?;
+        s.states_saved();
+    }
+    Ok(())
+}
+
+/// Runs document exchange on an open session until either side closes it,
+/// then saves the session's sync states.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run(
+    session: Session,
+    repo: &Repo,
+    inbound: &mut Streaming<rp::Frame>,
+    out: mpsc::Sender<rp::Frame>,
+    durable: broadcast::Receiver<Arc<Vec<DocId>>>,
+    observer: &dyn Observer,
+    limits: Limits,
+    exec: Exec,
+) -> Result<(), SessionEnd> {
+    let mut slot = Some(session);
+    let result = exchange(
+        &mut slot, repo, inbound, out, durable, observer, limits, exec,
+    )
+    .await;
+    if let Some(session) = slot {
+        let peer = session.peer();
+        let saver = repo.clone();
+        match step(exec, repo, session, move |s| save_states(&saver, s)).await {
+            Ok((_, Ok(Err(e)) | Err(e))) => {
+                tracing::warn!(peer = %peer.short(), "could not save sync states: {e}")
+            }
+            Err(e) => tracing::warn!(peer = %peer.short(), "could not save sync states: {e}"),
+            Ok((_, Ok(Ok(())))) => {}
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn exchange(
+    slot: &mut Option<Session>,
+    repo: &Repo,
+    inbound: &mut Streaming<rp::Frame>,
+    out: mpsc::Sender<rp::Frame>,
+    mut durable: broadcast::Receiver<Arc<Vec<DocId>>>,
+    observer: &dyn Observer,
+    limits: Limits,
+    exec: Exec,
+) -> Result<(), SessionEnd> {
+    let no_session = || SessionEnd::Internal("no session".into());
+    let beat = limits.heartbeat;
+    let (me, peer) = slot
+        .as_ref()
+        .map(|s| (s.me().short(), s.peer().short()))
+        .ok_or_else(no_session)?;
+    let mut assembler = Assembler::default();
+    let now = || tokio::time::Instant::now().into_std();
+    let mut budget = Budget::new(limits.max_frames_per_sec, now());
+    let mut last_in = tokio::time::Instant::now();
+    let mut last_out = tokio::time::Instant::now();
+    let mut ticker = tokio::time::interval(beat.min(Duration::from_secs(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut replies = {
+        let session = slot.take().ok_or_else(no_session)?;
+        let (session, first) = step(exec, repo, session, |s| s.open()).await?;
+        *slot = Some(session);
+        first?
+    };
+    loop {
+        for f in replies.drain(..) {
+            tracing::trace!(%me, %peer, "out: {}", describe(&f));
+            for part in split(f, limits.max_frame) {
+                observer.counted(part.encoded_len() as u64, false);
+                out.send(part).await.map_err(|_| SessionEnd::Closed)?;
+                last_out = tokio::time::Instant::now();
+            }
+        }
+        // Biased: the same inputs are taken in the same order (the simulation
+        // replays a seed exactly).
+        let work: Work = tokio::select! {
+            biased;
+            next = inbound.message() => match next {
+                Ok(Some(f)) => {
+                    observer.counted(f.encoded_len() as u64, true);
+                    last_in = tokio::time::Instant::now();
+                    if !observer.allowed() {
+                        return Err(SessionEnd::Removed);
+                    }
+                    let mut batch: Vec<rp::Frame> =
+                        assembler.push(f, limits.max_assembled)?.into_iter().collect();
+                    // Take what else has already arrived (up to a bound), so a
+                    // burst of changes to one document is applied in one go.
+                    while batch.len() < MAX_BATCH {
+                        match tokio::time::timeout(Duration::ZERO, inbound.message()).await {
+                            Ok(Ok(Some(f))) => {
+                                observer.counted(f.encoded_len() as u64, true);
+                                batch.extend(assembler.push(f, limits.max_assembled)?);
+                            }
+                            Ok(Ok(None)) | Err(_) => break,
+                            Ok(Err(s)) => return Err(SessionEnd::Transport(s.message().to_owned())),
+                        }
+                    }
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    if let Some(wait) = budget.spend(batch.len(), now()) {
+                        if budget.first_overdraft() {
+                            tracing::warn!(%peer, "the peer sends more than {} frames a second; reading it more slowly", limits.max_frames_per_sec);
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
+                    Work::Frames(batch)
+                }
+                Ok(None) => return Ok(()),
+                Err(s) => return Err(SessionEnd::Transport(s.message().to_owned())),
+            },
+            changed = durable.recv() => match changed {
+                Ok(ids) => Work::Changed(Some(ids)),
+                // Fell behind: offer everything shared again.
+                Err(broadcast::error::RecvError::Lagged(_)) => Work::Changed(None),
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            _ = ticker.tick() => {
+                if last_in.elapsed() > limits.idle_timeout {
+                    return Err(SessionEnd::Idle(limits.idle_timeout));
+                }
+                if last_out.elapsed() >= beat {
+                    replies.push(rp::Frame {
+                        body: Some(rp::frame::Body::Heartbeat(rp::Heartbeat {})),
+                    });
+                }
+                Work::Tick
+            }
+        };
+        if let Work::Frames(fs) = &work {
+            for f in fs {
+                tracing::trace!(%me, %peer, "in: {}", describe(f));
+            }
+        }
+        let session = slot.take().ok_or_else(no_session)?;
+        let saver = repo.clone();
+        let (session, result) = step(exec, repo, session, move |s| {
+            match work {
+                Work::Frames(f) => (s.receive_all(f), None),
+                Work::Changed(ids) => (s.changed(ids.as_deref().map(|v| v.as_slice())), None),
+                // Counting reads every shared document's index entry: once a
+                // tick. Sync states are saved then too.
+                Work::Tick => {
+                    if let Err(e) = save_states(&saver, s) {
+                        tracing::warn!(peer = %s.peer().short(), "could not save sync states: {e}");
+                    }
+                    match s.tick() {
+                        Ok((frames, behind)) => (Ok(frames), Some(behind)),
+                        Err(e) => (Err(e), None),
+                    }
+                }
+            }
+        })
+        .await?;
+        *slot = Some(session);
+        let (result, behind) = result?;
+        if let Some(n) = behind {
+            observer.behind(n);
+        }
+        replies.extend(result?);
+    }
+}
+
+enum Work {
+    Frames(Vec<rp::Frame>),
+    Changed(Option<Arc<Vec<DocId>>>),
+    Tick,
+}
