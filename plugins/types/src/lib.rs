@@ -1,12 +1,12 @@
 //! The document a kp analysis plugin reads and the report it returns, defined once
 //! for both sides of the contract (`plugins/wit/analysis.wit`, `kp:analysis@0.1.0`).
 //!
-//! The node's plugin host (`kp-plugin-host`) builds a [`Document`] from a draft or a
-//! dataset, hands it to a plugin and checks the [`Report`] it gets back; the plugin
-//! SDK (`kp-plugin-sdk`) gives the same types to plugin authors and to their native
-//! tests. Both convert to and from the bindings that their WIT generators make, and
-//! nothing else: a plugin's native test and the node see the same values, and a
-//! draft's text is split into sections by the one [`split_sections`].
+//! The node builds a [`Document`] from a draft or a dataset, and its plugin host
+//! (`kp-plugin-host`) hands it to a plugin and checks the [`Report`] it gets back; the
+//! plugin SDK (`kp-plugin-sdk`) gives the same types to plugin authors and to their
+//! native tests. Each side converts them to and from the bindings its WIT generator
+//! makes, and nothing else: a plugin's native test and the node see the same values,
+//! and a draft's text is split into sections by the one [`split_sections`].
 //!
 //! **Invariant:** this crate does no I/O and reads no clock; it is compiled into every
 //! plugin (`wasm32-wasip2`), so it depends on `thiserror` alone unless the `serde`
