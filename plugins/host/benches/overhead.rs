@@ -182,45 +182,8 @@ fn main() {
         std::hint::black_box(out.report.canonical_json());
     });
     use kp_plugin_sdk as sdk;
-    let native_doc = sdk::Document {
-        id: doc.id.clone(),
-        kind: sdk::DocKind::Dataset,
-        heads: vec![],
-        title: doc.title.clone(),
-        themes: vec![7],
-        metadata: vec![],
-        sections: vec![],
-        tables: vec![sdk::Table {
-            name: "data".into(),
-            columns: vec![
-                sdk::Column {
-                    name: "country".into(),
-                    data: sdk::ColumnData::Text(c.iter().cloned().map(Some).collect()),
-                },
-                sdk::Column {
-                    name: "year".into(),
-                    data: sdk::ColumnData::Integer(y.iter().copied().map(Some).collect()),
-                },
-                sdk::Column {
-                    name: "remittances_usd".into(),
-                    data: sdk::ColumnData::Number(r.iter().copied().map(Some).collect()),
-                },
-                sdk::Column {
-                    name: "gdp_usd".into(),
-                    data: sdk::ColumnData::Number(g.iter().copied().map(Some).collect()),
-                },
-                sdk::Column {
-                    name: "oda_usd".into(),
-                    data: sdk::ColumnData::Number(o.iter().copied().map(Some).collect()),
-                },
-            ],
-        }],
-        params: doc
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    };
+    // The view the node hands the plugin is the very document the SDK runs natively.
+    let native_doc = doc.clone();
     let native = sdk::run::<remittance_indicators::RemittanceIndicators>(native_doc.clone())
         .expect("native run");
     assert_eq!(

@@ -2,11 +2,11 @@
 //! [`export_analysis!`](crate::export_analysis) and by [`run`](crate::run).
 
 use crate::__bindings::kp::analysis::types as wit;
-use crate::types::{
+use crate::{Analysis, run};
+use crate::{
     AnalysisError, Column, ColumnData, DocKind, Document, Finding, Metric, Param, PluginInfo,
     Report, Section, Severity, Table, TextRange,
 };
-use crate::{Analysis, run};
 
 /// `describe` for the bindings.
 pub fn describe<P: Analysis>() -> wit::PluginInfo {
@@ -87,7 +87,7 @@ fn document_from_wit(d: wit::Document) -> Document {
         heads: d.heads,
         title: d.title,
         themes: d.themes,
-        metadata: d.metadata,
+        metadata: d.metadata.into_iter().collect(),
         sections: d
             .sections
             .into_iter()
@@ -98,7 +98,7 @@ fn document_from_wit(d: wit::Document) -> Document {
             })
             .collect(),
         tables: d.tables.into_iter().map(table_from_wit).collect(),
-        params: d.params,
+        params: d.params.into_iter().collect(),
     }
 }
 

@@ -3,7 +3,9 @@
 //! A plugin is a WebAssembly component that implements the `kp:analysis@0.1.0`
 //! contract (`plugins/wit/analysis.wit`). This crate hides the generated bindings:
 //! implement [`Analysis`] on a type with plain Rust types, and export it with
-//! [`export_analysis!`].
+//! [`export_analysis!`]. The types ([`Document`], [`Report`] and the rest) are those
+//! of `kp-plugin-types`, the same ones the node's plugin host uses, so a native test
+//! sees the document the node would hand the plugin.
 //!
 //! ```
 //! use kp_plugin_sdk::{Analysis, AnalysisError, DocKind, Document, Param, PluginInfo, Report};
@@ -44,7 +46,7 @@
 //! plugin natively: call [`run`] (which applies the parameters' defaults and refuses
 //! unknown parameters, as the component does) and check the report with
 //! [`check_report`]. With the `testing` feature, the `testing` module reads CSV files as
-//! tables and splits a draft's text into sections.
+//! tables and splits a draft's text into sections with the node's own splitter.
 //!
 //! # Rules for deterministic reports
 //!
@@ -64,7 +66,6 @@
 extern crate self as kp_plugin_sdk;
 
 pub mod log;
-mod types;
 
 #[doc(hidden)]
 pub mod glue;
@@ -72,7 +73,8 @@ pub mod glue;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use types::{
+// One definition of the contract's types, shared with the node's plugin host.
+pub use kp_plugin_types::{
     AnalysisError, Column, ColumnData, DocKind, Document, Finding, Metric, Param, PluginInfo,
     Report, Section, Severity, Table, TextRange,
 };
@@ -146,10 +148,10 @@ macro_rules! export_analysis {
 /// caller left out, refuses parameters the plugin does not declare, then analyses.
 pub fn run<P: Analysis>(mut doc: Document) -> Result<Report, AnalysisError> {
     let info = P::describe();
-    if let Some((unknown, _)) = doc
+    if let Some(unknown) = doc
         .params
-        .iter()
-        .find(|(k, _)| !info.params.iter().any(|p| &p.name == k))
+        .keys()
+        .find(|k| !info.params.iter().any(|p| &p.name == *k))
     {
         let known: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
         return Err(AnalysisError::BadParam(format!(
@@ -163,10 +165,10 @@ pub fn run<P: Analysis>(mut doc: Document) -> Result<Report, AnalysisError> {
         )));
     }
     for p in &info.params {
-        if let Some(default) = &p.default
-            && doc.param(&p.name).is_none()
-        {
-            doc.params.push((p.name.clone(), default.clone()));
+        if let Some(default) = &p.default {
+            doc.params
+                .entry(p.name.clone())
+                .or_insert_with(|| default.clone());
         }
     }
     if !info.kinds.contains(&doc.kind) {

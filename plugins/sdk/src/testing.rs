@@ -2,7 +2,7 @@
 //! column by column (integer, number, boolean, text: the narrowest type that fits
 //! every non-empty cell) and drafts split into sections at lines starting with `#`.
 
-use crate::types::{Column, ColumnData, DocKind, Document, Report, Section, Table};
+use crate::{Column, ColumnData, DocKind, Document, Report, Table};
 
 /// A CSV file that could not be read as a table.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ pub fn dataset(title: &str, themes: &[u8], table: Table, params: &[(&str, &str)]
         heads: vec![],
         title: title.to_owned(),
         themes: themes.to_vec(),
-        metadata: vec![],
+        metadata: Default::default(),
         sections: vec![],
         tables: vec![table],
         params: params
@@ -82,38 +82,10 @@ pub fn dataset(title: &str, themes: &[u8], table: Table, params: &[(&str, &str)]
     }
 }
 
-/// Splits a draft's text into sections: a line starting with `#` opens a section
-/// (its heading without the marks; the level is the number of `#`), and text before
-/// the first heading is a section with an empty heading when it is not blank.
-pub fn sections(text: &str) -> Vec<Section> {
-    let mut out: Vec<Section> = Vec::new();
-    let mut current = Section {
-        heading: String::new(),
-        level: 0,
-        text: String::new(),
-    };
-    let mut first = true;
-    for line in text.split_inclusive('\n') {
-        if line.starts_with('#') {
-            if !first || !current.text.trim().is_empty() {
-                out.push(current);
-            }
-            first = false;
-            let marks = line.chars().take_while(|c| *c == '#').count();
-            current = Section {
-                heading: line[marks..].trim().to_owned(),
-                level: u8::try_from(marks).unwrap_or(u8::MAX),
-                text: String::new(),
-            };
-        } else {
-            current.text.push_str(line);
-        }
-    }
-    if !first || !current.text.trim().is_empty() {
-        out.push(current);
-    }
-    out
-}
+/// Splits a draft's text into sections, as the node does: the one splitter of
+/// `kp-plugin-types`, whose documentation says where each section starts (text before
+/// the first heading is section 0 whenever it is not empty, even when it is blank).
+pub use kp_plugin_types::split_sections as sections;
 
 /// A draft document of the given `type` (for example `policy-brief`) with its text
 /// split into [`sections`], and the given parameters.
@@ -124,10 +96,11 @@ pub fn draft(title: &str, draft_type: &str, text: &str, params: &[(&str, &str)])
         heads: vec![],
         title: title.to_owned(),
         themes: vec![],
-        metadata: vec![
+        metadata: [
             ("type".to_owned(), draft_type.to_owned()),
             ("status".to_owned(), "draft".to_owned()),
-        ],
+        ]
+        .into(),
         sections: sections(text),
         tables: vec![],
         params: params

@@ -142,6 +142,9 @@ fn drafts_split_into_sections() {
         ]
     );
     assert_eq!(sections("# Only\n").len(), 1, "no empty leading section");
+    // As on a node: blank lines before the first heading are section 0.
+    let s = sections("\n# One\ntext\n");
+    assert_eq!((s.len(), s[0].level, s[1].heading.as_str()), (2, 0, "One"));
     let d = draft("Brief", "policy-brief", "x", &[]);
     assert_eq!(d.metadata("TYPE"), Some("policy-brief"));
 }

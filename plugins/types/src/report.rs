@@ -1,0 +1,129 @@
+//! What a plugin returns: a summary, metrics, findings anchored to the text, and
+//! result tables.
+
+use crate::Table;
+
+/// A range of a section's text: UTF-8 byte offsets, start inclusive, end exclusive,
+/// on character boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct TextRange {
+    /// Index into [`Document::sections`](crate::Document::sections).
+    pub section: u32,
+    /// First byte of the range.
+    pub start: u32,
+    /// One past the last byte of the range.
+    pub end: u32,
+}
+
+/// A named value in a report.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct Metric {
+    /// What it measures.
+    pub name: String,
+    /// Its value; always finite in a checked report.
+    pub value: f64,
+    /// For example `%`, `USD`, `words`; empty for a pure number.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub unit: String,
+}
+
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Worth acting on.
+    Warning,
+    /// Wrong.
+    Error,
+}
+
+/// Something the analysis found, possibly anchored to a passage of the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct Finding {
+    /// How much it matters.
+    pub severity: Severity,
+    /// What was found, for a reader.
+    pub message: String,
+    /// Where in the text it applies, if anywhere.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub anchor: Option<TextRange>,
+}
+
+impl Finding {
+    /// A finding about the whole document.
+    pub fn new(severity: Severity, message: impl Into<String>) -> Finding {
+        Finding {
+            severity,
+            message: message.into(),
+            anchor: None,
+        }
+    }
+
+    /// A finding about one passage of the text.
+    pub fn anchored(severity: Severity, message: impl Into<String>, anchor: TextRange) -> Finding {
+        Finding {
+            severity,
+            message: message.into(),
+            anchor: Some(anchor),
+        }
+    }
+}
+
+/// What an analysis returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct Report {
+    /// A few sentences for a reader.
+    pub summary: String,
+    /// Named values with units.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub metrics: Vec<Metric>,
+    /// Findings, in the order the plugin chose.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub findings: Vec<Finding>,
+    /// Result tables.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub tables: Vec<Table>,
+}
+
+impl Report {
+    /// Adds a metric.
+    pub fn metric(&mut self, name: impl Into<String>, value: f64, unit: &str) {
+        self.metrics.push(Metric {
+            name: name.into(),
+            value,
+            unit: unit.to_owned(),
+        });
+    }
+
+    /// Adds a finding about the whole document.
+    pub fn finding(&mut self, severity: Severity, message: impl Into<String>) {
+        self.findings.push(Finding::new(severity, message));
+    }
+
+    /// Adds a finding anchored to a passage of the text.
+    pub fn anchored(&mut self, severity: Severity, message: impl Into<String>, anchor: TextRange) {
+        self.findings
+            .push(Finding::anchored(severity, message, anchor));
+    }
+
+    /// The metric of that name, if the report has one.
+    pub fn get_metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// The table of that name, if the report has one.
+    pub fn get_table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
