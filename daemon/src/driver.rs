@@ -94,6 +94,27 @@ async fn step<T: Send + 'static>(
     }
 }
 
+/// Frames into the session round by round ([`Session::rounds`]), waiting
+/// between rounds until what one took is durable (the step waits for the
+/// last).
+fn receive_rounds(
+    repo: &Repo,
+    s: &mut Session,
+    frames: Vec<rp::Frame>,
+) -> Result<Vec<rp::Frame>, SyncError> {
+    let mut rounds = Session::rounds(frames).into_iter().peekable();
+    let mut out = Vec::new();
+    while let Some(round) = rounds.next() {
+        out.extend(s.receive_all(round)?);
+        if rounds.peek().is_some() {
+            for ticket in s.take_pending() {
+                repo.wait(ticket)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Stores the sync states that changed.
 fn save_states(repo: &Repo, s: &mut Session) -> Result<(), RepoError> {
     let entries = s.unsaved_states();
@@ -241,7 +262,7 @@ async fn exchange(
         let saver = repo.clone();
         let (session, result) = step(exec, repo, session, move |s| {
             match work {
-                Work::Frames(f) => (s.receive_all(f), None),
+                Work::Frames(f) => (receive_rounds(&saver, s, f), None),
                 Work::Changed(ids) => (s.changed(ids.as_deref().map(|v| v.as_slice())), None),
                 // Counting reads every shared document's index entry: once a
                 // tick. Sync states are saved then too.

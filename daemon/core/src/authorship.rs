@@ -5,7 +5,7 @@
 //! change's hash. One signature vouches for more than its change: a change's hash
 //! covers the hashes of its dependencies, so signing a change fixes the bytes of
 //! its whole history; and a node's changes are a chain (each of its changes
-//! builds on all its earlier ones, see [`crate::repo`]). So a change is *proven*
+//! builds on all its earlier ones, see the `kp-repo` crate). So a change is *proven*
 //! when a verified signature by its own actor's key covers a change of that actor
 //! that has it in its history, or the change itself. What travels is one
 //! signature per actor: its latest change (its *tip*) among those sent.

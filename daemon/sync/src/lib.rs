@@ -51,7 +51,7 @@ impl From<String> for SyncError {
 /// Limits of a session, from `[peers]` in `kpd.toml`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Largest message on the wire; larger frames travel in [`rp::Part`]s.
+    /// Largest message on the wire; larger frames travel in [`kp_proto::replication::Part`]s.
     pub max_frame: usize,
     /// Largest frame reassembled from parts (a whole document, say).
     pub max_assembled: usize,

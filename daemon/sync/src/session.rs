@@ -579,8 +579,29 @@ impl Session {
         Ok(())
     }
 
+    /// `frames` cut into the rounds a driver gives [`Session::receive_all`] one
+    /// after another, waiting between them until what a round took is durable
+    /// ([`Session::take_pending`]): a document taken whole ends its round, so
+    /// the frames after it (the drafts of a space just taken, say) find it held.
+    pub fn rounds(frames: Vec<rp::Frame>) -> Vec<Vec<rp::Frame>> {
+        let mut rounds = vec![Vec::new()];
+        for f in frames {
+            let whole = matches!(f.body, Some(rp::frame::Body::Whole(_)));
+            if let Some(round) = rounds.last_mut() {
+                round.push(f);
+            }
+            if whole {
+                rounds.push(Vec::new());
+            }
+        }
+        rounds.retain(|r| !r.is_empty());
+        rounds
+    }
+
     /// Frames from the peer, in order, as [`Session::receive`] takes them, except
     /// that consecutive sync messages about one document are applied together.
+    /// The frames after a document taken whole must wait until it is durable:
+    /// see [`Session::rounds`].
     pub fn receive_all(&mut self, frames: Vec<rp::Frame>) -> Result<Vec<rp::Frame>, SyncError> {
         let mut out = Vec::new();
         let mut frames = frames.into_iter().peekable();

@@ -167,6 +167,31 @@ fn a_clone_takes_every_document_at_once_though_drafts_sort_before_their_space() 
     }
 }
 
+/// A space and its drafts sent whole in one burst are all taken from that
+/// burst: the drafts are read only once their space is durable.
+#[test]
+fn a_space_and_its_drafts_in_one_burst_are_all_taken() {
+    let (ra, rb) = (repo(1), repo(2));
+    let (space_id, drafts) = corpus(&ra, 3);
+    let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+    let (to_b, to_a) = (a.session.open(), b.session.open());
+    let wholes = receive_durably(&ra, &mut a.session, to_a).expect("a takes b's summary");
+    let is_whole = |f: &rp::Frame| matches!(f.body, Some(rp::frame::Body::Whole(_)));
+    assert_eq!(wholes.iter().filter(|f| is_whole(f)).count(), 4);
+    assert_eq!(Session::rounds(wholes.clone()).len(), 4);
+    let burst = to_b.into_iter().chain(wholes).collect();
+    let answer = receive_durably(&rb, &mut b.session, burst).expect("b takes the burst");
+    for id in std::iter::once(&space_id).chain(&drafts) {
+        assert!(heads(&rb, id).is_some(), "{id} was not taken");
+    }
+    assert!(
+        !answer
+            .iter()
+            .any(|f| matches!(f.body, Some(rp::frame::Body::Want(_)))),
+        "nothing needs asking for again"
+    );
+}
+
 #[test]
 fn a_readers_changes_are_refused_and_honest_ones_still_flow() {
     let (ra, rb) = (repo(1), repo(2));

@@ -11,16 +11,21 @@ use kp_proto::replication as rp;
 use kp_repo::{Repo, RepoError};
 use kp_sync::{Session, SyncError};
 
-/// Frames into a session, as the node's driver takes them: the session's
-/// answer, once what it took is durable in `repo`.
+/// Frames into a session, as the node's driver takes them (round by round,
+/// see [`Session::rounds`]): the session's answer, once what it took is
+/// durable in `repo`.
 pub fn receive_durably(
     repo: &Repo,
     session: &mut Session,
     frames: Vec<rp::Frame>,
 ) -> Result<Vec<rp::Frame>, SyncError> {
-    let out = session.receive_all(frames);
-    wait_pending(repo, session)?;
-    out
+    let mut out = Vec::new();
+    for round in Session::rounds(frames) {
+        let taken = session.receive_all(round);
+        wait_pending(repo, session)?;
+        out.extend(taken?);
+    }
+    Ok(out)
 }
 
 /// Waits until what `session` took from its peer is durable in `repo`.
