@@ -1,4 +1,5 @@
-//! Connecting to the node's local API over its Unix socket.
+//! Connecting to the node's local API over its Unix socket, and what a
+//! command holds while it talks to the node.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,28 @@ use kp_proto::local as pb;
 use kp_proto::local::local_client::LocalClient;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint};
+
+/// The node's local API, connected.
+pub(crate) type Api = LocalClient<Channel>;
+
+/// What a command that talks to the node works with.
+pub(crate) struct Ctx {
+    /// The connection.
+    pub(crate) api: Api,
+    /// `--json`: print JSON instead of tables (see [`crate::output::emit`]).
+    pub(crate) json: bool,
+    /// `--author` (or `$KP_AUTHOR`); empty for the node's own setting.
+    pub(crate) author: String,
+}
+
+/// A failed request, shown as the node's message alone (or kp's own, for a
+/// message over a size limit).
+pub(crate) fn refused(status: tonic::Status) -> anyhow::Error {
+    match too_large(&status) {
+        Some(msg) => anyhow::anyhow!("{msg}"),
+        None => anyhow::anyhow!("{}", status.message()),
+    }
+}
 
 /// No node answers on the data directory's socket.
 #[derive(Debug)]
@@ -34,8 +57,8 @@ impl std::error::Error for Unreachable {}
 const MAX_REPLY_BYTES: usize = 512 << 20;
 
 /// Connects to the node whose data directory is `dir`.
-pub(crate) async fn connect(dir: &Path) -> Result<LocalClient<Channel>, Unreachable> {
-    let socket = dir.join("kpd.sock");
+pub(crate) async fn connect(dir: &Path) -> Result<Api, Unreachable> {
+    let socket = dir.join(kp_proto::SOCKET_FILE);
     let unreachable = |reason: String| Unreachable {
         dir: dir.to_owned(),
         reason,
@@ -67,11 +90,11 @@ pub(crate) async fn connect(dir: &Path) -> Result<LocalClient<Channel>, Unreacha
 /// Asks the node for its size limits. This client then sends nothing larger
 /// than the node's request limit, which [`check_request`] enforces before
 /// sending (tonic's own check, as it encodes, would only break the stream).
-pub(crate) async fn limits(api: &mut LocalClient<Channel>) -> anyhow::Result<pb::NodeLimits> {
+pub(crate) async fn limits(api: &mut Api) -> anyhow::Result<pb::NodeLimits> {
     let s = api
         .status(pb::StatusRequest {})
         .await
-        .map_err(crate::commands::refused)?
+        .map_err(refused)?
         .into_inner();
     let Some(limits) = s.limits else {
         anyhow::bail!(

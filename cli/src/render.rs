@@ -1,4 +1,7 @@
-//! Human output: aligned tables, dates, and shortened ids.
+//! Human output: aligned tables, dates, shortened ids, and the tables more
+//! than one command prints.
+
+use kp_proto::local as pb;
 
 /// Prints rows under a header, each column as wide as its widest cell.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
@@ -64,6 +67,61 @@ pub(crate) fn one_line(text: &str, n: usize) -> String {
         s.push('…');
         s
     }
+}
+
+/// A change log (`kp draft log`, `kp doc blame`) as a table, with
+/// institutions and signatures if `verified`.
+pub(crate) fn change_log(log: &pb::ChangeLog, verified: bool) -> anyhow::Result<()> {
+    let rows: Vec<Vec<String>> = log
+        .changes
+        .iter()
+        .map(|c| {
+            let mut row = vec![time(c.time), short(&c.hash, 8), short(&c.node_id, 10)];
+            if verified {
+                row.push(if c.institution.is_empty() {
+                    "-".into()
+                } else {
+                    c.institution.clone()
+                });
+            }
+            row.push(if c.author.is_empty() {
+                "-".into()
+            } else {
+                c.author.clone()
+            });
+            row.push(c.message.clone());
+            row.push(c.ops.to_string());
+            if verified {
+                row.push(c.signature.clone());
+            }
+            row
+        })
+        .collect();
+    if verified {
+        table(
+            &[
+                "TIME",
+                "CHANGE",
+                "NODE",
+                "INSTITUTION",
+                "AUTHOR",
+                "WHAT",
+                "OPS",
+                "SIGNATURE",
+            ],
+            &rows,
+        );
+    } else {
+        table(&["TIME", "CHANGE", "NODE", "AUTHOR", "WHAT", "OPS"], &rows);
+    }
+    if log.total > log.changes.len() as u64 {
+        outln!(
+            "({} of {} changes; --limit 0 shows all)",
+            log.changes.len(),
+            log.total
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

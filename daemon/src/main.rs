@@ -73,7 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             author,
             data_dir,
         } => {
-            let dir = node::resolve_data_dir(data_dir);
+            let dir = kp_proto::resolve_data_dir(data_dir);
             let key = node::init(&dir, &name, &author)?;
             println!("node id: {}", key.id());
             println!("data dir: {}", dir.display());
@@ -81,14 +81,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { data_dir, config } => {
-            let dir = node::resolve_data_dir(data_dir);
+            let dir = kp_proto::resolve_data_dir(data_dir);
             let node = Node::open(&dir, config.as_deref())?;
             if node.created {
                 println!("initialised a new node in {}", dir.display());
                 println!("settings: {}", dir.join(node::CONFIG_FILE).display());
             }
             println!("node id: {}", node.key.id());
-            println!("local API: {}", dir.join(node::SOCKET_FILE).display());
+            println!("local API: {}", dir.join(kp_proto::SOCKET_FILE).display());
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

@@ -33,8 +33,6 @@ use kp_store::{SledStore, StoreError};
 pub const KEY_FILE: &str = "node.key";
 /// The settings file.
 pub const CONFIG_FILE: &str = "kpd.toml";
-/// The local API socket.
-pub const SOCKET_FILE: &str = "kpd.sock";
 /// The lock file.
 pub const LOCK_FILE: &str = "kpd.lock";
 /// The store directory.
@@ -85,12 +83,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
         path: path.to_owned(),
         source,
     }
-}
-
-/// The data directory to use: `--data-dir`, else `$KP_DATA_DIR`, else `./kp-data`.
-pub fn resolve_data_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("KP_DATA_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("kp-data"))
 }
 
 /// What `init` made.
@@ -253,7 +245,7 @@ impl Node {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), NodeError> {
-        let socket = self.dir.join(SOCKET_FILE);
+        let socket = self.dir.join(kp_proto::SOCKET_FILE);
         // We hold the lock, so a socket file left here is from a process that died.
         if socket.exists() {
             fs::remove_file(&socket).map_err(io(&socket))?;

@@ -12,3 +12,24 @@ pub mod replication {
     #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
     tonic::include_proto!("kp.replication.v1");
 }
+
+use std::path::PathBuf;
+
+/// The local API's socket, inside the node's data directory.
+pub const SOCKET_FILE: &str = "kpd.sock";
+
+/// The environment variable naming the node's data directory, for `kp` and
+/// `kpd` alike.
+pub const DATA_DIR_ENV: &str = "KP_DATA_DIR";
+
+/// The data directory when neither `--data-dir` nor [`DATA_DIR_ENV`] names
+/// one (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "kp-data";
+
+/// The data directory to use: `--data-dir` (`flag`), else `$KP_DATA_DIR`,
+/// else `./kp-data`.
+#[must_use]
+pub fn resolve_data_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os(DATA_DIR_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+}

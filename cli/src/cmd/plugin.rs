@@ -9,11 +9,13 @@ use clap::{Args, Subcommand};
 use kp_proto::local as pb;
 use serde_json::json;
 
-use crate::commands::{Bound, print_json, read_bytes, read_text, refused};
+use crate::client::{self, Ctx, refused};
+use crate::input::{Bound, read_bytes, read_text};
+use crate::output::{Deferred, emit};
 use crate::render::{one_line, short, table, time};
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum PluginCmd {
+pub(super) enum PluginCmd {
     /// Install an analysis plugin (a wasm component) on the node.
     ///
     /// The node checks that the file is a component of the kp:analysis world
@@ -60,38 +62,38 @@ Examples:
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct RunArgs {
+pub(super) struct RunArgs {
     /// The component (.wasm).
-    pub(crate) file: PathBuf,
+    file: PathBuf,
     /// The document view, as JSON (`-` reads standard input).
     #[arg(long, value_name = "FILE")]
-    pub(crate) input: PathBuf,
+    input: PathBuf,
     /// A parameter, NAME=VALUE; repeat for more.
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
-    pub(crate) params: Vec<(String, String)>,
+    params: Vec<(String, String)>,
     /// The fuel budget [default: the node's default].
     #[arg(long)]
-    pub(crate) fuel: Option<u64>,
+    fuel: Option<u64>,
     /// The memory limit in MiB [default: 64].
     #[arg(long, value_name = "MIB")]
-    pub(crate) memory: Option<u64>,
+    memory: Option<u64>,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct AnalyzeArgs {
+pub(super) struct AnalyzeArgs {
     /// The draft's or dataset's id.
-    pub(crate) doc_id: String,
+    doc_id: String,
     /// The installed plugin's name.
     #[arg(long)]
-    pub(crate) plugin: String,
+    plugin: String,
     /// A parameter, NAME=VALUE; repeat for more. Parameters the plugin
     /// declares with a default may be left out; others are refused.
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
-    pub(crate) params: Vec<(String, String)>,
+    params: Vec<(String, String)>,
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum AnalysisCmd {
+pub(super) enum AnalysisCmd {
     /// List the analyses of a draft or dataset, oldest first.
     List {
         /// The draft's or dataset's id.
@@ -107,7 +109,8 @@ fn parse_param(p: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{p}`: write NAME=VALUE"))
 }
 
-fn print_plugin(p: &pb::PluginInfo) {
+/// A plugin: what it analyses, its parameters, its hash.
+fn print_plugin(p: &pb::PluginInfo) -> anyhow::Result<()> {
     outln!("{} {}", p.name, p.version);
     outln!("{}", p.summary);
     outln!("analyses: {}", p.kinds.join(", "));
@@ -139,17 +142,14 @@ fn print_plugin(p: &pb::PluginInfo) {
             .collect();
         table(&["PARAMETER", "DEFAULT", "WHAT"], &rows);
     }
+    Ok(())
 }
 
 /// `kp plugin ...` on the node.
-pub(crate) async fn plugin(
-    api: &mut pb::local_client::LocalClient<tonic::transport::Channel>,
-    json_out: bool,
-    cmd: PluginCmd,
-) -> anyhow::Result<()> {
+pub(super) async fn handle(ctx: &mut Ctx, cmd: PluginCmd) -> anyhow::Result<()> {
     match cmd {
         PluginCmd::Install { file } => {
-            let limits = crate::client::limits(api).await?;
+            let limits = client::limits(&mut ctx.api).await?;
             let bound = Bound::node(
                 limits.max_wasm_kib,
                 "a plugin component",
@@ -159,69 +159,73 @@ pub(crate) async fn plugin(
                 wasm: read_bytes(&file, &bound)?,
                 file_name: file.display().to_string(),
             };
-            crate::client::check_request(&req, &limits)?;
-            let p = api.install_plugin(req).await.map_err(refused)?.into_inner();
-            if json_out {
-                return print_json(&p);
-            }
-            outln!("{}", p.name);
-            eprintln!(
-                "installed {} {} ({} bytes, sha256 {})",
-                p.name,
-                p.version,
-                p.size,
-                short(&p.sha256, 12)
-            );
+            client::check_request(&req, &limits)?;
+            let p = ctx
+                .api
+                .install_plugin(req)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            emit(ctx.json, &p, |p| {
+                outln!("{}", p.name);
+                eprintln!(
+                    "installed {} {} ({} bytes, sha256 {})",
+                    p.name,
+                    p.version,
+                    p.size,
+                    short(&p.sha256, 12)
+                );
+                Ok(())
+            })
         }
         PluginCmd::List => {
-            let l = api
+            let l = ctx
+                .api
                 .list_plugins(pb::ListPluginsRequest {})
                 .await
                 .map_err(refused)?
                 .into_inner();
-            if json_out {
-                return print_json(&l);
-            }
-            let rows: Vec<Vec<String>> = l
-                .plugins
-                .iter()
-                .map(|p| {
-                    vec![
-                        p.name.clone(),
-                        p.version.clone(),
-                        p.kinds.join(","),
-                        short(&p.sha256, 12),
-                        one_line(&p.summary, 60),
-                    ]
-                })
-                .collect();
-            table(&["NAME", "VERSION", "ANALYSES", "SHA256", "SUMMARY"], &rows);
+            emit(ctx.json, &l, |l| {
+                let rows: Vec<Vec<String>> = l
+                    .plugins
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.name.clone(),
+                            p.version.clone(),
+                            p.kinds.join(","),
+                            short(&p.sha256, 12),
+                            one_line(&p.summary, 60),
+                        ]
+                    })
+                    .collect();
+                table(&["NAME", "VERSION", "ANALYSES", "SHA256", "SUMMARY"], &rows);
+                Ok(())
+            })
         }
         PluginCmd::Show { name } => {
-            let p = api
+            let p = ctx
+                .api
                 .get_plugin(pb::GetPluginRequest { name })
                 .await
                 .map_err(refused)?
                 .into_inner();
-            if json_out {
-                return print_json(&p);
-            }
-            print_plugin(&p);
+            emit(ctx.json, &p, print_plugin)
         }
         PluginCmd::Remove { name } => {
-            api.remove_plugin(pb::RemovePluginRequest { name: name.clone() })
+            ctx.api
+                .remove_plugin(pb::RemovePluginRequest { name: name.clone() })
                 .await
                 .map_err(refused)?;
-            if json_out {
-                return print_json(&json!({ "removed": name }));
-            }
-            eprintln!("removed plugin {name}");
+            emit(ctx.json, &json!({ "removed": name }), |_| {
+                eprintln!("removed plugin {name}");
+                Ok(())
+            })
         }
         PluginCmd::Run(_) => {
             anyhow::bail!("`kp plugin run` runs without a node");
         }
     }
-    Ok(())
 }
 
 /// The report as JSON, for printing (the stored canonical bytes parsed).
@@ -282,38 +286,33 @@ fn print_report(report: &kp_plugin_host::Report) {
 }
 
 /// `kp analyze`.
-pub(crate) async fn analyze(
-    api: &mut pb::local_client::LocalClient<tonic::transport::Channel>,
-    json_out: bool,
-    author: String,
-    a: AnalyzeArgs,
-) -> anyhow::Result<()> {
+pub(super) async fn analyze(ctx: &mut Ctx, a: AnalyzeArgs) -> anyhow::Result<()> {
     let params = a
         .params
         .into_iter()
         .map(|(name, value)| pb::Param { name, value })
         .collect();
-    let r = api
+    let r = ctx
+        .api
         .analyze(pb::AnalyzeRequest {
             doc_id: a.doc_id,
             plugin: a.plugin,
             params,
-            author,
+            author: ctx.author.clone(),
         })
         .await
         .map_err(refused)?
         .into_inner();
-    if json_out {
-        return print_json(&analysis_json(&r));
-    }
-    let report: kp_plugin_host::Report = serde_json::from_str(&r.report_json)
-        .context("the node returned a report that does not parse")?;
-    print_report(&report);
-    eprintln!(
-        "\nanalysis {} by {} {} (fuel {})",
-        r.id, r.plugin, r.plugin_version, r.fuel_used
-    );
-    Ok(())
+    emit(ctx.json, &Deferred(|| analysis_json(&r)), |_| {
+        let report: kp_plugin_host::Report = serde_json::from_str(&r.report_json)
+            .context("the node returned a report that does not parse")?;
+        print_report(&report);
+        eprintln!(
+            "\nanalysis {} by {} {} (fuel {})",
+            r.id, r.plugin, r.plugin_version, r.fuel_used
+        );
+        Ok(())
+    })
 }
 
 fn analysis_json(r: &pb::Analysis) -> serde_json::Value {
@@ -329,49 +328,45 @@ fn analysis_json(r: &pb::Analysis) -> serde_json::Value {
 }
 
 /// `kp analysis ...`.
-pub(crate) async fn analysis(
-    api: &mut pb::local_client::LocalClient<tonic::transport::Channel>,
-    json_out: bool,
-    cmd: AnalysisCmd,
-) -> anyhow::Result<()> {
-    match cmd {
-        AnalysisCmd::List { doc_id } => {
-            let l = api
-                .list_analyses(pb::ListAnalysesRequest { doc_id })
-                .await
-                .map_err(refused)?
-                .into_inner();
-            if json_out {
-                let all: Vec<serde_json::Value> = l.analyses.iter().map(analysis_json).collect();
-                return print_json(&json!({ "analyses": all }));
-            }
-            let rows: Vec<Vec<String>> = l
-                .analyses
-                .iter()
-                .map(|a| {
-                    let summary = report_value(&a.report_json)
-                        .get("summary")
-                        .and_then(|s| s.as_str())
-                        .unwrap_or("")
-                        .to_owned();
-                    let params: Vec<String> = a
-                        .params
-                        .iter()
-                        .map(|p| format!("{}={}", p.name, p.value))
-                        .collect();
-                    vec![
-                        a.id.clone(),
-                        time(a.created_at),
-                        format!("{} {}", a.plugin, a.plugin_version),
-                        params.join(" "),
-                        one_line(&summary, 60),
-                    ]
-                })
-                .collect();
-            table(&["ID", "WHEN", "PLUGIN", "PARAMS", "SUMMARY"], &rows);
-        }
-    }
-    Ok(())
+pub(super) async fn analysis(ctx: &mut Ctx, cmd: AnalysisCmd) -> anyhow::Result<()> {
+    let AnalysisCmd::List { doc_id } = cmd;
+    let l = ctx
+        .api
+        .list_analyses(pb::ListAnalysesRequest { doc_id })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let all = Deferred(|| {
+        let all: Vec<serde_json::Value> = l.analyses.iter().map(analysis_json).collect();
+        json!({ "analyses": all })
+    });
+    emit(ctx.json, &all, |_| {
+        let rows: Vec<Vec<String>> = l
+            .analyses
+            .iter()
+            .map(|a| {
+                let summary = report_value(&a.report_json)
+                    .get("summary")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("")
+                    .to_owned();
+                let params: Vec<String> = a
+                    .params
+                    .iter()
+                    .map(|p| format!("{}={}", p.name, p.value))
+                    .collect();
+                vec![
+                    a.id.clone(),
+                    time(a.created_at),
+                    format!("{} {}", a.plugin, a.plugin_version),
+                    params.join(" "),
+                    one_line(&summary, 60),
+                ]
+            })
+            .collect();
+        table(&["ID", "WHEN", "PLUGIN", "PARAMS", "SUMMARY"], &rows);
+        Ok(())
+    })
 }
 
 /// The largest component `kp plugin run` reads: with no node, no node's limit
@@ -382,7 +377,7 @@ const MAX_LOCAL_WASM_BYTES: u64 = 64 << 20;
 const MAX_LOCAL_VIEW_BYTES: u64 = 256 << 20;
 
 /// `kp plugin run`: no node involved.
-pub(crate) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
+pub(super) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
     let wasm = read_bytes(
         &a.file,
         &Bound::fixed(
@@ -427,26 +422,28 @@ pub(crate) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     match host.run(&plugin, &doc) {
         Ok(out) => {
-            if json_out {
-                return print_json(&json!({
+            let ran = Deferred(|| {
+                json!({
                     "plugin": plugin.info().name, "version": plugin.info().version,
                     "sha256": plugin.sha256(), "fuel_used": out.fuel_used,
                     "fuel_budget": host.limits().fuel, "params": doc.params,
                     "report": out.report, "logs": out.logs,
-                }));
-            }
-            print_report(&out.report);
-            for l in &out.logs {
-                eprintln!("[{}] {}", l.level, l.message);
-            }
-            eprintln!(
-                "\n{} {}: fuel used {} of {}",
-                plugin.info().name,
-                plugin.info().version,
-                out.fuel_used,
-                host.limits().fuel
-            );
-            Ok(())
+                })
+            });
+            emit(json_out, &ran, |_| {
+                print_report(&out.report);
+                for l in &out.logs {
+                    eprintln!("[{}] {}", l.level, l.message);
+                }
+                eprintln!(
+                    "\n{} {}: fuel used {} of {}",
+                    plugin.info().name,
+                    plugin.info().version,
+                    out.fuel_used,
+                    host.limits().fuel
+                );
+                Ok(())
+            })
         }
         Err(e) => {
             for l in &e.logs {

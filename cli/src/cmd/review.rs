@@ -1,18 +1,16 @@
-//! `kp review`, `kp publish`, `kp draft export` and `kp report indicators`: the
-//! peer-review workflow, publishing, and the partnership's indicators.
+//! `kp review` and `kp publish`: the peer-review workflow, and publishing an
+//! accepted draft.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use kp_proto::local as pb;
-use kp_proto::local::local_client::LocalClient;
-use tonic::transport::Channel;
 
-use crate::commands::{print_json, refused};
+use crate::client::{self, Ctx, refused};
+use crate::input::{Bound, read_text};
+use crate::output::emit;
 use crate::render::{one_line, table, time};
-
-type Api = LocalClient<Channel>;
 
 #[derive(Debug, Subcommand)]
 #[command(after_help = "\
@@ -45,7 +43,7 @@ Examples:
        --file report.md
   kp --author Carla review decide DRAFT_ID accept
   kp --author Carla publish DRAFT_ID")]
-pub(crate) enum ReviewCmd {
+pub(super) enum ReviewCmd {
     /// Submit a draft (or its revision) to review: pins its text as version
     /// `round-N` and sets it in review. Credited authors only.
     SubmitDraft {
@@ -105,92 +103,22 @@ pub(crate) enum ReviewCmd {
 
 /// `kp publish`.
 #[derive(Debug, Args)]
-pub(crate) struct PublishArgs {
+pub(super) struct PublishArgs {
     /// The draft's id (an accepted draft).
-    pub(crate) id: String,
+    id: String,
 }
 
-/// The export formats.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum ExportFormat {
-    /// Markdown with a title block.
-    Md,
-    /// A standalone HTML page (styles inline, nothing fetched).
-    Html,
-}
-
-/// `kp draft export`.
-#[derive(Debug, Args)]
-pub(crate) struct ExportArgs {
-    /// The draft's id.
-    pub(crate) id: String,
-    /// md or html.
-    #[arg(long, value_enum, default_value = "md")]
-    pub(crate) format: ExportFormat,
-    /// A version label (default: the latest publication of a published draft,
-    /// else the current text).
-    #[arg(long, value_name = "LABEL")]
-    pub(crate) version: Option<String>,
-    /// Append the comment threads.
-    #[arg(long)]
-    pub(crate) with_comments: bool,
-    /// Write to this file instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
-    pub(crate) output: Option<PathBuf>,
-}
-
-/// `kp report`.
-#[derive(Debug, Subcommand)]
-pub(crate) enum ReportCmd {
-    /// The indicators of the partnership's results matrix, from the documents
-    /// this node holds.
-    ///
-    /// drafts by status (output indicator: products in the pipeline, per space);
-    /// papers published (output: knowledge products published); reviews
-    /// completed and median days from assignment to report (process: quality
-    /// assurance); joint products, drafts whose authors come from two or more
-    /// institutions (outcome: partnership); North-South collaborations, drafts
-    /// with authors from a high-income and a low- or middle-income country
-    /// (outcome: inclusion; income groups come from the space's member list).
-    /// Publications and reviews count when they fall in the period; drafts are
-    /// counted as they stand now.
-    Indicators {
-        /// Only this space (name or id).
-        #[arg(long)]
-        space: Option<String>,
-        /// From this day (YYYY-MM-DD, inclusive).
-        #[arg(long, value_name = "DATE")]
-        from: Option<String>,
-        /// To this day (YYYY-MM-DD, inclusive).
-        #[arg(long, value_name = "DATE")]
-        to: Option<String>,
-        /// table, json or csv (--json is the same as --format json).
-        #[arg(long, value_enum, default_value = "table")]
-        format: IndicatorFormat,
-    },
-}
-
-/// How indicators are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum IndicatorFormat {
-    /// Aligned tables.
-    Table,
-    /// One JSON object.
-    Json,
-    /// indicator,space,status,value rows.
-    Csv,
-}
-
+/// Takes one step of the review, as the command's author.
 async fn act(
-    api: &mut Api,
-    author: &str,
+    ctx: &mut Ctx,
     id: String,
     action: pb::review_request::Action,
 ) -> anyhow::Result<pb::ReviewState> {
-    Ok(api
+    Ok(ctx
+        .api
         .review(pb::ReviewRequest {
             id,
-            author: author.to_owned(),
+            author: ctx.author.clone(),
             action: Some(action),
         })
         .await
@@ -199,16 +127,11 @@ async fn act(
 }
 
 /// `kp review …`.
-pub(crate) async fn review(
-    api: &mut Api,
-    json: bool,
-    author: &str,
-    cmd: ReviewCmd,
-) -> anyhow::Result<()> {
+pub(super) async fn handle(ctx: &mut Ctx, cmd: ReviewCmd) -> anyhow::Result<()> {
     use pb::review_request::Action;
     let (state, done) = match cmd {
         ReviewCmd::SubmitDraft { id } => {
-            let s = act(api, author, id, Action::Submit(pb::SubmitDraft {})).await?;
+            let s = act(ctx, id, Action::Submit(pb::SubmitDraft {})).await?;
             let msg = format!(
                 "submitted: round {} is version round-{}; status {}",
                 s.round, s.round, s.status
@@ -220,7 +143,7 @@ pub(crate) async fn review(
                 referee: referee.clone(),
                 due: due.unwrap_or_default(),
             };
-            let s = act(api, author, id, Action::Assign(req)).await?;
+            let s = act(ctx, id, Action::Assign(req)).await?;
             let msg = format!("assigned {referee} to round {}", s.round);
             (s, msg)
         }
@@ -230,9 +153,9 @@ pub(crate) async fn review(
             file,
             comments,
         } => {
-            let limits = crate::client::limits(api).await?;
-            let bound = crate::commands::Bound::text(&limits, "a report's text");
-            let text = crate::commands::read_text(&file, &bound)?;
+            let limits = client::limits(&mut ctx.api).await?;
+            let bound = Bound::text(&limits, "a report's text");
+            let text = read_text(&file, &bound)?;
             let comments = comments
                 .iter()
                 .map(|c| {
@@ -253,11 +176,11 @@ pub(crate) async fn review(
             };
             let whole = pb::ReviewRequest {
                 id: id.clone(),
-                author: author.to_owned(),
+                author: ctx.author.clone(),
                 action: Some(Action::Report(req.clone())),
             };
-            crate::client::check_request(&whole, &limits)?;
-            let s = act(api, author, id, Action::Report(req)).await?;
+            client::check_request(&whole, &limits)?;
+            let s = act(ctx, id, Action::Report(req)).await?;
             let msg = format!(
                 "report on round {} sent ({n} comment{} on the draft)",
                 s.round,
@@ -267,71 +190,71 @@ pub(crate) async fn review(
         }
         ReviewCmd::Decide { id, decision, note } => {
             let req = pb::Decide { decision, note };
-            let s = act(api, author, id, Action::Decide(req)).await?;
+            let s = act(ctx, id, Action::Decide(req)).await?;
             let msg = format!("decided; the draft is now {}", s.status);
             (s, msg)
         }
         ReviewCmd::Withdraw { id } => {
-            let s = act(api, author, id, Action::Withdraw(pb::Withdraw {})).await?;
+            let s = act(ctx, id, Action::Withdraw(pb::Withdraw {})).await?;
             (s, "withdrawn".to_owned())
         }
         ReviewCmd::List { id } => {
-            let s = api
+            let s = ctx
+                .api
                 .get_review(pb::GetReviewRequest { id })
                 .await
                 .map_err(refused)?
                 .into_inner();
-            if json {
-                return print_json(&s);
-            }
-            print_state(&s);
-            return Ok(());
+            return emit(ctx.json, &s, print_state);
         }
         ReviewCmd::Inbox => {
-            let inbox = api
+            let inbox = ctx
+                .api
                 .review_inbox(pb::ReviewInboxRequest {
-                    author: author.to_owned(),
+                    author: ctx.author.clone(),
                 })
                 .await
                 .map_err(refused)?
                 .into_inner();
-            if json {
-                return print_json(&inbox);
-            }
-            if inbox.items.is_empty() {
-                outln!("nothing awaits {}", inbox.author);
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = inbox
-                .items
-                .iter()
-                .map(|i| {
-                    vec![
-                        format!("{}{}", i.task, if i.overdue { " (OVERDUE)" } else { "" }),
-                        one_line(&i.title, 40),
-                        i.space_name.clone(),
-                        i.round.to_string(),
-                        if i.due.is_empty() {
-                            "-".into()
-                        } else {
-                            i.due.clone()
-                        },
-                        i.draft_id.clone(),
-                    ]
-                })
-                .collect();
-            table(&["TASK", "TITLE", "SPACE", "ROUND", "DUE", "DRAFT"], &rows);
-            return Ok(());
+            return emit(ctx.json, &inbox, print_inbox);
         }
     };
-    if json {
-        return print_json(&state);
+    emit(ctx.json, &state, |_| {
+        outln!("{done}");
+        Ok(())
+    })
+}
+
+/// What awaits the author, as a table.
+fn print_inbox(inbox: &pb::ReviewInbox) -> anyhow::Result<()> {
+    if inbox.items.is_empty() {
+        outln!("nothing awaits {}", inbox.author);
+        return Ok(());
     }
-    outln!("{done}");
+    let rows: Vec<Vec<String>> = inbox
+        .items
+        .iter()
+        .map(|i| {
+            vec![
+                format!("{}{}", i.task, if i.overdue { " (OVERDUE)" } else { "" }),
+                one_line(&i.title, 40),
+                i.space_name.clone(),
+                i.round.to_string(),
+                if i.due.is_empty() {
+                    "-".into()
+                } else {
+                    i.due.clone()
+                },
+                i.draft_id.clone(),
+            ]
+        })
+        .collect();
+    table(&["TASK", "TITLE", "SPACE", "ROUND", "DUE", "DRAFT"], &rows);
     Ok(())
 }
 
-fn print_state(s: &pb::ReviewState) {
+/// A draft's rounds, referees, reports and decisions.
+fn print_state(s: &pb::ReviewState) -> anyhow::Result<()> {
     outln!("{}", s.title);
     outln!("status {}, round {}", s.status, s.round);
     for sub in &s.submissions {
@@ -424,6 +347,7 @@ fn print_state(s: &pb::ReviewState) {
             void_note(&w.void)
         );
     }
+    Ok(())
 }
 
 /// ` (void: …)` for a step that had no effect, else nothing.
@@ -436,154 +360,24 @@ fn void_note(void: &str) -> String {
 }
 
 /// `kp publish`.
-pub(crate) async fn publish(
-    api: &mut Api,
-    json: bool,
-    author: &str,
-    a: PublishArgs,
-) -> anyhow::Result<()> {
+pub(super) async fn publish(ctx: &mut Ctx, a: PublishArgs) -> anyhow::Result<()> {
     let s = act(
-        api,
-        author,
+        ctx,
         a.id,
         pb::review_request::Action::Publish(pb::Publish {}),
     )
     .await?;
-    if json {
-        return print_json(&s);
-    }
-    let v = s
-        .publications
-        .iter()
-        .rfind(|p| p.void.is_empty())
-        .map(|p| p.version.as_str())
-        .unwrap_or("");
-    outln!(
-        "published as version {v}; export it with `kp draft export {} --format html`",
-        s.id
-    );
-    Ok(())
-}
-
-/// `kp draft export`.
-pub(crate) async fn export(api: &mut Api, json: bool, a: ExportArgs) -> anyhow::Result<()> {
-    let reply = api
-        .export_draft(pb::ExportDraftRequest {
-            id: a.id,
-            format: match a.format {
-                ExportFormat::Md => "md".into(),
-                ExportFormat::Html => "html".into(),
-            },
-            version: a.version.unwrap_or_default(),
-            with_comments: a.with_comments,
-        })
-        .await
-        .map_err(refused)?
-        .into_inner();
-    match a.output {
-        Some(path) => {
-            std::fs::write(&path, &reply.content)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            if json {
-                return print_json(&serde_json::json!({
-                    "file": path.display().to_string(),
-                    "version": reply.version,
-                }));
-            }
-            eprintln!("wrote {} (version {})", path.display(), reply.version);
-        }
-        None if json => return print_json(&reply),
-        None => out!("{}", reply.content),
-    }
-    Ok(())
-}
-
-/// `kp report …`.
-pub(crate) async fn report(api: &mut Api, json: bool, cmd: ReportCmd) -> anyhow::Result<()> {
-    let ReportCmd::Indicators {
-        space,
-        from,
-        to,
-        format,
-    } = cmd;
-    let r = api
-        .indicators(pb::IndicatorsRequest {
-            space: space.unwrap_or_default(),
-            from: from.unwrap_or_default(),
-            to: to.unwrap_or_default(),
-        })
-        .await
-        .map_err(refused)?
-        .into_inner();
-    let median = if r.median_review_days < 0.0 {
-        String::new()
-    } else {
-        format!("{:.1}", r.median_review_days)
-    };
-    let totals = [
-        ("papers_published", r.papers_published.to_string()),
-        ("reviews_completed", r.reviews_completed.to_string()),
-        ("median_days_assignment_to_report", median.clone()),
-        ("joint_products", r.joint_products.to_string()),
-        (
-            "north_south_collaborations",
-            r.north_south_collaborations.to_string(),
-        ),
-    ];
-    match if json { IndicatorFormat::Json } else { format } {
-        IndicatorFormat::Json => print_json(&r),
-        IndicatorFormat::Csv => {
-            outln!("indicator,space,status,value");
-            for c in &r.drafts_by_status {
-                outln!(
-                    "drafts_by_status,{},{},{}",
-                    csv_cell(&c.space_name),
-                    c.status,
-                    c.drafts
-                );
-            }
-            for (name, value) in totals {
-                outln!("{name},,,{value}");
-            }
-            Ok(())
-        }
-        IndicatorFormat::Table => {
-            let period = match (r.from.as_str(), r.to.as_str()) {
-                ("", "") => "all time".to_owned(),
-                (f, t) => format!(
-                    "{} to {}",
-                    if f.is_empty() { "the start" } else { f },
-                    if t.is_empty() { "now" } else { t }
-                ),
-            };
-            outln!("indicators for {period} ({} drafts)\n", r.drafts_counted);
-            let rows: Vec<Vec<String>> = r
-                .drafts_by_status
-                .iter()
-                .map(|c| vec![c.space_name.clone(), c.status.clone(), c.drafts.to_string()])
-                .collect();
-            table(&["SPACE", "STATUS", "DRAFTS"], &rows);
-            outln!();
-            let rows: Vec<Vec<String>> = totals
-                .iter()
-                .map(|(n, v)| {
-                    vec![
-                        n.replace('_', " "),
-                        if v.is_empty() { "-".into() } else { v.clone() },
-                    ]
-                })
-                .collect();
-            table(&["INDICATOR", "VALUE"], &rows);
-            Ok(())
-        }
-    }
-}
-
-/// A CSV cell, quoted when it must be.
-fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
+    emit(ctx.json, &s, |s| {
+        let v = s
+            .publications
+            .iter()
+            .rfind(|p| p.void.is_empty())
+            .map(|p| p.version.as_str())
+            .unwrap_or("");
+        outln!(
+            "published as version {v}; export it with `kp draft export {} --format html`",
+            s.id
+        );
+        Ok(())
+    })
 }

@@ -1,0 +1,614 @@
+//! `kp draft`: drafts co-written in a space; their text, history, versions and
+//! export, and revising a draft in an editor or from a file.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use kp_proto::local as pb;
+use serde_json::json;
+
+use crate::client::{self, Ctx, refused};
+use crate::input::{Bound, read_text};
+use crate::output::emit;
+use crate::render::{change_log, one_line, short, table, time};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum DraftCmd {
+    /// Start a draft in a space (prints its id).
+    New {
+        /// The space (name or id).
+        #[arg(long)]
+        space: String,
+        /// The title.
+        #[arg(long)]
+        title: String,
+        /// working-paper, commissioned-paper, policy-brief or synthesis.
+        #[arg(long = "type", default_value = "working-paper", value_name = "TYPE")]
+        draft_type: String,
+        /// Initial text (Markdown); `-` reads standard input.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// List drafts, most recently changed first.
+    List {
+        /// Only this space (name or id).
+        #[arg(long)]
+        space: Option<String>,
+        /// Only drafts in this status (draft, in-review, revision, accepted, published, rejected, withdrawn).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Print a draft's text and details, or write its text to revise elsewhere.
+    ///
+    /// With -o FILE (or --body, to standard output) kp writes the text alone,
+    /// ending with a line that records which version it is
+    /// (`<!-- kp:draft DRAFT_ID base=… -->`, invisible in Markdown). Revise the
+    /// file in any editor, offline if need be, and send it back with
+    /// `kp draft edit DRAFT_ID --file FILE`: only your changes are applied, against
+    /// that version, so what colleagues wrote meanwhile stays.
+    #[command(after_help = "\
+Examples:
+  kp draft show DRAFT_ID
+  kp draft show DRAFT_ID --version round-1
+  kp draft show DRAFT_ID -o mine.md             (to revise, then send back)")]
+    Show {
+        /// The draft's id.
+        id: String,
+        /// Show a named version instead of the current text.
+        #[arg(long, value_name = "LABEL")]
+        version: Option<String>,
+        /// Write the text, with the line recording its version, to this file.
+        #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "body")]
+        output: Option<PathBuf>,
+        /// Print the text alone, with the line recording its version.
+        #[arg(long)]
+        body: bool,
+    },
+    /// Replace a draft's text; only what you changed is recorded.
+    ///
+    /// Without --file, opens $VISUAL or $EDITOR on the current text. Your edit is
+    /// turned into minimal changes against the text you opened, so people editing
+    /// other passages at the same time keep their words.
+    ///
+    /// With --file, kp must know which version of the draft the file was made
+    /// from, or it could not tell your changes from the words colleagues wrote
+    /// since (and would undo theirs). A file written by `kp draft show DRAFT_ID
+    /// -o FILE` records it in its last line; otherwise say it with --base. A
+    /// file that does neither is refused.
+    #[command(after_help = "\
+Examples:
+  kp draft edit DRAFT_ID                        (opens $EDITOR)
+  kp draft edit DRAFT_ID --file mine.md         (written by kp draft show -o)
+  kp draft edit DRAFT_ID --file revised.md --base round-1")]
+    Edit {
+        /// The draft's id.
+        id: String,
+        /// Take the new text from this file (`-`: standard input).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The version the file was made from: a version label (round-1), the
+        /// heads `kp draft show` prints (or their first 8 characters), or
+        /// `current` if it was made from the text as it is now.
+        #[arg(long, value_name = "VERSION", requires = "file")]
+        base: Option<String>,
+    },
+    /// List the changes made to a draft, newest first: when, which node, who.
+    Log {
+        /// The draft's id.
+        id: String,
+        /// Show at most this many (0: all).
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Also check each change's signature and show the node's institution
+        /// (as `kp doc blame`).
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Word-level difference between two versions (labels, or `current`).
+    Diff {
+        /// The draft's id.
+        id: String,
+        /// The older version.
+        from: String,
+        /// The newer version.
+        #[arg(default_value = "current")]
+        to: String,
+    },
+    /// Name the current text as a version (e.g. `sent-to-chair`; `round-N`
+    /// and `published-N` are the review's own).
+    Version {
+        /// The draft's id.
+        id: String,
+        /// The label: one word.
+        label: String,
+    },
+    /// Write a draft as Markdown or as a standalone HTML page.
+    #[command(after_help = "\
+Examples:
+  kp draft export DRAFT_ID --format html -o brief.html   (the publication)
+  kp draft export DRAFT_ID --version round-1 --with-comments")]
+    Export(ExportArgs),
+}
+
+/// The export formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    /// Markdown with a title block.
+    Md,
+    /// A standalone HTML page (styles inline, nothing fetched).
+    Html,
+}
+
+/// `kp draft export`.
+#[derive(Debug, Args)]
+pub(super) struct ExportArgs {
+    /// The draft's id.
+    id: String,
+    /// md or html.
+    #[arg(long, value_enum, default_value = "md")]
+    format: ExportFormat,
+    /// A version label (default: the latest publication of a published draft,
+    /// else the current text).
+    #[arg(long, value_name = "LABEL")]
+    version: Option<String>,
+    /// Append the comment threads.
+    #[arg(long)]
+    with_comments: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// `kp draft …`.
+pub(super) async fn handle(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
+    match cmd {
+        DraftCmd::New {
+            space,
+            title,
+            draft_type,
+            file,
+        } => {
+            let limits = client::limits(&mut ctx.api).await?;
+            let body = match file {
+                Some(f) => read_text(&f, &Bound::text(&limits, "a draft's text"))?,
+                None => String::new(),
+            };
+            let req = pb::NewDraftRequest {
+                space,
+                title,
+                draft_type,
+                body,
+                author: ctx.author.clone(),
+            };
+            client::check_request(&req, &limits)?;
+            let d = ctx.api.new_draft(req).await.map_err(refused)?.into_inner();
+            emit(ctx.json, &d, |d| {
+                outln!("{}", d.id);
+                Ok(())
+            })
+        }
+        DraftCmd::List { space, status } => {
+            let req = pb::ListDraftsRequest {
+                space: space.unwrap_or_default(),
+                status: status.unwrap_or_default(),
+            };
+            let list = ctx
+                .api
+                .list_drafts(req)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            emit(ctx.json, &list, |list| {
+                if list.drafts.is_empty() {
+                    outln!("no drafts");
+                    return Ok(());
+                }
+                let rows: Vec<Vec<String>> = list
+                    .drafts
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.id.clone(),
+                            one_line(&d.title, 48),
+                            d.draft_type.clone(),
+                            d.status.clone(),
+                            d.space_name.clone(),
+                            time(d.updated_at),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["ID", "TITLE", "TYPE", "STATUS", "SPACE", "UPDATED"],
+                    &rows,
+                );
+                Ok(())
+            })
+        }
+        DraftCmd::Show {
+            id,
+            version,
+            output,
+            body,
+        } => show(ctx, id, version, output, body).await,
+        DraftCmd::Edit { id, file, base } => edit(ctx, id, file, base).await,
+        DraftCmd::Log { id, limit, verify } => {
+            let log = ctx
+                .api
+                .draft_log(pb::DraftLogRequest { id, limit, verify })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            emit(ctx.json, &log, |log| change_log(log, verify))
+        }
+        DraftCmd::Diff { id, from, to } => {
+            let d = ctx
+                .api
+                .diff_draft(pb::DiffDraftRequest { id, from, to })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            emit(ctx.json, &d, |d| {
+                for h in &d.hunks {
+                    match h.tag.as_str() {
+                        "insert" => out!("{{+{}+}}", h.text),
+                        "delete" => out!("[-{}-]", h.text),
+                        _ => out!("{}", h.text),
+                    }
+                }
+                outln!();
+                outln!(
+                    "--- {} words inserted, {} deleted",
+                    d.words_inserted,
+                    d.words_deleted
+                );
+                Ok(())
+            })
+        }
+        DraftCmd::Export(a) => export(ctx, a).await,
+        DraftCmd::Version { id, label } => {
+            let req = pb::TagVersionRequest {
+                id,
+                label,
+                author: ctx.author.clone(),
+            };
+            let v = ctx
+                .api
+                .tag_version(req)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            emit(ctx.json, &v, |v| {
+                outln!("named version {}", v.label);
+                Ok(())
+            })
+        }
+    }
+}
+
+/// `kp draft show`: the text and details, or the text alone with the line
+/// recording its version (to standard output with `body`, or to a file).
+async fn show(
+    ctx: &mut Ctx,
+    id: String,
+    version: Option<String>,
+    output: Option<PathBuf>,
+    body: bool,
+) -> anyhow::Result<()> {
+    let req = pb::GetDraftRequest {
+        id,
+        version: version.unwrap_or_default(),
+    };
+    let d = ctx.api.get_draft(req).await.map_err(refused)?.into_inner();
+    let s = d.summary.clone().unwrap_or_default();
+    if let Some(path) = output {
+        let text = with_base_line(&d.body, &s.id, &d.heads);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        let written = json!({
+            "id": s.id, "file": path.display().to_string(), "heads": d.heads,
+        });
+        return emit(ctx.json, &written, |_| {
+            outln!(
+                "wrote {} (draft {} at {}); revise it, then: kp draft edit {} --file {}",
+                path.display(),
+                s.id,
+                short_heads(&d.heads),
+                s.id,
+                path.display()
+            );
+            Ok(())
+        });
+    }
+    emit(ctx.json, &d, |d| {
+        if body {
+            out!("{}", with_base_line(&d.body, &s.id, &d.heads));
+            return Ok(());
+        }
+        outln!("{}", s.title);
+        let authors: Vec<String> = d
+            .authors
+            .iter()
+            .map(|a| {
+                if a.institution.is_empty() {
+                    a.name.clone()
+                } else {
+                    format!("{} ({})", a.name, a.institution)
+                }
+            })
+            .collect();
+        if !authors.is_empty() {
+            outln!("by {}", authors.join(", "));
+        }
+        outln!(
+            "{} · {} · space {} · updated {} · {} open comments · at {}",
+            s.draft_type,
+            s.status,
+            s.space_name,
+            time(s.updated_at),
+            d.open_comments,
+            short_heads(&d.heads)
+        );
+        if !d.versions.is_empty() {
+            let labels: Vec<&str> = d.versions.iter().map(|v| v.label.as_str()).collect();
+            outln!("versions: {}", labels.join(", "));
+            for v in d.versions.iter().filter(|v| v.label.contains('~')) {
+                outln!("  {}: {}", v.label, v.note);
+            }
+        }
+        outln!("---");
+        out!("{}", d.body);
+        if !d.body.ends_with('\n') {
+            outln!();
+        }
+        Ok(())
+    })
+}
+
+/// The first characters of each head, as people read and type them.
+fn short_heads(heads: &[String]) -> String {
+    heads
+        .iter()
+        .map(|h| short(h, 8))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The start of the line that ends a text written out by `kp draft show -o`
+/// or `--body`: an HTML comment, so Markdown shows nothing of it.
+const BASE_LINE: &str = "<!-- kp:draft ";
+
+/// `text` followed by the line that records the draft and version it is.
+fn with_base_line(text: &str, id: &str, heads: &[String]) -> String {
+    format!("{text}\n{BASE_LINE}{id} base={} -->\n", heads.join(","))
+}
+
+/// What the line ending a text says: the draft's id and the version's heads.
+#[derive(Debug, PartialEq)]
+struct BaseLine {
+    draft: String,
+    heads: Vec<String>,
+}
+
+/// Splits a text written by [`with_base_line`] (and then revised) into the
+/// text and what its last line records; a text without that line comes back
+/// whole. The newline written before the line goes with it.
+fn split_base_line(text: &str) -> anyhow::Result<(String, Option<BaseLine>)> {
+    let trimmed = text.trim_end();
+    let start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+    let last = &trimmed[start..];
+    let Some(rest) = last.strip_prefix(BASE_LINE) else {
+        return Ok((text.to_owned(), None));
+    };
+    let parsed = rest.strip_suffix("-->").and_then(|r| {
+        let (draft, base) = r.trim().split_once(' ')?;
+        let heads = base.trim().strip_prefix("base=")?;
+        Some(BaseLine {
+            draft: draft.to_owned(),
+            heads: heads
+                .split(',')
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    });
+    let Some(line) = parsed else {
+        anyhow::bail!(
+            "the last line of the text looks like kp's version line but is damaged: `{last}`; \
+             restore it, or remove it and give the version with --base"
+        );
+    };
+    let body = &text[..start];
+    let body = body.strip_suffix('\n').unwrap_or(body);
+    Ok((body.to_owned(), Some(line)))
+}
+
+/// `kp draft edit`: the new text comes from a file or from an editor session on
+/// the current text; either way it is sent with the version it was made from,
+/// so the node applies only the changes made to it.
+async fn edit(
+    ctx: &mut Ctx,
+    id: String,
+    file: Option<PathBuf>,
+    base: Option<String>,
+) -> anyhow::Result<()> {
+    let limits = client::limits(&mut ctx.api).await?;
+    let bound = Bound::text(&limits, "a draft's text");
+    let (text, base_heads, base_version) = match file {
+        Some(f) => {
+            // The version line comes on top of the text the limit is for.
+            let (text, line) = split_base_line(&read_text(&f, &bound.with_margin(4096))?)?;
+            bound.check(&f, text.len() as u64)?;
+            let shown = f.display().to_string();
+            match (line, base) {
+                (Some(line), _) if line.draft != id && !id.ends_with(&line.draft) => {
+                    anyhow::bail!(
+                        "{shown} was written from draft {}, not {id}; send it to that draft, \
+                         or remove its last line and give the version with --base",
+                        line.draft
+                    );
+                }
+                (Some(_), Some(_)) => anyhow::bail!(
+                    "{shown} records the version it was made from in its last line; drop \
+                     --base, or remove that line"
+                ),
+                (Some(line), None) => (text, line.heads, String::new()),
+                (None, Some(base)) => (text, Vec::new(), base),
+                (None, None) => anyhow::bail!(
+                    "{shown} does not say which version of the draft it was made from, so kp \
+                     cannot tell your changes from the words colleagues wrote since (sending it \
+                     as it is would undo theirs). Say it with --base: a version label (such as \
+                     round-1), the heads `kp draft show {id}` prints after \"at\", or --base \
+                     current if you made it from the text as it is now. Next time, start from \
+                     `kp draft show {id} -o FILE`, which records it in the file"
+                ),
+            }
+        }
+        None => {
+            let current = ctx
+                .api
+                .get_draft(pb::GetDraftRequest {
+                    id: id.clone(),
+                    version: String::new(),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let edited = run_editor(&id, &current.body, &bound)?;
+            if edited == current.body {
+                return emit(ctx.json, &json!({"id": id, "changed": false}), |_| {
+                    outln!("no changes");
+                    Ok(())
+                });
+            }
+            (edited, current.heads, String::new())
+        }
+    };
+    let req = pb::EditDraftRequest {
+        id: id.clone(),
+        base_heads,
+        text,
+        author: ctx.author.clone(),
+        base_version,
+    };
+    client::check_request(&req, &limits)?;
+    let r = ctx.api.edit_draft(req).await.map_err(refused)?.into_inner();
+    let saved = json!({
+        "id": id, "changed": r.changed, "inserted": r.inserted,
+        "deleted": r.deleted, "heads": r.heads,
+    });
+    emit(ctx.json, &saved, |_| {
+        if r.changed {
+            outln!(
+                "saved: {} characters inserted, {} deleted",
+                r.inserted,
+                r.deleted
+            );
+        } else {
+            outln!("no changes");
+        }
+        Ok(())
+    })
+}
+
+/// Opens $VISUAL or $EDITOR (default `vi`) on `text` in a private temporary file
+/// and returns what was saved.
+fn run_editor(id: &str, text: &str, bound: &Bound) -> anyhow::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let path = std::env::temp_dir().join(format!(
+        "kp-draft-{}-{}.md",
+        short(id, 12),
+        std::process::id()
+    ));
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        f.write_all(text.as_bytes())?;
+    }
+    // Through the shell, so EDITOR may carry arguments ("code --wait").
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("kp")
+        .arg(&path)
+        .status()
+        .with_context(|| format!("cannot start the editor `{editor}`"));
+    let result = match status {
+        Ok(s) if s.success() => read_text(&path, bound),
+        Ok(s) => Err(anyhow::anyhow!(
+            "the editor `{editor}` exited with {s}; nothing was saved"
+        )),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+/// `kp draft export`.
+async fn export(ctx: &mut Ctx, a: ExportArgs) -> anyhow::Result<()> {
+    let reply = ctx
+        .api
+        .export_draft(pb::ExportDraftRequest {
+            id: a.id,
+            format: match a.format {
+                ExportFormat::Md => "md".into(),
+                ExportFormat::Html => "html".into(),
+            },
+            version: a.version.unwrap_or_default(),
+            with_comments: a.with_comments,
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let Some(path) = a.output else {
+        return emit(ctx.json, &reply, |reply| {
+            out!("{}", reply.content);
+            Ok(())
+        });
+    };
+    std::fs::write(&path, &reply.content)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let written = json!({
+        "file": path.display().to_string(),
+        "version": reply.version,
+    });
+    emit(ctx.json, &written, |_| {
+        eprintln!("wrote {} (version {})", path.display(), reply.version);
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_line_round_trips_and_damage_is_refused() {
+        let heads = vec!["ab".repeat(32), "cd".repeat(32)];
+        for body in ["", "one line", "two\nlines\n", "ends with blank\n\n"] {
+            let written = with_base_line(body, "DRAFT", &heads);
+            let (back, line) = split_base_line(&written).unwrap();
+            assert_eq!(back, body);
+            assert_eq!(
+                line,
+                Some(BaseLine {
+                    draft: "DRAFT".into(),
+                    heads: heads.clone()
+                })
+            );
+            // Editors that drop or add trailing newlines change nothing.
+            let (back, _) = split_base_line(written.trim_end()).unwrap();
+            assert_eq!(back, body);
+        }
+        let (back, line) = split_base_line("plain text\n").unwrap();
+        assert_eq!((back.as_str(), line), ("plain text\n", None));
+        assert!(split_base_line("text\n<!-- kp:draft DRAFT base=").is_err());
+    }
+}

@@ -1,0 +1,57 @@
+//! `kp status`: the node's identity, settings and what it holds.
+
+use kp_proto::local as pb;
+
+use crate::client::{Ctx, refused};
+use crate::output::emit;
+use crate::render::table;
+
+/// `kp status`.
+pub(super) async fn handle(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let s = ctx
+        .api
+        .status(pb::StatusRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner();
+    emit(ctx.json, &s, |s| {
+        let author = if s.default_author.is_empty() {
+            "(none: pass --author or set KP_AUTHOR)".to_owned()
+        } else {
+            s.default_author.clone()
+        };
+        table(
+            &["", ""],
+            &[
+                vec!["node id".into(), s.node_id.clone()],
+                vec!["institution".into(), s.node_name.clone()],
+                vec!["data dir".into(), s.data_dir.clone()],
+                vec!["default author".into(), author],
+                vec!["kpd version".into(), s.version.clone()],
+                vec!["incarnation".into(), s.incarnation.to_string()],
+                vec!["up".into(), format!("{} s", s.uptime_secs)],
+                vec![
+                    "documents".into(),
+                    format!(
+                        "{} spaces, {} drafts, {} datasets ({} loaded)",
+                        s.spaces, s.drafts, s.datasets, s.cached_documents
+                    ),
+                ],
+                vec![
+                    "store".into(),
+                    format!("{} KiB on disk", s.store_bytes / 1024),
+                ],
+                vec![
+                    "limits".into(),
+                    s.limits.as_ref().map_or_else(String::new, |l| {
+                        format!(
+                            "text {} KiB, CSV {} KiB, plugin {} KiB, request {} KiB",
+                            l.max_text_kib, l.max_csv_kib, l.max_wasm_kib, l.max_request_kib
+                        )
+                    }),
+                ],
+            ],
+        );
+        Ok(())
+    })
+}
