@@ -30,6 +30,11 @@ pub const DEFAULT_DATA_DIR: &str = "kp-data";
 /// else `./kp-data`.
 #[must_use]
 pub fn resolve_data_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os(DATA_DIR_ENV).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    // Set but empty counts as not set (not as the current directory).
+    flag.or_else(|| {
+        std::env::var_os(DATA_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
 }
