@@ -470,7 +470,7 @@ impl Service {
         let (d, heads, open) =
             self.repo
                 .read(&id, |doc| -> std::result::Result<_, ModelError> {
-                    let heads = draft::version_heads(doc, &req.version)?;
+                    let heads = draft::base_heads(doc, &req.version)?;
                     let current = req.version.is_empty() || req.version == "current";
                     let d = draft::read(doc, if current { None } else { Some(&heads) })?;
                     let open = draft::comments(doc)?.iter().filter(|c| !c.resolved).count();
@@ -517,12 +517,30 @@ impl Service {
         let by = self.actor(author, &node_id);
         let note = ChangeNote::new(author, "edit body");
         let base = (!base.is_empty()).then_some(base);
-        let stats = self.repo.change_at(&id, base.as_deref(), &note, |doc| {
+        // Text the document already reads (the same file sent twice, say)
+        // changes nothing, whatever version it names.
+        if base.is_some() {
+            let (body, heads) = self.repo.read(&id, |doc| {
+                (draft::read(doc, None).map(|d| d.body), doc.get_heads())
+            })?;
+            if body? == req.text {
+                let heads = heads_hex(&heads);
+                return Ok(pb::EditReply {
+                    version: heads.clone(),
+                    heads,
+                    changed: false,
+                    inserted: 0,
+                    deleted: 0,
+                });
+            }
+        }
+        let (stats, version) = self.repo.change_at(&id, base.as_deref(), &note, |doc| {
             draft::set_body(doc, &req.text, &by)
         })?;
         let heads = self.repo.read(&id, |doc| heads_hex(&doc.get_heads()))?;
         Ok(pb::EditReply {
             heads,
+            version: heads_hex(&version),
             changed: stats.inserted + stats.deleted > 0,
             inserted: stats.inserted as u64,
             deleted: stats.deleted as u64,

@@ -306,6 +306,56 @@ fn two_editors_on_different_paragraphs_both_keep_their_words() {
 }
 
 #[test]
+fn text_from_the_editor_is_kept_when_the_node_cannot_take_it() {
+    let mut node = Kpd::started();
+    space(&node);
+    let id = draft(&node, "Costs fell.\n");
+    // The editor revises the text and waits; the node stops meanwhile.
+    let dir = node.scratch().to_owned();
+    let script = dir.join("slow-editor.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsed -i 's/fell/fell to 6.2 percent/' \"$1\"\ntouch '{d}/opened'\ni=0\nwhile [ ! -f '{d}/save' ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = node.kp_command();
+    cmd.env("EDITOR", &script).env_remove("VISUAL");
+    cmd.args(["draft", "edit", &id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !dir.join("opened").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the editor did not open"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    node.kill9();
+    std::fs::write(dir.join("save"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{err}");
+    let kept = err
+        .split("your text is kept in ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("kp says where the text is: {err}"))
+        .to_owned();
+    // Back up, the node takes the kept file as it is.
+    node.start();
+    node.ok(&["draft", "edit", &id, "--file", &kept]);
+    let body = node.json(&["draft", "show", &id])["body"].clone();
+    assert_eq!(body, "Costs fell to 6.2 percent.\n");
+    node.kill9();
+}
+
+#[test]
 fn bad_input_is_refused_and_changes_nothing() {
     let node = Kpd::started();
     space(&node);

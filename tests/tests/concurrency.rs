@@ -251,6 +251,37 @@ fn a_revision_sent_back_from_a_file_keeps_what_a_colleague_wrote_meanwhile() {
     }
     assert_eq!(body(&a, &id), body(&b, &id));
 
+    // She sends the same file again by mistake, then once more after one
+    // more change to it: no words are doubled, and the new one goes in.
+    let once = body(&a, &id);
+    let send = || {
+        let file = mine.to_str().unwrap();
+        a.ok(&["--author", "Ana", "draft", "edit", &id, "--file", file])
+    };
+    send();
+    assert_eq!(body(&a, &id), once, "the same file twice changes nothing");
+    let further = std::fs::read_to_string(&mine)
+        .unwrap()
+        .replace("on average", "on average worldwide");
+    std::fs::write(&mine, further).unwrap();
+    send();
+    let expected = once.replace("on average", "on average worldwide");
+    assert_eq!(body(&a, &id), expected, "only the new words go in");
+    // The file now names the version saved: taking a fresh copy over it is
+    // fine, but not over changes that were not sent.
+    let file = mine.to_str().unwrap();
+    a.ok(&["draft", "show", &id, "-o", file]);
+    let unsent = std::fs::read_to_string(&mine)
+        .unwrap()
+        .replace("worldwide", "across corridors");
+    std::fs::write(&mine, &unsent).unwrap();
+    let err = a.fails(1, &["draft", "show", &id, "-o", file]);
+    assert!(err.contains("not sent"), "{err}");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), unsent, "kept");
+    let out = a.json(&["--author", "Ana", "draft", "edit", &id, "--file", file]);
+    assert_eq!(out["file_updated"], true, "{out}");
+    assert!(body(&a, &id).contains("across corridors"));
+
     // The same on one node: Chen, at A now, edits the title line while Ana's
     // older copy (with --base naming the version she took) comes back.
     let heads = a.json(&["draft", "show", &id])["heads"].clone();

@@ -1,7 +1,7 @@
 //! `kp draft`: drafts co-written in a space; their text, history, versions and
 //! export, and revising a draft in an editor or from a file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -59,6 +59,7 @@ Examples:
         #[arg(long, value_name = "LABEL")]
         version: Option<String>,
         /// Write the text, with the line recording its version, to this file.
+        /// A file holding changes not sent yet is not overwritten.
         #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "body")]
         output: Option<PathBuf>,
         /// Print the text alone, with the line recording its version.
@@ -75,7 +76,12 @@ Examples:
     /// from, or it could not tell your changes from the words colleagues wrote
     /// since (and would undo theirs). A file written by `kp draft show DRAFT_ID
     /// -o FILE` records it in its last line; otherwise say it with --base. A
-    /// file that does neither is refused.
+    /// file that does neither is refused. Once the text is saved, that last line
+    /// is updated to the version saved, so the same file sent again, or after
+    /// more changes, records only what is new.
+    ///
+    /// If the node refuses the text from the editor, it is kept in a file whose
+    /// name kp prints, ready to send with --file.
     #[command(after_help = "\
 Examples:
   kp draft edit DRAFT_ID                        (opens $EDITOR)
@@ -286,6 +292,47 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
     }
 }
 
+/// Refuses to write over `path` unless it is a copy of draft `id` with no
+/// changes that were not sent: what it holds is the text of the version its
+/// last line names.
+async fn may_replace(ctx: &mut Ctx, path: &Path, id: &str) -> anyhow::Result<()> {
+    let Ok(held) = std::fs::read(path) else {
+        return Ok(());
+    };
+    let shown = path.display();
+    let unknown = || {
+        anyhow::anyhow!(
+            "{shown} exists and kp cannot tell that what it holds was sent: remove it or \
+             choose another file"
+        )
+    };
+    let held = String::from_utf8(held).map_err(|_| unknown())?;
+    let Ok((text, Some(line))) = split_base_line(&held) else {
+        return Err(unknown());
+    };
+    if line.draft != id {
+        return Err(unknown());
+    }
+    let req = pb::GetDraftRequest {
+        id: id.to_owned(),
+        version: line.heads.join(","),
+    };
+    let sent = ctx
+        .api
+        .get_draft(req)
+        .await
+        .ok()
+        .map(|r| r.into_inner().body);
+    if sent.as_deref() != Some(text.as_str()) {
+        anyhow::bail!(
+            "{shown} holds changes that were not sent: send them with `kp draft edit {id} \
+             --file {shown}` (colleagues' words written since are kept), or remove the file \
+             to take a fresh copy"
+        );
+    }
+    Ok(())
+}
+
 /// `kp draft show`: the text and details, or the text alone with the line
 /// recording its version (to standard output with `body`, or to a file).
 async fn show(
@@ -302,6 +349,7 @@ async fn show(
     let d = ctx.api.get_draft(req).await.map_err(refused)?.into_inner();
     let s = d.summary.clone().unwrap_or_default();
     if let Some(path) = output {
+        may_replace(ctx, &path, &s.id).await?;
         let text = with_base_line(&d.body, &s.id, &d.heads);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         let written = json!({
@@ -433,10 +481,15 @@ async fn edit(
 ) -> anyhow::Result<()> {
     let limits = client::limits(&mut ctx.api).await?;
     let bound = Bound::text(&limits, "a draft's text");
+    // Where the text was made, to be told of the version saved: the file
+    // (with its version line) or the editor's temporary file.
+    let mut made_in: Option<(PathBuf, String)> = None;
+    let mut edited_in: Option<(PathBuf, String, Vec<String>)> = None;
     let (text, base_heads, base_version) = match file {
         Some(f) => {
             // The version line comes on top of the text the limit is for.
-            let (text, line) = split_base_line(&read_text(&f, &bound.with_margin(4096))?)?;
+            let raw = read_text(&f, &bound.with_margin(4096))?;
+            let (text, line) = split_base_line(&raw)?;
             bound.check(&f, text.len() as u64)?;
             let shown = f.display().to_string();
             match (line, base) {
@@ -451,7 +504,12 @@ async fn edit(
                     "{shown} records the version it was made from in its last line; drop \
                      --base, or remove that line"
                 ),
-                (Some(line), None) => (text, line.heads, String::new()),
+                (Some(line), None) => {
+                    if f != Path::new("-") {
+                        made_in = Some((f.clone(), raw));
+                    }
+                    (text, line.heads, String::new())
+                }
                 (None, Some(base)) => (text, Vec::new(), base),
                 (None, None) => anyhow::bail!(
                     "{shown} does not say which version of the draft it was made from, so kp \
@@ -473,13 +531,15 @@ async fn edit(
                 .await
                 .map_err(refused)?
                 .into_inner();
-            let edited = run_editor(&id, &current.body, &bound)?;
+            let (path, edited) = run_editor(&id, &current.body, &current.heads, &bound)?;
             if edited == current.body {
+                let _ = std::fs::remove_file(&path);
                 return emit(ctx.json, &json!({"id": id, "changed": false}), |_| {
                     outln!("no changes");
                     Ok(())
                 });
             }
+            edited_in = Some((path, edited.clone(), current.heads.clone()));
             (edited, current.heads, String::new())
         }
     };
@@ -490,11 +550,37 @@ async fn edit(
         author: ctx.author.clone(),
         base_version,
     };
-    client::check_request(&req, &limits)?;
-    let r = ctx.api.edit_draft(req).await.map_err(refused)?.into_inner();
+    let sent = match client::check_request(&req, &limits) {
+        Ok(()) => ctx.api.edit_draft(req).await.map_err(refused),
+        Err(e) => Err(e),
+    };
+    let r = match (sent, &edited_in) {
+        (Ok(r), _) => r.into_inner(),
+        // Text written in the editor is not lost with the attempt: its file
+        // stays, with the line that says which version it was made from.
+        (Err(e), Some((path, text, heads))) => {
+            let _ = std::fs::write(path, with_base_line(text, &id, heads));
+            return Err(e.context(format!(
+                "your text is kept in {}; send it again with `kp draft edit {id} --file {}`",
+                path.display(),
+                path.display()
+            )));
+        }
+        (Err(e), None) => return Err(e),
+    };
+    if let Some((path, _, _)) = edited_in {
+        let _ = std::fs::remove_file(path);
+    }
+    // The file now holds the text of the version saved: its line says so, so
+    // sending it again (or after more changes) applies only what is new.
+    let recorded = match made_in {
+        Some((path, raw)) if !r.version.is_empty() => record_version(&path, &raw, &r.version),
+        _ => Ok(false),
+    };
     let saved = json!({
         "id": id, "changed": r.changed, "inserted": r.inserted,
-        "deleted": r.deleted, "heads": r.heads,
+        "deleted": r.deleted, "heads": r.heads, "version": r.version,
+        "file_updated": matches!(recorded, Ok(true)),
     });
     emit(ctx.json, &saved, |_| {
         if r.changed {
@@ -507,12 +593,70 @@ async fn edit(
             outln!("no changes");
         }
         Ok(())
-    })
+    })?;
+    if let Err(e) = recorded {
+        eprintln!("warning: {e:#}");
+    }
+    Ok(())
 }
 
-/// Opens $VISUAL or $EDITOR (default `vi`) on `text` in a private temporary file
-/// and returns what was saved.
-fn run_editor(id: &str, text: &str, bound: &Bound) -> anyhow::Result<String> {
+/// Rewrites the version line of the file `path` (read as `raw`) to name
+/// `version`, unless the file changed since it was read (then it is left as
+/// it is). The new file replaces the old one whole, so a failure leaves the
+/// old one. Returns whether the file was rewritten.
+fn record_version(path: &Path, raw: &str, version: &[String]) -> anyhow::Result<bool> {
+    let (text, line) = split_base_line(raw)?;
+    let Some(line) = line else {
+        return Ok(false);
+    };
+    if line.heads == version {
+        return Ok(false);
+    }
+    let target = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot find {} again", path.display()))?;
+    let now = std::fs::read(&target).unwrap_or_default();
+    if now != raw.as_bytes() {
+        anyhow::bail!(
+            "{} changed while it was being sent; its last line still names the version it \
+             was made from",
+            path.display()
+        );
+    }
+    let cannot = || {
+        format!(
+            "cannot record the version saved in {}; its last line still names the version it \
+             was made from, so take a fresh copy with `kp draft show {} -o FILE` before \
+             editing it further",
+            path.display(),
+            line.draft
+        )
+    };
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.kp-{}", std::process::id()));
+    let written = std::fs::write(&tmp, with_base_line(&text, &line.draft, version))
+        .and_then(|()| {
+            let perms = std::fs::metadata(&target)?.permissions();
+            std::fs::set_permissions(&tmp, perms)
+        })
+        .and_then(|()| std::fs::rename(&tmp, &target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(cannot)?;
+    Ok(true)
+}
+
+/// Opens $VISUAL or $EDITOR (default `vi`) on `text` (of the version `heads`)
+/// in a private temporary file, and returns the file and the text saved in
+/// it. The file stays until the text is saved on the node, so a refused or
+/// failed attempt loses nothing.
+fn run_editor(
+    id: &str,
+    text: &str,
+    heads: &[String],
+    bound: &Bound,
+) -> anyhow::Result<(PathBuf, String)> {
     use std::os::unix::fs::OpenOptionsExt;
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
@@ -540,15 +684,30 @@ fn run_editor(id: &str, text: &str, bound: &Bound) -> anyhow::Result<String> {
         .arg(&path)
         .status()
         .with_context(|| format!("cannot start the editor `{editor}`"));
-    let result = match status {
-        Ok(s) if s.success() => read_text(&path, bound),
-        Ok(s) => Err(anyhow::anyhow!(
-            "the editor `{editor}` exited with {s}; nothing was saved"
-        )),
-        Err(e) => Err(e),
+    match status {
+        Ok(s) if s.success() => {}
+        failed => {
+            // Quitting the editor with an error is how one cancels.
+            let _ = std::fs::remove_file(&path);
+            return Err(match failed {
+                Ok(s) => {
+                    anyhow::anyhow!("the editor `{editor}` exited with {s}; nothing was saved")
+                }
+                Err(e) => e,
+            });
+        }
+    }
+    let kept = || {
+        format!(
+            "your text is kept in {}; fix it there and send it with `kp draft edit {id} \
+             --file {} --base {}`",
+            path.display(),
+            path.display(),
+            heads.join(",")
+        )
     };
-    let _ = std::fs::remove_file(&path);
-    result
+    let edited = read_text(&path, bound).with_context(kept)?;
+    Ok((path, edited))
 }
 
 /// `kp draft export`.

@@ -995,7 +995,8 @@ impl Repo {
         note: &ChangeNote,
         edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
     ) -> Result<(T, Ticket), RepoError> {
-        self.apply(id, None, note, false, edit)
+        let (out, _, ticket) = self.apply(id, None, note, false, edit)?;
+        Ok((out, ticket))
     }
 
     /// A change made as if on the document as it was at `base` heads: it depends
@@ -1008,15 +1009,17 @@ impl Repo {
         base: Option<&[ChangeHash]>,
         note: &ChangeNote,
         edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
-    ) -> Result<T, RepoError> {
-        let (out, ticket) = self.apply(id, base, note, true, edit)?;
+    ) -> Result<(T, Vec<ChangeHash>), RepoError> {
+        let (out, version, ticket) = self.apply(id, base, note, true, edit)?;
         self.wait(ticket)?;
-        Ok(out)
+        Ok((out, version))
     }
 
     /// Applies a change. With `eager`, its encoding for the store is done at once
     /// (the caller is about to wait for it); otherwise it is left for the next
-    /// round, which lets a stream of edits share the work.
+    /// round, which lets a stream of edits share the work. Also returns the
+    /// version the edit made: the heads of the document as `edit` saw it,
+    /// with its change (so at `base`, without what came since).
     fn apply<T>(
         &self,
         id: &DocId,
@@ -1024,7 +1027,7 @@ impl Repo {
         note: &ChangeNote,
         eager: bool,
         edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
-    ) -> Result<(T, Ticket), RepoError> {
+    ) -> Result<(T, Vec<ChangeHash>, Ticket), RepoError> {
         let slot = self.inner.slot(id)?;
         let mut loaded = lock(&slot.loaded);
         if let Some(base) = base {
@@ -1058,6 +1061,11 @@ impl Repo {
             }
         };
         let made = commit(&mut loaded.doc, note, (self.inner.cfg.clock)());
+        let version = match (made, base) {
+            (Some(hash), Some(_)) => vec![hash],
+            (None, Some(base)) => base.to_vec(),
+            (_, None) => loaded.doc.get_heads(),
+        };
         if base.is_some() {
             loaded.doc.integrate();
             // Made on an old version, the change may be by a derived actor
@@ -1078,7 +1086,7 @@ impl Repo {
             // Nothing new, but what the caller read may still be on its way to disk.
             self.inner.pending(id)
         };
-        Ok((out, ticket))
+        Ok((out, version, ticket))
     }
 
     /// [`Repo::change`], then waits until the change is durable.
@@ -1088,7 +1096,7 @@ impl Repo {
         note: &ChangeNote,
         edit: impl FnOnce(&mut AutoCommit) -> Result<T, model::ModelError>,
     ) -> Result<T, RepoError> {
-        let (out, ticket) = self.apply(id, None, note, true, edit)?;
+        let (out, _, ticket) = self.apply(id, None, note, true, edit)?;
         self.wait(ticket)?;
         Ok(out)
     }

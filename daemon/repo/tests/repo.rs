@@ -495,13 +495,28 @@ fn an_edit_on_an_old_version_keeps_the_nodes_changes_provable() {
         Ok(())
     })
     .unwrap();
-    repo.change_at(&id, Some(&base), &note, |doc| {
-        doc.put(automerge::ROOT, "b", 2)?;
-        Ok(())
-    })
-    .unwrap();
+    let ((), version) = repo
+        .change_at(&id, Some(&base), &note, |doc| {
+            doc.put(automerge::ROOT, "b", 2)?;
+            Ok(())
+        })
+        .unwrap();
     let heads = repo.read(&id, |doc| doc.get_heads()).unwrap();
     assert_eq!(heads.len(), 2, "the two edits are concurrent");
+    // The version the edit made holds it and its base, not the other edit.
+    assert_eq!(version.len(), 1);
+    assert!(heads.contains(&version[0]));
+    let (a, b) = repo
+        .read(&id, |doc| {
+            use automerge::ReadDoc;
+            let at = |k| doc.get_at(automerge::ROOT, k, &version).unwrap().is_some();
+            (at("a"), at("b"))
+        })
+        .unwrap();
+    assert_eq!((a, b), (false, true));
+    // Nothing to change: the version is the base itself.
+    let ((), same) = repo.change_at(&id, Some(&base), &note, |_| Ok(())).unwrap();
+    assert_eq!(same, base);
     let blame = repo.blame(&id).unwrap();
     assert_eq!(blame.len(), 3);
     assert!(blame.iter().all(|b| b.verified), "{blame:?}");
