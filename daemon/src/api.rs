@@ -15,13 +15,13 @@ use kp_repo::RepoError;
 
 /// The tonic service.
 #[derive(Debug, Clone)]
-pub struct LocalApi {
+pub(crate) struct LocalApi {
     service: Arc<Service>,
 }
 
 impl LocalApi {
     /// The API over `service`.
-    pub fn new(service: Arc<Service>) -> Self {
+    pub(crate) fn new(service: Arc<Service>) -> Self {
         Self { service }
     }
 
@@ -48,7 +48,7 @@ impl LocalApi {
 
 /// Maps an error to the gRPC status the `.proto` documents: the one place
 /// where the node's errors meet the wire.
-pub fn status(e: ApiError) -> Status {
+pub(crate) fn status(e: ApiError) -> Status {
     match e {
         ApiError::Model(m) => model_status(m),
         ApiError::Repo(r) => repo_status(r),

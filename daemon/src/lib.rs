@@ -4,13 +4,13 @@
 //! `kp-store`, `kp-repo`, `kp-sync`); the `kpd` binary is a thin shell over
 //! [`node`].
 
-pub mod api;
+mod api;
 pub mod config;
 mod driver;
 pub mod node;
 pub mod peers;
-pub mod plugins;
-pub mod service;
+mod plugins;
+mod service;
 #[cfg(test)]
 mod sim;
 pub mod transport;

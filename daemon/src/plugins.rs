@@ -22,11 +22,11 @@ use kp_repo::{Repo, RepoError, now_secs};
 /// The store key of the installed-plugin list.
 const PLUGINS_KEY: &[u8] = b"plugins";
 /// The directory under the data directory.
-pub const PLUGINS_DIR: &str = "plugins";
+pub(crate) const PLUGINS_DIR: &str = "plugins";
 
 /// An installed plugin, as recorded in the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Installed {
+pub(crate) struct Installed {
     /// What its `describe` said.
     pub info: PluginInfo,
     /// Hex SHA-256 of the component.
@@ -39,7 +39,7 @@ pub struct Installed {
 
 /// Installed plugins and the host that runs them.
 #[derive(Debug)]
-pub struct Plugins {
+pub(crate) struct Plugins {
     repo: Repo,
     dir: PathBuf,
     cfg: PluginsSection,
@@ -58,7 +58,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What can go wrong with analysis plugins.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum PluginError {
+pub(crate) enum PluginError {
     /// The request was refused (no such plugin, one that does not apply, a
     /// plugin that failed or broke its limits); nothing changed.
     #[error(transparent)]
@@ -86,7 +86,7 @@ fn io_error(what: &str, e: std::io::Error) -> PluginError {
 
 impl Plugins {
     /// The plugins of the node whose data directory is `data_dir`.
-    pub fn new(repo: Repo, data_dir: PathBuf, cfg: PluginsSection) -> Self {
+    pub(crate) fn new(repo: Repo, data_dir: PathBuf, cfg: PluginsSection) -> Self {
         Self {
             repo,
             dir: data_dir.join(PLUGINS_DIR),
@@ -117,7 +117,7 @@ impl Plugins {
     }
 
     /// The installed plugins, by name.
-    pub fn list(&self) -> Result<Vec<Installed>, PluginError> {
+    pub(crate) fn list(&self) -> Result<Vec<Installed>, PluginError> {
         let mut list: Vec<Installed> = match self.repo.get_meta(PLUGINS_KEY)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 PluginError::Unavailable(format!("the stored plugin list is damaged: {e}"))
@@ -135,7 +135,7 @@ impl Plugins {
     }
 
     /// One installed plugin.
-    pub fn get(&self, name: &str) -> Result<Installed, PluginError> {
+    pub(crate) fn get(&self, name: &str) -> Result<Installed, PluginError> {
         let name = name.trim();
         self.list()?
             .into_iter()
@@ -153,7 +153,7 @@ impl Plugins {
 
     /// Checks, compiles and records a component. A plugin of the same name is
     /// replaced (an upgrade); the same bytes again change nothing.
-    pub fn install(&self, wasm: &[u8], file: &str) -> Result<Installed, PluginError> {
+    pub(crate) fn install(&self, wasm: &[u8], file: &str) -> Result<Installed, PluginError> {
         let max = self.cfg.max_wasm_kib * 1024;
         if wasm.len() > max {
             return Err(PluginError::Refused(ModelError::TooLarge(format!(
@@ -201,7 +201,7 @@ impl Plugins {
     }
 
     /// Removes a plugin. Analyses it made stay.
-    pub fn remove(&self, name: &str) -> Result<Installed, PluginError> {
+    pub(crate) fn remove(&self, name: &str) -> Result<Installed, PluginError> {
         let _guard = lock(&self.list);
         let gone = self.get(name)?;
         let mut list = self.list()?;
@@ -245,7 +245,7 @@ impl Plugins {
 
     /// Runs `name` on `doc` (its kind, themes and parameters are checked
     /// first; `given` gets the plugin's defaults). Waits for a free run slot.
-    pub fn run(
+    pub(crate) fn run(
         &self,
         name: &str,
         mut doc: DocumentView,
@@ -296,7 +296,7 @@ impl Drop for Slot<'_> {
 
 /// The view of a draft: its text split into sections, its other fields as
 /// metadata.
-pub fn draft_view(
+pub(crate) fn draft_view(
     id: String,
     heads: Vec<String>,
     d: &draft::Draft,
@@ -325,7 +325,7 @@ pub fn draft_view(
 }
 
 /// The view of a dataset: one table of typed columns named `data`.
-pub fn dataset_view(
+pub(crate) fn dataset_view(
     id: String,
     heads: Vec<String>,
     d: &dataset::Dataset,

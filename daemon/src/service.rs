@@ -23,7 +23,7 @@ use kp_repo::{ChangeNote, DocMeta, Repo, RepoError, heads_hex, now_secs};
 
 /// The node's operations.
 #[derive(Debug)]
-pub struct Service {
+pub(crate) struct Service {
     repo: Repo,
     peers: Peers,
     cfg: Config,
@@ -37,7 +37,7 @@ pub struct Service {
 /// mapped to a gRPC status in one place ([`crate::api::status`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The request was refused by the document model; nothing changed.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -64,7 +64,7 @@ fn invalid(msg: impl Into<String>) -> ApiError {
 
 impl Service {
     /// A service over `repo`.
-    pub fn new(repo: Repo, peers: Peers, cfg: Config, data_dir: String) -> Self {
+    pub(crate) fn new(repo: Repo, peers: Peers, cfg: Config, data_dir: String) -> Self {
         let plugins = Plugins::new(
             repo.clone(),
             std::path::PathBuf::from(&data_dir),
@@ -79,11 +79,6 @@ impl Service {
             data_dir,
             started: Instant::now(),
         }
-    }
-
-    /// The repository.
-    pub fn repo(&self) -> &Repo {
-        &self.repo
     }
 
     fn author<'a>(&'a self, requested: &'a str) -> Result<&'a str> {
@@ -180,7 +175,7 @@ impl Service {
     }
 
     /// `kp status`.
-    pub fn status(&self) -> pb::StatusReply {
+    pub(crate) fn status(&self) -> pb::StatusReply {
         let list = self.repo.list();
         let count = |k: DocKind| list.iter().filter(|(_, m)| m.kind == k).count() as u64;
         pb::StatusReply {
@@ -207,20 +202,20 @@ impl Service {
     }
 
     /// `kp peer add`.
-    pub fn add_peer(&self, req: pb::AddPeerRequest) -> Result<pb::Peer> {
+    pub(crate) fn add_peer(&self, req: pb::AddPeerRequest) -> Result<pb::Peer> {
         let p = self.peers.add(&req.node_id, &req.address)?;
         Ok(peer_reply(p))
     }
 
     /// `kp peer list`.
-    pub fn list_peers(&self) -> pb::PeerList {
+    pub(crate) fn list_peers(&self) -> pb::PeerList {
         pb::PeerList {
             peers: self.peers.list().into_iter().map(peer_reply).collect(),
         }
     }
 
     /// `kp peer remove`.
-    pub fn remove_peer(&self, req: pb::RemovePeerRequest) -> Result<pb::RemovePeerReply> {
+    pub(crate) fn remove_peer(&self, req: pb::RemovePeerRequest) -> Result<pb::RemovePeerReply> {
         self.peers.remove(&req.node_id)?;
         Ok(pb::RemovePeerReply {})
     }
@@ -268,7 +263,7 @@ impl Service {
     }
 
     /// `kp space create`.
-    pub fn create_space(&self, req: pb::CreateSpaceRequest) -> Result<pb::Space> {
+    pub(crate) fn create_space(&self, req: pb::CreateSpaceRequest) -> Result<pb::Space> {
         let name = req.name.trim();
         if self
             .repo
@@ -298,7 +293,7 @@ impl Service {
     }
 
     /// `kp space list`.
-    pub fn list_spaces(&self) -> Result<pb::SpaceList> {
+    pub(crate) fn list_spaces(&self) -> Result<pb::SpaceList> {
         let mut spaces = Vec::new();
         for (id, meta) in self.repo.list() {
             if meta.kind == DocKind::Space {
@@ -311,7 +306,7 @@ impl Service {
     }
 
     /// `kp space show`.
-    pub fn get_space(&self, req: pb::GetSpaceRequest) -> Result<pb::Space> {
+    pub(crate) fn get_space(&self, req: pb::GetSpaceRequest) -> Result<pb::Space> {
         let id = self.space_id(&req.space)?;
         let s = self.repo.read(&id, |doc| space::read(doc))??;
         Ok(self.space_reply(id, s))
@@ -328,7 +323,7 @@ impl Service {
     }
 
     /// `kp space add-member`.
-    pub fn add_member(&self, req: pb::AddMemberRequest) -> Result<pb::Space> {
+    pub(crate) fn add_member(&self, req: pb::AddMemberRequest) -> Result<pb::Space> {
         let id = self.space_id(&req.space)?;
         let node: kp_core::identity::NodeId = req
             .node_id
@@ -383,7 +378,7 @@ impl Service {
     }
 
     /// `kp space remove-member`.
-    pub fn remove_member(&self, req: pb::RemoveMemberRequest) -> Result<pb::Space> {
+    pub(crate) fn remove_member(&self, req: pb::RemoveMemberRequest) -> Result<pb::Space> {
         let id = self.space_id(&req.space)?;
         let author = self.author(&req.author)?;
         let node_id = req.node_id.trim().to_owned();
@@ -420,7 +415,7 @@ impl Service {
     }
 
     /// `kp draft new`.
-    pub fn new_draft(&self, req: pb::NewDraftRequest) -> Result<pb::DraftSummary> {
+    pub(crate) fn new_draft(&self, req: pb::NewDraftRequest) -> Result<pb::DraftSummary> {
         let space = self.space_id(&req.space)?;
         self.may_write(&space, DocKind::Draft, false)?;
         self.check_text_size("the text", &req.body)?;
@@ -441,7 +436,7 @@ impl Service {
     }
 
     /// `kp draft list`, from the index alone.
-    pub fn list_drafts(&self, req: pb::ListDraftsRequest) -> Result<pb::DraftList> {
+    pub(crate) fn list_drafts(&self, req: pb::ListDraftsRequest) -> Result<pb::DraftList> {
         let space = if req.space.is_empty() {
             None
         } else {
@@ -465,7 +460,7 @@ impl Service {
     }
 
     /// `kp draft show`.
-    pub fn get_draft(&self, req: pb::GetDraftRequest) -> Result<pb::Draft> {
+    pub(crate) fn get_draft(&self, req: pb::GetDraftRequest) -> Result<pb::Draft> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         let (d, heads, open) =
             self.repo
@@ -498,7 +493,7 @@ impl Service {
     }
 
     /// `kp draft edit`.
-    pub fn edit_draft(&self, req: pb::EditDraftRequest) -> Result<pb::EditReply> {
+    pub(crate) fn edit_draft(&self, req: pb::EditDraftRequest) -> Result<pb::EditReply> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         self.may_write_doc(&id, DocKind::Draft, false)?;
         self.check_text_size("the text", &req.text)?;
@@ -548,13 +543,13 @@ impl Service {
     }
 
     /// `kp draft log`.
-    pub fn draft_log(&self, req: pb::DraftLogRequest) -> Result<pb::ChangeLog> {
+    pub(crate) fn draft_log(&self, req: pb::DraftLogRequest) -> Result<pb::ChangeLog> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         self.change_log(&id, req.limit, req.verify)
     }
 
     /// `kp doc blame`: [`Service::draft_log`] with signatures, for any document.
-    pub fn blame(&self, req: pb::BlameRequest) -> Result<pb::ChangeLog> {
+    pub(crate) fn blame(&self, req: pb::BlameRequest) -> Result<pb::ChangeLog> {
         let id: DocId = req
             .id
             .trim()
@@ -621,7 +616,7 @@ impl Service {
     }
 
     /// `kp draft diff`.
-    pub fn diff_draft(&self, req: pb::DiffDraftRequest) -> Result<pb::DiffReply> {
+    pub(crate) fn diff_draft(&self, req: pb::DiffDraftRequest) -> Result<pb::DiffReply> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         let (old, new) = self
             .repo
@@ -655,7 +650,7 @@ impl Service {
     }
 
     /// `kp draft version`.
-    pub fn tag_version(&self, req: pb::TagVersionRequest) -> Result<pb::Version> {
+    pub(crate) fn tag_version(&self, req: pb::TagVersionRequest) -> Result<pb::Version> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         self.may_write_doc(&id, DocKind::Draft, false)?;
         let author = self.author(&req.author)?;
@@ -694,7 +689,7 @@ impl Service {
     }
 
     /// `kp comment add`.
-    pub fn add_comment(&self, req: pb::AddCommentRequest) -> Result<pb::Comment> {
+    pub(crate) fn add_comment(&self, req: pb::AddCommentRequest) -> Result<pb::Comment> {
         self.comment_change(&req.id, &req.author, "comment", |doc, by, now| {
             draft::add_comment(
                 doc,
@@ -708,21 +703,21 @@ impl Service {
     }
 
     /// `kp comment reply`.
-    pub fn reply_comment(&self, req: pb::ReplyCommentRequest) -> Result<pb::Comment> {
+    pub(crate) fn reply_comment(&self, req: pb::ReplyCommentRequest) -> Result<pb::Comment> {
         self.comment_change(&req.id, &req.author, "reply to comment", |doc, by, now| {
             draft::reply(doc, &req.comment, &req.body, by, now)
         })
     }
 
     /// `kp comment resolve`.
-    pub fn resolve_comment(&self, req: pb::ResolveCommentRequest) -> Result<pb::Comment> {
+    pub(crate) fn resolve_comment(&self, req: pb::ResolveCommentRequest) -> Result<pb::Comment> {
         self.comment_change(&req.id, &req.author, "resolve comment", |doc, by, now| {
             draft::resolve(doc, &req.comment, by, now)
         })
     }
 
     /// `kp comment list`.
-    pub fn list_comments(&self, req: pb::ListCommentsRequest) -> Result<pb::CommentList> {
+    pub(crate) fn list_comments(&self, req: pb::ListCommentsRequest) -> Result<pb::CommentList> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         let comments = self.repo.read(&id, |doc| draft::comments(doc))??;
         Ok(pb::CommentList {
@@ -731,7 +726,10 @@ impl Service {
     }
 
     /// `kp dataset import`.
-    pub fn import_dataset(&self, req: pb::ImportDatasetRequest) -> Result<pb::DatasetSummary> {
+    pub(crate) fn import_dataset(
+        &self,
+        req: pb::ImportDatasetRequest,
+    ) -> Result<pb::DatasetSummary> {
         let space = self.space_id(&req.space)?;
         self.may_write(&space, DocKind::Dataset, false)?;
         let max = self.cfg.limits.max_csv_kib * 1024;
@@ -770,7 +768,7 @@ impl Service {
     }
 
     /// `kp dataset show`.
-    pub fn get_dataset(&self, req: pb::GetDatasetRequest) -> Result<pb::Dataset> {
+    pub(crate) fn get_dataset(&self, req: pb::GetDatasetRequest) -> Result<pb::Dataset> {
         let id = self.doc_id(&req.id, DocKind::Dataset)?;
         let limit = (req.limit > 0).then(|| usize::try_from(req.limit).unwrap_or(usize::MAX));
         let d = self.repo.read(&id, |doc| dataset::read(doc, limit))??;
@@ -801,7 +799,7 @@ impl Service {
 /// Analysis plugins and analyses.
 impl Service {
     /// `kp plugin install`.
-    pub fn install_plugin(&self, req: pb::InstallPluginRequest) -> Result<pb::PluginInfo> {
+    pub(crate) fn install_plugin(&self, req: pb::InstallPluginRequest) -> Result<pb::PluginInfo> {
         let file = if req.file_name.is_empty() {
             "the component"
         } else {
@@ -812,19 +810,22 @@ impl Service {
     }
 
     /// `kp plugin list`.
-    pub fn list_plugins(&self) -> Result<pb::PluginList> {
+    pub(crate) fn list_plugins(&self) -> Result<pb::PluginList> {
         Ok(pb::PluginList {
             plugins: self.plugins.list()?.into_iter().map(plugin_reply).collect(),
         })
     }
 
     /// `kp plugin show`.
-    pub fn get_plugin(&self, req: pb::GetPluginRequest) -> Result<pb::PluginInfo> {
+    pub(crate) fn get_plugin(&self, req: pb::GetPluginRequest) -> Result<pb::PluginInfo> {
         Ok(plugin_reply(self.plugins.get(&req.name)?))
     }
 
     /// `kp plugin remove`.
-    pub fn remove_plugin(&self, req: pb::RemovePluginRequest) -> Result<pb::RemovePluginReply> {
+    pub(crate) fn remove_plugin(
+        &self,
+        req: pb::RemovePluginRequest,
+    ) -> Result<pb::RemovePluginReply> {
         self.plugins.remove(&req.name)?;
         Ok(pb::RemovePluginReply {})
     }
@@ -860,7 +861,7 @@ impl Service {
 
     /// `kp analyze`: runs a plugin on a draft or dataset (as it is now) and
     /// stores the report as an analysis document in the same space.
-    pub fn analyze(&self, req: pb::AnalyzeRequest) -> Result<pb::Analysis> {
+    pub(crate) fn analyze(&self, req: pb::AnalyzeRequest) -> Result<pb::Analysis> {
         let (id, meta) = self.any_doc(&req.doc_id)?;
         let space_id = meta.space.clone().unwrap_or_default();
         if let Ok(space) = space_id.parse() {
@@ -938,7 +939,7 @@ impl Service {
     }
 
     /// `kp analysis list`: the analyses of a document, oldest first.
-    pub fn list_analyses(&self, req: pb::ListAnalysesRequest) -> Result<pb::AnalysisList> {
+    pub(crate) fn list_analyses(&self, req: pb::ListAnalysesRequest) -> Result<pb::AnalysisList> {
         let (id, meta) = self.any_doc(&req.doc_id)?;
         let key = id.to_string();
         let mut analyses = Vec::new();

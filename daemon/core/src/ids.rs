@@ -97,7 +97,7 @@ pub fn comment_id() -> String {
 }
 
 /// Length of an actor id: the node's 32-byte public key and an 8-byte incarnation.
-pub const ACTOR_ID_LEN: usize = 40;
+pub(crate) const ACTOR_ID_LEN: usize = 40;
 
 /// The automerge actor id of this node in this process: the node's public key (so
 /// every change is attributable to the institution) followed by the incarnation

@@ -155,7 +155,7 @@ pub fn summarize(doc: &AutoCommit) -> Summary {
 }
 
 /// Fails unless the document is of `kind`.
-pub fn expect_kind(doc: &AutoCommit, kind: DocKind) -> Result<(), ModelError> {
+pub(crate) fn expect_kind(doc: &AutoCommit, kind: DocKind) -> Result<(), ModelError> {
     let found = DocKind::parse(&get_str(doc, &ROOT, "kind"));
     if found == kind {
         Ok(())

@@ -278,7 +278,7 @@ impl Workflow {
 
 /// Whether `label` has the form of a workflow version (`round-N`,
 /// `published-N`): such names are the workflow's, not users'.
-pub fn is_workflow_label(label: &str) -> bool {
+pub(crate) fn is_workflow_label(label: &str) -> bool {
     ["round-", "published-"].iter().any(|p| {
         label
             .strip_prefix(p)
@@ -631,7 +631,7 @@ pub(crate) fn read_view(v: &View<'_>) -> Workflow {
 /// Makes the `review` map and its lists where missing. New drafts have them
 /// from the start (two nodes creating a list at one key concurrently would
 /// each make their own, and one would hide the other).
-pub fn ensure_lists(doc: &mut AutoCommit) -> Result<(), ModelError> {
+pub(crate) fn ensure_lists(doc: &mut AutoCommit) -> Result<(), ModelError> {
     let review = match get_obj(doc, &ROOT, "review", ObjType::Map) {
         Some(r) => r,
         None => doc.put_object(ROOT, "review", ObjType::Map)?,

@@ -134,7 +134,7 @@ pub const MAX_NAME_CHARS: usize = 120;
 pub const MAX_DESCRIPTION_CHARS: usize = 4000;
 
 /// Checks a theme number.
-pub fn check_theme(theme: u32) -> Result<u32, ModelError> {
+pub(crate) fn check_theme(theme: u32) -> Result<u32, ModelError> {
     if theme_name(theme).is_some() {
         Ok(theme)
     } else {
@@ -201,7 +201,7 @@ pub fn parse_role(role: &str) -> Result<Role, ModelError> {
 }
 
 /// Fails unless `node` is an admin of the space.
-pub fn check_admin(doc: &AutoCommit, node: &str) -> Result<(), ModelError> {
+pub(crate) fn check_admin(doc: &AutoCommit, node: &str) -> Result<(), ModelError> {
     let space = read(doc)?;
     if space
         .members

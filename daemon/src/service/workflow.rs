@@ -213,7 +213,7 @@ impl Service {
     }
 
     /// `kp review submit-draft|assign|report|decide|withdraw`, `kp publish`.
-    pub fn review(&self, req: pb::ReviewRequest) -> Result<pb::ReviewState> {
+    pub(crate) fn review(&self, req: pb::ReviewRequest) -> Result<pb::ReviewState> {
         use pb::review_request::Action;
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         let author = self.author(&req.author)?;
@@ -375,13 +375,13 @@ impl Service {
     }
 
     /// `kp review list`.
-    pub fn get_review(&self, req: pb::GetReviewRequest) -> Result<pb::ReviewState> {
+    pub(crate) fn get_review(&self, req: pb::GetReviewRequest) -> Result<pb::ReviewState> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         Ok(self.review_state(&self.reviewed(id)?))
     }
 
     /// `kp review inbox`.
-    pub fn review_inbox(&self, req: pb::ReviewInboxRequest) -> Result<pb::ReviewInbox> {
+    pub(crate) fn review_inbox(&self, req: pb::ReviewInboxRequest) -> Result<pb::ReviewInbox> {
         let author = self.author(&req.author)?.to_owned();
         if author.is_empty() {
             return Err(invalid(
@@ -447,7 +447,7 @@ impl Service {
     }
 
     /// `kp draft export`.
-    pub fn export_draft(&self, req: pb::ExportDraftRequest) -> Result<pb::ExportReply> {
+    pub(crate) fn export_draft(&self, req: pb::ExportDraftRequest) -> Result<pb::ExportReply> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
         let format = export::Format::parse(&req.format)?;
         let r = self.reviewed(id)?;
@@ -500,7 +500,7 @@ impl Service {
     }
 
     /// `kp report indicators`.
-    pub fn indicators(&self, req: pb::IndicatorsRequest) -> Result<pb::IndicatorsReply> {
+    pub(crate) fn indicators(&self, req: pb::IndicatorsRequest) -> Result<pb::IndicatorsReply> {
         let space = if req.space.trim().is_empty() {
             None
         } else {
