@@ -18,7 +18,7 @@ use kp_core::ids::{DocId, parse_actor};
 use kp_model::dataset::{self, Cell};
 use kp_model::draft::{self, Actor};
 use kp_model::space::{self, Member};
-use kp_model::{DocKind, ModelError};
+use kp_model::{DocKind, HunkTag, ModelError};
 use kp_repo::{ChangeNote, DocMeta, Repo, RepoError, heads_hex, now_secs};
 
 /// The node's operations.
@@ -629,7 +629,7 @@ impl Service {
                 ))
             })??;
         let hunks = draft::word_diff(&old, &new);
-        let words = |tag: &str| -> u64 {
+        let words = |tag: HunkTag| -> u64 {
             hunks
                 .iter()
                 .filter(|h| h.tag == tag)
@@ -637,12 +637,12 @@ impl Service {
                 .sum()
         };
         Ok(pb::DiffReply {
-            words_inserted: words("insert"),
-            words_deleted: words("delete"),
+            words_inserted: words(HunkTag::Insert),
+            words_deleted: words(HunkTag::Delete),
             hunks: hunks
                 .into_iter()
                 .map(|h| pb::DiffHunk {
-                    tag: h.tag.into(),
+                    tag: h.tag.as_str().into(),
                     text: h.text,
                 })
                 .collect(),

@@ -12,8 +12,8 @@ use automerge::{AutoCommit, ChangeHash, Cursor, ObjId, ObjType, ROOT, ReadDoc};
 use serde::Serialize;
 
 use super::{
-    DocKind, DraftType, ModelError, SCHEMA, Status, View, check_line, expect_kind, get_bool,
-    get_i64, get_obj, get_str, list_obj, op_of,
+    DocKind, DraftType, HunkTag, ModelError, SCHEMA, Status, View, check_line, expect_kind,
+    get_bool, get_i64, get_obj, get_str, list_obj, op_of,
 };
 use kp_core::ids::DocId;
 
@@ -841,8 +841,8 @@ pub fn resolve(
 /// A piece of a word-level diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Hunk {
-    /// `equal`, `insert` or `delete`.
-    pub tag: &'static str,
+    /// Whether both texts hold the words, or only the newer or older one.
+    pub tag: HunkTag,
     /// The words (with their whitespace).
     pub text: String,
 }
@@ -856,9 +856,9 @@ pub fn word_diff(old: &str, new: &str) -> Vec<Hunk> {
     let mut out: Vec<Hunk> = Vec::new();
     for change in diff.iter_all_changes() {
         let tag = match change.tag() {
-            ChangeTag::Equal => "equal",
-            ChangeTag::Insert => "insert",
-            ChangeTag::Delete => "delete",
+            ChangeTag::Equal => HunkTag::Equal,
+            ChangeTag::Insert => HunkTag::Insert,
+            ChangeTag::Delete => HunkTag::Delete,
         };
         match out.last_mut() {
             Some(h) if h.tag == tag => h.text.push_str(change.value()),
@@ -986,7 +986,7 @@ mod tests {
         let hunks = word_diff("one two three", "one 2 three four");
         let ins: Vec<&str> = hunks
             .iter()
-            .filter(|h| h.tag == "insert")
+            .filter(|h| h.tag == HunkTag::Insert)
             .map(|h| h.text.as_str())
             .collect();
         assert_eq!(ins, ["2", " four"]);

@@ -15,7 +15,7 @@ pub mod rules;
 pub mod space;
 pub mod words;
 
-pub use words::{DraftType, Recommendation, Status, Verdict};
+pub use words::{DraftType, HunkTag, Recommendation, Role, Status, Verdict};
 
 use automerge::{
     AutoCommit, AutomergeError, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value,

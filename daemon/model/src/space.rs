@@ -5,6 +5,7 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
 use serde::Serialize;
 
+pub use super::Role;
 use super::{DocKind, ModelError, SCHEMA, check_line, expect_kind, get_i64, get_obj, get_str};
 
 /// The partnership's thematic working groups, numbered as in its charter.
@@ -39,38 +40,13 @@ pub type Roles = std::collections::BTreeMap<kp_core::identity::NodeId, Role>;
 pub type FormerRoles =
     std::collections::BTreeMap<kp_core::identity::NodeId, (Role, Vec<automerge::ChangeHash>)>;
 
-/// A member's role in a space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// May change membership and everything else.
-    Admin,
-    /// Drafts, datasets, comments.
-    Editor,
-    /// Comments and review documents.
-    Reviewer,
-    /// Reads only.
-    Reader,
-}
-
-impl Role {
-    /// The word stored in documents.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Editor => "editor",
-            Role::Reviewer => "reviewer",
-            Role::Reader => "reader",
-        }
-    }
-}
-
 /// A member node of a space.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Member {
     /// The node id.
     pub node_id: String,
-    /// Its role, as stored.
+    /// Its role, as stored: a word this node may not know (a newer node
+    /// wrote it) is kept as it is, and grants nothing here ([`parse_role`]).
     pub role: String,
     /// The institution's name.
     pub institution: String,
@@ -189,15 +165,7 @@ pub fn init(
 
 /// Parses a role name.
 pub fn parse_role(role: &str) -> Result<Role, ModelError> {
-    match role {
-        "admin" => Ok(Role::Admin),
-        "editor" => Ok(Role::Editor),
-        "reviewer" => Ok(Role::Reviewer),
-        "reader" => Ok(Role::Reader),
-        other => Err(ModelError::invalid(format!(
-            "unknown role `{other}`: use admin, editor, reviewer or reader"
-        ))),
-    }
+    role.parse()
 }
 
 /// Fails unless `node` is an admin of the space.

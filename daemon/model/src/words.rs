@@ -1,5 +1,5 @@
 //! The closed vocabularies of the model: a draft's type and status, a
-//! referee's recommendation, a chair's decision. Each is an enum, parsed once
+//! referee's recommendation, a chair's decision, the kinds of a diff's hunks. Each is an enum, parsed once
 //! where a word comes in (the API, a document a partner wrote) with the
 //! allowed words in the error, and written back as the same word.
 
@@ -140,6 +140,32 @@ impl Verdict {
     }
 }
 
+vocabulary! {
+    /// What a hunk of a word diff is ([`crate::draft::word_diff`]).
+    pub enum HunkTag ("hunk tag") {
+        /// Words both texts hold.
+        Equal = "equal",
+        /// Words only the newer text holds.
+        Insert = "insert",
+        /// Words only the older text holds.
+        Delete = "delete",
+    }
+}
+
+vocabulary! {
+    /// A member's role in a space.
+    pub enum Role ("role") {
+        /// May change membership and everything else.
+        Admin = "admin",
+        /// Drafts, datasets, comments.
+        Editor = "editor",
+        /// Comments and review documents.
+        Reviewer = "reviewer",
+        /// Reads only.
+        Reader = "reader",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +185,11 @@ mod tests {
             Status::Revision
         );
         assert!("minor".parse::<Verdict>().is_err());
+        let err = "owner".parse::<Role>().unwrap_err().to_string();
+        assert!(
+            err.contains("unknown role `owner`: use one of admin, editor, reviewer, reader"),
+            "{err}"
+        );
+        assert_eq!(HunkTag::Insert.to_string(), "insert");
     }
 }
