@@ -10,7 +10,7 @@ use kp_daemon::node::{self, Node};
 /// The kp node daemon: stores the partnership's documents and serves the `kp`
 /// command line on a local socket.
 #[derive(Debug, Parser)]
-#[command(name = "kpd", version, about, long_about = None)]
+#[command(name = "kpd", version, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

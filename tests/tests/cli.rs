@@ -356,6 +356,23 @@ fn text_from_the_editor_is_kept_when_the_node_cannot_take_it() {
 }
 
 #[test]
+fn kpd_help_says_what_it_is_and_where_its_data_lives() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(bin("kpd"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kpd {args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let top = help(&["--help"]);
+    assert!(top.starts_with("The kp node daemon"), "{top}");
+    assert!(top.contains("run") && top.contains("init"), "{top}");
+    let run = help(&["run", "--help"]);
+    assert!(run.contains("$KP_DATA_DIR, else ./kp-data"), "{run}");
+}
+
+#[test]
 fn bad_input_is_refused_and_changes_nothing() {
     let node = Kpd::started();
     space(&node);

@@ -493,7 +493,7 @@ async fn edit(
             bound.check(&f, text.len() as u64)?;
             let shown = f.display().to_string();
             match (line, base) {
-                (Some(line), _) if line.draft != id && !id.ends_with(&line.draft) => {
+                (Some(line), _) if line.draft != id.trim() => {
                     anyhow::bail!(
                         "{shown} was written from draft {}, not {id}; send it to that draft, \
                          or remove its last line and give the version with --base",
