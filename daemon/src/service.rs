@@ -512,17 +512,21 @@ impl Service {
         let by = self.actor(author, &node_id);
         let note = ChangeNote::new(author, "edit body");
         let base = (!base.is_empty()).then_some(base);
-        // Text the document already reads (the same file sent twice, say)
-        // changes nothing, whatever version it names.
-        if base.is_some() {
-            let (body, heads) = self.repo.read(&id, |doc| {
-                (draft::read(doc, None).map(|d| d.body), doc.get_heads())
+        // Text made from a version and sent again (a file sent twice, say, or
+        // whose last line was not updated) changes nothing: the draft already
+        // reads it, or a change already made it from that version. Read as a
+        // change that changes nothing, so what it finds is durable first.
+        if let Some(base) = &base {
+            let (found, now) = self.repo.change_at(&id, None, &note, |doc| {
+                if draft::read(doc, None)?.body == req.text {
+                    return Ok(Some(doc.get_heads()));
+                }
+                Ok(draft::made_from(doc, base, &req.text)?.map(|h| vec![h]))
             })?;
-            if body? == req.text {
-                let heads = heads_hex(&heads);
+            if let Some(version) = found {
                 return Ok(pb::EditReply {
-                    version: heads.clone(),
-                    heads,
+                    heads: heads_hex(&now),
+                    version: heads_hex(&version),
                     changed: false,
                     inserted: 0,
                     deleted: 0,

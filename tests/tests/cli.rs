@@ -352,6 +352,35 @@ fn text_from_the_editor_is_kept_when_the_node_cannot_take_it() {
     node.ok(&["draft", "edit", &id, "--file", &kept]);
     let body = node.json(&["draft", "show", &id])["body"].clone();
     assert_eq!(body, "Costs fell to 6.2 percent.\n");
+
+    // An editor that fails after saving: what it saved is kept too; one that
+    // fails without saving leaves nothing behind.
+    for (n, saves) in [(1, true), (2, false)] {
+        let script = dir.join(format!("failing-editor{n}.sh"));
+        let edit = if saves {
+            "sed -i 's/Costs/Prices/' \"$1\"\n"
+        } else {
+            ""
+        };
+        std::fs::write(&script, format!("#!/bin/sh\n{edit}exit 3\n")).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut cmd = node.kp_command();
+        cmd.env("EDITOR", &script).env_remove("VISUAL");
+        let out = cmd.args(["draft", "edit", &id]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success() && err.contains("exited with"),
+            "{err}"
+        );
+        let kept = err.split("your text is kept in ").nth(1);
+        assert_eq!(kept.is_some(), saves, "{err}");
+        if let Some(rest) = kept {
+            let path = rest.split(';').next().unwrap();
+            node.ok(&["draft", "edit", &id, "--file", path]);
+        }
+    }
+    let body = node.json(&["draft", "show", &id])["body"].clone();
+    assert_eq!(body, "Prices fell to 6.2 percent.\n");
     node.kill9();
 }
 

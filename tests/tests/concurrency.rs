@@ -226,6 +226,9 @@ fn a_revision_sent_back_from_a_file_keeps_what_a_colleague_wrote_meanwhile() {
     // Ana's file still has the old second paragraph; she revises the first.
     let revised = taken.replace("6.2 percent on average", "6.4 percent on average");
     std::fs::write(&mine, revised).unwrap();
+    // A copy whose last line will not follow (as if an editor wrote it back).
+    let stale = a.scratch().join("stale.md");
+    std::fs::copy(&mine, &stale).unwrap();
     let saved = a.ok(&[
         "--author",
         "Ana",
@@ -260,6 +263,13 @@ fn a_revision_sent_back_from_a_file_keeps_what_a_colleague_wrote_meanwhile() {
     };
     send();
     assert_eq!(body(&a, &id), once, "the same file twice changes nothing");
+    let stale = stale.to_str().unwrap();
+    a.ok(&["--author", "Ana", "draft", "edit", &id, "--file", stale]);
+    assert_eq!(
+        body(&a, &id),
+        once,
+        "nor does a copy naming the older version"
+    );
     let further = std::fs::read_to_string(&mine)
         .unwrap()
         .replace("on average", "on average worldwide");

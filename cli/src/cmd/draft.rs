@@ -294,23 +294,29 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
 
 /// Refuses to write over `path` unless it is a copy of draft `id` with no
 /// changes that were not sent: what it holds is the text of the version its
-/// last line names.
+/// last line names. Devices and pipes (`-o /dev/stdout`) are written to.
 async fn may_replace(ctx: &mut Ctx, path: &Path, id: &str) -> anyhow::Result<()> {
-    let Ok(held) = std::fs::read(path) else {
-        return Ok(());
-    };
     let shown = path.display();
+    let meta = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot look at {shown}")),
+        Ok(meta) => meta,
+    };
+    if !meta.is_file() {
+        return Ok(());
+    }
     let unknown = || {
         anyhow::anyhow!(
             "{shown} exists and kp cannot tell that what it holds was sent: remove it or \
              choose another file"
         )
     };
+    let held = std::fs::read(path).with_context(|| format!("cannot read {shown}"))?;
     let held = String::from_utf8(held).map_err(|_| unknown())?;
     let Ok((text, Some(line))) = split_base_line(&held) else {
         return Err(unknown());
     };
-    if line.draft != id {
+    if !same_draft(&line.draft, id) {
         return Err(unknown());
     }
     let req = pb::GetDraftRequest {
@@ -321,9 +327,11 @@ async fn may_replace(ctx: &mut Ctx, path: &Path, id: &str) -> anyhow::Result<()>
         .api
         .get_draft(req)
         .await
-        .ok()
-        .map(|r| r.into_inner().body);
-    if sent.as_deref() != Some(text.as_str()) {
+        .map_err(refused)
+        .with_context(|| format!("cannot tell whether {shown} holds changes not sent"))?
+        .into_inner()
+        .body;
+    if sent != text {
         anyhow::bail!(
             "{shown} holds changes that were not sent: send them with `kp draft edit {id} \
              --file {shown}` (colleagues' words written since are kept), or remove the file \
@@ -331,6 +339,12 @@ async fn may_replace(ctx: &mut Ctx, path: &Path, id: &str) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// Whether two ids name one draft (`automerge:ID` names `ID`).
+fn same_draft(a: &str, b: &str) -> bool {
+    let bare = |s: &str| s.trim().trim_start_matches("automerge:").to_owned();
+    bare(a) == bare(b)
 }
 
 /// `kp draft show`: the text and details, or the text alone with the line
@@ -484,7 +498,7 @@ async fn edit(
     // Where the text was made, to be told of the version saved: the file
     // (with its version line) or the editor's temporary file.
     let mut made_in: Option<(PathBuf, String)> = None;
-    let mut edited_in: Option<(PathBuf, String, Vec<String>)> = None;
+    let mut edited_in: Option<(PathBuf, Vec<String>)> = None;
     let (text, base_heads, base_version) = match file {
         Some(f) => {
             // The version line comes on top of the text the limit is for.
@@ -493,7 +507,7 @@ async fn edit(
             bound.check(&f, text.len() as u64)?;
             let shown = f.display().to_string();
             match (line, base) {
-                (Some(line), _) if line.draft != id.trim() => {
+                (Some(line), _) if !same_draft(&line.draft, &id) => {
                     anyhow::bail!(
                         "{shown} was written from draft {}, not {id}; send it to that draft, \
                          or remove its last line and give the version with --base",
@@ -539,7 +553,7 @@ async fn edit(
                     Ok(())
                 });
             }
-            edited_in = Some((path, edited.clone(), current.heads.clone()));
+            edited_in = Some((path, current.heads.clone()));
             (edited, current.heads, String::new())
         }
     };
@@ -558,17 +572,12 @@ async fn edit(
         (Ok(r), _) => r.into_inner(),
         // Text written in the editor is not lost with the attempt: its file
         // stays, with the line that says which version it was made from.
-        (Err(e), Some((path, text, heads))) => {
-            let _ = std::fs::write(path, with_base_line(text, &id, heads));
-            return Err(e.context(format!(
-                "your text is kept in {}; send it again with `kp draft edit {id} --file {}`",
-                path.display(),
-                path.display()
-            )));
+        (Err(e), Some((path, heads))) => {
+            return Err(e.context(keep_edited(path, &id, heads)));
         }
         (Err(e), None) => return Err(e),
     };
-    if let Some((path, _, _)) = edited_in {
+    if let Some((path, _)) = edited_in {
         let _ = std::fs::remove_file(path);
     }
     // The file now holds the text of the version saved: its line says so, so
@@ -595,55 +604,97 @@ async fn edit(
         Ok(())
     })?;
     if let Err(e) = recorded {
-        eprintln!("warning: {e:#}");
+        eprintln!(
+            "warning: {e:#}. The version saved is {}; sending the file again as it is after \
+             more changes would repeat the changes just saved: move it aside and take a fresh \
+             copy with `kp draft show {id} -o FILE`",
+            r.version.join(",")
+        );
     }
     Ok(())
 }
 
+/// Where text written in the editor is kept when it could not be saved: its
+/// file stays, and gets the line saying which version it was made from
+/// (appended, so the text itself is never rewritten); returns what to tell.
+fn keep_edited(path: &Path, id: &str, heads: &[String]) -> String {
+    use std::io::Write;
+    let line = with_base_line("", id, heads);
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    let shown = path.display();
+    match appended {
+        Ok(()) => {
+            format!(
+                "your text is kept in {shown}; send it again with `kp draft edit {id} --file {shown}`"
+            )
+        }
+        _ => format!(
+            "your text is kept in {shown}; send it again with `kp draft edit {id} --file {shown} \
+             --base {}`",
+            heads.join(",")
+        ),
+    }
+}
+
 /// Rewrites the version line of the file `path` (read as `raw`) to name
-/// `version`, unless the file changed since it was read (then it is left as
-/// it is). The new file replaces the old one whole, so a failure leaves the
-/// old one. Returns whether the file was rewritten.
+/// `version`. A new file, private until complete and flushed to disk, takes
+/// the old one's place, so a failure leaves the old one. Left as it is (with
+/// an error saying why) if it changed since it was read, is read-only or has
+/// other names; devices and pipes have no line to update. Returns whether the
+/// file was rewritten.
 fn record_version(path: &Path, raw: &str, version: &[String]) -> anyhow::Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let (text, line) = split_base_line(raw)?;
     let Some(line) = line else {
         return Ok(false);
     };
-    if line.heads == version {
+    if line.heads == version || path.starts_with("/dev") || path.starts_with("/proc") {
         return Ok(false);
     }
-    let target = std::fs::canonicalize(path)
-        .with_context(|| format!("cannot find {} again", path.display()))?;
-    let now = std::fs::read(&target).unwrap_or_default();
-    if now != raw.as_bytes() {
+    let shown = path.display();
+    let target =
+        std::fs::canonicalize(path).with_context(|| format!("cannot find {shown} again"))?;
+    let meta = std::fs::metadata(&target).with_context(|| format!("cannot look at {shown}"))?;
+    if !meta.is_file() {
+        return Ok(false);
+    }
+    if meta.permissions().readonly() || meta.nlink() > 1 {
         anyhow::bail!(
-            "{} changed while it was being sent; its last line still names the version it \
-             was made from",
-            path.display()
+            "{shown} is read-only or has other names, so kp left its last line as it was"
         );
     }
-    let cannot = || {
-        format!(
-            "cannot record the version saved in {}; its last line still names the version it \
-             was made from, so take a fresh copy with `kp draft show {} -o FILE` before \
-             editing it further",
-            path.display(),
-            line.draft
-        )
-    };
+    if std::fs::read(&target).ok().as_deref() != Some(raw.as_bytes()) {
+        anyhow::bail!("{shown} changed while it was being sent, so kp left it as it was");
+    }
     let dir = target.parent().unwrap_or(Path::new("."));
     let name = target.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.kp-{}", std::process::id()));
-    let written = std::fs::write(&tmp, with_base_line(&text, &line.draft, version))
-        .and_then(|()| {
-            let perms = std::fs::metadata(&target)?.permissions();
-            std::fs::set_permissions(&tmp, perms)
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = dir.join(format!(".{name}.kp-{}-{nanos}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(with_base_line(&text, &line.draft, version).as_bytes())?;
+            f.set_permissions(meta.permissions())?;
+            f.sync_all()
         })
         .and_then(|()| std::fs::rename(&tmp, &target));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    written.with_context(cannot)?;
+    written.with_context(|| format!("cannot update the last line of {shown}"))?;
+    // The rename itself is made durable with the directory.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(true)
 }
 
@@ -687,14 +738,19 @@ fn run_editor(
     match status {
         Ok(s) if s.success() => {}
         failed => {
-            // Quitting the editor with an error is how one cancels.
-            let _ = std::fs::remove_file(&path);
-            return Err(match failed {
+            let failed = match failed {
                 Ok(s) => {
                     anyhow::anyhow!("the editor `{editor}` exited with {s}; nothing was saved")
                 }
                 Err(e) => e,
-            });
+            };
+            // Quitting the editor with an error is how one cancels; but text
+            // it saved before it failed is kept.
+            if std::fs::read(&path).ok().as_deref() == Some(text.as_bytes()) {
+                let _ = std::fs::remove_file(&path);
+                return Err(failed);
+            }
+            return Err(failed.context(keep_edited(&path, id, heads)));
         }
     }
     let kept = || {

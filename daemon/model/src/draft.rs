@@ -285,7 +285,13 @@ pub fn version_heads(doc: &mut AutoCommit, label: &str) -> Result<Vec<ChangeHash
 pub fn base_heads(doc: &mut AutoCommit, base: &str) -> Result<Vec<ChangeHash>, ModelError> {
     let base = base.trim();
     let hexy = |s: &str| s.len() >= 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    if base.is_empty() || base == "current" || !base.split(',').all(|p| hexy(p.trim())) {
+    let labelled = || read_versions(doc).iter().any(|v| v.label == base);
+    // A label wins over hashes it looks like (`20250115`).
+    if base.is_empty()
+        || base == "current"
+        || !base.split(',').all(|p| hexy(p.trim()))
+        || labelled()
+    {
         return version_heads(doc, base);
     }
     let mut all: Option<Vec<ChangeHash>> = None;
@@ -527,6 +533,38 @@ pub fn set_body(
     }
     add_author(doc, by)?;
     Ok(stats)
+}
+
+/// The change that already made the body `text` from `base`: one whose only
+/// dependencies are `base` and after which the body reads `text` (the same
+/// text sent again from the same version, say). `None` if there is none.
+pub fn made_from(
+    doc: &mut AutoCommit,
+    base: &[ChangeHash],
+    text: &str,
+) -> Result<Option<ChangeHash>, ModelError> {
+    if !doc.get_missing_deps(base).is_empty() {
+        return Ok(None);
+    }
+    let body = body_obj(doc)?;
+    let mut wanted = base.to_vec();
+    wanted.sort();
+    let on_base: Vec<ChangeHash> = doc
+        .get_changes_meta(base)
+        .into_iter()
+        .filter(|c| {
+            let mut deps = c.deps.clone();
+            deps.sort();
+            deps == wanted
+        })
+        .map(|c| c.hash)
+        .collect();
+    for hash in on_base {
+        if doc.text_at(&body, &[hash])? == text {
+            return Ok(Some(hash));
+        }
+    }
+    Ok(None)
 }
 
 /// Names the current heads `label`.
@@ -947,6 +985,33 @@ mod tests {
         doc.commit();
         let c = &comments(&doc).unwrap()[0];
         assert_eq!((c.anchor, c.start, c.end), (Anchor::Deleted, 9, 9));
+    }
+
+    #[test]
+    fn a_text_already_made_from_a_version_is_found() {
+        let mut doc = draft("Costs fell.");
+        let base = doc.get_heads();
+        // Sent from `base` once (as the repository applies it: isolated).
+        doc.isolate(&base);
+        set_body(&mut doc, "Costs fell to 6%.", &BY).unwrap();
+        let made = doc.commit().unwrap();
+        doc.integrate();
+        // Someone else's edit after it.
+        set_body(&mut doc, "Costs fell to 6%. Aid stalled.", &BY).unwrap();
+        doc.commit();
+        assert_eq!(
+            made_from(&mut doc, &base, "Costs fell to 6%.").unwrap(),
+            Some(made)
+        );
+        assert_eq!(
+            made_from(&mut doc, &base, "Costs fell to 7%.").unwrap(),
+            None
+        );
+        // A label that looks like a hash is still the label.
+        let heads = doc.get_heads();
+        tag_version(&mut doc, "20250115", &BY, 3).unwrap();
+        doc.commit();
+        assert_eq!(base_heads(&mut doc, "20250115").unwrap(), heads);
     }
 
     #[test]

@@ -581,16 +581,35 @@ impl Session {
 
     /// `frames` cut into the rounds a driver gives [`Session::receive_all`] one
     /// after another, waiting between them until what a round took is durable
-    /// ([`Session::take_pending`]): a document taken whole ends its round, so
-    /// the frames after it (the drafts of a space just taken, say) find it held.
+    /// ([`Session::take_pending`]): a document taken whole ends its round when
+    /// a later frame of the burst is about it or about a document of its space
+    /// (the drafts of a space just taken, say), so those find it held; the
+    /// drafts of a clone, each taken whole, stay in one round.
     pub fn rounds(frames: Vec<rp::Frame>) -> Vec<Vec<rp::Frame>> {
+        // The documents each frame names, as a document or as its space.
+        fn names(f: &rp::Frame) -> [&[u8]; 2] {
+            match &f.body {
+                Some(rp::frame::Body::Whole(w)) => [&w.doc, &w.space],
+                Some(rp::frame::Body::Sync(m)) => [&m.doc, &m.space],
+                Some(rp::frame::Body::Want(w)) => [&w.doc, &[]],
+                _ => [&[], &[]],
+            }
+        }
+        // Whether a frame after each one names the document it takes whole.
+        let mut later: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+        let mut cut = vec![false; frames.len()];
+        for (i, f) in frames.iter().enumerate().rev() {
+            if let Some(rp::frame::Body::Whole(w)) = &f.body {
+                cut[i] = later.contains(w.doc.as_slice());
+            }
+            later.extend(names(f).into_iter().filter(|n| !n.is_empty()));
+        }
         let mut rounds = vec![Vec::new()];
-        for f in frames {
-            let whole = matches!(f.body, Some(rp::frame::Body::Whole(_)));
+        for (f, cut) in frames.into_iter().zip(cut) {
             if let Some(round) = rounds.last_mut() {
                 round.push(f);
             }
-            if whole {
+            if cut {
                 rounds.push(Vec::new());
             }
         }
