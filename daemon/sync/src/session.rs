@@ -14,7 +14,7 @@ use kp_model::{self as model, DocKind, ModelError, space};
 use kp_repo::{Repo, Ticket};
 
 use crate::SyncError;
-use crate::wire::frame;
+use crate::wire::{doc_id, frame};
 
 /// Frames a peer may send that are refused (not a member, a document of
 /// another space, bytes that do not load) before the session is closed.
@@ -23,12 +23,6 @@ const MAX_REFUSED: u32 = 100;
 /// Ticks without a frame about a document the peer is behind on before it is
 /// offered again (see [`Session::tick`]).
 const QUIET_TICKS: u64 = 3;
-
-pub(crate) fn doc_id(bytes: &[u8]) -> Result<DocId, String> {
-    <[u8; 16]>::try_from(bytes)
-        .map(DocId::from_bytes)
-        .map_err(|_| "a document id is not 16 bytes".to_owned())
-}
 
 /// The members of a space this node holds.
 fn space_members(repo: &Repo, space: &DocId) -> Option<Vec<space::Member>> {

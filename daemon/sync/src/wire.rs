@@ -7,8 +7,16 @@ use std::time::{Duration, Instant};
 use kp_proto::replication as rp;
 use prost::Message;
 
+use kp_core::ids::DocId;
+
 use crate::SyncError;
-use crate::session::doc_id;
+
+/// The document id 16 bytes on the wire hold.
+pub(crate) fn doc_id(bytes: &[u8]) -> Result<DocId, String> {
+    <[u8; 16]>::try_from(bytes)
+        .map(DocId::from_bytes)
+        .map_err(|_| "a document id is not 16 bytes".to_owned())
+}
 
 /// A frame with `body`.
 pub(crate) fn frame(body: rp::frame::Body) -> rp::Frame {
