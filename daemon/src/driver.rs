@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 use tonic::Streaming;
 
 use kp_core::ids::DocId;
-use kp_repo::{Repo, RepoError};
+use kp_repo::{Repo, RepoError, Ticket};
 use kp_sync::{Assembler, Budget, Limits, Session, SyncError, describe, split};
 
 /// Frames that have already arrived taken in one step (see
@@ -80,10 +80,7 @@ async fn step<T: Send + 'static>(
     let repo = repo.clone();
     let run = move || {
         let out = f(&mut session);
-        let durable = session
-            .take_pending()
-            .into_iter()
-            .try_for_each(|ticket| repo.wait(ticket));
+        let durable = wait_all(&repo, session.take_pending());
         (session, durable.map(|()| out))
     };
     match exec {
@@ -94,25 +91,9 @@ async fn step<T: Send + 'static>(
     }
 }
 
-/// Frames into the session round by round ([`Session::rounds`]), waiting
-/// between rounds until what one took is durable (the step waits for the
-/// last).
-fn receive_rounds(
-    repo: &Repo,
-    s: &mut Session,
-    frames: Vec<rp::Frame>,
-) -> Result<Vec<rp::Frame>, SyncError> {
-    let mut rounds = Session::rounds(frames).into_iter().peekable();
-    let mut out = Vec::new();
-    while let Some(round) = rounds.next() {
-        out.extend(s.receive_all(round)?);
-        if rounds.peek().is_some() {
-            for ticket in s.take_pending() {
-                repo.wait(ticket)?;
-            }
-        }
-    }
-    Ok(out)
+/// Waits until every round of `tickets` is durable.
+fn wait_all(repo: &Repo, tickets: Vec<Ticket>) -> Result<(), RepoError> {
+    tickets.into_iter().try_for_each(|t| repo.wait(t))
 }
 
 /// Stores the sync states that changed.
@@ -262,7 +243,7 @@ async fn exchange(
         let saver = repo.clone();
         let (session, result) = step(exec, repo, session, move |s| {
             match work {
-                Work::Frames(f) => (receive_rounds(&saver, s, f), None),
+                Work::Frames(f) => (s.receive_in_rounds(f, |t| wait_all(&saver, t)), None),
                 Work::Changed(ids) => (s.changed(ids.as_deref().map(|v| v.as_slice())), None),
                 // Counting reads every shared document's index entry: once a
                 // tick. Sync states are saved then too.

@@ -518,7 +518,7 @@ impl Service {
         // change that changes nothing, so what it finds is durable first.
         if let Some(base) = &base {
             let (found, now) = self.repo.change_at(&id, None, &note, |doc| {
-                if draft::read(doc, None)?.body == req.text {
+                if draft::body(doc)? == req.text {
                     return Ok(Some(doc.get_heads()));
                 }
                 Ok(draft::made_from(doc, base, &req.text)?.map(|h| vec![h]))

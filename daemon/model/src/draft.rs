@@ -535,6 +535,12 @@ pub fn set_body(
     Ok(stats)
 }
 
+/// The body as it reads now (what [`read`] gives as `body`, without the rest).
+pub fn body(doc: &AutoCommit) -> Result<String, ModelError> {
+    expect_kind(doc, DocKind::Draft)?;
+    Ok(doc.text(body_obj(doc)?)?)
+}
+
 /// The change that already made the body `text` from `base`: one whose only
 /// dependencies are `base` and after which the body reads `text` (the same
 /// text sent again from the same version, say). `None` if there is none.

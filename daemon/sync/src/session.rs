@@ -611,6 +611,26 @@ impl Session {
         rounds
     }
 
+    /// [`Session::receive_all`] of `frames` round by round ([`Session::rounds`]):
+    /// between rounds, `durable` is given the rounds of writes taken so far and
+    /// returns once they are durable (the caller's waiting, not this one's).
+    /// What the last round took is left to [`Session::take_pending`].
+    pub fn receive_in_rounds(
+        &mut self,
+        frames: Vec<rp::Frame>,
+        mut durable: impl FnMut(Vec<Ticket>) -> Result<(), kp_repo::RepoError>,
+    ) -> Result<Vec<rp::Frame>, SyncError> {
+        let mut rounds = Self::rounds(frames).into_iter().peekable();
+        let mut out = Vec::new();
+        while let Some(round) = rounds.next() {
+            out.extend(self.receive_all(round)?);
+            if rounds.peek().is_some() {
+                durable(self.take_pending())?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Frames from the peer, in order, as [`Session::receive`] takes them, except
     /// that consecutive sync messages about one document are applied together.
     /// The frames after a document taken whole must wait until it is durable:

@@ -19,21 +19,18 @@ pub fn receive_durably(
     session: &mut Session,
     frames: Vec<rp::Frame>,
 ) -> Result<Vec<rp::Frame>, SyncError> {
-    let mut out = Vec::new();
-    for round in Session::rounds(frames) {
-        let taken = session.receive_all(round);
-        wait_pending(repo, session)?;
-        out.extend(taken?);
-    }
-    Ok(out)
+    let out = session.receive_in_rounds(frames, |t| wait_all(repo, t));
+    wait_pending(repo, session)?;
+    out
 }
 
 /// Waits until what `session` took from its peer is durable in `repo`.
 pub fn wait_pending(repo: &Repo, session: &mut Session) -> Result<(), RepoError> {
-    session
-        .take_pending()
-        .into_iter()
-        .try_for_each(|t| repo.wait(t))
+    wait_all(repo, session.take_pending())
+}
+
+fn wait_all(repo: &Repo, tickets: Vec<kp_repo::Ticket>) -> Result<(), RepoError> {
+    tickets.into_iter().try_for_each(|t| repo.wait(t))
 }
 
 /// Stores the sync states of `session` that changed, as the driver does.
