@@ -12,8 +12,11 @@ use kp_proto::local as pb;
 /// `/dev/zero` or an endless pipe ends at once, and never fills memory.
 #[derive(Debug, Clone)]
 pub(crate) struct Bound {
-    /// Bytes accepted.
+    /// Bytes the limit names.
     bytes: u64,
+    /// Bytes accepted beyond it, for what a file carries besides (not said
+    /// in the message: the limit is the node's).
+    margin: u64,
     /// What the limit is for ("a draft's text").
     what: &'static str,
     /// Whose limit it is ("this node's").
@@ -28,6 +31,7 @@ impl Bound {
     pub(crate) fn node(kib: u64, what: &'static str, setting: &str) -> Self {
         Self {
             bytes: kib.saturating_mul(1024),
+            margin: 0,
             what,
             whose: "this node's",
             how: format!("`{setting}` in kpd.toml raises it"),
@@ -38,6 +42,7 @@ impl Bound {
     pub(crate) fn fixed(bytes: u64, what: &'static str, why: &str) -> Self {
         Self {
             bytes,
+            margin: 0,
             what,
             whose: "kp's",
             how: why.to_owned(),
@@ -53,14 +58,19 @@ impl Bound {
     /// something besides what the limit is for.
     pub(crate) fn with_margin(&self, extra: u64) -> Self {
         Self {
-            bytes: self.bytes.saturating_add(extra),
+            margin: self.margin.saturating_add(extra),
             ..self.clone()
         }
     }
 
+    /// Bytes accepted.
+    fn accepted(&self) -> u64 {
+        self.bytes.saturating_add(self.margin)
+    }
+
     /// Refuses `len` bytes read from `path` if they are over the limit.
     pub(crate) fn check(&self, path: &Path, len: u64) -> anyhow::Result<()> {
-        if len <= self.bytes {
+        if len <= self.accepted() {
             return Ok(());
         }
         let kib = self.bytes / 1024;
@@ -110,7 +120,7 @@ pub(crate) fn read_bytes(path: &Path, bound: &Bound) -> anyhow::Result<Vec<u8>> 
     if path == Path::new("-") {
         std::io::stdin()
             .lock()
-            .take(bound.bytes.saturating_add(1))
+            .take(bound.accepted().saturating_add(1))
             .read_to_end(&mut buf)
             .context("reading standard input")?;
     } else {
@@ -119,7 +129,7 @@ pub(crate) fn read_bytes(path: &Path, bound: &Bound) -> anyhow::Result<Vec<u8>> 
         // A regular file says its size: one over the limit is refused unread.
         // Devices and pipes say 0 and are read up to the limit.
         bound.check(path, file.metadata().with_context(cannot)?.len())?;
-        file.take(bound.bytes.saturating_add(1))
+        file.take(bound.accepted().saturating_add(1))
             .read_to_end(&mut buf)
             .with_context(cannot)?;
     }

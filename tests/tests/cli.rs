@@ -350,6 +350,7 @@ fn text_from_the_editor_is_kept_when_the_node_cannot_take_it() {
     // Back up, the node takes the kept file as it is.
     node.start();
     node.ok(&["draft", "edit", &id, "--file", &kept]);
+    let _ = std::fs::remove_file(&kept);
     let body = node.json(&["draft", "show", &id])["body"].clone();
     assert_eq!(body, "Costs fell to 6.2 percent.\n");
 
@@ -377,6 +378,7 @@ fn text_from_the_editor_is_kept_when_the_node_cannot_take_it() {
         if let Some(rest) = kept {
             let path = rest.split(';').next().unwrap();
             node.ok(&["draft", "edit", &id, "--file", path]);
+            let _ = std::fs::remove_file(path);
         }
     }
     let body = node.json(&["draft", "show", &id])["body"].clone();
