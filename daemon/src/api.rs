@@ -7,6 +7,7 @@ use kp_proto::local as pb;
 use kp_proto::local::local_server::Local;
 use tonic::{Request, Response, Status};
 
+use crate::accounts::AccountError;
 use crate::peers::PeerError;
 use crate::plugins::PluginError;
 use crate::service::{ApiError, Service};
@@ -58,6 +59,10 @@ pub(crate) fn status(e: ApiError) -> Status {
         ApiError::Peer(PeerError::Store(r)) => repo_status(r),
         ApiError::Peer(e @ PeerError::Unknown(_)) => Status::not_found(e.to_string()),
         ApiError::Peer(e) => Status::invalid_argument(e.to_string()),
+        ApiError::Account(AccountError::Repo(r)) => repo_status(r),
+        ApiError::Account(e @ AccountError::Unknown(_)) => Status::not_found(e.to_string()),
+        ApiError::Account(e @ AccountError::Exists(_)) => Status::already_exists(e.to_string()),
+        ApiError::Account(e) => Status::invalid_argument(e.to_string()),
     }
 }
 
@@ -138,4 +143,8 @@ local_impl! {
     export_draft(pb::ExportDraftRequest) -> pb::ExportReply = |s, r| s.export_draft(r);
     blame(pb::BlameRequest) -> pb::ChangeLog = |s, r| s.blame(r);
     indicators(pb::IndicatorsRequest) -> pb::IndicatorsReply = |s, r| s.indicators(r);
+    add_user(pb::AddUserRequest) -> pb::UserLogin = |s, r| s.add_user(r);
+    list_users(pb::ListUsersRequest) -> pb::UserList = |s, _r| Ok(s.list_users());
+    remove_user(pb::RemoveUserRequest) -> pb::RemoveUserReply = |s, r| s.remove_user(r);
+    new_login(pb::NewLoginRequest) -> pb::UserLogin = |s, r| s.new_login(r);
 }

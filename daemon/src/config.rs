@@ -19,6 +19,39 @@ pub struct Config {
     pub peers: PeersSection,
     /// `[plugins]`
     pub plugins: PluginsSection,
+    /// `[web]`
+    pub web: WebSection,
+}
+
+/// `[web]`: the listener researchers' browsers and automerge-repo clients use.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSection {
+    /// host:port; empty for none.
+    pub listen: String,
+    /// More names (`Host` values) the listener answers to.
+    pub hosts: Vec<String>,
+    /// PEM certificate chain for HTTPS; empty for plain HTTP.
+    pub tls_cert: String,
+    /// PEM private key for HTTPS.
+    pub tls_key: String,
+    /// Largest WebSocket message taken from a client, MiB.
+    pub max_message_mib: usize,
+}
+
+/// The web listener's address when `kpd.toml` names none.
+pub const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:7480";
+
+impl Default for WebSection {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_WEB_LISTEN.into(),
+            hosts: Vec::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            max_message_mib: 64,
+        }
+    }
 }
 
 /// `[plugins]`: the limits analysis plugins run within.
@@ -293,6 +326,24 @@ max_log_kib = {plog}
 max_concurrent = {pconc}
 # Largest component accepted by `kp plugin install`, in KiB.
 max_wasm_kib = {pwasm}
+
+[web]
+# host:port of the web listener: researchers' logins (`kp user add`) and the
+# automerge-repo WebSocket endpoint (/sync). On loopback by default; to serve
+# an institution's network, listen on its address, name it in `hosts`, and
+# give a TLS certificate. Empty: no web listener.
+listen = {wlisten:?}
+# Host names the listener answers to besides its address (and localhost on
+# loopback), as browsers send them, for example ["kp.example.org"]. Requests
+# for any other name are refused (DNS rebinding).
+hosts = []
+# PEM files of a certificate chain and its private key for HTTPS; both empty
+# for plain HTTP (fine on loopback only).
+tls_cert = ""
+tls_key = ""
+# Largest message a client may send, in MiB. Clients are held to the rate
+# of peers.max_frames_per_sec.
+max_message_mib = {wmax}
 "#,
         cache = d.store.cache_documents,
         page = d.store.page_cache_mib,
@@ -312,6 +363,8 @@ max_wasm_kib = {pwasm}
         plog = d.plugins.max_log_kib,
         pconc = d.plugins.max_concurrent,
         pwasm = d.plugins.max_wasm_kib,
+        wlisten = d.web.listen,
+        wmax = d.web.max_message_mib,
     )
 }
 
@@ -370,6 +423,16 @@ impl Config {
         {
             return Err("plugins: fuel, timeout_ms, memory_mib, max_report_kib, max_concurrent and max_wasm_kib must be above 0".into());
         }
+        let w = &cfg.web;
+        if w.tls_cert.is_empty() != w.tls_key.is_empty() {
+            return Err(
+                "web: tls_cert and tls_key go together; give both, or neither for plain HTTP"
+                    .into(),
+            );
+        }
+        if w.max_message_mib == 0 {
+            return Err("web.max_message_mib must be at least 1".into());
+        }
         for p in &cfg.peers.peer {
             if let Err(e) = p.id.parse::<kp_core::identity::NodeId>() {
                 return Err(format!("peers.peer: {e}"));
@@ -391,6 +454,9 @@ mod tests {
         assert_eq!(cfg.limits, Limits::default());
         assert_eq!(cfg.peers, PeersSection::default());
         assert_eq!(cfg.plugins, PluginsSection::default());
+        assert_eq!(cfg.web, WebSection::default());
+        let err = Config::parse("[web]\ntls_cert = \"c.pem\"\n").unwrap_err();
+        assert!(err.contains("tls_key"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `kp-store`, `kp-repo`, `kp-sync`); the `kpd` binary is a thin shell over
 //! [`node`].
 
+mod accounts;
 mod api;
 pub mod config;
 mod driver;
@@ -14,3 +15,4 @@ mod service;
 #[cfg(test)]
 mod sim;
 pub mod transport;
+mod web;

@@ -13,6 +13,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::ops::Not;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use kp_proto::local::local_server::LocalServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 
+use crate::accounts::Accounts;
 use crate::api::LocalApi;
 use crate::config::{self, Config, ConfigError};
 use crate::peers::Peers;
@@ -76,6 +78,12 @@ pub enum NodeError {
     /// The gRPC server failed.
     #[error("local API: {0}")]
     Serve(String),
+    /// The accounts could not be read.
+    #[error("accounts: {0}")]
+    Accounts(String),
+    /// The web listener could not start.
+    #[error("web listener: {0}")]
+    Web(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
@@ -260,7 +268,7 @@ impl Node {
             &self.cfg.peers.peer,
             self.repo.clone(),
             self.cfg.peers.limits(),
-            stop_rx,
+            stop_rx.clone(),
         )?;
         let listen = self.cfg.peers.listen.trim();
         if !listen.is_empty() {
@@ -278,16 +286,25 @@ impl Node {
             });
         }
         peers.start();
+        let accounts = Arc::new(
+            Accounts::open(self.repo.clone()).map_err(|e| NodeError::Accounts(e.to_string()))?,
+        );
+        let web = self
+            .start_web(Arc::clone(&accounts), stop_rx.clone())
+            .await?;
+        let web_url = web.as_ref().map(|w| w.url()).unwrap_or_default();
         let service = Arc::new(Service::new(
             self.repo.clone(),
             peers,
             self.cfg.clone(),
             self.dir.display().to_string(),
+            accounts,
+            web,
         ));
         let api = LocalServer::new(LocalApi::new(service))
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);
-        tracing::info!(node = %self.key.id(), socket = %socket.display(), "ready");
+        tracing::info!(node = %self.key.id(), socket = %socket.display(), web = %web_url, "ready");
         let result = tonic::transport::Server::builder()
             .add_service(api)
             .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
@@ -299,5 +316,84 @@ impl Node {
         let _ = fs::remove_file(&socket);
         tracing::info!("stopped; everything acknowledged is on disk");
         result.map_err(|e| NodeError::Serve(e.to_string()))
+    }
+}
+
+/// Where the web listener serves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WebAddr {
+    /// The bound address.
+    pub(crate) addr: std::net::SocketAddr,
+    /// Over HTTPS.
+    pub(crate) tls: bool,
+}
+
+impl WebAddr {
+    /// The listener's base URL.
+    pub(crate) fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let host = if self.addr.ip().is_unspecified() {
+            format!("127.0.0.1:{}", self.addr.port())
+        } else {
+            self.addr.to_string()
+        };
+        format!("{scheme}://{host}")
+    }
+}
+
+impl Node {
+    /// Binds the web listener (`[web] listen`) and serves it until `stop`.
+    async fn start_web(
+        &self,
+        accounts: Arc<Accounts>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Result<WebAddr, String>, NodeError> {
+        let w = &self.cfg.web;
+        let listen = w.listen.trim();
+        if listen.is_empty() {
+            return Ok(Err("off: `listen` under [web] in kpd.toml is empty".into()));
+        }
+        let tls = if w.tls_cert.is_empty() {
+            None
+        } else {
+            Some(
+                crate::transport::web_acceptor(&w.tls_cert, &w.tls_key)
+                    .map_err(|e| NodeError::Web(e.to_string()))?,
+            )
+        };
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            NodeError::Web(format!(
+                "cannot listen on {listen}: {e}; set `listen` under [web] in kpd.toml to a free \
+                 address (\"127.0.0.1:0\" picks a free port) or to \"\" for no web listener"
+            ))
+        });
+        // The node's main work (its documents, its partners) goes on without
+        // the web listener; `kp status` says why it is off.
+        let listener = match listener {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("{e}");
+                return Ok(Err(e.to_string()));
+            }
+        };
+        let addr = listener
+            .local_addr()
+            .map_err(|e| NodeError::Web(e.to_string()))?;
+        let web = Arc::new(crate::web::Web {
+            repo: self.repo.clone(),
+            accounts,
+            peer_id: format!("kpd-{}", self.key.id()),
+            hosts: crate::web::hosts(addr, &w.hosts),
+            tls: tls.is_some(),
+            max_message: w.max_message_mib << 20,
+            max_per_sec: self.cfg.peers.max_frames_per_sec,
+            presence: tokio::sync::broadcast::channel(1024).0,
+            stop: stop.clone(),
+        });
+        tokio::spawn(crate::web::serve(listener, web, tls, stop));
+        Ok(Ok(WebAddr {
+            addr,
+            tls: w.tls_cert.is_empty().not(),
+        }))
     }
 }

@@ -10,7 +10,11 @@ use std::time::Instant;
 
 use kp_proto::local as pb;
 
+use std::sync::Arc;
+
+use crate::accounts::{AccountError, Accounts};
 use crate::config::Config;
+use crate::node::WebAddr;
 use crate::peers::{PeerError, PeerInfo, Peers, Source};
 use crate::plugins::{PluginError, Plugins};
 use kp_core::identity::NodeId;
@@ -31,6 +35,9 @@ pub(crate) struct Service {
     data_dir: String,
     started: Instant,
     plugins: Plugins,
+    accounts: Arc<Accounts>,
+    /// The web listener, or why there is none.
+    web: std::result::Result<WebAddr, String>,
 }
 
 /// What a request to the node can fail with: the error of the local API,
@@ -50,6 +57,9 @@ pub(crate) enum ApiError {
     /// A partner could not be added or removed.
     #[error(transparent)]
     Peer(#[from] PeerError),
+    /// An account could not be made, found or changed.
+    #[error(transparent)]
+    Account(#[from] AccountError),
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -64,7 +74,14 @@ fn invalid(msg: impl Into<String>) -> ApiError {
 
 impl Service {
     /// A service over `repo`.
-    pub(crate) fn new(repo: Repo, peers: Peers, cfg: Config, data_dir: String) -> Self {
+    pub(crate) fn new(
+        repo: Repo,
+        peers: Peers,
+        cfg: Config,
+        data_dir: String,
+        accounts: Arc<Accounts>,
+        web: std::result::Result<WebAddr, String>,
+    ) -> Self {
         let plugins = Plugins::new(
             repo.clone(),
             std::path::PathBuf::from(&data_dir),
@@ -78,6 +95,8 @@ impl Service {
             cfg,
             data_dir,
             started: Instant::now(),
+            accounts,
+            web,
         }
     }
 
@@ -192,6 +211,8 @@ impl Service {
             cached_documents: self.repo.cached() as u64,
             store_bytes: self.repo.size_on_disk(),
             peer_address: self.peers.listen_address(),
+            web_url: self.web.as_ref().map(|w| w.url()).unwrap_or_default(),
+            web_error: self.web.as_ref().err().cloned().unwrap_or_default(),
             limits: Some(pb::NodeLimits {
                 max_text_kib: self.cfg.limits.max_text_kib as u64,
                 max_csv_kib: self.cfg.limits.max_csv_kib as u64,
@@ -199,6 +220,59 @@ impl Service {
                 max_wasm_kib: self.cfg.plugins.max_wasm_kib as u64,
             }),
         }
+    }
+
+    fn user_login(&self, name: String, token: String) -> pb::UserLogin {
+        pb::UserLogin {
+            link: self
+                .web
+                .as_ref()
+                .map(|w| format!("{}/login?token={token}", w.url()))
+                .unwrap_or_default(),
+            name,
+            token,
+            expires: now_secs() + crate::accounts::LOGIN_DAYS * 86_400,
+        }
+    }
+
+    /// `kp user add`.
+    pub(crate) fn add_user(&self, req: pb::AddUserRequest) -> Result<pb::UserLogin> {
+        let token = self.accounts.add(&req.name)?;
+        tracing::info!(person = %req.name, "account added");
+        Ok(self.user_login(req.name, token))
+    }
+
+    /// `kp user login`.
+    pub(crate) fn new_login(&self, req: pb::NewLoginRequest) -> Result<pb::UserLogin> {
+        let token = self.accounts.new_login(&req.name)?;
+        Ok(self.user_login(req.name, token))
+    }
+
+    /// `kp user list`.
+    pub(crate) fn list_users(&self) -> pb::UserList {
+        pb::UserList {
+            users: self
+                .accounts
+                .list()
+                .into_iter()
+                .map(|a| pb::User {
+                    name: a.name,
+                    created: a.created,
+                    sessions: a.sessions as u64,
+                    login_expires: a.login_expires.unwrap_or(0),
+                    last_seen: a.last_seen.unwrap_or(0),
+                })
+                .collect(),
+        }
+    }
+
+    /// `kp user remove`: the account's sessions end at once.
+    pub(crate) fn remove_user(&self, req: pb::RemoveUserRequest) -> Result<pb::RemoveUserReply> {
+        let ended = self.accounts.remove(&req.name)?;
+        tracing::info!(person = %req.name, sessions = ended, "account removed");
+        Ok(pb::RemoveUserReply {
+            sessions_ended: ended as u64,
+        })
     }
 
     /// `kp peer add`.

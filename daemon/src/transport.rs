@@ -40,6 +40,43 @@ pub enum TlsError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    /// A PEM file of `[web]` could not be read.
+    #[error("{path}: {message}")]
+    Pem {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The web listener's TLS: the institution's certificate chain and key, from
+/// PEM files (TLS 1.2 and 1.3, as browsers expect).
+pub fn web_acceptor(cert: &str, key: &str) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    let pem = |path: &str| {
+        let path = path.to_string();
+        move |e: rustls::pki_types::pem::Error| TlsError::Pem {
+            path,
+            message: format!("not a readable PEM file: {e}"),
+        }
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(pem(cert))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem(cert))?;
+    if chain.is_empty() {
+        return Err(TlsError::Pem {
+            path: cert.into(),
+            message: "holds no certificate".into(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(pem(key))?;
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// The node id whose key a certificate carries: only an X.509 certificate whose

@@ -60,11 +60,14 @@ impl Kpd {
             "kpd init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Self {
+        let n = Self {
             dir,
             child: None,
             env: Vec::new(),
-        }
+        };
+        // Never the default port: tests run side by side.
+        n.set_in("web", &[("listen", "\"127.0.0.1:0\"")]);
+        n
     }
 
     /// An initialised node, started and answering.
@@ -113,6 +116,33 @@ impl Kpd {
             *line = format!("{key} = {value}");
         }
         std::fs::write(&path, lines.join("\n") + "\n").expect("kpd.toml");
+    }
+
+    /// Changes settings of section `[section]` in `kpd.toml`, as [`Kpd::set`].
+    pub fn set_in(&self, section: &str, settings: &[(&str, &str)]) {
+        let path = self.data_dir().join("kpd.toml");
+        let text = std::fs::read_to_string(&path).expect("kpd.toml");
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let start = lines
+            .iter()
+            .position(|l| l.trim() == format!("[{section}]"))
+            .unwrap_or_else(|| panic!("kpd.toml has no [{section}]"));
+        for (key, value) in settings {
+            let line = lines[start..]
+                .iter_mut()
+                .find(|l| l.split('=').next().map(str::trim) == Some(*key))
+                .unwrap_or_else(|| panic!("kpd.toml's [{section}] has no `{key}` setting"));
+            *line = format!("{key} = {value}");
+        }
+        std::fs::write(&path, lines.join("\n") + "\n").expect("kpd.toml");
+    }
+
+    /// The base URL of the node's web listener.
+    pub fn web_url(&self) -> String {
+        self.json(&["status"])["web_url"]
+            .as_str()
+            .expect("web url")
+            .to_owned()
     }
 
     /// The node's id and the address partners reach it on.

@@ -13,6 +13,7 @@ mod report;
 mod review;
 mod space;
 mod status;
+mod user;
 
 use std::path::PathBuf;
 
@@ -93,6 +94,9 @@ The same plugin, document heads and parameters give the same report, byte for by
     /// Any document (space, draft, dataset, report, analysis): who wrote what.
     #[command(subcommand)]
     Doc(doc::DocCmd),
+    /// Researchers' accounts: who may log in to this node's web listener.
+    #[command(subcommand)]
+    User(user::UserCmd),
 }
 
 /// Runs the parsed command line.
@@ -126,5 +130,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(a) => plugin::analyze(ctx, a).await,
         Command::Analysis(c) => plugin::analysis(ctx, c).await,
         Command::Doc(c) => doc::handle(ctx, c).await,
+        Command::User(c) => user::handle(ctx, c).await,
     }
 }

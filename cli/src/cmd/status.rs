@@ -28,6 +28,14 @@ pub(super) async fn handle(ctx: &mut Ctx) -> anyhow::Result<()> {
                 vec!["data dir".into(), s.data_dir.clone()],
                 vec!["default author".into(), author],
                 vec!["kpd version".into(), s.version.clone()],
+                vec![
+                    "web".into(),
+                    if s.web_url.is_empty() {
+                        s.web_error.clone()
+                    } else {
+                        format!("{} (accounts: kp user add)", s.web_url)
+                    },
+                ],
                 vec!["incarnation".into(), s.incarnation.to_string()],
                 vec!["up".into(), format!("{} s", s.uptime_secs)],
                 vec![

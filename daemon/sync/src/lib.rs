@@ -19,7 +19,9 @@
 //! drives it over a gRPC stream, over TLS to partners or over the simulated
 //! network of the deterministic tests.
 
+pub mod client;
 mod handshake;
+pub mod repo_wire;
 mod session;
 mod wire;
 

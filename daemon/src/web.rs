@@ -1,0 +1,458 @@
+//! The web listener (`[web]` in `kpd.toml`): researchers' logins and
+//! automerge-repo's WebSocket endpoint on the node's own repository.
+//!
+//! | route              | what                                                  |
+//! |--------------------|-------------------------------------------------------|
+//! | `GET /login?token` | redeems a login link; sets the session cookie         |
+//! | `POST /api/login`  | the same for programs: `{"token"}` → `{"name","session"}` |
+//! | `POST /api/logout` | ends the session                                      |
+//! | `GET /api/me`      | who is logged in                                      |
+//! | `GET /sync`        | the WebSocket (automerge-repo protocol "1")           |
+//!
+//! Every request must name this node in `Host` (one of the loopback names of
+//! the listener's port, or a name in `[web] hosts`): a page of another site
+//! that resolves its own name to this address (DNS rebinding) is refused. A
+//! request that carries `Origin` (every browser's WebSocket and POST does) must
+//! come from this node's own origin, so another site cannot use a logged-in
+//! browser's cookie (cross-site WebSocket hijacking). The WebSocket takes the
+//! session from the `kp_session` cookie (HttpOnly, SameSite=Strict), an
+//! `Authorization: Bearer` header, or a `session` query parameter (for clients
+//! that can set neither, such as automerge-repo's WebSocket adapter); without
+//! a valid session the upgrade is refused with 401.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{broadcast, watch};
+
+use crate::accounts::{AccountError, Accounts};
+use kp_repo::Repo;
+use kp_sync::Budget;
+use kp_sync::client::{ClientError, ClientSession};
+use kp_sync::repo_wire::{self, Ephemeral};
+
+/// The session cookie.
+const COOKIE: &str = "kp_session";
+
+/// What the web listener serves with.
+#[derive(Debug)]
+pub(crate) struct Web {
+    pub(crate) repo: Repo,
+    pub(crate) accounts: Arc<Accounts>,
+    /// The peer id this node gives itself in automerge-repo's protocol.
+    pub(crate) peer_id: String,
+    /// `Host` values this listener answers to.
+    pub(crate) hosts: Vec<String>,
+    /// Served over TLS (cookies are then `Secure`).
+    pub(crate) tls: bool,
+    /// Largest WebSocket message taken, bytes.
+    pub(crate) max_message: usize,
+    /// Messages a client may send per second on average.
+    pub(crate) max_per_sec: u32,
+    /// `ephemeral` messages between the clients.
+    pub(crate) presence: broadcast::Sender<Arc<Ephemeral>>,
+    /// Turns true when the node stops.
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// The `Host` values a listener on `addr` answers to: its address, and the
+/// loopback names when it is on loopback, each with its port; and `extra`
+/// (names an institution serves it under), with or without a port.
+pub(crate) fn hosts(addr: SocketAddr, extra: &[String]) -> Vec<String> {
+    let port = addr.port();
+    let mut out = vec![addr.to_string()];
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        for h in ["127.0.0.1", "localhost", "[::1]"] {
+            out.push(format!("{h}:{port}"));
+        }
+    }
+    for h in extra {
+        out.push(h.to_ascii_lowercase());
+        if !h.contains(':') {
+            out.push(format!("{}:{port}", h.to_ascii_lowercase()));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The router of the web listener.
+pub(crate) fn router(web: Arc<Web>) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_link))
+        .route("/api/login", post(login_api))
+        .route("/api/logout", post(logout))
+        .route("/api/me", get(me))
+        .route("/sync", get(sync))
+        .layer(middleware::from_fn_with_state(Arc::clone(&web), guard))
+        .with_state(web)
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// Refuses requests for another host, and cross-origin requests.
+async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    let Some(host) = host.filter(|h| web.hosts.contains(h)) else {
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this node does not answer to that host name; an operator adds it to `[web] hosts` in kpd.toml",
+        );
+    };
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let scheme = if web.tls { "https" } else { "http" };
+        if origin.as_bytes() != format!("{scheme}://{host}").as_bytes() {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "requests from another site's pages are refused",
+            );
+        }
+    }
+    next.run(request).await
+}
+
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+}
+
+fn session_cookie(web: &Web, secret: &str, max_age: i64) -> HeaderValue {
+    let secure = if web.tls { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+    ))
+    .expect("a session secret is base58")
+}
+
+async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    let who = cookie(&headers).and_then(|s| web.accounts.session(&s));
+    let body = match who {
+        Some(name) => format!(
+            "<!doctype html><meta charset=utf-8><title>kp</title><p>Logged in to this kp node as {}.",
+            escape(&name)
+        ),
+        None => "<!doctype html><meta charset=utf-8><title>kp</title><p>Not logged in. Open the login link your node's operator gave you (<code>kp user add</code>).".into(),
+    };
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn redeem(web: &Web, token: String) -> Result<(String, String), Response> {
+    let accounts = Arc::clone(&web.accounts);
+    match tokio::task::spawn_blocking(move || accounts.redeem(&token)).await {
+        Ok(Ok(pair)) => Ok(pair),
+        Ok(Err(e @ AccountError::BadLogin)) => {
+            Err(refuse(StatusCode::UNAUTHORIZED, &e.to_string()))
+        }
+        Ok(Err(e)) => {
+            tracing::error!("a login failed: {e}");
+            Err(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node could not record the login; see its log",
+            ))
+        }
+        Err(_) => Err(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the login failed",
+        )),
+    }
+}
+
+async fn login_link(State(web): State<Arc<Web>>, Query(q): Query<TokenQuery>) -> Response {
+    let Some(token) = q.token else {
+        return refuse(StatusCode::BAD_REQUEST, "a login link carries `?token=`");
+    };
+    match redeem(&web, token).await {
+        Ok((_, secret)) => {
+            let mut r = Redirect::to("/").into_response();
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(&web, &secret, crate::accounts::SESSION_DAYS * 86_400),
+            );
+            r
+        }
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    token: String,
+}
+
+async fn login_api(State(web): State<Arc<Web>>, body: Json<LoginBody>) -> Response {
+    match redeem(&web, body.0.token).await {
+        Ok((name, secret)) => {
+            let mut r = Json(json!({ "name": name, "session": secret })).into_response();
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(&web, &secret, crate::accounts::SESSION_DAYS * 86_400),
+            );
+            r
+        }
+        Err(r) => r,
+    }
+}
+
+async fn logout(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    if let Some(secret) = cookie(&headers).or_else(|| bearer(&headers)) {
+        let accounts = Arc::clone(&web.accounts);
+        let _ = tokio::task::spawn_blocking(move || accounts.end_session(&secret)).await;
+    }
+    let mut r = Json(json!({ "logged_out": true })).into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&web, "", 0));
+    r
+}
+
+async fn me(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    match cookie(&headers)
+        .or_else(|| bearer(&headers))
+        .and_then(|s| web.accounts.session(&s))
+    {
+        Some(name) => Json(json!({ "name": name })).into_response(),
+        None => refuse(StatusCode::UNAUTHORIZED, "not logged in"),
+    }
+}
+
+#[derive(Deserialize)]
+struct SyncQuery {
+    session: Option<String>,
+}
+
+async fn sync(
+    State(web): State<Arc<Web>>,
+    Query(q): Query<SyncQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let secret = cookie(&headers).or_else(|| bearer(&headers)).or(q.session);
+    let Some((secret, name)) = secret.and_then(|s| web.accounts.session(&s).map(|n| (s, n))) else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "log in first: a session cookie, `Authorization: Bearer SESSION`, or `?session=SESSION` (from POST /api/login)",
+        );
+    };
+    let max = web.max_message;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move {
+            tracing::info!(person = %name, "a client connected");
+            let why = client(socket, &web, &secret).await;
+            tracing::info!(person = %name, "a client left: {why}");
+        })
+}
+
+/// Runs one client's session until it leaves, breaks the protocol, its
+/// session ends, or the node stops; returns why it ended.
+async fn client(mut socket: WebSocket, web: &Web, secret: &str) -> String {
+    let session = Arc::new(Mutex::new(ClientSession::new(
+        web.repo.clone(),
+        web.peer_id.clone(),
+        None,
+    )));
+    let mut durable = web.repo.subscribe();
+    let mut presence = web.presence.subscribe();
+    let mut ended = web.accounts.ended();
+    let mut stop = web.stop.clone();
+    let mut budget = Budget::new(web.max_per_sec, Instant::now());
+    // Runs a step of the session where it may block (it waits for what it
+    // took to be durable).
+    async fn step<T: Send + 'static>(
+        session: &Arc<Mutex<ClientSession>>,
+        f: impl FnOnce(&mut ClientSession) -> T + Send + 'static,
+    ) -> Option<T> {
+        let session = Arc::clone(session);
+        tokio::task::spawn_blocking(move || {
+            f(&mut session.lock().unwrap_or_else(|p| p.into_inner()))
+        })
+        .await
+        .ok()
+    }
+    loop {
+        let out: Vec<Vec<u8>> = tokio::select! {
+            biased;
+            _ = stop.changed() => return "the node is stopping".into(),
+            _ = ended.changed() => {
+                let accounts = Arc::clone(&web.accounts);
+                let s = secret.to_string();
+                let valid = tokio::task::spawn_blocking(move || accounts.session(&s).is_some())
+                    .await
+                    .unwrap_or(false);
+                if valid {
+                    continue;
+                }
+                let _ = socket.send(Message::Binary(repo_wire::error("your session ended").into())).await;
+                return "its session ended".into();
+            }
+            message = socket.recv() => {
+                let bytes = match message {
+                    None => return "it disconnected".into(),
+                    Some(Err(e)) => return format!("the connection failed: {e}"),
+                    Some(Ok(Message::Binary(b))) => b,
+                    Some(Ok(Message::Close(_))) => return "it closed the connection".into(),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Text(_))) => {
+                        let _ = socket.send(Message::Binary(repo_wire::error("messages are binary CBOR").into())).await;
+                        return "it sent text, not CBOR".into();
+                    }
+                };
+                if let Some(wait) = budget.spend(1, Instant::now()) {
+                    if budget.first_overdraft() {
+                        tracing::warn!("a client sends more than {} messages a second; reading it more slowly", web.max_per_sec);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                let reply = step(&session, move |s| s.receive(&bytes)).await;
+                match reply {
+                    Some(Ok(reply)) => {
+                        if let Some(e) = reply.relay {
+                            let _ = web.presence.send(Arc::new(e));
+                        }
+                        if reply.leave {
+                            return "it left".into();
+                        }
+                        reply.send
+                    }
+                    Some(Err(ClientError::Protocol(why))) => {
+                        let _ = socket.send(Message::Binary(repo_wire::error(&why).into())).await;
+                        return format!("it broke the protocol: {why}");
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!("a client session failed: {e}");
+                        let _ = socket.send(Message::Binary(repo_wire::error("the node failed; see its log").into())).await;
+                        return e.to_string();
+                    }
+                    None => return "its session failed inside the node".into(),
+                }
+            }
+            ids = durable.recv() => {
+                let ids = match ids {
+                    Ok(ids) => Some(ids),
+                    Err(broadcast::error::RecvError::Lagged(_)) => None,
+                    Err(broadcast::error::RecvError::Closed) => return "the node is stopping".into(),
+                };
+                match step(&session, move |s| s.changed(ids.as_deref().map(|v| v.as_slice()))).await {
+                    Some(Ok(out)) => out,
+                    Some(Err(e)) => {
+                        tracing::error!("a client session failed: {e}");
+                        return e.to_string();
+                    }
+                    None => return "its session failed inside the node".into(),
+                }
+            }
+            e = presence.recv() => {
+                match e {
+                    Ok(e) => {
+                        let s = session.lock().unwrap_or_else(|p| p.into_inner());
+                        s.relay(&e).into_iter().collect()
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return "the node is stopping".into(),
+                }
+            }
+        };
+        for m in out {
+            if let Err(e) = socket.send(Message::Binary(m.into())).await {
+                return format!("sending failed: {e}");
+            }
+        }
+    }
+}
+
+/// Serves the web listener until `stop` turns true: plain HTTP, or HTTPS with
+/// `tls`.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    web: Arc<Web>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let app = router(web);
+    let Some(tls) = tls else {
+        let stopped = async move { stopped(&mut stop).await };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!("the web listener stopped: {e}");
+        }
+        return;
+    };
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = stopped(&mut stop) => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("the web listener could not accept a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let (tls, app) = (tls.clone(), app.clone());
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(std::time::Duration::from_secs(10), tls.accept(tcp))
+                    .await
+                {
+                    Ok(Ok(s)) => s,
+                    _ => return,
+                };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+/// Returns once the node stops.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

@@ -1,0 +1,311 @@
+//! automerge-repo's network protocol on the node's own repository: a session
+//! with one client (a browser, a program using `@automerge/automerge-repo`),
+//! without I/O.
+//!
+//! The client joins, then asks for documents by id (`request`) and syncs them
+//! (`sync`) with the same automerge sync protocol partners use, one sync state
+//! per document. What it may see is every document the node holds; anything
+//! else — a document of a space this node does not hold, an id that is no
+//! document — is answered `doc-unavailable`, alike. Every change that becomes
+//! durable in a document the client has open is offered to it
+//! ([`ClientSession::changed`]), which makes other people's edits live.
+//! `ephemeral` messages (presence, cursors) are handed back to the caller to
+//! relay to the other clients of the same document ([`ClientSession::relay`]);
+//! they are never stored and never reach partners.
+//!
+//! Changes a client sends are taken only when the node vouches for them
+//! ([`Voucher`]): it says who the client is, signs the client's actors' tips in
+//! that person's name, and checks the changes against the person's role. A
+//! session without a voucher is read-only: any change it sends is refused,
+//! nothing of it is stored, and the document is no longer synced with that
+//! client in the session (as with a partner whose change is refused).
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{AutoCommit, ChangeHash};
+use kp_core::authorship::{Attestation, Link};
+use kp_core::ids::DocId;
+use kp_model::ModelError;
+use kp_repo::{Repo, RepoError};
+
+use crate::repo_wire::{self, Ephemeral, FromClient};
+
+/// More refusals than this in a session close it.
+const MAX_REFUSED: u32 = 100;
+
+/// What the node does for a client that writes: proves and checks the
+/// changes it sends in the name of its person.
+pub trait Voucher: Send {
+    /// The signatures that prove `new`, the changes the client's message adds
+    /// to document `doc` (each client actor's tip, signed by this node in the
+    /// person's name), or why the client may not have written them.
+    fn vouch(&self, doc: &DocId, new: &[Link]) -> Result<Vec<Attestation>, ModelError>;
+    /// Checks the document as it would be after the changes `new` against
+    /// the person's role; an error refuses them all.
+    fn accept(&self, doc: &DocId, trial: &mut AutoCommit, new: &[Link]) -> Result<(), ModelError>;
+}
+
+/// Why a client session ends.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The client broke the protocol; it is told so, then disconnected.
+    #[error("{0}")]
+    Protocol(String),
+    /// This node's repository failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// What a step gives the caller to do.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// Messages for this client, in order.
+    pub send: Vec<Vec<u8>>,
+    /// An `ephemeral` message for the other clients of its document.
+    pub relay: Option<Ephemeral>,
+    /// The client left.
+    pub leave: bool,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    state: automerge::sync::State,
+    /// Signatures this client was given (it has no use for them; the
+    /// repository's bookkeeping wants the set).
+    attested: HashSet<ChangeHash>,
+}
+
+/// One client's session.
+pub struct ClientSession {
+    repo: Repo,
+    me: String,
+    peer: Option<String>,
+    open: HashMap<DocId, Open>,
+    blocked: HashSet<DocId>,
+    refused: u32,
+    voucher: Option<Box<dyn Voucher>>,
+}
+
+impl std::fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSession")
+            .field("me", &self.me)
+            .field("peer", &self.peer)
+            .field("open", &self.open.len())
+            .field("refused", &self.refused)
+            .field("writes", &self.voucher.is_some())
+            .finish()
+    }
+}
+
+impl ClientSession {
+    /// A session on `repo`; `me` is the peer id this node gives itself.
+    /// Without a `voucher` the client may read, not write.
+    pub fn new(repo: Repo, me: impl Into<String>, voucher: Option<Box<dyn Voucher>>) -> Self {
+        Self {
+            repo,
+            me: me.into(),
+            peer: None,
+            open: HashMap::new(),
+            blocked: HashSet::new(),
+            refused: 0,
+            voucher,
+        }
+    }
+
+    /// The client's peer id, once it has joined.
+    pub fn peer(&self) -> Option<&str> {
+        self.peer.as_deref()
+    }
+
+    /// True if the client has document `id` open (it asked for it or synced it).
+    pub fn has_open(&self, id: &DocId) -> bool {
+        self.open.contains_key(id) && !self.blocked.contains(id)
+    }
+
+    /// Changes the client sent that were refused in this session.
+    pub fn refused(&self) -> u32 {
+        self.refused
+    }
+
+    /// Takes one message from the client. Blocks while what it adds becomes
+    /// durable (the answer is made only of durable state): run it where
+    /// blocking is allowed.
+    pub fn receive(&mut self, bytes: &[u8]) -> Result<Reply, ClientError> {
+        let message = repo_wire::decode(bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut reply = Reply::default();
+        let Some(peer) = self.peer.clone() else {
+            let FromClient::Join { sender, versions } = message else {
+                return Err(ClientError::Protocol(
+                    "the first message must be a `join`".into(),
+                ));
+            };
+            if !versions.iter().any(|v| v == repo_wire::VERSION) {
+                return Err(ClientError::Protocol(format!(
+                    "this node speaks automerge-repo protocol version {}, and the client \
+                     offered {versions:?}",
+                    repo_wire::VERSION
+                )));
+            }
+            if sender.is_empty() || sender.len() > 256 {
+                return Err(ClientError::Protocol(
+                    "a `senderId` must be 1 to 256 bytes long".into(),
+                ));
+            }
+            reply.send.push(repo_wire::peer(&self.me, &sender));
+            self.peer = Some(sender);
+            return Ok(reply);
+        };
+        match message {
+            FromClient::Join { .. } => {
+                return Err(ClientError::Protocol("a second `join`".into()));
+            }
+            FromClient::Request { doc, data } => {
+                reply.send = self.sync(&peer, &doc, &data)?;
+            }
+            FromClient::Sync { doc, data } => {
+                reply.send = self.sync(&peer, &doc, &data)?;
+            }
+            FromClient::Ephemeral(mut e) => {
+                if let Ok(id) = e.doc.parse::<DocId>()
+                    && self.has_open(&id)
+                {
+                    // Relayed in the name the client joined with.
+                    e.sender = peer;
+                    reply.relay = Some(e);
+                }
+            }
+            FromClient::DocUnavailable { doc } => {
+                if let Ok(id) = doc.parse::<DocId>() {
+                    self.open.remove(&id);
+                }
+            }
+            FromClient::Leave => reply.leave = true,
+            FromClient::Other(_) => {}
+        }
+        Ok(reply)
+    }
+
+    /// Messages for the client about documents whose changes became durable
+    /// (`None`: any document may have changed, say after missed notices).
+    pub fn changed(&mut self, ids: Option<&[DocId]>) -> Result<Vec<Vec<u8>>, ClientError> {
+        let Some(peer) = self.peer.clone() else {
+            return Ok(Vec::new());
+        };
+        let mut ids: Vec<DocId> = match ids {
+            Some(ids) => ids.iter().filter(|i| self.has_open(i)).copied().collect(),
+            None => self.open.keys().copied().collect(),
+        };
+        ids.sort();
+        ids.dedup();
+        let mut out = Vec::new();
+        for id in ids {
+            if self.blocked.contains(&id) {
+                continue;
+            }
+            out.extend(self.answer(&peer, &id)?);
+        }
+        Ok(out)
+    }
+
+    /// Another client's `ephemeral` message, addressed to this client, if it
+    /// has the document open.
+    pub fn relay(&self, e: &Ephemeral) -> Option<Vec<u8>> {
+        let peer = self.peer.as_deref()?;
+        if peer == e.sender {
+            return None;
+        }
+        let id = e.doc.parse::<DocId>().ok()?;
+        self.has_open(&id).then(|| repo_wire::ephemeral(e, peer))
+    }
+
+    fn sync(&mut self, peer: &str, doc: &str, data: &[u8]) -> Result<Vec<Vec<u8>>, ClientError> {
+        let unavailable = || Ok(vec![repo_wire::unavailable(&self.me, peer, doc)]);
+        let Ok(id) = doc.parse::<DocId>() else {
+            return unavailable();
+        };
+        if self.blocked.contains(&id) {
+            return Ok(Vec::new());
+        }
+        if self.repo.meta(&id).is_none() {
+            // Nothing of a document this node does not hold, whether it
+            // exists elsewhere or not.
+            self.open.remove(&id);
+            return unavailable();
+        }
+        let open = self.open.entry(id).or_default();
+        let voucher = self.voucher.as_deref();
+        let result = receive_vouched(&self.repo, &id, &mut open.state, data, voucher);
+        match result {
+            Ok(()) => {}
+            Err(RepoError::Model(e)) => {
+                self.refused += 1;
+                self.blocked.insert(id);
+                if self.refused == 1 {
+                    tracing::warn!(client = %peer, %id, "refused a client's changes: {e}");
+                } else {
+                    tracing::debug!(client = %peer, %id, "refused a client's changes: {e}");
+                }
+                if self.refused > MAX_REFUSED {
+                    return Err(ClientError::Protocol(format!(
+                        "more than {MAX_REFUSED} refused messages"
+                    )));
+                }
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.answer(peer, &id)
+    }
+
+    /// The next sync message for the client about `id`, if there is one.
+    fn answer(&mut self, peer: &str, id: &DocId) -> Result<Vec<Vec<u8>>, ClientError> {
+        let open = self.open.entry(*id).or_default();
+        let message = self
+            .repo
+            .sync_message(id, &mut open.state, &mut open.attested)?;
+        Ok(message
+            .map(|(m, _)| repo_wire::sync(&self.me, peer, &id.to_string(), &m))
+            .into_iter()
+            .collect())
+    }
+}
+
+/// Receives a client's sync message: the changes it adds are vouched for and
+/// checked by `voucher`, or refused without one.
+fn receive_vouched(
+    repo: &Repo,
+    id: &DocId,
+    state: &mut automerge::sync::State,
+    data: &[u8],
+    voucher: Option<&dyn Voucher>,
+) -> Result<(), RepoError> {
+    let message = automerge::sync::Message::decode(data)
+        .map_err(|e| ModelError::invalid(format!("not a sync message: {e}")))?;
+    let links: Vec<Link> = message
+        .changes
+        .iter()
+        .flat_map(kp_core::authorship::links_in)
+        .collect();
+    let signed = match (voucher, links.is_empty()) {
+        (_, true) => Vec::new(),
+        (Some(v), false) => v.vouch(id, &links)?,
+        (None, false) => return Err(read_only().into()),
+    };
+    let accept = |trial: &mut AutoCommit, new: &[Link]| -> Result<(), ModelError> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        match voucher {
+            Some(v) => v.accept(id, trial, new),
+            None => Err(read_only()),
+        }
+    };
+    let ticket = repo.sync_receive(id, state, &[data], &signed, Some(&accept))?;
+    repo.wait(ticket)
+}
+
+fn read_only() -> ModelError {
+    ModelError::Forbidden("this client may read, not write, on this node".into())
+}
