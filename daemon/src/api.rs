@@ -115,6 +115,8 @@ local_impl! {
     get_space(pb::GetSpaceRequest) -> pb::Space = |s, r| s.get_space(r);
     add_member(pb::AddMemberRequest) -> pb::Space = |s, r| s.add_member(r);
     remove_member(pb::RemoveMemberRequest) -> pb::Space = |s, r| s.remove_member(r);
+    add_person(pb::AddPersonRequest) -> pb::Space = |s, r| s.add_person(r);
+    remove_person(pb::RemovePersonRequest) -> pb::Space = |s, r| s.remove_person(r);
     new_draft(pb::NewDraftRequest) -> pb::DraftSummary = |s, r| s.new_draft(r);
     list_drafts(pb::ListDraftsRequest) -> pb::DraftList = |s, r| s.list_drafts(r);
     get_draft(pb::GetDraftRequest) -> pb::Draft = |s, r| s.get_draft(r);

@@ -319,6 +319,16 @@ impl Service {
                     income_group: m.income_group,
                 })
                 .collect(),
+            people: s
+                .people
+                .into_iter()
+                .map(|p| pb::Person {
+                    name: p.name,
+                    node_id: p.node_id,
+                    role: p.role,
+                    title: p.title,
+                })
+                .collect(),
             created_at: s.created_at,
             drafts: in_space(DocKind::Draft),
             datasets: in_space(DocKind::Dataset),
@@ -420,6 +430,58 @@ impl Service {
         let now = now_secs();
         self.repo
             .change_durably(&id, &note, |doc| space::add_member(doc, &me, &member, now))?;
+        let s = self.repo.read(&id, |doc| space::read(doc))??;
+        Ok(self.space_reply(id, s))
+    }
+
+    fn person_node(&self, node_id: &str) -> Result<kp_core::identity::NodeId> {
+        if node_id.trim().is_empty() {
+            return Ok(self.node);
+        }
+        node_id
+            .trim()
+            .parse()
+            .map_err(|e: kp_core::identity::ParseNodeIdError| invalid(e.to_string()))
+    }
+
+    /// `kp space add-person`.
+    pub(crate) fn add_person(&self, req: pb::AddPersonRequest) -> Result<pb::Space> {
+        let id = self.space_id(&req.space)?;
+        let node = self.person_node(&req.node_id)?;
+        let author = self.author(&req.author)?;
+        let person = space::Person {
+            name: req.name.trim().to_owned(),
+            node_id: node.to_string(),
+            role: req.role.trim().to_owned(),
+            title: req.title.trim().to_owned(),
+        };
+        let note = ChangeNote::new(
+            author,
+            format!(
+                "add person {} at {} as {}",
+                person.name,
+                node.short(),
+                person.role
+            ),
+        );
+        let me = self.node.to_string();
+        self.repo
+            .change_durably(&id, &note, |doc| space::add_person(doc, &me, &person))?;
+        let s = self.repo.read(&id, |doc| space::read(doc))??;
+        Ok(self.space_reply(id, s))
+    }
+
+    /// `kp space remove-person`.
+    pub(crate) fn remove_person(&self, req: pb::RemovePersonRequest) -> Result<pb::Space> {
+        let id = self.space_id(&req.space)?;
+        let node = self.person_node(&req.node_id)?.to_string();
+        let author = self.author(&req.author)?;
+        let name = req.name.trim().to_owned();
+        let note = ChangeNote::new(author, format!("remove person {name}"));
+        let me = self.node.to_string();
+        self.repo.change_durably(&id, &note, |doc| {
+            space::remove_person(doc, &me, &name, &node)
+        })?;
         let s = self.repo.read(&id, |doc| space::read(doc))??;
         Ok(self.space_reply(id, s))
     }
@@ -645,9 +707,11 @@ impl Service {
             .changes(id, verify)?
             .into_iter()
             .map(|c| {
-                let (node_id, incarnation) = match parse_actor(&c.actor) {
-                    Some((n, i)) => (n.to_string(), i),
-                    None => (c.actor.to_hex_string(), 0),
+                let (node_id, incarnation) = match (parse_actor(&c.actor), c.node) {
+                    (Some((n, i)), _) => (n.to_string(), i),
+                    // A client's actor, vouched for by its node.
+                    (None, Some(n)) => (n.to_string(), 0),
+                    (None, None) => (c.actor.to_hex_string(), 0),
                 };
                 let signature = match (verify, c.verified) {
                     (false, _) => "",

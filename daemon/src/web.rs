@@ -36,10 +36,27 @@ use serde_json::json;
 use tokio::sync::{broadcast, watch};
 
 use crate::accounts::{AccountError, Accounts};
+use kp_core::authorship::Attestation;
 use kp_repo::Repo;
 use kp_sync::Budget;
-use kp_sync::client::{ClientError, ClientSession};
+use kp_sync::client::{ClientError, ClientSession, Signer};
 use kp_sync::repo_wire::{self, Ephemeral};
+
+/// A logged-in person, for whom the node vouches.
+struct Person {
+    key: kp_core::identity::NodeKey,
+    name: String,
+}
+
+impl Signer for Person {
+    fn person(&self) -> &str {
+        &self.name
+    }
+
+    fn vouch(&self, actor: &automerge::ActorId, hash: automerge::ChangeHash) -> Attestation {
+        Attestation::vouched(&self.key, actor, hash, &self.name)
+    }
+}
 
 /// The session cookie.
 const COOKIE: &str = "kp_session";
@@ -59,6 +76,8 @@ pub(crate) struct Web {
     pub(crate) max_message: usize,
     /// Messages a client may send per second on average.
     pub(crate) max_per_sec: u32,
+    /// The node's key, which vouches for its people's changes.
+    pub(crate) key: kp_core::identity::NodeKey,
     /// `ephemeral` messages between the clients.
     pub(crate) presence: broadcast::Sender<Arc<Ephemeral>>,
     /// Turns true when the node stops.
@@ -281,18 +300,22 @@ async fn sync(
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             tracing::info!(person = %name, "a client connected");
-            let why = client(socket, &web, &secret).await;
+            let why = client(socket, &web, &secret, &name).await;
             tracing::info!(person = %name, "a client left: {why}");
         })
 }
 
 /// Runs one client's session until it leaves, breaks the protocol, its
 /// session ends, or the node stops; returns why it ended.
-async fn client(mut socket: WebSocket, web: &Web, secret: &str) -> String {
+async fn client(mut socket: WebSocket, web: &Web, secret: &str, person: &str) -> String {
+    let signer = Person {
+        key: web.key.clone(),
+        name: person.to_string(),
+    };
     let session = Arc::new(Mutex::new(ClientSession::new(
         web.repo.clone(),
         web.peer_id.clone(),
-        None,
+        Some(Box::new(signer)),
     )));
     let mut durable = web.repo.subscribe();
     let mut presence = web.presence.subscribe();

@@ -236,6 +236,7 @@ fn signature(
         actor: actor.to_bytes().to_vec(),
         hash: hash.0.to_vec(),
         signature: key.sign(&[&b"kp change v1\0"[..], &hash.0].concat()),
+        ..Default::default()
     }
 }
 

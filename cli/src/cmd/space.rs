@@ -64,6 +64,42 @@ pub(super) enum SpaceCmd {
         /// The member node's id.
         node_id: String,
     },
+    /// Name a person of the working group, with their role (admins only).
+    ///
+    /// A person is a researcher with an account (`kp user add`) at a member
+    /// node. What they write through the web listener or an automerge-repo
+    /// client is held, on every node, to their role here as well as to their
+    /// node's: a reader changes nothing, a reviewer only comments and writes
+    /// reports. A person the space does not name may read, not write.
+    #[command(after_help = "\
+Examples:
+  kp space add-person \"Remittances WG\" \"Amina Diallo\" --role editor --title chair
+  kp space add-person \"Remittances WG\" \"Bo Chen\" --role reviewer --node 5HueCGU8rMjx…")]
+    AddPerson {
+        /// The space (name or id).
+        name: String,
+        /// The person's account name at their node.
+        person: String,
+        /// admin, editor, reviewer or reader.
+        #[arg(long, default_value = "editor")]
+        role: String,
+        /// The node of their account [default: this node].
+        #[arg(long, default_value = "")]
+        node: String,
+        /// What they are in the group: chair, vice-chair, expert, volunteer...
+        #[arg(long, default_value = "")]
+        title: String,
+    },
+    /// Remove a person from the space (admins only); what they wrote stays.
+    RemovePerson {
+        /// The space (name or id).
+        name: String,
+        /// The person's account name at their node.
+        person: String,
+        /// The node of their account [default: this node].
+        #[arg(long, default_value = "")]
+        node: String,
+    },
 }
 
 /// A space, its members and its former members.
@@ -99,6 +135,26 @@ fn print_space(s: &pb::Space) -> anyhow::Result<()> {
         })
         .collect();
     table(&["MEMBER NODE", "ROLE", "INSTITUTION", "REGION"], &rows);
+    if !s.people.is_empty() {
+        outln!();
+        let rows: Vec<Vec<String>> = s
+            .people
+            .iter()
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.role.clone(),
+                    if p.title.is_empty() {
+                        "-".into()
+                    } else {
+                        p.title.clone()
+                    },
+                    p.node_id.clone(),
+                ]
+            })
+            .collect();
+        table(&["PERSON", "ROLE", "TITLE", "NODE"], &rows);
+    }
     for f in &s.former {
         outln!(
             "former {} {}, removed {}: its work as a member stays ({} documents)",
@@ -200,6 +256,39 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: SpaceCmd) -> anyhow::Result<()> {
             let s = ctx
                 .api
                 .remove_member(req)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            emit(ctx.json, &s, print_space)
+        }
+        SpaceCmd::AddPerson {
+            name,
+            person,
+            role,
+            node,
+            title,
+        } => {
+            let req = pb::AddPersonRequest {
+                space: name,
+                name: person,
+                node_id: node,
+                role,
+                title,
+                author: ctx.author.clone(),
+            };
+            let s = ctx.api.add_person(req).await.map_err(refused)?.into_inner();
+            emit(ctx.json, &s, print_space)
+        }
+        SpaceCmd::RemovePerson { name, person, node } => {
+            let req = pb::RemovePersonRequest {
+                space: name,
+                name: person,
+                node_id: node,
+                author: ctx.author.clone(),
+            };
+            let s = ctx
+                .api
+                .remove_person(req)
                 .await
                 .map_err(refused)?
                 .into_inner();

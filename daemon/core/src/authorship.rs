@@ -23,6 +23,33 @@ use crate::ids::parse_actor;
 
 /// What a node signs: this tag and a change's hash.
 const DOMAIN: &[u8] = b"kp change v1\0";
+/// What a node signs for a client's actor: this tag, the change's hash, the
+/// actor, and the person it vouches wrote it.
+const VOUCHED: &[u8] = b"kp client change v1\0";
+/// Longest person's name in a voucher, in bytes.
+pub const MAX_PERSON: usize = 400;
+
+/// A node's word that an actor that is not a node's (a client's, such as a
+/// browser's or a program's) writes for one of its people.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Voucher {
+    /// The node that vouches (and signs).
+    pub node: NodeId,
+    /// The person at that node.
+    pub person: String,
+}
+
+fn vouched_message(hash: &ChangeHash, actor: &ActorId, v: &Voucher) -> Vec<u8> {
+    let actor = actor.to_bytes();
+    let mut m = Vec::with_capacity(VOUCHED.len() + 32 + 1 + actor.len() + 32 + v.person.len());
+    m.extend_from_slice(VOUCHED);
+    m.extend_from_slice(&hash.0);
+    m.push(actor.len() as u8);
+    m.extend_from_slice(actor);
+    m.extend_from_slice(v.node.as_bytes());
+    m.extend_from_slice(v.person.as_bytes());
+    m
+}
 
 /// Bytes of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
@@ -41,8 +68,10 @@ pub struct Attestation {
     pub actor: ActorId,
     /// The change signed.
     pub hash: ChangeHash,
-    /// Ed25519 signature by the actor's node key.
+    /// Ed25519 signature by the actor's node key (or the vouching node's).
     pub signature: Vec<u8>,
+    /// For a client's actor: the node that vouches for it, and the person.
+    pub voucher: Option<Voucher>,
 }
 
 impl std::fmt::Debug for Attestation {
@@ -58,26 +87,57 @@ impl Attestation {
             actor: actor.clone(),
             hash,
             signature: key.sign(&signed_message(&hash)),
+            voucher: None,
+        }
+    }
+
+    /// Signs the change `hash` of a client's `actor` as written by `person`
+    /// of `key`'s node.
+    pub fn vouched(key: &NodeKey, actor: &ActorId, hash: ChangeHash, person: &str) -> Self {
+        let voucher = Voucher {
+            node: key.id(),
+            person: person.to_string(),
+        };
+        Self {
+            actor: actor.clone(),
+            hash,
+            signature: key.sign(&vouched_message(&hash, actor, &voucher)),
+            voucher: Some(voucher),
         }
     }
 
     /// The node whose key must have signed.
     pub fn node(&self) -> Option<NodeId> {
-        parse_actor(&self.actor).map(|(node, _)| node)
+        match &self.voucher {
+            Some(v) => Some(v.node),
+            None => parse_actor(&self.actor).map(|(node, _)| node),
+        }
     }
 
-    /// True if the signature is the actor's node key's, over this hash.
+    /// True if the signature is the actor's node key's, over this hash; or,
+    /// vouched, the vouching node's over the hash, actor and person — for an
+    /// actor that is no node's (a node vouches for clients, never for
+    /// another node's actor).
     pub fn verifies(&self) -> bool {
-        let Some(node) = self.node() else {
-            return false;
+        let (node, message) = match &self.voucher {
+            None => match parse_actor(&self.actor) {
+                Some((node, _)) => (node, signed_message(&self.hash).to_vec()),
+                None => return false,
+            },
+            Some(v) => {
+                if parse_actor(&self.actor).is_some() || v.person.len() > MAX_PERSON {
+                    return false;
+                }
+                (v.node, vouched_message(&self.hash, &self.actor, v))
+            }
         };
         UnparsedPublicKey::new(&ED25519, node.as_bytes())
-            .verify(&signed_message(&self.hash), &self.signature)
+            .verify(&message, &self.signature)
             .is_ok()
     }
 
     /// The stored form (the hash is the key): actor length, actor, sequence
-    /// number of the change, signature.
+    /// number of the change, signature; then, vouched, the node and the person.
     pub fn to_stored(&self, seq: u64) -> Vec<u8> {
         let actor = self.actor.to_bytes();
         let mut out = Vec::with_capacity(1 + actor.len() + 8 + self.signature.len());
@@ -85,6 +145,10 @@ impl Attestation {
         out.extend_from_slice(actor);
         out.extend_from_slice(&seq.to_be_bytes());
         out.extend_from_slice(&self.signature);
+        if let Some(v) = &self.voucher {
+            out.extend_from_slice(v.node.as_bytes());
+            out.extend_from_slice(v.person.as_bytes());
+        }
         out
     }
 
@@ -92,16 +156,29 @@ impl Attestation {
     pub fn from_stored(hash: ChangeHash, bytes: &[u8]) -> Option<(Self, u64)> {
         let (&len, rest) = bytes.split_first()?;
         let len = usize::from(len);
-        if rest.len() != len + 8 + SIGNATURE_LEN {
+        if rest.len() < len + 8 + SIGNATURE_LEN {
             return None;
         }
         let (actor, rest) = rest.split_at(len);
-        let (seq, signature) = rest.split_at(8);
+        let (seq, rest) = rest.split_at(8);
+        let (signature, rest) = rest.split_at(SIGNATURE_LEN);
+        let voucher = match rest.len() {
+            0 => None,
+            n if n < 32 => return None,
+            _ => {
+                let (node, person) = rest.split_at(32);
+                Some(Voucher {
+                    node: NodeId::from_bytes(node.try_into().ok()?),
+                    person: String::from_utf8(person.to_vec()).ok()?,
+                })
+            }
+        };
         Some((
             Self {
                 actor: ActorId::from(actor),
                 hash,
                 signature: signature.to_vec(),
+                voucher,
             },
             u64::from_be_bytes(seq.try_into().ok()?),
         ))
@@ -131,6 +208,8 @@ pub struct Link {
     pub start_op: u64,
     /// The counter of its last operation.
     pub max_op: u64,
+    /// For a client's change: who vouched for it (filled in once proven).
+    pub by: Option<Voucher>,
 }
 
 impl Link {
@@ -143,6 +222,16 @@ impl Link {
             deps: m.deps.clone(),
             start_op: m.start_op,
             max_op: m.max_op,
+            by: None,
+        }
+    }
+
+    /// The node that wrote the change: its actor's, or the node that vouched
+    /// for its client's actor.
+    pub fn node(&self) -> Option<NodeId> {
+        match &self.by {
+            Some(v) => Some(v.node),
+            None => parse_actor(&self.actor).map(|(node, _)| node),
         }
     }
 
@@ -154,6 +243,7 @@ impl Link {
             deps: c.deps().to_vec(),
             start_op: c.start_op().get(),
             max_op: c.max_op(),
+            by: None,
         }
     }
 }
@@ -237,6 +327,12 @@ pub enum Unproven {
         /// The node its actor id names.
         node: String,
     },
+    /// Two signatures attribute one client's actor to different people.
+    #[error("actor {actor} is vouched for as two different people; one actor is one person's")]
+    TwoVouchers {
+        /// The actor.
+        actor: String,
+    },
     /// A signature for its actor came with it, and does not verify.
     #[error(
         "change {hash} claims to be by node {node} but its signature does not verify against that node's key"
@@ -274,6 +370,37 @@ pub fn check(new: &[Link], known: &[Link], signed: &[Attestation]) -> Result<(),
     } else {
         Unproven::Unsigned { hash: l.hash, node }
     })
+}
+
+/// Gives each change of `new` by a client's actor the voucher of the
+/// verified signature that names its actor. An actor vouched for by two
+/// nodes, or for two people, is refused: one actor is one person's.
+pub fn attribute(new: &mut [Link], signed: &[Attestation]) -> Result<(), Unproven> {
+    let mut by: HashMap<&ActorId, &Voucher> = HashMap::new();
+    let vouched = || signed.iter().filter(|a| a.voucher.is_some());
+    if vouched().next().is_none() {
+        return Ok(());
+    }
+    for a in vouched() {
+        let v = a.voucher.as_ref().expect("filtered");
+        if !new.iter().any(|l| l.actor == a.actor) || !a.verifies() {
+            continue;
+        }
+        match by.get(&a.actor) {
+            Some(known) if *known != v => {
+                return Err(Unproven::TwoVouchers {
+                    actor: a.actor.to_string(),
+                });
+            }
+            _ => {
+                by.insert(&a.actor, v);
+            }
+        }
+    }
+    for l in new.iter_mut() {
+        l.by = by.get(&l.actor).map(|v| (*v).clone());
+    }
+    Ok(())
 }
 
 /// [`check`], returning for each change of `new` whether it is proven instead

@@ -54,7 +54,7 @@ use super::{
 };
 use kp_core::authorship::Link;
 use kp_core::identity::NodeId;
-use kp_core::ids::{DocId, parse_actor};
+use kp_core::ids::DocId;
 
 /// Longest decision or withdrawal note accepted.
 pub const MAX_NOTE_CHARS: usize = 4000;
@@ -1040,7 +1040,7 @@ pub fn check_new(
             .iter()
             .find(|l| l.actor == *actor && (l.start_op..=l.max_op).contains(counter))
             .ok_or_else(|| refuse("a review step that no new change made".into()))?;
-        let Some((node, _)) = parse_actor(actor) else {
+        let Some(node) = link.node() else {
             return Err(refuse(format!(
                 "change {} was made by an actor that is no node",
                 link.hash

@@ -22,7 +22,6 @@ use kp_core::authorship::Link;
 use super::space::Role;
 use super::{DocKind, ModelError};
 use kp_core::identity::NodeId;
-use kp_core::ids::parse_actor;
 
 pub use super::space::{FormerRoles, Roles};
 
@@ -103,7 +102,7 @@ pub fn check_new(
         let (node, allowed) = match by_actor.get(&meta.actor) {
             Some(known) => *known,
             None => {
-                let Some((node, _)) = parse_actor(&meta.actor) else {
+                let Some(node) = meta.node() else {
                     return Err(ModelError::Forbidden(format!(
                         "change {} was made by an actor that is no node",
                         meta.hash
@@ -154,17 +153,53 @@ pub fn check_new(
         super::review::check_new(doc, new, effective.as_ref().unwrap_or(roles))?;
     }
     for (hash, node) in comments_only {
-        let refused = || {
-            ModelError::Forbidden(format!(
-                "change {hash} by node {} refused: a reviewer may only comment on a draft",
-                node.short()
-            ))
-        };
-        let change = doc.get_change_by_hash(&hash).ok_or_else(refused)?;
-        for op in &change.decode().operations {
-            if !inside_comments(doc, &op.obj.to_string(), &op.key) {
-                return Err(refused());
-            }
+        only_comments(doc, hash, &format!("node {}", node.short()))?;
+    }
+    Ok(())
+}
+
+/// Fails unless every operation of change `hash` is inside a draft's comments.
+fn only_comments(doc: &mut AutoCommit, hash: ChangeHash, who: &str) -> Result<(), ModelError> {
+    let refused = || {
+        ModelError::Forbidden(format!(
+            "change {hash} by {who} refused: a reviewer may only comment on a draft"
+        ))
+    };
+    let change = doc.get_change_by_hash(&hash).ok_or_else(refused)?;
+    for op in &change.decode().operations {
+        if !inside_comments(doc, &op.obj.to_string(), &op.key) {
+            return Err(refused());
+        }
+    }
+    Ok(())
+}
+
+/// Holds every change of `new` that a node vouched a person wrote (a client's
+/// change) to that person's role among the space's `people`, as
+/// [`check_new`] holds it to the node's: a person the space does not name
+/// writes nothing.
+pub fn check_people(
+    doc: &mut AutoCommit,
+    new: &[Link],
+    kind: DocKind,
+    people: &super::space::People,
+) -> Result<(), ModelError> {
+    for l in new {
+        let Some(v) = &l.by else { continue };
+        let who = format!("{} at node {}", v.person, v.node.short());
+        let role = people.get(&(v.node, v.person.clone())).copied();
+        let allowed = match (role, allowance(kind, role)) {
+            (None, _) => Err(format!(
+                "{who} is not among the people of the space (kp space add-person)"
+            )),
+            (Some(_), Err(why)) => Err(why.replace("is a", "is, as a person, a")),
+            (Some(_), Ok(a)) => Ok(a),
+        }
+        .map_err(|why| {
+            ModelError::Forbidden(format!("change {} by {who} refused: {why}", l.hash))
+        })?;
+        if allowed == Allowed::Comments {
+            only_comments(doc, l.hash, &who)?;
         }
     }
     Ok(())

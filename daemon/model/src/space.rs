@@ -87,6 +87,104 @@ pub struct Former {
     pub heads: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+/// A person of a space: a researcher with an account at a member node, and
+/// their role in the space (the same roles as nodes'). A change a node
+/// vouches was written by one of its people is held to the person's role as
+/// well as the node's. Keyed by `name@node`, so two nodes naming people alike
+/// never collide.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Person {
+    /// The person's name (their account's at the node).
+    pub name: String,
+    /// The node their account is at.
+    pub node_id: String,
+    /// Their role, as stored (see [`Member::role`]).
+    pub role: String,
+    /// What they are in the working group (chair, vice-chair, expert,
+    /// volunteer researcher…); free text, may be empty.
+    pub title: String,
+}
+
+/// The roles of a space's people, by (node, name).
+pub type People = std::collections::BTreeMap<(kp_core::identity::NodeId, String), Role>;
+
+/// The people of `space` whose roles and nodes this node knows.
+pub fn people_roles(space: &Space) -> People {
+    space
+        .people
+        .iter()
+        .filter_map(|p| {
+            let node = p.node_id.parse().ok()?;
+            let role = parse_role(&p.role).ok()?;
+            Some(((node, p.name.clone()), role))
+        })
+        .collect()
+}
+
+/// Adds a person to the space (or changes their role and title). Only an
+/// admin node may, and only for a member node.
+pub fn add_person(doc: &mut AutoCommit, by_node: &str, person: &Person) -> Result<(), ModelError> {
+    check_admin(doc, by_node)?;
+    parse_role(&person.role)?;
+    let space = read(doc)?;
+    if !space.members.iter().any(|m| m.node_id == person.node_id) {
+        return Err(ModelError::invalid(format!(
+            "{} is not a member node of `{}`; add the node first (kp space add-member)",
+            person.node_id, space.name
+        )));
+    }
+    for (what, text, max) in [
+        ("a name", &person.name, 100),
+        ("a title", &person.title, 120),
+    ] {
+        if text.chars().count() > max || text.chars().any(char::is_control) || text.contains('@') {
+            return Err(ModelError::invalid(format!(
+                "{what} is one line of at most {max} characters, without `@`"
+            )));
+        }
+    }
+    if person.name.trim().is_empty() || person.name.trim() != person.name {
+        return Err(ModelError::invalid(
+            "a person's name may not be empty or padded",
+        ));
+    }
+    let people = match get_obj(doc, &ROOT, "people", ObjType::Map) {
+        Some(m) => m,
+        None => doc.put_object(ROOT, "people", ObjType::Map)?,
+    };
+    let key = format!("{}@{}", person.name, person.node_id);
+    let p = match get_obj(doc, &people, &key, ObjType::Map) {
+        Some(p) => p,
+        None => doc.put_object(&people, key.as_str(), ObjType::Map)?,
+    };
+    doc.put(&p, "name", person.name.as_str())?;
+    doc.put(&p, "node", person.node_id.as_str())?;
+    doc.put(&p, "role", person.role.as_str())?;
+    doc.put(&p, "title", person.title.as_str())?;
+    Ok(())
+}
+
+/// Removes a person from the space. Only an admin node may. What they wrote
+/// stays; what they write afterwards is refused.
+pub fn remove_person(
+    doc: &mut AutoCommit,
+    by_node: &str,
+    name: &str,
+    node_id: &str,
+) -> Result<(), ModelError> {
+    check_admin(doc, by_node)?;
+    let key = format!("{name}@{node_id}");
+    match get_obj(doc, &ROOT, "people", ObjType::Map) {
+        Some(people) if get_obj(doc, &people, &key, ObjType::Map).is_some() => {
+            doc.delete(&people, key.as_str())?;
+            Ok(())
+        }
+        _ => Err(ModelError::NotFound(format!(
+            "{name} at node {node_id} is not among the people of the space"
+        ))),
+    }
+}
+
 /// A space as read from its document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Space {
@@ -100,6 +198,8 @@ pub struct Space {
     pub members: Vec<Member>,
     /// Nodes removed from the space (and not members again).
     pub former: Vec<Former>,
+    /// The people of the working group, at member nodes.
+    pub people: Vec<Person>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -324,7 +424,21 @@ pub fn read(doc: &AutoCommit) -> Result<Space, ModelError> {
             });
         }
     }
+    let mut people = Vec::new();
+    if let Some(obj) = get_obj(doc, &ROOT, "people", ObjType::Map) {
+        for key in doc.keys(&obj) {
+            if let Some(p) = get_obj(doc, &obj, &key, ObjType::Map) {
+                people.push(Person {
+                    name: get_str(doc, &p, "name"),
+                    node_id: get_str(doc, &p, "node"),
+                    role: get_str(doc, &p, "role"),
+                    title: get_str(doc, &p, "title"),
+                });
+            }
+        }
+    }
     Ok(Space {
+        people,
         name: get_str(doc, &ROOT, "name"),
         theme: u32::try_from(get_i64(doc, &ROOT, "theme")).unwrap_or(0),
         description: get_str(doc, &ROOT, "description"),

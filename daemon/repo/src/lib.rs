@@ -194,6 +194,23 @@ pub struct Blame {
 /// them.
 pub type Accept<'a> = dyn Fn(&mut AutoCommit, &[Link]) -> Result<(), model::ModelError> + 'a;
 
+/// This node's signatures vouching for the changes a client adds (given
+/// those changes, and who earlier signatures held here say their actors
+/// are), or why it refuses them.
+pub type Vouch<'a> = dyn Fn(
+        &[Link],
+        &HashMap<ActorId, authorship::Voucher>,
+    ) -> Result<Vec<Attestation>, model::ModelError>
+    + 'a;
+
+/// What proves the changes a sync message adds.
+enum Proof<'a> {
+    /// Signatures that came with it (a partner's).
+    Given(&'a [Attestation]),
+    /// Made here for a client.
+    Vouch(&'a Vouch<'a>),
+}
+
 impl DocMeta {
     /// Takes the listed fields from `summary`; true if any of them changed.
     fn apply(&mut self, summary: model::Summary) -> bool {
@@ -708,6 +725,11 @@ impl Repo {
         } else {
             Vec::new()
         };
+        // Clients' actors: the node and person their signatures name.
+        let vouched: HashMap<ActorId, authorship::Voucher> =
+            if verify { signed.iter() } else { [].iter() }
+                .filter_map(|a| Some((a.actor.clone(), a.voucher.clone()?)))
+                .collect();
         let metas = loaded.doc.get_changes_meta(&[]);
         let proven = if verify {
             let links: Vec<Link> = metas.iter().map(Link::from_meta).collect();
@@ -721,10 +743,18 @@ impl Repo {
             .map(|(m, verified)| Blame {
                 hash: m.hash,
                 actor: m.actor.clone().into_owned(),
-                node: parse_actor(&m.actor).map(|(n, _)| n),
+                node: match vouched.get(m.actor.as_ref()) {
+                    Some(v) => Some(v.node),
+                    None => parse_actor(&m.actor).map(|(n, _)| n),
+                },
+                note: match vouched.get(m.actor.as_ref()) {
+                    // A client's change is credited to the person its node
+                    // vouched for, whatever its message says.
+                    Some(v) => ChangeNote::new(v.person.clone(), "edit (web)"),
+                    None => ChangeNote::parse(m.message.as_deref()),
+                },
                 seq: m.seq,
                 time: m.timestamp,
-                note: ChangeNote::parse(m.message.as_deref()),
                 ops: (m.max_op + 1).saturating_sub(m.start_op),
                 verified,
             })
@@ -749,7 +779,33 @@ impl Repo {
         signed: &[Attestation],
         accept: Option<&Accept<'_>>,
     ) -> Result<Ticket, RepoError> {
+        self.receive(id, state, messages, Proof::Given(signed), accept)
+    }
+
+    /// [`Repo::sync_receive`] for a message from a client of this node: the
+    /// signatures that prove its changes are made by `vouch` from the changes
+    /// it adds (this node vouching for its client), or it refuses them.
+    pub fn sync_receive_vouched(
+        &self,
+        id: &DocId,
+        state: &mut automerge::sync::State,
+        message: &[u8],
+        vouch: &Vouch<'_>,
+        accept: &Accept<'_>,
+    ) -> Result<Ticket, RepoError> {
+        self.receive(id, state, &[message], Proof::Vouch(vouch), Some(accept))
+    }
+
+    fn receive(
+        &self,
+        id: &DocId,
+        state: &mut automerge::sync::State,
+        messages: &[&[u8]],
+        proof: Proof<'_>,
+        accept: Option<&Accept<'_>>,
+    ) -> Result<Ticket, RepoError> {
         use automerge::sync::SyncDoc;
+        let mut made = Vec::new();
         let decode = |m: &&[u8]| {
             automerge::sync::Message::decode(m)
                 .map_err(|e| model::ModelError::invalid(format!("not a sync message: {e}")))
@@ -795,6 +851,31 @@ impl Repo {
             .map_err(model::ModelError::from)?;
         let changed = trial.get_heads() != before;
         let mut new = Vec::new();
+        let signed = match proof {
+            Proof::Given(signed) => signed,
+            Proof::Vouch(vouch) => {
+                if changed {
+                    let new = authorship::new_links(&mut trial, &before);
+                    let mut known = HashMap::new();
+                    for l in &new {
+                        if known.contains_key(&l.actor) {
+                            continue;
+                        }
+                        let tip = loaded.tips().get(&l.actor).copied();
+                        if let Some((seq, hash)) = tip
+                            && let Some(v) = self
+                                .inner
+                                .signature(id, &loaded.signed, &l.actor, seq, hash)
+                                .and_then(|a| a.voucher)
+                        {
+                            known.insert(l.actor.clone(), v);
+                        }
+                    }
+                    made = vouch(&new, &known)?;
+                }
+                &made
+            }
+        };
         if changed {
             new = self
                 .inner
@@ -1223,6 +1304,9 @@ impl Inner {
             authorship::check(&new, &known, &all)
                 .map_err(|e| model::ModelError::Forbidden(e.to_string()))?;
         }
+        let mut new = new;
+        authorship::attribute(&mut new, &all)
+            .map_err(|e| model::ModelError::Forbidden(e.to_string()))?;
         Ok(new)
     }
 

@@ -14,16 +14,18 @@
 //! they are never stored and never reach partners.
 //!
 //! Changes a client sends are taken only when the node vouches for them
-//! ([`Voucher`]): it says who the client is, signs the client's actors' tips in
-//! that person's name, and checks the changes against the person's role. A
-//! session without a voucher is read-only: any change it sends is refused,
+//! ([`Signer`]): it signs the client's actors' tips in the person's name, and
+//! the changes are held to the rules of the space, the person's role among
+//! its people included, exactly as a partner's would be. An actor is one
+//! person's: one that this node already vouched for as someone else is
+//! refused, and so is a node's actor. A session without a signer is read-only: any change it sends is refused,
 //! nothing of it is stored, and the document is no longer synced with that
 //! client in the session (as with a partner whose change is refused).
 
 use std::collections::{HashMap, HashSet};
 
-use automerge::{AutoCommit, ChangeHash};
-use kp_core::authorship::{Attestation, Link};
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use kp_core::authorship::{Attestation, Link, Voucher};
 use kp_core::ids::DocId;
 use kp_model::ModelError;
 use kp_repo::{Repo, RepoError};
@@ -33,16 +35,14 @@ use crate::repo_wire::{self, Ephemeral, FromClient};
 /// More refusals than this in a session close it.
 const MAX_REFUSED: u32 = 100;
 
-/// What the node does for a client that writes: proves and checks the
-/// changes it sends in the name of its person.
-pub trait Voucher: Send {
-    /// The signatures that prove `new`, the changes the client's message adds
-    /// to document `doc` (each client actor's tip, signed by this node in the
-    /// person's name), or why the client may not have written them.
-    fn vouch(&self, doc: &DocId, new: &[Link]) -> Result<Vec<Attestation>, ModelError>;
-    /// Checks the document as it would be after the changes `new` against
-    /// the person's role; an error refuses them all.
-    fn accept(&self, doc: &DocId, trial: &mut AutoCommit, new: &[Link]) -> Result<(), ModelError>;
+/// What the node does for a client that writes: signs its actors' changes
+/// in the name of the person logged in.
+pub trait Signer: Send {
+    /// The person (the account's name at this node).
+    fn person(&self) -> &str;
+    /// This node's signature of change `hash` of a client's `actor`, vouching
+    /// that the person wrote it.
+    fn vouch(&self, actor: &ActorId, hash: ChangeHash) -> Attestation;
 }
 
 /// Why a client session ends.
@@ -84,7 +84,7 @@ pub struct ClientSession {
     open: HashMap<DocId, Open>,
     blocked: HashSet<DocId>,
     refused: u32,
-    voucher: Option<Box<dyn Voucher>>,
+    signer: Option<Box<dyn Signer>>,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -94,15 +94,15 @@ impl std::fmt::Debug for ClientSession {
             .field("peer", &self.peer)
             .field("open", &self.open.len())
             .field("refused", &self.refused)
-            .field("writes", &self.voucher.is_some())
+            .field("writes", &self.signer.is_some())
             .finish()
     }
 }
 
 impl ClientSession {
     /// A session on `repo`; `me` is the peer id this node gives itself.
-    /// Without a `voucher` the client may read, not write.
-    pub fn new(repo: Repo, me: impl Into<String>, voucher: Option<Box<dyn Voucher>>) -> Self {
+    /// Without a `signer` the client may read, not write.
+    pub fn new(repo: Repo, me: impl Into<String>, signer: Option<Box<dyn Signer>>) -> Self {
         Self {
             repo,
             me: me.into(),
@@ -110,7 +110,7 @@ impl ClientSession {
             open: HashMap::new(),
             blocked: HashSet::new(),
             refused: 0,
-            voucher,
+            signer,
         }
     }
 
@@ -235,8 +235,8 @@ impl ClientSession {
             return unavailable();
         }
         let open = self.open.entry(id).or_default();
-        let voucher = self.voucher.as_deref();
-        let result = receive_vouched(&self.repo, &id, &mut open.state, data, voucher);
+        let signer = self.signer.as_deref();
+        let result = receive_vouched(&self.repo, &id, &mut open.state, data, signer);
         match result {
             Ok(()) => {}
             Err(RepoError::Model(e)) => {
@@ -272,37 +272,74 @@ impl ClientSession {
     }
 }
 
-/// Receives a client's sync message: the changes it adds are vouched for and
-/// checked by `voucher`, or refused without one.
+/// Receives a client's sync message: the changes it adds are vouched for by
+/// `signer` and held to the rules of the document's space, the person's role
+/// included, or refused without a signer.
 fn receive_vouched(
     repo: &Repo,
     id: &DocId,
     state: &mut automerge::sync::State,
     data: &[u8],
-    voucher: Option<&dyn Voucher>,
+    signer: Option<&dyn Signer>,
 ) -> Result<(), RepoError> {
-    let message = automerge::sync::Message::decode(data)
-        .map_err(|e| ModelError::invalid(format!("not a sync message: {e}")))?;
-    let links: Vec<Link> = message
-        .changes
-        .iter()
-        .flat_map(kp_core::authorship::links_in)
-        .collect();
-    let signed = match (voucher, links.is_empty()) {
-        (_, true) => Vec::new(),
-        (Some(v), false) => v.vouch(id, &links)?,
-        (None, false) => return Err(read_only().into()),
+    let Some(signer) = signer else {
+        // Read-only: a message that adds anything is refused.
+        let accept = |_: &mut AutoCommit, new: &[Link]| {
+            if new.is_empty() {
+                Ok(())
+            } else {
+                Err(read_only())
+            }
+        };
+        let refuse = |new: &[Link], _: &std::collections::HashMap<ActorId, Voucher>| {
+            if new.is_empty() {
+                Ok(Vec::new())
+            } else {
+                Err(read_only())
+            }
+        };
+        let ticket = repo.sync_receive_vouched(id, state, data, &refuse, &accept)?;
+        return repo.wait(ticket);
     };
+    let vouch =
+        |new: &[Link], known: &HashMap<ActorId, Voucher>| -> Result<Vec<Attestation>, ModelError> {
+            let mut signed = Vec::new();
+            for (actor, (_, hash)) in kp_core::authorship::tips(new) {
+                if kp_core::ids::parse_actor(&actor).is_some() {
+                    return Err(ModelError::Forbidden(format!(
+                        "change {hash} is written as a node ({actor}); a client writes with an \
+                     actor of its own"
+                    )));
+                }
+                if let Some(v) = known.get(&actor)
+                    && (v.node != repo.node() || v.person != signer.person())
+                {
+                    return Err(ModelError::Forbidden(format!(
+                        "actor {actor} writes for {} at node {}; one actor is one person's",
+                        v.person,
+                        v.node.short()
+                    )));
+                }
+                signed.push(signer.vouch(&actor, hash));
+            }
+            Ok(signed)
+        };
+    let space = crate::session::space_of(repo, id).unwrap_or(*id);
+    let (_, check) = crate::session::accept_in_held_space(repo, id, &space);
     let accept = |trial: &mut AutoCommit, new: &[Link]| -> Result<(), ModelError> {
         if new.is_empty() {
             return Ok(());
         }
-        match voucher {
-            Some(v) => v.accept(id, trial, new),
-            None => Err(read_only()),
+        if new.iter().any(|l| l.by.is_none()) {
+            // Only the client's own changes come from a client: anything else
+            // it sends is not news (or not proven).
+            return Err(ModelError::Forbidden(
+                "a client sent changes that are not its own".into(),
+            ));
         }
+        check(trial, new)
     };
-    let ticket = repo.sync_receive(id, state, &[data], &signed, Some(&accept))?;
+    let ticket = repo.sync_receive_vouched(id, state, data, &vouch, &accept)?;
     repo.wait(ticket)
 }
 

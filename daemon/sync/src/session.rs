@@ -56,7 +56,7 @@ fn former_of(former: &[space::Former], doc: &DocId) -> model::rules::FormerRoles
 }
 
 /// The space a document this node holds belongs to.
-fn space_of(repo: &Repo, id: &DocId) -> Option<DocId> {
+pub(crate) fn space_of(repo: &Repo, id: &DocId) -> Option<DocId> {
     let meta = repo.meta(id)?;
     match meta.kind {
         DocKind::Space => Some(*id),
@@ -109,10 +109,18 @@ fn doc_state(id: &DocId, space: &DocId, heads: Vec<Vec<u8>>) -> rp::DocState {
 fn to_wire(signed: Vec<Attestation>) -> Vec<rp::Signature> {
     signed
         .into_iter()
-        .map(|a| rp::Signature {
-            actor: a.actor.to_bytes().to_vec(),
-            hash: a.hash.0.to_vec(),
-            signature: a.signature,
+        .map(|a| {
+            let (voucher_node, person) = a
+                .voucher
+                .map(|v| (v.node.as_bytes().to_vec(), v.person))
+                .unwrap_or_default();
+            rp::Signature {
+                actor: a.actor.to_bytes().to_vec(),
+                hash: a.hash.0.to_vec(),
+                signature: a.signature,
+                voucher_node,
+                person,
+            }
         })
         .collect()
 }
@@ -133,19 +141,70 @@ fn from_wire(signed: &[rp::Signature]) -> Result<Vec<Attestation>, String> {
         .map(|s| {
             let hash = <[u8; 32]>::try_from(s.hash.as_slice())
                 .map_err(|_| "a signature names a change hash that is not 32 bytes".to_string())?;
-            if s.signature.len() != kp_core::authorship::SIGNATURE_LEN || s.actor.len() > 255 {
+            if s.signature.len() != kp_core::authorship::SIGNATURE_LEN
+                || s.actor.len() > 255
+                || s.person.len() > kp_core::authorship::MAX_PERSON
+            {
                 return Err("a malformed signature".to_string());
             }
+            let voucher = match <[u8; 32]>::try_from(s.voucher_node.as_slice()) {
+                Ok(node) => Some(kp_core::authorship::Voucher {
+                    node: kp_core::identity::NodeId::from_bytes(node),
+                    person: s.person.clone(),
+                }),
+                Err(_) if s.voucher_node.is_empty() => None,
+                Err(_) => return Err("a signature's voucher_node is not 32 bytes".to_string()),
+            };
             Ok(Attestation {
                 actor: automerge::ActorId::from(s.actor.as_slice()),
                 hash: automerge::ChangeHash(hash),
                 signature: s.signature.clone(),
+                voucher,
             })
         })
         .collect()
 }
 
-type AcceptFn = dyn Fn(&mut automerge::AutoCommit, &[Link]) -> Result<(), ModelError> + Send + Sync;
+pub(crate) type AcceptFn =
+    dyn Fn(&mut automerge::AutoCommit, &[Link]) -> Result<(), ModelError> + Send + Sync;
+
+/// The check of changes to document `doc` of `space`, a space this node
+/// holds, whoever sent them: the document stays in its space, and every new
+/// change is within its node's role and, for a client's change, its person's
+/// ([`model::rules`]). Also the space's members, read in the same pass.
+pub(crate) fn accept_in_held_space(
+    repo: &Repo,
+    doc: &DocId,
+    space: &DocId,
+) -> (Vec<space::Member>, Arc<AcceptFn>) {
+    // One read of the space serves the membership check, the roles, the
+    // people and what former members wrote.
+    let read = repo.read(space, |d| space::read(d).ok()).ok().flatten();
+    let (members, former, people) = read
+        .map(|s| {
+            let people = space::people_roles(&s);
+            (s.members, s.former, people)
+        })
+        .unwrap_or_default();
+    let roles = roles_of(&members);
+    let former = former_of(&former, doc);
+    let known_kind = repo.meta(doc).map(|m| m.kind);
+    let is_space = doc == space;
+    let expected = space.to_string();
+    let accept = Arc::new(move |d: &mut automerge::AutoCommit, new: &[Link]| {
+        let s = model::summarize(d);
+        let kind = known_kind.unwrap_or(s.kind);
+        if !is_space && s.space.as_deref() != Some(expected.as_str()) {
+            return Err(ModelError::invalid("the document names another space"));
+        }
+        if !is_space && kind == DocKind::Space {
+            return Err(ModelError::invalid("a space inside another space"));
+        }
+        model::rules::check_new(d, new, kind, &roles, &former)?;
+        model::rules::check_people(d, new, kind, &people)
+    });
+    (members, accept)
+}
 
 /// The replication state of one session with one peer.
 pub struct Session {
@@ -278,37 +337,13 @@ impl Session {
             return Err(format!("{doc} does not belong to space {space}"));
         }
         if self.repo.meta(space).is_some() {
-            // One read of the space serves the membership check, the roles
-            // and what former members wrote.
-            let read = self
-                .repo
-                .read(space, |d| space::read(d).ok())
-                .ok()
-                .flatten();
-            let (members, former) = read.map(|s| (s.members, s.former)).unwrap_or_default();
+            let (members, accept) = accept_in_held_space(&self.repo, doc, space);
             if !self.shares_among(&members) {
                 return Err(format!(
                     "the peer is not a member of space {space} (or this node is not)"
                 ));
             }
-            let roles = roles_of(&members);
-            let former = former_of(&former, doc);
-            let known_kind = self.repo.meta(doc).map(|m| m.kind);
-            let is_space = doc == space;
-            let expected = space.to_string();
-            return Ok(Some(Arc::new(
-                move |d: &mut automerge::AutoCommit, new: &[Link]| {
-                    let s = model::summarize(d);
-                    let kind = known_kind.unwrap_or(s.kind);
-                    if !is_space && s.space.as_deref() != Some(expected.as_str()) {
-                        return Err(ModelError::invalid("the document names another space"));
-                    }
-                    if !is_space && kind == DocKind::Space {
-                        return Err(ModelError::invalid("a space inside another space"));
-                    }
-                    model::rules::check_new(d, new, kind, &roles, &former)
-                },
-            )));
+            return Ok(Some(accept));
         }
         // A space this node does not hold: only the space document itself, and
         // only if it lists both nodes. (Its history is taken as it is: the

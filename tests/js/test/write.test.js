@@ -1,0 +1,72 @@
+// Clients write: through the node's rules and signatures, live to other
+// clients and to partner nodes, credited to the person.
+import { test, before, after } from "node:test"
+import assert from "node:assert/strict"
+import { next as A } from "@automerge/automerge"
+import { Node, draft, until } from "../kpd.js"
+
+let a, b, made, editor, reader, space
+
+before(async () => {
+  a = await new Node("Institute A").start()
+  b = await new Node("Institute B").start()
+  made = draft(a, "# Sending money home\n\nRemittances grew.\n")
+  space = a.kp("space", "show", "Remittances WG").id
+  a.kp("space", "add-member", space, b.id, "--role", "editor", "--institution", "Institute B")
+  await a.link(b)
+  editor = await a.login("Amina Diallo")
+  reader = await a.login("Rui Reader")
+  a.kp("space", "add-person", space, "Amina Diallo", "--role", "editor", "--title", "chair")
+  a.kp("space", "add-person", space, "Rui Reader", "--role", "reader")
+})
+after(async () => {
+  await a?.cleanup()
+  await b?.cleanup()
+})
+
+const body = (node) => node.kp("draft", "show", made.id).body
+
+test("a client's edit shows in kp, reaches a partner, and is credited to the person", async () => {
+  const repo = a.client(editor)
+  const handle = await repo.find(`automerge:${made.id}`)
+  handle.change((d) => A.splice(d, ["body"], d.body.length, 0, "Costs fell to 6 percent.\n"))
+  await until("the edit on the node", () => body(a).endsWith("Costs fell to 6 percent.\n"))
+  await until("the edit at the partner", () => body(b).endsWith("Costs fell to 6 percent.\n"))
+  const blame = b.kp("doc", "blame", made.id)
+  const mine = blame.changes.filter((c) => c.author === "Amina Diallo")
+  assert.ok(mine.length > 0, JSON.stringify(blame.changes.slice(-3)))
+  assert.ok(mine.every((c) => c.node_id === a.id && c.signature === "verified" && c.institution === "Institute A"), JSON.stringify(mine))
+})
+
+test("two clients see each other's edits and presence live", async () => {
+  const one = await a.client(editor).find(`automerge:${made.id}`)
+  const two = await a.client(editor).find(`automerge:${made.id}`)
+  one.change((d) => A.splice(d, ["body"], 0, 0, "[one] "))
+  await until("one's edit at two", () => two.doc().body.startsWith("[one] "))
+  two.change((d) => A.splice(d, ["body"], d.body.length, 0, "[two]\n"))
+  await until("two's edit at one", () => one.doc().body.endsWith("[two]\n"))
+  const seen = new Promise((resolve) => two.on("ephemeral-message", (m) => resolve(m.message)))
+  // Presence is sent until it arrives: the node relays it only once two has
+  // the document open, which it does by now.
+  const timer = setInterval(() => one.broadcast({ cursor: 7, who: "Amina" }), 100)
+  try {
+    assert.deepEqual(await seen, { cursor: 7, who: "Amina" })
+  } finally {
+    clearInterval(timer)
+  }
+})
+
+test("a reader's edit is refused and reaches no one", async () => {
+  const before = body(a)
+  const watcher = await a.client(editor).find(`automerge:${made.id}`)
+  const handle = await a.client(reader).find(`automerge:${made.id}`)
+  handle.change((d) => A.splice(d, ["body"], 0, 0, "READER WAS HERE "))
+  await until("the node to log the refusal", () => /refused a client's changes/.test(a.log) || undefined, 20000)
+  // An editor's later edit goes through; the reader's never does.
+  watcher.change((d) => A.splice(d, ["body"], d.body.length, 0, "After.\n"))
+  await until("the editor's edit at the partner", () => body(b).endsWith("After.\n"))
+  for (const text of [body(a), body(b), watcher.doc().body]) {
+    assert.ok(!text.includes("READER WAS HERE"), text)
+  }
+  assert.ok(body(a).startsWith(before.slice(0, 10)))
+})
