@@ -639,6 +639,74 @@ mod tests {
     }
 
     #[test]
+    fn a_node_vouches_for_its_clients_actor_and_nothing_else() {
+        let (a, b) = (key(1), key(2));
+        // A client's actor: random bytes, no node's key in it.
+        let client = ActorId::from(vec![7u8; 16]);
+        let mut doc = AutoCommit::new().with_actor(client.clone());
+        edits(&mut doc, 3);
+        let mut all = links(&mut doc);
+        let tip = all.last().unwrap().hash;
+        let vouched = Attestation::vouched(&a, &client, tip, "Amina Diallo");
+        assert!(vouched.verifies());
+        assert_eq!(vouched.node(), Some(a.id()));
+        assert_eq!(check(&all, &[], std::slice::from_ref(&vouched)), Ok(()));
+        attribute(&mut all, std::slice::from_ref(&vouched)).unwrap();
+        assert!(all.iter().all(
+            |l| l.by.as_ref().is_some_and(|v| v.person == "Amina Diallo")
+                && l.node() == Some(a.id())
+        ));
+
+        // Unvouched, the client's changes are proven by nothing.
+        assert!(check(&all, &[], &[]).is_err());
+        // Another person's name, or another node named, under A's signature: forged.
+        for forged in [
+            Attestation {
+                voucher: Some(Voucher {
+                    node: a.id(),
+                    person: "Someone Else".into(),
+                }),
+                ..vouched.clone()
+            },
+            Attestation {
+                voucher: Some(Voucher {
+                    node: b.id(),
+                    person: "Amina Diallo".into(),
+                }),
+                ..vouched.clone()
+            },
+        ] {
+            assert!(!forged.verifies());
+            assert!(matches!(
+                check(&all, &[], &[forged]),
+                Err(Unproven::BadSignature { .. })
+            ));
+        }
+        // A node may not vouch for another node's actor.
+        let mut theirs = AutoCommit::new().with_actor(actor_id(&b.id(), 1));
+        edits(&mut theirs, 1);
+        let t = links(&mut theirs);
+        let stolen = Attestation::vouched(&a, &t[0].actor, t[0].hash, "Amina Diallo");
+        assert!(!stolen.verifies());
+        // Two vouchers for one actor: refused.
+        let other = Attestation::vouched(&b, &client, tip, "Bo Chen");
+        assert!(matches!(
+            attribute(&mut all, &[vouched.clone(), other]),
+            Err(Unproven::TwoVouchers { .. })
+        ));
+        // The stored form keeps the voucher.
+        let bytes = vouched.to_stored(3);
+        assert_eq!(
+            Attestation::from_stored(tip, &bytes),
+            Some((vouched.clone(), 3))
+        );
+        assert_eq!(
+            Attestation::from_stored(tip, &bytes[..bytes.len() - 20]).map(|a| a.0.voucher),
+            None
+        );
+    }
+
+    #[test]
     fn stored_form_round_trips_and_refuses_other_shapes() {
         let a = key(1);
         let s = Attestation::new(&a, &actor_id(&a.id(), 7), ChangeHash([9; 32]));

@@ -194,6 +194,43 @@ pub fn init(
     Ok(())
 }
 
+/// Checks a draft made elsewhere than by [`init`] (by a client of the node,
+/// the automerge-repo way) before the node takes it: a draft of `space`
+/// with every field [`init`] writes, of the types it writes them. The lists
+/// and maps that later edits add to must exist from the start: two nodes
+/// that each made a missing one would keep only one of them, and lose what
+/// the other held.
+pub fn check_created(doc: &AutoCommit, space: &DocId) -> Result<(), ModelError> {
+    let bad = |what: &str| {
+        ModelError::invalid(format!(
+            "not a well-formed kp draft: {what} (text fields other than the body are \
+             plain strings, not automerge text)"
+        ))
+    };
+    expect_kind(doc, DocKind::Draft).map_err(|_| bad("`kind` must be \"draft\""))?;
+    if super::get_i64(doc, &ROOT, "schema") != SCHEMA as i64 {
+        return Err(bad(&format!("`schema` must be {SCHEMA}")));
+    }
+    if get_str(doc, &ROOT, "space") != space.to_string() {
+        return Err(bad("`space` must be the id of its space"));
+    }
+    check_line("a title", &get_str(doc, &ROOT, "title"), MAX_TITLE_CHARS)?;
+    get_str(doc, &ROOT, "draft_type").parse::<DraftType>()?;
+    body_obj(doc).map_err(|_| bad("`body` must be automerge text"))?;
+    for (key, ty) in [
+        ("authors", ObjType::List),
+        ("versions", ObjType::List),
+        ("comments", ObjType::Map),
+        ("review", ObjType::Map),
+    ] {
+        if get_obj(doc, &ROOT, key, ty).is_none() {
+            return Err(bad(&format!("`{key}` is missing or of the wrong type")));
+        }
+    }
+    super::review::check_lists(doc).map_err(|what| bad(&what))?;
+    read(doc, None).map(|_| ())
+}
+
 fn body_obj(doc: &AutoCommit) -> Result<ObjId, ModelError> {
     get_obj(doc, &ROOT, "body", ObjType::Text)
         .ok_or_else(|| ModelError::invalid("the draft has no body text"))
@@ -939,6 +976,47 @@ mod tests {
         .unwrap();
         doc.commit();
         doc
+    }
+
+    #[test]
+    fn a_draft_made_elsewhere_is_taken_only_with_every_field_kp_writes() {
+        let space = DocId::random();
+        let mut doc = AutoCommit::new();
+        init(
+            &mut doc,
+            &space,
+            "Costs",
+            DraftType::PolicyBrief,
+            "Text",
+            &BY,
+            1,
+        )
+        .unwrap();
+        check_created(&doc, &space).unwrap();
+        assert!(check_created(&doc, &DocId::random()).is_err());
+        // A title as automerge text (as a JavaScript string becomes), a
+        // missing review list, a workflow step already taken, another kind.
+        let mut text_title = doc.fork();
+        let t = text_title.put_object(ROOT, "title", ObjType::Text).unwrap();
+        text_title.splice_text(&t, 0, 0, "Costs").unwrap();
+        let mut no_list = doc.fork();
+        let review = get_obj(&no_list, &ROOT, "review", ObjType::Map).unwrap();
+        no_list.delete(&review, "decisions").unwrap();
+        let mut stepped = doc.fork();
+        let review = get_obj(&stepped, &ROOT, "review", ObjType::Map).unwrap();
+        let subs = get_obj(&stepped, &review, "submissions", ObjType::List).unwrap();
+        stepped.insert_object(&subs, 0, ObjType::Map).unwrap();
+        let mut space_kind = doc.fork();
+        space_kind.put(ROOT, "kind", "space").unwrap();
+        for (bad, says) in [
+            (text_title, "title"),
+            (no_list, "review.decisions"),
+            (stepped, "must be empty"),
+            (space_kind, "kind"),
+        ] {
+            let err = check_created(&bad, &space).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]

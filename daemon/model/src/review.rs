@@ -644,6 +644,20 @@ pub(crate) fn ensure_lists(doc: &mut AutoCommit) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// Fails unless the draft holds every list of the workflow, empty (a new
+/// draft has taken no step).
+pub(crate) fn check_lists(doc: &AutoCommit) -> Result<(), String> {
+    let review = get_obj(doc, &ROOT, "review", ObjType::Map).ok_or("`review` is missing")?;
+    for key in LISTS {
+        match get_obj(doc, &review, key, ObjType::List) {
+            Some(l) if doc.length(&l) == 0 => {}
+            Some(_) => return Err(format!("`review.{key}` of a new draft must be empty")),
+            None => return Err(format!("`review.{key}` is missing or not a list")),
+        }
+    }
+    Ok(())
+}
+
 /// A value of a record's field.
 enum Field<'a> {
     Str(&'a str),

@@ -244,6 +244,103 @@ mod tests {
         ActorId::from([node.as_bytes().as_slice(), &incarnation.to_be_bytes()].concat())
     }
 
+    /// The changes of `doc` after `before`, as vouched for by `node` for `person`.
+    fn vouched(
+        doc: &mut AutoCommit,
+        before: &[ChangeHash],
+        node: NodeId,
+        person: &str,
+    ) -> Vec<Link> {
+        kp_core::authorship::new_links(doc, before)
+            .into_iter()
+            .map(|mut l| {
+                l.by = Some(kp_core::authorship::Voucher {
+                    node,
+                    person: person.into(),
+                });
+                l
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_persons_change_is_held_to_the_persons_role_too() {
+        let ana = NodeId::from_bytes([1; 32]);
+        let roles: Roles = [(ana, Role::Admin)].into_iter().collect();
+        let people: crate::space::People = [
+            ((ana, "Amina".to_string()), Role::Editor),
+            ((ana, "Bo".to_string()), Role::Reviewer),
+            ((ana, "Rui".to_string()), Role::Reader),
+        ]
+        .into_iter()
+        .collect();
+        let me = ana.to_string();
+        let by = draft::Actor {
+            author: "Ana",
+            institution: "U",
+            node_id: &me,
+        };
+        let mut doc = AutoCommit::new().with_actor(actor(&ana, 1));
+        let space = kp_core::ids::DocId::random();
+        draft::init(
+            &mut doc,
+            &space,
+            "Paper",
+            crate::DraftType::WorkingPaper,
+            "Text.",
+            &by,
+            1,
+        )
+        .unwrap();
+        doc.commit();
+        let base = doc.get_heads();
+        let mut edit = |who: &str, comment: bool| {
+            let mut client = doc.fork().with_actor(ActorId::from(vec![9u8; 16]));
+            if comment {
+                draft::add_comment(&mut client, "cabcdefghij", "Text", "Why?", &by, 2).unwrap();
+            } else {
+                draft::set_body(&mut client, "Other text.", &by).unwrap();
+            }
+            client.commit();
+            let new = vouched(&mut client, &base, ana, who);
+            check_new(
+                &mut client,
+                &new,
+                DocKind::Draft,
+                &roles,
+                &FormerRoles::new(),
+            )?;
+            check_people(&mut client, &new, DocKind::Draft, &people)
+        };
+        edit("Amina", false).expect("an editor edits");
+        edit("Bo", true).expect("a reviewer comments");
+        let err = edit("Bo", false).unwrap_err().to_string();
+        assert!(
+            err.contains("Bo at node") && err.contains("only comment"),
+            "{err}"
+        );
+        let err = edit("Rui", true).unwrap_err().to_string();
+        assert!(err.contains("readers change nothing"), "{err}");
+        let err = edit("Nobody", true).unwrap_err().to_string();
+        assert!(err.contains("not among the people"), "{err}");
+        // The node's role bounds its people: a reader node's editor writes nothing.
+        let as_reader: Roles = [(ana, Role::Reader)].into_iter().collect();
+        let mut client = doc.fork().with_actor(ActorId::from(vec![9u8; 16]));
+        draft::set_body(&mut client, "Other.", &by).unwrap();
+        client.commit();
+        let new = vouched(&mut client, &base, ana, "Amina");
+        assert!(
+            check_new(
+                &mut client,
+                &new,
+                DocKind::Draft,
+                &as_reader,
+                &FormerRoles::new()
+            )
+            .is_err()
+        );
+    }
+
     #[test]
     fn each_change_is_held_to_its_authors_role() {
         let (ana, bo, rex, eve) = (

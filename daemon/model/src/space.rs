@@ -578,4 +578,62 @@ mod tests {
         let s = merged(&mut x, &mut y);
         assert!(s.members.iter().all(|m| m.role != "admin"), "{s:?}");
     }
+
+    #[test]
+    fn people_are_named_by_admins_at_member_nodes() {
+        let node = kp_core::identity::NodeId::from_bytes([5; 32]).to_string();
+        let mut doc = AutoCommit::new();
+        let admin = Member {
+            node_id: node.clone(),
+            ..admin()
+        };
+        init(&mut doc, "WG", 7, "", &admin, 1).unwrap();
+        let amina = Person {
+            name: "Amina Diallo".into(),
+            node_id: node.clone(),
+            role: "editor".into(),
+            title: "chair".into(),
+        };
+        add_person(&mut doc, &node, &amina).unwrap();
+        assert_eq!(read(&doc).unwrap().people, vec![amina.clone()]);
+        let roles = people_roles(&read(&doc).unwrap());
+        assert_eq!(roles.len(), 1);
+        // Not an admin; not a member node; a bad role or name: refused.
+        assert!(add_person(&mut doc, "other", &amina).is_err());
+        let elsewhere = Person {
+            node_id: "nodeX".into(),
+            ..amina.clone()
+        };
+        assert!(
+            add_person(&mut doc, &node, &elsewhere)
+                .unwrap_err()
+                .to_string()
+                .contains("not a member node")
+        );
+        assert!(
+            add_person(
+                &mut doc,
+                &node,
+                &Person {
+                    role: "boss".into(),
+                    ..amina.clone()
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            add_person(
+                &mut doc,
+                &node,
+                &Person {
+                    name: "a@b".into(),
+                    ..amina.clone()
+                }
+            )
+            .is_err()
+        );
+        remove_person(&mut doc, &node, "Amina Diallo", &node).unwrap();
+        assert!(read(&doc).unwrap().people.is_empty());
+        assert!(remove_person(&mut doc, &node, "Amina Diallo", &node).is_err());
+    }
 }

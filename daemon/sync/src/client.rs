@@ -34,6 +34,20 @@ use crate::repo_wire::{self, Ephemeral, FromClient};
 
 /// More refusals than this in a session close it.
 const MAX_REFUSED: u32 = 100;
+/// Documents a client may be creating at once (announced, not yet taken).
+const MAX_FRESH: usize = 8;
+/// Bytes of sync messages a document a client creates may take before the
+/// node has the whole of it.
+const MAX_FRESH_BYTES: usize = 64 << 20;
+
+/// A document a client announced that the node does not hold: synced into a
+/// scratch document until it is whole, then checked and taken, or refused.
+#[derive(Debug, Default)]
+struct Fresh {
+    doc: AutoCommit,
+    state: automerge::sync::State,
+    bytes: usize,
+}
 
 /// What the node does for a client that writes: signs its actors' changes
 /// in the name of the person logged in.
@@ -85,6 +99,7 @@ pub struct ClientSession {
     blocked: HashSet<DocId>,
     refused: u32,
     signer: Option<Box<dyn Signer>>,
+    fresh: HashMap<DocId, Fresh>,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -111,6 +126,7 @@ impl ClientSession {
             blocked: HashSet::new(),
             refused: 0,
             signer,
+            fresh: HashMap::new(),
         }
     }
 
@@ -162,10 +178,10 @@ impl ClientSession {
                 return Err(ClientError::Protocol("a second `join`".into()));
             }
             FromClient::Request { doc, data } => {
-                reply.send = self.sync(&peer, &doc, &data)?;
+                reply.send = self.sync(&peer, &doc, &data, true)?;
             }
             FromClient::Sync { doc, data } => {
-                reply.send = self.sync(&peer, &doc, &data)?;
+                reply.send = self.sync(&peer, &doc, &data, false)?;
             }
             FromClient::Ephemeral(mut e) => {
                 if let Ok(id) = e.doc.parse::<DocId>()
@@ -220,7 +236,13 @@ impl ClientSession {
         self.has_open(&id).then(|| repo_wire::ephemeral(e, peer))
     }
 
-    fn sync(&mut self, peer: &str, doc: &str, data: &[u8]) -> Result<Vec<Vec<u8>>, ClientError> {
+    fn sync(
+        &mut self,
+        peer: &str,
+        doc: &str,
+        data: &[u8],
+        request: bool,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
         let unavailable = || Ok(vec![repo_wire::unavailable(&self.me, peer, doc)]);
         let Ok(id) = doc.parse::<DocId>() else {
             return unavailable();
@@ -230,9 +252,13 @@ impl ClientSession {
         }
         if self.repo.meta(&id).is_none() {
             // Nothing of a document this node does not hold, whether it
-            // exists elsewhere or not.
+            // exists elsewhere or not; but a client that writes may be
+            // announcing a document it made.
             self.open.remove(&id);
-            return unavailable();
+            if request || self.signer.is_none() {
+                return unavailable();
+            }
+            return self.create(peer, &id, doc, data);
         }
         let open = self.open.entry(id).or_default();
         let signer = self.signer.as_deref();
@@ -240,23 +266,100 @@ impl ClientSession {
         match result {
             Ok(()) => {}
             Err(RepoError::Model(e)) => {
-                self.refused += 1;
-                self.blocked.insert(id);
-                if self.refused == 1 {
-                    tracing::warn!(client = %peer, %id, "refused a client's changes: {e}");
-                } else {
-                    tracing::debug!(client = %peer, %id, "refused a client's changes: {e}");
-                }
-                if self.refused > MAX_REFUSED {
-                    return Err(ClientError::Protocol(format!(
-                        "more than {MAX_REFUSED} refused messages"
-                    )));
-                }
+                self.refuse(peer, &id, &e)?;
                 return Ok(Vec::new());
             }
             Err(e) => return Err(e.into()),
         }
         self.answer(peer, &id)
+    }
+
+    /// A sync message about a document the client made and the node does not
+    /// hold: synced into a scratch copy; once it is whole, checked and taken
+    /// ([`adopt`]), or refused with nothing stored.
+    fn create(
+        &mut self,
+        peer: &str,
+        id: &DocId,
+        doc: &str,
+        data: &[u8],
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
+        use automerge::sync::SyncDoc;
+        let unavailable = vec![repo_wire::unavailable(&self.me, peer, doc)];
+        if !self.fresh.contains_key(id) && self.fresh.len() >= MAX_FRESH {
+            return Ok(unavailable);
+        }
+        let fresh = self.fresh.entry(*id).or_default();
+        fresh.bytes += data.len();
+        let step = (|| {
+            if fresh.bytes > MAX_FRESH_BYTES {
+                return Err(ModelError::TooLarge(format!(
+                    "a new document may take at most {} MiB before it is whole",
+                    MAX_FRESH_BYTES >> 20
+                )));
+            }
+            let message = automerge::sync::Message::decode(data)
+                .map_err(|e| ModelError::invalid(format!("not a sync message: {e}")))?;
+            fresh
+                .doc
+                .sync()
+                .receive_sync_message(&mut fresh.state, message)
+                .map_err(ModelError::from)?;
+            Ok(fresh.doc.get_heads().is_empty() || !fresh.doc.get_missing_deps(&[]).is_empty())
+        })();
+        match step {
+            Ok(true) => {
+                // Not whole yet: say what the node lacks.
+                let reply = fresh.doc.sync().generate_sync_message(&mut fresh.state);
+                return Ok(reply
+                    .map(|m| repo_wire::sync(&self.me, peer, doc, &m.encode()))
+                    .into_iter()
+                    .collect());
+            }
+            Ok(false) => {}
+            Err(e) => {
+                self.fresh.remove(id);
+                self.refuse(peer, id, &e)?;
+                return Ok(unavailable);
+            }
+        }
+        let fresh = self.fresh.remove(id).expect("present above");
+        let signer = self.signer.as_deref().expect("checked by the caller");
+        match adopt(&self.repo, id, fresh.doc, signer) {
+            Ok(()) => {
+                self.open.insert(
+                    *id,
+                    Open {
+                        state: fresh.state,
+                        attested: HashSet::new(),
+                    },
+                );
+                self.answer(peer, id)
+            }
+            Err(RepoError::Model(e)) => {
+                self.refuse(peer, id, &e)?;
+                Ok(unavailable)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Counts and logs a refusal; the document is no longer synced with this
+    /// client in the session.
+    fn refuse(&mut self, peer: &str, id: &DocId, e: &ModelError) -> Result<(), ClientError> {
+        self.refused += 1;
+        self.blocked.insert(*id);
+        if self.refused == 1 {
+            tracing::warn!(client = %peer, %id, "refused a client's changes: {e}");
+        } else {
+            tracing::debug!(client = %peer, %id, "refused a client's changes: {e}");
+        }
+        if self.refused > MAX_REFUSED {
+            return Err(ClientError::Protocol(format!(
+                "more than {MAX_REFUSED} refused messages"
+            )));
+        }
+        Ok(())
     }
 
     /// The next sync message for the client about `id`, if there is one.
@@ -270,6 +373,59 @@ impl ClientSession {
             .into_iter()
             .collect())
     }
+}
+
+/// Takes a document a client made: a well-formed draft of a space this node
+/// holds, every change of it by the client's actors, vouched for by `signer`
+/// and within the person's role (and the node's) in that space.
+fn adopt(
+    repo: &Repo,
+    id: &DocId,
+    mut doc: AutoCommit,
+    signer: &dyn Signer,
+) -> Result<(), RepoError> {
+    let summary = kp_model::summarize(&doc);
+    if summary.kind != kp_model::DocKind::Draft {
+        return Err(ModelError::Forbidden(format!(
+            "a client may create drafts only, and this document's `kind` is {:?}",
+            summary.kind.as_str()
+        ))
+        .into());
+    }
+    let space = summary
+        .space
+        .and_then(|s| s.parse::<DocId>().ok())
+        .filter(|s| {
+            repo.meta(s)
+                .is_some_and(|m| m.kind == kp_model::DocKind::Space)
+        })
+        .ok_or_else(|| {
+            ModelError::invalid("a new draft must name, as `space`, a space this node holds")
+        })?;
+    kp_model::draft::check_created(&doc, &space)?;
+    let links = kp_core::authorship::new_links(&mut doc, &[]);
+    let mut signed = Vec::new();
+    for (actor, (_, hash)) in kp_core::authorship::tips(&links) {
+        if kp_core::ids::parse_actor(&actor).is_some() {
+            return Err(ModelError::Forbidden(format!(
+                "change {hash} is written as a node ({actor}); a client writes with an actor \
+                 of its own"
+            ))
+            .into());
+        }
+        signed.push(signer.vouch(&actor, hash));
+    }
+    let (_, check) = crate::session::accept_in_held_space(repo, id, &space);
+    let accept = |trial: &mut AutoCommit, new: &[Link]| -> Result<(), ModelError> {
+        if new.iter().any(|l| l.by.is_none()) {
+            return Err(ModelError::Forbidden(
+                "a client sent changes that are not its own".into(),
+            ));
+        }
+        check(trial, new)
+    };
+    let (ticket, _) = repo.import(id, &doc.save(), &signed, &accept)?;
+    repo.wait(ticket)
 }
 
 /// Receives a client's sync message: the changes it adds are vouched for by

@@ -70,3 +70,60 @@ test("a reader's edit is refused and reaches no one", async () => {
   }
   assert.ok(body(a).startsWith(before.slice(0, 10)))
 })
+
+/** A new draft as kp writes one: scalar strings, text for the body, and the
+ * lists and maps later edits add to. */
+function newDraft(space, title, body) {
+  const s = (v) => new A.RawString(v)
+  return {
+    kind: s("draft"),
+    schema: 1,
+    space: s(space),
+    title: s(title),
+    draft_type: s("policy-brief"),
+    status: s("draft"),
+    created_at: Math.floor(Date.now() / 1000),
+    authors: [],
+    body,
+    versions: [],
+    comments: {},
+    review: { submissions: [], assignments: [], decisions: [], publications: [], withdrawals: [] },
+  }
+}
+
+test("a draft a client creates is taken, listed by kp and replicated", async () => {
+  const repo = a.client(editor)
+  const handle = repo.create(newDraft(space, "Made in the browser", "Fees fell.\n"))
+  const id = handle.documentId
+  await until("the node to take the new draft", () =>
+    a.kp("draft", "list").drafts?.some((d) => d.id === id) || undefined,
+  )
+  assert.equal(a.kp("draft", "show", id).body, "Fees fell.\n")
+  await until("the partner to receive it", () => {
+    try {
+      return b.kp("draft", "show", id).body === "Fees fell.\n"
+    } catch {
+      return false
+    }
+  })
+})
+
+test("a malformed document, or a reader's draft, is refused with nothing stored", async () => {
+  const count = () => a.kp("draft", "list").drafts.length
+  const before = count()
+  const refusals = () => (a.log.match(/refused a client's changes/g) ?? []).length
+  const r0 = refusals()
+  // Each from a client of its own: a session logs its first refusal.
+  const junk = a.client(editor).create({ kind: "draft", note: "no fields" })
+  const stray = a.client(editor).create(newDraft("2j9knpCseyhnK8izDmLpGP5WMdZQ", "Nowhere", "x"))
+  const byReader = a.client(reader).create(newDraft(space, "A reader's", "x"))
+  await until("the node to refuse the three", () => refusals() >= r0 + 3 || undefined)
+  for (const why of ["a client may create drafts only", "a space this node holds", "readers change nothing"]) {
+    assert.ok(a.log.includes(why), `the log does not say "${why}": ${a.log}`)
+  }
+  assert.equal(count(), before)
+  for (const h of [junk, stray, byReader]) {
+    assert.throws(() => a.kp("draft", "show", h.documentId), /no draft/)
+    assert.throws(() => b.kp("draft", "show", h.documentId))
+  }
+})
