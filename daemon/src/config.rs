@@ -37,6 +37,8 @@ pub struct WebSection {
     pub tls_key: String,
     /// Largest WebSocket message taken from a client, MiB.
     pub max_message_mib: usize,
+    /// Clients connected at once.
+    pub max_clients: usize,
 }
 
 /// The web listener's address when `kpd.toml` names none.
@@ -50,6 +52,7 @@ impl Default for WebSection {
             tls_cert: String::new(),
             tls_key: String::new(),
             max_message_mib: 64,
+            max_clients: 500,
         }
     }
 }
@@ -342,8 +345,11 @@ hosts = []
 tls_cert = ""
 tls_key = ""
 # Largest message a client may send, in MiB. Clients are held to the rate
-# of peers.max_frames_per_sec.
+# of peers.max_frames_per_sec and to its idle timeout (the node pings them).
 max_message_mib = {wmax}
+# Clients (browser tabs, programs) connected at once; more are refused until
+# one leaves.
+max_clients = {wclients}
 "#,
         cache = d.store.cache_documents,
         page = d.store.page_cache_mib,
@@ -365,6 +371,7 @@ max_message_mib = {wmax}
         pwasm = d.plugins.max_wasm_kib,
         wlisten = d.web.listen,
         wmax = d.web.max_message_mib,
+        wclients = d.web.max_clients,
     )
 }
 
@@ -430,8 +437,8 @@ impl Config {
                     .into(),
             );
         }
-        if w.max_message_mib == 0 {
-            return Err("web.max_message_mib must be at least 1".into());
+        if w.max_message_mib == 0 || w.max_clients == 0 {
+            return Err("web.max_message_mib and web.max_clients must be at least 1".into());
         }
         for p in &cfg.peers.peer {
             if let Err(e) = p.id.parse::<kp_core::identity::NodeId>() {

@@ -387,6 +387,8 @@ impl Node {
             tls: tls.is_some(),
             max_message: w.max_message_mib << 20,
             max_per_sec: self.cfg.peers.max_frames_per_sec,
+            idle: std::time::Duration::from_secs(self.cfg.peers.idle_timeout_secs),
+            slots: Arc::new(tokio::sync::Semaphore::new(w.max_clients)),
             key: self.key.clone(),
             presence: tokio::sync::broadcast::channel(1024).0,
             stop: stop.clone(),

@@ -76,6 +76,10 @@ pub(crate) struct Web {
     pub(crate) max_message: usize,
     /// Messages a client may send per second on average.
     pub(crate) max_per_sec: u32,
+    /// A client silent this long is disconnected.
+    pub(crate) idle: std::time::Duration,
+    /// Connections open at once; more are refused until one closes.
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
     /// The node's key, which vouches for its people's changes.
     pub(crate) key: kp_core::identity::NodeKey,
     /// `ephemeral` messages between the clients.
@@ -295,12 +299,19 @@ async fn sync(
             "log in first: a session cookie, `Authorization: Bearer SESSION`, or `?session=SESSION` (from POST /api/login)",
         );
     };
+    let Ok(slot) = Arc::clone(&web.slots).try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node serves as many clients as it may ([web] max_clients); try again later",
+        );
+    };
     let max = web.max_message;
     ws.max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             tracing::info!(person = %name, "a client connected");
             let why = client(socket, &web, &secret, &name).await;
+            drop(slot);
             tracing::info!(person = %name, "a client left: {why}");
         })
 }
@@ -322,6 +333,11 @@ async fn client(mut socket: WebSocket, web: &Web, secret: &str, person: &str) ->
     let mut ended = web.accounts.ended();
     let mut stop = web.stop.clone();
     let mut budget = Budget::new(web.max_per_sec, Instant::now());
+    // A ping every third of the idle timeout; a client silent for the whole
+    // of it (not even a pong) is gone, and its connection is closed.
+    let mut heard = Instant::now();
+    let mut ping = tokio::time::interval(web.idle / 3);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Runs a step of the session where it may block (it waits for what it
     // took to be durable).
     async fn step<T: Send + 'static>(
@@ -351,7 +367,17 @@ async fn client(mut socket: WebSocket, web: &Web, secret: &str, person: &str) ->
                 let _ = socket.send(Message::Binary(repo_wire::error("your session ended").into())).await;
                 return "its session ended".into();
             }
+            _ = ping.tick() => {
+                if heard.elapsed() > web.idle {
+                    return format!("it was silent for {} s", web.idle.as_secs());
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return "it went away".into();
+                }
+                continue;
+            }
             message = socket.recv() => {
+                heard = Instant::now();
                 let bytes = match message {
                     None => return "it disconnected".into(),
                     Some(Err(e)) => return format!("the connection failed: {e}"),

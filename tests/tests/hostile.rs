@@ -623,6 +623,21 @@ async fn take(
     }
 }
 
+/// Asserts that no refusal comes back for a second (the node's summary and
+/// offers may).
+async fn no_refusal(inbound: &mut tonic::Streaming<rp::Frame>, what: &str) {
+    let quiet = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Ok(Some(f)) = inbound.message().await {
+            if let Some(rp::frame::Body::Refusal(r)) = f.body {
+                return r;
+            }
+        }
+        std::future::pending().await
+    })
+    .await;
+    assert!(quiet.is_err(), "{what} is accepted: {quiet:?}");
+}
+
 /// Sends `frame` and returns the refusal the node answers with.
 async fn refused_with(
     tx: &tokio::sync::mpsc::Sender<rp::Frame>,
@@ -780,17 +795,7 @@ fn forged_tampered_and_unsigned_changes_are_refused_and_not_relayed() {
         ))
         .await
         .unwrap();
-        // No refusal comes back; the node's summary and offers may.
-        let quiet = tokio::time::timeout(Duration::from_secs(1), async {
-            while let Ok(Some(f)) = inbound.message().await {
-                if let Some(rp::frame::Body::Refusal(r)) = f.body {
-                    return r;
-                }
-            }
-            std::future::pending().await
-        })
-        .await;
-        assert!(quiet.is_err(), "the signed change is accepted: {quiet:?}");
+        no_refusal(&mut inbound, "the signed change").await;
     });
     assert_eq!(
         a.json(&["draft", "list", "--space", &private])["drafts"]
@@ -1024,5 +1029,134 @@ fn a_partners_review_step_against_the_rules_is_refused() {
             .as_array()
             .is_none_or(|p| p.is_empty()),
         "{shown}"
+    );
+}
+
+/// A client's change as a partner relays it: the change of an actor that is
+/// no node's, and the partner's signature vouching for `person` (or a forged
+/// or missing one).
+fn vouched(
+    key: &NodeKey,
+    named: &[u8],
+    actor: &automerge::ActorId,
+    hash: automerge::ChangeHash,
+    person: &str,
+) -> rp::Signature {
+    let a = kp_core::authorship::Attestation::vouched(key, actor, hash, person);
+    rp::Signature {
+        actor: actor.to_bytes().to_vec(),
+        hash: hash.0.to_vec(),
+        signature: a.signature,
+        voucher_node: named.to_vec(),
+        person: person.into(),
+    }
+}
+
+/// A partner relays its clients' changes (browsers, programs): each is held,
+/// at the receiving node, to the person's role among the space's people as
+/// well as to the partner's role. A person the space does not name, a reader,
+/// a voucher in another node's name, and a client's change with no voucher are
+/// refused and not relayed; an editor's change goes through, is relayed, and
+/// is credited to the person at the partner on every node.
+#[test]
+fn a_partners_clients_are_held_to_their_people_roles() {
+    use automerge::transaction::Transactable;
+
+    let a = Kpd::listening();
+    let b = Kpd::listening();
+    let Stage {
+        a_id,
+        a_addr,
+        evil,
+        evil_id,
+        space,
+        draft,
+        ..
+    } = Stage::new(&a, &b, "editor", "Partner U");
+    a.ok(&[
+        "space",
+        "add-person",
+        &space,
+        "Rui Reader",
+        "--node",
+        &evil_id,
+        "--role",
+        "reader",
+    ]);
+    a.ok(&[
+        "space",
+        "add-person",
+        &space,
+        "Eve Editor",
+        "--node",
+        &evil_id,
+        "--role",
+        "editor",
+    ]);
+    let (draft_b, space_b) = (Stage::bytes(&draft), Stage::bytes(&space));
+    let a_key = a_id.parse::<kp_core::identity::NodeId>().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cases = [
+        ("a stranger", "not among the people"),
+        ("a reader", "readers change nothing"),
+        ("in A's name", "does not verify"),
+        ("no voucher", "carries no signature"),
+        ("Eve Editor", ""),
+    ];
+    for (n, (case, why)) in cases.iter().enumerate() {
+        let refusal = rt.block_on(async {
+            let (tx, mut inbound, mut doc, _) = take(&evil, &a_id, &a_addr, &draft_b).await;
+            let actor = automerge::ActorId::from(vec![0xc0 + n as u8; 16]);
+            doc.set_actor(actor.clone());
+            doc.put(automerge::ROOT, "title", format!("Pledges ({case})"))
+                .unwrap();
+            let hash = doc.commit().unwrap();
+            let evil_node = evil.id().as_bytes().to_vec();
+            let signatures = match *case {
+                "a stranger" => vec![vouched(&evil, &evil_node, &actor, hash, "Stranger")],
+                "a reader" => vec![vouched(&evil, &evil_node, &actor, hash, "Rui Reader")],
+                "in A's name" => vec![vouched(&evil, a_key.as_bytes(), &actor, hash, "Eve Editor")],
+                "no voucher" => Vec::new(),
+                _ => vec![vouched(&evil, &evil_node, &actor, hash, "Eve Editor")],
+            };
+            let frame = signed_whole(draft_b.clone(), space_b.clone(), doc.save(), signatures);
+            if why.is_empty() {
+                tx.send(frame).await.unwrap();
+                no_refusal(&mut inbound, "Eve's change").await;
+                None
+            } else {
+                Some(refused_with(&tx, &mut inbound, frame).await)
+            }
+        });
+        if let Some(r) = refusal {
+            assert!(r.reason.contains(why), "{case}: {}", r.reason);
+            assert_eq!(
+                a.json(&["draft", "show", &draft])["summary"]["title"],
+                "Pledges",
+                "{case}: nothing applied"
+            );
+        }
+    }
+    wait_json(
+        &b,
+        &["draft", "show", &draft],
+        "Eve's change reaches B",
+        |v| v["summary"]["title"] == "Pledges (Eve Editor)",
+    );
+    let blame = b.json(&["doc", "blame", &draft, "--limit", "0"]);
+    let eve: Vec<_> = blame["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["author"] == "Eve Editor")
+        .collect();
+    assert_eq!(eve.len(), 1, "{blame}");
+    assert_eq!(eve[0]["node_id"], evil_id.as_str());
+    assert_eq!(eve[0]["institution"], "Partner U");
+    assert_eq!(eve[0]["signature"], "verified");
+    assert!(
+        !b.log().contains("refused"),
+        "nothing refused reached B: {}",
+        b.log()
     );
 }

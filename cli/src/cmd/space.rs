@@ -74,7 +74,7 @@ pub(super) enum SpaceCmd {
     #[command(after_help = "\
 Examples:
   kp space add-person \"Remittances WG\" \"Amina Diallo\" --role editor --title chair
-  kp space add-person \"Remittances WG\" \"Bo Chen\" --role reviewer --node 5HueCGU8rMjx…")]
+  kp space add-person \"Remittances WG\" \"Bo Chen\" --role reviewer --node NODE_ID")]
     AddPerson {
         /// The space (name or id).
         name: String,

@@ -18,7 +18,7 @@ pub(super) enum UserCmd {
     #[command(after_help = "\
 Examples:
   kp user add \"Amina Diallo\"
-  kp user add \"Amina Diallo\" --json      (the token and link, for a script)")]
+  kp user add \"Bo Chen\" --json           (the token and link, for a script)")]
     Add {
         /// The person's name, as their changes will be credited.
         name: String,
