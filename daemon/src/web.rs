@@ -180,7 +180,7 @@ fn session_cookie(web: &Web, secret: &str, max_age: i64) -> HeaderValue {
 }
 
 async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let who = cookie(&headers).and_then(|s| web.accounts.session(&s));
+    let who = logged_in(&web, cookie(&headers)).await;
     let body = match who {
         Some(name) => format!(
             "<!doctype html><meta charset=utf-8><title>kp</title><p>Logged in to this kp node as {}.",
@@ -189,6 +189,17 @@ async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
         None => "<!doctype html><meta charset=utf-8><title>kp</title><p>Not logged in. Open the login link your node's operator gave you (<code>kp user add</code>).".into(),
     };
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+/// The person a session secret belongs to, if it is valid now (checked where
+/// blocking is allowed: a use may renew the session in the store).
+async fn logged_in(web: &Web, secret: Option<String>) -> Option<String> {
+    let secret = secret?;
+    let accounts = Arc::clone(&web.accounts);
+    tokio::task::spawn_blocking(move || accounts.session(&secret))
+        .await
+        .ok()
+        .flatten()
 }
 
 fn escape(s: &str) -> String {
@@ -272,10 +283,7 @@ async fn logout(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
 }
 
 async fn me(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    match cookie(&headers)
-        .or_else(|| bearer(&headers))
-        .and_then(|s| web.accounts.session(&s))
-    {
+    match logged_in(&web, cookie(&headers).or_else(|| bearer(&headers))).await {
         Some(name) => Json(json!({ "name": name })).into_response(),
         None => refuse(StatusCode::UNAUTHORIZED, "not logged in"),
     }
@@ -293,7 +301,8 @@ async fn sync(
     ws: WebSocketUpgrade,
 ) -> Response {
     let secret = cookie(&headers).or_else(|| bearer(&headers)).or(q.session);
-    let Some((secret, name)) = secret.and_then(|s| web.accounts.session(&s).map(|n| (s, n))) else {
+    let name = logged_in(&web, secret.clone()).await;
+    let Some((secret, name)) = secret.zip(name) else {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "log in first: a session cookie, `Authorization: Bearer SESSION`, or `?session=SESSION` (from POST /api/login)",
@@ -356,11 +365,7 @@ async fn client(mut socket: WebSocket, web: &Web, secret: &str, person: &str) ->
             biased;
             _ = stop.changed() => return "the node is stopping".into(),
             _ = ended.changed() => {
-                let accounts = Arc::clone(&web.accounts);
-                let s = secret.to_string();
-                let valid = tokio::task::spawn_blocking(move || accounts.session(&s).is_some())
-                    .await
-                    .unwrap_or(false);
+                let valid = logged_in(web, Some(secret.to_string())).await.is_some();
                 if valid {
                     continue;
                 }
@@ -370,6 +375,11 @@ async fn client(mut socket: WebSocket, web: &Web, secret: &str, person: &str) ->
             _ = ping.tick() => {
                 if heard.elapsed() > web.idle {
                     return format!("it was silent for {} s", web.idle.as_secs());
+                }
+                // A session that expired while connected ends here.
+                if logged_in(web, Some(secret.to_string())).await.is_none() {
+                    let _ = socket.send(Message::Binary(repo_wire::error("your session ended").into())).await;
+                    return "its session ended".into();
                 }
                 if socket.send(Message::Ping(Default::default())).await.is_err() {
                     return "it went away".into();

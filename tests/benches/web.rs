@@ -13,7 +13,7 @@
 //! WebSocket. The systems run alternately, twice each, and the samples are
 //! pooled.
 //!
-//! Run: `cargo build --bins && cargo bench -p kp-tests --bench web` (after
+//! Run: `cargo build --release --bins && cargo bench -p kp-tests --bench web` (after
 //! `npm ci` in `tests/js`). `KP_BENCH_EDITS=N` sets the edits per run (200).
 
 use std::process::Command;

@@ -1049,11 +1049,7 @@ pub fn check_new(
         .filter(|r| !known.contains(&r.obj))
         .collect();
     for rec in fresh {
-        let (counter, actor) = &rec.op;
-        let link = new
-            .iter()
-            .find(|l| l.actor == *actor && (l.start_op..=l.max_op).contains(counter))
-            .ok_or_else(|| refuse("a review step that no new change made".into()))?;
+        let link = maker(&rec, new)?;
         let Some(node) = link.node() else {
             return Err(refuse(format!(
                 "change {} was made by an actor that is no node",
@@ -1099,6 +1095,102 @@ pub fn check_new(
         })?;
     }
     Ok(())
+}
+
+/// The new change that wrote record `rec`.
+fn maker<'a>(rec: &Rec, new: &'a [Link]) -> Result<&'a Link, ModelError> {
+    let (counter, actor) = &rec.op;
+    new.iter()
+        .find(|l| l.actor == *actor && (l.start_op..=l.max_op).contains(counter))
+        .ok_or_else(|| ModelError::Forbidden("a review step that no new change made".into()))
+}
+
+/// The review steps the changes `new` add to a draft, with the change that
+/// made each.
+fn new_steps<'a>(
+    doc: &mut AutoCommit,
+    new: &'a [Link],
+) -> Result<Vec<(Rec, &'a Link)>, ModelError> {
+    let before = heads_before(doc, new);
+    let known: BTreeSet<ObjId> = ledger(&View::at(doc, &before))
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect();
+    records(&View::now(doc))
+        .into_iter()
+        .filter(|r| !known.contains(&r.obj))
+        .map(|r| maker(&r, new).map(|l| (r, l)))
+        .collect()
+}
+
+/// Holds the review steps that `new` adds to a draft to the space's people
+/// (`people`): a step a node vouched a person wrote (a client's) is in that
+/// person's name and within their role (the chair's steps need an admin, as
+/// for nodes); and when the space names its people, every referee assigned
+/// is one of them who may write a report (not a reader). [`check_new`]
+/// holds the same steps to the nodes' roles and the workflow.
+pub fn check_people(
+    doc: &mut AutoCommit,
+    new: &[Link],
+    people: &super::space::People,
+) -> Result<(), ModelError> {
+    let refuse = |m: String| ModelError::Forbidden(m);
+    if people.is_empty() && new.iter().all(|l| l.by.is_none()) {
+        return Ok(());
+    }
+    for (rec, link) in new_steps(doc, new)? {
+        if let Some(v) = &link.by {
+            let (by, _) = rec.step.by();
+            if by != v.person {
+                return Err(refuse(format!(
+                    "change {} records a review step in the name of {by}, but {} wrote it",
+                    link.hash, v.person
+                )));
+            }
+            let at = View::at(doc, &link.deps);
+            let role = people.get(&(v.node, v.person.clone())).copied();
+            permitted(&at, &rec.step, role).map_err(|e| {
+                refuse(format!(
+                    "change {} by {}: {}",
+                    link.hash,
+                    v.person,
+                    e.to_string()
+                        .replace("this node is", "as a person, they are")
+                ))
+            })?;
+        }
+        if let Step::Assign(a) = &rec.step {
+            check_referee(people, &a.referee())
+                .map_err(|e| refuse(format!("change {}: {e}", link.hash)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Fails unless `referee` may referee in a space with `people`: any person
+/// at a member node when the space names no people; else one of its people
+/// in a role that may write a report (not a reader).
+pub fn check_referee(people: &super::space::People, referee: &Referee) -> Result<(), ModelError> {
+    if people.is_empty() {
+        return Ok(());
+    }
+    let role = referee
+        .node_id
+        .parse()
+        .ok()
+        .and_then(|node| people.get(&(node, referee.name.clone())));
+    match role {
+        Some(Role::Admin | Role::Editor | Role::Reviewer) => Ok(()),
+        Some(_) => Err(ModelError::Forbidden(format!(
+            "{} is a reader of the space and cannot referee; make them a reviewer first",
+            referee.key()
+        ))),
+        None => Err(ModelError::Forbidden(format!(
+            "{} is not among the people of the space, and its referees are its people; add \
+             them with `kp space add-person`",
+            referee.key()
+        ))),
+    }
 }
 
 /// Whether `pinned` (hex heads a record names) is the text a change with
@@ -1363,6 +1455,69 @@ mod tests {
     ) -> Result<(), ModelError> {
         let new = kp_core::authorship::new_links(doc, base);
         check_new(doc, &new, roles)
+    }
+
+    #[test]
+    fn with_people_named_referees_are_people_and_clients_act_in_their_own_name() {
+        let cast = Cast::new();
+        let mut doc = new_draft(&cast);
+        submit(&mut doc, &cast.ana(), 2).unwrap();
+        doc.commit();
+        let base = doc.get_heads();
+        let people: crate::space::People = [
+            ((node(3), "Bo".to_string()), Role::Reviewer),
+            ((node(3), "Rex".to_string()), Role::Reader),
+            ((node(2), "Carla".to_string()), Role::Admin),
+            ((node(2), "Dee".to_string()), Role::Editor),
+        ]
+        .into_iter()
+        .collect();
+        let mut assigned = |referee: &str, by: Option<&str>| {
+            // Carla's node writes it, as itself or vouching for a client.
+            let mut d = doc.fork().with_actor(match by {
+                None => actor(2),
+                Some(_) => ActorId::from(vec![5u8; 16]),
+            });
+            let r = Referee {
+                name: referee.into(),
+                node_id: cast.ids[2].clone(),
+            };
+            assign(&mut d, &cast.carla(), &r, "B", "", 3).unwrap();
+            d.commit();
+            let mut new = kp_core::authorship::new_links(&mut d, &base);
+            for l in &mut new {
+                l.by = by.map(|p| kp_core::authorship::Voucher {
+                    node: node(2),
+                    person: p.into(),
+                });
+            }
+            check_new(&mut d, &new, &cast.roles())?;
+            check_people(&mut d, &new, &people)
+        };
+        assigned("Bo", None).expect("a person of the space referees");
+        let err = assigned("Rex", None).unwrap_err().to_string();
+        assert!(err.contains("reader"), "{err}");
+        let err = assigned("Zed", None).unwrap_err().to_string();
+        assert!(err.contains("not among the people"), "{err}");
+        // A client of Carla's node, vouched for as Carla, may; one vouched for
+        // as Dee may not write the step in Carla's name, nor as chair.
+        assigned("Bo", Some("Carla")).expect("the chair's own client");
+        let err = assigned("Bo", Some("Dee")).unwrap_err().to_string();
+        assert!(
+            err.contains("in the name of Carla, but Dee wrote it"),
+            "{err}"
+        );
+        // Without people, any person at a member node referees.
+        assert!(
+            check_referee(
+                &crate::space::People::new(),
+                &Referee {
+                    name: "Zed".into(),
+                    node_id: cast.ids[2].clone()
+                }
+            )
+            .is_ok()
+        );
     }
 
     #[test]

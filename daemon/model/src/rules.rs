@@ -202,6 +202,9 @@ pub fn check_people(
             only_comments(doc, l.hash, &who)?;
         }
     }
+    if kind == DocKind::Draft {
+        super::review::check_people(doc, new, people)?;
+    }
     Ok(())
 }
 

@@ -242,9 +242,9 @@ impl Service {
             }
             Action::Assign(a) => {
                 let referee = Referee::parse(&a.referee)?;
-                let institution = self
-                    .repo
-                    .read(&r.space, |doc| space::read(doc))??
+                let held = self.repo.read(&r.space, |doc| space::read(doc))??;
+                review::check_referee(&space::people_roles(&held), &referee)?;
+                let institution = held
                     .members
                     .into_iter()
                     .find(|m| m.node_id == referee.node_id)
