@@ -27,14 +27,38 @@ use kp_tests::Kpd;
 const BODY: &str =
     "# Sending money home\n\nRemittances to low- and middle-income countries grew.\n";
 
-/// Runs the JavaScript client side; the latencies it measured, in ms.
-fn clients(
-    name: &str,
-    near: &str,
-    far: &str,
-    doc: Option<&str>,
-    edits: usize,
-) -> (Vec<f64>, Vec<f64>) {
+/// The latencies of one run, in ms: to TWO and to FAR, from the edit and
+/// from the moment ONE sent it.
+#[derive(Debug, Default)]
+struct Samples {
+    near: Vec<f64>,
+    far: Vec<f64>,
+    near_wire: Vec<f64>,
+    far_wire: Vec<f64>,
+}
+
+impl Samples {
+    fn extend(&mut self, other: Samples) {
+        self.near.extend(other.near);
+        self.far.extend(other.far);
+        self.near_wire.extend(other.near_wire);
+        self.far_wire.extend(other.far_wire);
+    }
+
+    fn sort(&mut self) {
+        for v in [
+            &mut self.near,
+            &mut self.far,
+            &mut self.near_wire,
+            &mut self.far_wire,
+        ] {
+            v.sort_by(f64::total_cmp);
+        }
+    }
+}
+
+/// Runs the JavaScript client side; the latencies it measured.
+fn clients(name: &str, near: &str, far: &str, doc: Option<&str>, edits: usize) -> Samples {
     let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
     let cfg = serde_json::json!({
         "name": name, "near": near, "far": far, "doc": doc, "body": BODY,
@@ -60,7 +84,12 @@ fn clients(
             .filter_map(serde_json::Value::as_f64)
             .collect()
     };
-    (list("near"), list("far"))
+    Samples {
+        near: list("near"),
+        far: list("far"),
+        near_wire: list("nearWire"),
+        far_wire: list("farWire"),
+    }
 }
 
 /// A kpd pair and a session for three accounts; the WebSocket URLs of ONE
@@ -235,48 +264,58 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (samod_near, samod_far) = rt.block_on(samod_pair(dir.path()));
     let kp = kp_setup();
-    let (mut kp_near, mut kp_far, mut s_near, mut s_far) = (vec![], vec![], vec![], vec![]);
+    let (mut kp_s, mut samod_s) = (Samples::default(), Samples::default());
     for round in 0..2 {
-        let (n, f) = clients(
+        kp_s.extend(clients(
             &format!("kp{round}"),
             &kp.near,
             &kp.far,
             Some(&kp.doc),
             edits,
-        );
-        kp_near.extend(n);
-        kp_far.extend(f);
-        let (n, f) = clients(
+        ));
+        samod_s.extend(clients(
             &format!("samod{round}"),
             &samod_near,
             &samod_far,
             None,
             edits,
-        );
-        s_near.extend(n);
-        s_far.extend(f);
+        ));
     }
-    for v in [&mut kp_near, &mut kp_far, &mut s_near, &mut s_far] {
-        v.sort_by(f64::total_cmp);
-    }
-    println!("edit-to-visible, {} edits per system (ms)", kp_near.len());
+    kp_s.sort();
+    samod_s.sort();
+    println!("edit-to-visible, {} edits per system (ms)", kp_s.near.len());
     println!(
-        "{:<34} {:>8} {:>8} {:>8} {:>8}",
+        "{:<44} {:>8} {:>8} {:>8} {:>8}",
         "", "kp p50", "samod", "kp p99", "samod"
     );
     for (what, k, s) in [
-        ("client → client, same server", &kp_near, &s_near),
-        ("client → partner server's client", &kp_far, &s_far),
+        ("client → client, same server", &kp_s.near, &samod_s.near),
+        ("client → partner server's client", &kp_s.far, &samod_s.far),
+        ("  the same from the message's sending:", &vec![], &vec![]),
+        (
+            "client → client, same server",
+            &kp_s.near_wire,
+            &samod_s.near_wire,
+        ),
+        (
+            "client → partner server's client",
+            &kp_s.far_wire,
+            &samod_s.far_wire,
+        ),
     ] {
+        if k.is_empty() {
+            println!("{what}");
+            continue;
+        }
         let (k50, s50, k99, s99) = (
             percentile(k, 0.5),
             percentile(s, 0.5),
             percentile(k, 0.99),
             percentile(s, 0.99),
         );
-        println!("{what:<34} {k50:>8.2} {s50:>8.2} {k99:>8.2} {s99:>8.2}");
+        println!("{what:<44} {k50:>8.2} {s50:>8.2} {k99:>8.2} {s99:>8.2}");
         println!(
-            "{:<34} {:>17} {:>17}",
+            "{:<44} {:>17} {:>17}",
             "  ratio kp / samod",
             format!("{:.2}×", k50 / s50),
             format!("{:.2}×", k99 / s99)

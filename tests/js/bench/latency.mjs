@@ -5,14 +5,28 @@
 //   {"name", "near": ws-url, "far": ws-url, "doc": "automerge:…" | null,
 //    "body": text for a document made here when doc is null, "edits": N,
 //    "warmup": N}
-// Prints one JSON line: {"name", "near": [ms…], "far": [ms…]}.
+// Prints one JSON line: {"name", "near": [ms…], "far": [ms…], "nearWire": [ms…],
+// "farWire": [ms…]}: from the edit, and from the moment client ONE's sync
+// message left it (the stock client holds a change back up to 100 ms before
+// it sends it, the same for every server).
 import { Repo } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { next as A } from "@automerge/automerge"
 
 const cfg = JSON.parse(process.argv[2])
-const repo = (url) => new Repo({ network: [new WebSocketClientAdapter(url)] })
-const [one, two, far] = [repo(cfg.near), repo(cfg.near), repo(cfg.far)]
+/** The stock adapter, noting when it sends a sync message. */
+class Timed extends WebSocketClientAdapter {
+  send(message) {
+    if (message.type === "sync" && this.onSync) this.onSync()
+    super.send(message)
+  }
+}
+const timed = new Timed(cfg.near)
+const [one, two, far] = [
+  new Repo({ network: [timed] }),
+  new Repo({ network: [new WebSocketClientAdapter(cfg.near)] }),
+  new Repo({ network: [new WebSocketClientAdapter(cfg.far)] }),
+]
 
 let url = cfg.doc
 if (!url) {
@@ -50,18 +64,27 @@ function seen(h, mark) {
 
 const near = []
 const farT = []
+const nearWire = []
+const farWire = []
 for (let i = 0; i < cfg.warmup + cfg.edits; i++) {
   const mark = `<${cfg.name}-${i}>`
   const atTwo = seen(h2, mark)
   const atFar = seen(h3, mark)
+  let sent = null
+  timed.onSync = () => {
+    if (sent === null) sent = performance.now()
+  }
   const t0 = performance.now()
   h1.change((d) => A.splice(d, ["body"], d.body.length, 0, ` ${mark}`))
   const [t2, t3] = await Promise.all([atTwo, atFar])
+  timed.onSync = null
   if (i >= cfg.warmup) {
     near.push(t2 - t0)
     farT.push(t3 - t0)
+    nearWire.push(t2 - (sent ?? t0))
+    farWire.push(t3 - (sent ?? t0))
   }
 }
-console.log(JSON.stringify({ name: cfg.name, near, far: farT }))
+console.log(JSON.stringify({ name: cfg.name, near, far: farT, nearWire, farWire }))
 for (const r of [one, two, far]) await r.shutdown()
 process.exit(0)
