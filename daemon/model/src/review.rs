@@ -1126,16 +1126,18 @@ fn new_steps<'a>(
 /// Holds the review steps that `new` adds to a draft to the space's people
 /// (`people`): a step a node vouched a person wrote (a client's) is in that
 /// person's name and within their role (the chair's steps need an admin, as
-/// for nodes); and when the space names its people, every referee assigned
-/// is one of them who may write a report (not a reader). [`check_new`]
-/// holds the same steps to the nodes' roles and the workflow.
+/// for nodes). [`check_new`] holds the same steps to the nodes' roles and the
+/// workflow. That referees are the space's people ([`check_referee`]) is the
+/// assigning node's check only: a chair who assigned a referee before hearing
+/// that the space now names its people acted honestly, and a partner must not
+/// refuse it.
 pub fn check_people(
     doc: &mut AutoCommit,
     new: &[Link],
     people: &super::space::People,
 ) -> Result<(), ModelError> {
     let refuse = |m: String| ModelError::Forbidden(m);
-    if people.is_empty() && new.iter().all(|l| l.by.is_none()) {
+    if new.iter().all(|l| l.by.is_none()) {
         return Ok(());
     }
     for (rec, link) in new_steps(doc, new)? {
@@ -1158,10 +1160,6 @@ pub fn check_people(
                         .replace("this node is", "as a person, they are")
                 ))
             })?;
-        }
-        if let Step::Assign(a) = &rec.step {
-            check_referee(people, &a.referee())
-                .map_err(|e| refuse(format!("change {}: {e}", link.hash)))?;
         }
     }
     Ok(())
@@ -1495,10 +1493,25 @@ mod tests {
             check_people(&mut d, &new, &people)
         };
         assigned("Bo", None).expect("a person of the space referees");
-        let err = assigned("Rex", None).unwrap_err().to_string();
-        assert!(err.contains("reader"), "{err}");
-        let err = assigned("Zed", None).unwrap_err().to_string();
+        // Whom a chair assigns is the assigning node's check (its own API),
+        // not partners': a referee named before people were is kept.
+        assigned("Zed", None).expect("partners take the chair's honest step");
+        let zed = Referee {
+            name: "Zed".into(),
+            node_id: cast.ids[2].clone(),
+        };
+        let err = check_referee(&people, &zed).unwrap_err().to_string();
         assert!(err.contains("not among the people"), "{err}");
+        let rex = Referee {
+            name: "Rex".into(),
+            node_id: cast.ids[2].clone(),
+        };
+        assert!(
+            check_referee(&people, &rex)
+                .unwrap_err()
+                .to_string()
+                .contains("reader")
+        );
         // A client of Carla's node, vouched for as Carla, may; one vouched for
         // as Dee may not write the step in Carla's name, nor as chair.
         assigned("Bo", Some("Carla")).expect("the chair's own client");

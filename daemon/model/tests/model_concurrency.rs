@@ -2,7 +2,9 @@
 //! nodes, random operations of every kind on each fork (body edits, edits
 //! sent back from a file made from an old version, comments, replies,
 //! resolutions, named versions, the whole review workflow, referee reports,
-//! membership, datasets and analyses), merged in random orders.
+//! membership, datasets and analyses, and edits and comments by the nodes'
+//! clients — browsers whose actors the node vouches for as a person of the
+//! space), merged in random orders.
 //!
 //! Checked after every merge: what one node wrote passes the checks every
 //! partner makes on what it receives (roles, signatures aside, and the review
@@ -58,25 +60,69 @@ fn roles() -> rules::Roles {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Insert { at: u16 },
-    DeleteFiller { at: u16, len: u8 },
-    EditFromFile { back: u8, at: u16 },
-    Comment { pick: u16 },
-    Reply { pick: u16 },
-    Resolve { pick: u16 },
-    Tag { label: u8 },
+    Insert {
+        at: u16,
+    },
+    DeleteFiller {
+        at: u16,
+        len: u8,
+    },
+    EditFromFile {
+        back: u8,
+        at: u16,
+    },
+    Comment {
+        pick: u16,
+    },
+    Reply {
+        pick: u16,
+    },
+    Resolve {
+        pick: u16,
+    },
+    Tag {
+        label: u8,
+    },
     Submit,
-    Assign { dee: bool },
-    Report { dee: bool, rec: u8 },
-    Decide { decision: u8 },
+    Assign {
+        dee: bool,
+    },
+    Report {
+        dee: bool,
+        rec: u8,
+    },
+    Decide {
+        decision: u8,
+    },
     Publish,
     Withdraw,
-    AddMember { guest: u8, role: u8 },
-    SetRole { guest: u8, role: u8 },
-    RemoveMember { guest: u8 },
+    AddMember {
+        guest: u8,
+        role: u8,
+    },
+    SetRole {
+        guest: u8,
+        role: u8,
+    },
+    RemoveMember {
+        guest: u8,
+    },
     CreateDataset,
     CreateAnalysis,
+    /// A client of the node (a browser) writes, as the node's person.
+    ClientEdit {
+        at: u16,
+        comment: bool,
+    },
 }
+
+/// The people of the space: one per node, the clients' (node, name, role).
+const CLIENTS: [(u8, &str, Role); 4] = [
+    (1, "Eve", Role::Editor),
+    (2, "Fay", Role::Admin),
+    (3, "Gus", Role::Editor),
+    (4, "Hal", Role::Reviewer),
+];
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -104,6 +150,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..3).prop_map(|guest| Op::RemoveMember { guest }),
         1 => Just(Op::CreateDataset),
         1 => Just(Op::CreateAnalysis),
+        3 => (any::<u16>(), any::<bool>()).prop_map(|(at, comment)| Op::ClientEdit { at, comment }),
     ]
 }
 
@@ -170,6 +217,9 @@ struct World {
     membership: Vec<(usize, Membership, u8, String, BTreeSet<usize>)>,
     tokens: usize,
     ops: usize,
+    /// Each client actor and the person its node vouches it writes for (the
+    /// signatures that travel with its changes).
+    vouched: BTreeMap<automerge::ActorId, kp_core::authorship::Voucher>,
 }
 
 fn kind_of(doc: &AutoCommit) -> DocKind {
@@ -195,6 +245,15 @@ impl World {
                 ..Default::default()
             };
             space::add_member(&mut sp, &node_str(1), &m, 0).unwrap();
+        }
+        for (k, name, role) in CLIENTS {
+            let p = space::Person {
+                name: name.into(),
+                node_id: node_str(k),
+                role: role.as_str().into(),
+                title: String::new(),
+            };
+            space::add_person(&mut sp, &node_str(1), &p).unwrap();
         }
         sp.commit();
         let space_id = DocId::from_bytes([1; 16]);
@@ -238,6 +297,7 @@ impl World {
             membership: Vec::new(),
             tokens: 0,
             ops: 0,
+            vouched: BTreeMap::new(),
         }
     }
 
@@ -270,7 +330,25 @@ impl World {
                 None => (doc.fork().with_actor(actor.clone()), Vec::new()),
             };
             let kind = kind_of(&merged);
-            if let Err(e) = rules::check_changes(&mut merged, &before, kind, &roles()) {
+            let mut new = kp_core::authorship::new_links(&mut merged, &before);
+            for l in &mut new {
+                l.by = self.vouched.get(&l.actor).cloned();
+            }
+            let people = me
+                .docs
+                .get(&self.space)
+                .and_then(|d| space::read(d).ok())
+                .map(|s| space::people_roles(&s))
+                .unwrap_or_default();
+            if let Err(e) = rules::check_new(
+                &mut merged,
+                &new,
+                kind,
+                &roles(),
+                &rules::FormerRoles::new(),
+            )
+            .and_then(|()| rules::check_people(&mut merged, &new, kind, &people))
+            {
                 panic!("node {} refused what node {} sent: {e}", me.node, j + 1);
             }
             me.docs.insert(id, merged);
@@ -541,6 +619,56 @@ impl World {
                 analysis::init(&mut doc, &self.space, &a).unwrap();
                 self.replicas[i].docs.insert(id, doc);
                 Some(Effect::Doc(id))
+            }
+            Op::ClientEdit { at: pos, comment } => {
+                // The node's client writes with an actor of its own; the node
+                // takes its changes into its copy, vouching for its person.
+                let (_, person, prole) = CLIENTS[n];
+                let actor = automerge::ActorId::from(
+                    [
+                        &[0xc1, node_n][..],
+                        &u64::try_from(idx).unwrap().to_be_bytes(),
+                        &[0; 6],
+                    ]
+                    .concat(),
+                );
+                self.vouched.insert(
+                    actor.clone(),
+                    kp_core::authorship::Voucher {
+                        node: node(node_n),
+                        person: person.into(),
+                    },
+                );
+                let t = self.token();
+                let d = self.replicas[i].docs.get_mut(&draft_id).unwrap();
+                let mut client = d.fork().with_actor(actor);
+                let text = draft::read(&client, None).unwrap().body;
+                let as_person = draft::Actor {
+                    author: person,
+                    institution: "Inst",
+                    node_id: &node_id,
+                };
+                // What the node and the person may both do: an editor (or
+                // admin) person at an editor (or admin) node edits; any other
+                // comments.
+                let edits = !comment
+                    && matches!(role, Role::Admin | Role::Editor)
+                    && matches!(prole, Role::Admin | Role::Editor);
+                let effect = if edits {
+                    let new = insert_at(&text, pos, &format!(" {t} "));
+                    draft::set_body(&mut client, &new, &as_person)
+                        .ok()
+                        .map(|_| Effect::Token(t))
+                } else {
+                    let id = ids::comment_id();
+                    let quote: String = text.split_whitespace().next().unwrap_or("alpha").into();
+                    draft::add_comment(&mut client, &id, &quote, &t, &as_person, at)
+                        .ok()
+                        .map(|_| Effect::Comment { id, body: t })
+                };
+                client.commit();
+                d.merge(&mut client).unwrap();
+                effect
             }
             _ => None,
         };
