@@ -383,6 +383,7 @@ impl Node {
             repo: self.repo.clone(),
             accounts,
             peer_id: format!("kpd-{}", self.key.id()),
+            cookie: format!("kp_session_{}", self.key.id().short()),
             hosts: crate::web::hosts(addr, &w.hosts),
             tls: tls.is_some(),
             max_message: w.max_message_mib << 20,

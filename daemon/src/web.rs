@@ -15,7 +15,7 @@
 //! request that carries `Origin` (every browser's WebSocket and POST does) must
 //! come from this node's own origin, so another site cannot use a logged-in
 //! browser's cookie (cross-site WebSocket hijacking). The WebSocket takes the
-//! session from the `kp_session` cookie (HttpOnly, SameSite=Strict), an
+//! session from the `kp_session_<node>` cookie (HttpOnly, SameSite=Strict), an
 //! `Authorization: Bearer` header, or a `session` query parameter (for clients
 //! that can set neither, such as automerge-repo's WebSocket adapter); without
 //! a valid session the upgrade is refused with 401.
@@ -58,9 +58,6 @@ impl Signer for Person {
     }
 }
 
-/// The session cookie.
-const COOKIE: &str = "kp_session";
-
 /// What the web listener serves with.
 #[derive(Debug)]
 pub(crate) struct Web {
@@ -68,6 +65,10 @@ pub(crate) struct Web {
     pub(crate) accounts: Arc<Accounts>,
     /// The peer id this node gives itself in automerge-repo's protocol.
     pub(crate) peer_id: String,
+    /// The session cookie's name: `kp_session_` and the node's short id, as
+    /// browsers keep one cookie jar per host name whatever the port (two
+    /// nodes on one machine must not take each other's).
+    pub(crate) cookie: String,
     /// `Host` values this listener answers to.
     pub(crate) hosts: Vec<String>,
     /// Served over TLS (cookies are then `Secure`).
@@ -152,14 +153,14 @@ async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) -> Res
     next.run(request).await
 }
 
-fn cookie(headers: &HeaderMap) -> Option<String> {
+fn cookie(web: &Web, headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == web.cookie)
         .map(|(_, v)| v.to_string())
 }
 
@@ -174,13 +175,14 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 fn session_cookie(web: &Web, secret: &str, max_age: i64) -> HeaderValue {
     let secure = if web.tls { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+        "{}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}",
+        web.cookie
     ))
     .expect("a session secret is base58")
 }
 
 async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let who = logged_in(&web, cookie(&headers)).await;
+    let who = logged_in(&web, cookie(&web, &headers)).await;
     let body = match who {
         Some(name) => format!(
             "<!doctype html><meta charset=utf-8><title>kp</title><p>Logged in to this kp node as {}.",
@@ -272,7 +274,7 @@ async fn login_api(State(web): State<Arc<Web>>, body: Json<LoginBody>) -> Respon
 }
 
 async fn logout(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    if let Some(secret) = cookie(&headers).or_else(|| bearer(&headers)) {
+    if let Some(secret) = cookie(&web, &headers).or_else(|| bearer(&headers)) {
         let accounts = Arc::clone(&web.accounts);
         let _ = tokio::task::spawn_blocking(move || accounts.end_session(&secret)).await;
     }
@@ -283,7 +285,7 @@ async fn logout(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
 }
 
 async fn me(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    match logged_in(&web, cookie(&headers).or_else(|| bearer(&headers))).await {
+    match logged_in(&web, cookie(&web, &headers).or_else(|| bearer(&headers))).await {
         Some(name) => Json(json!({ "name": name })).into_response(),
         None => refuse(StatusCode::UNAUTHORIZED, "not logged in"),
     }
@@ -300,7 +302,9 @@ async fn sync(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let secret = cookie(&headers).or_else(|| bearer(&headers)).or(q.session);
+    let secret = cookie(&web, &headers)
+        .or_else(|| bearer(&headers))
+        .or(q.session);
     let name = logged_in(&web, secret.clone()).await;
     let Some((secret, name)) = secret.zip(name) else {
         return refuse(

@@ -85,6 +85,8 @@ export class Node {
       body: JSON.stringify({ token }),
     })
     if (!r.ok) throw new Error(`login failed: ${r.status} ${await r.text()}`)
+    // The cookie a browser would keep: its name is the node's own.
+    this.cookie = r.headers.get("set-cookie").split(";")[0].split("=")[0]
     return (await r.json()).session
   }
 

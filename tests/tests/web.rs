@@ -93,7 +93,13 @@ fn the_web_listener_serves_https_with_the_institutions_certificate() {
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
         .expect("a session cookie");
-    for part in ["kp_session=kps_", "HttpOnly", "SameSite=Strict", "Secure"] {
+    for part in [
+        "kp_session_",
+        "=kps_",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Secure",
+    ] {
         assert!(cookie.contains(part), "{cookie}");
     }
     // Plain HTTP on the HTTPS port gets no answer a browser would take.

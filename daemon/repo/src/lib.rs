@@ -723,13 +723,24 @@ impl Repo {
         let signed = if verify {
             loaded.signatures(&self.inner, id, |_| true)
         } else {
-            Vec::new()
-        };
-        // Clients' actors: the node and person their signatures name.
-        let vouched: HashMap<ActorId, authorship::Voucher> =
-            if verify { signed.iter() } else { [].iter() }
-                .filter_map(|a| Some((a.actor.clone(), a.voucher.clone()?)))
+            // Only what names clients' people: the signatures held for the
+            // tips of actors that are no node's.
+            let tips: Vec<(ActorId, u64, ChangeHash)> = loaded
+                .tips()
+                .iter()
+                .filter(|(a, _)| parse_actor(a).is_none())
+                .map(|(a, (seq, h))| (a.clone(), *seq, *h))
                 .collect();
+            tips.into_iter()
+                .filter_map(|(a, seq, h)| self.inner.signature(id, &loaded.signed, &a, seq, h))
+                .collect()
+        };
+        // Clients' actors: the node and person their signatures name (read
+        // unverified; `verified` below says whether they hold).
+        let vouched: HashMap<ActorId, authorship::Voucher> = signed
+            .iter()
+            .filter_map(|a| Some((a.actor.clone(), a.voucher.clone()?)))
+            .collect();
         let metas = loaded.doc.get_changes_meta(&[]);
         let proven = if verify {
             let links: Vec<Link> = metas.iter().map(Link::from_meta).collect();

@@ -61,7 +61,8 @@ function next(ws) {
 test("no login, a wrong session, a foreign Origin or Host are refused", async () => {
   assert.equal((await raw(node.ws)).status, 401)
   assert.equal((await raw(`${node.ws}?session=kps_wrong`)).status, 401)
-  const cookie = { cookie: `kp_session=${session}` }
+  const cookie = { cookie: `${node.cookie}=${session}` }
+  assert.match(node.cookie, /^kp_session_/)
   assert.equal((await raw(node.ws, { ...cookie, origin: "https://evil.example" })).status, 403)
   assert.equal((await raw(node.ws, { ...cookie, host: "evil.example" })).status, 421)
   // The node's own origin with the cookie is let in.

@@ -36,6 +36,8 @@ test("a client's edit shows in kp, reaches a partner, and is credited to the per
   const mine = blame.changes.filter((c) => c.author === "Amina Diallo")
   assert.ok(mine.length > 0, JSON.stringify(blame.changes.slice(-3)))
   assert.ok(mine.every((c) => c.node_id === a.id && c.signature === "verified" && c.institution === "Institute A"), JSON.stringify(mine))
+  // The plain log credits the person too.
+  assert.ok(a.kp("draft", "log", made.id).changes.some((c) => c.author === "Amina Diallo"))
 })
 
 test("two clients see each other's edits and presence live", async () => {
@@ -126,4 +128,15 @@ test("a malformed document, or a reader's draft, is refused with nothing stored"
     assert.throws(() => a.kp("draft", "show", h.documentId), /no draft/)
     assert.throws(() => b.kp("draft", "show", h.documentId))
   }
+})
+
+test("a draft of a space the node does not hold is unavailable, like one that does not exist", async () => {
+  b.kp("space", "create", "B only", "--theme", "2")
+  const file = `${b.root}/private.md`
+  const { writeFileSync } = await import("node:fs")
+  writeFileSync(file, "Not for A.\n")
+  const secret = b.kp("draft", "new", "--space", "B only", "--title", "Private", "--file", file)
+  const repo = a.client(editor)
+  await assert.rejects(repo.find(`automerge:${secret.id}`), /unavailable/)
+  assert.throws(() => a.kp("draft", "show", secret.id), /no draft/)
 })
