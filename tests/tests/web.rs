@@ -138,3 +138,73 @@ fn a_certificate_it_cannot_read_stops_the_node_with_the_file_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/web.pem"), "{err}");
 }
+
+/// Once a space names its people, the review's chair and referees are among
+/// them: `kp` refuses a chair who is not an admin person here, and a referee
+/// who is not a person of the space (or only a reader).
+#[test]
+fn once_a_space_names_its_people_the_chair_and_referees_are_among_them() {
+    let node = Kpd::started();
+    let me = node.json(&["status"])["node_id"]
+        .as_str()
+        .expect("a node id")
+        .to_owned();
+    node.ok(&["space", "create", "WG", "--theme", "7"]);
+    let file = node.scratch().join("d.md");
+    std::fs::write(&file, "Text.\n").expect("a file");
+    let id = node
+        .ok(&[
+            "draft",
+            "new",
+            "--space",
+            "WG",
+            "--title",
+            "T",
+            "--file",
+            file.to_str().expect("utf-8"),
+        ])
+        .trim()
+        .to_owned();
+    node.ok(&["review", "submit-draft", &id]);
+    for (name, role) in [("Carla", "admin"), ("Bo", "reviewer"), ("Rex", "reader")] {
+        node.ok(&["space", "add-person", "WG", name, "--role", role]);
+    }
+    let bo = format!("Bo@{me}");
+    let err = node.fails(
+        1,
+        &["--author", "Zed", "review", "assign", &id, "--referee", &bo],
+    );
+    assert!(
+        err.contains("only the chair") && err.contains("Zed"),
+        "{err}"
+    );
+    for (referee, says) in [
+        (format!("Zed@{me}"), "not among the people"),
+        (format!("Rex@{me}"), "reader"),
+    ] {
+        let err = node.fails(
+            1,
+            &[
+                "--author",
+                "Carla",
+                "review",
+                "assign",
+                &id,
+                "--referee",
+                &referee,
+            ],
+        );
+        assert!(err.contains(says), "{err}");
+    }
+    node.ok(&[
+        "--author",
+        "Carla",
+        "review",
+        "assign",
+        &id,
+        "--referee",
+        &bo,
+    ]);
+    let state = node.json(&["review", "list", &id]);
+    assert!(state.to_string().contains("\"Bo\""), "{state}");
+}

@@ -234,6 +234,23 @@ impl Service {
         let action = req.action.ok_or_else(|| {
             invalid("say what to do: submit, assign, report, decide, publish or withdraw")
         })?;
+        if matches!(
+            action,
+            Action::Assign(_) | Action::Decide(_) | Action::Publish(_)
+        ) {
+            // Once a space names its people, its chair is one of them.
+            let held = self.repo.read(&r.space, |doc| space::read(doc))??;
+            let people = space::people_roles(&held);
+            if !people.is_empty()
+                && people.get(&(self.node, author.to_owned())) != Some(&Role::Admin)
+            {
+                return Err(super::ApiError::Model(ModelError::Forbidden(format!(
+                    "only the chair may assign referees, decide and publish, and {author} is not \
+                     a person of this space at this node with the admin role (`kp space show` \
+                     lists its people; an admin node adds one with `kp space add-person`)"
+                ))));
+            }
+        }
         match action {
             Action::Submit(_) => {
                 let note = ChangeNote::new(author, "submit to review");
