@@ -450,16 +450,46 @@ fn signed_key(id: &DocId, hash: &ChangeHash) -> Vec<u8> {
 
 /// A log record of signatures starts with these bytes (an automerge chunk
 /// starts with its own magic bytes, 85 6f 4a 83), then holds entries: the
-/// change hash, then [`Attestation::to_stored`].
-const SIGNED_RECORD: &[u8; 8] = b"kpsig/1\n";
+/// change hash, the length of the rest as two bytes (big-endian), then
+/// [`Attestation::to_stored`] — whose length varies with a voucher.
+const SIGNED_RECORD: &[u8; 8] = b"kpsig/2\n";
+/// The records of earlier versions: entries of the hash and a stored form of
+/// fixed length for its actor (no vouchers then). Still read.
+const SIGNED_RECORD_V1: &[u8; 8] = b"kpsig/1\n";
 
 fn signed_entry(att: &Attestation, seq: u64, out: &mut Vec<u8>) {
+    let stored = att.to_stored(seq);
     out.extend_from_slice(&att.hash.0);
-    out.extend_from_slice(&att.to_stored(seq));
+    out.extend_from_slice(
+        &u16::try_from(stored.len())
+            .unwrap_or(u16::MAX)
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(&stored);
 }
 
 /// The entries of a signature record, up to the first malformed one.
 fn signed_entries(mut rest: &[u8]) -> Vec<Attestation> {
+    let mut out = Vec::new();
+    while rest.len() > 34 {
+        let Ok(hash) = <[u8; 32]>::try_from(&rest[..32]) else {
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes([rest[32], rest[33]]));
+        let Some(entry) = rest.get(34..34 + len) else {
+            break;
+        };
+        match Attestation::from_stored(ChangeHash(hash), entry) {
+            Some((att, _)) => out.push(att),
+            None => break,
+        }
+        rest = &rest[34 + len..];
+    }
+    out
+}
+
+/// [`signed_entries`] of a record written by an earlier version.
+fn signed_entries_v1(mut rest: &[u8]) -> Vec<Attestation> {
     let mut out = Vec::new();
     while rest.len() > 33 {
         let Ok(hash) = <[u8; 32]>::try_from(&rest[..32]) else {
@@ -1541,13 +1571,12 @@ impl Inner {
         };
         let mut signed = HashMap::new();
         for chunk in bytes.log {
-            match chunk.strip_prefix(&SIGNED_RECORD[..]) {
-                Some(entries) => {
-                    signed.extend(signed_entries(entries).into_iter().map(|a| (a.hash, a)))
-                }
-                None => {
-                    doc.load_incremental(&chunk).map_err(corrupt)?;
-                }
+            if let Some(entries) = chunk.strip_prefix(&SIGNED_RECORD[..]) {
+                signed.extend(signed_entries(entries).into_iter().map(|a| (a.hash, a)));
+            } else if let Some(entries) = chunk.strip_prefix(&SIGNED_RECORD_V1[..]) {
+                signed.extend(signed_entries_v1(entries).into_iter().map(|a| (a.hash, a)));
+            } else {
+                doc.load_incremental(&chunk).map_err(corrupt)?;
             }
         }
         doc.set_actor(self.actor.clone());
@@ -2004,5 +2033,37 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         tracing::debug!(node = %self.node, "repository closed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_records_read_back_whatever_their_entries_hold() {
+        let key = NodeKey::from_seed([4; 32]);
+        let node_actor = actor_id(&key.id(), 3);
+        let client = ActorId::from(vec![0xab; 16]);
+        let plain = Attestation::new(&key, &node_actor, ChangeHash([1; 32]));
+        let vouched = Attestation::vouched(&key, &client, ChangeHash([2; 32]), "Amina Diallo");
+        // Entries of varying length, one after another.
+        let mut record = Vec::new();
+        for a in [&vouched, &plain, &vouched] {
+            signed_entry(a, 7, &mut record);
+        }
+        assert_eq!(
+            signed_entries(&record),
+            vec![vouched.clone(), plain.clone(), vouched]
+        );
+        // A record of an earlier version (fixed-length entries, no vouchers).
+        let mut v1 = Vec::new();
+        for a in [&plain, &plain] {
+            v1.extend_from_slice(&a.hash.0);
+            v1.extend_from_slice(&a.to_stored(7));
+        }
+        assert_eq!(signed_entries_v1(&v1), vec![plain.clone(), plain]);
+        // A torn entry ends the reading, never misreads.
+        assert_eq!(signed_entries(&record[..record.len() - 3]).len(), 2);
     }
 }

@@ -616,3 +616,92 @@ fn partners_signatures_survive_a_restart_and_a_compaction() {
     let relay = open();
     relays_to(&relay, 22);
 }
+
+/// The signatures by which this node vouches for its clients' changes (two
+/// client actors in one message, so two entries of one log record) are read
+/// back from the log after a restart and from the store after a compaction:
+/// blame still names the person, and a partner given the document proves
+/// every change.
+#[test]
+fn clients_vouched_signatures_survive_a_restart_and_a_compaction() {
+    use automerge::sync::SyncDoc;
+    use automerge::transaction::Transactable;
+    use kp_core::authorship::{self, Attestation};
+
+    let dir = tempfile::tempdir().unwrap();
+    let open = || -> Repo {
+        let store = SledStore::open(&dir.path().join("store"), 8 << 20).unwrap();
+        Repo::open(Arc::new(store), node(), RepoConfig::default()).unwrap()
+    };
+    let check = |repo: &Repo, id: &DocId, seed: u8| {
+        let blame = repo.blame(id).unwrap();
+        let by_amina: Vec<_> = blame.iter().filter(|b| b.note.author == "Amina").collect();
+        assert_eq!(by_amina.len(), 2, "{blame:?}");
+        assert!(
+            by_amina
+                .iter()
+                .all(|b| b.verified && b.node == Some(node().id()))
+        );
+        let (bytes, _, signed) = repo.saved(id).unwrap().unwrap();
+        let third = Repo::open(
+            Arc::new(MemStore::default()),
+            NodeKey::from_seed([seed; 32]),
+            RepoConfig::default(),
+        )
+        .unwrap();
+        let (ticket, _) = third.import(id, &bytes, &signed, &|_, _| Ok(())).unwrap();
+        third.wait(ticket).unwrap();
+        let theirs = third.blame(id).unwrap();
+        assert!(theirs.iter().all(|b| b.verified), "{theirs:?}");
+        assert_eq!(
+            theirs.iter().filter(|b| b.note.author == "Amina").count(),
+            2
+        );
+    };
+    let id = {
+        let repo = open();
+        let id = new_draft(&repo, "the text");
+        let (bytes, _, _) = repo.saved(&id).unwrap().unwrap();
+        // A browser with two actors (two tabs, say) edits its copy.
+        let mut client = automerge::AutoCommit::load(&bytes)
+            .unwrap()
+            .with_actor(automerge::ActorId::from(vec![0xa1; 16]));
+        client.put(automerge::ROOT, "one", 1).unwrap();
+        client.commit();
+        client.set_actor(automerge::ActorId::from(vec![0xa2; 16]));
+        client.put(automerge::ROOT, "two", 2).unwrap();
+        client.commit();
+        let vouch = |new: &[authorship::Link], _: &_| {
+            Ok(authorship::tips(new)
+                .into_iter()
+                .map(|(actor, (_, hash))| Attestation::vouched(&node(), &actor, hash, "Amina"))
+                .collect())
+        };
+        let (mut ours, mut theirs) = (automerge::sync::State::new(), automerge::sync::State::new());
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..6 {
+            if let Some(m) = client.sync().generate_sync_message(&mut theirs) {
+                let ticket = repo
+                    .sync_receive_vouched(&id, &mut ours, &m.encode(), &vouch, &|_, _| Ok(()))
+                    .unwrap();
+                repo.wait(ticket).unwrap();
+            }
+            if let Some((m, _)) = repo.sync_message(&id, &mut ours, &mut seen).unwrap() {
+                let m = automerge::sync::Message::decode(&m).unwrap();
+                client.sync().receive_sync_message(&mut theirs, m).unwrap();
+            }
+        }
+        check(&repo, &id, 30);
+        repo.shutdown();
+        id
+    };
+    {
+        // From the log.
+        let repo = open();
+        check(&repo, &id, 31);
+        repo.compact(&id).unwrap();
+        repo.shutdown();
+    }
+    // From the store.
+    check(&open(), &id, 32);
+}

@@ -56,13 +56,29 @@ impl SledStore {
     /// Opens (or creates) the store in `dir` with a sled page cache of
     /// `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::LowSpace)
             // Our commits flush; sled's own timer would only add writes.
-            .flush_every_ms(None)
-            .open()?;
+            .flush_every_ms(None);
+        // sled lets go of its directory's file lock from a background thread
+        // after the last handle is dropped, so a store closed and opened
+        // again in one process (a restarted repository) can find it still
+        // held for a moment. Another process holding it is kept out before
+        // this by the node's own lock file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        };
         let log_path = dir.join("db");
         let sled_log = File::open(&log_path)
             .map_err(StoreError::io(format!("opening {}", log_path.display())))?;
