@@ -259,8 +259,14 @@ struct LoginBody {
     token: String,
 }
 
-async fn login_api(State(web): State<Arc<Web>>, body: Json<LoginBody>) -> Response {
-    match redeem(&web, body.0.token).await {
+async fn login_api(State(web): State<Arc<Web>>, body: axum::body::Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<LoginBody>(&body) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the body must be JSON: {\"token\": \"kpl_…\"} (from `kp user add` or `kp user login`)",
+        );
+    };
+    match redeem(&web, body.token).await {
         Ok((name, secret)) => {
             let mut r = Json(json!({ "name": name, "session": secret })).into_response();
             r.headers_mut().insert(

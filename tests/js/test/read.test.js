@@ -65,6 +65,12 @@ test("no login, a wrong session, a foreign Origin or Host are refused", async ()
   assert.match(node.cookie, /^kp_session_/)
   assert.equal((await raw(node.ws, { ...cookie, origin: "https://evil.example" })).status, 403)
   assert.equal((await raw(node.ws, { ...cookie, host: "evil.example" })).status, 421)
+  // A login that is not JSON, or a token that is no login.
+  for (const body of ["garbage", JSON.stringify({ token: "kpl_nothing" })]) {
+    const r = await fetch(`${node.url}/api/login`, { method: "POST", headers: { "content-type": "application/json" }, body })
+    assert.ok(r.status === 400 || r.status === 401, `${r.status}`)
+    assert.ok((await r.json()).error)
+  }
   // The node's own origin with the cookie is let in.
   const ok = await raw(node.ws, { ...cookie, origin: node.url })
   assert.ok(ok.ws)
