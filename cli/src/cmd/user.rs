@@ -14,7 +14,9 @@ pub(super) enum UserCmd {
     ///
     /// Send the link to the person (it works once, for 7 days). Opening it in
     /// a browser logs them in to this node's web listener; a program trades
-    /// the token for a session with `POST /api/login {"token": "…"}`.
+    /// the token for a session with `POST /api/login {"token": "…"}`. They
+    /// read every space this node holds; to write in one, an admin names
+    /// them there: `kp space add-person SPACE NAME --role editor`.
     #[command(after_help = "\
 Examples:
   kp user add \"Amina Diallo\"
@@ -97,6 +99,10 @@ fn print_login(l: &pb::UserLogin, what: &str) -> anyhow::Result<()> {
         outln!("one-time login link, valid until {}:", time(l.expires));
         outln!("  {}", l.link);
     }
+    outln!(
+        "to let them write in a space: kp space add-person SPACE {:?} --role editor",
+        l.name
+    );
     Ok(())
 }
 
