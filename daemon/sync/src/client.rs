@@ -11,7 +11,8 @@
 //! ([`ClientSession::changed`]), which makes other people's edits live.
 //! `ephemeral` messages (presence, cursors) are handed back to the caller to
 //! relay to the other clients of the same document ([`ClientSession::relay`]);
-//! they are never stored and never reach partners.
+//! they are never stored and never reach partners, and they arrive with the
+//! `senderId` `person@node/peer`, the person the node logged in.
 //!
 //! Changes a client sends are taken only when the node vouches for them
 //! ([`Signer`]): it signs the client's actors' tips in the person's name, and
@@ -100,6 +101,10 @@ pub struct ClientSession {
     refused: u32,
     signer: Option<Box<dyn Signer>>,
     fresh: HashMap<DocId, Fresh>,
+    /// The `senderId` its `ephemeral` messages carry to other clients:
+    /// `person@node/peer`, so a page shows who is here from what the node
+    /// says, not from what a client claims.
+    relayed_as: Option<String>,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -127,6 +132,7 @@ impl ClientSession {
             refused: 0,
             signer,
             fresh: HashMap::new(),
+            relayed_as: None,
         }
     }
 
@@ -170,6 +176,10 @@ impl ClientSession {
                 ));
             }
             reply.send.push(repo_wire::peer(&self.me, &sender));
+            self.relayed_as = Some(match &self.signer {
+                Some(s) => format!("{}@{}/{sender}", s.person(), self.repo.node()),
+                None => sender.clone(),
+            });
             self.peer = Some(sender);
             return Ok(reply);
         };
@@ -187,8 +197,8 @@ impl ClientSession {
                 if let Ok(id) = e.doc.parse::<DocId>()
                     && self.has_open(&id)
                 {
-                    // Relayed in the name the client joined with.
-                    e.sender = peer;
+                    // Relayed in the name the node gives the client.
+                    e.sender = self.relayed_as.clone().unwrap_or(peer);
                     reply.relay = Some(e);
                 }
             }
@@ -229,7 +239,7 @@ impl ClientSession {
     /// has the document open.
     pub fn relay(&self, e: &Ephemeral) -> Option<Vec<u8>> {
         let peer = self.peer.as_deref()?;
-        if peer == e.sender {
+        if self.relayed_as.as_deref() == Some(e.sender.as_str()) {
             return None;
         }
         let id = e.doc.parse::<DocId>().ok()?;

@@ -47,7 +47,13 @@ test("two clients see each other's edits and presence live", async () => {
   await until("one's edit at two", () => two.doc().body.startsWith("[one] "))
   two.change((d) => A.splice(d, ["body"], d.body.length, 0, "[two]\n"))
   await until("two's edit at one", () => one.doc().body.endsWith("[two]\n"))
-  const seen = new Promise((resolve) => two.on("ephemeral-message", (m) => resolve(m.message)))
+  const seen = new Promise((resolve) =>
+    two.on("ephemeral-message", (m) => {
+      // The node says who sent it: the person it logged in, at its node.
+      assert.ok(m.senderId.startsWith(`Amina Diallo@${a.id}/`), m.senderId)
+      resolve(m.message)
+    }),
+  )
   // Presence is sent until it arrives: the node relays it only once two has
   // the document open, which it does by now.
   const timer = setInterval(() => one.broadcast({ cursor: 7, who: "Amina" }), 100)
