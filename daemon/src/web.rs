@@ -324,7 +324,9 @@ async fn sync(
             "the node serves as many clients as it may ([web] max_clients); try again later",
         );
     };
-    let max = web.max_message;
+    // Twice the limit, so that a message just over it is read and refused
+    // with a reason; the limit itself is checked on each message.
+    let max = web.max_message.saturating_mul(2);
     ws.max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
@@ -401,6 +403,23 @@ async fn client(mut socket: WebSocket, web: &Web, secret: &str, person: &str) ->
                 let bytes = match message {
                     None => return "it disconnected".into(),
                     Some(Err(e)) => return format!("the connection failed: {e}"),
+                    Some(Ok(Message::Binary(b))) if b.len() > web.max_message => {
+                        // Said, then closed with "message too big"; beyond
+                        // twice the limit the connection is cut unread.
+                        let why = format!(
+                            "a message of {} bytes, over this node's limit of {} MiB ([web] max_message_mib)",
+                            b.len(),
+                            web.max_message >> 20
+                        );
+                        let _ = socket.send(Message::Binary(repo_wire::error(&why).into())).await;
+                        let _ = socket
+                            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                                code: 1009,
+                                reason: "message too big".into(),
+                            })))
+                            .await;
+                        return why;
+                    }
                     Some(Ok(Message::Binary(b))) => b,
                     Some(Ok(Message::Close(_))) => return "it closed the connection".into(),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,

@@ -40,13 +40,15 @@ function setIn(file, section, key, value) {
 }
 
 export class Node {
-  constructor(name) {
+  /** A node named `name`; `web` are more `[web]` settings (key → TOML value). */
+  constructor(name, web = {}) {
     this.root = mkdtempSync(join(tmpdir(), "kp-js-"))
     this.dir = join(this.root, "node")
     execFileSync(join(bins, "kpd"), ["init", "--name", name, "--author", "Tester", "--data-dir", this.dir])
     const toml = join(this.dir, "kpd.toml")
     setIn(toml, "web", "listen", '"127.0.0.1:0"')
     setIn(toml, "peers", "listen", '"127.0.0.1:0"')
+    for (const [key, value] of Object.entries(web)) setIn(toml, "web", key, value)
     this.clients = []
   }
 

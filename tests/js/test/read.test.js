@@ -13,7 +13,7 @@ const encode = (m) => cbor.encode(m)
 let node, made, session
 
 before(async () => {
-  node = await new Node("Institute A").start()
+  node = await new Node("Institute A", { max_message_mib: "1" }).start()
   made = draft(node, "# Sending money home\n\nRemittances to low-income countries grew.\n")
   session = await node.login("Amina Diallo")
 })
@@ -95,6 +95,21 @@ test("garbage, text and a wrong version are refused with the node unharmed", asy
   // Still serving.
   const repo = node.client(session)
   const handle = await repo.find(`automerge:${made.id}`)
+  assert.equal(handle.doc().title.toString(), "Sending money home")
+})
+
+test("a message over the node's limit closes that connection only", async () => {
+  const { ws } = await raw(`${node.ws}?session=${session}`)
+  ws.send(encode({ type: "join", senderId: "big", supportedProtocolVersions: ["1"], peerMetadata: {} }))
+  assert.equal((await next(ws)).type, "peer")
+  const closed = new Promise((resolve) => ws.once("close", (code) => resolve(code)))
+  const said = next(ws)
+  ws.send(encode({ type: "sync", senderId: "big", targetId: "x", documentId: made.id, data: new Uint8Array(1536 << 10) }))
+  const m = await said
+  assert.equal(m.type, "error")
+  assert.match(m.message, /over this node's limit of 1 MiB/)
+  assert.equal(await closed, 1009) // "message too big"
+  const handle = await node.client(session).find(`automerge:${made.id}`)
   assert.equal(handle.doc().title.toString(), "Sending money home")
 })
 
