@@ -13,7 +13,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::ops::Not;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -289,18 +288,19 @@ impl Node {
         let accounts = Arc::new(
             Accounts::open(self.repo.clone()).map_err(|e| NodeError::Accounts(e.to_string()))?,
         );
-        let web = self
-            .start_web(Arc::clone(&accounts), stop_rx.clone())
-            .await?;
-        let web_url = web.as_ref().map(|w| w.url()).unwrap_or_default();
+        let bound = self.bind_web().await?;
+        let web_url = bound.as_ref().map(|b| b.1.url()).unwrap_or_default();
         let service = Arc::new(Service::new(
             self.repo.clone(),
             peers,
             self.cfg.clone(),
             self.dir.display().to_string(),
-            accounts,
-            web,
+            Arc::clone(&accounts),
+            bound.as_ref().map(|b| b.1).map_err(Clone::clone),
         ));
+        if let Ok(bound) = bound {
+            self.serve_web(bound, accounts, Arc::clone(&service), stop_rx.clone());
+        }
         let api = LocalServer::new(LocalApi::new(service))
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);
@@ -342,12 +342,9 @@ impl WebAddr {
 }
 
 impl Node {
-    /// Binds the web listener (`[web] listen`) and serves it until `stop`.
-    async fn start_web(
-        &self,
-        accounts: Arc<Accounts>,
-        stop: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<Result<WebAddr, String>, NodeError> {
+    /// Binds the web listener (`[web] listen`): the listener, its address
+    /// and its TLS, or why there is none (the node runs on without it).
+    async fn bind_web(&self) -> Result<Result<BoundWeb, String>, NodeError> {
         let w = &self.cfg.web;
         let listen = w.listen.trim();
         if listen.is_empty() {
@@ -379,13 +376,30 @@ impl Node {
         let addr = listener
             .local_addr()
             .map_err(|e| NodeError::Web(e.to_string()))?;
+        let at = WebAddr {
+            addr,
+            tls: tls.is_some(),
+        };
+        Ok(Ok((listener, at, tls)))
+    }
+
+    /// Serves the bound web listener until `stop`.
+    fn serve_web(
+        &self,
+        (listener, at, tls): BoundWeb,
+        accounts: Arc<Accounts>,
+        service: Arc<Service>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let w = &self.cfg.web;
         let web = Arc::new(crate::web::Web {
             repo: self.repo.clone(),
             accounts,
+            service,
             peer_id: format!("kpd-{}", self.key.id()),
             cookie: format!("kp_session_{}", self.key.id().short()),
-            hosts: crate::web::hosts(addr, &w.hosts),
-            tls: tls.is_some(),
+            hosts: crate::web::hosts(at.addr, &w.hosts),
+            tls: at.tls,
             max_message: w.max_message_mib << 20,
             max_per_sec: self.cfg.peers.max_frames_per_sec,
             idle: std::time::Duration::from_secs(self.cfg.peers.idle_timeout_secs),
@@ -395,9 +409,12 @@ impl Node {
             stop: stop.clone(),
         });
         tokio::spawn(crate::web::serve(listener, web, tls, stop));
-        Ok(Ok(WebAddr {
-            addr,
-            tls: w.tls_cert.is_empty().not(),
-        }))
     }
 }
+
+/// A bound web listener, its address, and its TLS if any.
+type BoundWeb = (
+    tokio::net::TcpListener,
+    WebAddr,
+    Option<tokio_rustls::TlsAcceptor>,
+);

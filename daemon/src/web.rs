@@ -7,6 +7,7 @@
 //! | `POST /api/login`  | the same for programs: `{"token"}` → `{"name","session"}` |
 //! | `POST /api/logout` | ends the session                                      |
 //! | `GET /api/me`      | who is logged in                                      |
+//! | `GET /api/home`    | the person, the node's spaces and drafts, their review inbox |
 //! | `GET /sync`        | the WebSocket (automerge-repo protocol "1")           |
 //!
 //! Every request must name this node in `Host` (one of the loopback names of
@@ -63,6 +64,8 @@ impl Signer for Person {
 pub(crate) struct Web {
     pub(crate) repo: Repo,
     pub(crate) accounts: Arc<Accounts>,
+    /// The node's operations, as the local API has them.
+    pub(crate) service: Arc<crate::service::Service>,
     /// The peer id this node gives itself in automerge-repo's protocol.
     pub(crate) peer_id: String,
     /// The session cookie's name: `kp_session_` and the node's short id, as
@@ -119,8 +122,10 @@ pub(crate) fn router(web: Arc<Web>) -> Router {
         .route("/api/login", post(login_api))
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))
+        .route("/api/home", get(home_api))
         .route("/sync", get(sync))
         .layer(middleware::from_fn_with_state(Arc::clone(&web), guard))
+        .layer(middleware::from_fn(secure_headers))
         .with_state(web)
 }
 
@@ -151,6 +156,75 @@ async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) -> Res
         }
     }
     next.run(request).await
+}
+
+/// The policy every response carries: the page runs only the node's own
+/// scripts (never inline ones; WebAssembly for automerge), talks only to the
+/// node, and is never framed by another site.
+const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+                   style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                   object-src 'none'; base-uri 'none'; form-action 'self'; \
+                   frame-ancestors 'none'";
+
+/// Adds the security headers to every response.
+async fn secure_headers(request: Request, next: Next) -> Response {
+    let mut r = next.run(request).await;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// What a logged-in person's workspace opens on: who they are, the spaces
+/// and drafts of the node, and what awaits them in review.
+async fn home_api(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    let Some(person) = logged_in(&web, cookie(&web, &headers).or_else(|| bearer(&headers))).await
+    else {
+        return refuse(StatusCode::UNAUTHORIZED, "not logged in");
+    };
+    let service = Arc::clone(&web.service);
+    let who = person.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let status = service.status();
+        let spaces = service.list_spaces()?;
+        let drafts = service.list_drafts(kp_proto::local::ListDraftsRequest::default())?;
+        let inbox = service.review_inbox(kp_proto::local::ReviewInboxRequest { author: who })?;
+        Ok::<_, crate::service::ApiError>(json!({
+            "person": person,
+            "node_id": status.node_id,
+            "institution": status.node_name,
+            "spaces": spaces.spaces,
+            "drafts": drafts.drafts,
+            "inbox": inbox,
+        }))
+    })
+    .await;
+    match read {
+        Ok(Ok(body)) => Json(body).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!("the workspace's home failed: {e}");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node could not list its documents; see its log",
+            )
+        }
+        Err(_) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request failed inside the node",
+        ),
+    }
 }
 
 fn cookie(web: &Web, headers: &HeaderMap) -> Option<String> {

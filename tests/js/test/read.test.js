@@ -30,6 +30,26 @@ test("a client finds a draft by URL and reads the text kp shows", async () => {
   assert.equal(doc.kind.toString(), "draft")
 })
 
+test("the workspace's home lists the node's spaces and drafts for the person", async () => {
+  const r = await fetch(`${node.url}/api/home`, { headers: { authorization: `Bearer ${session}` } })
+  assert.equal(r.status, 200)
+  const home = await r.json()
+  assert.equal(home.person, "Amina Diallo")
+  assert.ok(home.spaces.some((s) => s.name === "Remittances WG"))
+  assert.ok(home.drafts.some((d) => d.id === made.id))
+  assert.ok(home.inbox)
+  const anon = await fetch(`${node.url}/api/home`)
+  assert.equal(anon.status, 401)
+  // Every answer carries the security policy: no inline script, no framing.
+  for (const res of [r, anon, await fetch(`${node.url}/`)]) {
+    const csp = res.headers.get("content-security-policy")
+    assert.match(csp, /script-src 'self'/)
+    assert.doesNotMatch(csp, /unsafe-inline/)
+    assert.match(csp, /frame-ancestors 'none'/)
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff")
+  }
+})
+
 test("a document the node does not hold is unavailable", async () => {
   const repo = node.client(session)
   // A well-formed id of a document nobody made, and one made by another repo.
