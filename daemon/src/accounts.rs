@@ -27,8 +27,6 @@ pub(crate) const LOGIN_DAYS: i64 = 7;
 /// Days a session lasts after its last use.
 pub(crate) const SESSION_DAYS: i64 = 30;
 const DAY: i64 = 86_400;
-/// Longest account name, in characters.
-const MAX_NAME: usize = 100;
 /// Sessions kept per account; the least recently used goes beyond this.
 const MAX_SESSIONS: usize = 32;
 const KEY: &[u8] = b"accounts";
@@ -111,29 +109,9 @@ fn hash(secret: &str) -> String {
         .collect()
 }
 
-/// Checks an account name: a person's name on one line.
+/// Checks an account name: a person's name, as a space names its people.
 pub(crate) fn check_name(name: &str) -> Result<(), AccountError> {
-    let bad = |why: &str| {
-        Err(AccountError::BadName(format!(
-            "account name {name:?} {why}"
-        )))
-    };
-    if name.trim().is_empty() {
-        return bad("is empty");
-    }
-    if name.trim() != name {
-        return bad("starts or ends with a space");
-    }
-    if name.chars().count() > MAX_NAME {
-        return bad(&format!("is longer than {MAX_NAME} characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return bad("holds a control character (a name is one line)");
-    }
-    if name.contains('@') {
-        return bad("holds `@`, which kp uses between a person and their node");
-    }
-    Ok(())
+    kp_model::space::check_person_name(name).map_err(|e| AccountError::BadName(e.to_string()))
 }
 
 impl Accounts {

@@ -190,8 +190,7 @@ async fn secure_headers(request: Request, next: Next) -> Response {
 /// What a logged-in person's workspace opens on: who they are, the spaces
 /// and drafts of the node, and what awaits them in review.
 async fn home_api(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let Some(person) = logged_in(&web, cookie(&web, &headers).or_else(|| bearer(&headers))).await
-    else {
+    let Some(person) = logged_in(&web, secret(&web, &headers)).await else {
         return refuse(StatusCode::UNAUTHORIZED, "not logged in");
     };
     let service = Arc::clone(&web.service);
@@ -238,12 +237,16 @@ fn cookie(web: &Web, headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string)
+/// The session secret a request carries: its cookie, else an
+/// `Authorization: Bearer` header.
+fn secret(web: &Web, headers: &HeaderMap) -> Option<String> {
+    cookie(web, headers).or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+    })
 }
 
 fn session_cookie(web: &Web, secret: &str, max_age: i64) -> HeaderValue {
@@ -260,7 +263,7 @@ async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     let body = match who {
         Some(name) => format!(
             "<!doctype html><meta charset=utf-8><title>kp</title><p>Logged in to this kp node as {}.",
-            escape(&name)
+            kp_model::export::escape_html(&name)
         ),
         None => "<!doctype html><meta charset=utf-8><title>kp</title><p>Not logged in. Open the login link your node's operator gave you (<code>kp user add</code>).".into(),
     };
@@ -276,13 +279,6 @@ async fn logged_in(web: &Web, secret: Option<String>) -> Option<String> {
         .await
         .ok()
         .flatten()
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[derive(Deserialize)]
@@ -354,7 +350,7 @@ async fn login_api(State(web): State<Arc<Web>>, body: axum::body::Bytes) -> Resp
 }
 
 async fn logout(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    if let Some(secret) = cookie(&web, &headers).or_else(|| bearer(&headers)) {
+    if let Some(secret) = secret(&web, &headers) {
         let accounts = Arc::clone(&web.accounts);
         let _ = tokio::task::spawn_blocking(move || accounts.end_session(&secret)).await;
     }
@@ -365,7 +361,7 @@ async fn logout(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
 }
 
 async fn me(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    match logged_in(&web, cookie(&web, &headers).or_else(|| bearer(&headers))).await {
+    match logged_in(&web, secret(&web, &headers)).await {
         Some(name) => Json(json!({ "name": name })).into_response(),
         None => refuse(StatusCode::UNAUTHORIZED, "not logged in"),
     }
@@ -382,9 +378,7 @@ async fn sync(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let secret = cookie(&web, &headers)
-        .or_else(|| bearer(&headers))
-        .or(q.session);
+    let secret = secret(&web, &headers).or(q.session);
     let name = logged_in(&web, secret.clone()).await;
     let Some((secret, name)) = secret.zip(name) else {
         return refuse(
@@ -421,7 +415,7 @@ async fn client(mut socket: WebSocket, web: &Web, secret: &str, person: &str) ->
     let session = Arc::new(Mutex::new(ClientSession::new(
         web.repo.clone(),
         web.peer_id.clone(),
-        Some(Box::new(signer)),
+        Box::new(signer),
     )));
     let mut durable = web.repo.subscribe();
     let mut presence = web.presence.subscribe();

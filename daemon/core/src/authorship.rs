@@ -376,29 +376,29 @@ pub fn check(new: &[Link], known: &[Link], signed: &[Attestation]) -> Result<(),
 /// verified signature that names its actor. An actor vouched for by two
 /// nodes, or for two people, is refused: one actor is one person's.
 pub fn attribute(new: &mut [Link], signed: &[Attestation]) -> Result<(), Unproven> {
-    let mut by: HashMap<&ActorId, &Voucher> = HashMap::new();
-    let vouched = || signed.iter().filter(|a| a.voucher.is_some());
-    if vouched().next().is_none() {
-        return Ok(());
-    }
-    for a in vouched() {
-        let v = a.voucher.as_ref().expect("filtered");
-        if !new.iter().any(|l| l.actor == a.actor) || !a.verifies() {
+    let actors: HashSet<&ActorId> = new.iter().map(|l| &l.actor).collect();
+    let mut by: HashMap<ActorId, Voucher> = HashMap::new();
+    for a in signed {
+        let Some(v) = &a.voucher else { continue };
+        if !actors.contains(&a.actor) || !a.verifies() {
             continue;
         }
         match by.get(&a.actor) {
-            Some(known) if *known != v => {
+            Some(known) if known != v => {
                 return Err(Unproven::TwoVouchers {
                     actor: a.actor.to_string(),
                 });
             }
-            _ => {
-                by.insert(&a.actor, v);
+            Some(_) => {}
+            None => {
+                by.insert(a.actor.clone(), v.clone());
             }
         }
     }
-    for l in new.iter_mut() {
-        l.by = by.get(&l.actor).map(|v| (*v).clone());
+    if !by.is_empty() {
+        for l in new.iter_mut() {
+            l.by = by.get(&l.actor).cloned();
+        }
     }
     Ok(())
 }

@@ -121,7 +121,7 @@ fn markdown(e: &Export<'_>) -> String {
 }
 
 /// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -139,7 +139,7 @@ fn esc(s: &str) -> String {
 /// Inline Markdown kept simple: `**bold**` and `*italic*` (on escaped text).
 fn inline(s: &str) -> String {
     let mut out = String::new();
-    let escaped = esc(s);
+    let escaped = escape_html(s);
     let mut rest = escaped.as_str();
     let mut open_b = false;
     let mut open_i = false;
@@ -175,7 +175,7 @@ fn html(e: &Export<'_>) -> String {
     let mut out =
         String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    out.push_str(&format!("<title>{}</title>\n", esc(e.title)));
+    out.push_str(&format!("<title>{}</title>\n", escape_html(e.title)));
     let authors = e
         .authors
         .iter()
@@ -185,22 +185,22 @@ fn html(e: &Export<'_>) -> String {
     if !authors.is_empty() {
         out.push_str(&format!(
             "<meta name=\"author\" content=\"{}\">\n",
-            esc(&authors)
+            escape_html(&authors)
         ));
     }
     out.push_str(&format!(
         "<style>{STYLE}</style>\n</head>\n<body>\n<article>\n"
     ));
-    out.push_str(&format!("<h1>{}</h1>\n", esc(e.title)));
+    out.push_str(&format!("<h1>{}</h1>\n", escape_html(e.title)));
     let by = byline(e.authors);
     if !by.is_empty() {
-        out.push_str(&format!("<p class=\"byline\">{}</p>\n", esc(&by)));
+        out.push_str(&format!("<p class=\"byline\">{}</p>\n", escape_html(&by)));
     }
     out.push_str(&format!(
         "<p class=\"meta\">{} · {} · {}</p>\n",
-        esc(&kind_words(e.draft_type)),
-        esc(e.space),
-        esc(&dateline(e))
+        escape_html(&kind_words(e.draft_type)),
+        escape_html(e.space),
+        escape_html(&dateline(e))
     ));
     let mut in_refs = false;
     for block in e
@@ -220,7 +220,7 @@ fn html(e: &Export<'_>) -> String {
             if lower == "references" || lower == "bibliography" {
                 out.push_str(&format!(
                     "<section class=\"references\">\n<h2>{}</h2>\n<ol>\n",
-                    esc(text)
+                    escape_html(text)
                 ));
                 in_refs = true;
                 continue;
@@ -247,17 +247,17 @@ fn html(e: &Export<'_>) -> String {
         for c in e.comments {
             out.push_str(&format!(
                 "<div class=\"comment\"><blockquote>{}</blockquote><p><strong>{}</strong> ({}{}): {}</p>",
-                esc(&c.quote),
-                esc(&c.author),
+                escape_html(&c.quote),
+                escape_html(&c.author),
                 c.anchor.as_str(),
                 if c.resolved { ", resolved" } else { "" },
-                esc(&c.body)
+                escape_html(&c.body)
             ));
             for r in &c.replies {
                 out.push_str(&format!(
                     "<p>↳ <strong>{}</strong>: {}</p>",
-                    esc(&r.author),
-                    esc(&r.body)
+                    escape_html(&r.author),
+                    escape_html(&r.body)
                 ));
             }
             out.push_str("</div>\n");

@@ -121,38 +121,60 @@ pub fn people_roles(space: &Space) -> People {
         .collect()
 }
 
+/// Longest person's name, in characters.
+pub const MAX_PERSON_CHARS: usize = 100;
+
+/// Checks a person's name (an account's, a space's person's): one line, not
+/// padded, at most [`MAX_PERSON_CHARS`], without `@` (which joins a person
+/// and their node). The message names what is wrong with `name`.
+pub fn check_person_name(name: &str) -> Result<(), ModelError> {
+    let bad = |why: &str| Err(ModelError::invalid(format!("the name {name:?} {why}")));
+    if name.trim().is_empty() {
+        return bad("is empty");
+    }
+    if name.trim() != name {
+        return bad("starts or ends with a space");
+    }
+    if name.chars().count() > MAX_PERSON_CHARS {
+        return bad(&format!("is longer than {MAX_PERSON_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return bad("holds a control character (a name is one line)");
+    }
+    if name.contains('@') {
+        return bad("holds `@`, which kp uses between a person and their node");
+    }
+    Ok(())
+}
+
+/// A person's key among a space's people: `name@node`.
+fn person_key(name: &str, node_id: &str) -> String {
+    format!("{name}@{node_id}")
+}
+
 /// Adds a person to the space (or changes their role and title). Only an
 /// admin node may, and only for a member node.
 pub fn add_person(doc: &mut AutoCommit, by_node: &str, person: &Person) -> Result<(), ModelError> {
-    check_admin(doc, by_node)?;
+    let space = check_admin(doc, by_node)?;
     parse_role(&person.role)?;
-    let space = read(doc)?;
     if !space.members.iter().any(|m| m.node_id == person.node_id) {
         return Err(ModelError::invalid(format!(
             "{} is not a member node of `{}`; add the node first (kp space add-member)",
             person.node_id, space.name
         )));
     }
-    for (what, text, max) in [
-        ("a name", &person.name, 100),
-        ("a title", &person.title, 120),
-    ] {
-        if text.chars().count() > max || text.chars().any(char::is_control) || text.contains('@') {
-            return Err(ModelError::invalid(format!(
-                "{what} is one line of at most {max} characters, without `@`"
-            )));
-        }
-    }
-    if person.name.trim().is_empty() || person.name.trim() != person.name {
+    check_person_name(&person.name)?;
+    let title = &person.title;
+    if title.chars().count() > 120 || title.chars().any(char::is_control) || title.contains('@') {
         return Err(ModelError::invalid(
-            "a person's name may not be empty or padded",
+            "a title is one line of at most 120 characters, without `@`",
         ));
     }
     let people = match get_obj(doc, &ROOT, "people", ObjType::Map) {
         Some(m) => m,
         None => doc.put_object(ROOT, "people", ObjType::Map)?,
     };
-    let key = format!("{}@{}", person.name, person.node_id);
+    let key = person_key(&person.name, &person.node_id);
     let p = match get_obj(doc, &people, &key, ObjType::Map) {
         Some(p) => p,
         None => doc.put_object(&people, key.as_str(), ObjType::Map)?,
@@ -173,7 +195,7 @@ pub fn remove_person(
     node_id: &str,
 ) -> Result<(), ModelError> {
     check_admin(doc, by_node)?;
-    let key = format!("{name}@{node_id}");
+    let key = person_key(name, node_id);
     match get_obj(doc, &ROOT, "people", ObjType::Map) {
         Some(people) if get_obj(doc, &people, &key, ObjType::Map).is_some() => {
             doc.delete(&people, key.as_str())?;
@@ -268,15 +290,15 @@ pub fn parse_role(role: &str) -> Result<Role, ModelError> {
     role.parse()
 }
 
-/// Fails unless `node` is an admin of the space.
-pub(crate) fn check_admin(doc: &AutoCommit, node: &str) -> Result<(), ModelError> {
+/// The space, if `node` is an admin of it; otherwise why not.
+pub(crate) fn check_admin(doc: &AutoCommit, node: &str) -> Result<Space, ModelError> {
     let space = read(doc)?;
     if space
         .members
         .iter()
         .any(|m| m.node_id == node && m.role == Role::Admin.as_str())
     {
-        Ok(())
+        Ok(space)
     } else {
         Err(ModelError::invalid(format!(
             "only an admin of space `{}` may change its members, and this node is not one",
@@ -339,8 +361,7 @@ pub fn remove_member(
     held: &std::collections::BTreeMap<String, Vec<String>>,
     now: i64,
 ) -> Result<(), ModelError> {
-    check_admin(doc, by_node)?;
-    let space = read(doc)?;
+    let space = check_admin(doc, by_node)?;
     let Some(target) = space.members.iter().find(|m| m.node_id == node_id) else {
         return Err(ModelError::NotFound(format!(
             "{node_id} is not a member of `{}`",

@@ -309,6 +309,28 @@ impl Loaded {
             .collect()
     }
 
+    /// Who the signatures held for the tips of the actors `want` picks say
+    /// they are: the vouchers of clients' actors (see [`Inner::signature`]).
+    fn vouchers(
+        &mut self,
+        inner: &Inner,
+        id: &DocId,
+        want: impl Fn(&ActorId) -> bool,
+    ) -> HashMap<ActorId, authorship::Voucher> {
+        let tips: Vec<(ActorId, u64, ChangeHash)> = self
+            .tips()
+            .iter()
+            .filter(|(a, _)| want(a))
+            .map(|(a, (seq, h))| (a.clone(), *seq, *h))
+            .collect();
+        tips.into_iter()
+            .filter_map(|(a, seq, h)| {
+                let v = inner.signature(id, &self.signed, &a, seq, h)?.voucher?;
+                Some((a, v))
+            })
+            .collect()
+    }
+
     /// Notes changes that just came in (or were made here).
     fn note(&mut self, links: &[Link]) {
         if let Some(tips) = &mut self.tips {
@@ -753,24 +775,18 @@ impl Repo {
         let signed = if verify {
             loaded.signatures(&self.inner, id, |_| true)
         } else {
-            // Only what names clients' people: the signatures held for the
-            // tips of actors that are no node's.
-            let tips: Vec<(ActorId, u64, ChangeHash)> = loaded
-                .tips()
-                .iter()
-                .filter(|(a, _)| parse_actor(a).is_none())
-                .map(|(a, (seq, h))| (a.clone(), *seq, *h))
-                .collect();
-            tips.into_iter()
-                .filter_map(|(a, seq, h)| self.inner.signature(id, &loaded.signed, &a, seq, h))
-                .collect()
+            Vec::new()
         };
         // Clients' actors: the node and person their signatures name (read
         // unverified; `verified` below says whether they hold).
-        let vouched: HashMap<ActorId, authorship::Voucher> = signed
-            .iter()
-            .filter_map(|a| Some((a.actor.clone(), a.voucher.clone()?)))
-            .collect();
+        let vouched = if verify {
+            signed
+                .iter()
+                .filter_map(|a| Some((a.actor.clone(), a.voucher.clone()?)))
+                .collect()
+        } else {
+            loaded.vouchers(&self.inner, id, |a| parse_actor(a).is_none())
+        };
         let metas = loaded.doc.get_changes_meta(&[]);
         let proven = if verify {
             let links: Vec<Link> = metas.iter().map(Link::from_meta).collect();
@@ -784,16 +800,15 @@ impl Repo {
             .map(|(m, verified)| Blame {
                 hash: m.hash,
                 actor: m.actor.clone().into_owned(),
-                node: match vouched.get(m.actor.as_ref()) {
-                    Some(v) => Some(v.node),
-                    None => parse_actor(&m.actor).map(|(n, _)| n),
-                },
-                note: match vouched.get(m.actor.as_ref()) {
-                    // A client's change is credited to the person its node
-                    // vouched for, whatever its message says.
-                    Some(v) => ChangeNote::new(v.person.clone(), "edit (web)"),
-                    None => ChangeNote::parse(m.message.as_deref()),
-                },
+                // A client's change is credited to the person its node
+                // vouched for, whatever its message says.
+                node: vouched
+                    .get(m.actor.as_ref())
+                    .map_or_else(|| parse_actor(&m.actor).map(|(n, _)| n), |v| Some(v.node)),
+                note: vouched.get(m.actor.as_ref()).map_or_else(
+                    || ChangeNote::parse(m.message.as_deref()),
+                    |v| ChangeNote::new(v.person.clone(), "edit (web)"),
+                ),
                 seq: m.seq,
                 time: m.timestamp,
                 ops: (m.max_op + 1).saturating_sub(m.start_op),
@@ -897,21 +912,11 @@ impl Repo {
             Proof::Vouch(vouch) => {
                 if changed {
                     let new = authorship::new_links(&mut trial, &before);
-                    let mut known = HashMap::new();
-                    for l in &new {
-                        if known.contains_key(&l.actor) {
-                            continue;
-                        }
-                        let tip = loaded.tips().get(&l.actor).copied();
-                        if let Some((seq, hash)) = tip
-                            && let Some(v) = self
-                                .inner
-                                .signature(id, &loaded.signed, &l.actor, seq, hash)
-                                .and_then(|a| a.voucher)
-                        {
-                            known.insert(l.actor.clone(), v);
-                        }
-                    }
+                    let actors: std::collections::HashSet<&ActorId> =
+                        new.iter().map(|l| &l.actor).collect();
+                    let known = loaded.vouchers(&self.inner, id, |a| {
+                        actors.contains(a) && parse_actor(a).is_none()
+                    });
                     made = vouch(&new, &known)?;
                 }
                 &made

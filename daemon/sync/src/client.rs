@@ -19,8 +19,8 @@
 //! the changes are held to the rules of the space, the person's role among
 //! its people included, exactly as a partner's would be. An actor is one
 //! person's: one that this node already vouched for as someone else is
-//! refused, and so is a node's actor. A session without a signer is read-only: any change it sends is refused,
-//! nothing of it is stored, and the document is no longer synced with that
+//! refused, and so is a node's actor. A change that is refused (a reader's,
+//! say) leaves nothing stored, and the document is no longer synced with that
 //! client in the session (as with a partner whose change is refused).
 
 use std::collections::{HashMap, HashSet};
@@ -99,7 +99,7 @@ pub struct ClientSession {
     open: HashMap<DocId, Open>,
     blocked: HashSet<DocId>,
     refused: u32,
-    signer: Option<Box<dyn Signer>>,
+    signer: Box<dyn Signer>,
     fresh: HashMap<DocId, Fresh>,
     /// The `senderId` its `ephemeral` messages carry to other clients:
     /// `person@node/peer`, so a page shows who is here from what the node
@@ -114,15 +114,15 @@ impl std::fmt::Debug for ClientSession {
             .field("peer", &self.peer)
             .field("open", &self.open.len())
             .field("refused", &self.refused)
-            .field("writes", &self.signer.is_some())
+            .field("person", &self.signer.person())
             .finish()
     }
 }
 
 impl ClientSession {
     /// A session on `repo`; `me` is the peer id this node gives itself.
-    /// Without a `signer` the client may read, not write.
-    pub fn new(repo: Repo, me: impl Into<String>, signer: Option<Box<dyn Signer>>) -> Self {
+    /// `signer` vouches for what the client writes, in its person's name.
+    pub fn new(repo: Repo, me: impl Into<String>, signer: Box<dyn Signer>) -> Self {
         Self {
             repo,
             me: me.into(),
@@ -176,10 +176,11 @@ impl ClientSession {
                 ));
             }
             reply.send.push(repo_wire::peer(&self.me, &sender));
-            self.relayed_as = Some(match &self.signer {
-                Some(s) => format!("{}@{}/{sender}", s.person(), self.repo.node()),
-                None => sender.clone(),
-            });
+            self.relayed_as = Some(format!(
+                "{}@{}/{sender}",
+                self.signer.person(),
+                self.repo.node()
+            ));
             self.peer = Some(sender);
             return Ok(reply);
         };
@@ -265,14 +266,13 @@ impl ClientSession {
             // exists elsewhere or not; but a client that writes may be
             // announcing a document it made.
             self.open.remove(&id);
-            if request || self.signer.is_none() {
+            if request {
                 return unavailable();
             }
             return self.create(peer, &id, doc, data);
         }
         let open = self.open.entry(id).or_default();
-        let signer = self.signer.as_deref();
-        let result = receive_vouched(&self.repo, &id, &mut open.state, data, signer);
+        let result = receive_vouched(&self.repo, &id, &mut open.state, data, &*self.signer);
         match result {
             Ok(()) => {}
             Err(RepoError::Model(e)) => {
@@ -334,8 +334,7 @@ impl ClientSession {
             }
         }
         let fresh = self.fresh.remove(id).expect("present above");
-        let signer = self.signer.as_deref().expect("checked by the caller");
-        match adopt(&self.repo, id, fresh.doc, signer) {
+        match adopt(&self.repo, id, fresh.doc, &*self.signer) {
             Ok(()) => {
                 self.open.insert(
                     *id,
@@ -414,85 +413,54 @@ fn adopt(
         })?;
     kp_model::draft::check_created(&doc, &space)?;
     let links = kp_core::authorship::new_links(&mut doc, &[]);
-    let mut signed = Vec::new();
-    for (actor, (_, hash)) in kp_core::authorship::tips(&links) {
-        if kp_core::ids::parse_actor(&actor).is_some() {
-            return Err(ModelError::Forbidden(format!(
-                "change {hash} is written as a node ({actor}); a client writes with an actor \
-                 of its own"
-            ))
-            .into());
-        }
-        signed.push(signer.vouch(&actor, hash));
-    }
-    let (_, check) = crate::session::accept_in_held_space(repo, id, &space);
-    let accept = |trial: &mut AutoCommit, new: &[Link]| -> Result<(), ModelError> {
-        if new.iter().any(|l| l.by.is_none()) {
-            return Err(ModelError::Forbidden(
-                "a client sent changes that are not its own".into(),
-            ));
-        }
-        check(trial, new)
-    };
+    let signed = vouch(repo, signer, &links, &HashMap::new())?;
+    let check = own_changes_in(repo, id, &space);
+    let accept = |trial: &mut AutoCommit, new: &[Link]| check(trial, new);
     let (ticket, _) = repo.import(id, &doc.save(), &signed, &accept)?;
     repo.wait(ticket)
 }
 
-/// Receives a client's sync message: the changes it adds are vouched for by
-/// `signer` and held to the rules of the document's space, the person's role
-/// included, or refused without a signer.
-fn receive_vouched(
+/// This node's signatures of the tips of the client actors of `new`, in
+/// `signer`'s person's name; refused for a node's actor, or for an actor
+/// that signatures held here (`known`) give to another person.
+fn vouch(
+    repo: &Repo,
+    signer: &dyn Signer,
+    new: &[Link],
+    known: &HashMap<ActorId, Voucher>,
+) -> Result<Vec<Attestation>, ModelError> {
+    let mut signed = Vec::new();
+    for (actor, (_, hash)) in kp_core::authorship::tips(new) {
+        if kp_core::ids::parse_actor(&actor).is_some() {
+            return Err(ModelError::Forbidden(format!(
+                "change {hash} is written as a node ({actor}); a client writes with an actor \
+                 of its own"
+            )));
+        }
+        if let Some(v) = known.get(&actor)
+            && (v.node != repo.node() || v.person != signer.person())
+        {
+            return Err(ModelError::Forbidden(format!(
+                "actor {actor} writes for {} at node {}; one actor is one person's",
+                v.person,
+                v.node.short()
+            )));
+        }
+        signed.push(signer.vouch(&actor, hash));
+    }
+    Ok(signed)
+}
+
+/// The check of what a client adds to document `id` of `space`: only its
+/// own changes (vouched for here), within the rules of the space as a
+/// partner's would be.
+fn own_changes_in(
     repo: &Repo,
     id: &DocId,
-    state: &mut automerge::sync::State,
-    data: &[u8],
-    signer: Option<&dyn Signer>,
-) -> Result<(), RepoError> {
-    let Some(signer) = signer else {
-        // Read-only: a message that adds anything is refused.
-        let accept = |_: &mut AutoCommit, new: &[Link]| {
-            if new.is_empty() {
-                Ok(())
-            } else {
-                Err(read_only())
-            }
-        };
-        let refuse = |new: &[Link], _: &std::collections::HashMap<ActorId, Voucher>| {
-            if new.is_empty() {
-                Ok(Vec::new())
-            } else {
-                Err(read_only())
-            }
-        };
-        let ticket = repo.sync_receive_vouched(id, state, data, &refuse, &accept)?;
-        return repo.wait(ticket);
-    };
-    let vouch =
-        |new: &[Link], known: &HashMap<ActorId, Voucher>| -> Result<Vec<Attestation>, ModelError> {
-            let mut signed = Vec::new();
-            for (actor, (_, hash)) in kp_core::authorship::tips(new) {
-                if kp_core::ids::parse_actor(&actor).is_some() {
-                    return Err(ModelError::Forbidden(format!(
-                        "change {hash} is written as a node ({actor}); a client writes with an \
-                     actor of its own"
-                    )));
-                }
-                if let Some(v) = known.get(&actor)
-                    && (v.node != repo.node() || v.person != signer.person())
-                {
-                    return Err(ModelError::Forbidden(format!(
-                        "actor {actor} writes for {} at node {}; one actor is one person's",
-                        v.person,
-                        v.node.short()
-                    )));
-                }
-                signed.push(signer.vouch(&actor, hash));
-            }
-            Ok(signed)
-        };
-    let space = crate::session::space_of(repo, id).unwrap_or(*id);
-    let (_, check) = crate::session::accept_in_held_space(repo, id, &space);
-    let accept = |trial: &mut AutoCommit, new: &[Link]| -> Result<(), ModelError> {
+    space: &DocId,
+) -> impl Fn(&mut AutoCommit, &[Link]) -> Result<(), ModelError> {
+    let (_, check) = crate::session::accept_in_held_space(repo, id, space);
+    move |trial: &mut AutoCommit, new: &[Link]| {
         if new.is_empty() {
             return Ok(());
         }
@@ -504,11 +472,22 @@ fn receive_vouched(
             ));
         }
         check(trial, new)
-    };
-    let ticket = repo.sync_receive_vouched(id, state, data, &vouch, &accept)?;
-    repo.wait(ticket)
+    }
 }
 
-fn read_only() -> ModelError {
-    ModelError::Forbidden("this client may read, not write, on this node".into())
+/// Receives a client's sync message: the changes it adds are vouched for by
+/// `signer` and held to the rules of the document's space, the person's role
+/// included.
+fn receive_vouched(
+    repo: &Repo,
+    id: &DocId,
+    state: &mut automerge::sync::State,
+    data: &[u8],
+    signer: &dyn Signer,
+) -> Result<(), RepoError> {
+    let space = crate::session::space_of(repo, id).unwrap_or(*id);
+    let check = own_changes_in(repo, id, &space);
+    let vouch = |new: &[Link], known: &HashMap<ActorId, Voucher>| vouch(repo, signer, new, known);
+    let ticket = repo.sync_receive_vouched(id, state, data, &vouch, &check)?;
+    repo.wait(ticket)
 }
