@@ -5,10 +5,11 @@ use kp_proto::local as pb;
 
 /// Prints rows under a header, each column as wide as its widest cell.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.width());
         }
     }
     let line = |cells: Vec<&str>| {
@@ -17,7 +18,7 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             out.push_str(cell);
             if i < last {
-                out.push_str(&" ".repeat(w - cell.chars().count() + 2));
+                out.push_str(&" ".repeat(w - cell.width() + 2));
             }
         }
         outln!("{}", out.trim_end());

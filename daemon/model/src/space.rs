@@ -128,7 +128,12 @@ pub const MAX_PERSON_CHARS: usize = 100;
 /// padded, at most [`MAX_PERSON_CHARS`], without `@` (which joins a person
 /// and their node). The message names what is wrong with `name`.
 pub fn check_person_name(name: &str) -> Result<(), ModelError> {
-    let bad = |why: &str| Err(ModelError::invalid(format!("the name {name:?} {why}")));
+    // A name far too long is quoted by its start only.
+    let shown: String = match name.char_indices().nth(40) {
+        Some((end, _)) => format!("{:?}…", &name[..end]),
+        None => format!("{name:?}"),
+    };
+    let bad = |why: &str| Err(ModelError::invalid(format!("the name {shown} {why}")));
     if name.trim().is_empty() {
         return bad("is empty");
     }
