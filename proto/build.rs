@@ -11,8 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(protos, ["."])?;
     tonic_prost_build::configure()
-        .type_attribute(".", "#[derive(serde::Serialize)]")
+        .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
         .type_attribute(".", "#[serde(rename_all = \"snake_case\")]")
+        // The web workspace sends requests as JSON, naming only what it sets.
+        .message_attribute(".", "#[serde(default)]")
         .compile_fds(fds)?;
     Ok(())
 }

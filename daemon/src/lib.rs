@@ -16,3 +16,4 @@ mod service;
 mod sim;
 pub mod transport;
 mod web;
+mod workspace;

@@ -406,6 +406,7 @@ impl Node {
             slots: Arc::new(tokio::sync::Semaphore::new(w.max_clients)),
             key: self.key.clone(),
             presence: tokio::sync::broadcast::channel(1024).0,
+            relayed: crate::web::Relayed::default(),
             stop: stop.clone(),
         });
         tokio::spawn(crate::web::serve(listener, web, tls, stop));

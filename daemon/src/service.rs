@@ -833,10 +833,11 @@ impl Service {
     /// `kp comment add`.
     pub(crate) fn add_comment(&self, req: pb::AddCommentRequest) -> Result<pb::Comment> {
         self.comment_change(&req.id, &req.author, "comment", |doc, by, now| {
-            draft::add_comment(
+            draft::add_comment_near(
                 doc,
                 &kp_core::ids::comment_id(),
                 &req.quote,
+                req.near.and_then(|n| usize::try_from(n).ok()),
                 &req.body,
                 by,
                 now,

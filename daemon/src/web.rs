@@ -8,7 +8,9 @@
 //! | `POST /api/logout` | ends the session                                      |
 //! | `GET /api/me`      | who is logged in                                      |
 //! | `GET /api/home`    | the person, the node's spaces and drafts, their review inbox |
+//! | `POST /api/call/M` | the workspace's calls ([`crate::workspace`])          |
 //! | `GET /sync`        | the WebSocket (automerge-repo protocol "1")           |
+//! | `GET /`, `/assets/F` | the workspace's page, built into kpd                |
 //!
 //! Every request must name this node in `Host` (one of the loopback names of
 //! the listener's port, or a name in `[web] hosts`): a page of another site
@@ -88,8 +90,49 @@ pub(crate) struct Web {
     pub(crate) key: kp_core::identity::NodeKey,
     /// `ephemeral` messages between the clients.
     pub(crate) presence: broadcast::Sender<Arc<Ephemeral>>,
+    /// The `ephemeral` messages relayed lately.
+    pub(crate) relayed: Relayed,
     /// Turns true when the node stops.
     pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// The `ephemeral` messages relayed lately, by session and number. A client
+/// passes on what it receives to its other peers (automerge-repo's gossip),
+/// and the node is its only peer: a message coming back is not relayed
+/// again, so nobody receives their own presence, or someone else's as if it
+/// were a third person's.
+#[derive(Debug, Default)]
+pub(crate) struct Relayed(Mutex<RelayedKeys>);
+
+/// Messages by (session, number): a set, and the order they came in.
+type RelayedKeys = (
+    std::collections::HashSet<(String, u64)>,
+    std::collections::VecDeque<(String, u64)>,
+);
+
+impl Relayed {
+    /// How many messages are remembered.
+    const KEPT: usize = 8192;
+
+    /// True the first time a message is seen.
+    fn first_time(&self, e: &Ephemeral) -> bool {
+        let key = (e.session.clone(), e.count);
+        let mut g = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (set, order) = &mut *g;
+        if !set.insert(key.clone()) {
+            return false;
+        }
+        order.push_back(key);
+        if order.len() > Self::KEPT
+            && let Some(old) = order.pop_front()
+        {
+            set.remove(&old);
+        }
+        true
+    }
 }
 
 /// The `Host` values a listener on `addr` answers to: its address, and the
@@ -117,13 +160,17 @@ pub(crate) fn hosts(addr: SocketAddr, extra: &[String]) -> Vec<String> {
 /// The router of the web listener.
 pub(crate) fn router(web: Arc<Web>) -> Router {
     Router::new()
-        .route("/", get(home))
+        .route("/", get(page))
+        .route("/assets/{name}", get(asset))
+        .route("/api/call/{method}", post(call))
+        .route("/published/{id}", get(published))
         .route("/login", get(login_link))
         .route("/api/login", post(login_api))
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))
         .route("/api/home", get(home_api))
         .route("/sync", get(sync))
+        .layer(axum::extract::DefaultBodyLimit::max(web.max_message))
         .layer(middleware::from_fn_with_state(Arc::clone(&web), guard))
         .layer(middleware::from_fn(secure_headers))
         .with_state(web)
@@ -170,10 +217,12 @@ const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
 async fn secure_headers(request: Request, next: Next) -> Response {
     let mut r = next.run(request).await;
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -190,40 +239,165 @@ async fn secure_headers(request: Request, next: Next) -> Response {
 /// What a logged-in person's workspace opens on: who they are, the spaces
 /// and drafts of the node, and what awaits them in review.
 async fn home_api(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let Some(person) = logged_in(&web, secret(&web, &headers)).await else {
-        return refuse(StatusCode::UNAUTHORIZED, "not logged in");
+    run_call(&web, &headers, "home".into(), Vec::new()).await
+}
+
+/// `POST /api/call/METHOD`: one of the workspace's calls. The body must be
+/// JSON and say so (`Content-Type: application/json`): a form of another site
+/// cannot send that without the browser asking first, and the Origin check
+/// and the SameSite cookie refuse it besides.
+async fn call(
+    State(web): State<Arc<Web>>,
+    axum::extract::Path(method): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().map(str::trim) == Some("application/json"));
+    if !json {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the call as JSON (Content-Type: application/json)",
+        );
+    }
+    run_call(&web, &headers, method, body.to_vec()).await
+}
+
+async fn run_call(web: &Web, headers: &HeaderMap, method: String, body: Vec<u8>) -> Response {
+    use crate::workspace::CallError;
+    let Some(person) = logged_in(web, secret(web, headers)).await else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "not logged in: open the login link your node's operator gave you",
+        );
     };
     let service = Arc::clone(&web.service);
-    let who = person.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        let status = service.status();
-        let spaces = service.list_spaces()?;
-        let drafts = service.list_drafts(kp_proto::local::ListDraftsRequest::default())?;
-        let inbox = service.review_inbox(kp_proto::local::ReviewInboxRequest { author: who })?;
-        Ok::<_, crate::service::ApiError>(json!({
-            "person": person,
-            "node_id": status.node_id,
-            "institution": status.node_name,
-            "spaces": spaces.spaces,
-            "drafts": drafts.drafts,
-            "inbox": inbox,
-        }))
+    let done = tokio::task::spawn_blocking(move || {
+        crate::workspace::call(&service, &person, &method, &body)
     })
     .await;
-    match read {
-        Ok(Ok(body)) => Json(body).into_response(),
-        Ok(Err(e)) => {
-            tracing::warn!("the workspace's home failed: {e}");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the node could not list its documents; see its log",
-            )
+    match done {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e @ CallError::Unknown(_))) => refuse(StatusCode::NOT_FOUND, &e.to_string()),
+        Ok(Err(e @ CallError::BadRequest { .. })) => {
+            refuse(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Ok(Err(CallError::Api(e))) => {
+            let status = crate::api::status(e);
+            let code = match status.code() {
+                tonic::Code::InvalidArgument | tonic::Code::OutOfRange => StatusCode::BAD_REQUEST,
+                tonic::Code::NotFound => StatusCode::NOT_FOUND,
+                tonic::Code::AlreadyExists | tonic::Code::Aborted => StatusCode::CONFLICT,
+                tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+                tonic::Code::FailedPrecondition => StatusCode::CONFLICT,
+                tonic::Code::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
+                tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            if code == StatusCode::INTERNAL_SERVER_ERROR {
+                tracing::warn!("a workspace call failed: {}", status.message());
+            }
+            refuse(code, status.message())
         }
         Err(_) => refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the request failed inside the node",
         ),
     }
+}
+
+/// A draft's standalone page (its published version once it has one), as
+/// `kp draft export --format html` writes it. It holds its own style sheet
+/// and no script, so its policy allows that style and nothing else.
+async fn published(
+    State(web): State<Arc<Web>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(person) = logged_in(&web, secret(&web, &headers)).await else {
+        return refuse(StatusCode::UNAUTHORIZED, "not logged in");
+    };
+    let service = Arc::clone(&web.service);
+    let body = serde_json::to_vec(&json!({ "id": id, "format": "html" })).expect("json");
+    let done = tokio::task::spawn_blocking(move || {
+        crate::workspace::call(&service, &person, "export_draft", &body)
+    })
+    .await;
+    match done {
+        Ok(Ok(v)) => {
+            let html = v["content"].as_str().unwrap_or_default().to_string();
+            let mut r =
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                     base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                ),
+            );
+            r
+        }
+        Ok(Err(e)) => refuse(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(_) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request failed inside the node",
+        ),
+    }
+}
+
+/// The workspace's files, built into kpd (see `daemon/build.rs`).
+mod assets {
+    include!(concat!(env!("OUT_DIR"), "/web/assets.rs"));
+}
+
+/// One of the workspace's files: from `KP_WEB_ASSETS` (a directory the page
+/// was bundled to, for those who work on the page) or from the binary.
+fn asset_bytes(name: &str) -> Option<(&'static str, std::borrow::Cow<'static, [u8]>)> {
+    let (_, kind, bytes) = assets::ASSETS.iter().find(|(n, _, _)| *n == name)?;
+    if let Some(dir) = std::env::var_os("KP_WEB_ASSETS")
+        && let Ok(b) = std::fs::read(std::path::Path::new(&dir).join(name))
+    {
+        return Some((kind, b.into()));
+    }
+    Some((kind, std::borrow::Cow::Borrowed(bytes)))
+}
+
+async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match asset_bytes(&name) {
+        Some((kind, bytes)) => ([(header::CONTENT_TYPE, kind)], bytes.into_owned()).into_response(),
+        None => refuse(StatusCode::NOT_FOUND, "no such file"),
+    }
+}
+
+/// The workspace's page (the same for every view: the page routes itself).
+/// Its editor adds its style sheets as `<style>` elements, which the policy
+/// allows by a nonce fresh for each load (and nothing else inline).
+async fn page() -> Response {
+    use ring::rand::SecureRandom;
+    let Some((kind, bytes)) = asset_bytes("index.html") else {
+        return refuse(StatusCode::NOT_FOUND, "no page");
+    };
+    let mut n = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut n).is_err() {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no randomness for the page",
+        );
+    }
+    let nonce = bs58::encode(n).into_string();
+    let html = String::from_utf8_lossy(&bytes).replace("{{STYLE_NONCE}}", &nonce);
+    let mut r = ([(header::CONTENT_TYPE, kind)], html).into_response();
+    let csp = CSP.replace(
+        "style-src 'self'",
+        &format!("style-src 'self' 'nonce-{nonce}'"),
+    );
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&csp).expect("a nonce is base58"),
+    );
+    r
 }
 
 fn cookie(web: &Web, headers: &HeaderMap) -> Option<String> {
@@ -256,18 +430,6 @@ fn session_cookie(web: &Web, secret: &str, max_age: i64) -> HeaderValue {
         web.cookie
     ))
     .expect("a session secret is base58")
-}
-
-async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let who = logged_in(&web, cookie(&web, &headers)).await;
-    let body = match who {
-        Some(name) => format!(
-            "<!doctype html><meta charset=utf-8><title>kp</title><p>Logged in to this kp node as {}.",
-            kp_model::export::escape_html(&name)
-        ),
-        None => "<!doctype html><meta charset=utf-8><title>kp</title><p>Not logged in. Open the login link your node's operator gave you (<code>kp user add</code>).".into(),
-    };
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 /// The person a session secret belongs to, if it is valid now (checked where
@@ -505,7 +667,9 @@ async fn client(mut socket: WebSocket, web: &Web, secret: &str, person: &str) ->
                 let reply = step(&session, move |s| s.receive(&bytes)).await;
                 match reply {
                     Some(Ok(reply)) => {
-                        if let Some(e) = reply.relay {
+                        if let Some(e) = reply.relay
+                            && web.relayed.first_time(&e)
+                        {
                             let _ = web.presence.send(Arc::new(e));
                         }
                         if reply.leave {

@@ -52,6 +52,12 @@ export class Node {
     this.clients = []
   }
 
+  /** Keeps the web listener on `port` (a node restarted where its pages
+   * look for it). */
+  setWebPort(port) {
+    setIn(join(this.dir, "kpd.toml"), "web", "listen", `"127.0.0.1:${port}"`)
+  }
+
   async start() {
     this.log = ""
     this.child = spawn(join(bins, "kpd"), ["run", "--data-dir", this.dir], {

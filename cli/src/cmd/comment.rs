@@ -53,6 +53,7 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: CommentCmd) -> anyhow::Result<()>
                 quote,
                 body,
                 author: ctx.author.clone(),
+                near: None,
             };
             let c = ctx
                 .api

@@ -683,6 +683,22 @@ pub fn add_comment(
     by: &Actor<'_>,
     now: i64,
 ) -> Result<Comment, ModelError> {
+    add_comment_near(doc, id, quote, None, body_text, by, now)
+}
+
+/// [`add_comment`] on the occurrence of `quote` that starts nearest to the
+/// character `near` (where a person selected it in an editor, whose text
+/// may be a few edits ahead of or behind the node's), when it occurs more
+/// than once; without `near`, a quote must occur once.
+pub fn add_comment_near(
+    doc: &mut AutoCommit,
+    id: &str,
+    quote: &str,
+    near: Option<usize>,
+    body_text: &str,
+    by: &Actor<'_>,
+    now: i64,
+) -> Result<Comment, ModelError> {
     expect_kind(doc, DocKind::Draft)?;
     check_comment(body_text)?;
     check_comment_id(id)?;
@@ -699,13 +715,32 @@ pub fn add_comment(
         ));
     };
     let step = quote.chars().next().map_or(1, char::len_utf8);
-    if text[first + step..].contains(quote) {
+    let start = if !text[first + step..].contains(quote) {
+        text[..first].chars().count()
+    } else if let Some(near) = near {
+        // Every occurrence's start in characters, counted in one pass.
+        let (mut best, mut chars, mut at) = (0usize, 0usize, 0usize);
+        let mut best_gap = usize::MAX;
+        let mut from = first;
+        loop {
+            chars += text[at..from].chars().count();
+            at = from;
+            if chars.abs_diff(near) < best_gap {
+                best_gap = chars.abs_diff(near);
+                best = chars;
+            }
+            match text[from + step..].find(quote) {
+                Some(i) => from = from + step + i,
+                None => break,
+            }
+        }
+        best
+    } else {
         let n = text.matches(quote).count().max(2);
         return Err(ModelError::invalid(format!(
             "the quoted passage occurs {n} times in the draft; quote more of the surrounding text so it occurs once"
         )));
-    }
-    let start = text[..first].chars().count();
+    };
     let last = start + quote.chars().count() - 1;
     let start_cursor = doc.get_cursor(&body, start, None)?;
     let end_cursor = doc.get_cursor(&body, last, None)?;
@@ -1109,6 +1144,16 @@ mod tests {
         assert!(err.to_string().contains("occurs 2 times"), "{err}");
         assert!(add_comment(&mut doc, "c5", "cost. the", "", &BY, 1).is_err());
         add_comment(&mut doc, "c6", "cost. the", "x", &BY, 1).unwrap();
+        // Where a person selected it, a repeated quote is anchored there.
+        let text = body(&doc).unwrap();
+        let second = text.rfind("the cost").unwrap();
+        let second = text[..second].chars().count();
+        let c =
+            add_comment_near(&mut doc, "c6b", "the cost", Some(second + 2), "x", &BY, 1).unwrap();
+        let cs = comments(&doc).unwrap();
+        let got = cs.iter().find(|x| x.id == c.id).unwrap();
+        assert_eq!(got.passage, "the cost");
+        assert_eq!(got.anchor, Anchor::Intact);
         // Overlapping occurrences are ambiguous too.
         let mut doc = draft("banana");
         assert!(add_comment(&mut doc, "c7", "ana", "x", &BY, 1).is_err());

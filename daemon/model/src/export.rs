@@ -120,6 +120,58 @@ fn markdown(e: &Export<'_>) -> String {
     out
 }
 
+/// A draft's Markdown as HTML (CommonMark with tables, footnotes and
+/// strikethrough). HTML written in the text is shown as text, never passed
+/// through, and links keep only web and mail schemes, so what a draft holds
+/// cannot run in a reader's page.
+pub fn markdown_html(text: &str) -> String {
+    use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_TABLES);
+    options.insert(Options::ENABLE_FOOTNOTES);
+    options.insert(Options::ENABLE_STRIKETHROUGH);
+    let safe = |url: CowStr<'_>| -> CowStr<'static> {
+        let lower = url.trim().to_ascii_lowercase();
+        let scheme = lower.split_once(':').map(|(s, _)| s);
+        match scheme {
+            None | Some("http" | "https" | "mailto") => CowStr::from(url.into_string()),
+            Some(s) if s.contains('/') || s.contains('#') || s.contains('?') => {
+                CowStr::from(url.into_string())
+            }
+            Some(_) => CowStr::from(""),
+        }
+    };
+    let events = Parser::new_ext(text, options).map(|e| match e {
+        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Link {
+            link_type,
+            dest_url: safe(dest_url),
+            title,
+            id,
+        }),
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Image {
+            link_type,
+            dest_url: safe(dest_url),
+            title,
+            id,
+        }),
+        e => e,
+    });
+    let mut out = String::with_capacity(text.len() * 5 / 4);
+    pulldown_cmark::html::push_html(&mut out, events);
+    out
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -327,5 +379,32 @@ mod tests {
         assert!(md.starts_with("# Remittances & <costs>\n\n**Ana**\n\n*Policy brief · Remittances WG · Published 2026-11-18"));
         assert!(md.ends_with("The text.\n"));
         assert!(Format::parse("pdf").is_err());
+    }
+}
+
+#[cfg(test)]
+mod markdown_tests {
+    use super::markdown_html;
+
+    #[test]
+    fn markdown_renders_and_never_passes_html_or_script_links() {
+        let html = markdown_html(
+            "# Top\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- one\n\n<script>alert(1)</script>\n\n\
+             [x](javascript:alert(1)) [y](https://example.org) <img src=x onerror=alert(1)>",
+        );
+        assert!(html.contains("<h1>Top</h1>"), "{html}");
+        assert!(
+            html.contains("<table>") && html.contains("<td>1</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<li>one</li>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(html.contains("href=\"https://example.org\""), "{html}");
     }
 }

@@ -635,6 +635,91 @@ fn median(values: &mut [f64]) -> Option<f64> {
     })
 }
 
+impl Service {
+    /// A space given by name or id (as `kp` takes it).
+    pub(crate) fn space_of_name(&self, space: &str) -> Result<DocId> {
+        self.space_id(space)
+    }
+
+    /// The datasets this node holds, newest first (title, space, size).
+    pub(crate) fn list_datasets(&self) -> Vec<pb::DatasetSummary> {
+        let mut list: Vec<_> = self
+            .repo
+            .list()
+            .into_iter()
+            .filter(|(_, m)| m.kind == DocKind::Dataset)
+            .collect();
+        list.sort_by_key(|(_, m)| std::cmp::Reverse(m.updated_at));
+        list.into_iter()
+            .map(|(id, m)| pb::DatasetSummary {
+                id: id.to_string(),
+                space_id: m.space.unwrap_or_default(),
+                title: m.title,
+                created_at: m.created_at,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// The space a document of this node belongs to (a space is its own).
+    pub(crate) fn space_of(&self, id: &str) -> Result<DocId> {
+        let parsed: DocId = id
+            .trim()
+            .parse()
+            .map_err(|e: kp_core::ids::ParseDocIdError| invalid(e.to_string()))?;
+        let meta = self
+            .repo
+            .meta(&parsed)
+            .ok_or_else(|| not_found(format!("no document {parsed} on this node")))?;
+        if meta.kind == DocKind::Space {
+            return Ok(parsed);
+        }
+        meta.space
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| invalid(format!("{parsed} names no space")))
+    }
+
+    /// A person's role among the people of `space` at this node (`None`: the
+    /// space does not name them).
+    pub(crate) fn person_role(&self, space: &DocId, person: &str) -> Option<Role> {
+        let held = self.repo.read(space, |doc| space::read(doc).ok()).ok()??;
+        space::people_roles(&held)
+            .get(&(self.node, person.to_owned()))
+            .copied()
+    }
+
+    /// Refuses what a logged-in person may not do in `space`, as partners
+    /// refuse their vouched changes: the person must be one of the space's
+    /// people, and their role (as well as the node's) must allow the change.
+    pub(crate) fn person_may(
+        &self,
+        space: &DocId,
+        person: &str,
+        kind: DocKind,
+        comment: bool,
+    ) -> Result<()> {
+        let Some(role) = self.person_role(space, person) else {
+            return Err(super::ApiError::Model(ModelError::Forbidden(format!(
+                "{person} is not among the people of this space; its admin adds them with \
+                 `kp space add-person`"
+            ))));
+        };
+        if rules::may_write(kind, Some(role), comment).is_err() {
+            let allows = match role {
+                Role::Reader => "readers read and change nothing",
+                Role::Reviewer => "reviewers comment on drafts and write referee reports",
+                Role::Editor => "editors write drafts, datasets, analyses and referee reports",
+                Role::Admin => "admins may do anything",
+            };
+            return Err(super::ApiError::Model(ModelError::Forbidden(format!(
+                "{person} is a {} of this space, and {allows}",
+                role.as_str()
+            ))));
+        }
+        self.may_write(space, kind, comment)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

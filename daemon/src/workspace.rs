@@ -1,0 +1,211 @@
+//! The web workspace's calls: `POST /api/call/METHOD` with a JSON body, the
+//! local API's request in JSON (fields left out take their defaults), and the
+//! reply in JSON. Only the methods below are offered to the page.
+//!
+//! Reads are open to every logged-in person (as documents are on the
+//! WebSocket). Every write is the person's: the request's author is set to
+//! the logged-in person whatever the page sent, and the person must be one of
+//! the space's people with a role that allows the change — the same rule the
+//! node and its partners apply to the person's own (vouched) edits. The node's
+//! own rules (its role in the space, the review workflow's) then apply as they
+//! do to `kp`.
+//!
+//! A call changes nothing unless the whole of it is allowed. Errors carry the
+//! message `kp` would print and an HTTP status for their kind.
+
+use kp_model::DocKind;
+use kp_model::space::Role;
+use kp_proto::local as pb;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::service::{ApiError, Service};
+
+/// What a call fails with.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CallError {
+    /// The page named a method the workspace does not offer.
+    #[error("the workspace has no call `{0}`")]
+    Unknown(String),
+    /// The body was not the method's request in JSON.
+    #[error("the request is not a valid `{method}` call: {why}")]
+    BadRequest { method: String, why: String },
+    /// The node refused or failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+fn parse<T: DeserializeOwned>(method: &str, body: &[u8]) -> Result<T, CallError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| CallError::BadRequest {
+        method: method.to_string(),
+        why: e.to_string(),
+    })
+}
+
+fn reply<T: Serialize>(v: T) -> Result<Value, CallError> {
+    Ok(serde_json::to_value(v).expect("replies serialize"))
+}
+
+/// Markdown to show as the page would.
+#[derive(serde::Deserialize)]
+struct Preview {
+    text: String,
+}
+
+/// Runs `method` for `person` (blocking: it reads and writes the store).
+pub(crate) fn call(
+    s: &Service,
+    person: &str,
+    method: &str,
+    body: &[u8],
+) -> Result<Value, CallError> {
+    macro_rules! read {
+        ($f:ident) => {{ reply(s.$f(parse(method, body)?)?) }};
+    }
+    // A write in the person's name, once their role in the space of the
+    // document named by `$doc` allows a change of `$kind` (`$comment`: a
+    // comment on a draft).
+    macro_rules! as_person {
+        ($req:ident, $doc:ident, $kind:ident, $comment:expr, $f:ident) => {{
+            let mut r: pb::$req = parse(method, body)?;
+            r.author = person.to_string();
+            s.person_may(&s.space_of(&r.$doc)?, person, DocKind::$kind, $comment)?;
+            reply(s.$f(r)?)
+        }};
+    }
+    match method {
+        "home" => home(s, person),
+        "open_draft" => open_draft(s, person, parse(method, body)?),
+        "list_spaces" => reply(s.list_spaces()?),
+        "get_space" => read!(get_space),
+        "list_drafts" => read!(list_drafts),
+        "get_draft" => read!(get_draft),
+        "list_comments" => read!(list_comments),
+        "diff_draft" => read!(diff_draft),
+        "draft_log" => read!(draft_log),
+        "blame" => read!(blame),
+        "get_review" => read!(get_review),
+        "get_dataset" => read!(get_dataset),
+        "list_datasets" => reply(s.list_datasets()),
+        "list_plugins" => reply(s.list_plugins()?),
+        "list_analyses" => read!(list_analyses),
+        "indicators" => read!(indicators),
+        "export_draft" => read!(export_draft),
+        "preview" => {
+            let r: Preview = parse(method, body)?;
+            Ok(json!({ "html": kp_model::export::markdown_html(&r.text) }))
+        }
+        "new_draft" => {
+            let mut r: pb::NewDraftRequest = parse(method, body)?;
+            r.author = person.to_string();
+            let space = s.space_of_name(&r.space)?;
+            s.person_may(&space, person, DocKind::Draft, false)?;
+            reply(s.new_draft(r)?)
+        }
+        "add_comment" => as_person!(AddCommentRequest, id, Draft, true, add_comment),
+        "reply_comment" => as_person!(ReplyCommentRequest, id, Draft, true, reply_comment),
+        "resolve_comment" => as_person!(ResolveCommentRequest, id, Draft, true, resolve_comment),
+        "tag_version" => as_person!(TagVersionRequest, id, Draft, false, tag_version),
+        "analyze" => as_person!(AnalyzeRequest, doc_id, Analysis, false, analyze),
+        "review" => {
+            use pb::review_request::Action;
+            let mut r: pb::ReviewRequest = parse(method, body)?;
+            r.author = person.to_string();
+            let space = s.space_of(&r.id)?;
+            // A referee writes a report document; every other step changes
+            // the draft (the chair's are held to the admin role by the node).
+            let kind = match r.action {
+                Some(Action::Report(_)) => DocKind::Review,
+                _ => DocKind::Draft,
+            };
+            s.person_may(&space, person, kind, false)?;
+            reply(s.review(r)?)
+        }
+        other => Err(CallError::Unknown(other.to_string())),
+    }
+}
+
+/// The person's home: the node, the spaces (with the person's role in each),
+/// the drafts and datasets, and the person's review inbox.
+fn home(s: &Service, person: &str) -> Result<Value, CallError> {
+    let status = s.status();
+    let spaces = s.list_spaces()?;
+    let spaces: Vec<Value> = spaces
+        .spaces
+        .into_iter()
+        .map(|sp| {
+            let role = sp
+                .id
+                .parse()
+                .ok()
+                .and_then(|id| s.person_role(&id, person))
+                .map(Role::as_str);
+            let mut v = serde_json::to_value(&sp).expect("replies serialize");
+            v["my_role"] = json!(role);
+            v
+        })
+        .collect();
+    let drafts = s.list_drafts(pb::ListDraftsRequest::default())?;
+    let inbox = s.review_inbox(pb::ReviewInboxRequest {
+        author: person.to_string(),
+    })?;
+    Ok(json!({
+        "person": person,
+        "node_id": status.node_id,
+        "institution": status.node_name,
+        "spaces": spaces,
+        "drafts": drafts.drafts,
+        "datasets": s.list_datasets(),
+        "inbox": inbox,
+    }))
+}
+
+/// Everything the draft page opens with, and what the person may do there
+/// (the page offers only that; the node checks again on every call).
+fn open_draft(s: &Service, person: &str, r: pb::GetDraftRequest) -> Result<Value, CallError> {
+    let draft = s.get_draft(r.clone())?;
+    let comments = s.list_comments(pb::ListCommentsRequest { id: r.id.clone() })?;
+    let review = s.get_review(pb::GetReviewRequest { id: r.id.clone() })?;
+    let space_id = s.space_of(&r.id)?;
+    let space = s.get_space(pb::GetSpaceRequest {
+        space: space_id.to_string(),
+    })?;
+    let role = s.person_role(&space_id, person);
+    let allowed = |kind, comment| s.person_may(&space_id, person, kind, comment).is_ok();
+    let edit = allowed(DocKind::Draft, false);
+    let status = draft
+        .summary
+        .as_ref()
+        .map(|d| d.status.clone())
+        .unwrap_or_default();
+    let node = s.status().node_id;
+    let open_assignment = review.assignments.iter().any(|a| {
+        a.round == review.round && a.referee == person && a.node_id == node && a.void.is_empty()
+    });
+    let chair = edit && role == Some(Role::Admin);
+    Ok(json!({
+        "draft": draft,
+        "comments": comments.comments,
+        "review": review,
+        "space": space,
+        "my_role": role.map(Role::as_str),
+        "may": {
+            "edit": edit,
+            "comment": allowed(DocKind::Draft, true),
+            "tag": edit,
+            "submit": edit && matches!(status.as_str(), "draft" | "revision"),
+            "withdraw": edit && matches!(status.as_str(), "in-review" | "revision"),
+            "assign": chair && status == "in-review",
+            "decide": chair && status == "in-review",
+            "publish": chair && status == "accepted",
+            "report": open_assignment && status == "in-review"
+                && allowed(DocKind::Review, false),
+        },
+    }))
+}

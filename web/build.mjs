@@ -1,0 +1,50 @@
+// Bundles the workspace into DIST with esbuild (kpd's build script runs this,
+// so a node ships its page inside its binary):
+//   node build.mjs NODE_MODULES DIST
+// automerge is taken in its "slim" form everywhere and its WebAssembly is
+// served beside the bundle (fetched once, compiled while the page loads).
+import { copyFile, mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const [modules, dist] = process.argv.slice(2);
+if (!modules || !dist) {
+  console.error("usage: node build.mjs NODE_MODULES DIST");
+  process.exit(2);
+}
+const here = dirname(fileURLToPath(import.meta.url));
+const esbuild = await import(pathToFileURL(join(modules, "esbuild/lib/main.js")).href);
+
+// automerge-codemirror and a few modules import the full entry, which would
+// inline a second copy of the WebAssembly.
+const slimAutomerge = {
+  name: "slim-automerge",
+  setup(build) {
+    build.onResolve({ filter: /^@automerge\/automerge$/ }, (args) =>
+      build.resolve("@automerge/automerge/slim", {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+      }),
+    );
+  },
+};
+
+await mkdir(dist, { recursive: true });
+await esbuild.build({
+  entryPoints: [join(here, "src/main.js")],
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: ["es2022"],
+  minify: true,
+  sourcemap: false,
+  legalComments: "linked",
+  nodePaths: [modules],
+  plugins: [slimAutomerge],
+  outfile: join(dist, "app.js"),
+  logLevel: "warning",
+});
+await copyFile(join(modules, "@automerge/automerge/dist/automerge.wasm"), join(dist, "automerge.wasm"));
+for (const f of ["index.html", "style.css"]) {
+  await copyFile(join(here, "static", f), join(dist, f));
+}

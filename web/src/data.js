@@ -1,0 +1,181 @@
+// Data and analyses: a dataset as a table, an installed plugin run on it with
+// its parameters, its reports with their figures; and the donors' indicators.
+import { call } from "./api.js";
+import { fill, h, say, svg, when } from "./dom.js";
+
+const SHOWN_ROWS = 500;
+
+function cellText(c) {
+  if (!c) return "";
+  for (const k of ["integer", "number", "boolean", "text"]) if (k in c) return String(c[k]);
+  const v = Object.values(c)[0];
+  return v === undefined || v === null ? "" : String(typeof v === "object" ? Object.values(v)[0] : v);
+}
+
+export async function datasetView(app, ctx, id) {
+  const ds = await call("get_dataset", { id, limit: SHOWN_ROWS });
+  const s = ds.summary;
+  const plugins = (await call("list_plugins")).plugins || [];
+  const analyses = h("div", { "data-testid": "analyses" });
+  const params = h("textarea", { rows: 3, "aria-label": "Parameters, one NAME=VALUE a line", placeholder: "year=2011" });
+  const plugin = h("select", { "aria-label": "Plugin" }, plugins.map((p) => h("option", { value: p.name }, `${p.name} ${p.version}`)));
+  const showAnalyses = async () => {
+    const list = (await call("list_analyses", { doc_id: id })).analyses || [];
+    fill(analyses, list.length ? list.map(analysisCard) : h("p.muted", "No analysis yet."));
+  };
+  fill(
+    app,
+    h("h1", s.title),
+    h("p.muted", `${s.rows} rows · ${(s.columns || []).length} columns`, ds.source ? ` · source: ${ds.source}` : "", ds.licence ? ` · licence: ${ds.licence}` : ""),
+    h(
+      "div.table-wrap",
+      { tabindex: 0, role: "region", "aria-label": "The dataset" },
+      h(
+        "table",
+        h("thead", h("tr", (s.columns || []).map((c) => h("th", { scope: "col" }, c.name, h("span.muted", ` ${c.column_type}`))))),
+        h("tbody", (ds.rows || []).map((r) => h("tr", (r.cells || []).map((c) => h("td", cellText(c)))))),
+      ),
+    ),
+    s.rows > SHOWN_ROWS ? h("p.muted", `The first ${SHOWN_ROWS} of ${s.rows} rows.`) : null,
+    h(
+      "section.panel",
+      h("h2", "Run an analysis"),
+      plugins.length
+        ? h(
+            "form.stack",
+            {
+              onsubmit: async (e) => {
+                e.preventDefault();
+                const list = params.value
+                  .split("\n")
+                  .map((l) => l.trim())
+                  .filter(Boolean)
+                  .map((l) => {
+                    const i = l.indexOf("=");
+                    return i < 0 ? { name: l, value: "" } : { name: l.slice(0, i).trim(), value: l.slice(i + 1).trim() };
+                  });
+                say("Running…");
+                try {
+                  await call("analyze", { doc_id: id, plugin: plugin.value, params: list });
+                  say("The analysis is stored with the dataset");
+                  await showAnalyses();
+                } catch (err) {
+                  say(err.message, "error");
+                }
+              },
+            },
+            plugin,
+            params,
+            h("button", { type: "submit" }, "Run"),
+          )
+        : h("p.muted", "No plugin is installed on this node (kp plugin install)."),
+    ),
+    h("section.panel", h("h2", "Analyses"), analyses),
+  );
+  await showAnalyses();
+}
+
+function analysisCard(a) {
+  let report = {};
+  try {
+    report = JSON.parse(a.report_json);
+  } catch {
+    // shown as it is below
+  }
+  return h(
+    "article.analysis",
+    { "data-testid": "analysis" },
+    h("h3", `${a.plugin} ${a.plugin_version}`),
+    h("p.muted", `${a.author} · ${when(a.created_at)} · plugin ${a.plugin_sha256.slice(0, 12)} · on heads ${(a.doc_heads || []).map((x) => x.slice(0, 8)).join(", ")}`),
+    report.summary ? h("p", report.summary) : null,
+    (report.metrics || []).length
+      ? h("table", h("tbody", report.metrics.map((m) => h("tr", h("th", { scope: "row" }, m.name), h("td", `${fmt(m.value)} ${m.unit || ""}`)))))
+      : null,
+    (report.findings || []).length ? h("ul", report.findings.map((f) => h("li", { class: f.severity }, f.message))) : null,
+    (report.tables || []).map(tableOf),
+  );
+}
+
+function fmt(v) {
+  return typeof v === "number" ? v.toLocaleString(undefined, { maximumSignificantDigits: 6 }) : String(v);
+}
+
+function columnValues(col) {
+  const d = col.data || {};
+  const vals = Object.values(d)[0];
+  return Array.isArray(vals) ? vals : [];
+}
+
+function tableOf(t) {
+  const cols = t.columns || [];
+  const n = Math.max(0, ...cols.map((c) => columnValues(c).length));
+  const rows = [];
+  for (let i = 0; i < Math.min(n, SHOWN_ROWS); i++) rows.push(cols.map((c) => columnValues(c)[i]));
+  const numeric = cols.findIndex((c) => "number" in (c.data || {}) || "integer" in (c.data || {}));
+  const label = cols.findIndex((c, i) => i !== numeric);
+  return h(
+    "div.report-table",
+    h("h4", t.name),
+    numeric >= 0 && label >= 0 && n > 1 && n <= 60 ? barChart(t.name, rows.map((r) => [String(r[label] ?? ""), Number(r[numeric])]), cols[numeric].name) : null,
+    h(
+      "div.table-wrap",
+      { tabindex: 0, role: "region", "aria-label": t.name },
+      h("table", h("thead", h("tr", cols.map((c) => h("th", { scope: "col" }, c.name)))), h("tbody", rows.map((r) => h("tr", r.map((v) => h("td", v === null || v === undefined ? "" : fmt(v))))))),
+    ),
+  );
+}
+
+/** A horizontal bar chart, drawn as SVG (labels are text nodes). */
+export function barChart(title, pairs, unit) {
+  const data = pairs.filter(([, v]) => Number.isFinite(v));
+  const max = Math.max(...data.map(([, v]) => Math.abs(v)), 1e-9);
+  const row = 22;
+  const width = 640;
+  const left = 180;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${data.length * row + 10}`, role: "img", "aria-label": `${title}: ${unit}`, class: "chart" });
+  data.forEach(([label, v], i) => {
+    const w = (Math.abs(v) / max) * (width - left - 90);
+    chart.append(
+      svg("text", { x: left - 6, y: i * row + 16, "text-anchor": "end", class: "label" }, label.slice(0, 28)),
+      svg("rect", { x: left, y: i * row + 4, width: Math.max(w, 1), height: row - 8, class: v < 0 ? "bar neg" : "bar" }),
+      svg("text", { x: left + w + 6, y: i * row + 16, class: "value" }, fmt(v)),
+    );
+  });
+  return chart;
+}
+
+export async function indicatorsView(app) {
+  const year = new Date().getFullYear();
+  const from = h("input", { type: "date", value: `${year}-01-01`, "aria-label": "From" });
+  const to = h("input", { type: "date", value: `${year}-12-31`, "aria-label": "To" });
+  const out = h("div", { "data-testid": "indicators" });
+  const show = async () => {
+    const r = await call("indicators", { from: from.value, to: to.value });
+    const rows = [
+      ["Papers published", r.papers_published],
+      ["Reviews completed", r.reviews_completed],
+      ["Median days to a report", r.median_review_days < 0 ? "" : r.median_review_days],
+      ["Joint products", r.joint_products],
+      ["North–South collaborations", r.north_south_collaborations],
+      ["Drafts counted", r.drafts_counted],
+      ...(r.drafts_by_status || []).map((s) => [`Drafts ${s.status} (${s.space_name})`, s.drafts]),
+    ];
+    const csv = ["indicator,value", ...rows.map(([k, v]) => `"${String(k).replace(/"/g, '""')}",${v}`)].join("\n") + "\n";
+    const link = h("a.button", { href: URL.createObjectURL(new Blob([csv], { type: "text/csv" })), download: `kp-indicators-${r.from}-${r.to}.csv` }, "Download CSV");
+    fill(
+      out,
+      h("h2", `${r.from} to ${r.to}`),
+      h("table", h("tbody", rows.map(([k, v]) => h("tr", h("th", { scope: "row" }, k), h("td", String(v)))))),
+      (r.drafts_by_status || []).length ? barChart("Drafts by status", r.drafts_by_status.map((s) => [`${s.space_name}: ${s.status}`, Number(s.drafts)]), "drafts") : null,
+      h("p", link),
+    );
+  };
+  fill(
+    app,
+    h("h1", "The partnership's indicators"),
+    h("p.muted", "What the donors' results framework counts, for a period, from the documents this node holds."),
+    h("form.inline", { onsubmit: (e) => (e.preventDefault(), show().catch((err) => say(err.message, "error"))) }, from, to, h("button", { type: "submit" }, "Show")),
+    out,
+  );
+  await show();
+}
