@@ -188,7 +188,9 @@ fn open_draft(s: &Service, person: &str, r: pb::GetDraftRequest) -> Result<Value
     let open_assignment = review.assignments.iter().any(|a| {
         a.round == review.round && a.referee == person && a.node_id == node && a.void.is_empty()
     });
-    let chair = edit && role == Some(Role::Admin);
+    let credited = draft.authors.iter().any(|a| a.name == person);
+    // An author never chairs their own draft's review.
+    let chair = edit && role == Some(Role::Admin) && !credited;
     Ok(json!({
         "draft": draft,
         "comments": comments.comments,
@@ -199,8 +201,8 @@ fn open_draft(s: &Service, person: &str, r: pb::GetDraftRequest) -> Result<Value
             "edit": edit,
             "comment": allowed(DocKind::Draft, true),
             "tag": edit,
-            "submit": edit && matches!(status.as_str(), "draft" | "revision"),
-            "withdraw": edit && matches!(status.as_str(), "in-review" | "revision"),
+            "submit": edit && credited && matches!(status.as_str(), "draft" | "revision"),
+            "withdraw": (credited || chair) && matches!(status.as_str(), "in-review" | "revision"),
             "assign": chair && status == "in-review",
             "decide": chair && status == "in-review",
             "publish": chair && status == "accepted",

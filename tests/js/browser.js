@@ -22,9 +22,9 @@ export async function launch() {
 
 /** A person with an account on `node`, logged in through the login link in a
  * browser context of their own; their page on the workspace's home. */
-export async function personAt(browser, node, name) {
+export async function personAt(browser, node, name, options = {}) {
   const { link } = node.kp("user", "add", name)
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } })
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, ...options })
   const page = await context.newPage()
   page.errors = []
   page.on("pageerror", (e) => page.errors.push(e.message))
@@ -57,3 +57,15 @@ export function editorText(page) {
 }
 
 export { until }
+
+const axeSource = new URL("./node_modules/axe-core/axe.min.js", import.meta.url).pathname
+
+/** The serious and critical accessibility violations axe-core finds on the
+ * page as it is (the page's context must bypass its CSP to load axe). */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.addScriptTag({ path: axeSource })
+  const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }))
+  return r.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`)
+}

@@ -132,9 +132,9 @@ export class Node {
 }
 
 /** A space and a draft in it, made with `kp` on `node`. */
-export function draft(node, body, title = "Sending money home") {
+export function draft(node, body, title = "Sending money home", author = "Tester") {
   node.kp("space", "create", "Remittances WG", "--theme", "7")
   const file = join(node.root, "draft.md")
   writeFileSync(file, body)
-  return node.kp("draft", "new", "--space", "Remittances WG", "--title", title, "--file", file)
+  return node.kp("draft", "new", "--space", "Remittances WG", "--title", title, "--file", file, "--author", author)
 }

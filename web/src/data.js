@@ -5,11 +5,10 @@ import { fill, h, say, svg, when } from "./dom.js";
 
 const SHOWN_ROWS = 500;
 
+/** A dataset cell (`{value: {integer|number|boolean|text: …}}`; none when empty). */
 function cellText(c) {
-  if (!c) return "";
-  for (const k of ["integer", "number", "boolean", "text"]) if (k in c) return String(c[k]);
-  const v = Object.values(c)[0];
-  return v === undefined || v === null ? "" : String(typeof v === "object" ? Object.values(v)[0] : v);
+  const v = c && c.value ? Object.values(c.value)[0] : undefined;
+  return v === undefined || v === null ? "" : fmt(v);
 }
 
 export async function datasetView(app, ctx, id) {
@@ -96,23 +95,31 @@ function analysisCard(a) {
   );
 }
 
+/** A number as people read it: whole numbers (years among them) as they
+ * are, others to two decimals, large ones grouped. */
 function fmt(v) {
-  return typeof v === "number" ? v.toLocaleString(undefined, { maximumSignificantDigits: 6 }) : String(v);
+  if (typeof v !== "number") return String(v);
+  if (Number.isInteger(v) && Math.abs(v) < 10000) return String(v);
+  return v.toLocaleString(undefined, { maximumFractionDigits: 2 });
 }
 
 function columnValues(col) {
-  const d = col.data || {};
-  const vals = Object.values(d)[0];
-  return Array.isArray(vals) ? vals : [];
+  return Array.isArray(col.values) ? col.values : [];
 }
+
+const isNumeric = (c) => c.type === "number" || c.type === "integer";
 
 function tableOf(t) {
   const cols = t.columns || [];
   const n = Math.max(0, ...cols.map((c) => columnValues(c).length));
   const rows = [];
   for (let i = 0; i < Math.min(n, SHOWN_ROWS); i++) rows.push(cols.map((c) => columnValues(c)[i]));
-  const numeric = cols.findIndex((c) => "number" in (c.data || {}) || "integer" in (c.data || {}));
-  const label = cols.findIndex((c, i) => i !== numeric);
+  // A series over years where there is one, else a ranking by the first
+  // text column.
+  const year = cols.findIndex((c) => c.name === "year");
+  const text = cols.findIndex((c) => c.type === "text" && new Set(columnValues(c)).size > 1);
+  const label = text >= 0 ? text : year;
+  const numeric = cols.findIndex((c, i) => isNumeric(c) && c.name !== "rank" && i !== year && i !== label && columnValues(c).some((v) => v !== null));
   return h(
     "div.report-table",
     h("h4", t.name),

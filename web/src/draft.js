@@ -22,6 +22,7 @@ export async function draftView(app, ctx, id) {
   const may = open.may;
 
   const handle = await findDoc(ctx.repo, id);
+  let view = null;
   const editorBox = h("div.editor", { "data-testid": "editor" });
   const preview = h("div.preview", { hidden: true, "aria-live": "off", "data-testid": "preview" });
   const people = h("ul.people", { "data-testid": "people" });
@@ -62,14 +63,17 @@ export async function draftView(app, ctx, id) {
         { "aria-label": "About this draft" },
         h("section", h("h2", "In this draft"), people),
         h("section", h("h2", "Comments"), comments),
-        reviewPanel(open, ctx, id),
+        reviewPanel(open, ctx, id, () => {
+          const sel = view?.state.selection.main;
+          return sel && !sel.empty ? view.state.sliceDoc(sel.from, sel.to) : "";
+        }),
       ),
     ),
   );
 
   // The editor, live on the document.
   const peers = new Map();
-  const view = new EditorView({
+  view = new EditorView({
     parent: editorBox,
     doc: textOf(handle.doc()),
     extensions: [

@@ -6,13 +6,14 @@ import { fill, h, say, when } from "./dom.js";
 /** A labelled choice among [value, text] pairs. */
 const choice = (label, pairs) => h("select", { "aria-label": label }, pairs.map(([v, t]) => h("option", { value: v }, t)));
 
-export function reviewPanel(open, ctx, id) {
+/** `selection()` gives the passage selected in the editor ("" for none). */
+export function reviewPanel(open, ctx, id, selection = () => "") {
   const r = open.review;
   const may = open.may;
   const box = h("section.review", { "aria-labelledby": "review-h", "data-testid": "review" });
   const step = async (action, done) => {
     try {
-      await call("review", { id, ...action });
+      await call("review", { id, action });
       say(done);
       window.dispatchEvent(new HashChangeEvent("hashchange"));
     } catch (e) {
@@ -62,7 +63,11 @@ export function reviewPanel(open, ctx, id) {
 
   if (may.submit) parts.push(h("button", { type: "button", onclick: () => step({ submit: {} }, "Submitted for review") }, "Submit for review"));
   if (may.assign) {
-    const candidates = (open.space.people || []).filter((p) => p.role !== "reader");
+    // Not a reader, not an author, not a referee of this round already.
+    const authors = new Set((open.draft.authors || []).map((a) => a.name));
+    const candidates = (open.space.people || []).filter(
+      (p) => p.role !== "reader" && !authors.has(p.name) && !current.some((a) => a.referee === p.name && a.node_id === p.node_id),
+    );
     const who = choice(
       "Referee",
       candidates.map((p) => [`${p.name}@${p.node_id}`, `${p.name}${p.title ? `, ${p.title}` : ""} (${p.role}, node ${p.node_id.slice(0, 8)})`]),
@@ -87,19 +92,32 @@ export function reviewPanel(open, ctx, id) {
       ["reject", "Reject"],
     ]);
     const text = h("textarea", { rows: 6, "aria-label": "Your report", required: true });
+    const anchored = h("div.anchored", { "data-testid": "report-comments" });
+    const addPassage = () => {
+      const quote = selection();
+      if (!quote) return say("Select a passage of the draft first", "error");
+      const body = h("textarea", { rows: 2, "aria-label": `Your comment on “${quote.slice(0, 40)}”`, required: true });
+      const row = h("div.comment", { dataset: { quote } }, h("blockquote", quote), body, h("button.quiet", { type: "button", onclick: () => row.remove() }, "Remove"));
+      row.body = body;
+      anchored.append(row);
+      body.focus();
+    };
     parts.push(
       h(
         "form.step",
         {
-          onsubmit: (e) => (
-            e.preventDefault(),
-            step({ report: { recommendation: rec.value, text: text.value, comments: [] } }, "Report sent")
-          ),
+          onsubmit: (e) => {
+            e.preventDefault();
+            const comments = [...anchored.children].map((r) => ({ quote: r.dataset.quote, body: r.body.value }));
+            step({ report: { recommendation: rec.value, text: text.value, comments } }, "Report sent");
+          },
         },
         h("h3", "Your referee report"),
-        h("p.muted", "On the version pinned for this round; anchored comments go in the Comments panel."),
+        h("p.muted", "On the version pinned for this round. Select a passage in the text to comment on it in the report."),
         rec,
         text,
+        anchored,
+        h("button.quiet", { type: "button", onclick: addPassage, "data-testid": "report-add-passage" }, "Comment on the selected passage"),
         h("button", { type: "submit" }, "Send the report"),
       ),
     );

@@ -6,7 +6,7 @@ import assert from "node:assert/strict"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Node, draft, until } from "../kpd.js"
-import { launch, personAt, shot, editorText } from "../browser.js"
+import { launch, personAt, shot, editorText, axeViolations } from "../browser.js"
 
 let browser
 before(async () => {
@@ -15,6 +15,17 @@ before(async () => {
 after(async () => {
   await browser?.close()
 })
+
+/** Runs `f` with running nodes of these names, and cleans them up. */
+async function withNodes(names, f) {
+  const nodes = []
+  try {
+    for (const n of names) nodes.push(await new Node(n).start())
+    return await f(...nodes)
+  } finally {
+    for (const n of nodes) await n.cleanup()
+  }
+}
 
 const BODY = "# Sending money home\n\nRemittances to low- and middle-income countries grew.\n"
 
@@ -31,16 +42,22 @@ async function typeAt(page, text, start = false) {
   await page.keyboard.type(text)
 }
 
-test("two people co-edit one draft and see each other's words and cursors", async () => {
-  const a = await new Node("Institute A").start()
-  try {
-    const d = draft(a, BODY)
-    a.kp("space", "add-person", "Remittances WG", "ana", "--role", "editor")
-    a.kp("space", "add-person", "Remittances WG", "ben", "--role", "editor")
-    const ana = await personAt(browser, a, "ana")
-    const ben = await personAt(browser, a, "ben")
-    await openDraft(ana, a, d.id)
-    await openDraft(ben, a, d.id)
+/** A node with the draft; ana and ben (with `benRole`) in it, each in
+ * their browser on the draft's page. */
+async function twoOnADraft(a, benRole) {
+  const d = draft(a, BODY)
+  a.kp("space", "add-person", "Remittances WG", "ana", "--role", "editor")
+  a.kp("space", "add-person", "Remittances WG", "ben", "--role", benRole)
+  const ana = await personAt(browser, a, "ana")
+  const ben = await personAt(browser, a, "ben")
+  await openDraft(ana, a, d.id)
+  await openDraft(ben, a, d.id)
+  return { d, ana, ben }
+}
+
+test("two people co-edit one draft and see each other's words and cursors", () =>
+  withNodes(["Institute A"], async (a) => {
+    const { d, ana, ben } = await twoOnADraft(a, "editor")
     await typeAt(ana, "Ana adds a sentence.")
     await typeAt(ben, "Ben: ", true)
     for (const p of [ana, ben]) {
@@ -65,15 +82,10 @@ test("two people co-edit one draft and see each other's words and cursors", asyn
     const blame = a.kp("doc", "blame", d.id).changes.map((c) => c.author)
     assert.ok(blame.includes("ana") && blame.includes("ben"), blame.join(","))
     assert.deepEqual([...ana.errors, ...ben.errors], [])
-  } finally {
-    await a.cleanup()
-  }
-})
+  }))
 
-test("a person offline keeps typing; back online, both texts merge with no lost word", async () => {
-  const a = await new Node("Institute A").start()
-  const b = await new Node("Institute B").start()
-  try {
+test("a person offline keeps typing; back online, both texts merge with no lost word", () =>
+  withNodes(["Institute A", "Institute B"], async (a, b) => {
     const d = draft(a, BODY)
     a.kp("space", "add-member", "Remittances WG", b.id, "--role", "editor", "--institution", "Institute B")
     a.kp("space", "add-person", "Remittances WG", "ana", "--role", "editor")
@@ -114,8 +126,291 @@ test("a person offline keeps typing; back online, both texts merge with no lost 
         return body.includes("Written on the train.") && body.includes("Written at B.")
       }, 30000)
     }
+  }))
+
+/** Selects `text` (its first occurrence) in the page's editor. */
+async function select(page, text) {
+  const found = await page.locator(".cm-content").evaluate((el, t) => {
+    for (const line of el.querySelectorAll(".cm-line")) {
+      for (const node of line.childNodes) {
+        const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT)
+        let n
+        while ((n = walker.nextNode())) {
+          const i = n.data.indexOf(t)
+          if (i >= 0) {
+            const r = document.createRange()
+            r.setStart(n, i)
+            r.setEnd(n, i + t.length)
+            const s = getSelection()
+            s.removeAllRanges()
+            s.addRange(r)
+            return true
+          }
+        }
+        break
+      }
+    }
+    return false
+  }, text)
+  assert.ok(found, `"${text}" is not in the editor`)
+  // The editor reads the browser's selection when it changes.
+  await page.waitForFunction((t) => getSelection().toString() === t, text)
+}
+
+test("a comment anchored to a passage survives edits around it, and says when the passage changed", () =>
+  withNodes(["Institute A"], async (a) => {
+    const { d, ana, ben } = await twoOnADraft(a, "reviewer")
+    // Ben, a reviewer, comments on a passage.
+    await ben.locator(".cm-content").focus()
+    await select(ben, "middle-income")
+    await until("the comment button", () => ben.getByTestId("comment-selection").isEnabled())
+    await ben.getByTestId("comment-selection").click()
+    await ben.getByLabel("Your comment").fill("Which countries count as middle-income?")
+    await ben.getByRole("button", { name: "Comment", exact: true }).click()
+    await ben.getByTestId("comment").first().waitFor()
+    // Ana writes before and after the passage.
+    await typeAt(ana, "Summary first. ", true)
+    await typeAt(ana, "A closing line.")
+    await until("ana's edits at the node", () => a.kp("draft", "show", d.id).body.includes("A closing line."))
+    let [c] = a.kp("comment", "list", d.id).comments
+    assert.equal(c.anchor, "intact")
+    assert.equal(c.passage, "middle-income")
+    // The page shows it beside the text, and says so once the passage changes.
+    await ana.reload()
+    await ana.locator(".cm-content").waitFor()
+    assert.match(await ana.getByTestId("comments").innerText(), /Which countries count as middle-income\?/)
+    await shot(ana, "draft-comments")
+    await ana.locator(".cm-content").focus()
+    await select(ana, "middle")
+    await ana.keyboard.type("upper-middle")
+    await until("the changed passage", () => a.kp("comment", "list", d.id).comments[0].anchor === "changed")
+    await ana.reload()
+    await ana.getByTestId("comment").first().waitFor()
+    assert.match(await ana.getByTestId("comments").innerText(), /its passage changed/)
+    assert.deepEqual([...ana.errors, ...ben.errors], [])
+  }))
+
+test("the review story in the browser: author and chair on one node, the referee on a partner", () =>
+  withNodes(["Institute A", "Institute B"], async (a, b) => {
+    const d = draft(a, BODY, "Sending money home", "ana")
+    a.kp("space", "add-member", "Remittances WG", b.id, "--role", "reviewer", "--institution", "Institute B")
+    a.kp("space", "add-person", "Remittances WG", "ana", "--role", "editor")
+    a.kp("space", "add-person", "Remittances WG", "carla", "--role", "admin", "--title", "chair")
+    a.kp("space", "add-person", "Remittances WG", "raj", "--role", "reviewer", "--node", b.id)
+    await a.link(b)
+    const ana = await personAt(browser, a, "ana")
+    const carla = await personAt(browser, a, "carla")
+    const raj = await personAt(browser, b, "raj")
+
+    // The author submits.
+    await openDraft(ana, a, d.id)
+    await ana.getByRole("button", { name: "Submit for review" }).click()
+    await until("in review", async () => (await ana.getByTestId("status").innerText()) === "in-review").catch(async (e) => {
+      throw new Error(`${e.message}; the page says ${await ana.locator("#status").innerText()}`)
+    })
+
+    // The chair assigns the referee at the partner.
+    await openDraft(carla, a, d.id)
+    await carla.getByLabel("Referee").selectOption({ label: new RegExp(`^raj`) }).catch(async () => {
+      const v = `raj@${b.id}`
+      await carla.getByLabel("Referee").selectOption(v)
+    })
+    await carla.getByRole("button", { name: "Assign" }).click()
+    await until("the assignment", async () => /raj/.test(await carla.getByTestId("review").innerText()))
+
+    // The referee finds it in his inbox at B, and reports with an anchored comment.
+    await until("the assignment at B", () =>
+      b.kp("review", "list", d.id).assignments.some((x) => x.referee === "raj"),
+    30000)
+    await raj.goto(`${b.url}/#/`)
+    await raj.reload()
+    await until("raj's inbox", async () => /Write your referee report/.test(await raj.locator("main").innerText()))
+    await shot(raj, "home-referee")
+    await raj.getByRole("link", { name: "Sending money home" }).first().click()
+    await raj.locator(".cm-content").waitFor()
+    await raj.getByLabel("Recommendation").selectOption("minor")
+    await raj.getByLabel("Your report").fill("A clear brief. Name the sources of the growth figure.")
+    await raj.locator(".cm-content").focus()
+    await select(raj, "countries grew")
+    await raj.getByTestId("report-add-passage").click()
+    await raj.getByLabel(/Your comment on/).fill("Grew by how much, and since when?")
+    await shot(raj, "draft-report")
+    await raj.getByRole("button", { name: "Send the report" }).click()
+    await until("the report sent", async () => /report in/.test(await raj.getByTestId("review").innerText()))
+
+    // The chair sees it (with its anchored comment), decides and publishes.
+    await until("the report at A", () => a.kp("review", "list", d.id).reports.length === 1, 30000)
+    await carla.reload()
+    await carla.getByTestId("report").waitFor()
+    const report = await carla.getByTestId("report").innerText()
+    assert.match(report, /minor/)
+    // Its anchored comment is beside the passage it is about.
+    assert.match(await carla.getByTestId("comments").innerText(), /countries grew\s+Grew by how much, and since when\?/)
+    await shot(carla, "draft-chair")
+    await carla.getByLabel("Decision").selectOption("accept")
+    await carla.getByRole("button", { name: "Decide" }).click()
+    await until("accepted", async () => (await carla.getByTestId("status").innerText()) === "accepted")
+    await carla.getByRole("button", { name: "Publish" }).click()
+    await until("published", async () => (await carla.getByTestId("status").innerText()) === "published")
+    const [published] = await Promise.all([
+      carla.context().waitForEvent("page"),
+      carla.getByRole("link", { name: "Published page" }).click(),
+    ])
+    await published.waitForLoadState()
+    assert.match(await published.locator("body").innerText(), /Sending money home/)
+    await shot(published, "published")
+    // Every step is the node's record, in the people's names.
+    const r = a.kp("review", "list", d.id)
+    assert.equal(r.status, "published")
+    assert.equal(r.submissions[0].by, "ana")
+    assert.equal(r.assignments[0].by, "carla")
+    assert.equal(r.decisions[0].by, "carla")
+    assert.deepEqual([...ana.errors, ...carla.errors, ...raj.errors], [])
+  }))
+
+test("a reader sees no edit control, and a forged request from their session is refused", () =>
+  withNodes(["Institute A"], async (a) => {
+    const d = draft(a, BODY)
+    a.kp("space", "add-person", "Remittances WG", "rita", "--role", "reader")
+    const rita = await personAt(browser, a, "rita")
+    await openDraft(rita, a, d.id)
+    assert.equal(await rita.locator(".cm-content").getAttribute("contenteditable"), "false")
+    assert.equal(await rita.getByTestId("comment-selection").count(), 0)
+    assert.equal(await rita.getByRole("button", { name: "Submit for review" }).count(), 0)
+    await rita.getByTestId("read-only").waitFor()
+    await shot(rita, "draft-reader")
+    const forged = await rita.evaluate(async (id) => {
+      const send = (method, body, type = "application/json") =>
+        fetch(`/api/call/${method}`, { method: "POST", headers: { "content-type": type }, body: JSON.stringify(body) }).then(
+          async (r) => [r.status, (await r.json()).error],
+        )
+      return {
+        comment: await send("add_comment", { id, quote: "grew", body: "forged" }),
+        tag: await send("tag_version", { id, label: "forged" }),
+        submit: await send("review", { id, action: { submit: {} } }),
+        asSomeoneElse: await send("add_comment", { id, quote: "grew", body: "forged", author: "ana" }),
+        form: await send("add_comment", { id, quote: "grew", body: "forged" }, "text/plain"),
+        unknown: await send("remove_user", { name: "ana" }),
+      }
+    }, d.id)
+    assert.equal(forged.comment[0], 403, forged.comment[1])
+    assert.match(forged.comment[1], /rita is a reader of this space/)
+    assert.equal(forged.tag[0], 403)
+    assert.equal(forged.submit[0], 403)
+    assert.equal(forged.asSomeoneElse[0], 403)
+    assert.equal(forged.form[0], 415)
+    assert.equal(forged.unknown[0], 404)
+    // Nothing changed.
+    assert.equal(a.kp("comment", "list", d.id).comments.length, 0)
+    assert.equal(a.kp("review", "list", d.id).status, "draft")
+    assert.equal(a.kp("draft", "show", d.id).versions.length, 0)
+  }))
+
+const XSS = `<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>`
+const plugins = join(process.env.KP_BIN_DIR ?? new URL("../../../target/debug", import.meta.url).pathname, "../wasm32-wasip2/plugin")
+
+/** A node with one of everything a person can write, each holding `text`:
+ * a space, a draft (title and body), a comment and its reply, a version, a
+ * referee's report, and a dataset (title, column and cell) with an analysis. */
+async function everything(text) {
+  const a = await new Node("Institute A").start()
+  try {
+    return made(a, text)
+  } catch (e) {
+    await a.cleanup()
+    throw e
+  }
+}
+
+function made(a, text) {
+  a.kp("space", "create", "Remittances WG", "--theme", "7", "--description", `About ${text}`)
+  const body = `# Findings ${text}\n\nRemittances grew ${text} in 2011.\n\n| country | ${text} |\n|---|---|\n| India | 58 |\n`
+  const file = join(a.root, "body.md")
+  writeFileSync(file, body)
+  const d = a.kp("draft", "new", "--space", "Remittances WG", "--title", `Brief ${text}`, "--file", file, "--author", "ana")
+  a.kp("space", "add-person", "Remittances WG", "ana", "--role", "editor", "--title", `author ${text}`)
+  a.kp("space", "add-person", "Remittances WG", "carla", "--role", "admin", "--title", "chair")
+  a.kp("space", "add-person", "Remittances WG", "ben", "--role", "reviewer")
+  a.kp("comment", "add", d.id, "--quote", "Remittances grew", "--body", `Source? ${text}`)
+  const c = a.kp("comment", "list", d.id).comments[0]
+  a.kp("comment", "reply", d.id, c.id, "--body", `Reply ${text}`)
+  a.kp("draft", "version", d.id, "sent-to-chair")
+  a.kp("review", "submit-draft", d.id, "--author", "ana")
+  a.kp("review", "assign", d.id, "--referee", `ben@${a.id}`, "--author", "carla")
+  const report = join(a.root, "report.md")
+  writeFileSync(report, `Report ${text}`)
+  a.kp("review", "report", d.id, "--recommendation", "minor", "--file", report, "--author", "ben")
+  const csv = join(a.root, "data.csv")
+  writeFileSync(csv, `country,year,remittances_usd_bn,note\nIndia,2011,58,"${text.replace(/"/g, '""')}"\nChina,2011,57,plain\nMexico,2011,24,plain\n`)
+  const ds = a.kp("dataset", "import", "--space", "Remittances WG", "--title", `Top recipients ${text}`, csv)
+  a.kp("plugin", "install", join(plugins, "remittance_indicators.wasm"))
+  return { a, d, ds }
+}
+
+/** Opens each page of the workspace in turn (running an analysis on the
+ * dataset's), and calls `visit(NAME)` on it. */
+async function everyPage(page, { a, d, ds }, visit) {
+  const pages = {
+    home: "#/",
+    draft: `#/draft/${d.id}`,
+    history: `#/draft/${d.id}/history`,
+    dataset: `#/dataset/${ds.id}`,
+    indicators: "#/indicators",
+  }
+  for (const [name, hash] of Object.entries(pages)) {
+    await page.goto(`${a.url}/${hash}`)
+    await page.reload()
+    await page.locator("main h1").first().waitFor()
+    await page.waitForLoadState("networkidle")
+    if (name === "dataset") {
+      await page.getByRole("button", { name: "Run" }).click()
+      await page.getByTestId("analysis").first().waitFor()
+    }
+    await visit(name)
+  }
+}
+
+test("a <script> in every user field stays text, and runs nothing", async () => {
+  const made = await everything(XSS)
+  const { a } = made
+  try {
+    const ana = await personAt(browser, a, "ana")
+    let dialogs = 0
+    ana.on("dialog", (dl) => (dialogs++, dl.dismiss()))
+    await everyPage(ana, made, async (name) => {
+      if (name === "draft") {
+        await ana.getByRole("button", { name: "Preview" }).click()
+        await until("the preview", async () => /Findings/.test(await ana.getByTestId("preview").innerText()))
+        assert.equal(await ana.getByTestId("preview").locator("img, script").count(), 0)
+        assert.match(await ana.getByTestId("preview").innerText(), /<script>window.__xss=1<\/script>/)
+        assert.match(await ana.getByTestId("comments").innerText(), /Reply <img src=x/)
+        assert.match(await ana.getByTestId("review").innerText(), /Report <img src=x/)
+      }
+      assert.ok((await ana.locator("main").innerText()).includes("<script>window.__xss=1</script>") || name === "indicators", name)
+      assert.equal(await ana.evaluate(() => window.__xss), undefined, `${name} ran a script`)
+      assert.equal(await ana.locator("main img, main script").count(), 0, name)
+      await shot(ana, `xss-${name}`)
+    })
+    assert.equal(dialogs, 0)
+    assert.deepEqual(ana.errors.filter((e) => !/Content Security Policy/.test(e)), [])
   } finally {
     await a.cleanup()
-    await b.cleanup()
+  }
+})
+
+test("every page of the workspace passes an accessibility check (axe-core)", async () => {
+  const made = await everything("(2011)")
+  const { a } = made
+  try {
+    const ana = await personAt(browser, a, "ana", { bypassCSP: true })
+    const found = {}
+    await everyPage(ana, made, async (name) => {
+      await shot(ana, name)
+      const v = await axeViolations(ana)
+      if (v.length) found[name] = v
+    })
+    assert.deepEqual(found, {})
+  } finally {
+    await a.cleanup()
   }
 })
