@@ -107,17 +107,40 @@ fn serde_json_string(s: &str) -> String {
     out
 }
 
-/// Writes `ASSETS`: every file of `dist`, by name, with its media type.
+/// The gzip form of a file, when that is smaller by a tenth or more.
+fn gzipped(file: &Path) -> Option<PathBuf> {
+    use std::io::Write;
+    let raw = fs::read(file).ok()?;
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&raw).ok()?;
+    let packed = z.finish().ok()?;
+    if packed.len() * 10 > raw.len() * 9 {
+        return None;
+    }
+    let to = file.with_extension(format!(
+        "{}.gz",
+        file.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    fs::write(&to, packed).ok()?;
+    Some(to)
+}
+
+/// Writes `ASSETS`: every file of `dist`, by name, with its media type and
+/// its gzip form when that is worth sending.
 fn embed(dist: &Path, to: &Path) {
     let mut names: Vec<String> = fs::read_dir(dist)
         .expect("the page was built or a placeholder written")
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_file())
+        .filter(|e| e.path().extension().is_none_or(|x| x != "gz"))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    let mut src = String::from("/// The web workspace's files: name, media type, contents.\n");
-    src.push_str("pub(crate) static ASSETS: &[(&str, &str, &[u8])] = &[\n");
+    let mut src = String::from(
+        "/// The web workspace's files: name, media type, contents, gzipped contents.\n",
+    );
+    src.push_str("/// And each one's entity tag (its length and CRC-32), for browsers' caches.\n");
+    src.push_str("pub(crate) static ASSETS: &[File] = &[\n");
     for n in names {
         let kind = match n.rsplit('.').next() {
             Some("html") => "text/html; charset=utf-8",
@@ -127,9 +150,18 @@ fn embed(dist: &Path, to: &Path) {
             Some("txt") => "text/plain; charset=utf-8",
             _ => "application/octet-stream",
         };
+        let file = dist.join(&n);
+        let gz = match gzipped(&file) {
+            Some(g) => format!("Some(include_bytes!({:?}))", g.display().to_string()),
+            None => "None".into(),
+        };
+        let bytes = fs::read(&file).expect("a built file");
+        let mut crc = flate2::Crc::new();
+        crc.update(&bytes);
+        let tag = format!("\"{:x}-{:08x}\"", bytes.len(), crc.sum());
         src.push_str(&format!(
-            "    ({n:?}, {kind:?}, include_bytes!({:?})),\n",
-            dist.join(&n).display().to_string()
+            "    ({n:?}, {kind:?}, include_bytes!({:?}), {gz}, {tag:?}),\n",
+            file.display().to_string()
         ));
     }
     src.push_str("];\n");

@@ -3,7 +3,7 @@
 //   node build.mjs NODE_MODULES DIST
 // automerge is taken in its "slim" form everywhere and its WebAssembly is
 // served beside the bundle (fetched once, compiled while the page loads).
-import { copyFile, mkdir } from "node:fs/promises";
+import { copyFile, mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -29,6 +29,24 @@ const slimAutomerge = {
   },
 };
 
+// automerge-repo sends a document's changes at most every 100 ms (a class
+// field, not an option): a keystroke would wait that long before it leaves
+// the page. One frame is enough to batch a burst of typing.
+const SYNC_EVERY_MS = 16;
+const promptSync = {
+  name: "prompt-sync",
+  setup(build) {
+    build.onLoad({ filter: /automerge-repo[\\/]dist[\\/]synchronizer[\\/]DocSynchronizer\.js$/ }, async (args) => {
+      const source = await readFile(args.path, "utf8");
+      const field = "syncDebounceRate = 100;";
+      if (!source.includes(field)) {
+        throw new Error(`${args.path} no longer has \`${field}\`: check how this automerge-repo throttles sync`);
+      }
+      return { contents: source.replace(field, `syncDebounceRate = ${SYNC_EVERY_MS};`), loader: "js" };
+    });
+  },
+};
+
 await mkdir(dist, { recursive: true });
 await esbuild.build({
   entryPoints: [join(here, "src/main.js")],
@@ -40,7 +58,7 @@ await esbuild.build({
   sourcemap: false,
   legalComments: "linked",
   nodePaths: [modules],
-  plugins: [slimAutomerge],
+  plugins: [slimAutomerge, promptSync],
   outfile: join(dist, "app.js"),
   logLevel: "warning",
 });

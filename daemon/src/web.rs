@@ -232,7 +232,9 @@ async fn secure_headers(request: Request, next: Next) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     r
 }
 
@@ -349,26 +351,83 @@ async fn published(
 
 /// The workspace's files, built into kpd (see `daemon/build.rs`).
 mod assets {
+    /// Name, media type, contents, gzipped contents, entity tag.
+    pub(super) type File = (
+        &'static str,
+        &'static str,
+        &'static [u8],
+        Option<&'static [u8]>,
+        &'static str,
+    );
     include!(concat!(env!("OUT_DIR"), "/web/assets.rs"));
+}
+
+/// One of the workspace's files.
+struct Asset {
+    kind: &'static str,
+    bytes: std::borrow::Cow<'static, [u8]>,
+    gzip: Option<&'static [u8]>,
+    /// For browsers' caches; none for a file read from `KP_WEB_ASSETS`.
+    tag: Option<&'static str>,
 }
 
 /// One of the workspace's files: from `KP_WEB_ASSETS` (a directory the page
 /// was bundled to, for those who work on the page) or from the binary.
-fn asset_bytes(name: &str) -> Option<(&'static str, std::borrow::Cow<'static, [u8]>)> {
-    let (_, kind, bytes) = assets::ASSETS.iter().find(|(n, _, _)| *n == name)?;
+fn asset_bytes(name: &str) -> Option<Asset> {
+    let (_, kind, bytes, gzip, tag) = assets::ASSETS.iter().find(|(n, ..)| *n == name)?;
     if let Some(dir) = std::env::var_os("KP_WEB_ASSETS")
         && let Ok(b) = std::fs::read(std::path::Path::new(&dir).join(name))
     {
-        return Some((kind, b.into()));
+        return Some(Asset {
+            kind,
+            bytes: b.into(),
+            gzip: None,
+            tag: None,
+        });
     }
-    Some((kind, std::borrow::Cow::Borrowed(bytes)))
+    Some(Asset {
+        kind,
+        bytes: std::borrow::Cow::Borrowed(bytes),
+        gzip: *gzip,
+        tag: Some(tag),
+    })
 }
 
-async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
-    match asset_bytes(&name) {
-        Some((kind, bytes)) => ([(header::CONTENT_TYPE, kind)], bytes.into_owned()).into_response(),
-        None => refuse(StatusCode::NOT_FOUND, "no such file"),
+/// A file of the page: compressed when the browser takes gzip, and kept by
+/// browsers, who ask again each time (`no-cache`) and get `304` while it is
+/// the same.
+async fn asset(
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(a) = asset_bytes(&name) else {
+        return refuse(StatusCode::NOT_FOUND, "no such file");
+    };
+    let listed = |h: header::HeaderName, want: &str| {
+        headers
+            .get_all(h)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|e| e.split(';').next().map(str::trim) == Some(want))
+    };
+    let mut r = match (a.tag, a.gzip) {
+        (Some(tag), _) if listed(header::IF_NONE_MATCH, tag) => {
+            StatusCode::NOT_MODIFIED.into_response()
+        }
+        (_, Some(gz)) if listed(header::ACCEPT_ENCODING, "gzip") => {
+            ([(header::CONTENT_ENCODING, "gzip")], gz).into_response()
+        }
+        _ => a.bytes.into_owned().into_response(),
+    };
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.kind));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Some(tag) = a.tag {
+        h.insert(header::ETAG, HeaderValue::from_static(tag));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
+    r
 }
 
 /// The workspace's page (the same for every view: the page routes itself).
@@ -376,7 +435,7 @@ async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Respon
 /// allows by a nonce fresh for each load (and nothing else inline).
 async fn page() -> Response {
     use ring::rand::SecureRandom;
-    let Some((kind, bytes)) = asset_bytes("index.html") else {
+    let Some(Asset { kind, bytes, .. }) = asset_bytes("index.html") else {
         return refuse(StatusCode::NOT_FOUND, "no page");
     };
     let mut n = [0u8; 16];

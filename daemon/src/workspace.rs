@@ -169,7 +169,9 @@ fn home(s: &Service, person: &str) -> Result<Value, CallError> {
 /// Everything the draft page opens with, and what the person may do there
 /// (the page offers only that; the node checks again on every call).
 fn open_draft(s: &Service, person: &str, r: pb::GetDraftRequest) -> Result<Value, CallError> {
-    let draft = s.get_draft(r.clone())?;
+    let mut draft = s.get_draft(r.clone())?;
+    // The text comes over the WebSocket, live; not twice.
+    draft.body = String::new();
     let comments = s.list_comments(pb::ListCommentsRequest { id: r.id.clone() })?;
     let review = s.get_review(pb::GetReviewRequest { id: r.id.clone() })?;
     let space_id = s.space_of(&r.id)?;

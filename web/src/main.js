@@ -55,9 +55,10 @@ async function boot() {
     storage: new IndexedDBStorageAdapter(`kp-${me.node_id}-${me.person}`),
   });
   // Whatever is still held in memory goes to the browser's storage when the
-  // page is left; programs that drive the page can ask for it too.
+  // page is left; programs that drive the page (and the browser's developer
+  // tools) reach its repository and can ask for that too.
   window.addEventListener("pagehide", () => ctx.repo.flush());
-  window.kp = { flush: () => ctx.repo.flush() };
+  window.kp = { repo: ctx.repo, flush: () => ctx.repo.flush() };
   window.addEventListener("hashchange", route);
   await route();
 }

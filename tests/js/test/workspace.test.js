@@ -414,3 +414,49 @@ test("every page of the workspace passes an accessibility check (axe-core)", asy
     await a.cleanup()
   }
 })
+
+test("the page and its files come from the node, compressed, under a policy with a fresh nonce", () =>
+  withNodes(["Institute A"], async (a) => {
+    const page = async () => {
+      const r = await fetch(`${a.url}/`)
+      assert.equal(r.status, 200)
+      const html = await r.text()
+      const csp = r.headers.get("content-security-policy")
+      const nonce = html.match(/name="kp-style-nonce" content="([^"]+)"/)[1]
+      assert.ok(csp.includes(`'nonce-${nonce}'`), csp)
+      assert.ok(!/script-src[^;]*unsafe-inline/.test(csp), csp)
+      assert.ok(!/<script>/.test(html), "no inline script")
+      return nonce
+    }
+    assert.notEqual(await page(), await page(), "a nonce is fresh for each load")
+    const gz = await fetch(`${a.url}/assets/app.js`, { headers: { "accept-encoding": "gzip" } })
+    assert.equal(gz.headers.get("content-encoding"), "gzip")
+    const js = await gz.text()
+    const plain = await fetch(`${a.url}/assets/app.js`, { headers: { "accept-encoding": "identity" } })
+    assert.equal(plain.headers.get("content-encoding"), null)
+    assert.equal(await plain.text(), js)
+    // Browsers keep the files, and ask again each time.
+    const tag = plain.headers.get("etag")
+    assert.equal(plain.headers.get("cache-control"), "no-cache")
+    assert.equal((await fetch(`${a.url}/assets/app.js`, { headers: { "if-none-match": tag } })).status, 304)
+    assert.equal((await fetch(`${a.url}/assets/app.js`, { headers: { "if-none-match": '"other"' } })).status, 200)
+    const wasm = await fetch(`${a.url}/assets/automerge.wasm`)
+    assert.equal(wasm.headers.get("content-type"), "application/wasm")
+    assert.equal((await fetch(`${a.url}/assets/nothing.js`)).status, 404)
+    assert.equal((await fetch(`${a.url}/assets/..%2Fkpd.toml`)).status, 404)
+
+    // The calls: JSON only, from a logged-in person, named methods only.
+    const session = await a.login("ana")
+    const call = (method, body, type = "application/json", auth = `Bearer ${session}`) =>
+      fetch(`${a.url}/api/call/${method}`, { method: "POST", headers: { "content-type": type, authorization: auth }, body })
+    assert.equal((await call("home", "{}", "application/json", "")).status, 401)
+    assert.equal((await call("home", "{}", "text/plain")).status, 415)
+    assert.equal((await call("drop_everything", "{}")).status, 404)
+    const bad = await call("get_draft", "{not json")
+    assert.equal(bad.status, 400)
+    assert.match((await bad.json()).error, /not a valid `get_draft` call/)
+    const missing = await call("get_draft", JSON.stringify({ id: "nonsense" }))
+    assert.equal(missing.status, 400)
+    const home = await (await call("home", "")).json()
+    assert.equal(home.person, "ana")
+  }))
