@@ -14,7 +14,10 @@ use tonic::Streaming;
 
 use kp_core::ids::DocId;
 use kp_repo::{Repo, RepoError, Ticket};
+use kp_sync::repo_wire::Ephemeral;
 use kp_sync::{Assembler, Budget, Limits, Session, SyncError, describe, split};
+
+use crate::web::Presence;
 
 /// Frames that have already arrived taken in one step (see
 /// [`Session::receive_all`]).
@@ -118,10 +121,11 @@ pub(crate) async fn run(
     observer: &dyn Observer,
     limits: Limits,
     exec: Exec,
+    presence: Option<&Presence>,
 ) -> Result<(), SessionEnd> {
     let mut slot = Some(session);
     let result = exchange(
-        &mut slot, repo, inbound, out, durable, observer, limits, exec,
+        &mut slot, repo, inbound, out, durable, observer, limits, exec, presence,
     )
     .await;
     if let Some(session) = slot {
@@ -148,8 +152,12 @@ async fn exchange(
     observer: &dyn Observer,
     limits: Limits,
     exec: Exec,
+    presence: Option<&Presence>,
 ) -> Result<(), SessionEnd> {
     let no_session = || SessionEnd::Internal("no session".into());
+    // This node's people's presence goes to the partner (for the documents it
+    // shares); the partner's people's comes to this node's clients.
+    let mut local = presence.map(|p| p.tx.subscribe());
     let beat = limits.heartbeat;
     let (me, peer) = slot
         .as_ref()
@@ -202,6 +210,19 @@ async fn exchange(
                             Ok(Err(s)) => return Err(SessionEnd::Transport(s.message().to_owned())),
                         }
                     }
+                    // The partner's people's presence: to this node's clients.
+                    batch.retain(|f| match &f.body {
+                        Some(rp::frame::Body::Presence(p)) => {
+                            let session = slot.as_ref();
+                            if let (Some(hub), Some(s)) = (presence, session)
+                                && let Some(e) = from_partner(s, p)
+                            {
+                                hub.relay(e);
+                            }
+                            false
+                        }
+                        _ => true,
+                    });
                     if batch.is_empty() {
                         continue;
                     }
@@ -216,6 +237,20 @@ async fn exchange(
                 Ok(None) => return Ok(()),
                 Err(s) => return Err(SessionEnd::Transport(s.message().to_owned())),
             },
+            e = async { local.as_mut().expect("guarded").recv().await }, if local.is_some() => {
+                match e {
+                    Ok(e) => {
+                        let session = slot.as_ref().ok_or_else(no_session)?;
+                        if let Some(f) = presence_frame(session, &e) {
+                            replies.push(f);
+                        }
+                    }
+                    // Presence is of the moment: what was missed is gone.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => local = None,
+                }
+                continue;
+            }
             changed = durable.recv() => match changed {
                 Ok(ids) => Work::Changed(Some(ids)),
                 // Fell behind: offer everything shared again.
@@ -266,6 +301,51 @@ async fn exchange(
         }
         replies.extend(result?);
     }
+}
+
+/// Largest presence message passed between nodes.
+const MAX_PRESENCE: usize = 16 * 1024;
+
+/// A presence frame for the peer: only this node's own people's (a message
+/// from a partner is never passed on to a third node), about a document the
+/// peer shares.
+pub(crate) fn presence_frame(session: &Session, e: &Ephemeral) -> Option<rp::Frame> {
+    let node = e.sender.split_once('@')?.1.split_once('/')?.0;
+    if node != session.me().to_string() || e.data.len() > MAX_PRESENCE {
+        return None;
+    }
+    let doc: DocId = e.doc.parse().ok()?;
+    session.shares_doc(&doc).then(|| rp::Frame {
+        body: Some(rp::frame::Body::Presence(rp::Presence {
+            doc: e.doc.clone(),
+            sender: e.sender.clone(),
+            session: e.session.clone(),
+            count: e.count,
+            data: e.data.clone(),
+        })),
+    })
+}
+
+/// A partner's presence message, if it is in the name of one of the
+/// partner's own people, small, and about a document it shares with this
+/// node; anything else is dropped.
+pub(crate) fn from_partner(session: &Session, p: &rp::Presence) -> Option<Ephemeral> {
+    let node = p.sender.split_once('@')?.1.split_once('/')?.0;
+    if node != session.peer().to_string()
+        || p.data.len() > MAX_PRESENCE
+        || p.sender.len() > 512
+        || p.session.len() > 256
+    {
+        return None;
+    }
+    let doc: DocId = p.doc.parse().ok()?;
+    session.shares_doc(&doc).then(|| Ephemeral {
+        sender: p.sender.clone(),
+        doc: p.doc.clone(),
+        session: p.session.clone(),
+        count: p.count,
+        data: p.data.clone(),
+    })
 }
 
 enum Work {

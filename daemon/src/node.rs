@@ -290,6 +290,7 @@ impl Node {
         );
         let bound = self.bind_web().await?;
         let web_url = bound.as_ref().map(|b| b.1.url()).unwrap_or_default();
+        let presence = peers.presence();
         let service = Arc::new(Service::new(
             self.repo.clone(),
             peers,
@@ -299,7 +300,13 @@ impl Node {
             bound.as_ref().map(|b| b.1).map_err(Clone::clone),
         ));
         if let Ok(bound) = bound {
-            self.serve_web(bound, accounts, Arc::clone(&service), stop_rx.clone());
+            self.serve_web(
+                bound,
+                accounts,
+                Arc::clone(&service),
+                presence,
+                stop_rx.clone(),
+            );
         }
         let api = LocalServer::new(LocalApi::new(service))
             .max_decoding_message_size(max)
@@ -389,6 +396,7 @@ impl Node {
         (listener, at, tls): BoundWeb,
         accounts: Arc<Accounts>,
         service: Arc<Service>,
+        presence: Arc<crate::web::Presence>,
         stop: tokio::sync::watch::Receiver<bool>,
     ) {
         let w = &self.cfg.web;
@@ -405,8 +413,7 @@ impl Node {
             idle: std::time::Duration::from_secs(self.cfg.peers.idle_timeout_secs),
             slots: Arc::new(tokio::sync::Semaphore::new(w.max_clients)),
             key: self.key.clone(),
-            presence: tokio::sync::broadcast::channel(1024).0,
-            relayed: crate::web::Relayed::default(),
+            presence,
             stop: stop.clone(),
         });
         tokio::spawn(crate::web::serve(listener, web, tls, stop));

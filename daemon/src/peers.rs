@@ -329,6 +329,8 @@ struct Inner {
     listen: Mutex<String>,
     limits: kp_sync::Limits,
     handshake: Handshake,
+    /// Presence between this node's clients and its partners' clients.
+    presence: Arc<crate::web::Presence>,
 }
 
 /// The partner nodes of this node. Cheap to clone.
@@ -467,8 +469,14 @@ impl Peers {
                 listen: Mutex::new(String::new()),
                 limits,
                 handshake,
+                presence: Arc::default(),
             }),
         })
+    }
+
+    /// The presence relay this node's clients and partners share.
+    pub(crate) fn presence(&self) -> Arc<crate::web::Presence> {
+        Arc::clone(&self.inner.presence)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -803,6 +811,7 @@ impl Peers {
             &observer,
             self.inner.limits.with_peer_idle(peer_idle),
             driver::Exec::Blocking,
+            Some(&self.inner.presence),
         )
         .await;
         self.update(&peer, |p| p.sessions = p.sessions.saturating_sub(1));

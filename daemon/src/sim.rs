@@ -152,6 +152,7 @@ async fn session(
         &Quiet,
         limits,
         Exec::Inline,
+        None,
     )
     .await;
     tracing::debug!(me = %me.short(), peer = %peer.node.short(), "session ended: {r:?}");
@@ -595,4 +596,75 @@ fn a_seed_replays_exactly() {
     assert_eq!(a.heal_to_converge, b.heal_to_converge);
     assert_eq!(a.heads, b.heads);
     assert!(a.converged && a.acked > 0);
+}
+
+/// Presence crosses from one node to a partner only in the name of the
+/// sending node's own people, only about documents both hold, and is never
+/// passed on to a third node.
+#[test]
+fn presence_crosses_to_partners_only_as_their_own_peoples_about_shared_documents() {
+    use kp_sync::repo_wire::Ephemeral;
+    let repos: Vec<Repo> = (0..3).map(open).collect();
+    let note = ChangeNote::new("sim", "setup");
+    let member = |i: usize, role: &str| space::Member {
+        node_id: node_id(i).to_string(),
+        role: role.into(),
+        institution: format!("node{i}"),
+        ..Default::default()
+    };
+    // A space of nodes 0 and 1, and one of node 0 alone.
+    let (shared, ()) = repos[0]
+        .create_as(DocId::from_bytes([1; 16]), &note, |doc| {
+            space::init(doc, "shared", 7, "", &member(0, "admin"), 0)?;
+            space::add_member(doc, &node_id(0).to_string(), &member(1, "editor"), 0)
+        })
+        .expect("a space");
+    let (alone, ()) = repos[0]
+        .create_as(DocId::from_bytes([2; 16]), &note, |doc| {
+            space::init(doc, "alone", 7, "", &member(0, "admin"), 0)
+        })
+        .expect("a space");
+    let to_1 = Session::new(repos[0].clone(), node_id(0), node_id(1));
+    let from = |who: &str, doc: DocId| rp::Presence {
+        doc: doc.to_string(),
+        sender: format!("{who}/peer-1"),
+        session: "s".into(),
+        count: 1,
+        data: vec![1, 2, 3],
+    };
+    // From partner 1: its own people's, about what both hold.
+    let ok = driver::from_partner(&to_1, &from(&format!("bo@{}", node_id(1)), shared));
+    assert_eq!(
+        ok.map(|e| e.sender),
+        Some(format!("bo@{}/peer-1", node_id(1)))
+    );
+    for (who, doc) in [
+        (format!("bo@{}", node_id(2)), shared), // another node's person
+        (format!("ana@{}", node_id(0)), shared), // this node's own person
+        (format!("bo@{}", node_id(1)), alone),  // a space the partner is not in
+        ("bo".to_string(), shared),             // no node at all
+    ] {
+        assert!(
+            driver::from_partner(&to_1, &from(&who, doc)).is_none(),
+            "{who} on {doc}"
+        );
+    }
+    let huge = rp::Presence {
+        data: vec![0; 64 * 1024],
+        ..from(&format!("bo@{}", node_id(1)), shared)
+    };
+    assert!(driver::from_partner(&to_1, &huge).is_none());
+    // To partner 1: this node's people's, about what both hold; a partner's
+    // never goes on.
+    let e = |who: String, doc: DocId| Ephemeral {
+        sender: format!("{who}/peer-1"),
+        doc: doc.to_string(),
+        session: "s".into(),
+        count: 1,
+        data: vec![1],
+    };
+    assert!(driver::presence_frame(&to_1, &e(format!("ana@{}", node_id(0)), shared)).is_some());
+    assert!(driver::presence_frame(&to_1, &e(format!("ana@{}", node_id(0)), alone)).is_none());
+    let to_2 = Session::new(repos[0].clone(), node_id(0), node_id(2));
+    assert!(driver::presence_frame(&to_2, &e(format!("bo@{}", node_id(1)), shared)).is_none());
 }

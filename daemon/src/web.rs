@@ -89,11 +89,37 @@ pub(crate) struct Web {
     /// The node's key, which vouches for its people's changes.
     pub(crate) key: kp_core::identity::NodeKey,
     /// `ephemeral` messages between the clients.
-    pub(crate) presence: broadcast::Sender<Arc<Ephemeral>>,
-    /// The `ephemeral` messages relayed lately.
-    pub(crate) relayed: Relayed,
+    pub(crate) presence: Arc<Presence>,
     /// Turns true when the node stops.
     pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// `ephemeral` messages (presence) between the node's clients, and to and
+/// from its partners (see `driver`).
+#[derive(Debug)]
+pub(crate) struct Presence {
+    /// Every message to relay, from a client or a partner.
+    pub(crate) tx: broadcast::Sender<Arc<Ephemeral>>,
+    /// The messages relayed lately.
+    pub(crate) relayed: Relayed,
+}
+
+impl Default for Presence {
+    fn default() -> Self {
+        Self {
+            tx: broadcast::channel(1024).0,
+            relayed: Relayed::default(),
+        }
+    }
+}
+
+impl Presence {
+    /// Relays `e` unless it was relayed already.
+    pub(crate) fn relay(&self, e: Ephemeral) {
+        if self.relayed.first_time(&e) {
+            let _ = self.tx.send(Arc::new(e));
+        }
+    }
 }
 
 /// The `ephemeral` messages relayed lately, by session and number. A client
@@ -115,7 +141,7 @@ impl Relayed {
     const KEPT: usize = 8192;
 
     /// True the first time a message is seen.
-    fn first_time(&self, e: &Ephemeral) -> bool {
+    pub(crate) fn first_time(&self, e: &Ephemeral) -> bool {
         let key = (e.session.clone(), e.count);
         let mut g = self
             .0
@@ -639,7 +665,7 @@ async fn client(mut socket: WebSocket, web: &Web, secret: &str, person: &str) ->
         Box::new(signer),
     )));
     let mut durable = web.repo.subscribe();
-    let mut presence = web.presence.subscribe();
+    let mut presence = web.presence.tx.subscribe();
     let mut ended = web.accounts.ended();
     let mut stop = web.stop.clone();
     let mut budget = Budget::new(web.max_per_sec, Instant::now());
@@ -726,10 +752,8 @@ async fn client(mut socket: WebSocket, web: &Web, secret: &str, person: &str) ->
                 let reply = step(&session, move |s| s.receive(&bytes)).await;
                 match reply {
                     Some(Ok(reply)) => {
-                        if let Some(e) = reply.relay
-                            && web.relayed.first_time(&e)
-                        {
-                            let _ = web.presence.send(Arc::new(e));
+                        if let Some(e) = reply.relay {
+                            web.presence.relay(e);
                         }
                         if reply.leave {
                             return "it left".into();

@@ -10,9 +10,10 @@
 //! durable in a document the client has open is offered to it
 //! ([`ClientSession::changed`]), which makes other people's edits live.
 //! `ephemeral` messages (presence, cursors) are handed back to the caller to
-//! relay to the other clients of the same document ([`ClientSession::relay`]);
-//! they are never stored and never reach partners, and they arrive with the
-//! `senderId` `person@node/peer`, the person the node logged in.
+//! relay to the other clients of the same document ([`ClientSession::relay`])
+//! and to the partners that share it (the daemon's driver); they are never
+//! stored, and they arrive with the `senderId` `person@node/peer`, the person
+//! the node logged in.
 //!
 //! Changes a client sends are taken only when the node vouches for them
 //! ([`Signer`]): it signs the client's actors' tips in the person's name, and

@@ -267,6 +267,19 @@ impl Session {
         self.refused
     }
 
+    /// Whether both nodes are members of the space of `doc`, a document this
+    /// node holds (what may be said about it to the peer).
+    pub fn shares_doc(&self, doc: &DocId) -> bool {
+        let Some(meta) = self.repo.meta(doc) else {
+            return false;
+        };
+        match meta.space.as_deref().map(str::parse::<DocId>) {
+            Some(Ok(space)) => self.shares(&space),
+            Some(Err(_)) => false,
+            None => self.shares(doc),
+        }
+    }
+
     /// Whether `doc` is no longer synced with the peer in this session: one
     /// side refused the other's changes to it.
     pub fn is_blocked(&self, doc: &DocId) -> bool {
@@ -874,7 +887,9 @@ impl Session {
                     out.extend(self.offer(id, space)?);
                 }
             }
-            Some(rp::frame::Body::Heartbeat(_)) => {}
+            // Presence is the driver's (it never reaches a session); a stray
+            // one is of no consequence.
+            Some(rp::frame::Body::Heartbeat(_)) | Some(rp::frame::Body::Presence(_)) => {}
             Some(rp::frame::Body::Refusal(r)) if !r.doc.is_empty() => {
                 let id = doc_id(&r.doc)?;
                 tracing::warn!(peer = %self.peer.short(), %id, "the peer refused changes: {}", r.reason);

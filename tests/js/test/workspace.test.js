@@ -84,7 +84,7 @@ test("two people co-edit one draft and see each other's words and cursors", () =
     assert.deepEqual([...ana.errors, ...ben.errors], [])
   }))
 
-test("a person offline keeps typing; back online, both texts merge with no lost word", () =>
+test("people on partner nodes see each other; one offline keeps typing, and back online both texts merge with no lost word", () =>
   withNodes(["Institute A", "Institute B"], async (a, b) => {
     const d = draft(a, BODY)
     a.kp("space", "add-member", "Remittances WG", b.id, "--role", "editor", "--institution", "Institute B")
@@ -97,6 +97,11 @@ test("a person offline keeps typing; back online, both texts merge with no lost 
     await openDraft(ana, a, d.id)
     await openDraft(bo, b, d.id)
     await until("ana connected", async () => (await ana.getByTestId("connection").innerText()) === "connected")
+    // Each sees the other, across the two nodes.
+    await until("bo's caret at ana's", async () => (await ana.locator(".caret-name").allInnerTexts()).includes("bo"))
+    await until("ana's caret at bo's", async () => (await bo.locator(".caret-name").allInnerTexts()).includes("ana"))
+    assert.match(await bo.getByTestId("people").innerText(), /ana/)
+    await shot(bo, "draft-partner")
 
     // Ana's node goes away: she is offline, and writes on.
     const port = new URL(a.url).port
