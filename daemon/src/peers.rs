@@ -758,8 +758,8 @@ impl Peers {
         let (mut inbound, first) = tokio::time::timeout(HELLO_TIMEOUT, handshake)
             .await
             .map_err(|_| "the peer sent no hello".to_owned())??;
-        let idle = self.accept_hello(&id, first).map_err(|e| e.to_string())?;
-        self.run_session(id, &mut inbound, tx, idle)
+        let said = self.accept_hello(&id, first).map_err(|e| e.to_string())?;
+        self.run_session(id, &mut inbound, tx, said)
             .await
             .map_err(|e| e.to_string())
     }
@@ -768,9 +768,14 @@ impl Peers {
         self.inner.handshake.hello()
     }
 
-    /// Checks a peer's first frame; records it as connected. Returns the idle
-    /// timeout the peer announced.
-    fn accept_hello(&self, peer: &NodeId, frame: rp::Frame) -> Result<Duration, HandshakeError> {
+    /// Checks a peer's first frame; records it as connected. Returns what the
+    /// peer said that its session needs: its idle timeout, whether it takes
+    /// presence.
+    fn accept_hello(
+        &self,
+        peer: &NodeId,
+        frame: rp::Frame,
+    ) -> Result<(Duration, bool), HandshakeError> {
         let hello = self.inner.handshake.accept(Some(*peer), frame)?;
         self.update(peer, |p| {
             p.sessions += 1;
@@ -781,7 +786,7 @@ impl Peers {
             p.refusal = None;
         });
         tracing::info!(peer = %peer.short(), "connected");
-        Ok(hello.idle)
+        Ok((hello.idle, hello.presence))
     }
 
     /// Largest gRPC message: a frame or a part of one, with room for framing.
@@ -795,7 +800,7 @@ impl Peers {
         peer: NodeId,
         inbound: &mut Streaming<rp::Frame>,
         out: mpsc::Sender<rp::Frame>,
-        peer_idle: Duration,
+        (peer_idle, takes_presence): (Duration, bool),
     ) -> Result<(), driver::SessionEnd> {
         let repo = self.inner.repo.clone();
         // Subscribed before the session takes its summary: no change is missed.
@@ -811,7 +816,7 @@ impl Peers {
             &observer,
             self.inner.limits.with_peer_idle(peer_idle),
             driver::Exec::Blocking,
-            Some(&self.inner.presence),
+            Some(&*self.inner.presence).filter(|_| takes_presence),
         )
         .await;
         self.update(&peer, |p| p.sessions = p.sessions.saturating_sub(1));
@@ -1045,8 +1050,8 @@ impl Replication for Peers {
             let out: FrameStream = Box::pin(tokio_stream::once(Ok(refusal)));
             return Ok(Response::new(out));
         }
-        let idle = match self.accept_hello(&peer, first) {
-            Ok(idle) => idle,
+        let said = match self.accept_hello(&peer, first) {
+            Ok(said) => said,
             Err(e) => {
                 tracing::warn!(peer = %peer.short(), "refused a session: {e}");
                 return Err(Status::invalid_argument(e.to_string()));
@@ -1059,7 +1064,7 @@ impl Replication for Peers {
         let peers = self.clone();
         tokio::spawn(async move {
             // The outbound stream ends with the session (when `tx` drops).
-            let _ = peers.run_session(peer, &mut inbound, tx, idle).await;
+            let _ = peers.run_session(peer, &mut inbound, tx, said).await;
         });
         Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
             ReceiverStream::new(rx),

@@ -64,6 +64,7 @@ fn hello(protocol: u32, node_id: String) -> rp::Frame {
             node_id,
             name: "Hostile".into(),
             idle_timeout_secs: 0,
+            presence: false,
         })),
     }
 }

@@ -61,6 +61,8 @@ pub struct PeerHello {
     pub name: String,
     /// The idle timeout it holds sessions to (zero: not said).
     pub idle: Duration,
+    /// It takes Presence frames.
+    pub presence: bool,
     /// The hello's size on the wire.
     pub bytes: u64,
 }
@@ -90,6 +92,7 @@ impl Handshake {
             node_id: self.me.to_string(),
             name: self.name.clone(),
             idle_timeout_secs: u32::try_from(self.idle.as_secs()).unwrap_or(u32::MAX),
+            presence: true,
         }))
     }
 
@@ -134,6 +137,7 @@ impl Handshake {
                 .take(MAX_NAME_CHARS)
                 .collect(),
             idle: Duration::from_secs(u64::from(hello.idle_timeout_secs)),
+            presence: hello.presence,
             bytes,
         })
     }
