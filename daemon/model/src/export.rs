@@ -1,9 +1,12 @@
 //! A draft as Markdown, or as one standalone HTML page (styles inline, no
 //! scripts, nothing fetched), for publication and for reading offline.
 //!
-//! The body is kept as written: its `#` lines become headings, blank lines
-//! separate paragraphs, and a heading named "References" (or "Bibliography")
-//! starts the references section, set as a list in HTML.
+//! The body is CommonMark with tables, footnotes and strikethrough, rendered
+//! by [`markdown_html`] — the same renderer as the web workspace's preview,
+//! so the page and the preview agree; the Markdown export is the text as
+//! written, under a title block. A heading named "References" (or
+//! "Bibliography") starts the references section, set as a numbered list in
+//! HTML. A body that starts with the title as its heading does not repeat it.
 
 use super::ModelError;
 use super::date::format_day;
@@ -52,6 +55,8 @@ pub struct Export<'a> {
     pub body: &'a str,
     /// Comments to append (empty: none).
     pub comments: &'a [Comment],
+    /// How many referees reported on it.
+    pub referees: usize,
 }
 
 /// Renders `e` in `format`.
@@ -80,7 +85,26 @@ fn byline(authors: &[Author]) -> String {
 
 fn dateline(e: &Export<'_>) -> String {
     let what = if e.published { "Published" } else { "Exported" };
-    format!("{what} {} · version {}", format_day(e.date), e.version)
+    let reviewed = match e.referees {
+        0 => String::new(),
+        1 => " · reviewed by 1 referee".to_string(),
+        n => format!(" · reviewed by {n} referees"),
+    };
+    format!(
+        "{what} {} · version {}{reviewed}",
+        format_day(e.date),
+        e.version
+    )
+}
+
+/// The body without a first heading that only repeats the title.
+fn body_of<'a>(e: &Export<'a>) -> &'a str {
+    let text = e.body.trim_start();
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    match first.strip_prefix("# ") {
+        Some(h) if h.trim() == e.title.trim() => rest.trim_start_matches('\n'),
+        _ => e.body,
+    }
 }
 
 fn markdown(e: &Export<'_>) -> String {
@@ -95,7 +119,7 @@ fn markdown(e: &Export<'_>) -> String {
         e.space,
         dateline(e)
     ));
-    out.push_str(e.body.trim_end());
+    out.push_str(body_of(e).trim_end());
     out.push('\n');
     if !e.comments.is_empty() {
         out.push_str("\n## Comments\n\n");
@@ -125,7 +149,15 @@ fn markdown(e: &Export<'_>) -> String {
 /// through, and links keep only web and mail schemes, so what a draft holds
 /// cannot run in a reader's page.
 pub fn markdown_html(text: &str) -> String {
-    use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
+    render_markdown(text, 0)
+}
+
+/// [`markdown_html`] with every heading `shift` levels lower (at most h6).
+fn render_markdown(text: &str, shift: usize) -> String {
+    use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+    let lower = |l: HeadingLevel| {
+        HeadingLevel::try_from((l as usize + shift).min(6)).unwrap_or(HeadingLevel::H6)
+    };
     let mut options = Options::empty();
     options.insert(Options::ENABLE_TABLES);
     options.insert(Options::ENABLE_FOOTNOTES);
@@ -143,6 +175,18 @@ pub fn markdown_html(text: &str) -> String {
     };
     let events = Parser::new_ext(text, options).map(|e| match e {
         Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        Event::Start(Tag::Heading {
+            level,
+            id,
+            classes,
+            attrs,
+        }) => Event::Start(Tag::Heading {
+            level: lower(level),
+            id,
+            classes,
+            attrs,
+        }),
+        Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(lower(level))),
         Event::Start(Tag::Link {
             link_type,
             dest_url,
@@ -188,35 +232,6 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// Inline Markdown kept simple: `**bold**` and `*italic*` (on escaped text).
-fn inline(s: &str) -> String {
-    let mut out = String::new();
-    let escaped = escape_html(s);
-    let mut rest = escaped.as_str();
-    let mut open_b = false;
-    let mut open_i = false;
-    while let Some(i) = rest.find('*') {
-        out.push_str(&rest[..i]);
-        if rest[i..].starts_with("**") {
-            out.push_str(if open_b { "</strong>" } else { "<strong>" });
-            open_b = !open_b;
-            rest = &rest[i + 2..];
-        } else {
-            out.push_str(if open_i { "</em>" } else { "<em>" });
-            open_i = !open_i;
-            rest = &rest[i + 1..];
-        }
-    }
-    out.push_str(rest);
-    if open_i {
-        out.push_str("</em>");
-    }
-    if open_b {
-        out.push_str("</strong>");
-    }
-    out
-}
-
 const STYLE: &str = "body{max-width:44rem;margin:2rem auto;padding:0 1rem;font:18px/1.6 Georgia,serif;color:#222}\
 h1{font-size:1.9rem;line-height:1.25;margin-bottom:.3rem}h2{font-size:1.3rem;margin-top:2rem}\
 .byline{font-weight:bold;margin:.2rem 0}.meta{color:#555;font-style:italic;margin-bottom:2rem}\
@@ -254,44 +269,51 @@ fn html(e: &Export<'_>) -> String {
         escape_html(e.space),
         escape_html(&dateline(e))
     ));
-    let mut in_refs = false;
-    for block in e
-        .body
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|b| !b.is_empty())
-    {
-        if let Some(heading) = block.strip_prefix('#') {
-            let level = 1 + heading.chars().take_while(|c| *c == '#').count();
-            let text = heading.trim_start_matches('#').trim();
-            if in_refs {
-                out.push_str("</ol>\n</section>\n");
-                in_refs = false;
+    // The references: from a heading so named to the next heading or the end.
+    let body = body_of(e);
+    let mut main = String::new();
+    let mut refs: Option<(String, Vec<String>)> = None;
+    for line in body.lines() {
+        let heading = line
+            .trim_start()
+            .starts_with('#')
+            .then(|| line.trim().trim_start_matches('#').trim());
+        match (heading, &mut refs) {
+            (Some(h), _) if matches!(h.to_lowercase().as_str(), "references" | "bibliography") => {
+                refs = Some((h.to_string(), Vec::new()));
             }
-            let lower = text.to_lowercase();
-            if lower == "references" || lower == "bibliography" {
-                out.push_str(&format!(
-                    "<section class=\"references\">\n<h2>{}</h2>\n<ol>\n",
-                    escape_html(text)
-                ));
-                in_refs = true;
-                continue;
+            (Some(_), Some(_)) => {
+                // A heading after the references ends them; the rest is body.
+                main.push_str(line);
+                main.push('\n');
             }
-            let h = (level + 1).min(6);
-            out.push_str(&format!("<h{h}>{}</h{h}>\n", inline(text)));
-            continue;
+            (None, Some((_, items))) => {
+                let item = line.trim().trim_start_matches(['-', '*']).trim();
+                if !item.is_empty() {
+                    items.push(item.to_string());
+                }
+            }
+            (_, None) => {
+                main.push_str(line);
+                main.push('\n');
+            }
         }
-        if in_refs {
-            for line in block.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                let line = line.trim_start_matches(['-', '*']).trim();
-                out.push_str(&format!("<li>{}</li>\n", inline(line)));
-            }
-            continue;
-        }
-        let lines: Vec<String> = block.lines().map(|l| inline(l.trim())).collect();
-        out.push_str(&format!("<p>{}</p>\n", lines.join("<br>\n")));
     }
-    if in_refs {
+    out.push_str(&render_markdown(&main, 1));
+    if let Some((heading, items)) = refs {
+        out.push_str(&format!(
+            "<section class=\"references\">\n<h2>{}</h2>\n<ol>\n",
+            escape_html(&heading)
+        ));
+        for item in items {
+            let html = render_markdown(&item, 1);
+            let inner = html
+                .trim()
+                .strip_prefix("<p>")
+                .and_then(|h| h.strip_suffix("</p>"))
+                .unwrap_or(html.trim());
+            out.push_str(&format!("<li>{inner}</li>\n"));
+        }
         out.push_str("</ol>\n</section>\n");
     }
     if !e.comments.is_empty() {
@@ -335,6 +357,7 @@ mod tests {
             published: true,
             body,
             comments: &[],
+            referees: 2,
         }
     }
 
@@ -367,6 +390,38 @@ mod tests {
             "nothing is fetched"
         );
         assert_eq!(page.matches("<ol>").count(), page.matches("</ol>").count());
+    }
+
+    #[test]
+    fn a_brief_reads_as_one_with_its_tables_lists_and_notes() {
+        let authors = vec![Author {
+            name: "Ana".into(),
+            institution: "KNOMAD".into(),
+        }];
+        let body = "# Remittances & <costs>\n\nKey points:\n\n- Flows grew.\n- Costs fell.[^1]\n\n\
+                    | country | USD bn |\n|---|---|\n| India | 58 |\n\n> A quote.\n\n## Method\n\n\
+                    [^1]: RPW, Q4.\n";
+        let page = render(&sample(&authors, body), Format::Html);
+        assert_eq!(
+            page.matches("Remittances &amp; &lt;costs&gt;</h").count(),
+            1,
+            "the title once: {page}"
+        );
+        assert!(page.contains("<li>Flows grew.</li>"), "{page}");
+        assert!(
+            page.contains("<td>India</td>") && page.contains("<th>USD bn</th>"),
+            "{page}"
+        );
+        assert!(page.contains("<blockquote>"), "{page}");
+        assert!(
+            page.contains("<h3>Method</h3>"),
+            "headings sit under the title: {page}"
+        );
+        assert!(page.contains("footnote-definition"), "{page}");
+        assert!(page.contains("reviewed by 2 referees"), "{page}");
+        let md = render(&sample(&authors, body), Format::Markdown);
+        assert_eq!(md.matches("# Remittances & <costs>").count(), 1, "{md}");
+        assert!(md.contains("| India | 58 |"));
     }
 
     #[test]

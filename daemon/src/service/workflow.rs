@@ -509,6 +509,12 @@ impl Service {
             published: published.is_some(),
             body: &text,
             comments: &comments,
+            referees: self
+                .reports(&r)
+                .into_iter()
+                .map(|(_, rep)| (rep.referee, rep.node_id))
+                .collect::<BTreeSet<_>>()
+                .len(),
         };
         Ok(pb::ExportReply {
             content: export::render(&doc, format),
