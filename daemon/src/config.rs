@@ -21,6 +21,18 @@ pub struct Config {
     pub plugins: PluginsSection,
     /// `[web]`
     pub web: WebSection,
+    /// `[portal]`
+    pub portal: PortalSection,
+}
+
+/// `[portal]`: the public portal of published work. Off unless `listen` is set.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalSection {
+    /// host:port; empty for none (the default).
+    pub listen: String,
+    /// The spaces whose published work it shows, by name or id.
+    pub spaces: Vec<String>,
 }
 
 /// `[web]`: the listener researchers' browsers and automerge-repo clients use.
@@ -350,6 +362,14 @@ max_message_mib = {wmax}
 # Clients (browser tabs, programs) connected at once; more are refused until
 # one leaves.
 max_clients = {wclients}
+
+[portal]
+# host:port of the public portal: the published briefs and papers of the
+# spaces named below, each at the version its publication froze, read-only,
+# without login or cookies, and nothing else. Empty (the default): no portal.
+listen = ""
+# The spaces to show, by name or id; a space not named here is never shown.
+spaces = []
 "#,
         cache = d.store.cache_documents,
         page = d.store.page_cache_mib,

@@ -11,6 +11,7 @@ mod driver;
 pub mod node;
 pub mod peers;
 mod plugins;
+mod portal;
 mod service;
 #[cfg(test)]
 mod sim;

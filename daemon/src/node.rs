@@ -291,6 +291,12 @@ impl Node {
         let bound = self.bind_web().await?;
         let web_url = bound.as_ref().map(|b| b.1.url()).unwrap_or_default();
         let presence = peers.presence();
+        let portal = self.bind_portal().await;
+        let portal_url = match &portal {
+            Ok(Some((_, url))) => Ok(url.clone()),
+            Ok(None) => Ok(String::new()),
+            Err(why) => Err(why.clone()),
+        };
         let service = Arc::new(Service::new(
             self.repo.clone(),
             peers,
@@ -298,7 +304,16 @@ impl Node {
             self.dir.display().to_string(),
             Arc::clone(&accounts),
             bound.as_ref().map(|b| b.1).map_err(Clone::clone),
+            portal_url,
         ));
+        if let Ok(Some((listener, _))) = portal {
+            let p = Arc::new(crate::portal::Portal {
+                service: Arc::clone(&service),
+                spaces: self.cfg.portal.spaces.clone(),
+                institution: self.cfg.node.name.clone(),
+            });
+            tokio::spawn(crate::portal::serve(listener, p, stop_rx.clone()));
+        }
         if let Ok(bound) = bound {
             self.serve_web(
                 bound,
@@ -388,6 +403,27 @@ impl Node {
             tls: tls.is_some(),
         };
         Ok(Ok((listener, at, tls)))
+    }
+
+    /// Binds the portal's listener when `[portal] listen` names one: the
+    /// listener and its URL; why it could not, without stopping the node.
+    async fn bind_portal(&self) -> Result<Option<(tokio::net::TcpListener, String)>, String> {
+        let listen = self.cfg.portal.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => {
+                let addr = l.local_addr().map_err(|e| e.to_string())?;
+                tracing::info!("the portal serves http://{addr}");
+                Ok(Some((l, format!("http://{addr}"))))
+            }
+            Err(e) => {
+                let why = format!("the portal cannot listen on {listen}: {e}");
+                tracing::error!("{why}");
+                Err(why)
+            }
+        }
     }
 
     /// Serves the bound web listener until `stop`.

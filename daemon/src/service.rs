@@ -3,7 +3,7 @@
 //! model applied through the repository. Everything here is synchronous; the gRPC
 //! layer runs it on blocking threads.
 
-mod workflow;
+pub(crate) mod workflow;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -38,6 +38,8 @@ pub(crate) struct Service {
     accounts: Arc<Accounts>,
     /// The web listener, or why there is none.
     web: std::result::Result<WebAddr, String>,
+    /// The portal's URL (empty: off), or why it is not serving.
+    portal: std::result::Result<String, String>,
 }
 
 /// What a request to the node can fail with: the error of the local API,
@@ -81,6 +83,7 @@ impl Service {
         data_dir: String,
         accounts: Arc<Accounts>,
         web: std::result::Result<WebAddr, String>,
+        portal: std::result::Result<String, String>,
     ) -> Self {
         let plugins = Plugins::new(
             repo.clone(),
@@ -97,6 +100,7 @@ impl Service {
             started: Instant::now(),
             accounts,
             web,
+            portal,
         }
     }
 
@@ -213,6 +217,8 @@ impl Service {
             peer_address: self.peers.listen_address(),
             web_url: self.web.as_ref().map(|w| w.url()).unwrap_or_default(),
             web_error: self.web.as_ref().err().cloned().unwrap_or_default(),
+            portal_url: self.portal.clone().unwrap_or_default(),
+            portal_error: self.portal.as_ref().err().cloned().unwrap_or_default(),
             limits: Some(pb::NodeLimits {
                 max_text_kib: self.cfg.limits.max_text_kib as u64,
                 max_csv_kib: self.cfg.limits.max_csv_kib as u64,

@@ -239,8 +239,9 @@ const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
                    object-src 'none'; base-uri 'none'; form-action 'self'; \
                    frame-ancestors 'none'";
 
-/// Adds the security headers to every response.
-async fn secure_headers(request: Request, next: Next) -> Response {
+/// Adds the security headers to every response (a policy or caching a
+/// handler set is kept).
+pub(crate) async fn secure_headers(request: Request, next: Next) -> Response {
     let mut r = next.run(request).await;
     let h = r.headers_mut();
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
@@ -856,6 +857,6 @@ pub(crate) async fn serve(
 }
 
 /// Returns once the node stops.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }

@@ -36,6 +36,14 @@ pub(super) async fn handle(ctx: &mut Ctx) -> anyhow::Result<()> {
                         format!("{} (accounts: kp user add)", s.web_url)
                     },
                 ],
+                vec![
+                    "portal".into(),
+                    match (s.portal_url.is_empty(), s.portal_error.is_empty()) {
+                        (false, _) => format!("{} (public: [portal] spaces)", s.portal_url),
+                        (true, false) => s.portal_error.clone(),
+                        (true, true) => "off ([portal] listen in kpd.toml)".into(),
+                    },
+                ],
                 vec!["incarnation".into(), s.incarnation.to_string()],
                 vec!["up".into(), format!("{} s", s.uptime_secs)],
                 vec![

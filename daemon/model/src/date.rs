@@ -65,7 +65,7 @@ pub fn parse_day(s: &str) -> Result<i64, ModelError> {
 }
 
 /// The day (UTC) of Unix time `secs`, as `YYYY-MM-DD`.
-pub(crate) fn format_day(secs: i64) -> String {
+pub fn format_day(secs: i64) -> String {
     let (y, m, d) = civil_from_days(secs.div_euclid(DAY));
     format!("{y:04}-{m:02}-{d:02}")
 }

@@ -641,7 +641,76 @@ fn median(values: &mut [f64]) -> Option<f64> {
     })
 }
 
+/// A publication, as the portal shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct Published {
+    pub(crate) id: String,
+    /// Its label (`published-N`): with the id, its address forever.
+    pub(crate) version: String,
+    pub(crate) title: String,
+    pub(crate) draft_type: String,
+    pub(crate) space: String,
+    pub(crate) theme: String,
+    /// Unix seconds.
+    pub(crate) at: i64,
+    pub(crate) authors: String,
+    /// The text it froze.
+    pub(crate) text: String,
+}
+
 impl Service {
+    /// Every publication of the drafts of `spaces` (names or ids; one this
+    /// node does not hold is skipped), newest first, each with the text its
+    /// publication froze.
+    pub(crate) fn published_in(&self, spaces: &[String]) -> Vec<Published> {
+        let mut shown = BTreeMap::new();
+        for name in spaces {
+            let Ok(id) = self.space_id(name) else {
+                continue;
+            };
+            if let Ok(Ok(s)) = self.repo.read(&id, |doc| space::read(doc)) {
+                shown.insert(
+                    id.to_string(),
+                    (s.name, space::theme_name(s.theme).unwrap_or("").to_string()),
+                );
+            }
+        }
+        let mut out = Vec::new();
+        for (id, meta) in self.repo.list() {
+            let in_shown = meta.space.as_ref().and_then(|s| shown.get(s));
+            let (Some((space, theme)), DocKind::Draft) = (in_shown, meta.kind) else {
+                continue;
+            };
+            let Ok(r) = self.reviewed(id) else { continue };
+            for p in r.workflow.published() {
+                let Ok(heads) = draft::parse_heads(&p.heads) else {
+                    continue;
+                };
+                let Ok(Ok(d)) = self.repo.read(&id, |doc| draft::read(doc, Some(&heads))) else {
+                    continue;
+                };
+                out.push(Published {
+                    id: id.to_string(),
+                    version: p.version.clone(),
+                    title: d.title,
+                    draft_type: d.draft_type,
+                    space: space.clone(),
+                    theme: theme.clone(),
+                    at: p.at,
+                    authors: d
+                        .authors
+                        .iter()
+                        .map(draft::Author::credit)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    text: d.body,
+                });
+            }
+        }
+        out.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.id.cmp(&b.id)));
+        out
+    }
+
     /// A space given by name or id (as `kp` takes it).
     pub(crate) fn space_of_name(&self, space: &str) -> Result<DocId> {
         self.space_id(space)
