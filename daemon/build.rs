@@ -108,11 +108,10 @@ fn serde_json_string(s: &str) -> String {
 }
 
 /// The gzip form of a file, when that is smaller by a tenth or more.
-fn gzipped(file: &Path) -> Option<PathBuf> {
+fn gzipped(file: &Path, raw: &[u8]) -> Option<PathBuf> {
     use std::io::Write;
-    let raw = fs::read(file).ok()?;
     let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    z.write_all(&raw).ok()?;
+    z.write_all(raw).ok()?;
     let packed = z.finish().ok()?;
     if packed.len() * 10 > raw.len() * 9 {
         return None;
@@ -151,11 +150,11 @@ fn embed(dist: &Path, to: &Path) {
             _ => "application/octet-stream",
         };
         let file = dist.join(&n);
-        let gz = match gzipped(&file) {
+        let bytes = fs::read(&file).expect("a built file");
+        let gz = match gzipped(&file, &bytes) {
             Some(g) => format!("Some(include_bytes!({:?}))", g.display().to_string()),
             None => "None".into(),
         };
-        let bytes = fs::read(&file).expect("a built file");
         let mut crc = flate2::Crc::new();
         crc.update(&bytes);
         let tag = format!("\"{:x}-{:08x}\"", bytes.len(), crc.sum());

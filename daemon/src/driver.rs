@@ -4,6 +4,7 @@
 //! timeout, the frame budget — and the waiting it does not do: a step's frames
 //! go out only once what it took from the peer is durable.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,6 +159,7 @@ async fn exchange(
     // This node's people's presence goes to the partner (for the documents it
     // shares); the partner's people's comes to this node's clients.
     let mut local = presence.map(|p| p.tx.subscribe());
+    let mut sharing = Sharing::new(slot.as_ref().ok_or_else(no_session)?);
     let beat = limits.heartbeat;
     let (me, peer) = slot
         .as_ref()
@@ -215,7 +217,7 @@ async fn exchange(
                         Some(rp::frame::Body::Presence(p)) => {
                             let session = slot.as_ref();
                             if let (Some(hub), Some(s)) = (presence, session)
-                                && let Some(e) = from_partner(s, p)
+                                && let Some(e) = sharing.received(s, p)
                             {
                                 hub.relay(e);
                             }
@@ -241,7 +243,7 @@ async fn exchange(
                 match e {
                     Ok(e) => {
                         let session = slot.as_ref().ok_or_else(no_session)?;
-                        if let Some(f) = presence_frame(session, &e) {
+                        if let Some(f) = sharing.frame(session, &e) {
                             replies.push(f);
                         }
                     }
@@ -306,46 +308,87 @@ async fn exchange(
 /// Largest presence message passed between nodes.
 const MAX_PRESENCE: usize = 16 * 1024;
 
-/// A presence frame for the peer: only this node's own people's (a message
-/// from a partner is never passed on to a third node), about a document the
-/// peer shares.
-pub(crate) fn presence_frame(session: &Session, e: &Ephemeral) -> Option<rp::Frame> {
-    let node = e.sender.split_once('@')?.1.split_once('/')?.0;
-    if node != session.me().to_string() || e.data.len() > MAX_PRESENCE {
-        return None;
-    }
-    let doc: DocId = e.doc.parse().ok()?;
-    session.shares_doc(&doc).then(|| rp::Frame {
-        body: Some(rp::frame::Body::Presence(rp::Presence {
-            doc: e.doc.clone(),
-            sender: e.sender.clone(),
-            session: e.session.clone(),
-            count: e.count,
-            data: e.data.clone(),
-        })),
-    })
+/// What a session says of presence: the two nodes' ids as presence names
+/// them, and which documents the peer shares, looked up at most every few
+/// seconds (presence comes several times a second per person; membership
+/// changes rarely, and a stale answer only delays a cursor).
+pub(crate) struct Sharing {
+    me: String,
+    peer: String,
+    known: HashMap<DocId, (bool, std::time::Instant)>,
 }
 
-/// A partner's presence message, if it is in the name of one of the
-/// partner's own people, small, and about a document it shares with this
-/// node; anything else is dropped.
-pub(crate) fn from_partner(session: &Session, p: &rp::Presence) -> Option<Ephemeral> {
-    let node = p.sender.split_once('@')?.1.split_once('/')?.0;
-    if node != session.peer().to_string()
-        || p.data.len() > MAX_PRESENCE
-        || p.sender.len() > 512
-        || p.session.len() > 256
-    {
-        return None;
+impl Sharing {
+    /// How long an answer is kept.
+    const FRESH: Duration = Duration::from_secs(3);
+
+    pub(crate) fn new(session: &Session) -> Self {
+        Self {
+            me: session.me().to_string(),
+            peer: session.peer().to_string(),
+            known: HashMap::new(),
+        }
     }
-    let doc: DocId = p.doc.parse().ok()?;
-    session.shares_doc(&doc).then(|| Ephemeral {
-        sender: p.sender.clone(),
-        doc: p.doc.clone(),
-        session: p.session.clone(),
-        count: p.count,
-        data: p.data.clone(),
-    })
+
+    fn shares(&mut self, session: &Session, doc: &DocId) -> bool {
+        let now = std::time::Instant::now();
+        match self.known.get(doc) {
+            Some((yes, at)) if now.duration_since(*at) < Self::FRESH => *yes,
+            _ => {
+                let yes = session.shares_doc(doc);
+                if self.known.len() > 4096 {
+                    self.known.clear();
+                }
+                self.known.insert(*doc, (yes, now));
+                yes
+            }
+        }
+    }
+
+    /// A presence frame for the peer: only this node's own people's (a
+    /// message from a partner is never passed on to a third node), about a
+    /// document the peer shares.
+    pub(crate) fn frame(&mut self, session: &Session, e: &Ephemeral) -> Option<rp::Frame> {
+        if node_of(&e.sender)? != self.me || e.data.len() > MAX_PRESENCE {
+            return None;
+        }
+        let doc: DocId = e.doc.parse().ok()?;
+        self.shares(session, &doc).then(|| rp::Frame {
+            body: Some(rp::frame::Body::Presence(rp::Presence {
+                doc: e.doc.clone(),
+                sender: e.sender.clone(),
+                session: e.session.clone(),
+                count: e.count,
+                data: e.data.clone(),
+            })),
+        })
+    }
+
+    /// A partner's presence message, if it is in the name of one of the
+    /// partner's own people, small, and about a document it shares with this
+    /// node; anything else is dropped.
+    pub(crate) fn received(&mut self, session: &Session, p: &rp::Presence) -> Option<Ephemeral> {
+        if node_of(&p.sender)? != self.peer
+            || p.data.len() > MAX_PRESENCE
+            || p.sender.len() > 512
+            || p.session.len() > 256
+        {
+            return None;
+        }
+        let doc: DocId = p.doc.parse().ok()?;
+        self.shares(session, &doc).then(|| Ephemeral {
+            sender: p.sender.clone(),
+            doc: p.doc.clone(),
+            session: p.session.clone(),
+            count: p.count,
+            data: p.data.clone(),
+        })
+    }
+}
+
+/// The node of a presence sender, `person@NODE/peer`.
+fn node_of(sender: &str) -> Option<&str> {
+    Some(sender.split_once('@')?.1.split_once('/')?.0)
 }
 
 enum Work {

@@ -48,19 +48,10 @@ pub(crate) fn router(portal: Arc<Portal>) -> Router {
         .with_state(portal)
 }
 
-/// Pages hold their own style sheet and run nothing; public, they may be
-/// kept for a few minutes (the web listener's other headers apply too).
+/// Public pages may be kept for a few minutes.
 async fn headers(request: Request, next: Next) -> Response {
     let mut r = next.run(request).await;
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
-             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert(
+    r.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
     );
@@ -68,19 +59,20 @@ async fn headers(request: Request, next: Next) -> Response {
 }
 
 fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+    let mut r = crate::web::standalone(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>\
-         <body><main><h1>Not found</h1><p><a href=\"/\">The publications</a></p></main></body></html>\n",
-    )
-        .into_response()
+         <body><main><h1>Not found</h1><p><a href=\"/\">The publications</a></p></main></body></html>\n"
+            .into(),
+    );
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
 }
 
-/// The publications, read where blocking is allowed.
-async fn published(portal: &Arc<Portal>) -> Vec<Published> {
+/// The publications (of the one draft `only`, if given), read where
+/// blocking is allowed.
+async fn published(portal: &Arc<Portal>, only: Option<kp_core::ids::DocId>) -> Vec<Published> {
     let p = Arc::clone(portal);
-    tokio::task::spawn_blocking(move || p.service.published_in(&p.spaces))
+    tokio::task::spawn_blocking(move || p.service.published_in(&p.spaces, only.as_ref()))
         .await
         .unwrap_or_default()
 }
@@ -97,7 +89,7 @@ li{margin:.4rem 0}.meta{color:#555;font-size:.95rem}a{color:#0b5cad}";
 async fn index(State(portal): State<Arc<Portal>>, Query(s): Query<Search>) -> Response {
     let q = s.q.unwrap_or_default();
     let needle = q.trim().to_lowercase();
-    let items: Vec<Published> = published(&portal)
+    let items: Vec<Published> = published(&portal, None)
         .await
         .into_iter()
         .filter(|p| {
@@ -155,7 +147,7 @@ async fn index(State(portal): State<Arc<Portal>>, Query(s): Query<Search>) -> Re
         out.push_str("</section>\n");
     }
     out.push_str("</main>\n</body>\n</html>\n");
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], out).into_response()
+    crate::web::standalone(out)
 }
 
 fn year(at: i64) -> String {
@@ -166,10 +158,13 @@ async fn page(
     State(portal): State<Arc<Portal>>,
     Path((id, version)): Path<(String, String)>,
 ) -> Response {
-    let shown = published(&portal)
+    let Ok(doc) = id.parse::<kp_core::ids::DocId>() else {
+        return not_found();
+    };
+    let shown = published(&portal, Some(doc))
         .await
         .into_iter()
-        .any(|p| p.id == id && p.version == version);
+        .any(|p| p.version == version);
     if !shown {
         return not_found();
     }
@@ -181,11 +176,7 @@ async fn page(
         with_comments: false,
     };
     match tokio::task::spawn_blocking(move || service.export_draft(req)).await {
-        Ok(Ok(r)) => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            r.content,
-        )
-            .into_response(),
+        Ok(Ok(r)) => crate::web::standalone(r.content),
         _ => not_found(),
     }
 }
@@ -203,7 +194,7 @@ fn rfc3339(at: i64) -> String {
 }
 
 async fn feed(State(portal): State<Arc<Portal>>, headers: axum::http::HeaderMap) -> Response {
-    let items = published(&portal).await;
+    let items = published(&portal, None).await;
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -128,7 +128,7 @@ impl Service {
     }
 
     /// Resolves a space given by name or id.
-    fn space_id(&self, space: &str) -> Result<DocId> {
+    pub(crate) fn space_id(&self, space: &str) -> Result<DocId> {
         let space = space.trim();
         if space.is_empty() {
             return Err(invalid("name a space (`kp space list` shows them)"));

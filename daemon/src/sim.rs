@@ -625,6 +625,7 @@ fn presence_crosses_to_partners_only_as_their_own_peoples_about_shared_documents
         })
         .expect("a space");
     let to_1 = Session::new(repos[0].clone(), node_id(0), node_id(1));
+    let mut with_1 = driver::Sharing::new(&to_1);
     let from = |who: &str, doc: DocId| rp::Presence {
         doc: doc.to_string(),
         sender: format!("{who}/peer-1"),
@@ -633,7 +634,7 @@ fn presence_crosses_to_partners_only_as_their_own_peoples_about_shared_documents
         data: vec![1, 2, 3],
     };
     // From partner 1: its own people's, about what both hold.
-    let ok = driver::from_partner(&to_1, &from(&format!("bo@{}", node_id(1)), shared));
+    let ok = with_1.received(&to_1, &from(&format!("bo@{}", node_id(1)), shared));
     assert_eq!(
         ok.map(|e| e.sender),
         Some(format!("bo@{}/peer-1", node_id(1)))
@@ -645,7 +646,7 @@ fn presence_crosses_to_partners_only_as_their_own_peoples_about_shared_documents
         ("bo".to_string(), shared),             // no node at all
     ] {
         assert!(
-            driver::from_partner(&to_1, &from(&who, doc)).is_none(),
+            with_1.received(&to_1, &from(&who, doc)).is_none(),
             "{who} on {doc}"
         );
     }
@@ -653,7 +654,7 @@ fn presence_crosses_to_partners_only_as_their_own_peoples_about_shared_documents
         data: vec![0; 64 * 1024],
         ..from(&format!("bo@{}", node_id(1)), shared)
     };
-    assert!(driver::from_partner(&to_1, &huge).is_none());
+    assert!(with_1.received(&to_1, &huge).is_none());
     // To partner 1: this node's people's, about what both hold; a partner's
     // never goes on.
     let e = |who: String, doc: DocId| Ephemeral {
@@ -663,8 +664,20 @@ fn presence_crosses_to_partners_only_as_their_own_peoples_about_shared_documents
         count: 1,
         data: vec![1],
     };
-    assert!(driver::presence_frame(&to_1, &e(format!("ana@{}", node_id(0)), shared)).is_some());
-    assert!(driver::presence_frame(&to_1, &e(format!("ana@{}", node_id(0)), alone)).is_none());
+    assert!(
+        with_1
+            .frame(&to_1, &e(format!("ana@{}", node_id(0)), shared))
+            .is_some()
+    );
+    assert!(
+        with_1
+            .frame(&to_1, &e(format!("ana@{}", node_id(0)), alone))
+            .is_none()
+    );
     let to_2 = Session::new(repos[0].clone(), node_id(0), node_id(2));
-    assert!(driver::presence_frame(&to_2, &e(format!("bo@{}", node_id(1)), shared)).is_none());
+    assert!(
+        driver::Sharing::new(&to_2)
+            .frame(&to_2, &e(format!("bo@{}", node_id(1)), shared))
+            .is_none()
+    );
 }

@@ -345,35 +345,37 @@ async fn published(
     axum::extract::Path(id): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(person) = logged_in(&web, secret(&web, &headers)).await else {
+    if logged_in(&web, secret(&web, &headers)).await.is_none() {
         return refuse(StatusCode::UNAUTHORIZED, "not logged in");
-    };
+    }
     let service = Arc::clone(&web.service);
-    let body = serde_json::to_vec(&json!({ "id": id, "format": "html" })).expect("json");
-    let done = tokio::task::spawn_blocking(move || {
-        crate::workspace::call(&service, &person, "export_draft", &body)
-    })
-    .await;
-    match done {
-        Ok(Ok(v)) => {
-            let html = v["content"].as_str().unwrap_or_default().to_string();
-            let mut r =
-                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
-            r.headers_mut().insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(
-                    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
-                     base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-                ),
-            );
-            r
-        }
+    let req = kp_proto::local::ExportDraftRequest {
+        id,
+        format: "html".into(),
+        ..Default::default()
+    };
+    match tokio::task::spawn_blocking(move || service.export_draft(req)).await {
+        Ok(Ok(r)) => standalone(r.content),
         Ok(Err(e)) => refuse(StatusCode::NOT_FOUND, &e.to_string()),
         Err(_) => refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the request failed inside the node",
         ),
     }
+}
+
+/// A standalone page (an export, a portal page): its own inline style
+/// sheet, and nothing else runs or loads.
+pub(crate) fn standalone(html: String) -> Response {
+    let mut r = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    r
 }
 
 /// The workspace's files, built into kpd (see `daemon/build.rs`).

@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::service::workflow::person_allowed;
 use crate::service::{ApiError, Service};
 
 /// What a call fails with.
@@ -104,7 +105,7 @@ pub(crate) fn call(
         "new_draft" => {
             let mut r: pb::NewDraftRequest = parse(method, body)?;
             r.author = person.to_string();
-            let space = s.space_of_name(&r.space)?;
+            let space = s.space_id(&r.space)?;
             s.person_may(&space, person, DocKind::Draft, false)?;
             reply(s.new_draft(r)?)
         }
@@ -134,20 +135,15 @@ pub(crate) fn call(
 /// The person's home: the node, the spaces (with the person's role in each),
 /// the drafts and datasets, and the person's review inbox.
 fn home(s: &Service, person: &str) -> Result<Value, CallError> {
-    let status = s.status();
-    let spaces = s.list_spaces()?;
-    let spaces: Vec<Value> = spaces
+    let node = s.node_id().to_string();
+    let spaces: Vec<Value> = s
+        .list_spaces()?
         .spaces
         .into_iter()
         .map(|sp| {
-            let role = sp
-                .id
-                .parse()
-                .ok()
-                .and_then(|id| s.person_role(&id, person))
-                .map(Role::as_str);
+            let (_, role) = roles(&sp, &node, person);
             let mut v = serde_json::to_value(&sp).expect("replies serialize");
-            v["my_role"] = json!(role);
+            v["my_role"] = json!(role.map(Role::as_str));
             v
         })
         .collect();
@@ -157,13 +153,30 @@ fn home(s: &Service, person: &str) -> Result<Value, CallError> {
     })?;
     Ok(json!({
         "person": person,
-        "node_id": status.node_id,
-        "institution": status.node_name,
+        "node_id": node,
+        "institution": s.institution(),
         "spaces": spaces,
         "drafts": drafts.drafts,
         "datasets": s.list_datasets(),
         "inbox": inbox,
     }))
+}
+
+/// The node's role in a space as read (`node` its id), and the person's
+/// among its people at the node.
+fn roles(space: &pb::Space, node: &str, person: &str) -> (Option<Role>, Option<Role>) {
+    let parse = |r: &str| kp_model::space::parse_role(r).ok();
+    let of_node = space
+        .members
+        .iter()
+        .find(|m| m.node_id == node)
+        .and_then(|m| parse(&m.role));
+    let of_person = space
+        .people
+        .iter()
+        .find(|p| p.name == person && p.node_id == node)
+        .and_then(|p| parse(&p.role));
+    (of_node, of_person)
 }
 
 /// Everything the draft page opens with, and what the person may do there
@@ -178,15 +191,15 @@ fn open_draft(s: &Service, person: &str, r: pb::GetDraftRequest) -> Result<Value
     let space = s.get_space(pb::GetSpaceRequest {
         space: space_id.to_string(),
     })?;
-    let role = s.person_role(&space_id, person);
-    let allowed = |kind, comment| s.person_may(&space_id, person, kind, comment).is_ok();
+    let node = s.node_id().to_string();
+    let (node_role, role) = roles(&space, &node, person);
+    let allowed = |kind, comment| person_allowed(person, node_role, role, kind, comment).is_ok();
     let edit = allowed(DocKind::Draft, false);
     let status = draft
         .summary
         .as_ref()
         .map(|d| d.status.clone())
         .unwrap_or_default();
-    let node = s.status().node_id;
     let open_assignment = review.assignments.iter().any(|a| {
         a.round == review.round && a.referee == person && a.node_id == node && a.void.is_empty()
     });

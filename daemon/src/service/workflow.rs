@@ -29,13 +29,7 @@ impl Service {
 
     /// [`Service::may_write`] for a document this node holds.
     pub(super) fn may_write_doc(&self, id: &DocId, kind: DocKind, comment: bool) -> Result<()> {
-        let space = self
-            .repo
-            .meta(id)
-            .and_then(|m| m.space)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| invalid(format!("{id} names no space")))?;
-        self.may_write(&space, kind, comment)
+        self.may_write(&self.space_of_doc(id)?, kind, comment)
     }
 
     /// This node's role in `space` (`None`: not a member, or the space is not here).
@@ -660,9 +654,9 @@ pub(crate) struct Published {
 
 impl Service {
     /// Every publication of the drafts of `spaces` (names or ids; one this
-    /// node does not hold is skipped), newest first, each with the text its
-    /// publication froze.
-    pub(crate) fn published_in(&self, spaces: &[String]) -> Vec<Published> {
+    /// node does not hold is skipped), or of the one draft `only` if it is
+    /// among them, newest first, each with the text its publication froze.
+    pub(crate) fn published_in(&self, spaces: &[String], only: Option<&DocId>) -> Vec<Published> {
         let mut shown = BTreeMap::new();
         for name in spaces {
             let Ok(id) = self.space_id(name) else {
@@ -676,19 +670,28 @@ impl Service {
             }
         }
         let mut out = Vec::new();
-        for (id, meta) in self.repo.list() {
+        let drafts = match only {
+            Some(id) => self.repo.meta(id).map(|m| (*id, m)).into_iter().collect(),
+            None => self.repo.list(),
+        };
+        for (id, meta) in drafts {
             let in_shown = meta.space.as_ref().and_then(|s| shown.get(s));
             let (Some((space, theme)), DocKind::Draft) = (in_shown, meta.kind) else {
                 continue;
             };
-            let Ok(r) = self.reviewed(id) else { continue };
-            for p in r.workflow.published() {
-                let Ok(heads) = draft::parse_heads(&p.heads) else {
-                    continue;
-                };
-                let Ok(Ok(d)) = self.repo.read(&id, |doc| draft::read(doc, Some(&heads))) else {
-                    continue;
-                };
+            // One read of the document: its workflow and each frozen text.
+            let frozen = self.repo.read(&id, |doc| {
+                let workflow = review::read(doc)?;
+                workflow
+                    .published()
+                    .map(|p| {
+                        let heads = draft::parse_heads(&p.heads)?;
+                        Ok((p.clone(), draft::read(doc, Some(&heads))?))
+                    })
+                    .collect::<std::result::Result<Vec<_>, ModelError>>()
+            });
+            let Ok(Ok(frozen)) = frozen else { continue };
+            for (p, d) in frozen {
                 out.push(Published {
                     id: id.to_string(),
                     version: p.version.clone(),
@@ -711,11 +714,6 @@ impl Service {
         out
     }
 
-    /// A space given by name or id (as `kp` takes it).
-    pub(crate) fn space_of_name(&self, space: &str) -> Result<DocId> {
-        self.space_id(space)
-    }
-
     /// The datasets this node holds, newest first (title, space, size).
     pub(crate) fn list_datasets(&self) -> Vec<pb::DatasetSummary> {
         let mut list: Vec<_> = self
@@ -736,36 +734,44 @@ impl Service {
             .collect()
     }
 
-    /// The space a document of this node belongs to (a space is its own).
+    /// The space a document of this node belongs to (a space is its own),
+    /// the document given by its id as text.
     pub(crate) fn space_of(&self, id: &str) -> Result<DocId> {
         let parsed: DocId = id
             .trim()
             .parse()
             .map_err(|e: kp_core::ids::ParseDocIdError| invalid(e.to_string()))?;
+        self.space_of_doc(&parsed)
+    }
+
+    /// [`Service::space_of`] for a parsed id.
+    fn space_of_doc(&self, id: &DocId) -> Result<DocId> {
         let meta = self
             .repo
-            .meta(&parsed)
-            .ok_or_else(|| not_found(format!("no document {parsed} on this node")))?;
+            .meta(id)
+            .ok_or_else(|| not_found(format!("no document {id} on this node")))?;
         if meta.kind == DocKind::Space {
-            return Ok(parsed);
+            return Ok(*id);
         }
         meta.space
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| invalid(format!("{parsed} names no space")))
+            .ok_or_else(|| invalid(format!("{id} names no space")))
     }
 
-    /// A person's role among the people of `space` at this node (`None`: the
-    /// space does not name them).
-    pub(crate) fn person_role(&self, space: &DocId, person: &str) -> Option<Role> {
-        let held = self.repo.read(space, |doc| space::read(doc).ok()).ok()??;
-        space::people_roles(&held)
-            .get(&(self.node, person.to_owned()))
-            .copied()
+    /// This node's id.
+    pub(crate) fn node_id(&self) -> kp_core::identity::NodeId {
+        self.node
+    }
+
+    /// This node's institution.
+    pub(crate) fn institution(&self) -> &str {
+        &self.cfg.node.name
     }
 
     /// Refuses what a logged-in person may not do in `space`, as partners
     /// refuse their vouched changes: the person must be one of the space's
     /// people, and their role (as well as the node's) must allow the change.
+    /// One read of the space.
     pub(crate) fn person_may(
         &self,
         space: &DocId,
@@ -773,26 +779,48 @@ impl Service {
         kind: DocKind,
         comment: bool,
     ) -> Result<()> {
-        let Some(role) = self.person_role(space, person) else {
-            return Err(super::ApiError::Model(ModelError::Forbidden(format!(
-                "{person} is not among the people of this space; its admin adds them with \
-                 `kp space add-person`"
-            ))));
-        };
-        if rules::may_write(kind, Some(role), comment).is_err() {
-            let allows = match role {
-                Role::Reader => "readers read and change nothing",
-                Role::Reviewer => "reviewers comment on drafts and write referee reports",
-                Role::Editor => "editors write drafts, datasets, analyses and referee reports",
-                Role::Admin => "admins may do anything",
-            };
-            return Err(super::ApiError::Model(ModelError::Forbidden(format!(
-                "{person} is a {} of this space, and {allows}",
-                role.as_str()
-            ))));
-        }
-        self.may_write(space, kind, comment)
+        let held = self.repo.read(space, |doc| space::read(doc))??;
+        let me = self.node.to_string();
+        let node_role = held
+            .members
+            .iter()
+            .find(|m| m.node_id == me)
+            .and_then(|m| space::parse_role(&m.role).ok());
+        let person_role = space::people_roles(&held)
+            .get(&(self.node, person.to_owned()))
+            .copied();
+        person_allowed(person, node_role, person_role, kind, comment)
     }
+}
+
+/// The rule of [`Service::person_may`] on roles already read: `person_role`
+/// among the space's people, `node_role` the node's among its members.
+pub(crate) fn person_allowed(
+    person: &str,
+    node_role: Option<Role>,
+    person_role: Option<Role>,
+    kind: DocKind,
+    comment: bool,
+) -> Result<()> {
+    let Some(role) = person_role else {
+        return Err(super::ApiError::Model(ModelError::Forbidden(format!(
+            "{person} is not among the people of this space; its admin adds them with \
+             `kp space add-person`"
+        ))));
+    };
+    if rules::may_write(kind, Some(role), comment).is_err() {
+        let allows = match role {
+            Role::Reader => "readers read and change nothing",
+            Role::Reviewer => "reviewers comment on drafts and write referee reports",
+            Role::Editor => "editors write drafts, datasets, analyses and referee reports",
+            Role::Admin => "admins may do anything",
+        };
+        return Err(super::ApiError::Model(ModelError::Forbidden(format!(
+            "{person} is a {} of this space, and {allows}",
+            role.as_str()
+        ))));
+    }
+    rules::may_write(kind, node_role, comment).map_err(Into::into)
 }
 
 #[cfg(test)]
