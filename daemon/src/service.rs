@@ -185,7 +185,7 @@ impl Service {
         }
     }
 
-    fn check_text_size(&self, what: &str, text: &str) -> Result<()> {
+    pub(crate) fn check_text_size(&self, what: &str, text: &str) -> Result<()> {
         let max = self.cfg.limits.max_text_kib * 1024;
         if text.len() > max {
             return Err(ApiError::Model(ModelError::TooLarge(format!(

@@ -100,6 +100,7 @@ pub(crate) fn call(
         "export_draft" => read!(export_draft),
         "preview" => {
             let r: Preview = parse(method, body)?;
+            s.check_text_size("the text to preview", &r.text)?;
             Ok(json!({ "html": kp_model::export::markdown_html(&r.text) }))
         }
         "new_draft" => {
