@@ -130,6 +130,13 @@ local_impl! {
     resolve_comment(pb::ResolveCommentRequest) -> pb::Comment = |s, r| s.resolve_comment(r);
     import_dataset(pb::ImportDatasetRequest) -> pb::DatasetSummary = |s, r| s.import_dataset(r);
     get_dataset(pb::GetDatasetRequest) -> pb::Dataset = |s, r| s.get_dataset(r);
+    set_dataset_open(pb::SetDatasetOpenRequest) -> pb::Dataset = |s, r| s.set_dataset_open(r);
+    portal_paths(pb::PortalPathsRequest) -> pb::PortalPaths = |s, _r| crate::portal::paths(s);
+    portal_file(pb::PortalFileRequest) -> pb::PortalFile = |s, r| crate::portal::file(s, r);
+    new_event(pb::EventRequest) -> pb::Event = |s, r| s.new_event(r);
+    edit_event(pb::EventRequest) -> pb::Event = |s, r| s.edit_event(r);
+    get_event(pb::GetEventRequest) -> pb::Event = |s, r| s.get_event(r);
+    list_events(pb::ListEventsRequest) -> pb::EventList = |s, r| s.list_events(r);
     add_peer(pb::AddPeerRequest) -> pb::Peer = |s, r| s.add_peer(r);
     list_peers(pb::ListPeersRequest) -> pb::PeerList = |s, _r| Ok(s.list_peers());
     remove_peer(pb::RemovePeerRequest) -> pb::RemovePeerReply = |s, r| s.remove_peer(r);

@@ -306,14 +306,19 @@ impl Node {
             bound.as_ref().map(|b| b.1).map_err(Clone::clone),
             portal_url,
         ));
-        if let Ok(Some((listener, _))) = portal {
-            let p = Arc::new(crate::portal::Portal {
-                service: Arc::clone(&service),
-                spaces: self.cfg.portal.spaces.clone(),
-                institution: self.cfg.node.name.clone(),
-            });
-            tokio::spawn(crate::portal::serve(listener, p, stop_rx.clone()));
-        }
+        // The portal stores its counts as it stops: awaited (for a bounded
+        // time) before the repository shuts down.
+        let portal_task = match portal {
+            Ok(Some((listener, _))) => {
+                let p = Arc::new(crate::portal::Portal::new(Arc::clone(&service)));
+                Some(tokio::spawn(crate::portal::serve(
+                    listener,
+                    p,
+                    stop_rx.clone(),
+                )))
+            }
+            _ => None,
+        };
         if let Ok(bound) = bound {
             self.serve_web(
                 bound,
@@ -334,6 +339,9 @@ impl Node {
                 let _ = stop_tx.send(true);
             })
             .await;
+        if let Some(task) = portal_task {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        }
         self.repo.shutdown();
         let _ = fs::remove_file(&socket);
         tracing::info!("stopped; everything acknowledged is on disk");

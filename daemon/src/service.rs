@@ -3,6 +3,8 @@
 //! model applied through the repository. Everything here is synchronous; the gRPC
 //! layer runs it on blocking threads.
 
+pub(crate) mod audience;
+pub(crate) mod events;
 pub(crate) mod workflow;
 
 use std::collections::{BTreeMap, HashMap};
@@ -64,13 +66,13 @@ pub(crate) enum ApiError {
     Account(#[from] AccountError),
 }
 
-type Result<T> = std::result::Result<T, ApiError>;
+pub(crate) type Result<T> = std::result::Result<T, ApiError>;
 
-fn not_found(msg: String) -> ApiError {
+pub(crate) fn not_found(msg: String) -> ApiError {
     ApiError::Model(ModelError::NotFound(msg))
 }
 
-fn invalid(msg: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(msg: impl Into<String>) -> ApiError {
     ApiError::Model(ModelError::invalid(msg))
 }
 
@@ -102,6 +104,16 @@ impl Service {
             web,
             portal,
         }
+    }
+
+    /// The `[portal]` settings.
+    pub(crate) fn portal_config(&self) -> &crate::config::PortalSection {
+        &self.cfg.portal
+    }
+
+    /// The institution running this node (`[node] name`).
+    pub(crate) fn node_name(&self) -> &str {
+        &self.cfg.node.name
     }
 
     fn author<'a>(&'a self, requested: &'a str) -> Result<&'a str> {
@@ -941,6 +953,36 @@ impl Service {
                     cells: r.into_iter().map(cell_reply).collect(),
                 })
                 .collect(),
+            open: d.open,
+        })
+    }
+
+    /// `kp dataset open` / `kp dataset close`.
+    pub(crate) fn set_dataset_open(&self, req: pb::SetDatasetOpenRequest) -> Result<pb::Dataset> {
+        let id = self.doc_id(&req.id, DocKind::Dataset)?;
+        self.may_write_doc(&id, DocKind::Dataset, false)?;
+        let author = self.author(&req.author)?;
+        let what = if req.open {
+            "open dataset"
+        } else {
+            "close dataset"
+        };
+        let note = ChangeNote::new(author, what);
+        self.repo.change_durably(&id, &note, |doc| {
+            dataset::set_open(
+                doc,
+                req.open,
+                Some(req.source.as_str()),
+                Some(req.licence.as_str()),
+            )
+        })?;
+        self.get_dataset(pb::GetDatasetRequest {
+            id: id.to_string(),
+            limit: 1,
+        })
+        .map(|mut d| {
+            d.rows.clear();
+            d
         })
     }
 }

@@ -97,6 +97,8 @@ pub(crate) fn call(
         "list_plugins" => reply(s.list_plugins()?),
         "list_analyses" => read!(list_analyses),
         "indicators" => read!(indicators),
+        "list_events" => read!(list_events),
+        "open_event" => open_event(s, person, parse(method, body)?),
         "export_draft" => read!(export_draft),
         "preview" => {
             let r: Preview = parse(method, body)?;
@@ -109,6 +111,17 @@ pub(crate) fn call(
             let space = s.space_id(&r.space)?;
             s.person_may(&space, person, DocKind::Draft, false)?;
             reply(s.new_draft(r)?)
+        }
+        "new_event" => {
+            let mut r: pb::EventRequest = parse(method, body)?;
+            r.author = person.to_string();
+            let space = s.space_id(&r.space)?;
+            s.person_may(&space, person, DocKind::Event, false)?;
+            reply(s.new_event(r)?)
+        }
+        "edit_event" => as_person!(EventRequest, id, Event, false, edit_event),
+        "set_dataset_open" => {
+            as_person!(SetDatasetOpenRequest, id, Dataset, false, set_dataset_open)
         }
         "add_comment" => as_person!(AddCommentRequest, id, Draft, true, add_comment),
         "reply_comment" => as_person!(ReplyCommentRequest, id, Draft, true, reply_comment),
@@ -159,7 +172,31 @@ fn home(s: &Service, person: &str) -> Result<Value, CallError> {
         "spaces": spaces,
         "drafts": drafts.drafts,
         "datasets": s.list_datasets(),
+        "events": s.list_events(pb::ListEventsRequest::default())?.events,
+        "event_kinds": kp_model::EventKind::WORDS,
         "inbox": inbox,
+    }))
+}
+
+/// An event, what the person may do with it, and the drafts of its space
+/// (what it may list as discussed).
+fn open_event(s: &Service, person: &str, r: pb::GetEventRequest) -> Result<Value, CallError> {
+    let event = s.get_event(r)?;
+    let space = s.get_space(pb::GetSpaceRequest {
+        space: event.space_id.clone(),
+    })?;
+    let node = s.node_id().to_string();
+    let (node_role, role) = roles(&space, &node, person);
+    let drafts = s.list_drafts(pb::ListDraftsRequest {
+        space: event.space_id.clone(),
+        ..Default::default()
+    })?;
+    Ok(json!({
+        "event": event,
+        "drafts": drafts.drafts,
+        "kinds": kp_model::EventKind::WORDS,
+        "income_groups": kp_model::space::INCOME_GROUPS,
+        "may": { "edit": person_allowed(person, node_role, role, DocKind::Event, false).is_ok() },
     }))
 }
 

@@ -52,6 +52,12 @@ export class Node {
     this.clients = []
   }
 
+  /** Sets `key` of `[section]` in kpd.toml to the TOML `value` (read at the
+   * next start). */
+  setting(section, key, value) {
+    setIn(join(this.dir, "kpd.toml"), section, key, value)
+  }
+
   /** Keeps the web listener on `port` (a node restarted where its pages
    * look for it). */
   setWebPort(port) {

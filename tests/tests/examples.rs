@@ -20,7 +20,7 @@ use kp_tests::{Kpd, bin, plugin_wasm};
 /// The placeholders help examples may use; the test puts a real id in their
 /// place. Any other word in capitals outside quotes fails the test, so the
 /// help keeps to this vocabulary.
-const PLACEHOLDERS: [&str; 4] = ["DRAFT_ID", "DATASET_ID", "SPACE_ID", "NODE_ID"];
+const PLACEHOLDERS: [&str; 5] = ["DRAFT_ID", "DATASET_ID", "SPACE_ID", "NODE_ID", "EVENT_ID"];
 
 /// The theme plugins: examples name their components under
 /// `target/wasm32-wasip2/plugin/`.
@@ -43,7 +43,13 @@ fn fixtures() -> PathBuf {
 /// components at the path cargo writes them to.
 fn prepare_files(dir: &Path) {
     let examples = fixtures().join("examples");
-    for name in ["draft.md", "revised.md", "report.md", "doc.json"] {
+    for name in [
+        "draft.md",
+        "revised.md",
+        "report.md",
+        "doc.json",
+        "minutes.md",
+    ] {
         std::fs::copy(examples.join(name), dir.join(name)).expect("a fixture");
     }
     std::fs::copy(
@@ -400,6 +406,20 @@ fn help_world(node: &Kpd, dir: &Path) -> Vec<(&'static str, String)> {
         ]);
     }
     node.ok(&["draft", "show", &draft, "-o", &path("mine.md")]);
+    let event = id(node.ok(&[
+        "event",
+        "new",
+        "--space",
+        &space,
+        "--title",
+        "Remittance costs",
+        "--kind",
+        "workshop",
+        "--starts",
+        "2026-03-02",
+        "--participant",
+        "KNOMAD | Global",
+    ]));
     let node_id = node.json(&["status"])["node_id"]
         .as_str()
         .expect("a node id")
@@ -409,12 +429,16 @@ fn help_world(node: &Kpd, dir: &Path) -> Vec<(&'static str, String)> {
         ("DATASET_ID", dataset),
         ("SPACE_ID", space),
         ("NODE_ID", node_id),
+        ("EVENT_ID", event),
     ]
 }
 
 #[test]
 fn every_example_in_the_help_runs() {
-    let node = Kpd::started();
+    let mut node = Kpd::init();
+    // `kp portal build` writes the portal of the spaces named here.
+    node.set_in("portal", &[("spaces", "[\"Briefs WG\"]")]);
+    node.start();
     let dir = tempfile::tempdir().expect("a directory");
     prepare_files(dir.path());
     let editor = editor(node.scratch());
@@ -580,7 +604,10 @@ fn tour_script(blocks: &[Vec<(usize, String)>]) -> String {
 
 #[test]
 fn the_readme_runs() {
-    let node = Kpd::started();
+    let mut node = Kpd::init();
+    // The portal section names the tour's space in `[portal] spaces`.
+    node.set_in("portal", &[("spaces", "[\"Remittances WG\"]")]);
+    node.start();
     let dir = tempfile::tempdir().expect("a directory");
     prepare_files(dir.path());
     // The tour's `export KP_DATA_DIR=~/kp-data` names this node.

@@ -204,6 +204,26 @@ fn a_node_that_was_down_catches_up_and_offline_edits_merge() {
         .trim()
         .to_owned();
     wait_body(&b, &id, |t| t.starts_with("Alpha"));
+    let event = a.ok(&[
+        "event",
+        "new",
+        "--space",
+        &space,
+        "--title",
+        "Heat and migration",
+        "--kind",
+        "debate",
+        "--starts",
+        "2026-06-01",
+        "--participant",
+        "IOM | Global",
+        "--discussed",
+        &id,
+    ]);
+    let event = event.trim().to_owned();
+    b.wait_json(&["event", "show", &event], "the event at B", WAIT, |e| {
+        e["title"] == "Heat and migration"
+    });
 
     // B goes offline (it forgets A, so it stays offline after its restart); A
     // edits its paragraph meanwhile, B its own.
@@ -216,12 +236,44 @@ fn a_node_that_was_down_catches_up_and_offline_edits_merge() {
     b.start();
     let at_b = node_file(&b, "Alpha paragraph.\n\nBeta paragraph, edited at B.\n");
     b.ok(&["draft", "edit", &id, "--file", &at_b, "--base", "current"]);
+    // Each adds a participant to the event while apart, and writes minutes.
+    let minutes_a = node_file(&a, "Heat waves.\n");
+    a.ok(&[
+        "event",
+        "edit",
+        &event,
+        "--participant",
+        "ICIMOD | South Asia",
+        "--minutes",
+        &minutes_a,
+    ]);
+    let minutes_b = node_file(&b, "Floods.\n");
+    b.ok(&[
+        "event",
+        "edit",
+        &event,
+        "--participant",
+        "ODI | Europe",
+        "--minutes",
+        &minutes_b,
+    ]);
     // Back online: both end with both edits.
     b.ok(&["peer", "add", &a_id, &a_addr]);
     b.wait_peer(&a_id, WAIT, |p| p["connected"] == true);
     let merged = "Alpha paragraph, edited at A.\n\nBeta paragraph, edited at B.\n";
     wait_body(&a, &id, |t| t == merged);
     wait_body(&b, &id, |t| t == merged);
+    for node in [&a, &b] {
+        let e = node.wait_json(&["event", "show", &event], "both participants", WAIT, |e| {
+            e["participants"].as_array().map(Vec::len) == Some(3)
+        });
+        assert_eq!(e["cross_regional"], true);
+        let minutes = e["minutes"].as_str().expect("minutes");
+        assert!(
+            minutes.contains("Heat waves.") && minutes.contains("Floods."),
+            "{minutes}"
+        );
+    }
 }
 
 fn draft_count(node: &Kpd) -> usize {

@@ -659,8 +659,15 @@ fn a_paper_goes_from_submission_to_a_published_brief_across_four_nodes() {
             .is_some_and(|d| (0.0..1.0).contains(&d))
     );
     let csv = c.ok(&["report", "indicators", "--format", "csv"]);
-    assert!(csv.starts_with("indicator,space,status,value\n"), "{csv}");
-    assert!(csv.contains("papers_published,,,1"), "{csv}");
+    assert!(
+        csv.starts_with("id,indicator,space,status,value,unit,how\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\n2.1,Material posted,,,1,publications,"),
+        "{csv}"
+    );
+    assert!(csv.contains("\n5.1,Peer reviews completed,,,4,"), "{csv}");
     let none = c.json(&[
         "report",
         "indicators",

@@ -25,7 +25,7 @@ export async function datasetView(app, ctx, id) {
   fill(
     app,
     h("h1", s.title),
-    h("p.muted", `${s.rows} rows · ${(s.columns || []).length} columns`, ds.source ? ` · source: ${ds.source}` : "", ds.licence ? ` · licence: ${ds.licence}` : ""),
+    h("p.muted", `${s.rows} rows · ${(s.columns || []).length} columns`, ds.source ? ` · source: ${ds.source}` : "", ds.licence ? ` · licence: ${ds.licence}` : "", ds.open ? " · open data (shown on public portals)" : ""),
     h(
       "div.table-wrap",
       { tabindex: 0, role: "region", "aria-label": "The dataset" },
@@ -158,21 +158,27 @@ export async function indicatorsView(app) {
   const out = h("div", { "data-testid": "indicators" });
   const show = async () => {
     const r = await call("indicators", { from: from.value, to: to.value });
-    const rows = [
-      ["Papers published", r.papers_published],
-      ["Reviews completed", r.reviews_completed],
-      ["Median days to a report", r.median_review_days < 0 ? "" : r.median_review_days],
-      ["Joint products", r.joint_products],
-      ["North–South collaborations", r.north_south_collaborations],
-      ["Drafts counted", r.drafts_counted],
-      ...(r.drafts_by_status || []).map((s) => [`Drafts ${s.status} (${s.space_name})`, s.drafts]),
-    ];
-    const csv = ["indicator,value", ...rows.map(([k, v]) => `"${String(k).replace(/"/g, '""')}",${v}`)].join("\n") + "\n";
+    const list = r.indicators || [];
+    const cell = (v) => `"${String(v).replace(/"/g, '""')}"`;
+    const csv =
+      ["id,indicator,space,status,value,unit,how",
+        ...list.map((i) => [i.id, cell(i.name), "", "", i.value, cell(i.unit), cell(i.how)].join(",")),
+        ...(r.drafts_by_status || []).map((s) => ["", "drafts by status", cell(s.space_name), s.status, s.drafts, "drafts", "drafts of the space as they stand now"].join(",")),
+      ].join("\n") + "\n";
     const link = h("a.button", { href: URL.createObjectURL(new Blob([csv], { type: "text/csv" })), download: `kp-indicators-${r.from}-${r.to}.csv` }, "Download CSV");
     fill(
       out,
       h("h2", `${r.from} to ${r.to}`),
-      h("table", h("tbody", rows.map(([k, v]) => h("tr", h("th", { scope: "row" }, k), h("td", String(v)))))),
+      h(
+        "table",
+        h("thead", h("tr", ["", "Indicator", "Value", "Unit", "How it is measured"].map((c) => h("th", { scope: "col" }, c)))),
+        h(
+          "tbody",
+          list.map((i) =>
+            h("tr", h("td", i.id), h("th", { scope: "row" }, i.name), h("td.n", i.value < 0 ? "–" : fmt(i.value)), h("td", i.unit), h("td.muted", i.how)),
+          ),
+        ),
+      ),
       (r.drafts_by_status || []).length ? barChart("Drafts by status", r.drafts_by_status.map((s) => [`${s.space_name}: ${s.status}`, Number(s.drafts)]), "drafts") : null,
       h("p", link),
     );

@@ -1,6 +1,7 @@
 // Home: the person's spaces, the drafts by status, and what awaits them.
 import { call } from "./api.js";
 import { fill, h, when } from "./dom.js";
+import { newEventForm } from "./event.js";
 
 const TASKS = {
   report: "Write your referee report",
@@ -53,7 +54,7 @@ export async function homeView(app, ctx) {
                 s.theme_name ? h("span.tag", s.theme_name) : null,
                 h("span.muted", ` · you are ${s.my_role}`),
                 s.description ? h("p.muted", s.description) : null,
-                s.my_role === "admin" || s.my_role === "editor" ? newDraftForm(s) : null,
+                s.my_role === "admin" || s.my_role === "editor" ? [newDraftForm(s), newEventForm(s, home.event_kinds)] : null,
               ),
             ),
           )
@@ -80,6 +81,21 @@ export async function homeView(app, ctx) {
           ),
         )
       : null,
+    panel("events", "Events",
+      (home.events || []).length
+        ? h(
+            "ul",
+            { "data-testid": "events" },
+            home.events.map((e) =>
+              h(
+                "li",
+                h("a", { href: `#/event/${e.id}` }, e.title),
+                h("span.muted", ` · ${e.kind} · ${e.starts} · ${e.space_name}${e.cross_regional ? " · cross-regional" : ""}`),
+              ),
+            ),
+          )
+        : h("p.muted", "No event recorded yet."),
+    ),
   );
 }
 

@@ -1,5 +1,6 @@
 // The researchers' workspace: one page that routes itself by its URL's
-// fragment (#/, #/draft/ID, #/draft/ID/history, #/dataset/ID, #/indicators).
+// fragment (#/, #/draft/ID, #/draft/ID/history, #/dataset/ID, #/event/ID,
+// #/indicators).
 import { initializeWasm } from "@automerge/automerge/slim";
 import { Repo } from "@automerge/automerge-repo/slim";
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket";
@@ -10,6 +11,7 @@ import { homeView } from "./home.js";
 import { draftView } from "./draft.js";
 import { historyView } from "./history.js";
 import { datasetView, indicatorsView } from "./data.js";
+import { eventView } from "./event.js";
 
 const app = document.getElementById("app");
 const top = document.getElementById("top");
@@ -79,6 +81,7 @@ async function route() {
     if (parts[0] === "draft" && parts[1] && parts[2] === "history") await historyView(app, ctx, parts[1]);
     else if (parts[0] === "draft" && parts[1]) await draftView(app, ctx, parts[1]);
     else if (parts[0] === "dataset" && parts[1]) await datasetView(app, ctx, parts[1]);
+    else if (parts[0] === "event" && parts[1]) await eventView(app, ctx, parts[1]);
     else if (parts[0] === "indicators") await indicatorsView(app, ctx);
     else await homeView(app, ctx);
   } catch (e) {

@@ -23,6 +23,30 @@ pub(super) enum DatasetCmd {
         #[arg(long, default_value_t = 20)]
         limit: u64,
     },
+    /// Mark a dataset open: a public portal of a node that shows its space
+    /// offers it for browsing and download (CSV and a data package with its
+    /// source and licence), with the analyses made of it. Open data needs a
+    /// source and a licence: give them here if the import did not.
+    #[command(after_help = "\
+Examples:
+  kp dataset open DATASET_ID --licence \"CC-BY-4.0\" --source \"World Bank\"
+  kp dataset open DATASET_ID                  (once it has a source and a licence)")]
+    Open {
+        /// The dataset's id.
+        id: String,
+        /// Where the figures come from (replaces the stored source).
+        #[arg(long)]
+        source: Option<String>,
+        /// Their licence, such as CC-BY-4.0 (replaces the stored licence).
+        #[arg(long)]
+        licence: Option<String>,
+    },
+    /// Take a dataset off the public portals again (those who downloaded it
+    /// keep their copy).
+    Close {
+        /// The dataset's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -48,7 +72,49 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: DatasetCmd) -> anyhow::Result<()>
     match cmd {
         DatasetCmd::Import(a) => import(ctx, a).await,
         DatasetCmd::Show { id, limit } => show(ctx, id, limit).await,
+        DatasetCmd::Open {
+            id,
+            source,
+            licence,
+        } => set_open(ctx, id, true, source, licence).await,
+        DatasetCmd::Close { id } => set_open(ctx, id, false, None, None).await,
     }
+}
+
+/// `kp dataset open` / `kp dataset close`.
+async fn set_open(
+    ctx: &mut Ctx,
+    id: String,
+    open: bool,
+    source: Option<String>,
+    licence: Option<String>,
+) -> anyhow::Result<()> {
+    let d = ctx
+        .api
+        .set_dataset_open(pb::SetDatasetOpenRequest {
+            id,
+            open,
+            source: source.unwrap_or_default(),
+            licence: licence.unwrap_or_default(),
+            author: ctx.author.clone(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let s = d.summary.clone().unwrap_or_default();
+    let shown = json!({
+        "id": s.id, "title": s.title, "open": d.open,
+        "source": d.source, "licence": d.licence,
+    });
+    emit(ctx.json, &shown, |_| {
+        if d.open {
+            outln!("{} is open ({}; {})", s.title, d.source, d.licence);
+            eprintln!("a portal showing its space offers it at d/{}/", s.id);
+        } else {
+            outln!("{} is no longer open", s.title);
+        }
+        Ok(())
+    })
 }
 
 /// `kp dataset import`.
@@ -101,7 +167,7 @@ async fn show(ctx: &mut Ctx, id: String, limit: u64) -> anyhow::Result<()> {
             .collect();
         json!({
             "id": s.id, "space_id": s.space_id, "title": s.title,
-            "source": d.source, "licence": d.licence, "created_at": s.created_at,
+            "source": d.source, "licence": d.licence, "open": d.open, "created_at": s.created_at,
             "columns": s.columns, "total_rows": s.rows, "rows": rows,
         })
     });
@@ -112,6 +178,9 @@ async fn show(ctx: &mut Ctx, id: String, limit: u64) -> anyhow::Result<()> {
         }
         if !d.licence.is_empty() {
             outln!("licence: {}", d.licence);
+        }
+        if d.open {
+            outln!("open: a public portal showing its space offers it");
         }
         outln!();
         let header: Vec<String> = s

@@ -7,8 +7,10 @@ mod comment;
 mod dataset;
 mod doc;
 mod draft;
+mod event;
 mod peer;
 mod plugin;
+mod portal;
 mod report;
 mod review;
 mod space;
@@ -73,6 +75,13 @@ enum Command {
     /// Data tables kept in a space.
     #[command(subcommand)]
     Dataset(dataset::DatasetCmd),
+    /// Events (workshops, conferences, consultations, debates) where the
+    /// space's work is discussed.
+    #[command(subcommand)]
+    Event(event::EventCmd),
+    /// The public portal: published work and open data, written out as files.
+    #[command(subcommand)]
+    Portal(portal::PortalCmd),
     /// Partner nodes: who may connect, and whom this node dials.
     #[command(subcommand)]
     Peer(peer::PeerCmd),
@@ -125,6 +134,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Publish(a) => review::publish(ctx, a).await,
         Command::Report(c) => report::handle(ctx, c).await,
         Command::Dataset(c) => dataset::handle(ctx, c).await,
+        Command::Event(c) => event::handle(ctx, c).await,
+        Command::Portal(c) => portal::handle(ctx, c).await,
         Command::Peer(c) => peer::handle(ctx, c).await,
         Command::Plugin(c) => plugin::handle(ctx, c).await,
         Command::Analyze(a) => plugin::analyze(ctx, a).await,

@@ -10,18 +10,22 @@ use crate::render::table;
 /// `kp report`.
 #[derive(Debug, Subcommand)]
 pub(super) enum ReportCmd {
-    /// The indicators of the partnership's results matrix, from the documents
-    /// this node holds.
+    /// The indicators of the partnership's results framework that kp can
+    /// measure, for a period, from the documents this node holds: each with
+    /// its value, its unit and how it was measured.
     ///
-    /// drafts by status (output indicator: products in the pipeline, per space);
-    /// papers published (output: knowledge products published); reviews
-    /// completed and median days from assignment to report (process: quality
-    /// assurance); joint products, drafts whose authors come from two or more
-    /// institutions (outcome: partnership); North-South collaborations, drafts
-    /// with authors from a high-income and a low- or middle-income country
-    /// (outcome: inclusion; income groups come from the space's member list).
-    /// Publications and reviews count when they fall in the period; drafts are
-    /// counted as they stand now.
+    /// 1 information online: open datasets, hits and downloads on this node's
+    /// portal (counted per day, nobody's visit kept); 2 material posted:
+    /// publications, briefs, data publications; 3 events (kp event) where
+    /// results are discussed, cross-regional meetings, publications
+    /// discussed; 4 joint products and North-South collaborations (income
+    /// groups from the space's member list); 5 peer reviews completed and the
+    /// median days from assignment to report. Then the drafts of each space
+    /// by status, as they stand now.
+    #[command(after_help = "\
+Examples:
+  kp report indicators --from 2026-01-01 --to 2026-12-31
+  kp report indicators --space \"Remittances WG\" --format csv > indicators.csv")]
     Indicators {
         /// Only this space (name or id).
         #[arg(long)]
@@ -45,7 +49,7 @@ pub(super) enum IndicatorFormat {
     Table,
     /// One JSON object.
     Json,
-    /// indicator,space,status,value rows.
+    /// id,indicator,space,status,value,unit,how rows.
     Csv,
 }
 
@@ -74,35 +78,28 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: ReportCmd) -> anyhow::Result<()> 
     })
 }
 
-/// The indicators as tables, or as indicator,space,status,value rows (`csv`).
+/// The indicators as tables, or as id,indicator,space,status,value,unit,how
+/// rows (`csv`).
 fn print_indicators(r: &pb::IndicatorsReply, csv: bool) {
-    let median = if r.median_review_days < 0.0 {
-        String::new()
-    } else {
-        format!("{:.1}", r.median_review_days)
-    };
-    let totals = [
-        ("papers_published", r.papers_published.to_string()),
-        ("reviews_completed", r.reviews_completed.to_string()),
-        ("median_days_assignment_to_report", median),
-        ("joint_products", r.joint_products.to_string()),
-        (
-            "north_south_collaborations",
-            r.north_south_collaborations.to_string(),
-        ),
-    ];
     if csv {
-        outln!("indicator,space,status,value");
+        outln!("id,indicator,space,status,value,unit,how");
+        for i in &r.indicators {
+            outln!(
+                "{},{},,,{},{},{}",
+                i.id,
+                csv_cell(&i.name),
+                i.value,
+                csv_cell(&i.unit),
+                csv_cell(&i.how)
+            );
+        }
         for c in &r.drafts_by_status {
             outln!(
-                "drafts_by_status,{},{},{}",
+                ",drafts by status,{},{},{},drafts,drafts of the space as they stand now",
                 csv_cell(&c.space_name),
                 c.status,
                 c.drafts
             );
-        }
-        for (name, value) in totals {
-            outln!("{name},,,{value}");
         }
         return;
     }
@@ -114,24 +111,41 @@ fn print_indicators(r: &pb::IndicatorsReply, csv: bool) {
             if t.is_empty() { "now" } else { t }
         ),
     };
-    outln!("indicators for {period} ({} drafts)\n", r.drafts_counted);
+    let drafts = match r.drafts_counted {
+        1 => "1 draft".to_owned(),
+        n => format!("{n} drafts"),
+    };
+    outln!("indicators for {period} ({drafts})\n");
+    let rows: Vec<Vec<String>> = r
+        .indicators
+        .iter()
+        .map(|i| {
+            let value = if i.value < 0.0 {
+                "-".to_owned()
+            } else {
+                shown(i.value)
+            };
+            vec![i.id.clone(), i.name.clone(), value, i.unit.clone()]
+        })
+        .collect();
+    table(&["ID", "INDICATOR", "VALUE", "UNIT"], &rows);
+    outln!();
     let rows: Vec<Vec<String>> = r
         .drafts_by_status
         .iter()
         .map(|c| vec![c.space_name.clone(), c.status.clone(), c.drafts.to_string()])
         .collect();
     table(&["SPACE", "STATUS", "DRAFTS"], &rows);
-    outln!();
-    let rows: Vec<Vec<String>> = totals
-        .iter()
-        .map(|(n, v)| {
-            vec![
-                n.replace('_', " "),
-                if v.is_empty() { "-".into() } else { v.clone() },
-            ]
-        })
-        .collect();
-    table(&["INDICATOR", "VALUE"], &rows);
+    outln!("\n(how each is measured: --format csv or --json)");
+}
+
+/// A value as people read it: whole numbers bare, others to one decimal.
+fn shown(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 /// A CSV cell, quoted when it must be.

@@ -87,6 +87,9 @@ pub struct Dataset {
     pub table: Table,
     /// Rows in the dataset (before any limit).
     pub total_rows: usize,
+    /// Marked open by its space: a public portal shows it and offers it for
+    /// download.
+    pub open: bool,
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -452,7 +455,68 @@ pub fn read(doc: &AutoCommit, limit: Option<usize>) -> Result<Dataset, ModelErro
         created_at: get_i64(doc, &ROOT, "created_at"),
         table: Table { columns, rows },
         total_rows,
+        open: super::get_bool(doc, &ROOT, "open"),
     })
+}
+
+/// Marks a dataset open (a public portal shows it and offers it for
+/// download) or closed again. Open data needs a licence and a source: given
+/// ones replace the stored ones, and an open dataset left without either is
+/// refused.
+pub fn set_open(
+    doc: &mut AutoCommit,
+    open: bool,
+    source: Option<&str>,
+    licence: Option<&str>,
+) -> Result<(), ModelError> {
+    expect_kind(doc, DocKind::Dataset)?;
+    let source = source.map(str::trim).filter(|s| !s.is_empty());
+    let licence = licence.map(str::trim).filter(|s| !s.is_empty());
+    for (what, v) in [("a source", source), ("a licence", licence)] {
+        if let Some(v) = v {
+            check_line(what, v, super::draft::MAX_TITLE_CHARS)?;
+        }
+    }
+    if open {
+        if source.is_none() && get_str(doc, &ROOT, "source").trim().is_empty() {
+            return Err(ModelError::invalid(
+                "open data says where its figures come from: give --source (for example \
+                 \"World Bank, Migration and Development Brief 17\")",
+            ));
+        }
+        if licence.is_none() && get_str(doc, &ROOT, "licence").trim().is_empty() {
+            return Err(ModelError::invalid(
+                "open data needs a licence its readers can rely on: give --licence (for \
+                 example CC-BY-4.0)",
+            ));
+        }
+    }
+    if let Some(s) = source {
+        doc.put(ROOT, "source", s)?;
+    }
+    if let Some(l) = licence {
+        doc.put(ROOT, "licence", l)?;
+    }
+    doc.put(ROOT, "open", open)?;
+    Ok(())
+}
+
+/// The table as CSV (a header row, then the rows; numbers in their shortest
+/// exact form, empty cells empty).
+pub fn to_csv(table: &Table) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = w.write_record(table.columns.iter().map(|c| c.name.as_str()));
+    for row in &table.rows {
+        let _ = w.write_record(row.iter().map(|c| match c {
+            Cell::Empty => String::new(),
+            Cell::Integer(n) => n.to_string(),
+            Cell::Number(x) => x.to_string(),
+            Cell::Boolean(b) => b.to_string(),
+            Cell::Text(t) => t.clone(),
+        }));
+    }
+    w.into_inner().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -486,6 +550,31 @@ mod tests {
         assert_eq!(d.table, t);
         assert_eq!(read(&doc, Some(1)).unwrap().table.rows.len(), 1);
         assert_eq!(d.total_rows, 2);
+        assert!(!d.open);
+        // The CSV written back parses to the same table.
+        assert_eq!(parse_csv(&to_csv(&d.table), "again.csv").unwrap(), t);
+    }
+
+    #[test]
+    fn open_data_needs_a_source_and_a_licence() {
+        let t = parse_csv(b"a\n1\n", "t.csv").unwrap();
+        let mut doc = AutoCommit::new();
+        let bare = Info {
+            title: "T",
+            source: "",
+            licence: "",
+        };
+        init(&mut doc, &DocId::random(), bare, &t, 1).unwrap();
+        let err = set_open(&mut doc, true, None, Some("CC-BY-4.0")).unwrap_err();
+        assert!(err.to_string().contains("--source"), "{err}");
+        assert!(!read(&doc, None).unwrap().open, "a refusal changes nothing");
+        let err = set_open(&mut doc, true, Some("World Bank"), None).unwrap_err();
+        assert!(err.to_string().contains("--licence"), "{err}");
+        set_open(&mut doc, true, Some("World Bank"), Some("CC-BY-4.0")).unwrap();
+        let d = read(&doc, None).unwrap();
+        assert!(d.open && d.source == "World Bank" && d.licence == "CC-BY-4.0");
+        set_open(&mut doc, false, None, None).unwrap();
+        assert!(!read(&doc, None).unwrap().open);
     }
 
     #[test]

@@ -64,6 +64,24 @@ pub fn parse_day(s: &str) -> Result<i64, ModelError> {
     Ok(days * DAY)
 }
 
+/// A period of whole days, `from` and `to` as `YYYY-MM-DD` (either empty:
+/// unbounded), as Unix seconds from the first second of `from` to the last of
+/// `to`.
+pub fn period(from: &str, to: &str) -> Result<(i64, i64), ModelError> {
+    let start = match from.trim() {
+        "" => i64::MIN,
+        d => parse_day(d)?,
+    };
+    let end = match to.trim() {
+        "" => i64::MAX,
+        d => parse_day(d)?.saturating_add(DAY - 1),
+    };
+    if start > end {
+        return Err(ModelError::invalid("--from is after --to"));
+    }
+    Ok((start, end))
+}
+
 /// The day (UTC) of Unix time `secs`, as `YYYY-MM-DD`.
 pub fn format_day(secs: i64) -> String {
     let (y, m, d) = civil_from_days(secs.div_euclid(DAY));

@@ -216,6 +216,88 @@ fn render_markdown(text: &str, shift: usize) -> String {
     out
 }
 
+/// A horizontal bar chart as an inline SVG figure (no script, no external
+/// file): one bar per `(label, value)`, in the order given, negative values
+/// drawn left of the axis. `caption` names the figure for screen readers and
+/// under it. Non-finite values are left out.
+pub fn bar_chart_svg(caption: &str, bars: &[(String, f64)], unit: &str) -> String {
+    let bars: Vec<&(String, f64)> = bars.iter().filter(|(_, v)| v.is_finite()).collect();
+    let max = bars.iter().map(|(_, v)| v.abs()).fold(0.0, f64::max);
+    let (row, label_w, bar_w, value_w) = (22.0, 200.0, 320.0, 110.0);
+    let has_neg = bars.iter().any(|(_, v)| *v < 0.0);
+    let zero = if has_neg {
+        label_w + bar_w / 2.0
+    } else {
+        label_w
+    };
+    let scale = if max > 0.0 {
+        if has_neg {
+            bar_w / 2.0 / max
+        } else {
+            bar_w / max
+        }
+    } else {
+        0.0
+    };
+    let height = row * bars.len() as f64 + 8.0;
+    let width = label_w + bar_w + value_w;
+    let caption = escape_html(caption);
+    let mut out = format!(
+        "<figure class=\"chart\">\n<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" \
+         viewBox=\"0 0 {width} {height}\" width=\"100%\" style=\"max-width:{width}px\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n<title>{caption}</title>\n"
+    );
+    for (i, (label, value)) in bars.iter().enumerate() {
+        let y = 4.0 + row * i as f64;
+        let len = value.abs() * scale;
+        let x = if *value < 0.0 { zero - len } else { zero };
+        let short: String = label.chars().take(30).collect();
+        out.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
+             <rect x=\"{x:.1}\" y=\"{}\" width=\"{len:.1}\" height=\"{}\" fill=\"#2b6cb0\"/>\
+             <text x=\"{}\" y=\"{}\">{}</text>\n",
+            label_w - 6.0,
+            y + 14.0,
+            escape_html(&short),
+            y + 3.0,
+            row - 6.0,
+            label_w + bar_w + 6.0,
+            y + 14.0,
+            escape_html(format!("{} {unit}", number(*value)).trim()),
+        ));
+    }
+    out.push_str(&format!(
+        "</svg>\n<figcaption>{caption}</figcaption>\n</figure>\n"
+    ));
+    out
+}
+
+/// A number as people read it: at most three decimals, no trailing zeros,
+/// thousands separated from five digits on (a year stays `2011`).
+pub fn number(v: f64) -> String {
+    let s = format!("{:.3}", v);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s), |d| ("-", d));
+    let (int, frac) = digits.split_once('.').map_or((digits, ""), |(i, f)| (i, f));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && int.len() > 4 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if grouped == "0" && frac.is_empty() {
+        ""
+    } else {
+        sign
+    };
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -439,7 +521,37 @@ mod tests {
 
 #[cfg(test)]
 mod markdown_tests {
-    use super::markdown_html;
+    use super::{bar_chart_svg, markdown_html, number};
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        assert_eq!(number(8.000000000000007), "8");
+        assert_eq!(number(3.7000000000000006), "3.7");
+        assert_eq!(number(1234567.891), "1,234,567.891");
+        assert_eq!(number(-0.0001), "0");
+        assert_eq!(number(2011.0), "2011");
+        assert_eq!(number(-1500.5), "-1,500.5");
+    }
+
+    #[test]
+    fn a_chart_escapes_its_labels_and_draws_each_bar() {
+        let svg = bar_chart_svg(
+            "Top <recipients>",
+            &[
+                ("India".into(), 58.0),
+                ("<b>".into(), -2.0),
+                ("NaN".into(), f64::NAN),
+            ],
+            "USD bn",
+        );
+        assert_eq!(svg.matches("<rect").count(), 2, "{svg}");
+        assert!(
+            svg.contains("Top &lt;recipients&gt;") && svg.contains("&lt;b&gt;"),
+            "{svg}"
+        );
+        assert!(!svg.contains("<b>"), "{svg}");
+        assert!(svg.contains(">58 USD bn<"), "{svg}");
+    }
 
     #[test]
     fn markdown_renders_and_never_passes_html_or_script_links() {

@@ -9,13 +9,14 @@ pub mod analysis;
 pub mod dataset;
 pub mod date;
 pub mod draft;
+pub mod event;
 pub mod export;
 pub mod review;
 pub mod rules;
 pub mod space;
 pub mod words;
 
-pub use words::{DraftType, HunkTag, Recommendation, Role, Status, Verdict};
+pub use words::{DraftType, EventKind, HunkTag, Recommendation, Role, Status, Verdict};
 
 use automerge::{
     AutoCommit, AutomergeError, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value,
@@ -39,6 +40,8 @@ pub enum DocKind {
     Analysis,
     /// A referee's report on a round of a draft.
     Review,
+    /// A workshop, conference, consultation or debate.
+    Event,
     /// Anything else (an unknown or damaged document).
     Unknown,
 }
@@ -52,6 +55,7 @@ impl DocKind {
             DocKind::Dataset => "dataset",
             DocKind::Analysis => "analysis",
             DocKind::Review => "review",
+            DocKind::Event => "event",
             DocKind::Unknown => "unknown",
         }
     }
@@ -63,6 +67,7 @@ impl DocKind {
             "dataset" => DocKind::Dataset,
             "analysis" => DocKind::Analysis,
             "review" => DocKind::Review,
+            "event" => DocKind::Event,
             _ => DocKind::Unknown,
         }
     }

@@ -3,12 +3,12 @@
 //! that authored it, which its actor id names, whoever relayed it) and to the
 //! edits this node's own users make.
 //!
-//! | role     | space document | drafts                 | review reports, datasets, analyses |
-//! |----------|----------------|------------------------|------------------------------------|
-//! | admin    | yes            | yes                    | yes                                |
-//! | editor   | no             | yes                    | yes                                |
-//! | reviewer | no             | comments only          | review reports only                |
-//! | reader   | no             | no                     | no                                 |
+//! | role     | space document | drafts                 | review reports, datasets, analyses, events |
+//! |----------|----------------|------------------------|--------------------------------------------|
+//! | admin    | yes            | yes                    | yes                                        |
+//! | editor   | no             | yes                    | yes                                        |
+//! | reviewer | no             | comments only          | review reports only                        |
+//! | reader   | no             | no                     | no                                         |
 //!
 //! A node that is not a member writes nothing. Roles are those of the space as
 //! this node holds it before the changes are applied, so a change cannot grant
@@ -37,7 +37,7 @@ fn allowance(kind: DocKind, role: Option<Role>) -> Result<Allowed, String> {
         (DocKind::Draft, Some(Editor)) => Ok(Allowed::All),
         (DocKind::Draft, Some(Reviewer)) => Ok(Allowed::Comments),
         (DocKind::Review, Some(Editor | Reviewer)) => Ok(Allowed::All),
-        (DocKind::Dataset | DocKind::Analysis, Some(Editor)) => Ok(Allowed::All),
+        (DocKind::Dataset | DocKind::Analysis | DocKind::Event, Some(Editor)) => Ok(Allowed::All),
         (_, Some(r)) => Err(format!(
             "is a {} of the space and may not change a {}",
             r.as_str(),

@@ -1,5 +1,5 @@
 //! The closed vocabularies of the model: a draft's type and status, a
-//! referee's recommendation, a chair's decision, the kinds of a diff's hunks. Each is an enum, parsed once
+//! referee's recommendation, a chair's decision, the kinds of a diff's hunks and of events. Each is an enum, parsed once
 //! where a word comes in (the API, a document a partner wrote) with the
 //! allowed words in the error, and written back as the same word.
 
@@ -163,6 +163,24 @@ vocabulary! {
         Reviewer = "reviewer",
         /// Reads only.
         Reader = "reader",
+    }
+}
+
+vocabulary! {
+    /// The kinds of event where the partnership's work is discussed.
+    pub enum EventKind ("event kind") {
+        /// A working meeting of a few institutions.
+        Workshop = "workshop",
+        /// A conference.
+        Conference = "conference",
+        /// A consultation of policy makers or practitioners.
+        Consultation = "consultation",
+        /// A public debate or panel.
+        Debate = "debate",
+        /// A seminar or a webinar.
+        Seminar = "seminar",
+        /// A meeting of the partnership's bodies.
+        Meeting = "meeting",
     }
 }
 

@@ -33,7 +33,7 @@ use kp_core::authorship::{self, Attestation, Link, Tips};
 use kp_core::identity::{NodeId, NodeKey};
 use kp_core::ids::{DocId, actor_id, parse_actor};
 use kp_model::{self as model, DocKind};
-use kp_store::{DocSizes, DocWrite, Keyspace, Op, Store, StoreError};
+use kp_store::{DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError};
 
 /// Tuning of the repository.
 #[derive(Debug, Clone)]
@@ -1035,6 +1035,19 @@ impl Repo {
             .inner
             .store
             .get(Keyspace::Meta, &[b"x/", key].concat())?)
+    }
+
+    /// The node-wide values whose keys start with `prefix`, in key order
+    /// (keys without the prefix).
+    pub fn scan_meta(&self, prefix: &[u8]) -> Result<Entries, RepoError> {
+        let full = [b"x/", prefix].concat();
+        Ok(self
+            .inner
+            .store
+            .scan_prefix(Keyspace::Meta, &full)?
+            .into_iter()
+            .map(|(k, v)| (k[full.len()..].to_vec(), v))
+            .collect())
     }
 
     /// Sets a node-wide value, durably.

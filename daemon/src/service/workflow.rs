@@ -523,17 +523,7 @@ impl Service {
         } else {
             Some(self.space_id(&req.space)?)
         };
-        let from = match req.from.trim() {
-            "" => i64::MIN,
-            d => date::parse_day(d)?,
-        };
-        let to = match req.to.trim() {
-            "" => i64::MAX,
-            d => date::parse_day(d)?.saturating_add(86_399),
-        };
-        if from > to {
-            return Err(invalid("--from is after --to"));
-        }
+        let (from, to) = date::period(&req.from, &req.to)?;
         let in_period = |t: i64| t >= from && t <= to;
         let list = self.repo.list();
         let spaces: BTreeMap<String, space::Space> = list
@@ -551,6 +541,8 @@ impl Service {
         let mut by_status: BTreeMap<(String, String), u64> = BTreeMap::new();
         let (mut published, mut joint, mut north_south, mut counted) = (0u64, 0u64, 0u64, 0u64);
         let mut review_days: Vec<f64> = Vec::new();
+        let mut briefs = 0u64;
+        let mut published_drafts = BTreeSet::new();
         for (id, meta) in &list {
             if meta.kind != DocKind::Draft {
                 continue;
@@ -563,7 +555,14 @@ impl Service {
             *by_status
                 .entry((sp.name.clone(), r.workflow.status.to_string()))
                 .or_default() += 1;
-            published += r.workflow.published().filter(|p| in_period(p.at)).count() as u64;
+            let now_published = r.workflow.published().filter(|p| in_period(p.at)).count() as u64;
+            published += now_published;
+            if r.draft.draft_type == kp_model::DraftType::PolicyBrief.as_str() {
+                briefs += now_published;
+            }
+            if now_published > 0 {
+                published_drafts.insert(id.to_string());
+            }
             for (_, rep) in self.reports(&r) {
                 if in_period(rep.submitted_at) {
                     review_days.push((rep.submitted_at - rep.assigned_at).max(0) as f64 / 86_400.0);
@@ -595,7 +594,165 @@ impl Service {
             }
         }
         let reviews = review_days.len() as u64;
+        let median_days = median(&mut review_days).unwrap_or(-1.0);
+        // Events of the spaces counted, by their first day.
+        let events: Vec<kp_model::event::Event> = self
+            .events(space.as_ref(), from, to)
+            .into_iter()
+            .map(|(_, e)| e)
+            .filter(|e| spaces.contains_key(&e.space))
+            .collect();
+        let discussed: BTreeSet<&str> = events
+            .iter()
+            .flat_map(|e| e.discussed.iter().map(String::as_str))
+            .collect();
+        // Open datasets of the spaces counted, imported by the period's end.
+        let open_data: Vec<(String, i64)> = list
+            .iter()
+            .filter(|(_, m)| m.kind == DocKind::Dataset)
+            .filter(|(_, m)| m.space.as_ref().is_some_and(|s| spaces.contains_key(s)))
+            .filter_map(|(id, _)| {
+                let d = self
+                    .repo
+                    .read(id, |doc| kp_model::dataset::read(doc, Some(0)))
+                    .ok()?
+                    .ok()?;
+                (d.open && d.created_at <= to).then(|| (id.to_string(), d.created_at))
+            })
+            .collect();
+        let visits = self.visits(from, to)?;
+        let drafts_here = spaces_of_drafts(&list, &spaces);
+        let counted_item = |item: &str| {
+            item.split_once('/').is_some_and(|(k, id)| match k {
+                "p" => drafts_here.contains(id),
+                "d" => open_data.iter().any(|(d, _)| d == id),
+                _ => false,
+            })
+        };
+        let (hits, downloads) = visits
+            .iter()
+            .filter(|(item, _)| counted_item(item))
+            .fold((0, 0), |(h, d), (_, t)| (h + t.hits, d + t.downloads));
+        let ind = |id: &str, name: &str, value: f64, unit: &str, how: &str| pb::Indicator {
+            id: id.into(),
+            name: name.into(),
+            value,
+            unit: unit.into(),
+            how: how.into(),
+        };
+        let count = |n: usize| n as f64;
+        let indicators = vec![
+            ind(
+                "1.1",
+                "Databases available online",
+                count(open_data.len()),
+                "open datasets",
+                "datasets of the spaces marked open (kp dataset open) and imported by the \
+                 period's end: what a portal shows and offers for download",
+            ),
+            ind(
+                "1.2",
+                "Hits on published material",
+                hits as f64,
+                "page views",
+                "views of publications and open datasets on this node's portal, counted per \
+                 day without keeping who visited (a partner's portal counts its own)",
+            ),
+            ind(
+                "1.3",
+                "Downloads",
+                downloads as f64,
+                "downloads",
+                "CSV and data-package downloads of open datasets on this node's portal, \
+                 counted per day without keeping who downloaded",
+            ),
+            ind(
+                "2.1",
+                "Material posted",
+                published as f64,
+                "publications",
+                "versions published by the review workflow in the period (kp publish)",
+            ),
+            ind(
+                "2.2",
+                "Briefs posted",
+                briefs as f64,
+                "policy briefs",
+                "publications in the period of drafts of type policy-brief",
+            ),
+            ind(
+                "2.3",
+                "Data publications posted",
+                count(open_data.iter().filter(|(_, at)| in_period(*at)).count()),
+                "open datasets",
+                "open datasets imported in the period",
+            ),
+            ind(
+                "3.1",
+                "Events where results are discussed",
+                count(events.len()),
+                "events",
+                "events of the spaces (kp event) whose first day is in the period",
+            ),
+            ind(
+                "3.2",
+                "Cross-regional meetings",
+                count(events.iter().filter(|e| e.cross_regional()).count()),
+                "events",
+                "events of the period with participants from more than one region",
+            ),
+            ind(
+                "3.3",
+                "Publications discussed at events",
+                count(discussed.len()),
+                "drafts and publications",
+                "distinct drafts listed as discussed by the period's events",
+            ),
+            ind(
+                "3.4",
+                "Published work discussed at events",
+                count(
+                    discussed
+                        .iter()
+                        .filter(|d| published_drafts.contains(**d))
+                        .count(),
+                ),
+                "publications",
+                "drafts published in the period that the period's events discussed",
+            ),
+            ind(
+                "4.1",
+                "Joint products",
+                joint as f64,
+                "drafts",
+                "drafts whose credited authors come from two or more institutions",
+            ),
+            ind(
+                "4.2",
+                "North-South collaborations",
+                north_south as f64,
+                "drafts",
+                "drafts with authors from both a high-income country's institution and \
+                 another's (income groups from the space's members)",
+            ),
+            ind(
+                "5.1",
+                "Peer reviews completed",
+                reviews as f64,
+                "referee reports",
+                "referee reports submitted in the period",
+            ),
+            ind(
+                "5.2",
+                "Median days to review",
+                median_days,
+                "days",
+                "median days from a referee's assignment to the report, over the period's \
+                 reports (-1 when there is none)",
+            ),
+        ];
         Ok(pb::IndicatorsReply {
+            indicators,
             from: req.from.trim().to_owned(),
             to: req.to.trim().to_owned(),
             drafts_by_status: by_status
@@ -608,12 +765,24 @@ impl Service {
                 .collect(),
             papers_published: published,
             reviews_completed: reviews,
-            median_review_days: median(&mut review_days).unwrap_or(-1.0),
+            median_review_days: median_days,
             joint_products: joint,
             north_south_collaborations: north_south,
             drafts_counted: counted,
         })
     }
+}
+
+/// The ids of the drafts of `spaces`.
+fn spaces_of_drafts(
+    list: &[(DocId, kp_repo::DocMeta)],
+    spaces: &BTreeMap<String, space::Space>,
+) -> BTreeSet<String> {
+    list.iter()
+        .filter(|(_, m)| m.kind == DocKind::Draft)
+        .filter(|(_, m)| m.space.as_ref().is_some_and(|s| spaces.contains_key(s)))
+        .map(|(id, _)| id.to_string())
+        .collect()
 }
 
 /// True if `due` (`YYYY-MM-DD`) is a day before today's.
@@ -633,6 +802,15 @@ fn median(values: &mut [f64]) -> Option<f64> {
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
     })
+}
+
+/// An open dataset, as the portal shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenDataset {
+    pub(crate) id: DocId,
+    pub(crate) space: String,
+    pub(crate) theme: String,
+    pub(crate) data: kp_model::dataset::Dataset,
 }
 
 /// A publication, as the portal shows it.
@@ -657,18 +835,7 @@ impl Service {
     /// node does not hold is skipped), or of the one draft `only` if it is
     /// among them, newest first, each with the text its publication froze.
     pub(crate) fn published_in(&self, spaces: &[String], only: Option<&DocId>) -> Vec<Published> {
-        let mut shown = BTreeMap::new();
-        for name in spaces {
-            let Ok(id) = self.space_id(name) else {
-                continue;
-            };
-            if let Ok(Ok(s)) = self.repo.read(&id, |doc| space::read(doc)) {
-                shown.insert(
-                    id.to_string(),
-                    (s.name, space::theme_name(s.theme).unwrap_or("").to_string()),
-                );
-            }
-        }
+        let shown = self.shown_spaces(spaces);
         let mut out = Vec::new();
         let drafts = match only {
             Some(id) => self.repo.meta(id).map(|m| (*id, m)).into_iter().collect(),
@@ -714,6 +881,65 @@ impl Service {
         out
     }
 
+    /// The spaces of `spaces` (names or ids) this node holds: by id, their
+    /// name and theme.
+    fn shown_spaces(&self, spaces: &[String]) -> BTreeMap<String, (String, String)> {
+        let mut shown = BTreeMap::new();
+        for name in spaces {
+            let Ok(id) = self.space_id(name) else {
+                continue;
+            };
+            if let Ok(Ok(s)) = self.repo.read(&id, |doc| space::read(doc)) {
+                shown.insert(
+                    id.to_string(),
+                    (s.name, space::theme_name(s.theme).unwrap_or("").to_string()),
+                );
+            }
+        }
+        shown
+    }
+
+    /// The open datasets of `spaces` (or the one dataset `only`, if it is
+    /// open and among them), newest first, with at most `rows` rows each
+    /// (all when `None`).
+    pub(crate) fn open_datasets_in(
+        &self,
+        spaces: &[String],
+        only: Option<&DocId>,
+        rows: Option<usize>,
+    ) -> Vec<OpenDataset> {
+        let shown = self.shown_spaces(spaces);
+        let list = match only {
+            Some(id) => self.repo.meta(id).map(|m| (*id, m)).into_iter().collect(),
+            None => self.repo.list(),
+        };
+        let mut out: Vec<OpenDataset> = list
+            .into_iter()
+            .filter(|(_, m)| m.kind == DocKind::Dataset)
+            .filter_map(|(id, m)| {
+                let (space, theme) = m.space.as_ref().and_then(|s| shown.get(s))?.clone();
+                let data = self
+                    .repo
+                    .read(&id, |doc| kp_model::dataset::read(doc, rows))
+                    .ok()?
+                    .ok()?;
+                data.open.then_some(OpenDataset {
+                    id,
+                    space,
+                    theme,
+                    data,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.data
+                .created_at
+                .cmp(&a.data.created_at)
+                .then(a.id.cmp(&b.id))
+        });
+        out
+    }
+
     /// The datasets this node holds, newest first (title, space, size).
     pub(crate) fn list_datasets(&self) -> Vec<pb::DatasetSummary> {
         let mut list: Vec<_> = self
@@ -745,7 +971,7 @@ impl Service {
     }
 
     /// [`Service::space_of`] for a parsed id.
-    fn space_of_doc(&self, id: &DocId) -> Result<DocId> {
+    pub(super) fn space_of_doc(&self, id: &DocId) -> Result<DocId> {
         let meta = self
             .repo
             .meta(id)

@@ -311,6 +311,61 @@ test("a reader sees no edit control, and a forged request from their session is 
     assert.equal(a.kp("draft", "show", d.id).versions.length, 0)
   }))
 
+test("an event is recorded and changed in the page, counted as cross-regional, and only read by a reader", () =>
+  withNodes(["Institute A"], async (a) => {
+    const d = draft(a, BODY)
+    a.kp("space", "add-person", "Remittances WG", "ana", "--role", "editor")
+    a.kp("space", "add-person", "Remittances WG", "rita", "--role", "reader")
+    const ana = await personAt(browser, a, "ana")
+    await ana.getByLabel("Title of a new event of Remittances WG").fill("Remittance costs in East Africa")
+    await ana.getByLabel("Kind of event").selectOption("workshop")
+    await ana.getByLabel("First day of the event").fill("2026-03-02")
+    await ana.getByRole("button", { name: "New event" }).click()
+    await ana.getByRole("heading", { name: "Remittance costs in East Africa" }).waitFor()
+    const id = decodeURIComponent(new URL(ana.url()).hash.split("/")[2])
+    const add = async (name, region, organiser = false) => {
+      await ana.getByLabel("Institution", { exact: true }).fill(name)
+      await ana.getByLabel("Region", { exact: true }).fill(region)
+      if (organiser) await ana.getByLabel("organiser").check()
+      await ana.getByRole("button", { name: "Add" }).first().click()
+      await until(`${name} listed`, async () => (await ana.getByTestId("participants").innerText()).includes(name))
+    }
+    await add("University of Nairobi", "Sub-Saharan Africa", true)
+    assert.match(await ana.getByTestId("regions").innerText(), /from 1 region\./)
+    await add("KNOMAD", "Global")
+    await until("cross-regional", async () => /Cross-regional/.test(await ana.getByTestId("regions").innerText()))
+    await ana.getByLabel("A draft of the working group").selectOption(d.id)
+    await ana.getByRole("button", { name: "Add" }).nth(1).click()
+    await until("the draft discussed", async () => /Sending money home/.test(await ana.getByTestId("discussed").innerText()))
+    await ana.getByTestId("minutes").fill("Costs fell to 6.2%.")
+    await ana.getByRole("button", { name: "Save the minutes" }).click()
+    await until("the minutes kept", () => a.kp("event", "show", id).minutes === "Costs fell to 6.2%.")
+    // A bad day is refused, with the node's reason, and changes nothing.
+    await ana.getByLabel("Last day").fill("2026-03-01")
+    await ana.getByRole("button", { name: "Save", exact: true }).click()
+    await until("the refusal", async () => /ends \(2026-03-01\) before it starts/.test(await ana.locator("#status").innerText()))
+    await shot(ana, "event")
+    const e = a.kp("event", "show", id)
+    assert.equal(e.ends, "2026-03-02")
+    assert.equal(e.cross_regional, true)
+    assert.deepEqual(e.organisers, ["University of Nairobi"])
+    assert.equal(e.discussed[0].id, d.id)
+    const ind = a.kp("report", "indicators", "--from", "2026-01-01", "--to", "2026-12-31").indicators
+    assert.equal(ind.find((i) => i.id === "3.2").value, 1)
+    // The reader sees it and no control; a forged change is refused.
+    const rita = await personAt(browser, a, "rita")
+    await rita.goto(`${a.url}/#/event/${id}`)
+    await rita.getByTestId("read-only").waitFor()
+    assert.equal(await rita.getByRole("button").filter({ hasText: /Add|Save|Remove/ }).count(), 0)
+    const forged = await rita.evaluate(
+      (id) => fetch("/api/call/edit_event", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id, title: "forged" }) }).then((r) => r.status),
+      id,
+    )
+    assert.equal(forged, 403)
+    assert.equal(a.kp("event", "show", id).title, "Remittance costs in East Africa")
+    assert.deepEqual([...ana.errors.filter((x) => !/status of 4\d\d/.test(x)), ...rita.errors.filter((x) => !/status of 4\d\d/.test(x))], [])
+  }))
+
 const XSS = `<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>`
 const plugins = join(process.env.KP_BIN_DIR ?? new URL("../../../target/debug", import.meta.url).pathname, "../wasm32-wasip2/plugin")
 
@@ -349,17 +404,23 @@ function made(a, text) {
   writeFileSync(csv, `country,year,remittances_usd_bn,note\nIndia,2011,58,"${text.replace(/"/g, '""')}"\nChina,2011,57,plain\nMexico,2011,24,plain\n`)
   const ds = a.kp("dataset", "import", "--space", "Remittances WG", "--title", `Top recipients ${text}`, csv)
   a.kp("plugin", "install", join(plugins, "remittance_indicators.wasm"))
-  return { a, d, ds }
+  const minutes = join(a.root, "minutes.md")
+  writeFileSync(minutes, `Minutes ${text}`)
+  const ev = a.kp("event", "new", "--space", "Remittances WG", "--title", `Workshop ${text}`, "--kind", "workshop",
+    "--starts", "2026-03-02", "--place", `Nairobi ${text}`, "--participant", `Institute ${text} | Region ${text}`,
+    "--participant", "KNOMAD | Global", "--discussed", d.id, "--minutes", minutes)
+  return { a, d, ds, ev }
 }
 
 /** Opens each page of the workspace in turn (running an analysis on the
  * dataset's), and calls `visit(NAME)` on it. */
-async function everyPage(page, { a, d, ds }, visit) {
+async function everyPage(page, { a, d, ds, ev }, visit) {
   const pages = {
     home: "#/",
     draft: `#/draft/${d.id}`,
     history: `#/draft/${d.id}/history`,
     dataset: `#/dataset/${ds.id}`,
+    event: `#/event/${ev.id}`,
     indicators: "#/indicators",
   }
   for (const [name, hash] of Object.entries(pages)) {
@@ -390,6 +451,10 @@ test("a <script> in every user field stays text, and runs nothing", async () => 
         assert.match(await ana.getByTestId("preview").innerText(), /<script>window.__xss=1<\/script>/)
         assert.match(await ana.getByTestId("comments").innerText(), /Reply <img src=x/)
         assert.match(await ana.getByTestId("review").innerText(), /Report <img src=x/)
+      }
+      if (name === "event") {
+        assert.equal(await ana.getByTestId("minutes").inputValue(), `Minutes ${XSS}`)
+        assert.match(await ana.getByTestId("participants").innerText(), /Institute <img src=x/)
       }
       assert.ok((await ana.locator("main").innerText()).includes("<script>window.__xss=1</script>") || name === "indicators", name)
       assert.equal(await ana.evaluate(() => window.__xss), undefined, `${name} ran a script`)
