@@ -8,6 +8,7 @@ mod accounts;
 mod api;
 pub mod config;
 mod driver;
+mod figures;
 pub mod node;
 pub mod peers;
 mod plugins;

@@ -32,8 +32,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use kp_core::ids::DocId;
-use kp_model::export::{bar_chart_svg, escape_html, number};
-use kp_plugin_types::ColumnData;
+use kp_model::export::{FIGURE_STYLE, bar_chart_svg, escape_html, figure_html, number};
 use kp_proto::local as pb;
 use serde::Deserialize;
 
@@ -45,8 +44,6 @@ use crate::service::workflow::{OpenDataset, Published};
 const PAGE_ROWS: usize = 200;
 /// Rows of an analysis's table shown.
 const ANALYSIS_ROWS: usize = 50;
-/// Bars in a figure at most (a table of more rows has none).
-const BARS: usize = 60;
 
 /// A page: its media type and bytes, and what a view of it counts toward.
 #[derive(Debug)]
@@ -357,7 +354,7 @@ h4{font-size:1rem;margin-bottom:.2rem}li{margin:.4rem 0}.meta{color:#555;font-si
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dd{margin:0}\
 table{border-collapse:collapse;font:14px/1.4 sans-serif}th,td{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}\
 td.n{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow-x:auto}\
-figure{margin:1rem 0}figcaption{color:#555;font-size:.9rem}.analysis{border-left:3px solid #ccc;padding-left:1rem;margin:1.5rem 0}";
+.analysis{border-left:3px solid #ccc;padding-left:1rem;margin:1.5rem 0}";
 
 /// A portal page around `body`; `root` is the relative way back to `/`.
 fn page(title: &str, body: &str, root: &str) -> String {
@@ -367,7 +364,7 @@ fn page(title: &str, body: &str, root: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title}</title>\n\
          <link rel=\"alternate\" type=\"application/atom+xml\" href=\"{root}feed.atom\" title=\"New publications\">\n\
-         <style>{STYLE}</style>\n</head>\n<body>\n<header><nav aria-label=\"Portal\"><a href=\"{home}\">Publications and data</a></nav></header>\n\
+         <style>{STYLE}{FIGURE_STYLE}</style>\n</head>\n<body>\n<header><nav aria-label=\"Portal\"><a href=\"{home}\">Publications and data</a></nav></header>\n\
          <main>\n<h1>{title}</h1>\n{body}</main>\n</body>\n</html>\n"
     )
 }
@@ -408,8 +405,8 @@ fn analysis_html(a: &pb::Analysis) -> String {
     }
     for t in &report.tables {
         let rows = t.row_count();
-        if let Some(bars) = bars_of(t) {
-            out.push_str(&bar_chart_svg(&t.name, &bars, ""));
+        if let Some(bars) = crate::figures::bars_of(t) {
+            out.push_str(&figure_html(&bar_chart_svg(&t.name, &bars, ""), &t.name));
         }
         out.push_str(&format!(
             "<div class=\"scroll\"><table>\n<caption>{}</caption>\n<thead><tr>",
@@ -422,7 +419,7 @@ fn analysis_html(a: &pb::Analysis) -> String {
         for i in 0..rows.min(ANALYSIS_ROWS) {
             out.push_str("<tr>");
             for c in &t.columns {
-                let (text, num) = cell(&c.data, i);
+                let (text, num) = crate::figures::cell(&c.data, i);
                 let class = if num { " class=\"n\"" } else { "" };
                 out.push_str(&format!("<td{class}>{}</td>", escape_html(&text)));
             }
@@ -437,48 +434,6 @@ fn analysis_html(a: &pb::Analysis) -> String {
     }
     out.push_str("</section>\n");
     out
-}
-
-/// A cell as text, and whether it is a number.
-fn cell(data: &ColumnData, i: usize) -> (String, bool) {
-    match data {
-        ColumnData::Integer(v) => (v[i].map(|n| n.to_string()).unwrap_or_default(), true),
-        ColumnData::Number(v) => (v[i].map(number).unwrap_or_default(), true),
-        ColumnData::Boolean(v) => (v[i].map(|b| b.to_string()).unwrap_or_default(), false),
-        ColumnData::Text(v) => (v[i].clone().unwrap_or_default(), false),
-    }
-}
-
-/// The bars of a table's figure, by the rule the workspace's page draws
-/// with: labels from the first text column whose values differ (else the
-/// `year` column), values from the first other numeric column with values
-/// that is not a rank; a table of 2 to [`BARS`] rows.
-fn bars_of(t: &kp_plugin_types::Table) -> Option<Vec<(String, f64)>> {
-    let rows = t.row_count();
-    if !(2..=BARS).contains(&rows) {
-        return None;
-    }
-    let year = t.columns.iter().position(|c| c.name == "year");
-    let text = t.columns.iter().position(|c| match &c.data {
-        ColumnData::Text(v) => v.iter().collect::<std::collections::BTreeSet<_>>().len() > 1,
-        _ => false,
-    });
-    let label = text.or(year)?;
-    let values: Vec<Option<f64>> = t.columns.iter().enumerate().find_map(|(i, c)| {
-        if c.name == "rank" || Some(i) == year || i == label {
-            return None;
-        }
-        let v: Vec<Option<f64>> = match &c.data {
-            ColumnData::Number(v) => v.clone(),
-            ColumnData::Integer(v) => v.iter().map(|n| n.map(|n| n as f64)).collect(),
-            _ => return None,
-        };
-        v.iter().any(Option::is_some).then_some(v)
-    })?;
-    let bars: Vec<(String, f64)> = (0..rows)
-        .filter_map(|i| Some((cell(&t.columns[label].data, i).0, values[i]?)))
-        .collect();
-    (bars.len() >= 2).then_some(bars)
 }
 
 /// The dataset's Frictionless Data package (datapackage.json).

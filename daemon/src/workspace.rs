@@ -57,6 +57,10 @@ fn reply<T: Serialize>(v: T) -> Result<Value, CallError> {
 #[derive(serde::Deserialize)]
 struct Preview {
     text: String,
+    /// The draft the text is of: its space's analyses draw the figures the
+    /// text names.
+    #[serde(default)]
+    id: String,
 }
 
 /// Runs `method` for `person` (blocking: it reads and writes the store).
@@ -103,7 +107,11 @@ pub(crate) fn call(
         "preview" => {
             let r: Preview = parse(method, body)?;
             s.check_text_size("the text to preview", &r.text)?;
-            Ok(json!({ "html": kp_model::export::markdown_html(&r.text) }))
+            let figures = match r.id.trim() {
+                "" => kp_model::export::Figures::new(),
+                id => s.figures_for(&s.space_of(id)?, &r.text),
+            };
+            Ok(json!({ "html": kp_model::export::markdown_html_with(&r.text, &figures) }))
         }
         "new_draft" => {
             let mut r: pb::NewDraftRequest = parse(method, body)?;

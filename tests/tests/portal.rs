@@ -335,14 +335,43 @@ fn open_data_and_its_analyses_are_public_counted_and_written_out_alike() {
     ]);
     let wasm = kp_tests::plugin_wasm("remittance-indicators");
     node.ok(&["plugin", "install", wasm.to_str().expect("utf-8")]);
-    node.ok(&[
-        "analyze",
-        &data,
-        "--plugin",
-        "remittance-indicators",
-        "--param",
-        "top=3",
-    ]);
+    let analysis = |dataset: &str| {
+        node.json(&[
+            "analyze",
+            dataset,
+            "--plugin",
+            "remittance-indicators",
+            "--param",
+            "top=3",
+        ])["id"]
+            .as_str()
+            .expect("an analysis id")
+            .to_owned()
+    };
+    let of_data = analysis(&data);
+    let of_hidden = analysis(&hidden);
+    // A brief draws a figure from its group's analysis; another group's
+    // analysis is never drawn.
+    let brief = published(
+        &node,
+        "Remittances WG",
+        "Where remittances go",
+        &format!(
+            "India received the most.\n\n![Top recipients, 2011](<analysis:{of_data}#top by value>)\n\n\
+             ![Secret](analysis:{of_hidden})\n"
+        ),
+    );
+    let (_, page) = get(&base, &format!("/p/{brief}/published-1/"));
+    assert!(
+        page.contains("<span class=\"figcaption\">Top recipients, 2011</span>")
+            && page.contains(">India</text>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("class=\"missing-figure\">[figure “Secret”"),
+        "{page}"
+    );
+    assert_eq!(page.matches("<svg").count(), 1, "{page}");
 
     let (_, index) = get(&base, "/");
     assert!(
@@ -409,8 +438,9 @@ fn open_data_and_its_analyses_are_public_counted_and_written_out_alike() {
     assert_eq!(request(&base, "POST", "/").0, 405);
     assert_eq!(request(&base, "DELETE", &format!("/d/{data}/")).0, 405);
 
-    // One view of the page, two downloads: counted, and nothing of who.
-    wait_counts(&node, 1, 2);
+    // Two views (the brief, the dataset's page), two downloads: counted,
+    // and nothing of who.
+    wait_counts(&node, 2, 2);
 
     // The static build holds what the server shows, file for file.
     let out = node.scratch().join("site");
@@ -437,7 +467,7 @@ fn open_data_and_its_analyses_are_public_counted_and_written_out_alike() {
         );
     }
     // The requests of the comparison were counted; the build was not.
-    let (views, downloads) = (1 + 1, 2 + 2);
+    let (views, downloads) = (2 + 2, 2 + 2);
     wait_counts(&node, views, downloads);
 
     // Closed again: gone from the portal, and from the next build.

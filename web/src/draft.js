@@ -168,7 +168,7 @@ export async function draftView(app, ctx, id) {
   // Preview, rendered by the node.
   let previewTimer = null;
   async function renderPreview() {
-    const r = await call("preview", { text: view.state.doc.toString() });
+    const r = await call("preview", { text: view.state.doc.toString(), id });
     preview.replaceChildren();
     preview.append(document.createRange().createContextualFragment(r.html));
   }

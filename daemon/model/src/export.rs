@@ -57,6 +57,56 @@ pub struct Export<'a> {
     pub comments: &'a [Comment],
     /// How many referees reported on it.
     pub referees: usize,
+    /// The figures the body names (`![caption](analysis:ID)`), drawn: by
+    /// the image's address, an `<svg>` ([`figure_refs`] lists them).
+    pub figures: &'a Figures,
+}
+
+/// Figures by the address a body's image gives (`analysis:ID` or
+/// `analysis:ID#TABLE`): each an `<svg>` element.
+pub type Figures = std::collections::BTreeMap<String, String>;
+
+/// The scheme of an image that is a figure drawn from one of the space's
+/// analyses: `![caption](analysis:ID)` (its first table that makes a
+/// chart) or `![caption](analysis:ID#TABLE)`.
+pub const FIGURE_SCHEME: &str = "analysis:";
+
+/// The figure addresses a text's images name, in order, each once.
+pub fn figure_refs(text: &str) -> Vec<String> {
+    use pulldown_cmark::{Event, Parser, Tag};
+    let mut out: Vec<String> = Vec::new();
+    for e in Parser::new_ext(text, options()) {
+        if let Event::Start(Tag::Image { dest_url, .. }) = e
+            && dest_url.starts_with(FIGURE_SCHEME)
+            && !out.iter().any(|d| *d == *dest_url)
+        {
+            out.push(dest_url.into_string());
+        }
+    }
+    out
+}
+
+/// A figure: its drawing and its caption, as phrasing content (a figure
+/// written as an image sits inside a paragraph), styled as a block.
+pub fn figure_html(svg: &str, caption: &str) -> String {
+    let caption = escape_html(caption);
+    format!(
+        "<span class=\"figure\" role=\"figure\" aria-label=\"{caption}\">{svg}\
+         <span class=\"figcaption\">{caption}</span></span>"
+    )
+}
+
+/// The style of figures, in every page that shows them.
+pub const FIGURE_STYLE: &str = ".figure{display:block;margin:1rem 0}.figure svg{display:block;max-width:40rem}\
+.figcaption{display:block;color:#555;font-size:.9rem}.missing-figure{color:#a00}";
+
+fn options() -> pulldown_cmark::Options {
+    use pulldown_cmark::Options;
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_TABLES);
+    options.insert(Options::ENABLE_FOOTNOTES);
+    options.insert(Options::ENABLE_STRIKETHROUGH);
+    options
 }
 
 /// Renders `e` in `format`.
@@ -149,19 +199,22 @@ fn markdown(e: &Export<'_>) -> String {
 /// through, and links keep only web and mail schemes, so what a draft holds
 /// cannot run in a reader's page.
 pub fn markdown_html(text: &str) -> String {
-    render_markdown(text, 0)
+    render_markdown(text, 0, &Figures::new())
 }
 
-/// [`markdown_html`] with every heading `shift` levels lower (at most h6).
-fn render_markdown(text: &str, shift: usize) -> String {
-    use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+/// [`markdown_html`] with the figures the text names drawn from `figures`
+/// (a figure not there says so in the page).
+pub fn markdown_html_with(text: &str, figures: &Figures) -> String {
+    render_markdown(text, 0, figures)
+}
+
+/// [`markdown_html`] with every heading `shift` levels lower (at most h6)
+/// and the figures the text names drawn from `figures`.
+fn render_markdown(text: &str, shift: usize, figures: &Figures) -> String {
+    use pulldown_cmark::{CowStr, Event, HeadingLevel, Parser, Tag, TagEnd};
     let lower = |l: HeadingLevel| {
         HeadingLevel::try_from((l as usize + shift).min(6)).unwrap_or(HeadingLevel::H6)
     };
-    let mut options = Options::empty();
-    options.insert(Options::ENABLE_TABLES);
-    options.insert(Options::ENABLE_FOOTNOTES);
-    options.insert(Options::ENABLE_STRIKETHROUGH);
     let safe = |url: CowStr<'_>| -> CowStr<'static> {
         let lower = url.trim().to_ascii_lowercase();
         let scheme = lower.split_once(':').map(|(s, _)| s);
@@ -173,7 +226,7 @@ fn render_markdown(text: &str, shift: usize) -> String {
             Some(_) => CowStr::from(""),
         }
     };
-    let events = Parser::new_ext(text, options).map(|e| match e {
+    let events = Parser::new_ext(text, options()).map(|e| match e {
         Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
         Event::Start(Tag::Heading {
             level,
@@ -203,7 +256,7 @@ fn render_markdown(text: &str, shift: usize) -> String {
             dest_url,
             title,
             id,
-        }) => Event::Start(Tag::Image {
+        }) if !dest_url.starts_with(FIGURE_SCHEME) => Event::Start(Tag::Image {
             link_type,
             dest_url: safe(dest_url),
             title,
@@ -211,15 +264,49 @@ fn render_markdown(text: &str, shift: usize) -> String {
         }),
         e => e,
     });
+    // A figure's image: its events up to the image's end become one block
+    // (the drawing and the alt text as its caption).
+    let mut figure: Option<(String, String)> = None;
+    let events = events.filter_map(move |e| {
+        if let Some((dest, caption)) = &mut figure {
+            return match e {
+                Event::End(TagEnd::Image) => {
+                    let html = match figures.get(dest.as_str()) {
+                        Some(svg) => figure_html(svg, caption),
+                        None => format!(
+                            "<span class=\"missing-figure\">[figure “{}”: {} is not an analysis \
+                             of this working group held here]</span>",
+                            escape_html(caption),
+                            escape_html(dest)
+                        ),
+                    };
+                    figure = None;
+                    Some(Event::InlineHtml(CowStr::from(html)))
+                }
+                Event::Text(t) | Event::Code(t) => {
+                    caption.push_str(&t);
+                    None
+                }
+                _ => None,
+            };
+        }
+        if let Event::Start(Tag::Image { dest_url, .. }) = &e
+            && dest_url.starts_with(FIGURE_SCHEME)
+        {
+            figure = Some((dest_url.to_string(), String::new()));
+            return None;
+        }
+        Some(e)
+    });
     let mut out = String::with_capacity(text.len() * 5 / 4);
     pulldown_cmark::html::push_html(&mut out, events);
     out
 }
 
-/// A horizontal bar chart as an inline SVG figure (no script, no external
+/// A horizontal bar chart as an inline `<svg>` (no script, no external
 /// file): one bar per `(label, value)`, in the order given, negative values
-/// drawn left of the axis. `caption` names the figure for screen readers and
-/// under it. Non-finite values are left out.
+/// drawn left of the axis; `caption` is its title. Non-finite values are left
+/// out. [`figure_html`] sets it with its caption.
 pub fn bar_chart_svg(caption: &str, bars: &[(String, f64)], unit: &str) -> String {
     let bars: Vec<&(String, f64)> = bars.iter().filter(|(_, v)| v.is_finite()).collect();
     let max = bars.iter().map(|(_, v)| v.abs()).fold(0.0, f64::max);
@@ -243,8 +330,8 @@ pub fn bar_chart_svg(caption: &str, bars: &[(String, f64)], unit: &str) -> Strin
     let width = label_w + bar_w + value_w;
     let caption = escape_html(caption);
     let mut out = format!(
-        "<figure class=\"chart\">\n<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" \
-         viewBox=\"0 0 {width} {height}\" width=\"100%\" style=\"max-width:{width}px\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" \
+         viewBox=\"0 0 {width} {height}\" width=\"100%\" \
          font-family=\"sans-serif\" font-size=\"12\">\n<title>{caption}</title>\n"
     );
     for (i, (label, value)) in bars.iter().enumerate() {
@@ -266,9 +353,7 @@ pub fn bar_chart_svg(caption: &str, bars: &[(String, f64)], unit: &str) -> Strin
             escape_html(format!("{} {unit}", number(*value)).trim()),
         ));
     }
-    out.push_str(&format!(
-        "</svg>\n<figcaption>{caption}</figcaption>\n</figure>\n"
-    ));
+    out.push_str("</svg>");
     out
 }
 
@@ -338,7 +423,7 @@ fn html(e: &Export<'_>) -> String {
         ));
     }
     out.push_str(&format!(
-        "<style>{STYLE}</style>\n</head>\n<body>\n<article>\n"
+        "<style>{STYLE}{FIGURE_STYLE}</style>\n</head>\n<body>\n<article>\n"
     ));
     out.push_str(&format!("<h1>{}</h1>\n", escape_html(e.title)));
     let by = byline(e.authors);
@@ -381,14 +466,14 @@ fn html(e: &Export<'_>) -> String {
             }
         }
     }
-    out.push_str(&render_markdown(&main, 1));
+    out.push_str(&render_markdown(&main, 1, e.figures));
     if let Some((heading, items)) = refs {
         out.push_str(&format!(
             "<section class=\"references\">\n<h2>{}</h2>\n<ol>\n",
             escape_html(&heading)
         ));
         for item in items {
-            let html = render_markdown(&item, 1);
+            let html = render_markdown(&item, 1, e.figures);
             let inner = html
                 .trim()
                 .strip_prefix("<p>")
@@ -440,7 +525,36 @@ mod tests {
             body,
             comments: &[],
             referees: 2,
+            figures: &NO_FIGURES,
         }
+    }
+
+    static NO_FIGURES: Figures = Figures::new();
+
+    #[test]
+    fn a_figure_named_in_the_text_is_drawn_with_its_caption_and_a_missing_one_says_so() {
+        let text = "Flows grew.\n\n![Top <recipients>, 2011](analysis:ABC#top)\n\n\
+                    ![Gone](analysis:XYZ)\n\n![web](javascript:alert(1))\n";
+        assert_eq!(figure_refs(text), ["analysis:ABC#top", "analysis:XYZ"]);
+        let mut figures = Figures::new();
+        figures.insert(
+            "analysis:ABC#top".into(),
+            bar_chart_svg("top", &[("India".into(), 58.0), ("China".into(), 57.0)], ""),
+        );
+        let html = markdown_html_with(text, &figures);
+        assert!(html.contains("<svg") && html.contains(">India<"), "{html}");
+        assert!(
+            html.contains("aria-label=\"Top &lt;recipients&gt;, 2011\"")
+                && html.contains("<span class=\"figcaption\">Top &lt;recipients&gt;, 2011</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("class=\"missing-figure\">[figure “Gone”"),
+            "{html}"
+        );
+        assert!(!html.contains("javascript:"), "{html}");
+        // Without figures (the plain preview), the figure says it is missing.
+        assert!(markdown_html(text).contains("missing-figure"));
     }
 
     #[test]
@@ -530,7 +644,8 @@ mod markdown_tests {
         assert_eq!(number(1234567.891), "1,234,567.891");
         assert_eq!(number(-0.0001), "0");
         assert_eq!(number(2011.0), "2011");
-        assert_eq!(number(-1500.5), "-1,500.5");
+        assert_eq!(number(-15000.5), "-15,000.5");
+        assert_eq!(number(-1500.5), "-1500.5");
     }
 
     #[test]

@@ -493,7 +493,9 @@ impl Service {
             .get(&r.space.to_string())
             .cloned()
             .unwrap_or_default();
+        let figures = self.figures_for(&r.space, &text);
         let doc = export::Export {
+            figures: &figures,
             title: &r.draft.title,
             draft_type: &r.draft.draft_type,
             space: &space_name,
@@ -514,6 +516,38 @@ impl Service {
             content: export::render(&doc, format),
             version: label,
         })
+    }
+
+    /// The figures `text` (a draft of `space`) names, drawn from the
+    /// analyses they name: only analyses of the same space, so a page never
+    /// shows another working group's data.
+    pub(crate) fn figures_for(&self, space: &DocId, text: &str) -> export::Figures {
+        let mut out = export::Figures::new();
+        for dest in export::figure_refs(text) {
+            let address = &dest[export::FIGURE_SCHEME.len()..];
+            let (id, table) = match address.split_once('#') {
+                Some((id, t)) => (id, Some(t)),
+                None => (address, None),
+            };
+            let Ok(id) = id.trim().parse::<DocId>() else {
+                continue;
+            };
+            let of_space = self.repo.meta(&id).is_some_and(|m| {
+                m.kind == DocKind::Analysis && m.space.as_deref() == Some(&space.to_string())
+            });
+            if !of_space {
+                continue;
+            }
+            let report = self
+                .repo
+                .read(&id, |doc| kp_model::analysis::read(doc).map(|a| a.report));
+            if let Ok(Ok(report)) = report
+                && let Some(svg) = crate::figures::report_figure(&report, table)
+            {
+                out.insert(dest, svg);
+            }
+        }
+        out
     }
 
     /// `kp report indicators`.
