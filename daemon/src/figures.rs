@@ -2,7 +2,7 @@
 //! shown (the portal's dataset pages, published briefs, the workspace's
 //! preview; the workspace's page draws its charts by the same rule).
 
-use kp_model::export::{bar_chart_svg, number};
+use kp_model::export::number;
 use kp_plugin_types::{ColumnData, Table};
 
 /// Bars in a figure at most (a table of more rows has none).
@@ -50,14 +50,17 @@ pub(crate) fn bars_of(t: &Table) -> Option<Vec<(String, f64)>> {
     (bars.len() >= 2).then_some(bars)
 }
 
-/// The drawing of a report's table `table` (its first table that makes a
+/// The bars (and the table's name) of a report's table `table` (its first table that makes a
 /// chart when `None`), or `None` when there is no such table or the report
 /// cannot be read.
-pub(crate) fn report_figure(report_json: &str, table: Option<&str>) -> Option<String> {
+pub(crate) fn report_bars(
+    report_json: &str,
+    table: Option<&str>,
+) -> Option<(String, Vec<(String, f64)>)> {
     let report: kp_plugin_host::Report = serde_json::from_str(report_json).ok()?;
     report
         .tables
         .iter()
         .filter(|t| table.is_none_or(|name| t.name == name))
-        .find_map(|t| bars_of(t).map(|bars| bar_chart_svg(&t.name, &bars, "")))
+        .find_map(|t| bars_of(t).map(|bars| (t.name.clone(), bars)))
 }

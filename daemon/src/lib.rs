@@ -10,6 +10,7 @@ pub mod config;
 mod driver;
 mod figures;
 pub mod node;
+mod pdf;
 pub mod peers;
 mod plugins;
 mod portal;

@@ -6,6 +6,7 @@
 //! |----------------------------|----------------------------------------------|
 //! | `/`                        | publications by theme and year, open data; `?q=` searches titles, authors and text |
 //! | `/p/ID/VERSION/`           | a publication's standalone page, at the version its publication froze |
+//! | `/p/ID/VERSION/brief.pdf`  | the same as a PDF                            |
 //! | `/d/ID/`                   | an open dataset: source, licence, columns, rows, and its analyses with their figures |
 //! | `/d/ID/data.csv`           | the dataset as CSV                           |
 //! | `/d/ID/datapackage.json`   | its Frictionless Data package: title, source, licence, schema |
@@ -90,6 +91,7 @@ impl<'a> Site<'a> {
         let mut out = vec!["/".to_owned(), "/feed.atom".to_owned()];
         for p in self.service.published_in(self.spaces(), None) {
             out.push(format!("/p/{}/{}/", p.id, p.version));
+            out.push(format!("/p/{}/{}/brief.pdf", p.id, p.version));
         }
         for d in self.service.open_datasets_in(self.spaces(), None, Some(0)) {
             for file in ["", "data.csv", "datapackage.json"] {
@@ -109,7 +111,8 @@ impl<'a> Site<'a> {
                 body: self.feed().into_bytes(),
                 counts: None,
             }),
-            ["p", id, version] | ["p", id, version, ""] => self.publication(id, version),
+            ["p", id, version, ""] => self.publication(id, version, false),
+            ["p", id, version, "brief.pdf"] => self.publication(id, version, true),
             ["d", id, ""] => self.dataset_page(id),
             ["d", id, "data.csv"] => {
                 let d = self.dataset(id, None)?;
@@ -139,7 +142,8 @@ impl<'a> Site<'a> {
             .next()
     }
 
-    fn publication(&self, id: &str, version: &str) -> Option<Page> {
+    /// A publication's page, or its PDF (`pdf`).
+    fn publication(&self, id: &str, version: &str, pdf: bool) -> Option<Page> {
         let doc: DocId = id.parse().ok()?;
         let shown = self
             .service
@@ -153,11 +157,19 @@ impl<'a> Site<'a> {
             .service
             .export_draft(pb::ExportDraftRequest {
                 id: id.to_owned(),
-                format: "html".into(),
+                format: if pdf { "pdf" } else { "html" }.into(),
                 version: version.to_owned(),
                 with_comments: false,
+                pdf_link: true,
             })
             .ok()?;
+        if pdf {
+            return Some(Page {
+                content_type: "application/pdf",
+                body: r.data,
+                counts: Some((format!("p/{id}"), true)),
+            });
+        }
         Some(Page::html(r.content, Some((format!("p/{id}"), false))))
     }
 
@@ -625,8 +637,21 @@ async fn serve_page(
         return r;
     }
     let path = uri.path().to_owned();
-    // A dataset's page without its final slash: its relative links need it.
-    if path.starts_with("/d/") && path.matches('/').count() == 2 {
+    // A dataset's or a publication's page without its final slash (its
+    // relative links need it) leads to the page, if there is one.
+    let page_without_slash = (path.starts_with("/d/") && path.matches('/').count() == 2)
+        || (path.starts_with("/p/") && path.matches('/').count() == 3);
+    if page_without_slash && !path.ends_with('/') {
+        let p = Arc::clone(&portal);
+        let slashed = format!("{path}/");
+        let exists = tokio::task::spawn_blocking(move || {
+            Site::new(&p.service, true).page(&slashed, "").is_some()
+        })
+        .await
+        .unwrap_or(false);
+        if !exists {
+            return not_found();
+        }
         let mut r = StatusCode::MOVED_PERMANENTLY.into_response();
         // Relative, so it holds behind a proxy that serves the portal under
         // a path of its own.
@@ -655,6 +680,12 @@ async fn serve_page(
         r.headers_mut().insert(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_static("attachment; filename=\"data.csv\""),
+        );
+    }
+    if uri.path().ends_with(".pdf") {
+        r.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("inline; filename=\"brief.pdf\""),
         );
     }
     r

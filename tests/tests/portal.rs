@@ -190,10 +190,19 @@ fn the_portal_shows_exactly_the_published_versions_of_the_spaces_it_names() {
 
     let (status, page) = get(&base, &format!("/p/{brief}/published-1/"));
     assert_eq!(status, 200);
+    let (status, head, _) = request(&base, "GET", &format!("/p/{brief}/published-1"));
     assert_eq!(
-        get(&base, &format!("/p/{brief}/published-1")).1,
-        page,
-        "the address without its final slash shows the same page"
+        status, 301,
+        "the address without its final slash leads to it"
+    );
+    assert!(head.contains("location: published-1/"), "{head}");
+    let (status, head, pdf) = request(&base, "GET", &format!("/p/{brief}/published-1/brief.pdf"));
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: application/pdf"), "{head}");
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    assert!(
+        page.contains("href=\"brief.pdf\""),
+        "the page links its PDF: {page}"
     );
     assert!(
         page.contains("<td>India</td>") && page.contains("<li>Flows grew.</li>"),
@@ -207,7 +216,9 @@ fn the_portal_shows_exactly_the_published_versions_of_the_spaces_it_names() {
 
     // Nothing else is reachable, however it is asked for.
     for path in [
-        format!("/p/{brief}/current"),
+        format!("/p/{brief}/current/"),
+        format!("/p/{brief}/current/brief.pdf"),
+        format!("/p/{hidden}/published-1/brief.pdf"),
         format!("/p/{brief}/round-1"),
         format!("/p/{brief}/published-2"),
         format!("/p/{hidden}/published-1"),
@@ -453,6 +464,10 @@ fn open_data_and_its_analyses_are_public_counted_and_written_out_alike() {
         let (status, _, served) = request(&base, "GET", &path);
         assert_eq!(status, 200, "{path}");
         let written = std::fs::read(out.join(file)).expect("a file");
+        if file.ends_with(".pdf") {
+            assert!(written == served, "{file} is the PDF {path} serves");
+            continue;
+        }
         let served = String::from_utf8(served).expect("UTF-8");
         // The served index has a search form a static copy cannot answer.
         let served: String = served
@@ -467,7 +482,8 @@ fn open_data_and_its_analyses_are_public_counted_and_written_out_alike() {
         );
     }
     // The requests of the comparison were counted; the build was not.
-    let (views, downloads) = (2 + 2, 2 + 2);
+    // (The brief's PDF is a download too.)
+    let (views, downloads) = (2 + 2, 2 + 3);
     wait_counts(&node, views, downloads);
 
     // Closed again: gone from the portal, and from the next build.

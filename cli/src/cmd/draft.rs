@@ -129,10 +129,13 @@ Examples:
         /// The label: one word.
         label: String,
     },
-    /// Write a draft as Markdown or as a standalone HTML page.
+    /// Write a draft as Markdown, as a standalone HTML page, or as a PDF (the
+    /// same title block, text, tables and figures, for those who circulate
+    /// briefs by mail).
     #[command(after_help = "\
 Examples:
   kp draft export DRAFT_ID --format html -o brief.html   (the publication)
+  kp draft export DRAFT_ID --format pdf -o brief.pdf
   kp draft export DRAFT_ID --version round-1 --with-comments")]
     Export(ExportArgs),
 }
@@ -144,6 +147,8 @@ enum ExportFormat {
     Md,
     /// A standalone HTML page (styles inline, nothing fetched).
     Html,
+    /// A PDF of the same brief (A4, fonts built in); needs -o FILE.
+    Pdf,
 }
 
 /// `kp draft export`.
@@ -151,7 +156,7 @@ enum ExportFormat {
 pub(super) struct ExportArgs {
     /// The draft's id.
     id: String,
-    /// md or html.
+    /// md, html or pdf.
     #[arg(long, value_enum, default_value = "md")]
     format: ExportFormat,
     /// A version label (default: the latest publication of a published draft,
@@ -775,21 +780,31 @@ async fn export(ctx: &mut Ctx, a: ExportArgs) -> anyhow::Result<()> {
             format: match a.format {
                 ExportFormat::Md => "md".into(),
                 ExportFormat::Html => "html".into(),
+                ExportFormat::Pdf => "pdf".into(),
             },
             version: a.version.unwrap_or_default(),
             with_comments: a.with_comments,
+            pdf_link: false,
         })
         .await
         .map_err(refused)?
         .into_inner();
+    let pdf = matches!(a.format, ExportFormat::Pdf);
     let Some(path) = a.output else {
+        if pdf {
+            anyhow::bail!("a PDF is not text: write it to a file with -o brief.pdf");
+        }
         return emit(ctx.json, &reply, |reply| {
             out!("{}", reply.content);
             Ok(())
         });
     };
-    std::fs::write(&path, &reply.content)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let bytes = if pdf {
+        reply.data.as_slice()
+    } else {
+        reply.content.as_bytes()
+    };
+    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     let written = json!({
         "file": path.display().to_string(),
         "version": reply.version,

@@ -28,7 +28,7 @@ impl Format {
             "" | "md" | "markdown" => Ok(Format::Markdown),
             "html" => Ok(Format::Html),
             other => Err(ModelError::invalid(format!(
-                "unknown format `{other}`: use md or html"
+                "unknown format `{other}`: use md, html or pdf"
             ))),
         }
     }
@@ -57,6 +57,8 @@ pub struct Export<'a> {
     pub comments: &'a [Comment],
     /// How many referees reported on it.
     pub referees: usize,
+    /// The HTML page links to its PDF, `brief.pdf` beside it.
+    pub pdf_link: bool,
     /// The figures the body names (`![caption](analysis:ID)`), drawn: by
     /// the image's address, an `<svg>` ([`figure_refs`] lists them).
     pub figures: &'a Figures,
@@ -125,12 +127,24 @@ fn kind_words(t: &str) -> String {
     s
 }
 
-fn byline(authors: &[Author]) -> String {
+/// The authors with their institutions, as the title block credits them.
+pub fn byline(authors: &[Author]) -> String {
     authors
         .iter()
         .map(Author::credit)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The title block's line under the authors: the kind of paper, the
+/// working group, the date, the version and the referees' count.
+pub fn meta_line(e: &Export<'_>) -> String {
+    format!(
+        "{} · {} · {}",
+        kind_words(e.draft_type),
+        e.space,
+        dateline(e)
+    )
 }
 
 fn dateline(e: &Export<'_>) -> String {
@@ -148,7 +162,7 @@ fn dateline(e: &Export<'_>) -> String {
 }
 
 /// The body without a first heading that only repeats the title.
-fn body_of<'a>(e: &Export<'a>) -> &'a str {
+pub fn body_of<'a>(e: &Export<'a>) -> &'a str {
     let text = e.body.trim_start();
     let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
     match first.strip_prefix("# ") {
@@ -431,11 +445,12 @@ fn html(e: &Export<'_>) -> String {
         out.push_str(&format!("<p class=\"byline\">{}</p>\n", escape_html(&by)));
     }
     out.push_str(&format!(
-        "<p class=\"meta\">{} · {} · {}</p>\n",
-        escape_html(&kind_words(e.draft_type)),
-        escape_html(e.space),
-        escape_html(&dateline(e))
+        "<p class=\"meta\">{}</p>\n",
+        escape_html(&meta_line(e))
     ));
+    if e.pdf_link {
+        out.push_str("<p class=\"meta\"><a href=\"brief.pdf\">This brief as a PDF</a></p>\n");
+    }
     // The references: from a heading so named to the next heading or the end.
     let body = body_of(e);
     let mut main = String::new();
@@ -526,6 +541,7 @@ mod tests {
             comments: &[],
             referees: 2,
             figures: &NO_FIGURES,
+            pdf_link: false,
         }
     }
 

@@ -460,7 +460,12 @@ impl Service {
     /// `kp draft export`.
     pub(crate) fn export_draft(&self, req: pb::ExportDraftRequest) -> Result<pb::ExportReply> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
-        let format = export::Format::parse(&req.format)?;
+        let pdf = req.format.trim() == "pdf";
+        let format = if pdf {
+            export::Format::Html
+        } else {
+            export::Format::parse(&req.format)?
+        };
         let r = self.reviewed(id)?;
         let label = match req.version.trim() {
             "" => r
@@ -493,8 +498,13 @@ impl Service {
             .get(&r.space.to_string())
             .cloned()
             .unwrap_or_default();
-        let figures = self.figures_for(&r.space, &text);
+        let bars = self.figure_data(&r.space, &text);
+        let figures: export::Figures = bars
+            .iter()
+            .map(|(dest, (table, b))| (dest.clone(), export::bar_chart_svg(table, b, "")))
+            .collect();
         let doc = export::Export {
+            pdf_link: req.pdf_link,
             figures: &figures,
             title: &r.draft.title,
             draft_type: &r.draft.draft_type,
@@ -512,9 +522,19 @@ impl Service {
                 .collect::<BTreeSet<_>>()
                 .len(),
         };
+        if pdf {
+            let data = crate::pdf::render(&doc, export::body_of(&doc), &bars)
+                .map_err(|e| super::ApiError::Model(ModelError::Invalid(e.to_string())))?;
+            return Ok(pb::ExportReply {
+                content: String::new(),
+                version: label,
+                data,
+            });
+        }
         Ok(pb::ExportReply {
             content: export::render(&doc, format),
             version: label,
+            data: Vec::new(),
         })
     }
 
@@ -522,7 +542,16 @@ impl Service {
     /// analyses they name: only analyses of the same space, so a page never
     /// shows another working group's data.
     pub(crate) fn figures_for(&self, space: &DocId, text: &str) -> export::Figures {
-        let mut out = export::Figures::new();
+        self.figure_data(space, text)
+            .into_iter()
+            .map(|(dest, (table, bars))| (dest, kp_model::export::bar_chart_svg(&table, &bars, "")))
+            .collect()
+    }
+
+    /// The bars of the figures `text` (a draft of `space`) names, as
+    /// [`Service::figures_for`] finds them.
+    pub(crate) fn figure_data(&self, space: &DocId, text: &str) -> crate::pdf::FigureData {
+        let mut out = crate::pdf::FigureData::new();
         for dest in export::figure_refs(text) {
             let address = &dest[export::FIGURE_SCHEME.len()..];
             let (id, table) = match address.split_once('#') {
@@ -542,9 +571,9 @@ impl Service {
                 .repo
                 .read(&id, |doc| kp_model::analysis::read(doc).map(|a| a.report));
             if let Ok(Ok(report)) = report
-                && let Some(svg) = crate::figures::report_figure(&report, table)
+                && let Some(bars) = crate::figures::report_bars(&report, table)
             {
-                out.insert(dest, svg);
+                out.insert(dest, bars);
             }
         }
         out
