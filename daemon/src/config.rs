@@ -23,6 +23,28 @@ pub struct Config {
     pub web: WebSection,
     /// `[portal]`
     pub portal: PortalSection,
+    /// `[log]`
+    pub log: LogSection,
+}
+
+/// `[log]`: how kpd writes its log (to standard error).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+/// The log's form.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per event, for people.
+    #[default]
+    Text,
+    /// One JSON object per line (time, level, target, message and fields),
+    /// for log collectors.
+    Json,
 }
 
 /// `[portal]`: the public portal of published work. Off unless `listen` is set.
@@ -370,6 +392,13 @@ max_clients = {wclients}
 listen = ""
 # The spaces to show, by name or id; a space not named here is never shown.
 spaces = []
+
+[log]
+# text: one line per event, for people; json: one JSON object per line (time,
+# level, target, message, and the event's fields such as peer, doc and
+# session), for log collectors. The level comes from $KP_LOG (default info;
+# for example KP_LOG=debug or KP_LOG=kp_daemon::peers=debug).
+format = "text"
 "#,
         cache = d.store.cache_documents,
         page = d.store.page_cache_mib,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kp_daemon::config::LogFormat;
 use kp_daemon::node::{self, Node};
 
 /// The kp node daemon: stores the partnership's documents and serves the `kp`
@@ -49,14 +50,35 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // The log's form is a setting: read it before anything is logged (a
+    // settings file that cannot be read is reported by the node as it opens).
+    let format = match &cli.command {
+        Command::Run { data_dir, config } => {
+            let dir = kp_proto::resolve_data_dir(data_dir.clone());
+            let path = config
+                .clone()
+                .unwrap_or_else(|| dir.join(node::CONFIG_FILE));
+            kp_daemon::config::Config::load(&path)
+                .map(|c| c.log.format)
+                .unwrap_or_default()
+        }
+        Command::Init { .. } => LogFormat::Text,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => log
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Text => log
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -331,11 +331,29 @@ impl Node {
         let api = LocalServer::new(LocalApi::new(service))
             .max_decoding_message_size(max)
             .max_encoding_message_size(usize::MAX);
+        // The standard health service and server reflection beside the API,
+        // so `grpcurl -plaintext -unix kpd.sock list` and health probes work.
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<LocalServer<LocalApi>>().await;
+        let reflection =
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(kp_proto::FILE_DESCRIPTOR_SET)
+                .with_service_name(<LocalServer<LocalApi> as tonic::server::NamedService>::NAME)
+                .with_service_name(
+                    <tonic_health::pb::health_server::HealthServer<
+                        tonic_health::server::HealthService,
+                    > as tonic::server::NamedService>::NAME,
+                )
+                .build_v1()
+                .map_err(|e| NodeError::Serve(format!("server reflection: {e}")))?;
         tracing::info!(node = %self.key.id(), socket = %socket.display(), web = %web_url, "ready");
         let result = tonic::transport::Server::builder()
             .add_service(api)
+            .add_service(health_service)
+            .add_service(reflection)
             .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
                 shutdown.await;
+                health.set_not_serving::<LocalServer<LocalApi>>().await;
                 let _ = stop_tx.send(true);
             })
             .await;

@@ -106,6 +106,14 @@ impl Service {
         }
     }
 
+    /// Whether the node reads its store (the web listener's `/health`).
+    pub(crate) fn health(&self) -> std::result::Result<(), String> {
+        self.repo
+            .get_meta(b"health")
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// The `[portal]` settings.
     pub(crate) fn portal_config(&self) -> &crate::config::PortalSection {
         &self.cfg.portal
@@ -186,9 +194,9 @@ impl Service {
         match self.repo.meta(&parsed) {
             Some(m) if m.kind == kind => Ok(parsed),
             Some(m) => Err(ApiError::Model(ModelError::WrongKind(format!(
-                "{parsed} is a {}, not a {}",
-                m.kind.as_str(),
-                kind.as_str()
+                "{parsed} is {}, not {}",
+                m.kind.with_article(),
+                kind.with_article()
             )))),
             None => Err(not_found(format!(
                 "no {} {parsed} on this node",

@@ -194,6 +194,7 @@ pub(crate) fn router(web: Arc<Web>) -> Router {
         .route("/api/login", post(login_api))
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))
+        .route("/health", get(health))
         .route("/api/home", get(home_api))
         .route("/sync", get(sync))
         .layer(axum::extract::DefaultBodyLimit::max(web.max_message))
@@ -208,6 +209,10 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 
 /// Refuses requests for another host, and cross-origin requests.
 async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
+    // A monitor may ask for health under any name: it says nothing private.
+    if request.uri().path() == "/health" && request.method() == axum::http::Method::GET {
+        return next.run(request).await;
+    }
     let headers = request.headers();
     let host = headers
         .get(header::HOST)
@@ -607,6 +612,31 @@ async fn logout(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     let mut r = Json(json!({ "logged_out": true })).into_response();
     r.headers_mut()
         .insert(header::SET_COOKIE, session_cookie(&web, "", 0));
+    r
+}
+
+/// For load balancers and monitors: no login, nothing private. 200 while the
+/// node reads its store, 503 (with why) when it cannot.
+async fn health(State(web): State<Arc<Web>>) -> Response {
+    let service = Arc::clone(&web.service);
+    let checked = tokio::task::spawn_blocking(move || service.health()).await;
+    let (code, body) = match checked {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            json!({ "status": "serving", "version": env!("CARGO_PKG_VERSION") }),
+        ),
+        Ok(Err(why)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "not serving", "why": why }),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "not serving", "why": "the check failed inside the node" }),
+        ),
+    };
+    let mut r = (code, Json(body)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 

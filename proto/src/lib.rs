@@ -13,6 +13,10 @@ pub mod replication {
     tonic::include_proto!("kp.replication.v1");
 }
 
+/// The encoded `FileDescriptorSet` of both APIs, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/kp_descriptor.bin"));
+
 use std::path::PathBuf;
 
 /// The local API's socket, inside the node's data directory.

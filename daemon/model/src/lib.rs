@@ -60,6 +60,17 @@ impl DocKind {
         }
     }
 
+    /// The word with its article: "a draft", "an event".
+    pub fn with_article(self) -> String {
+        let w = self.as_str();
+        let article = if w.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {w}")
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "space" => DocKind::Space,
@@ -166,9 +177,9 @@ pub(crate) fn expect_kind(doc: &AutoCommit, kind: DocKind) -> Result<(), ModelEr
         Ok(())
     } else {
         Err(ModelError::WrongKind(format!(
-            "that document is a {}, not a {}",
-            found.as_str(),
-            kind.as_str()
+            "that document is {}, not {}",
+            found.with_article(),
+            kind.with_article()
         )))
     }
 }

@@ -39,9 +39,9 @@ fn allowance(kind: DocKind, role: Option<Role>) -> Result<Allowed, String> {
         (DocKind::Review, Some(Editor | Reviewer)) => Ok(Allowed::All),
         (DocKind::Dataset | DocKind::Analysis | DocKind::Event, Some(Editor)) => Ok(Allowed::All),
         (_, Some(r)) => Err(format!(
-            "is a {} of the space and may not change a {}",
+            "is a {} of the space and may not change {}",
             r.as_str(),
-            kind.as_str()
+            kind.with_article()
         )),
     }
 }

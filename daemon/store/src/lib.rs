@@ -11,7 +11,7 @@
 
 mod sled_store;
 
-pub use sled_store::{SledStore, dir_size};
+pub use sled_store::{FORMAT, MIGRATIONS, Migration, SledStore, dir_size};
 
 use kp_core::ids::DocId;
 
@@ -57,6 +57,21 @@ pub enum StoreError {
         context: String,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// The store was written by a newer kpd, in a format this one does not
+    /// read; nothing was changed.
+    #[error(
+        "store: {path} was written by a newer kpd (store format {found}; this kpd reads formats up \
+         to {supported}): run a kpd of that version or newer, or restore a backup made with this \
+         version; nothing was changed"
+    )]
+    NewerFormat {
+        /// The store's directory.
+        path: String,
+        /// The format it records.
+        found: u64,
+        /// The newest format this build reads.
+        supported: u64,
     },
     /// A document's log is damaged before its end (not by a crash during an
     /// append, which only tears the last record).

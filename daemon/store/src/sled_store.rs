@@ -25,6 +25,24 @@ use super::{
 };
 use kp_core::ids::DocId;
 
+/// The store's format: the layout this file describes. A store records its
+/// format under [`FORMAT_KEY`]; a store written by a newer kpd is refused, and
+/// an older one is brought up to date by [`MIGRATIONS`], one step at a time,
+/// the format recorded after each (so an upgrade cut short resumes). A store
+/// made before formats were recorded is format 1.
+pub const FORMAT: u64 = 1;
+
+/// Where the format is recorded (in the store's own keyspace).
+const FORMAT_KEY: &[u8] = b"store-format";
+
+/// A step from format `n` to `n + 1`.
+pub type Migration = fn(&SledStore) -> Result<(), StoreError>;
+
+/// The steps from format 1 to [`FORMAT`], in order (`MIGRATIONS[i]` takes
+/// format `i + 1` to `i + 2`). Each comes with a test that opens a store of
+/// the older format and reads it in the newer one.
+pub const MIGRATIONS: &[Migration] = &[];
+
 /// sled and document files under one directory.
 #[derive(Debug)]
 pub struct SledStore {
@@ -88,14 +106,57 @@ impl SledStore {
                 .map_err(StoreError::io(format!("creating {}", docs.display())))?;
             sync_dir(dir)?;
         }
-        Ok(Self {
+        let store = Self {
             db,
             sled_log,
             dir: dir.to_owned(),
             docs,
             checked: Mutex::new(HashSet::new()),
             dir_unsynced: Mutex::new(false),
-        })
+        };
+        store.upgrade_with(MIGRATIONS)?;
+        Ok(store)
+    }
+
+    /// The format the store records (1 for a store that records none).
+    pub fn format(&self) -> Result<u64, StoreError> {
+        let raw = self.get(Keyspace::Meta, FORMAT_KEY)?;
+        Ok(raw
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1))
+    }
+
+    fn record_format(&self, format: u64) -> Result<(), StoreError> {
+        self.commit(vec![Op::Put(
+            Keyspace::Meta,
+            FORMAT_KEY.to_vec(),
+            format.to_string().into_bytes(),
+        )])
+    }
+
+    /// Refuses a newer store; brings an older one up to the format
+    /// `migrations` lead to (format `migrations.len() + 1`). `open` runs it
+    /// with [`MIGRATIONS`]; tests run it with steps of their own.
+    pub fn upgrade_with(&self, migrations: &[Migration]) -> Result<(), StoreError> {
+        let supported = migrations.len() as u64 + 1;
+        let found = self.format()?;
+        if found > supported {
+            return Err(StoreError::NewerFormat {
+                path: self.dir.display().to_string(),
+                found,
+                supported,
+            });
+        }
+        for (i, step) in migrations.iter().enumerate().skip((found - 1) as usize) {
+            tracing::info!("upgrading the store from format {} to {}", i + 1, i + 2);
+            step(self)?;
+            self.record_format(i as u64 + 2)?;
+        }
+        if self.get(Keyspace::Meta, FORMAT_KEY)?.is_none() {
+            self.record_format(supported)?;
+        }
+        Ok(())
     }
 
     fn snap_path(&self, id: &DocId) -> PathBuf {

@@ -77,3 +77,61 @@ fn sled_store_behaves_and_reopens() {
     assert_eq!(s.load_doc(&id).unwrap().log, [b"kept".to_vec()]);
     assert!(s.size_on_disk() > 0);
 }
+
+#[test]
+fn a_new_store_records_its_format_and_a_newer_one_is_refused_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let store = SledStore::open(&path, 1 << 20).unwrap();
+        assert_eq!(store.format().unwrap(), kp_store::FORMAT);
+        // A newer kpd's store.
+        store
+            .commit(vec![Op::Put(
+                Keyspace::Meta,
+                b"store-format".to_vec(),
+                b"99".to_vec(),
+            )])
+            .unwrap();
+    }
+    let err = SledStore::open(&path, 1 << 20).unwrap_err().to_string();
+    assert!(
+        err.contains("written by a newer kpd (store format 99; this kpd reads formats up to 1)")
+            && err.contains("nothing was changed"),
+        "{err}"
+    );
+    // Still format 99: refusing changed nothing.
+    let err = SledStore::open(&path, 1 << 20).unwrap_err().to_string();
+    assert!(err.contains("store format 99"), "{err}");
+}
+
+static STEPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn step_to_2(store: &SledStore) -> Result<(), kp_store::StoreError> {
+    STEPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    store.commit(vec![Op::Put(
+        Keyspace::Index,
+        b"moved".to_vec(),
+        b"yes".to_vec(),
+    )])
+}
+
+#[test]
+fn an_older_store_is_migrated_step_by_step_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = SledStore::open(&path, 1 << 20).unwrap();
+    assert_eq!(store.format().unwrap(), 1);
+    store.upgrade_with(&[step_to_2]).unwrap();
+    assert_eq!(store.format().unwrap(), 2);
+    assert_eq!(
+        store.get(Keyspace::Index, b"moved").unwrap(),
+        Some(b"yes".to_vec())
+    );
+    // Already done: the step does not run again.
+    store.upgrade_with(&[step_to_2]).unwrap();
+    assert_eq!(STEPS.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The format-1 build refuses what the migration made.
+    let err = store.upgrade_with(&[]).unwrap_err().to_string();
+    assert!(err.contains("store format 2"), "{err}");
+}

@@ -1,0 +1,254 @@
+//! What an institution's operator relies on: the store's format is checked
+//! at start, the log can be written for a log collector, and monitors can ask
+//! whether the node serves (gRPC health and reflection on the local socket,
+//! `/health` on the web listener).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kp_tests::{Kpd, bin};
+
+#[test]
+fn a_store_from_a_newer_kpd_is_refused_with_what_to_do_and_left_as_it_was() {
+    let mut node = Kpd::started();
+    node.ok(&["space", "create", "Kept WG", "--theme", "1"]);
+    assert!(node.stop());
+    let store = node.data_dir().join("store");
+    {
+        let s = kp_store::SledStore::open(&store, 1 << 20).expect("the store opens");
+        assert_eq!(s.format().expect("a format"), kp_store::FORMAT);
+        use kp_store::{Keyspace, Op, Store};
+        s.commit(vec![Op::Put(
+            Keyspace::Meta,
+            b"store-format".to_vec(),
+            b"7".to_vec(),
+        )])
+        .expect("a write");
+    }
+    let mut child = node.spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("kpd runs") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kpd did not refuse the store: {}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let log = node.log();
+    assert!(
+        log.contains("written by a newer kpd (store format 7; this kpd reads formats up to 1)"),
+        "{log}"
+    );
+    // The refusal changed nothing.
+    {
+        let s = kp_store::SledStore::open(&store, 1 << 20);
+        assert!(s.is_err(), "still format 7: nothing was changed");
+    }
+}
+
+#[test]
+fn with_log_format_json_every_line_is_a_json_object_with_its_fields() {
+    let node = Kpd::init();
+    node.set_in("log", &[("format", "\"json\"")]);
+    let mut child = Command::new(bin("kpd"))
+        .args(["run", "--data-dir"])
+        .arg(node.data_dir())
+        .env("KP_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kpd starts");
+    let stderr = child.stderr.take().expect("its log");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines = Vec::new();
+    while !lines
+        .iter()
+        .any(|l: &serde_json::Value| l["message"] == "ready")
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no \"ready\" line; read: {lines:?}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{v}");
+        lines.push(v);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let ready = lines
+        .iter()
+        .find(|l| l["message"] == "ready")
+        .expect("ready");
+    // The event's fields are the object's own keys.
+    assert_eq!(ready["target"], "kp_daemon::node", "{ready}");
+    assert!(
+        ready["node"].as_str().is_some_and(|n| !n.is_empty())
+            && ready["socket"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("kpd.sock")),
+        "{ready}"
+    );
+}
+
+/// A gRPC channel to the node's local socket.
+async fn local_channel(node: &Kpd) -> tonic::transport::Channel {
+    let socket = node.data_dir().join(kp_proto::SOCKET_FILE);
+    tonic::transport::Endpoint::from_static("http://kpd.local")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let socket = socket.clone();
+            async move {
+                tokio::net::UnixStream::connect(socket)
+                    .await
+                    .map(hyper_util::rt::TokioIo::new)
+            }
+        }))
+        .await
+        .expect("the local socket answers")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_see_the_node_serving_over_grpc_health_reflection_and_http() {
+    let node = Kpd::listening();
+    let channel = local_channel(&node).await;
+
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", "kp.local.v1.Local"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("a health answer")
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
+        .await
+        .expect_err("an unknown service");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(channel);
+    let asked = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter([asked]))
+        .await
+        .expect("reflection answers")
+        .into_inner();
+    let answer = answers
+        .message()
+        .await
+        .expect("a message")
+        .expect("one answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("not a list of services: {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.iter().any(|n| n == "kp.local.v1.Local")
+            && names.iter().any(|n| n == "grpc.health.v1.Health"),
+        "{names:?}"
+    );
+    // The replication API is the partners', on their listener: not listed here.
+    assert!(
+        !names.iter().any(|n| n.contains("replication")),
+        "{names:?}"
+    );
+
+    // /health on the web listener, under any host name, with no login.
+    let addr = node.web_url().trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(&addr).expect("the web listener");
+        write!(
+            tcp,
+            "GET /health HTTP/1.1\r\nHost: monitor.example\r\nConnection: close\r\n\r\n"
+        )
+        .expect("a request");
+        let mut out = String::new();
+        tcp.read_to_string(&mut out).expect("an answer");
+        out
+    })
+    .await
+    .expect("the request ran");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let v: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(v["status"], "serving", "{v}");
+}
+
+#[test]
+fn the_systemd_unit_runs_kpd_as_this_kpd_takes_it() {
+    let unit_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/systemd/kpd.service");
+    let unit = std::fs::read_to_string(&unit_path).expect("the unit");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/kpd"), "{exec}");
+    let args: Vec<&str> = words.collect();
+    assert_eq!(args.first(), Some(&"run"), "{exec}");
+    // The arguments are the ones kpd takes (`--help` after them parses them).
+    let out = Command::new(bin("kpd"))
+        .args(&args)
+        .arg("--help")
+        .output()
+        .expect("kpd runs");
+    assert!(
+        out.status.success(),
+        "kpd refuses the unit's arguments: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Where systemd's own checker is installed, the unit passes it (with the
+    // binary built here in place of the installed one).
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let dir = tempfile::tempdir().expect("a directory");
+        let here = unit.replace("/usr/local/bin/kpd", &bin("kpd").display().to_string());
+        let path = dir.path().join("kpd.service");
+        std::fs::write(&path, here).expect("a copy");
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .expect("systemd-analyze runs");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !said.contains("kpd.service:"),
+            "{said}"
+        );
+    }
+}
