@@ -25,6 +25,16 @@ pub struct Config {
     pub portal: PortalSection,
     /// `[log]`
     pub log: LogSection,
+    /// `[metrics]`
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: the Prometheus metrics listener. Off unless `listen` is set.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// host:port; empty for none (the default).
+    pub listen: String,
 }
 
 /// `[log]`: how kpd writes its log (to standard error).
@@ -399,6 +409,13 @@ spaces = []
 # session), for log collectors. The level comes from $KP_LOG (default info;
 # for example KP_LOG=debug or KP_LOG=kp_daemon::peers=debug).
 format = "text"
+
+[metrics]
+# host:port serving Prometheus metrics at /metrics (documents, store size,
+# commit rounds and their durations, partners' traffic and lag, plugin runs,
+# web sessions). Empty (the default): off. They name partner nodes: keep the
+# listener on a loopback or management address, such as "127.0.0.1:9464".
+listen = ""
 "#,
         cache = d.store.cache_documents,
         page = d.store.page_cache_mib,

@@ -9,6 +9,7 @@ mod api;
 pub mod config;
 mod driver;
 mod figures;
+mod metrics;
 pub mod node;
 mod pdf;
 pub mod peers;

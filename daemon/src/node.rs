@@ -297,7 +297,16 @@ impl Node {
             Ok(None) => Ok(String::new()),
             Err(why) => Err(why.clone()),
         };
+        let metrics_bound = self.bind_metrics().await;
+        let metrics_url = match &metrics_bound {
+            Ok(Some((_, url))) => Ok(format!("{url}/metrics")),
+            Ok(None) => Ok(String::new()),
+            Err(why) => Err(why.clone()),
+        };
+        let metrics = crate::metrics::Metrics::default();
         let service = Arc::new(Service::new(
+            metrics.clone(),
+            metrics_url,
             self.repo.clone(),
             peers,
             self.cfg.clone(),
@@ -319,14 +328,19 @@ impl Node {
             }
             _ => None,
         };
-        if let Ok(bound) = bound {
-            self.serve_web(
+        let web_clients = match bound {
+            Ok(bound) => Some(self.serve_web(
                 bound,
                 accounts,
                 Arc::clone(&service),
                 presence,
                 stop_rx.clone(),
-            );
+            )),
+            Err(_) => None,
+        };
+        if let Ok(Some((listener, _))) = metrics_bound {
+            let registry = metrics.registry(Arc::clone(&service), web_clients);
+            tokio::spawn(crate::metrics::serve(listener, registry, stop_rx.clone()));
         }
         let api = LocalServer::new(LocalApi::new(service))
             .max_decoding_message_size(max)
@@ -434,22 +448,7 @@ impl Node {
     /// Binds the portal's listener when `[portal] listen` names one: the
     /// listener and its URL; why it could not, without stopping the node.
     async fn bind_portal(&self) -> Result<Option<(tokio::net::TcpListener, String)>, String> {
-        let listen = self.cfg.portal.listen.trim();
-        if listen.is_empty() {
-            return Ok(None);
-        }
-        match tokio::net::TcpListener::bind(listen).await {
-            Ok(l) => {
-                let addr = l.local_addr().map_err(|e| e.to_string())?;
-                tracing::info!("the portal serves http://{addr}");
-                Ok(Some((l, format!("http://{addr}"))))
-            }
-            Err(e) => {
-                let why = format!("the portal cannot listen on {listen}: {e}");
-                tracing::error!("{why}");
-                Err(why)
-            }
-        }
+        bind_optional(&self.cfg.portal.listen, "portal").await
     }
 
     /// Serves the bound web listener until `stop`.
@@ -460,8 +459,13 @@ impl Node {
         service: Arc<Service>,
         presence: Arc<crate::web::Presence>,
         stop: tokio::sync::watch::Receiver<bool>,
-    ) {
+    ) -> crate::metrics::WebClients {
         let w = &self.cfg.web;
+        let slots = Arc::new(tokio::sync::Semaphore::new(w.max_clients));
+        let clients = crate::metrics::WebClients {
+            slots: Arc::clone(&slots),
+            max: w.max_clients,
+        };
         let web = Arc::new(crate::web::Web {
             repo: self.repo.clone(),
             accounts,
@@ -473,12 +477,41 @@ impl Node {
             max_message: w.max_message_mib << 20,
             max_per_sec: self.cfg.peers.max_frames_per_sec,
             idle: std::time::Duration::from_secs(self.cfg.peers.idle_timeout_secs),
-            slots: Arc::new(tokio::sync::Semaphore::new(w.max_clients)),
+            slots,
             key: self.key.clone(),
             presence,
             stop: stop.clone(),
         });
         tokio::spawn(crate::web::serve(listener, web, tls, stop));
+        clients
+    }
+
+    /// Binds the metrics listener when `[metrics] listen` names one.
+    async fn bind_metrics(&self) -> Result<Option<(tokio::net::TcpListener, String)>, String> {
+        bind_optional(&self.cfg.metrics.listen, "metrics").await
+    }
+}
+
+/// Binds `listen` for `what` (empty: off); its URL, or why it cannot listen.
+async fn bind_optional(
+    listen: &str,
+    what: &str,
+) -> Result<Option<(tokio::net::TcpListener, String)>, String> {
+    let listen = listen.trim();
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => {
+            let addr = l.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!("the {what} listener serves http://{addr}");
+            Ok(Some((l, format!("http://{addr}"))))
+        }
+        Err(e) => {
+            let why = format!("the {what} listener cannot listen on {listen}: {e}");
+            tracing::error!("{why}");
+            Err(why)
+        }
     }
 }
 

@@ -42,6 +42,23 @@ pub(crate) struct Service {
     web: std::result::Result<WebAddr, String>,
     /// The portal's URL (empty: off), or why it is not serving.
     portal: std::result::Result<String, String>,
+    /// What is counted as it happens.
+    metrics: crate::metrics::Metrics,
+    /// The metrics' URL (empty: off), or why they are not served.
+    metrics_url: std::result::Result<String, String>,
+}
+
+/// The node's state as the metrics read it.
+#[derive(Debug)]
+pub(crate) struct MetricsState {
+    /// Documents by kind.
+    pub(crate) documents: BTreeMap<String, u64>,
+    pub(crate) store_bytes: u64,
+    pub(crate) rounds: kp_repo::Rounds,
+    pub(crate) peers: Vec<PeerInfo>,
+    pub(crate) web_sessions: u64,
+    /// Unix seconds.
+    pub(crate) now: i64,
 }
 
 /// What a request to the node can fail with: the error of the local API,
@@ -78,7 +95,10 @@ pub(crate) fn invalid(msg: impl Into<String>) -> ApiError {
 
 impl Service {
     /// A service over `repo`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
+        metrics: crate::metrics::Metrics,
+        metrics_url: std::result::Result<String, String>,
         repo: Repo,
         peers: Peers,
         cfg: Config,
@@ -103,6 +123,34 @@ impl Service {
             accounts,
             web,
             portal,
+            metrics,
+            metrics_url,
+        }
+    }
+
+    /// What the metrics read at each scrape.
+    pub(crate) fn metrics_state(&self) -> MetricsState {
+        let mut documents: BTreeMap<String, u64> = [
+            DocKind::Space,
+            DocKind::Draft,
+            DocKind::Dataset,
+            DocKind::Analysis,
+            DocKind::Review,
+            DocKind::Event,
+        ]
+        .iter()
+        .map(|k| (k.as_str().to_owned(), 0))
+        .collect();
+        for (_, m) in self.repo.list() {
+            *documents.entry(m.kind.as_str().to_owned()).or_default() += 1;
+        }
+        MetricsState {
+            documents,
+            store_bytes: self.repo.size_on_disk(),
+            rounds: self.repo.rounds(),
+            peers: self.peers.list(),
+            web_sessions: self.accounts.list().iter().map(|a| a.sessions as u64).sum(),
+            now: now_secs(),
         }
     }
 
@@ -237,6 +285,8 @@ impl Service {
             peer_address: self.peers.listen_address(),
             web_url: self.web.as_ref().map(|w| w.url()).unwrap_or_default(),
             web_error: self.web.as_ref().err().cloned().unwrap_or_default(),
+            metrics_url: self.metrics_url.clone().unwrap_or_default(),
+            metrics_error: self.metrics_url.as_ref().err().cloned().unwrap_or_default(),
             portal_url: self.portal.clone().unwrap_or_default(),
             portal_error: self.portal.as_ref().err().cloned().unwrap_or_default(),
             limits: Some(pb::NodeLimits {
@@ -1105,7 +1155,24 @@ impl Service {
             }
         }
         let author = self.author(&req.author)?.to_owned();
-        let (plugin, out, view) = self.plugins.run(&req.plugin, view, &given)?;
+        let started = Instant::now();
+        let ran = self.plugins.run(&req.plugin, view, &given);
+        let seconds = started.elapsed().as_secs_f64();
+        let name = req.plugin.trim();
+        match &ran {
+            Ok((plugin, out, _)) => {
+                self.metrics
+                    .plugin_run(&plugin.info.name, true, out.fuel_used, seconds);
+            }
+            // Only installed plugins are labels (a name not installed would
+            // make a label of any word).
+            Err(_) => {
+                if let Ok(p) = self.plugins.get(name) {
+                    self.metrics.plugin_run(&p.info.name, false, 0, seconds);
+                }
+            }
+        }
+        let (plugin, out, view) = ran?;
         let space: DocId = space_id
             .parse()
             .map_err(|_| invalid(format!("{id} belongs to no space on this node")))?;

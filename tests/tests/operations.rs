@@ -185,20 +185,9 @@ async fn monitors_see_the_node_serving_over_grpc_health_reflection_and_http() {
 
     // /health on the web listener, under any host name, with no login.
     let addr = node.web_url().trim_start_matches("http://").to_owned();
-    let answer = tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut tcp = std::net::TcpStream::connect(&addr).expect("the web listener");
-        write!(
-            tcp,
-            "GET /health HTTP/1.1\r\nHost: monitor.example\r\nConnection: close\r\n\r\n"
-        )
-        .expect("a request");
-        let mut out = String::new();
-        tcp.read_to_string(&mut out).expect("an answer");
-        out
-    })
-    .await
-    .expect("the request ran");
+    let answer = tokio::task::spawn_blocking(move || http_get(&addr, "/health", "monitor.example"))
+        .await
+        .expect("the request ran");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     let v: serde_json::Value = serde_json::from_str(body).expect("JSON");
@@ -250,5 +239,152 @@ fn the_systemd_unit_runs_kpd_as_this_kpd_takes_it() {
             out.status.success() && !said.contains("kpd.service:"),
             "{said}"
         );
+    }
+}
+
+/// `GET path` from `addr` with `Host: host`: the whole answer.
+fn http_get(addr: &str, path: &str, host: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).expect("the listener answers");
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("a request");
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).expect("an answer");
+    out
+}
+
+/// The metrics as scraped: `name{labels}` to value.
+fn scrape(url: &str) -> std::collections::BTreeMap<String, f64> {
+    let rest = url.trim_start_matches("http://");
+    let (addr, path) = rest.split_once('/').expect("host and path");
+    let out = http_get(addr, &format!("/{path}"), addr);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(
+        out.to_lowercase()
+            .contains("content-type: application/openmetrics-text"),
+        "{out}"
+    );
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_are_scraped_from_a_running_node_and_move_as_it_works() {
+    let mut a = Kpd::init();
+    a.set_in("metrics", &[("listen", "\"127.0.0.1:0\"")]);
+    a.set_in("peers", &[("listen", "\"127.0.0.1:0\"")]);
+    a.start();
+    let b = Kpd::listening();
+    let url = a.json(&["status"])["metrics_url"]
+        .as_str()
+        .expect("a metrics url")
+        .to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/metrics"),
+        "{url}"
+    );
+    let before = scrape(&url);
+    assert_eq!(before["kp_documents{kind=\"space\"}"], 0.0, "{before:?}");
+    assert_eq!(before["kp_peers_connected"], 0.0);
+    assert!(before["kp_store_size_bytes"] > 0.0);
+
+    a.link(&b, Duration::from_secs(20));
+    let (b_id, _) = b.identity();
+    let space = a.json(&["space", "create", "Metrics WG", "--theme", "7"])["id"]
+        .as_str()
+        .expect("a space id")
+        .to_owned();
+    a.ok(&["space", "add-member", &space, &b_id]);
+    let csv = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/remittances/top-recipients-2011.csv");
+    let dataset = a.json(&[
+        "dataset",
+        "import",
+        csv.to_str().expect("utf-8"),
+        "--space",
+        "Metrics WG",
+        "--title",
+        "Top recipients",
+    ])["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let wasm = kp_tests::plugin_wasm("remittance-indicators");
+    a.ok(&["plugin", "install", wasm.to_str().expect("utf-8")]);
+    a.ok(&["analyze", &dataset, "--plugin", "remittance-indicators"]);
+    // A bad parameter: a failed run of an installed plugin.
+    let _ = a.kp(&[
+        "analyze",
+        &dataset,
+        "--plugin",
+        "remittance-indicators",
+        "--param",
+        "top=many",
+    ]);
+
+    // The partner takes the space; the figures move.
+    b.wait_json(
+        &["space", "list"],
+        "the space at B",
+        Duration::from_secs(20),
+        |v| v["spaces"].as_array().is_some_and(|l| !l.is_empty()),
+    );
+    let peer = format!("{{peer=\"{b_id}\"}}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let m = scrape(&url);
+        if m.get(&format!("kp_peer_documents_behind{peer}")) == Some(&0.0)
+            && m.get(&format!("kp_peer_sent_bytes_total{peer}"))
+                .is_some_and(|v| *v > 0.0)
+        {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the partner's figures did not move: {m:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(after["kp_documents{kind=\"space\"}"], 1.0, "{after:?}");
+    assert_eq!(after["kp_documents{kind=\"dataset\"}"], 1.0);
+    assert_eq!(after["kp_documents{kind=\"analysis\"}"], 1.0);
+    assert_eq!(after["kp_peers_connected"], 1.0);
+    assert_eq!(after[&format!("kp_peer_connected{peer}")], 1.0);
+    assert!(after[&format!("kp_peer_received_bytes_total{peer}")] > 0.0);
+    assert!(after[&format!("kp_peer_since_last_exchange_seconds{peer}")] >= 0.0);
+    assert!(after["kp_commit_rounds_total"] > before["kp_commit_rounds_total"]);
+    assert_eq!(
+        after["kp_commit_round_duration_seconds_count"],
+        after["kp_commit_rounds_total"]
+    );
+    assert!(after["kp_commit_round_duration_seconds_sum"] > 0.0);
+    let plugin = "plugin=\"remittance-indicators\"";
+    assert_eq!(
+        after[&format!("kp_plugin_runs_total{{{plugin},outcome=\"ok\"}}")],
+        1.0,
+        "{after:?}"
+    );
+    assert!(after[&format!("kp_plugin_fuel_total{{{plugin}}}")] > 0.0);
+    assert_eq!(
+        after[&format!("kp_plugin_run_duration_seconds_count{{{plugin}}}")],
+        after
+            .iter()
+            .filter(|(k, _)| k.starts_with("kp_plugin_runs_total{"))
+            .map(|(_, v)| v)
+            .sum::<f64>()
+    );
+    // No series names a document or a person.
+    for key in after.keys() {
+        assert!(!key.contains(&dataset) && !key.contains(&space), "{key}");
     }
 }

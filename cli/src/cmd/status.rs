@@ -44,6 +44,14 @@ pub(super) async fn handle(ctx: &mut Ctx) -> anyhow::Result<()> {
                         (true, true) => "off ([portal] listen in kpd.toml)".into(),
                     },
                 ],
+                vec![
+                    "metrics".into(),
+                    match (s.metrics_url.is_empty(), s.metrics_error.is_empty()) {
+                        (false, _) => s.metrics_url.clone(),
+                        (true, false) => s.metrics_error.clone(),
+                        (true, true) => "off ([metrics] listen in kpd.toml)".into(),
+                    },
+                ],
                 vec!["incarnation".into(), s.incarnation.to_string()],
                 vec!["up".into(), format!("{} s", s.uptime_secs)],
                 vec![

@@ -551,6 +551,47 @@ struct Inner {
     opened: std::time::Instant,
     /// Documents whose new changes just became durable, for the partner sessions.
     durable_tx: tokio::sync::broadcast::Sender<Arc<Vec<DocId>>>,
+    /// Rounds that wrote, and how long their durable writes took.
+    rounds: RoundStats,
+}
+
+/// Upper bounds (seconds) of the buckets of a round's durable writes.
+pub const ROUND_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+#[derive(Debug, Default)]
+struct RoundStats {
+    count: std::sync::atomic::AtomicU64,
+    nanos: std::sync::atomic::AtomicU64,
+    /// Rounds at most each of [`ROUND_BUCKETS`] (not cumulative).
+    buckets: [std::sync::atomic::AtomicU64; ROUND_BUCKETS.len()],
+}
+
+impl RoundStats {
+    fn record(&self, took: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.count.fetch_add(1, Relaxed);
+        self.nanos
+            .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        let secs = took.as_secs_f64();
+        if let Some(i) = ROUND_BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// The committer's rounds so far: how many wrote something, and how long
+/// their durable writes (index commit and document fsyncs) took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rounds {
+    /// Rounds that wrote.
+    pub count: u64,
+    /// Their total time, in seconds.
+    pub seconds: f64,
+    /// For each of [`ROUND_BUCKETS`], the rounds that took at most that long
+    /// (cumulative, as a histogram's buckets).
+    pub buckets: Vec<(f64, u64)>,
 }
 
 /// The document repository. Cheap to clone; all clones share one state.
@@ -648,6 +689,7 @@ impl Repo {
             committer_thread: std::sync::OnceLock::new(),
             opened: std::time::Instant::now(),
             durable_tx: tokio::sync::broadcast::channel(1024).0,
+            rounds: RoundStats::default(),
         });
         let worker = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
@@ -1066,6 +1108,26 @@ impl Repo {
             .map(|(k, v)| Op::Put(Keyspace::Meta, [b"x/", k.as_slice()].concat(), v))
             .collect();
         Ok(self.inner.store.commit(ops)?)
+    }
+
+    /// The committer's rounds so far.
+    pub fn rounds(&self) -> Rounds {
+        use std::sync::atomic::Ordering::Relaxed;
+        let r = &self.inner.rounds;
+        let mut total = 0;
+        let buckets = ROUND_BUCKETS
+            .iter()
+            .zip(&r.buckets)
+            .map(|(b, n)| {
+                total += n.load(Relaxed);
+                (*b, total)
+            })
+            .collect();
+        Rounds {
+            count: r.count.load(Relaxed),
+            seconds: r.nanos.load(Relaxed) as f64 / 1e9,
+            buckets,
+        }
     }
 
     /// Bytes the store occupies on disk.
@@ -1837,12 +1899,17 @@ impl Inner {
                 written.push((*id, slot, w));
             }
         }
+        let started = std::time::Instant::now();
+        let wrote = !sled_ops.is_empty() || !writes.is_empty();
         if !sled_ops.is_empty() {
             // Signatures held in logs about to be cut by a snapshot.
             self.store.commit(sled_ops)?;
         }
         if !writes.is_empty() {
             self.store.write_docs(&writes)?;
+        }
+        if wrote {
+            self.rounds.record(started.elapsed());
         }
         // Documents with new durable changes (a compaction alone is no news).
         let mut changed: Vec<DocId> = Vec::new();
