@@ -104,6 +104,26 @@ macro_rules! local_impl {
                     self.run(move |$svc: &Service| $body).await
                 }
             )*
+
+            type BackupStream = tokio_stream::wrappers::ReceiverStream<Result<pb::BackupChunk, Status>>;
+
+            /// Streams the archive as the service writes it (on a blocking
+            /// thread; a reader that goes away stops it).
+            async fn backup(
+                &self,
+                request: Request<pb::BackupRequest>,
+            ) -> Result<Response<Self::BackupStream>, Status> {
+                let with_key = request.into_inner().with_key;
+                let (tx, rx) = tokio::sync::mpsc::channel(4);
+                let service = Arc::clone(&self.service);
+                tokio::task::spawn_blocking(move || {
+                    let sent = service.backup(with_key, |chunk| tx.blocking_send(Ok(chunk)).is_ok());
+                    if let Err(e) = sent {
+                        let _ = tx.blocking_send(Err(status(e)));
+                    }
+                });
+                Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
+            }
         }
     };
 }

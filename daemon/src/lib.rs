@@ -6,6 +6,7 @@
 
 mod accounts;
 mod api;
+pub mod backup;
 pub mod config;
 mod driver;
 mod figures;

@@ -32,6 +32,21 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Rebuild a node from a backup (`kp backup FILE --with-key`) in a new
+    /// data directory; then start it with `kpd run` there. It catches up with
+    /// its partners like a node that was down.
+    #[command(after_help = "\
+Examples:
+  kpd restore node-2026-12-06.kpbackup --data-dir /var/lib/kp/node")]
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// The new node's data directory: new, or empty (or holding only
+        /// node.key, for a backup made without the key) [default: $KP_DATA_DIR,
+        /// else ./kp-data].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Make a node identity and settings file, and print the node id.
     ///
     /// Refuses to overwrite an existing identity.
@@ -62,7 +77,7 @@ fn main() -> ExitCode {
                 .map(|c| c.log.format)
                 .unwrap_or_default()
         }
-        Command::Init { .. } => LogFormat::Text,
+        Command::Init { .. } | Command::Restore { .. } => LogFormat::Text,
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("KP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -99,6 +114,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let key = node::init(&dir, &name, &author)?;
             println!("node id: {}", key.id());
             println!("data dir: {}", dir.display());
+            println!("start it with: kpd run --data-dir {}", dir.display());
+            Ok(())
+        }
+        Command::Restore { file, data_dir } => {
+            let dir = kp_proto::resolve_data_dir(data_dir);
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let started = std::time::Instant::now();
+            let r = kp_daemon::backup::restore(&file, &dir, |done, total| {
+                if terminal {
+                    eprint!("\rrestoring: {done}/{total} documents");
+                }
+            })?;
+            if terminal {
+                eprintln!();
+            }
+            println!(
+                "restored node {} ({} documents, backed up {}) into {} in {:.1} s",
+                r.node_id,
+                r.documents,
+                kp_model::date::format_day(r.backed_up_at),
+                dir.display(),
+                started.elapsed().as_secs_f64()
+            );
             println!("start it with: kpd run --data-dir {}", dir.display());
             Ok(())
         }

@@ -4,6 +4,7 @@
 //! layer runs it on blocking threads.
 
 pub(crate) mod audience;
+pub(crate) mod backup;
 pub(crate) mod events;
 pub(crate) mod workflow;
 

@@ -388,3 +388,168 @@ fn metrics_are_scraped_from_a_running_node_and_move_as_it_works() {
         assert!(!key.contains(&dataset) && !key.contains(&space), "{key}");
     }
 }
+
+#[test]
+fn a_running_node_backed_up_is_restored_in_a_new_directory_and_catches_up() {
+    let mut a = Kpd::listening();
+    let b = Kpd::listening();
+    a.link(&b, Duration::from_secs(20));
+    let (a_id, _) = a.identity();
+    let (b_id, _) = b.identity();
+    let space = a.json(&["space", "create", "Backup WG", "--theme", "7"])["id"]
+        .as_str()
+        .expect("a space")
+        .to_owned();
+    a.ok(&["space", "add-member", &space, &b_id]);
+    let text = a.scratch().join("draft.md");
+    std::fs::write(&text, "First paragraph.\n").expect("a file");
+    let draft = a
+        .ok(&[
+            "draft",
+            "new",
+            "--space",
+            &space,
+            "--title",
+            "Kept",
+            "--file",
+            text.to_str().expect("utf-8"),
+        ])
+        .trim()
+        .to_owned();
+    let wasm = kp_tests::plugin_wasm("brief-readability");
+    a.ok(&["plugin", "install", wasm.to_str().expect("utf-8")]);
+    a.ok(&["user", "add", "ana"]);
+    b.wait_json(
+        &["draft", "show", &draft],
+        "the draft at B",
+        Duration::from_secs(20),
+        |d| d["body"] == "First paragraph.\n",
+    );
+
+    // Backups of the running node: without the key, and with it (owner-only).
+    let plain = a.scratch().join("a.kpbackup");
+    let keyed = a.scratch().join("a-key.kpbackup");
+    let made = a.json(&["backup", plain.to_str().expect("utf-8")]);
+    assert_eq!(made["documents"], 2, "{made}");
+    a.ok(&["backup", keyed.to_str().expect("utf-8"), "--with-key"]);
+    let bytes = std::fs::read(&keyed).expect("the backup");
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "a gzip file");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&keyed)
+        .expect("a file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let err = a.fails(1, &["backup", keyed.to_str().expect("utf-8")]);
+    assert!(err.contains("exists"), "{err}");
+    assert!(a.stop());
+
+    // Meanwhile the partner edits on.
+    std::fs::write(
+        &text,
+        "First paragraph.\n\nWritten at B while A was gone.\n",
+    )
+    .expect("a file");
+    b.ok(&[
+        "draft",
+        "edit",
+        &draft,
+        "--file",
+        text.to_str().expect("utf-8"),
+        "--base",
+        "current",
+    ]);
+
+    // A new directory: a backup without the key is refused; with it, the node
+    // is rebuilt.
+    let mut restored = Kpd::init();
+    let dir = restored.data_dir();
+    std::fs::remove_dir_all(&dir).expect("an empty place");
+    let restore = |file: &std::path::Path| {
+        Command::new(bin("kpd"))
+            .args(["restore"])
+            .arg(file)
+            .arg("--data-dir")
+            .arg(&dir)
+            .output()
+            .expect("kpd runs")
+    };
+    // Not a backup, or one cut short: refused, and nothing left behind.
+    let garbage = a.scratch().join("garbage.kpbackup");
+    std::fs::write(&garbage, b"not a backup at all").expect("a file");
+    let cut = a.scratch().join("cut.kpbackup");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("a file");
+    for bad in [&garbage, &cut] {
+        let out = restore(bad);
+        assert!(!out.status.success(), "{}", bad.display());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("is not a kp backup") || said.contains("damaged"),
+            "{said}"
+        );
+        assert!(
+            !dir.exists(),
+            "a failed restore leaves nothing: {}",
+            bad.display()
+        );
+    }
+    let out = restore(&plain);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("holds no node key") && said.contains("--with-key"),
+        "{said}"
+    );
+    assert!(!dir.exists(), "nothing left behind");
+    let out = restore(&keyed);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 documents"));
+    // Not over a node.
+    let out = restore(&keyed);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"));
+
+    restored.start();
+    let s = restored.json(&["status"]);
+    assert_eq!(s["node_id"], a_id.as_str(), "the same node");
+    assert!(
+        s["incarnation"].as_u64().is_some_and(|i| i >= 1 << 40),
+        "an incarnation the original never reached: {s}"
+    );
+    assert_eq!(
+        restored.json(&["plugin", "list"])["plugins"][0]["name"],
+        "brief-readability"
+    );
+    assert_eq!(restored.json(&["user", "list"])["users"][0]["name"], "ana");
+    // It dials its partner again and catches up.
+    wait_body(&restored, &draft, "Written at B");
+    // And what it writes reaches B.
+    std::fs::write(
+        &text,
+        "First paragraph.\n\nWritten at B while A was gone.\n\nRestored A writes.\n",
+    )
+    .expect("a file");
+    restored.ok(&[
+        "draft",
+        "edit",
+        &draft,
+        "--file",
+        text.to_str().expect("utf-8"),
+        "--base",
+        "current",
+    ]);
+    wait_body(&b, &draft, "Restored A writes.");
+}
+
+/// Waits (bounded) until draft `id` at `node` holds `needle`.
+fn wait_body(node: &Kpd, id: &str, needle: &str) {
+    node.wait_json(
+        &["draft", "show", id],
+        &format!("\"{needle}\" in the draft"),
+        Duration::from_secs(30),
+        |d| d["body"].as_str().is_some_and(|b| b.contains(needle)),
+    );
+}

@@ -3,6 +3,7 @@
 //! what its commands do; the groups share only the modules beside `cmd`
 //! (`client`, `input`, `output`, `render`).
 
+mod backup;
 mod comment;
 mod dataset;
 mod doc;
@@ -103,6 +104,14 @@ The same plugin, document heads and parameters give the same report, byte for by
     /// Any document (space, draft, dataset, report, analysis): who wrote what.
     #[command(subcommand)]
     Doc(doc::DocCmd),
+    /// Write a consistent copy of the running node to a file: every document,
+    /// the partners, accounts and installed plugins, and with --with-key the
+    /// node's key (`kpd restore FILE` rebuilds the node from it).
+    #[command(after_help = "\
+Examples:
+  kp backup node.kpbackup
+  kp backup node-with-key.kpbackup --with-key   (kpd restore rebuilds this very node)")]
+    Backup(backup::BackupArgs),
     /// Researchers' accounts: who may log in to this node's web listener.
     #[command(subcommand)]
     User(user::UserCmd),
@@ -142,5 +151,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analysis(c) => plugin::analysis(ctx, c).await,
         Command::Doc(c) => doc::handle(ctx, c).await,
         Command::User(c) => user::handle(ctx, c).await,
+        Command::Backup(a) => backup::backup(ctx, a).await,
     }
 }

@@ -638,6 +638,24 @@ pub fn heads_hex(heads: &[ChangeHash]) -> Vec<String> {
     heads.iter().map(|h| h.to_string()).collect()
 }
 
+/// Makes the next [`Repo::open`] on `store` use an incarnation above
+/// `at_least` (a node restored from a backup takes one its original never
+/// reached, so no (actor, sequence) pair is used twice).
+pub fn reserve_incarnation(store: &dyn Store, at_least: u64) -> Result<(), RepoError> {
+    let now = match store.get(Keyspace::Meta, INCARNATION_KEY)? {
+        Some(v) => <[u8; 8]>::try_from(v.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| RepoError::BadIncarnation)?,
+        None => 0,
+    };
+    store.commit(vec![Op::Put(
+        Keyspace::Meta,
+        INCARNATION_KEY.to_vec(),
+        now.max(at_least).to_be_bytes().to_vec(),
+    )])?;
+    Ok(())
+}
+
 impl Repo {
     /// Opens the repository on `store` for node `node`: makes a new incarnation
     /// durable (before anything else is written), loads the index, and starts the

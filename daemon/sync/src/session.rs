@@ -106,7 +106,8 @@ fn doc_state(id: &DocId, space: &DocId, heads: Vec<Vec<u8>>) -> rp::DocState {
     }
 }
 
-fn to_wire(signed: Vec<Attestation>) -> Vec<rp::Signature> {
+/// Signatures as they travel (and as a backup keeps them).
+pub fn to_wire(signed: Vec<Attestation>) -> Vec<rp::Signature> {
     signed
         .into_iter()
         .map(|a| {
@@ -129,7 +130,7 @@ fn to_wire(signed: Vec<Attestation>) -> Vec<rp::Signature> {
 const MAX_SIGNATURES: usize = 4096;
 
 /// Signatures as a peer sent them; malformed ones refuse the frame.
-fn from_wire(signed: &[rp::Signature]) -> Result<Vec<Attestation>, String> {
+pub fn from_wire(signed: &[rp::Signature]) -> Result<Vec<Attestation>, String> {
     if signed.len() > MAX_SIGNATURES {
         return Err(format!(
             "{} signatures in one frame; at most {MAX_SIGNATURES}",
