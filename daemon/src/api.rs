@@ -151,6 +151,7 @@ local_impl! {
     import_dataset(pb::ImportDatasetRequest) -> pb::DatasetSummary = |s, r| s.import_dataset(r);
     get_dataset(pb::GetDatasetRequest) -> pb::Dataset = |s, r| s.get_dataset(r);
     set_dataset_open(pb::SetDatasetOpenRequest) -> pb::Dataset = |s, r| s.set_dataset_open(r);
+    verify(pb::VerifyRequest) -> pb::VerifyReply = |s, _r| s.verify();
     portal_paths(pb::PortalPathsRequest) -> pb::PortalPaths = |s, _r| crate::portal::paths(s);
     portal_file(pb::PortalFileRequest) -> pb::PortalFile = |s, r| crate::portal::file(s, r);
     new_event(pb::EventRequest) -> pb::Event = |s, r| s.new_event(r);

@@ -17,6 +17,7 @@ mod review;
 mod space;
 mod status;
 mod user;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -112,6 +113,14 @@ Examples:
   kp backup node.kpbackup
   kp backup node-with-key.kpbackup --with-key   (kpd restore rebuilds this very node)")]
     Backup(backup::BackupArgs),
+    /// Read every document as the store holds it: each log's checksums, each
+    /// snapshot and change, a verified signature for every change. Says what
+    /// is damaged and which partners hold it too; exits 1 if anything is.
+    #[command(after_help = "\
+Examples:
+  kp verify
+  kp verify --json")]
+    Verify,
     /// Researchers' accounts: who may log in to this node's web listener.
     #[command(subcommand)]
     User(user::UserCmd),
@@ -152,5 +161,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doc(c) => doc::handle(ctx, c).await,
         Command::User(c) => user::handle(ctx, c).await,
         Command::Backup(a) => backup::backup(ctx, a).await,
+        Command::Verify => verify::verify(ctx).await,
     }
 }

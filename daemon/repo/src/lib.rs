@@ -168,6 +168,15 @@ pub type Saved = (Vec<u8>, Vec<automerge::ChangeHash>, Vec<Attestation>);
 /// A sync message for a peer, and the signatures that go with it.
 pub type Outgoing = (Vec<u8>, Vec<Attestation>);
 
+/// A document as [`Repo::check`] found it in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// Its changes.
+    pub changes: usize,
+    /// Changes no verified signature covers.
+    pub unproven: usize,
+}
+
 /// One change of a document, as `kp doc blame` shows it.
 #[derive(Debug, Clone)]
 pub struct Blame {
@@ -817,6 +826,24 @@ impl Repo {
         self.when_durable(id, |loaded| {
             let signed = loaded.signatures(&self.inner, id, |_| true);
             (loaded.doc.save(), loaded.doc.get_heads(), signed)
+        })
+    }
+
+    /// Reads a document as the store holds it (not the loaded copy): fails
+    /// with what is damaged (a checksum, a change that does not load) and
+    /// otherwise says how many changes it has and how many no verified
+    /// signature covers.
+    pub fn check(&self, id: &DocId) -> Result<Checked, RepoError> {
+        let (mut doc, _) = self.inner.load(id)?;
+        let stored = doc.get_changes_meta(&[]).len();
+        let unproven = self
+            .changes(id, true)?
+            .iter()
+            .filter(|b| !b.verified)
+            .count();
+        Ok(Checked {
+            changes: stored,
+            unproven,
         })
     }
 
