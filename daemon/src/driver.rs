@@ -67,8 +67,8 @@ pub(crate) enum Exec {
 pub(crate) trait Observer: Send + Sync {
     /// A message of `bytes` went in (`incoming`) or out.
     fn counted(&self, bytes: u64, incoming: bool);
-    /// The number of shared documents the peer is behind on.
-    fn behind(&self, documents: usize);
+    /// How far apart the node and the peer are, as of a tick.
+    fn lag(&self, lag: kp_sync::Lag);
     /// False once the peer may no longer take part (it was unpinned).
     fn allowed(&self) -> bool;
 }
@@ -289,7 +289,7 @@ async fn exchange(
                         tracing::warn!(peer = %s.peer().short(), "could not save sync states: {e}");
                     }
                     match s.tick() {
-                        Ok((frames, behind)) => (Ok(frames), Some(behind)),
+                        Ok((frames, lag)) => (Ok(frames), Some(lag)),
                         Err(e) => (Err(e), None),
                     }
                 }
@@ -297,9 +297,9 @@ async fn exchange(
         })
         .await?;
         *slot = Some(session);
-        let (result, behind) = result?;
-        if let Some(n) = behind {
-            observer.behind(n);
+        let (result, lag) = result?;
+        if let Some(lag) = lag {
+            observer.lag(lag);
         }
         replies.extend(result?);
     }

@@ -264,6 +264,13 @@ impl Collector for NodeCollector {
         )?;
         gauges(
             &mut e,
+            "peer_documents_missing",
+            "Shared documents where the partner has changes this node has not yet",
+            None,
+            &series(&|p| p.missing as f64),
+        )?;
+        gauges(
+            &mut e,
             "peer_since_last_exchange",
             "Time since the last frame from the partner (-1: never)",
             Some(&Unit::Seconds),

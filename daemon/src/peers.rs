@@ -83,6 +83,13 @@ pub struct PeerInfo {
     /// Shared documents whose latest changes here the peer has not confirmed
     /// (as of the last session).
     pub behind: u64,
+    /// Shared documents where the peer has changes this node has not yet.
+    pub missing: u64,
+    /// Documents shared with the peer (as of the last session).
+    pub shared: u64,
+    /// The most documents missing since this catch-up began (0: none
+    /// running): `missing` of it is how far the catch-up has come.
+    pub catching_up_from: u64,
     /// Set when the last failure was a refusal an operator can fix.
     pub refusal: Option<Refusal>,
 }
@@ -100,6 +107,9 @@ impl PeerInfo {
             bytes_out: 0,
             last_error: String::new(),
             behind: 0,
+            missing: 0,
+            shared: 0,
+            catching_up_from: 0,
             refusal: None,
         }
     }
@@ -948,9 +958,18 @@ impl driver::Observer for Observed<'_> {
         })
     }
 
-    fn behind(&self, documents: usize) {
-        self.peers
-            .update(&self.peer, |p| p.behind = documents as u64)
+    fn lag(&self, lag: kp_sync::Lag) {
+        self.peers.update(&self.peer, |p| {
+            p.behind = lag.peer_behind as u64;
+            p.missing = lag.missing as u64;
+            p.shared = lag.shared as u64;
+            if p.catching_up_from < lag.missing as u64 {
+                p.catching_up_from = lag.missing as u64;
+            }
+            if lag.missing == 0 {
+                p.catching_up_from = 0;
+            }
+        })
     }
 
     fn allowed(&self) -> bool {

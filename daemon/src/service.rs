@@ -1329,6 +1329,10 @@ fn peer_reply(p: PeerInfo) -> pb::Peer {
         bytes_out: p.bytes_out,
         last_error: p.last_error,
         documents_behind: p.behind,
+        documents_missing: p.missing,
+        documents_shared: p.shared,
+        catching_up_from: p.catching_up_from,
+        in_sync: p.sessions > 0 && p.behind == 0 && p.missing == 0,
         refusal: p.refusal.map(|r| pb::peer::Refusal {
             reason: r.reason().into(),
             refused_by: r.refused_by().to_string(),

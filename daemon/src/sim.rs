@@ -115,7 +115,7 @@ struct Quiet;
 
 impl Observer for Quiet {
     fn counted(&self, _: u64, _: bool) {}
-    fn behind(&self, _: usize) {}
+    fn lag(&self, _: kp_sync::Lag) {}
     fn allowed(&self) -> bool {
         true
     }

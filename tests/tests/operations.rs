@@ -526,6 +526,23 @@ fn a_running_node_backed_up_is_restored_in_a_new_directory_and_catches_up() {
     assert_eq!(restored.json(&["user", "list"])["users"][0]["name"], "ana");
     // It dials its partner again and catches up.
     wait_body(&restored, &draft, "Written at B");
+    // Its partners list says so, and --watch returns once all are in sync.
+    let watched = restored.kp(&["--json", "peer", "list", "--watch", "--timeout", "30"]);
+    assert!(
+        watched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&watched.stdout).expect("JSON");
+    let peer = &list["peers"][0];
+    assert_eq!(peer["in_sync"], true, "{list}");
+    assert_eq!(peer["documents_shared"], 2, "{list}");
+    assert_eq!(peer["documents_missing"], 0, "{list}");
+    assert!(
+        restored
+            .ok(&["status"])
+            .contains("1 connected, all in sync")
+    );
     // And what it writes reaches B.
     std::fs::write(
         &text,

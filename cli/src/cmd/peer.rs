@@ -21,9 +21,23 @@ pub(super) enum PeerCmd {
         /// host:port where the partner accepts connections.
         address: Option<String>,
     },
-    /// List partner nodes: connected or not, last seen, traffic, how many shared
-    /// documents each has yet to catch up on (BEHIND), last error.
-    List,
+    /// List partner nodes: connected or not, last seen, traffic, whether every
+    /// shared document is the same on both sides (SYNC: in sync, or how many
+    /// documents the partner has yet to take and how many this node has yet
+    /// to fetch), last error.
+    #[command(after_help = "\
+Examples:
+  kp peer list
+  kp peer list --watch     (until every connected partner is in sync, with a bar per catch-up)")]
+    List {
+        /// Follow the partners, a line each, until every connected one is in
+        /// sync (at most --timeout seconds).
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: give up after this many seconds (exit 1).
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        timeout: u64,
+    },
     /// Unpin a partner added with `kp peer add`, and disconnect it.
     Remove {
         /// The partner's node id.
@@ -49,13 +63,11 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: PeerCmd) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        PeerCmd::List => {
-            let list = ctx
-                .api
-                .list_peers(pb::ListPeersRequest {})
-                .await
-                .map_err(refused)?
-                .into_inner();
+        PeerCmd::List { watch, timeout } => {
+            let mut list = peers(ctx).await?;
+            if watch {
+                list = follow(ctx, list, timeout).await?;
+            }
             emit(ctx.json, &list, print_peers)
         }
         PeerCmd::Remove { id } => {
@@ -70,6 +82,119 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: PeerCmd) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+    }
+}
+
+async fn peers(ctx: &mut Ctx) -> anyhow::Result<pb::PeerList> {
+    Ok(ctx
+        .api
+        .list_peers(pb::ListPeersRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner())
+}
+
+/// A partner's sync state in a few words.
+fn sync_words(p: &pb::Peer) -> String {
+    if p.in_sync {
+        return format!("in sync ({} documents)", p.documents_shared);
+    }
+    if !p.connected && p.documents_shared == 0 {
+        return "-".into();
+    }
+    let mut parts = Vec::new();
+    if p.documents_behind > 0 {
+        parts.push(format!("{} to send", p.documents_behind));
+    }
+    if p.documents_missing > 0 {
+        parts.push(format!("{} to fetch", p.documents_missing));
+    }
+    if parts.is_empty() {
+        "not connected".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A bar of `width` for `done` of `total`.
+fn bar(done: u64, total: u64, width: usize) -> String {
+    let filled = if total == 0 {
+        width
+    } else {
+        (done.min(total) as usize * width) / total as usize
+    };
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled))
+}
+
+/// Polls the partners until every connected one is in sync; a line each on
+/// standard error (redrawn on a terminal), with a bar while one catches up.
+async fn follow(
+    ctx: &mut Ctx,
+    mut list: pb::PeerList,
+    timeout: u64,
+) -> anyhow::Result<pb::PeerList> {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    let mut drawn = 0usize;
+    let mut last = String::new();
+    loop {
+        if list.peers.is_empty() {
+            // Nothing to wait for.
+            return Ok(list);
+        }
+        let connected: Vec<&pb::Peer> = list.peers.iter().filter(|p| p.connected).collect();
+        let lines: Vec<String> = list
+            .peers
+            .iter()
+            .map(|p| {
+                let name = if p.name.is_empty() {
+                    p.node_id.chars().take(10).collect()
+                } else {
+                    p.name.clone()
+                };
+                if p.catching_up_from > 0 {
+                    let done = p.catching_up_from - p.documents_missing;
+                    format!(
+                        "{name}: catching up {} {done}/{} documents",
+                        bar(done, p.catching_up_from, 20),
+                        p.catching_up_from
+                    )
+                } else {
+                    format!(
+                        "{name}: {}",
+                        if p.connected {
+                            sync_words(p)
+                        } else {
+                            "not connected".into()
+                        }
+                    )
+                }
+            })
+            .collect();
+        let text = lines.join("\n");
+        if terminal {
+            if drawn > 0 {
+                eprint!("\x1b[{drawn}A");
+            }
+            for l in &lines {
+                eprintln!("\x1b[2K{l}");
+            }
+            drawn = lines.len();
+        } else if text != last {
+            eprintln!("{text}");
+        }
+        last = text;
+        if !connected.is_empty() && connected.iter().all(|p| p.in_sync) {
+            return Ok(list);
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "not every connected partner is in sync after {timeout} s (kp peer list says where each stands)"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        list = peers(ctx).await?;
     }
 }
 
@@ -102,7 +227,7 @@ fn print_peers(list: &pb::PeerList) -> anyhow::Result<()> {
                 },
                 time(p.last_seen),
                 format!("{} / {}", p.bytes_in, p.bytes_out),
-                p.documents_behind.to_string(),
+                sync_words(p),
                 one_line(&p.last_error, 60),
             ]
         })
@@ -115,7 +240,7 @@ fn print_peers(list: &pb::PeerList) -> anyhow::Result<()> {
             "CONNECTED",
             "LAST SEEN",
             "BYTES IN / OUT",
-            "BEHIND",
+            "SYNC",
             "LAST ERROR",
         ],
         &rows,

@@ -14,6 +14,33 @@ pub(super) async fn handle(ctx: &mut Ctx) -> anyhow::Result<()> {
         .await
         .map_err(refused)?
         .into_inner();
+    let peers = ctx
+        .api
+        .list_peers(pb::ListPeersRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner()
+        .peers;
+    let connected = peers.iter().filter(|p| p.connected).count();
+    let partners = if peers.is_empty() {
+        "none (kp peer add)".to_owned()
+    } else {
+        let (send, fetch): (u64, u64) = peers
+            .iter()
+            .filter(|p| p.connected)
+            .fold((0, 0), |(s, f), p| {
+                (s + p.documents_behind, f + p.documents_missing)
+            });
+        let state = if connected == 0 {
+            String::new()
+        } else if send == 0 && fetch == 0 && peers.iter().filter(|p| p.connected).all(|p| p.in_sync)
+        {
+            ", all in sync".to_owned()
+        } else {
+            format!(", {send} documents to send, {fetch} to fetch (kp peer list --watch)")
+        };
+        format!("{} pinned, {connected} connected{state}", peers.len())
+    };
     emit(ctx.json, &s, |s| {
         let author = if s.default_author.is_empty() {
             "(none: pass --author or set KP_AUTHOR)".to_owned()
@@ -52,6 +79,7 @@ pub(super) async fn handle(ctx: &mut Ctx) -> anyhow::Result<()> {
                         (true, true) => "off ([metrics] listen in kpd.toml)".into(),
                     },
                 ],
+                vec!["partners".into(), partners.clone()],
                 vec!["incarnation".into(), s.incarnation.to_string()],
                 vec!["up".into(), format!("{} s", s.uptime_secs)],
                 vec![

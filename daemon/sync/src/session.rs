@@ -207,6 +207,25 @@ pub(crate) fn accept_in_held_space(
     (members, accept)
 }
 
+/// How far apart this node and a peer are on the documents they share, as of
+/// a tick.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lag {
+    /// Documents shared with the peer.
+    pub shared: usize,
+    /// Shared documents whose latest changes here the peer has not confirmed.
+    pub peer_behind: usize,
+    /// Shared documents where the peer has changes this node has not yet.
+    pub missing: usize,
+}
+
+impl Lag {
+    /// Whether both hold the same of every shared document.
+    pub fn in_sync(&self) -> bool {
+        self.peer_behind == 0 && self.missing == 0
+    }
+}
+
 /// The replication state of one session with one peer.
 pub struct Session {
     repo: Repo,
@@ -462,11 +481,28 @@ impl Session {
     /// behind on and that no frame has been about for a few ticks,
     /// with the sync protocol's in-flight mark cleared. Whatever the cause of a
     /// stalled exchange (a reply that was not made because the document was
-    /// changing at that moment, say), it resumes. Returns the frames and the
-    /// number of documents the peer is behind on.
-    pub fn tick(&mut self) -> Result<(Vec<rp::Frame>, usize), SyncError> {
+    /// changing at that moment, say), it resumes. Returns the frames and how
+    /// far apart the two are.
+    pub fn tick(&mut self) -> Result<(Vec<rp::Frame>, Lag), SyncError> {
         self.ticks += 1;
         let behind = self.behind_ids();
+        // Of those, the ones where the peer has changes this node lacks.
+        let missing = behind
+            .iter()
+            .filter(|id| {
+                let Some(theirs) = self.theirs.get(id) else {
+                    return false;
+                };
+                let heads: Vec<automerge::ChangeHash> = theirs
+                    .iter()
+                    .filter_map(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+                    .map(automerge::ChangeHash)
+                    .collect();
+                self.repo
+                    .read(id, |doc| !doc.get_missing_deps(&heads).is_empty())
+                    .unwrap_or(false)
+            })
+            .count();
         let mut out = Vec::new();
         for id in &behind {
             let quiet = self
@@ -482,7 +518,12 @@ impl Session {
             self.state(id).in_flight = false;
             out.extend(self.offer(*id, space)?);
         }
-        Ok((out, behind.len()))
+        let lag = Lag {
+            shared: self.mine.len(),
+            peer_behind: behind.len(),
+            missing,
+        };
+        Ok((out, lag))
     }
 
     /// The first frame: a compact summary of what this node holds of the spaces
