@@ -224,12 +224,20 @@ impl Collector for NodeCollector {
             h.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
                 state.rounds.seconds,
                 state.rounds.count,
+                // Per bucket, as the encoder sums them up; the rest over the
+                // last bound.
                 &state
                     .rounds
                     .buckets
                     .iter()
                     .copied()
-                    .chain([(f64::INFINITY, state.rounds.count)])
+                    .chain([(
+                        f64::INFINITY,
+                        state
+                            .rounds
+                            .count
+                            .saturating_sub(state.rounds.buckets.iter().map(|(_, n)| n).sum()),
+                    )])
                     .collect::<Vec<_>>(),
                 None,
             )?;

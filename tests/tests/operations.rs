@@ -368,6 +368,15 @@ fn metrics_are_scraped_from_a_running_node_and_move_as_it_works() {
         after["kp_commit_rounds_total"]
     );
     assert!(after["kp_commit_round_duration_seconds_sum"] > 0.0);
+    // The buckets add up: the last is every round.
+    assert_eq!(
+        after["kp_commit_round_duration_seconds_bucket{le=\"+Inf\"}"],
+        after["kp_commit_rounds_total"]
+    );
+    assert!(
+        after["kp_commit_round_duration_seconds_bucket{le=\"0.0001\"}"]
+            <= after["kp_commit_round_duration_seconds_bucket{le=\"1.0\"}"]
+    );
     let plugin = "plugin=\"remittance-indicators\"";
     assert_eq!(
         after[&format!("kp_plugin_runs_total{{{plugin},outcome=\"ok\"}}")],

@@ -599,7 +599,8 @@ pub struct Rounds {
     /// Their total time, in seconds.
     pub seconds: f64,
     /// For each of [`ROUND_BUCKETS`], the rounds that took at most that long
-    /// (cumulative, as a histogram's buckets).
+    /// and longer than the bound before (rounds over the last bound are in
+    /// `count` only).
     pub buckets: Vec<(f64, u64)>,
 }
 
@@ -1159,14 +1160,10 @@ impl Repo {
     pub fn rounds(&self) -> Rounds {
         use std::sync::atomic::Ordering::Relaxed;
         let r = &self.inner.rounds;
-        let mut total = 0;
         let buckets = ROUND_BUCKETS
             .iter()
             .zip(&r.buckets)
-            .map(|(b, n)| {
-                total += n.load(Relaxed);
-                (*b, total)
-            })
+            .map(|(b, n)| (*b, n.load(Relaxed)))
             .collect();
         Rounds {
             count: r.count.load(Relaxed),
