@@ -125,6 +125,11 @@ struct KindLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PeerLabel {
     peer: String,
 }
@@ -313,6 +318,27 @@ impl Collector for NodeCollector {
             "1 when the partner's last session was refused for a reason an operator can fix",
             None,
             &series(&|p| f64::from(u8::from(p.refusal.is_some()))),
+        )?;
+        let refusals: Vec<(ReasonLabel, u64)> = state
+            .refusals
+            .iter()
+            .map(|(r, n)| {
+                (
+                    ReasonLabel {
+                        reason: (*r).to_owned(),
+                    },
+                    *n,
+                )
+            })
+            .collect();
+        counters(
+            &mut e,
+            "refusals",
+            "Partner connections and sessions refused, by reason (not_pinned, \
+             certificate_refused_there, tls, tls_timeout, session_rate, protocol, hello, \
+             dial_not_pinned_there, dial_wrong_node)",
+            None,
+            &refusals,
         )?;
         gauge(
             &mut e,

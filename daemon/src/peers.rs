@@ -341,6 +341,8 @@ struct Inner {
     handshake: Handshake,
     /// Presence between this node's clients and its partners' clients.
     presence: Arc<crate::web::Presence>,
+    /// Connections and sessions refused, by reason, since the node started.
+    refusals: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// The partner nodes of this node. Cheap to clone.
@@ -480,6 +482,7 @@ impl Peers {
                 limits,
                 handshake,
                 presence: Arc::default(),
+                refusals: Mutex::new(BTreeMap::new()),
             }),
         })
     }
@@ -514,6 +517,28 @@ impl Peers {
         for id in ids {
             self.start_dialer(id);
         }
+    }
+
+    /// Counts a refusal for `reason` (a short fixed word: a metric label).
+    fn refused(&self, reason: &'static str) {
+        *self
+            .inner
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Connections and sessions refused since the node started, by reason.
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        self.inner
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(r, n)| (*r, *n))
+            .collect()
     }
 
     /// All peers, in id order.
@@ -624,6 +649,7 @@ impl Peers {
             recent.pop_front();
         }
         if recent.len() >= SESSIONS_PER_MINUTE {
+            self.refused("session_rate");
             if recent.len() == SESSIONS_PER_MINUTE {
                 tracing::warn!(peer = %peer.short(), "refusing sessions: more than {SESSIONS_PER_MINUTE} a minute");
                 // Mark the window as logged without admitting anything.
@@ -660,6 +686,10 @@ impl Peers {
             match outcome {
                 Ok(()) => {}
                 Err(Failure::Refused(r)) => {
+                    self.refused(match r {
+                        Refusal::NotPinnedThere { .. } => "dial_not_pinned_there",
+                        Refusal::WrongNode { .. } => "dial_wrong_node",
+                    });
                     let due = self.due(Noted::Dial(id, r.clone()));
                     log_refusal(due, &format!("connection to {address} refused: {r}"));
                     self.update(&id, |p| {
@@ -882,6 +912,7 @@ impl Peers {
                         }
                         Ok(Err(e)) => peers.log_refused(from, e),
                         Err(_) => {
+                            peers.refused("tls_timeout");
                             let due = peers.due(Noted::FailedFrom(from.ip()));
                             log_refusal(
                                 due,
@@ -917,6 +948,11 @@ impl Peers {
     /// Logs why the listener refused a connection from `from`: once per node
     /// (or host) and window as a warning, then at debug level.
     fn log_refused(&self, from: std::net::SocketAddr, e: transport::AcceptError) {
+        self.refused(match e {
+            transport::AcceptError::NotPinned(_) => "not_pinned",
+            transport::AcceptError::NotExpected => "certificate_refused_there",
+            _ => "tls",
+        });
         match e {
             transport::AcceptError::NotPinned(id) => log_refusal(
                 self.due(Noted::Stranger(id)),
@@ -1055,6 +1091,7 @@ impl Replication for Peers {
         if let Some(rp::frame::Body::Hello(h)) = &first.body
             && h.protocol != PROTOCOL
         {
+            self.refused("protocol");
             tracing::warn!(peer = %peer.short(), protocol = h.protocol, "refused a peer speaking another protocol version");
             let refusal = rp::Frame {
                 body: Some(rp::frame::Body::Refusal(rp::Refusal {
@@ -1072,6 +1109,7 @@ impl Replication for Peers {
         let said = match self.accept_hello(&peer, first) {
             Ok(said) => said,
             Err(e) => {
+                self.refused("hello");
                 tracing::warn!(peer = %peer.short(), "refused a session: {e}");
                 return Err(Status::invalid_argument(e.to_string()));
             }

@@ -57,6 +57,8 @@ pub(crate) struct MetricsState {
     pub(crate) store_bytes: u64,
     pub(crate) rounds: kp_repo::Rounds,
     pub(crate) peers: Vec<PeerInfo>,
+    /// Connections and sessions refused, by reason.
+    pub(crate) refusals: Vec<(&'static str, u64)>,
     pub(crate) web_sessions: u64,
     /// Unix seconds.
     pub(crate) now: i64,
@@ -150,6 +152,7 @@ impl Service {
             store_bytes: self.repo.size_on_disk(),
             rounds: self.repo.rounds(),
             peers: self.peers.list(),
+            refusals: self.peers.refusals(),
             web_sessions: self.accounts.list().iter().map(|a| a.sessions as u64).sum(),
             now: now_secs(),
         }

@@ -392,6 +392,21 @@ fn metrics_are_scraped_from_a_running_node_and_move_as_it_works() {
             .map(|(_, v)| v)
             .sum::<f64>()
     );
+    // A node A never pinned dials it: refused, and counted by reason.
+    let stranger = Kpd::listening();
+    let (a_id, a_addr) = a.identity();
+    stranger.ok(&["peer", "add", &a_id, &a_addr]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = scrape(&url);
+        if m.get("kp_refusals_total{reason=\"not_pinned\"}")
+            .is_some_and(|n| *n >= 1.0)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no refusal counted: {m:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // No series names a document or a person.
     for key in after.keys() {
         assert!(!key.contains(&dataset) && !key.contains(&space), "{key}");
