@@ -847,24 +847,31 @@ impl Peers {
         let durable = repo.subscribe();
         let session = kp_sync::Session::new(repo.clone(), self.inner.key.id(), peer);
         let observer = Observed { peers: self, peer };
-        let result = driver::run(
-            session,
-            &repo,
-            inbound,
-            out,
-            durable,
-            &observer,
-            self.inner.limits.with_peer_idle(peer_idle),
-            driver::Exec::Blocking,
-            Some(&*self.inner.presence).filter(|_| takes_presence),
+        // Every line the session logs carries the partner and the session
+        // (a number of this node's, counted from its start).
+        let number = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let span = tracing::info_span!("session", peer = %peer.short(), session = number);
+        let result = tracing::Instrument::instrument(
+            driver::run(
+                session,
+                &repo,
+                inbound,
+                out,
+                durable,
+                &observer,
+                self.inner.limits.with_peer_idle(peer_idle),
+                driver::Exec::Blocking,
+                Some(&*self.inner.presence).filter(|_| takes_presence),
+            ),
+            span,
         )
         .await;
         self.update(&peer, |p| p.sessions = p.sessions.saturating_sub(1));
         match &result {
-            Ok(()) => tracing::info!(peer = %peer.short(), "disconnected"),
+            Ok(()) => tracing::info!(peer = %peer.short(), session = number, "disconnected"),
             // A peer that breaks the protocol, stalls or floods, or a link that
             // fails: worth an operator's attention either way.
-            Err(e) => tracing::warn!(peer = %peer.short(), "session ended: {e}"),
+            Err(e) => tracing::warn!(peer = %peer.short(), session = number, "session ended: {e}"),
         }
         result
     }
@@ -975,6 +982,9 @@ impl Peers {
         }
     }
 }
+
+/// Sessions this node has run since it started (each one's number in the log).
+static SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Accounts a session's traffic and progress in the peer list.
 struct Observed<'a> {
