@@ -26,7 +26,7 @@ use super::{
 use kp_core::ids::DocId;
 
 /// The store's format: the layout this file describes. A store records its
-/// format under [`FORMAT_KEY`]; a store written by a newer kpd is refused, and
+/// format under the key `store-format`; a store written by a newer kpd is refused, and
 /// an older one is brought up to date by [`MIGRATIONS`], one step at a time,
 /// the format recorded after each (so an upgrade cut short resumes). A store
 /// made before formats were recorded is format 1.
