@@ -6,6 +6,7 @@
 pub(crate) mod audience;
 pub(crate) mod backup;
 pub(crate) mod events;
+pub(crate) mod verify;
 pub(crate) mod workflow;
 
 use std::collections::{BTreeMap, HashMap};

@@ -499,10 +499,7 @@ impl Service {
             .cloned()
             .unwrap_or_default();
         let bars = self.figure_data(&r.space, &text);
-        let figures: export::Figures = bars
-            .iter()
-            .map(|(dest, (table, b))| (dest.clone(), export::bar_chart_svg(table, b, "")))
-            .collect();
+        let figures = drawn(&bars);
         let doc = export::Export {
             pdf_link: req.pdf_link,
             figures: &figures,
@@ -542,10 +539,7 @@ impl Service {
     /// analyses they name: only analyses of the same space, so a page never
     /// shows another working group's data.
     pub(crate) fn figures_for(&self, space: &DocId, text: &str) -> export::Figures {
-        self.figure_data(space, text)
-            .into_iter()
-            .map(|(dest, (table, bars))| (dest, kp_model::export::bar_chart_svg(&table, &bars, "")))
-            .collect()
+        drawn(&self.figure_data(space, text))
     }
 
     /// The bars of the figures `text` (a draft of `space`) names, as
@@ -834,6 +828,13 @@ impl Service {
             drafts_counted: counted,
         })
     }
+}
+
+/// Figures' bars drawn as SVG, by the same addresses.
+fn drawn(bars: &crate::pdf::FigureData) -> export::Figures {
+    bars.iter()
+        .map(|(dest, (table, b))| (dest.clone(), export::bar_chart_svg(table, b, "")))
+        .collect()
 }
 
 /// The ids of the drafts of `spaces`.
