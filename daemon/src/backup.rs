@@ -182,10 +182,10 @@ fn restore_into(
                 let signed = kp_sync::from_wire(&whole.signatures).map_err(|e| not(&e))?;
                 let accept =
                     |_: &mut automerge::AutoCommit, _: &[kp_core::authorship::Link]| Ok(());
-                let (ticket, _) = r
+                let (taken, _) = r
                     .import(&id, &whole.document, &signed, &accept)
                     .map_err(|e| RestoreError::Io(format!("document {id}: {e}")))?;
-                tickets.push(ticket);
+                tickets.push(taken.ticket);
                 done += 1;
                 progress(done, manifest.as_ref().map_or(0, |m| m.documents));
             }

@@ -67,6 +67,8 @@ pub(crate) enum Exec {
 pub(crate) trait Observer: Send + Sync {
     /// A message of `bytes` went in (`incoming`) or out.
     fn counted(&self, bytes: u64, incoming: bool);
+    /// Changes went in or out (counted by the session since the last call).
+    fn edits(&self, edits: kp_sync::Edits);
     /// How far apart the node and the peer are, as of a tick.
     fn lag(&self, lag: kp_sync::Lag);
     /// False once the peer may no longer take part (it was unpinned).
@@ -278,7 +280,7 @@ async fn exchange(
         }
         let session = slot.take().ok_or_else(no_session)?;
         let saver = repo.clone();
-        let (session, result) = step(exec, repo, session, move |s| {
+        let (mut session, result) = step(exec, repo, session, move |s| {
             match work {
                 Work::Frames(f) => (s.receive_in_rounds(f, |t| wait_all(&saver, t)), None),
                 Work::Changed(ids) => (s.changed(ids.as_deref().map(|v| v.as_slice())), None),
@@ -296,6 +298,10 @@ async fn exchange(
             }
         })
         .await?;
+        let edits = session.take_edits();
+        if edits != kp_sync::Edits::default() {
+            observer.edits(edits);
+        }
         *slot = Some(session);
         let (result, lag) = result?;
         if let Some(lag) = lag {

@@ -295,23 +295,38 @@ impl Collector for NodeCollector {
                 }
             }),
         )?;
-        let bytes_in: Vec<(PeerLabel, u64)> = peers.iter().map(|p| (peer(p), p.bytes_in)).collect();
-        counters(
-            &mut e,
-            "peer_received",
-            "Bytes received from the partner",
-            Some(&Unit::Bytes),
-            &bytes_in,
-        )?;
-        let bytes_out: Vec<(PeerLabel, u64)> =
-            peers.iter().map(|p| (peer(p), p.bytes_out)).collect();
-        counters(
-            &mut e,
-            "peer_sent",
-            "Bytes sent to the partner",
-            Some(&Unit::Bytes),
-            &bytes_out,
-        )?;
+        type Count = fn(&crate::peers::PeerInfo) -> u64;
+        let traffic: [(&str, &str, Option<&Unit>, Count); 4] = [
+            (
+                "peer_received",
+                "Bytes received from the partner",
+                Some(&Unit::Bytes),
+                |p| p.bytes_in,
+            ),
+            (
+                "peer_sent",
+                "Bytes sent to the partner",
+                Some(&Unit::Bytes),
+                |p| p.bytes_out,
+            ),
+            (
+                "peer_edits_received",
+                "Changes (edits) from the partner that were new here",
+                None,
+                |p| p.edits_in,
+            ),
+            (
+                "peer_edits_sent",
+                "Changes (edits) carried to the partner (a document sent whole counts all \
+                 of its changes)",
+                None,
+                |p| p.edits_out,
+            ),
+        ];
+        for (name, help, unit, count) in traffic {
+            let series: Vec<(PeerLabel, u64)> = peers.iter().map(|p| (peer(p), count(p))).collect();
+            counters(&mut e, name, help, unit, &series)?;
+        }
         gauges(
             &mut e,
             "peer_refused",

@@ -78,6 +78,11 @@ pub struct PeerInfo {
     pub bytes_in: u64,
     /// Bytes sent to it.
     pub bytes_out: u64,
+    /// Changes (edits) from it that were new here, since the node started.
+    pub edits_in: u64,
+    /// Changes (edits) carried to it, since the node started (a document sent
+    /// whole counts all of its changes).
+    pub edits_out: u64,
     /// The last failure.
     pub last_error: String,
     /// Shared documents whose latest changes here the peer has not confirmed
@@ -105,6 +110,8 @@ impl PeerInfo {
             last_seen: 0,
             bytes_in: 0,
             bytes_out: 0,
+            edits_in: 0,
+            edits_out: 0,
             last_error: String::new(),
             behind: 0,
             missing: 0,
@@ -1001,6 +1008,13 @@ impl driver::Observer for Observed<'_> {
             } else {
                 p.bytes_out += bytes;
             }
+        })
+    }
+
+    fn edits(&self, edits: kp_sync::Edits) {
+        self.peers.update(&self.peer, |p| {
+            p.edits_in += edits.received;
+            p.edits_out += edits.sent;
         })
     }
 

@@ -1331,6 +1331,8 @@ fn peer_reply(p: PeerInfo) -> pb::Peer {
         last_seen: p.last_seen,
         bytes_in: p.bytes_in,
         bytes_out: p.bytes_out,
+        edits_in: p.edits_in,
+        edits_out: p.edits_out,
         last_error: p.last_error,
         documents_behind: p.behind,
         documents_missing: p.missing,

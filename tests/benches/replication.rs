@@ -814,7 +814,11 @@ fn reconnect_many(rt: &Runtime, many: usize, long: &[&[Patch]]) -> Reconnect {
             s.spawn(move || {
                 let mut last = None;
                 for id in docs.iter().skip(t).step_by(8) {
-                    let (bytes, _, signed) = a.repo.saved(id).expect("saved").expect("durable");
+                    let kp_repo::Saved {
+                        document: bytes,
+                        signed,
+                        ..
+                    } = a.repo.saved(id).expect("saved").expect("durable");
                     last = Some(
                         b.repo
                             .import(id, &bytes, &signed, &|_, _| Ok(()))
@@ -823,7 +827,7 @@ fn reconnect_many(rt: &Runtime, many: usize, long: &[&[Patch]]) -> Reconnect {
                     );
                 }
                 if let Some(t) = last {
-                    b.repo.wait(t).expect("durable");
+                    b.repo.wait(t.ticket).expect("durable");
                 }
             });
         }
@@ -1079,7 +1083,7 @@ fn clone_phase(rt: &Runtime, sizes: &Sizes, long: &[&[Patch]]) {
     compact_all(&a.repo, &docs);
     let saved: Vec<Vec<u8>> = docs
         .iter()
-        .map(|id| a.repo.saved(id).expect("saved").expect("durable").0)
+        .map(|id| a.repo.saved(id).expect("saved").expect("durable").document)
         .collect();
     let save_sum: u64 = saved.iter().map(|s| s.len() as u64).sum();
     println!(
@@ -1156,12 +1160,16 @@ sum of save() {:.0} KiB; written in {:.1} s",
     drop(unchecked);
     drop(checked);
     // The same, with the space document already there.
-    let (bytes, _, signed) = a.repo.saved(&space).expect("saved").expect("durable");
+    let kp_repo::Saved {
+        document: bytes,
+        signed,
+        ..
+    } = a.repo.saved(&space).expect("saved").expect("durable");
     let (ticket, _) = b
         .repo
         .import(&space, &bytes, &signed, &|_, _| Ok(()))
         .expect("imported");
-    b.repo.wait(ticket).expect("durable");
+    b.repo.wait(ticket.ticket).expect("durable");
     let (kp, relayed, meter) = clone_kp(rt, (&a, &address), &mut b, &docs, PHASE_LIMIT);
     clone_line("to a node holding only the space:", &kp);
     let sm = clone_samod(rt, &saved);
@@ -1260,7 +1268,9 @@ fn latency_phase(rt: &Runtime, sizes: &Sizes, trace: Option<&[Patch]>) {
             sizes.edits_big,
             Duration::from_millis(200),
         );
-        let (saved, _, _) = a.repo.saved(&big_id).expect("saved").expect("durable");
+        let kp_repo::Saved {
+            document: saved, ..
+        } = a.repo.saved(&big_id).expect("saved").expect("durable");
         let raw = chain_raw(&saved, warm, sizes.edits_big);
         let (kp50, kp99) = (percentile(&big_times, 0.5), percentile(&big_times, 0.99));
         let (raw50, raw99) = (percentile(&raw, 0.5), percentile(&raw, 0.99));

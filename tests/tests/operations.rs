@@ -362,6 +362,54 @@ fn metrics_are_scraped_from_a_running_node_and_move_as_it_works() {
     assert_eq!(after[&format!("kp_peer_connected{peer}")], 1.0);
     assert!(after[&format!("kp_peer_received_bytes_total{peer}")] > 0.0);
     assert!(after[&format!("kp_peer_since_last_exchange_seconds{peer}")] >= 0.0);
+    // Edits each way: the space, the dataset and the analysis went out, as
+    // many changes as B took in from A.
+    let sent = after[&format!("kp_peer_edits_sent_total{peer}")];
+    assert!(sent >= 3.0, "{after:?}");
+    let (a_id, a_addr) = a.identity();
+    let from_a = |b: &Kpd| {
+        b.json(&["peer", "list"])["peers"]
+            .as_array()
+            .and_then(|l| l.iter().find(|p| p["node_id"] == a_id.as_str()))
+            .map(|p| {
+                (
+                    p["edits_in"].as_u64().unwrap_or(0),
+                    p["edits_out"].as_u64().unwrap_or(0),
+                )
+            })
+            .expect("A in B's peer list")
+    };
+    let (b_took, _) = from_a(&b);
+    assert!(b_took >= 3 && b_took as f64 <= sent, "{b_took} of {sent}");
+    // B writes a draft in the space: A counts in what was new to it, no more
+    // than B sent.
+    let text = b.scratch().join("draft.md");
+    std::fs::write(&text, "Written at B.\n").expect("a file");
+    b.ok(&[
+        "draft",
+        "new",
+        "--space",
+        &space,
+        "--title",
+        "From B",
+        "--file",
+        text.to_str().expect("utf-8"),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = scrape(&url);
+        let got = m[&format!("kp_peer_edits_received_total{peer}")];
+        let (_, b_sent) = from_a(&b);
+        if got >= 1.0 {
+            assert!(got <= b_sent as f64, "A took {got} edits of B's {b_sent}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A took {got} edits of B's {b_sent}: {m:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(after["kp_commit_rounds_total"] > before["kp_commit_rounds_total"]);
     assert_eq!(
         after["kp_commit_round_duration_seconds_count"],
@@ -394,7 +442,6 @@ fn metrics_are_scraped_from_a_running_node_and_move_as_it_works() {
     );
     // A node A never pinned dials it: refused, and counted by reason.
     let stranger = Kpd::listening();
-    let (a_id, a_addr) = a.identity();
     stranger.ok(&["peer", "add", &a_id, &a_addr]);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -226,6 +226,7 @@ fn print_peers(list: &pb::PeerList) -> anyhow::Result<()> {
                     "no".into()
                 },
                 time(p.last_seen),
+                format!("{} / {}", p.edits_in, p.edits_out),
                 format!("{} / {}", p.bytes_in, p.bytes_out),
                 sync_words(p),
                 one_line(&p.last_error, 60),
@@ -239,6 +240,7 @@ fn print_peers(list: &pb::PeerList) -> anyhow::Result<()> {
             "ADDRESS",
             "CONNECTED",
             "LAST SEEN",
+            "EDITS IN / OUT",
             "BYTES IN / OUT",
             "SYNC",
             "LAST ERROR",

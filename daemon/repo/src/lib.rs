@@ -161,9 +161,27 @@ pub struct DocMeta {
     pub sizes: DocSizes,
 }
 
-/// A whole document as `save()` wrote it, its heads, and the signatures of its
-/// actors' tips.
-pub type Saved = (Vec<u8>, Vec<automerge::ChangeHash>, Vec<Attestation>);
+/// A whole document for a peer that has nothing of it (see [`Repo::saved`]).
+#[derive(Debug, Clone)]
+pub struct Saved {
+    /// The document as `save()` wrote it.
+    pub document: Vec<u8>,
+    /// Its heads.
+    pub heads: Vec<automerge::ChangeHash>,
+    /// The signatures of its actors' tips.
+    pub signed: Vec<Attestation>,
+    /// How many changes it holds.
+    pub changes: usize,
+}
+
+/// What a peer's sync message or whole document did here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Taken {
+    /// The round that stores what was new (see [`Repo::wait`]).
+    pub ticket: Ticket,
+    /// How many changes it added (none when all were held already).
+    pub changes: usize,
+}
 
 /// A sync message for a peer, and the signatures that go with it.
 pub type Outgoing = (Vec<u8>, Vec<Attestation>);
@@ -826,7 +844,14 @@ impl Repo {
     pub fn saved(&self, id: &DocId) -> Result<Option<Saved>, RepoError> {
         self.when_durable(id, |loaded| {
             let signed = loaded.signatures(&self.inner, id, |_| true);
-            (loaded.doc.save(), loaded.doc.get_heads(), signed)
+            // Each actor's changes are numbered from 1 without a gap.
+            let changes = loaded.tips().values().map(|(seq, _)| *seq as usize).sum();
+            Saved {
+                document: loaded.doc.save(),
+                heads: loaded.doc.get_heads(),
+                signed,
+                changes,
+            }
         })
     }
 
@@ -909,7 +934,8 @@ impl Repo {
     /// came with them. What they add must be proven by signatures
     /// ([`kp_core::authorship`]) and pass `accept`, which sees the document as it
     /// would be after them (on a copy); otherwise nothing changes. Returns the
-    /// ticket of the round that stores what was new.
+    /// ticket of the round that stores what was new, and how many changes that
+    /// is.
     ///
     /// Several messages are applied as one: the changes of all but the last go in
     /// with one `load_incremental`, then the last message is received. Applying
@@ -922,7 +948,7 @@ impl Repo {
         messages: &[&[u8]],
         signed: &[Attestation],
         accept: Option<&Accept<'_>>,
-    ) -> Result<Ticket, RepoError> {
+    ) -> Result<Taken, RepoError> {
         self.receive(id, state, messages, Proof::Given(signed), accept)
     }
 
@@ -938,6 +964,7 @@ impl Repo {
         accept: &Accept<'_>,
     ) -> Result<Ticket, RepoError> {
         self.receive(id, state, &[message], Proof::Vouch(vouch), Some(accept))
+            .map(|t| t.ticket)
     }
 
     fn receive(
@@ -947,7 +974,7 @@ impl Repo {
         messages: &[&[u8]],
         proof: Proof<'_>,
         accept: Option<&Accept<'_>>,
-    ) -> Result<Ticket, RepoError> {
+    ) -> Result<Taken, RepoError> {
         use automerge::sync::SyncDoc;
         let mut made = Vec::new();
         let decode = |m: &&[u8]| {
@@ -970,7 +997,10 @@ impl Repo {
                 .collect()
         };
         let Some(last) = decoded.pop() else {
-            return Ok(self.inner.pending(id));
+            return Ok(Taken {
+                ticket: self.inner.pending(id),
+                changes: 0,
+            });
         };
         let earlier: Vec<u8> = decoded
             .iter()
@@ -1038,25 +1068,29 @@ impl Repo {
         loaded.doc = trial;
         *state = trial_state;
         drop(loaded);
-        if changed {
-            self.inner.mark_dirty(*id, false)
+        let ticket = if changed {
+            self.inner.mark_dirty(*id, false)?
         } else {
-            Ok(self.inner.pending(id))
-        }
+            self.inner.pending(id)
+        };
+        Ok(Taken {
+            ticket,
+            changes: new.len(),
+        })
     }
 
     /// Takes in a whole document from a peer (a `save()`) with the signatures
     /// of its actors' tips: a new document is added, a known one merged. What
     /// it adds must be proven by the signatures and pass `accept`, which sees
-    /// the result first. Returns the ticket of the round that stores it and the
-    /// heads of what came in (which this node now holds too).
+    /// the result first. Returns the round that stores it with how many changes
+    /// it added, and the heads of what came in (which this node now holds too).
     pub fn import(
         &self,
         id: &DocId,
         bytes: &[u8],
         signed: &[Attestation],
         accept: &Accept<'_>,
-    ) -> Result<(Ticket, Vec<automerge::ChangeHash>), RepoError> {
+    ) -> Result<(Taken, Vec<automerge::ChangeHash>), RepoError> {
         let mut incoming = AutoCommit::load(bytes)
             .map_err(|e| model::ModelError::invalid(format!("not a document: {e}")))?;
         let heads = incoming.get_heads();
@@ -1071,7 +1105,8 @@ impl Repo {
                     .merge(&mut incoming)
                     .map_err(model::ModelError::from)?;
                 if trial.get_heads() == before {
-                    return Ok((self.inner.pending(id), heads));
+                    let ticket = self.inner.pending(id);
+                    return Ok((Taken { ticket, changes: 0 }, heads));
                 }
                 let new = self.inner.prove(id, &mut trial, &before, signed, &none)?;
                 accept(&mut trial, &new)?;
@@ -1079,7 +1114,9 @@ impl Repo {
                     .keep(id, &new, signed, &mut loaded, &slot.encoded)?;
                 loaded.doc = trial;
                 drop(loaded);
-                Ok((self.inner.mark_dirty(*id, false)?, heads))
+                let ticket = self.inner.mark_dirty(*id, false)?;
+                let changes = new.len();
+                Ok((Taken { ticket, changes }, heads))
             }
             Err(RepoError::NotFound(_)) => {
                 let new = self.inner.prove(id, &mut incoming, &[], signed, &none)?;
@@ -1111,7 +1148,9 @@ impl Repo {
                     let entries = std::mem::take(&mut lock(&ours.encoded).signed);
                     lock(&got.encoded).signed.extend_from_slice(&entries);
                 }
-                Ok((self.inner.mark_dirty(*id, false)?, heads))
+                let ticket = self.inner.mark_dirty(*id, false)?;
+                let changes = new.len();
+                Ok((Taken { ticket, changes }, heads))
             }
             Err(e) => Err(e),
         }

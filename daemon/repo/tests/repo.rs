@@ -371,9 +371,13 @@ fn a_refused_sync_message_leaves_nothing_behind() {
         .unwrap(),
     );
     let id = new_draft(&ours, "the text");
-    let (bytes, _, signed) = ours.saved(&id).unwrap().unwrap();
+    let kp_repo::Saved {
+        document: bytes,
+        signed,
+        ..
+    } = ours.saved(&id).unwrap().unwrap();
     let (ticket, _) = theirs.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
-    theirs.wait(ticket).unwrap();
+    theirs.wait(ticket.ticket).unwrap();
     // The peer writes a key, and the message carrying it goes to us.
     let note = ChangeNote::new("Bo", "edit");
     theirs
@@ -470,7 +474,7 @@ fn a_refused_sync_message_leaves_nothing_behind() {
             Some(&|_, _| Ok(())),
         )
         .unwrap();
-    ours.wait(ticket).unwrap();
+    ours.wait(ticket.ticket).unwrap();
     assert_eq!(mark(&ours).as_deref(), Some("\"from the peer\""));
     assert_eq!(
         ours.meta(&id).unwrap().heads,
@@ -531,14 +535,18 @@ fn an_edit_on_an_old_version_keeps_the_nodes_changes_provable() {
         RepoConfig::default(),
     )
     .unwrap();
-    let (bytes, _, signed) = repo.saved(&id).unwrap().unwrap();
+    let kp_repo::Saved {
+        document: bytes,
+        signed,
+        ..
+    } = repo.saved(&id).unwrap().unwrap();
     assert_eq!(
         signed.len(),
         2,
         "one signature per actor: the node's, the derived one"
     );
     let (ticket, _) = peer.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
-    peer.wait(ticket).unwrap();
+    peer.wait(ticket.ticket).unwrap();
     assert!(peer.blame(&id).unwrap().iter().all(|b| b.verified));
     // Without it, the partner refuses the document.
     let other = Repo::open(
@@ -572,7 +580,11 @@ fn partners_signatures_survive_a_restart_and_a_compaction() {
             Ok(())
         })
         .unwrap();
-    let (bytes, _, signed) = author.saved(&id).unwrap().unwrap();
+    let kp_repo::Saved {
+        document: bytes,
+        signed,
+        ..
+    } = author.saved(&id).unwrap().unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let open = || -> Repo {
@@ -580,7 +592,11 @@ fn partners_signatures_survive_a_restart_and_a_compaction() {
         Repo::open(Arc::new(store), node(), RepoConfig::default()).unwrap()
     };
     let relays_to = |relay: &Repo, seed: u8| {
-        let (bytes, _, signed) = relay.saved(&id).unwrap().unwrap();
+        let kp_repo::Saved {
+            document: bytes,
+            signed,
+            ..
+        } = relay.saved(&id).unwrap().unwrap();
         let author_node = NodeKey::from_seed([8; 32]).id();
         assert!(
             signed
@@ -595,13 +611,13 @@ fn partners_signatures_survive_a_restart_and_a_compaction() {
         )
         .unwrap();
         let (ticket, _) = third.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
-        third.wait(ticket).unwrap();
+        third.wait(ticket.ticket).unwrap();
         assert!(third.blame(&id).unwrap().iter().all(|b| b.verified));
     };
     {
         let relay = open();
         let (ticket, _) = relay.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
-        relay.wait(ticket).unwrap();
+        relay.wait(ticket.ticket).unwrap();
         relays_to(&relay, 20);
         relay.shutdown();
     }
@@ -642,7 +658,11 @@ fn clients_vouched_signatures_survive_a_restart_and_a_compaction() {
                 .iter()
                 .all(|b| b.verified && b.node == Some(node().id()))
         );
-        let (bytes, _, signed) = repo.saved(id).unwrap().unwrap();
+        let kp_repo::Saved {
+            document: bytes,
+            signed,
+            ..
+        } = repo.saved(id).unwrap().unwrap();
         let third = Repo::open(
             Arc::new(MemStore::default()),
             NodeKey::from_seed([seed; 32]),
@@ -650,7 +670,7 @@ fn clients_vouched_signatures_survive_a_restart_and_a_compaction() {
         )
         .unwrap();
         let (ticket, _) = third.import(id, &bytes, &signed, &|_, _| Ok(())).unwrap();
-        third.wait(ticket).unwrap();
+        third.wait(ticket.ticket).unwrap();
         let theirs = third.blame(id).unwrap();
         assert!(theirs.iter().all(|b| b.verified), "{theirs:?}");
         assert_eq!(
@@ -661,7 +681,9 @@ fn clients_vouched_signatures_survive_a_restart_and_a_compaction() {
     let id = {
         let repo = open();
         let id = new_draft(&repo, "the text");
-        let (bytes, _, _) = repo.saved(&id).unwrap().unwrap();
+        let kp_repo::Saved {
+            document: bytes, ..
+        } = repo.saved(&id).unwrap().unwrap();
         // A browser with two actors (two tabs, say) edits its copy.
         let mut client = automerge::AutoCommit::load(&bytes)
             .unwrap()

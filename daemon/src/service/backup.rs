@@ -135,7 +135,7 @@ impl Service {
         }
         for id in docs {
             // A document removed meanwhile is simply not in the backup.
-            let Some((bytes, _heads, signed)) = self.repo.saved(&id)? else {
+            let Some(saved) = self.repo.saved(&id)? else {
                 continue;
             };
             let space = self
@@ -148,8 +148,8 @@ impl Service {
             let whole = kp_proto::replication::Whole {
                 doc: id.as_bytes().to_vec(),
                 space,
-                document: bytes,
-                signatures: kp_sync::to_wire(signed),
+                document: saved.document,
+                signatures: kp_sync::to_wire(saved.signed),
             };
             entry(
                 &mut tar,

@@ -417,8 +417,8 @@ fn adopt(
     let signed = vouch(repo, signer, &links, &HashMap::new())?;
     let check = own_changes_in(repo, id, &space);
     let accept = |trial: &mut AutoCommit, new: &[Link]| check(trial, new);
-    let (ticket, _) = repo.import(id, &doc.save(), &signed, &accept)?;
-    repo.wait(ticket)
+    let (taken, _) = repo.import(id, &doc.save(), &signed, &accept)?;
+    repo.wait(taken.ticket)
 }
 
 /// This node's signatures of the tips of the client actors of `new`, in

@@ -219,6 +219,18 @@ pub struct Lag {
     pub missing: usize,
 }
 
+/// Changes (edits) that went each way in a session, counted where they are
+/// taken in or put in a frame (see [`Session::take_edits`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Edits {
+    /// Changes from the peer that were new here and were taken in.
+    pub received: u64,
+    /// Changes put in frames for the peer: a document sent whole counts all
+    /// of its changes (automerge sends a small document whole rather than a
+    /// third of it as changes), so this may count changes the peer held.
+    pub sent: u64,
+}
+
 impl Lag {
     /// Whether both hold the same of every shared document.
     pub fn in_sync(&self) -> bool {
@@ -256,6 +268,8 @@ pub struct Session {
     ticks: u64,
     touched: BTreeMap<DocId, u64>,
     refused: u32,
+    /// Changes that went each way since [`Session::take_edits`] last ran.
+    edits: Edits,
     /// Rounds of writes that what this session took from the peer went into:
     /// the frames it returned may go out only once they are durable (see
     /// [`Session::take_pending`]).
@@ -285,6 +299,11 @@ impl Session {
     /// Frames from the peer refused so far (see [`Session::receive`]).
     pub fn refused(&self) -> u32 {
         self.refused
+    }
+
+    /// The changes that went each way since the last call.
+    pub fn take_edits(&mut self) -> Edits {
+        std::mem::take(&mut self.edits)
     }
 
     /// Whether both nodes are members of the space of `doc`, a document this
@@ -324,6 +343,7 @@ impl Session {
             ticks: 0,
             touched: BTreeMap::new(),
             refused: 0,
+            edits: Edits::default(),
             pending: Vec::new(),
         }
     }
@@ -413,10 +433,13 @@ impl Session {
             return Ok(None);
         };
         let attested = self.attested.entry(*id).or_default();
+        let before = state.sent_hashes.len();
         let msg = self
             .repo
             .sync_message(id, state, attested)
             .map_err(|e| e.to_string())?;
+        // The changes a message carries are added to the state's sent hashes.
+        self.edits.sent += state.sent_hashes.len().saturating_sub(before) as u64;
         Ok(msg.map(|(message, signed)| {
             frame(rp::frame::Body::Sync(rp::Sync {
                 doc: id.as_bytes().to_vec(),
@@ -617,9 +640,16 @@ impl Session {
         if self.peer_has.contains(&id) {
             Ok(self.next_message(&id, &space)?.into_iter().collect())
         } else {
-            let Some((document, heads, signed)) = self.repo.saved(&id)? else {
+            let Some(kp_repo::Saved {
+                document,
+                heads,
+                signed,
+                changes,
+            }) = self.repo.saved(&id)?
+            else {
                 return Ok(Vec::new());
             };
+            self.edits.sent += changes as u64;
             self.peer_has.insert(id);
             self.agreed(id, heads);
             Ok(vec![frame(rp::frame::Body::Whole(rp::Whole {
@@ -782,7 +812,7 @@ impl Session {
             let accept = self.check_incoming(&id, &space)?;
             let repo = self.repo.clone();
             let state = self.state(&id);
-            let ticket = repo
+            let taken = repo
                 .sync_receive(
                     &id,
                     state,
@@ -795,7 +825,8 @@ impl Session {
                 .their_heads
                 .as_ref()
                 .map(|h| h.iter().map(|h| h.0.to_vec()).collect::<Vec<_>>());
-            self.pending.push(ticket);
+            self.pending.push(taken.ticket);
+            self.edits.received += taken.changes as u64;
             let reply = self.next_message(&id, &space)?;
             Ok((theirs, reply))
         });
@@ -892,11 +923,12 @@ impl Session {
                                 Some(a) => a.as_ref(),
                                 None => &always,
                             };
-                            let (ticket, heads) = self
+                            let (taken, heads) = self
                                 .repo
                                 .import(&id, &w.document, &signed, check)
                                 .map_err(|e| e.to_string())?;
-                            self.pending.push(ticket);
+                            self.pending.push(taken.ticket);
+                            self.edits.received += taken.changes as u64;
                             Ok(heads)
                         })
                         .map_err(|e| (e, true)),

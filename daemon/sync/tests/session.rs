@@ -240,9 +240,13 @@ fn nodes_holding_the_same_documents_agree_on_them_at_their_first_session() {
     let (ra, rb) = (repo(1), repo(2));
     let (space_id, drafts) = corpus(&ra, 200);
     for id in std::iter::once(&space_id).chain(&drafts) {
-        let (bytes, _, signed) = ra.saved(id).unwrap().unwrap();
+        let kp_repo::Saved {
+            document: bytes,
+            signed,
+            ..
+        } = ra.saved(id).unwrap().unwrap();
         let (ticket, _) = rb.import(id, &bytes, &signed, &|_, _| Ok(())).unwrap();
-        rb.wait(ticket).unwrap();
+        rb.wait(ticket.ticket).unwrap();
     }
     let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
     let (first_a, first_b) = exchange(&mut a, &mut b);
@@ -283,4 +287,46 @@ fn reconnecting_after_one_small_edit_sends_that_edit_not_the_corpus() {
     let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
     let (sent_a, sent_b) = exchange(&mut a, &mut b);
     assert!(sent_a + sent_b < 200, "{sent_a} + {sent_b} bytes");
+}
+
+#[test]
+fn each_side_counts_the_changes_that_went_out_and_came_in() {
+    let (ra, rb) = (repo(1), repo(2));
+    let (space, drafts) = corpus(&ra, 5);
+    let held = |r: &Repo| -> u64 {
+        std::iter::once(&space)
+            .chain(&drafts)
+            .map(|id| r.check(id).expect("checked").changes as u64)
+            .sum()
+    };
+    let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+    exchange(&mut a, &mut b);
+    let (ea, eb) = (a.session.take_edits(), b.session.take_edits());
+    // The clone: every change of the six documents, once.
+    assert_eq!(ea.sent, held(&ra), "{ea:?} {eb:?}");
+    assert_eq!(eb.received, ea.sent);
+    assert_eq!((ea.received, eb.sent), (0, 0));
+    // Taken: counted from zero again.
+    assert_eq!(a.session.take_edits(), kp_sync::Edits::default());
+
+    // Two edits at B, one at A, while apart: each side counts what was new
+    // to it exactly; what went out may carry more (automerge sends a small
+    // document whole when the edit is a third of it).
+    let note = ChangeNote::new("test", "edit");
+    let edit = |r: &Repo, id: &DocId, v: &str| {
+        r.change_durably(id, &note, |doc| {
+            automerge::transaction::Transactable::put(doc, automerge::ROOT, "note", v)?;
+            Ok(())
+        })
+        .expect("edited");
+    };
+    edit(&rb, &drafts[1], "b1");
+    edit(&rb, &drafts[2], "b2");
+    edit(&ra, &drafts[3], "a1");
+    let (mut a, mut b) = (End::new(&ra, 1, 2), End::new(&rb, 2, 1));
+    exchange(&mut a, &mut b);
+    let (ea, eb) = (a.session.take_edits(), b.session.take_edits());
+    assert_eq!((ea.received, eb.received), (2, 1), "{ea:?} {eb:?}");
+    assert!(ea.sent >= 1 && eb.sent >= 2, "{ea:?} {eb:?}");
+    assert_eq!(held(&ra), held(&rb));
 }

@@ -126,9 +126,9 @@ proptest! {
             doc.put(automerge::ROOT, "kind", "note")?;
             Ok(())
         }).unwrap();
-        let (bytes, _, signed) = node.saved(&id).unwrap().unwrap();
+        let kp_repo::Saved { document: bytes, signed, .. } = node.saved(&id).unwrap().unwrap();
         let (t, _) = peer.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
-        peer.wait(t).unwrap();
+        peer.wait(t.ticket).unwrap();
         let before = peer.meta(&id).unwrap().heads;
         for i in 0..n {
             peer.change_durably(&id, &note, |doc| {
@@ -160,9 +160,9 @@ proptest! {
         let rest = message(heads.clone(), chain[held..].to_vec());
         let mut state = State::new();
         let t = node.sync_receive(&id, &mut state, &[&rest], std::slice::from_ref(&tip), None).unwrap();
-        node.wait(t).unwrap();
+        node.wait(t.ticket).unwrap();
         let t = node.sync_receive(&id, &mut state, &[&start], &[], None).unwrap();
-        node.wait(t).unwrap();
+        node.wait(t.ticket).unwrap();
         let got = node.read(&id, |doc| doc.get_heads()).unwrap();
         prop_assert_eq!(got, heads);
         let last = node.read(&id, |doc| doc.get(automerge::ROOT, format!("k{}", n - 1)).unwrap().is_some()).unwrap();
