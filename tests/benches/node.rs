@@ -1,6 +1,9 @@
 //! Benchmark: a node holding 10,000 drafts. Start to ready, `kp draft list`
 //! latency and resident memory at idle, each against the same figure for an empty
-//! node measured in the same run.
+//! node measured in the same run. Then `kp backup --with-key` of the running
+//! node and `kpd restore` of it into a new directory (time and size), against
+//! reading the store's files once (the floor for a copy) and against the same
+//! for the empty node; the restored node is started and lists every draft.
 //!
 //! Run: `cargo build --release --bins && cargo bench -p kp-tests --bench node`.
 //! `KP_BENCH_DRAFTS=N` changes the number of drafts.
@@ -107,6 +110,48 @@ struct Figures {
     list: Duration,
     rss_kib: u64,
     listed: usize,
+    /// `kp backup --with-key` of the running node: its time and the file's size.
+    backup: Duration,
+    backup_bytes: u64,
+}
+
+/// The time to read every file under `dir` once: what any copy of the store
+/// costs at least.
+fn read_all(dir: &Path) -> Duration {
+    fn walk(dir: &Path, total: &mut u64) {
+        for e in std::fs::read_dir(dir).expect("a directory").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, total);
+            } else {
+                *total += std::fs::read(&p).map_or(0, |b| b.len() as u64);
+            }
+        }
+    }
+    let t = Instant::now();
+    let mut total = 0;
+    walk(dir, &mut total);
+    assert!(total > 0);
+    t.elapsed()
+}
+
+/// `kpd restore FILE` into `into`: its time.
+fn restore(file: &Path, into: &Path) -> Duration {
+    let t = Instant::now();
+    let out = Command::new(bin("kpd"))
+        .arg("restore")
+        .arg(file)
+        .arg("--data-dir")
+        .arg(into)
+        .output()
+        .expect("kpd runs");
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -148,6 +193,19 @@ fn measure(dir: &Path) -> Figures {
     times.sort();
     std::thread::sleep(Duration::from_secs(3));
     let rss = rss_kib(child.id());
+    let file = dir.with_extension("kpbackup");
+    let t = Instant::now();
+    let out = kp(
+        dir,
+        &["backup", file.to_str().expect("utf-8"), "--with-key"],
+    );
+    let backup = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let backup_bytes = std::fs::metadata(&file).map_or(0, |m| m.len());
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -158,6 +216,8 @@ fn measure(dir: &Path) -> Figures {
         list: times[times.len() / 2],
         rss_kib: rss,
         listed,
+        backup,
+        backup_bytes,
     }
 }
 
@@ -210,8 +270,45 @@ fn main() {
         full.rss_kib as f64 / 1024.0,
         full.rss_kib as f64 / empty.rss_kib.max(1) as f64
     );
+    let store_bytes = kp_store::dir_size(&full_dir.join("store"));
+    println!("  store on disk: {:.1} MiB", store_bytes as f64 / 1048576.0);
+
+    // Backup and restore, against reading the store once.
+    let read_empty = read_all(&empty_dir.join("store"));
+    let read_full = read_all(&full_dir.join("store"));
+    let restore_empty = restore(
+        &empty_dir.with_extension("kpbackup"),
+        &tmp.path().join("empty-restored"),
+    );
+    let restored_dir = tmp.path().join("full-restored");
+    let restore_full = restore(&full_dir.with_extension("kpbackup"), &restored_dir);
+    let restored = measure(&restored_dir);
+    assert_eq!(
+        restored.listed, drafts,
+        "the restored node lists every draft"
+    );
     println!(
-        "  store on disk: {} MiB",
-        kp_store::dir_size(&full_dir.join("store")) >> 20
+        "  {:<28} {:>7.0} ms {:>9.0} ms {:>7.1}x   reading the store once: {:.0} ms ({:.1}x of it)",
+        "kp backup --with-key",
+        ms(empty.backup),
+        ms(full.backup),
+        ms(full.backup) / ms(empty.backup),
+        ms(read_full),
+        ms(full.backup) / ms(read_full).max(0.001)
+    );
+    println!(
+        "  {:<28} {:>7.0} ms {:>9.0} ms {:>7.1}x",
+        "kpd restore",
+        ms(restore_empty),
+        ms(restore_full),
+        ms(restore_full) / ms(restore_empty)
+    );
+    println!(
+        "  backup file: {:.1} KiB (empty node) / {:.1} KiB ({drafts} drafts), {:.0}% of the store on disk; \
+         reading the empty store: {:.1} ms",
+        empty.backup_bytes as f64 / 1024.0,
+        full.backup_bytes as f64 / 1024.0,
+        100.0 * full.backup_bytes as f64 / store_bytes.max(1) as f64,
+        ms(read_empty)
     );
 }
