@@ -79,6 +79,14 @@ pub(super) async fn handle(ctx: &mut Ctx) -> anyhow::Result<()> {
                         (true, true) => "off ([metrics] listen in kpd.toml)".into(),
                     },
                 ],
+                vec![
+                    "partner listener".into(),
+                    if s.peer_address.is_empty() {
+                        "off: this node only dials ([peers] listen in kpd.toml)".into()
+                    } else {
+                        s.peer_address.clone()
+                    },
+                ],
                 vec!["partners".into(), partners.clone()],
                 vec!["incarnation".into(), s.incarnation.to_string()],
                 vec!["up".into(), format!("{} s", s.uptime_secs)],
