@@ -39,6 +39,9 @@ pub(crate) enum SessionEnd {
     /// The peer is no longer pinned.
     #[error("the peer was removed")]
     Removed,
+    /// Another session with the peer replicates instead (both nodes dialled).
+    #[error("another session with the peer took over")]
+    Superseded,
     /// Nothing came from the peer for this long.
     #[error("no frame from the peer for {} s; closing the session", .0.as_secs())]
     Idle(Duration),
@@ -71,8 +74,10 @@ pub(crate) trait Observer: Send + Sync {
     fn edits(&self, edits: kp_sync::Edits);
     /// How far apart the node and the peer are, as of a tick.
     fn lag(&self, lag: kp_sync::Lag);
-    /// False once the peer may no longer take part (it was unpinned).
-    fn allowed(&self) -> bool;
+    /// Why the session must end now, if it must: the peer was unpinned, or
+    /// another session with it replicates. Asked on every frame that comes in
+    /// and every tick (at most a second apart).
+    fn must_end(&self) -> Option<SessionEnd>;
 }
 
 /// Runs `f` on the session, then waits until what it took from the peer is
@@ -197,8 +202,8 @@ async fn exchange(
                 Ok(Some(f)) => {
                     observer.counted(f.encoded_len() as u64, true);
                     last_in = tokio::time::Instant::now();
-                    if !observer.allowed() {
-                        return Err(SessionEnd::Removed);
+                    if let Some(end) = observer.must_end() {
+                        return Err(end);
                     }
                     let mut batch: Vec<rp::Frame> =
                         assembler.push(f, limits.max_assembled)?.into_iter().collect();
@@ -262,6 +267,9 @@ async fn exchange(
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
             _ = ticker.tick() => {
+                if let Some(end) = observer.must_end() {
+                    return Err(end);
+                }
                 if last_in.elapsed() > limits.idle_timeout {
                     return Err(SessionEnd::Idle(limits.idle_timeout));
                 }

@@ -334,6 +334,18 @@ struct State {
     opened: BTreeMap<NodeId, std::collections::VecDeque<std::time::Instant>>,
     /// Refusals logged lately.
     noted: LogOnce,
+    /// The session that replicates with each peer (see [`Peers::take_turn`]).
+    live: BTreeMap<NodeId, Live>,
+    /// Sessions registered so far, numbering them.
+    serial: u64,
+}
+
+/// The session that replicates with a peer.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    serial: u64,
+    /// Whether the node with the lower id dialled it.
+    lower_dialled: bool,
 }
 
 struct Inner {
@@ -483,6 +495,8 @@ impl Peers {
                     dialers: BTreeMap::new(),
                     opened: BTreeMap::new(),
                     noted: LogOnce::default(),
+                    live: BTreeMap::new(),
+                    serial: 0,
                 }),
                 shutdown,
                 listen: Mutex::new(String::new()),
@@ -680,6 +694,15 @@ impl Peers {
         let mut backoff = Backoff::new();
         let mut shutdown = self.inner.shutdown.clone();
         loop {
+            // The peer dialled this node and that session replicates: no
+            // second one (a session it dials meanwhile is closed again).
+            while self.lock().peers.get(&id).is_some_and(|p| p.sessions > 0) {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => return,
+                    _ = shutdown.changed() => return,
+                }
+            }
             let address = match self.lock().peers.get(&id) {
                 Some(p) if !p.address.is_empty() => p.address.clone(),
                 _ => return,
@@ -806,7 +829,7 @@ impl Peers {
             .await
             .map_err(|_| "the peer sent no hello".to_owned())??;
         let said = self.accept_hello(&id, first).map_err(|e| e.to_string())?;
-        self.run_session(id, &mut inbound, tx, said)
+        self.run_session(id, &mut inbound, tx, said, true)
             .await
             .map_err(|e| e.to_string())
     }
@@ -841,6 +864,45 @@ impl Peers {
         self.inner.limits.max_frame + 1024
     }
 
+    /// Registers a session with `peer` that this node `dialled` (or
+    /// accepted) as the one that replicates, or says it is not to run: one
+    /// session with each peer replicates, whoever dialled. When both nodes
+    /// dial each other at once, each sees two sessions and both keep the
+    /// same one, by a rule each applies alike: the session the node with the
+    /// lower id dialled; otherwise the newer (the older is a link that has not
+    /// noticed yet that it is dead). The other ends ([`Observed`] says so to
+    /// its driver within a second).
+    fn take_turn(&self, peer: NodeId, dialled: bool) -> Option<u64> {
+        let me = self.inner.key.id();
+        let lower_dialled = if dialled { me < peer } else { peer < me };
+        let mut state = self.lock();
+        if state
+            .live
+            .get(&peer)
+            .is_some_and(|l| l.lower_dialled && !lower_dialled)
+        {
+            return None;
+        }
+        state.serial += 1;
+        let serial = state.serial;
+        state.live.insert(
+            peer,
+            Live {
+                serial,
+                lower_dialled,
+            },
+        );
+        Some(serial)
+    }
+
+    /// Whether session `serial` is the one that replicates with `peer`.
+    fn is_live(&self, peer: &NodeId, serial: u64) -> bool {
+        self.lock()
+            .live
+            .get(peer)
+            .is_some_and(|l| l.serial == serial)
+    }
+
     /// Exchanges documents on an open session until it ends; accounts for it.
     async fn run_session(
         &self,
@@ -848,12 +910,22 @@ impl Peers {
         inbound: &mut Streaming<rp::Frame>,
         out: mpsc::Sender<rp::Frame>,
         (peer_idle, takes_presence): (Duration, bool),
+        dialled: bool,
     ) -> Result<(), driver::SessionEnd> {
+        let Some(serial) = self.take_turn(peer, dialled) else {
+            self.update(&peer, |p| p.sessions = p.sessions.saturating_sub(1));
+            tracing::info!(peer = %peer.short(), "closed a second session with the peer: the one open replicates");
+            return Ok(());
+        };
         let repo = self.inner.repo.clone();
         // Subscribed before the session takes its summary: no change is missed.
         let durable = repo.subscribe();
         let session = kp_sync::Session::new(repo.clone(), self.inner.key.id(), peer);
-        let observer = Observed { peers: self, peer };
+        let observer = Observed {
+            peers: self,
+            peer,
+            serial,
+        };
         // Every line the session logs carries the partner and the session
         // (a number of this node's, counted from its start).
         let number = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -874,13 +946,26 @@ impl Peers {
         )
         .await;
         self.update(&peer, |p| p.sessions = p.sessions.saturating_sub(1));
+        {
+            let mut state = self.lock();
+            if state.live.get(&peer).is_some_and(|l| l.serial == serial) {
+                state.live.remove(&peer);
+            }
+        }
         match &result {
             Ok(()) => tracing::info!(peer = %peer.short(), session = number, "disconnected"),
+            Err(driver::SessionEnd::Superseded) => {
+                tracing::info!(peer = %peer.short(), session = number, "session closed: the partner's other session replicates")
+            }
             // A peer that breaks the protocol, stalls or floods, or a link that
             // fails: worth an operator's attention either way.
             Err(e) => tracing::warn!(peer = %peer.short(), session = number, "session ended: {e}"),
         }
-        result
+        // Taken over is no failure (nothing for the peer list to show).
+        match result {
+            Err(driver::SessionEnd::Superseded) => Ok(()),
+            other => other,
+        }
     }
 
     /// Accepts partner connections on `listener` until shutdown.
@@ -997,6 +1082,8 @@ static SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 struct Observed<'a> {
     peers: &'a Peers,
     peer: NodeId,
+    /// The session's number in [`Peers::take_turn`].
+    serial: u64,
 }
 
 impl driver::Observer for Observed<'_> {
@@ -1032,8 +1119,14 @@ impl driver::Observer for Observed<'_> {
         })
     }
 
-    fn allowed(&self) -> bool {
-        self.peers.is_pinned(&self.peer)
+    fn must_end(&self) -> Option<driver::SessionEnd> {
+        if !self.peers.is_pinned(&self.peer) {
+            Some(driver::SessionEnd::Removed)
+        } else if !self.peers.is_live(&self.peer, self.serial) {
+            Some(driver::SessionEnd::Superseded)
+        } else {
+            None
+        }
     }
 }
 
@@ -1145,7 +1238,7 @@ impl Replication for Peers {
         let peers = self.clone();
         tokio::spawn(async move {
             // The outbound stream ends with the session (when `tx` drops).
-            let _ = peers.run_session(peer, &mut inbound, tx, said).await;
+            let _ = peers.run_session(peer, &mut inbound, tx, said, false).await;
         });
         Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
             ReceiverStream::new(rx),

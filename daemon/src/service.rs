@@ -1328,6 +1328,7 @@ fn peer_reply(p: PeerInfo) -> pb::Peer {
         address: p.address,
         name: p.name,
         connected: p.sessions > 0,
+        sessions: p.sessions,
         last_seen: p.last_seen,
         bytes_in: p.bytes_in,
         bytes_out: p.bytes_out,

@@ -117,8 +117,8 @@ impl Observer for Quiet {
     fn counted(&self, _: u64, _: bool) {}
     fn edits(&self, _: kp_sync::Edits) {}
     fn lag(&self, _: kp_sync::Lag) {}
-    fn allowed(&self) -> bool {
-        true
+    fn must_end(&self) -> Option<crate::driver::SessionEnd> {
+        None
     }
 }
 

@@ -183,6 +183,88 @@ fn node_file(node: &Kpd, text: &str) -> String {
 ///   B ──dials──▶ A      B goes offline and stops, A edits, B restarts and edits
 ///                       offline, then B reconnects
 /// ```
+/// A space on `node` with `member` in it, and a draft of `text` there: their
+/// ids.
+fn space_and_draft(
+    node: &Kpd,
+    member: &str,
+    space: &str,
+    title: &str,
+    text: &str,
+) -> (String, String) {
+    let space = node.json(&["space", "create", space, "--theme", "9"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    node.ok(&["space", "add-member", &space, member]);
+    let text = node_file(node, text);
+    let id = node
+        .ok(&[
+            "draft", "new", "--space", &space, "--title", title, "--file", &text,
+        ])
+        .trim()
+        .to_owned();
+    (space, id)
+}
+
+/// `node`'s entry for the partner `id`: sessions open, edits in and out.
+fn sessions_and_edits(node: &Kpd, id: &str) -> (u64, u64, u64) {
+    let p = node.wait_peer(id, WAIT, |p| p.is_object());
+    let n = |k: &str| p[k].as_u64().unwrap_or(0);
+    (n("sessions"), n("edits_in"), n("edits_out"))
+}
+
+#[test]
+fn partners_that_dial_each_other_keep_one_session_between_them() {
+    let (a, b) = (Kpd::listening(), Kpd::listening());
+    let (a_id, a_addr) = a.identity();
+    let (b_id, b_addr) = b.identity();
+    // Both pin the other with its address: both dial, at about the same time.
+    a.ok(&["peer", "add", &b_id, &b_addr]);
+    b.ok(&["peer", "add", &a_id, &a_addr]);
+    a.wait_peer(&b_id, WAIT, |p| p["connected"] == true);
+    b.wait_peer(&a_id, WAIT, |p| p["connected"] == true);
+    // Within a few seconds one session is left, on both sides, and stays so.
+    let deadline = Instant::now() + WAIT;
+    let mut steady = 0;
+    while steady < 20 {
+        let (on_a, on_b) = (
+            sessions_and_edits(&a, &b_id).0,
+            sessions_and_edits(&b, &a_id).0,
+        );
+        steady = if (on_a, on_b) == (1, 1) {
+            steady + 1
+        } else {
+            0
+        };
+        assert!(
+            Instant::now() < deadline,
+            "sessions A–B: {on_a} at A, {on_b} at B; logs:\n{}\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The one session replicates: a space and a draft go once, so B takes in
+    // as many changes as A sent, and the sessions stay one.
+    let (_, id) = space_and_draft(&a, &b_id, "WG 3", "Once", "One session.\n");
+    wait_body(&b, &id, |t| t.starts_with("One session"));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (a_sessions, _, sent) = sessions_and_edits(&a, &b_id);
+        let (b_sessions, took, _) = sessions_and_edits(&b, &a_id);
+        if sent > 0 && sent == took {
+            assert_eq!((a_sessions, b_sessions), (1, 1));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A sent {sent} changes, B took {took}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn a_node_that_was_down_catches_up_and_offline_edits_merge() {
     let a = Kpd::listening();
@@ -191,18 +273,13 @@ fn a_node_that_was_down_catches_up_and_offline_edits_merge() {
     link(&b, &a);
     let (b_id, _) = b.identity();
     let (a_id, _) = a.identity();
-    let space = a.json(&["space", "create", "WG 9", "--theme", "9"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    a.ok(&["space", "add-member", &space, &b_id]);
-    let text = node_file(&a, "Alpha paragraph.\n\nBeta paragraph.\n");
-    let id = a
-        .ok(&[
-            "draft", "new", "--space", &space, "--title", "Climate", "--file", &text,
-        ])
-        .trim()
-        .to_owned();
+    let (space, id) = space_and_draft(
+        &a,
+        &b_id,
+        "WG 9",
+        "Climate",
+        "Alpha paragraph.\n\nBeta paragraph.\n",
+    );
     wait_body(&b, &id, |t| t.starts_with("Alpha"));
     let event = a.ok(&[
         "event",
