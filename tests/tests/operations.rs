@@ -496,6 +496,12 @@ fn a_running_node_backed_up_is_restored_in_a_new_directory_and_catches_up() {
         Duration::from_secs(20),
         |d| d["body"] == "First paragraph.\n",
     );
+    // A's session with B stores its sync states at each tick, before it
+    // counts what is shared: once it counts both documents, their states
+    // are stored (a backup leaves them out).
+    a.wait_peer(&b_id, Duration::from_secs(20), |p| {
+        p["documents_shared"] == 2 && p["in_sync"] == true
+    });
 
     // Backups of the running node: without the key, and with it (owner-only).
     let plain = a.scratch().join("a.kpbackup");
@@ -505,6 +511,14 @@ fn a_running_node_backed_up_is_restored_in_a_new_directory_and_catches_up() {
     a.ok(&["backup", keyed.to_str().expect("utf-8"), "--with-key"]);
     let bytes = std::fs::read(&keyed).expect("the backup");
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "a gzip file");
+    // The node's values are in it (the partners), the sync states with
+    // partners are not (`meta/` and the hex of `sync/`).
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut tar)
+        .expect("gzip");
+    let holds = |name: &[u8]| tar.windows(name.len()).any(|w| w == name);
+    assert!(holds(b"meta/7065657273"), "the peer list");
+    assert!(!holds(b"meta/73796e632f"), "no sync state");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&keyed)
         .expect("a file")

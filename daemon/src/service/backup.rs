@@ -120,6 +120,10 @@ impl Service {
             entry(&mut tar, crate::node::KEY_FILE, 0o600, &key).map_err(io)?;
         }
         for (key, value) in self.repo.scan_meta(b"")? {
+            // Sync states are not kept (see above).
+            if key.starts_with(kp_sync::STATE_PREFIX) {
+                continue;
+            }
             let name = format!("meta/{}", hex(&key));
             entry(&mut tar, &name, 0o600, &value).map_err(io)?;
         }

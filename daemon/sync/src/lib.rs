@@ -28,7 +28,7 @@ mod wire;
 use std::time::Duration;
 
 pub use handshake::{Backoff, HELLO_TIMEOUT, Handshake, HandshakeError, PROTOCOL, PeerHello};
-pub use session::{Edits, Lag, Session, from_wire, to_wire};
+pub use session::{Edits, Lag, STATE_PREFIX, Session, from_wire, to_wire};
 pub use wire::{Assembler, Budget, describe, split};
 
 /// Why a session ends.

@@ -207,6 +207,10 @@ pub(crate) fn accept_in_held_space(
     (members, accept)
 }
 
+/// Where the sync states with peers are kept among the node's values (then
+/// the peer's id and the document's).
+pub const STATE_PREFIX: &[u8] = b"sync/";
+
 /// How far apart this node and a peer are on the documents they share, as of
 /// a tick.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -423,7 +427,7 @@ impl Session {
     }
 
     fn state_key(&self, id: &DocId) -> Vec<u8> {
-        [&b"sync/"[..], self.peer.as_bytes(), id.as_bytes()].concat()
+        [STATE_PREFIX, self.peer.as_bytes(), id.as_bytes()].concat()
     }
 
     /// The next sync message to the peer about `id` (see [`Repo::sync_message`]).
