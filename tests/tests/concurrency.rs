@@ -5,7 +5,8 @@
 //! ```
 //!
 //! Two nodes comment at once (and while apart); a researcher revises a draft
-//! in a file made before a colleague's edit and sends it back; a referee
+//! in a file made before a colleague's edit and sends it back; two people
+//! write an event's minutes from the same version; a referee
 //! reports twice at the same moment; a chair who is also the author tries to
 //! accept with no referee.
 
@@ -70,9 +71,14 @@ fn bodies(comments: &serde_json::Value) -> Vec<String> {
 }
 
 fn body(node: &Kpd, id: &str) -> String {
-    node.json(&["draft", "show", id])["body"]
+    shown(node, "draft", id, "body")
+}
+
+/// The text `key` of what `kp KIND show ID` shows at `node`.
+fn shown(node: &Kpd, kind: &str, id: &str, key: &str) -> String {
+    node.json(&[kind, "show", id])[key]
         .as_str()
-        .unwrap()
+        .unwrap_or_default()
         .to_owned()
 }
 
@@ -338,6 +344,114 @@ fn a_revision_sent_back_from_a_file_keeps_what_a_colleague_wrote_meanwhile() {
         &["draft", "edit", &other, "--file", mine.to_str().unwrap()],
     );
     assert!(err.contains("was written from draft"), "{err}");
+}
+
+/// The minutes of `event` at `node`.
+fn minutes(node: &Kpd, event: &str) -> String {
+    shown(node, "event", event, "minutes")
+}
+
+#[test]
+fn two_people_writing_an_events_minutes_from_one_version_keep_both() {
+    let (a, _b, _) = two_nodes();
+    let start = write(&a, "start.md", "Agenda: corridor costs.\n");
+    let event = a
+        .ok(&[
+            "event",
+            "new",
+            "--space",
+            "Costs WG",
+            "--title",
+            "Costs debate",
+            "--kind",
+            "debate",
+            "--starts",
+            "2026-05-04",
+            "--minutes",
+            &start,
+        ])
+        .trim()
+        .to_owned();
+    // Ana and Chen each take the minutes as they are, and write in them.
+    let dir = a.scratch();
+    let (ana, chen) = (dir.join("ana.md"), dir.join("chen.md"));
+    for f in [&ana, &chen] {
+        a.ok(&["event", "show", &event, "-o", f.to_str().unwrap()]);
+    }
+    let add = |f: &std::path::Path, line: &str| {
+        let held = std::fs::read_to_string(f).unwrap();
+        let (text, kp_line) = held.trim_end().rsplit_once('\n').unwrap();
+        assert!(kp_line.starts_with("<!-- kp:event "), "{held}");
+        std::fs::write(f, format!("{text}\n{line}\n{kp_line}\n")).unwrap();
+    };
+    add(&ana, "Ana: fees fell in 2025.");
+    add(&chen, "Chen: the 3 percent target is far.");
+    let ana_sent = std::fs::read_to_string(&ana).unwrap();
+    a.ok(&[
+        "--author",
+        "Ana",
+        "event",
+        "edit",
+        &event,
+        "--minutes",
+        ana.to_str().unwrap(),
+    ]);
+    a.ok(&[
+        "--author",
+        "Chen",
+        "event",
+        "edit",
+        &event,
+        "--minutes",
+        chen.to_str().unwrap(),
+    ]);
+    let both = minutes(&a, &event);
+    for kept in [
+        "Agenda: corridor costs.",
+        "Ana: fees fell",
+        "Chen: the 3 percent",
+    ] {
+        assert!(both.contains(kept), "{kept:?} lost: {both:?}");
+    }
+    // Sent again, as it is now (its last line brought up to date) or as it
+    // was first sent (a copy made before): nothing is added twice.
+    let again = dir.join("ana-again.md");
+    std::fs::write(&again, &ana_sent).unwrap();
+    a.ok(&["event", "edit", &event, "--minutes", ana.to_str().unwrap()]);
+    a.ok(&[
+        "event",
+        "edit",
+        &event,
+        "--minutes",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(minutes(&a, &event), both);
+    // Minutes written from a draft, or from another event, are refused; a
+    // file kp did not write replaces the minutes, as the help says.
+    let err = a.fails(
+        1,
+        &[
+            "event",
+            "new",
+            "--space",
+            "Costs WG",
+            "--title",
+            "Copy",
+            "--kind",
+            "debate",
+            "--starts",
+            "2026-05-05",
+            "--minutes",
+            chen.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("kp event edit"), "{err}");
+    let plain = write(&a, "plain.md", "Replaced.\n");
+    a.ok(&["event", "edit", &event, "--minutes", &plain]);
+    assert_eq!(minutes(&a, &event), "Replaced.\n");
+    // -o never writes over a file.
+    let err = a.fails(1, &["event", "show", &event, "-o", ana.to_str().unwrap()]);
+    assert!(err.contains("exists"), "{err}");
 }
 
 /// A draft in review at `node`, with `referees` (people at this node)

@@ -91,7 +91,11 @@ function detailsForm(e, kinds, edit) {
       "aria-label": "The event",
       onsubmit: (ev) => {
         ev.preventDefault();
-        edit({ title: title.value, kind: kind.value, starts: starts.value, ends: ends.value || starts.value, place: place.value, online: online.checked });
+        // Only what was changed here: what others changed meanwhile stays.
+        const now = { title: title.value, kind: kind.value, starts: starts.value, ends: ends.value || starts.value, place: place.value, online: online.checked };
+        const changed = Object.fromEntries(Object.entries(now).filter(([k, v]) => v !== (k === "ends" ? e.ends || e.starts : e[k])));
+        if (Object.keys(changed).length) edit(changed);
+        else say("Nothing changed");
       },
     },
     title,
@@ -144,7 +148,8 @@ function minutes(e, mayEdit, edit) {
   text.value = e.minutes;
   return h(
     "form.stack",
-    { onsubmit: (ev) => (ev.preventDefault(), edit({ minutes: text.value })) },
+    // Made from the minutes as shown: what others wrote meanwhile is merged in.
+    { onsubmit: (ev) => (ev.preventDefault(), edit({ minutes: text.value, base_heads: e.heads })) },
     text,
     h("button", { type: "submit" }, "Save the minutes"),
   );

@@ -321,7 +321,7 @@ async fn may_replace(ctx: &mut Ctx, path: &Path, id: &str) -> anyhow::Result<()>
     let Ok((text, Some(line))) = split_base_line(&held) else {
         return Err(unknown());
     };
-    if !same_draft(&line.draft, id) {
+    if line.kind != "draft" || !same_draft(&line.draft, id) {
         return Err(unknown());
     }
     let req = pb::GetDraftRequest {
@@ -441,35 +441,55 @@ fn short_heads(heads: &[String]) -> String {
 }
 
 /// The start of the line that ends a text written out by `kp draft show -o`
-/// or `--body`: an HTML comment, so Markdown shows nothing of it.
-const BASE_LINE: &str = "<!-- kp:draft ";
+/// or `--body` (and the minutes `kp event show -o` writes): an HTML comment,
+/// so Markdown shows nothing of it. The kind of document and its id follow.
+const BASE_LINE: &str = "<!-- kp:";
+
+/// The kinds of document whose texts carry the line.
+const LINE_KINDS: [&str; 2] = ["draft", "event"];
 
 /// `text` followed by the line that records the draft and version it is.
 fn with_base_line(text: &str, id: &str, heads: &[String]) -> String {
-    format!("{text}\n{BASE_LINE}{id} base={} -->\n", heads.join(","))
+    with_line_of("draft", text, id, heads)
 }
 
-/// What the line ending a text says: the draft's id and the version's heads.
+/// `text` followed by the line that records the document (of `kind`) and
+/// the version it is.
+pub(super) fn with_line_of(kind: &str, text: &str, id: &str, heads: &[String]) -> String {
+    format!(
+        "{text}\n{BASE_LINE}{kind} {id} base={} -->\n",
+        heads.join(",")
+    )
+}
+
+/// What the line ending a text says: the document's kind and id, and the
+/// version's heads.
 #[derive(Debug, PartialEq)]
-struct BaseLine {
-    draft: String,
-    heads: Vec<String>,
+pub(super) struct BaseLine {
+    pub(super) kind: String,
+    pub(super) draft: String,
+    pub(super) heads: Vec<String>,
 }
 
 /// Splits a text written by [`with_base_line`] (and then revised) into the
 /// text and what its last line records; a text without that line comes back
 /// whole. The newline written before the line goes with it.
-fn split_base_line(text: &str) -> anyhow::Result<(String, Option<BaseLine>)> {
+pub(super) fn split_base_line(text: &str) -> anyhow::Result<(String, Option<BaseLine>)> {
     let trimmed = text.trim_end();
     let start = trimmed.rfind('\n').map_or(0, |i| i + 1);
     let last = &trimmed[start..];
-    let Some(rest) = last.strip_prefix(BASE_LINE) else {
+    let Some((kind, rest)) = last
+        .strip_prefix(BASE_LINE)
+        .and_then(|r| r.split_once(' '))
+        .filter(|(k, _)| LINE_KINDS.contains(k))
+    else {
         return Ok((text.to_owned(), None));
     };
     let parsed = rest.strip_suffix("-->").and_then(|r| {
         let (draft, base) = r.trim().split_once(' ')?;
         let heads = base.trim().strip_prefix("base=")?;
         Some(BaseLine {
+            kind: kind.to_owned(),
             draft: draft.to_owned(),
             heads: heads
                 .split(',')
@@ -512,10 +532,11 @@ async fn edit(
             bound.check(&f, text.len() as u64)?;
             let shown = f.display().to_string();
             match (line, base) {
-                (Some(line), _) if !same_draft(&line.draft, &id) => {
+                (Some(line), _) if line.kind != "draft" || !same_draft(&line.draft, &id) => {
                     anyhow::bail!(
-                        "{shown} was written from draft {}, not {id}; send it to that draft, \
-                         or remove its last line and give the version with --base",
+                        "{shown} was written from {} {}, not draft {id}; send it there, or \
+                         remove its last line and give the version with --base",
+                        line.kind,
                         line.draft
                     );
                 }
@@ -650,7 +671,7 @@ fn keep_edited(path: &Path, id: &str, heads: &[String]) -> String {
 /// an error saying why) if it changed since it was read, is read-only or has
 /// other names; devices and pipes have no line to update. Returns whether the
 /// file was rewritten.
-fn record_version(path: &Path, raw: &str, version: &[String]) -> anyhow::Result<bool> {
+pub(super) fn record_version(path: &Path, raw: &str, version: &[String]) -> anyhow::Result<bool> {
     use std::io::Write;
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let (text, line) = split_base_line(raw)?;
@@ -687,7 +708,7 @@ fn record_version(path: &Path, raw: &str, version: &[String]) -> anyhow::Result<
         .mode(0o600)
         .open(&tmp)
         .and_then(|mut f| {
-            f.write_all(with_base_line(&text, &line.draft, version).as_bytes())?;
+            f.write_all(with_line_of(&line.kind, &text, &line.draft, version).as_bytes())?;
             f.set_permissions(meta.permissions())?;
             f.sync_all()
         })
@@ -829,6 +850,7 @@ mod tests {
             assert_eq!(
                 line,
                 Some(BaseLine {
+                    kind: "draft".into(),
                     draft: "DRAFT".into(),
                     heads: heads.clone()
                 })
@@ -840,5 +862,18 @@ mod tests {
         let (back, line) = split_base_line("plain text\n").unwrap();
         assert_eq!((back.as_str(), line), ("plain text\n", None));
         assert!(split_base_line("text\n<!-- kp:draft DRAFT base=").is_err());
+        // An event's minutes carry the line too; other comments are text.
+        let written = with_line_of("event", "Minutes.", "EVENT", &heads);
+        let (back, line) = split_base_line(&written).unwrap();
+        assert_eq!(back, "Minutes.");
+        assert_eq!(
+            line.map(|l| (l.kind, l.draft)),
+            Some(("event".into(), "EVENT".into()))
+        );
+        let comment = "text\n<!-- kp:note that -->\n";
+        assert_eq!(
+            split_base_line(comment).unwrap(),
+            (comment.to_owned(), None)
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! `kp event`: workshops, conferences, consultations and debates where the
 //! partnership's work is discussed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use kp_proto::local as pb;
 
+use super::draft::{BaseLine, record_version, split_base_line, with_line_of};
 use crate::client::{Ctx, refused};
 use crate::input::{Bound, read_text};
 use crate::output::emit;
@@ -38,12 +39,18 @@ from the space's member list when the entry leaves them out.")]
         #[arg(long)]
         online: bool,
     },
-    /// Change an event: each option given replaces (title, kind, days, place,
-    /// minutes) or extends (organisers, participants, drafts discussed) what
-    /// is kept; partners' changes made meanwhile are kept too.
+    /// Change an event: each option given replaces (title, kind, days, place)
+    /// or extends (organisers, participants, drafts discussed) what is kept;
+    /// partners' changes made meanwhile are kept too. Minutes from a file
+    /// written by `kp event show EVENT_ID -o FILE` are merged with what others
+    /// wrote since (the file's last line says which version it was made
+    /// from, and is brought up to date); minutes from any other file replace
+    /// the current ones.
     #[command(after_help = "\
 Examples:
-  kp event edit EVENT_ID --participant \"ODI | Europe | high\" --minutes minutes.md
+  kp event show EVENT_ID -o our-minutes.md      (then write in it, and send it back)
+  kp event edit EVENT_ID --minutes our-minutes.md
+  kp event edit EVENT_ID --participant \"ODI | Europe | high\"
   kp event edit EVENT_ID --remove \"KNOMAD\" --online yes")]
     Edit {
         /// The event's id.
@@ -61,10 +68,18 @@ Examples:
         not_discussed: Vec<String>,
     },
     /// Show an event: when, where, who took part, what was discussed, the
-    /// minutes.
+    /// minutes. With -o FILE, the minutes alone go to a new file, with a last
+    /// line saying which version they are, for `kp event edit --minutes`.
+    #[command(after_help = "\
+Examples:
+  kp event show EVENT_ID
+  kp event show EVENT_ID -o workshop-minutes.md")]
     Show {
         /// The event's id.
         id: String,
+        /// Write the minutes to this new file instead.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// List events, oldest first.
     #[command(after_help = "\
@@ -137,15 +152,32 @@ fn participant(s: &str) -> anyhow::Result<pb::Participant> {
     })
 }
 
-fn request(f: Fields, author: &str) -> anyhow::Result<pb::EventRequest> {
-    let minutes = match &f.minutes {
-        Some(p) => Some(read_text(
-            p,
-            &Bound::fixed(MAX_MINUTES_BYTES, "minutes", "an event's minutes are short"),
-        )?),
-        None => None,
+/// The minutes as read from their file: the path, what it holds, and the
+/// version line that ends it (written by `kp event show -o`), if any.
+struct MinutesFile {
+    path: PathBuf,
+    raw: String,
+    line: Option<BaseLine>,
+}
+
+fn request(f: Fields, author: &str) -> anyhow::Result<(pb::EventRequest, Option<MinutesFile>)> {
+    let (minutes, file) = match &f.minutes {
+        Some(p) => {
+            let raw = read_text(
+                p,
+                &Bound::fixed(MAX_MINUTES_BYTES, "minutes", "an event's minutes are short"),
+            )?;
+            let (text, line) = split_base_line(&raw)?;
+            let file = MinutesFile {
+                path: p.clone(),
+                raw,
+                line,
+            };
+            (Some(text), Some(file))
+        }
+        None => (None, None),
     };
-    Ok(pb::EventRequest {
+    let req = pb::EventRequest {
         title: f.title,
         kind: f.kind,
         starts: f.starts,
@@ -165,7 +197,56 @@ fn request(f: Fields, author: &str) -> anyhow::Result<pb::EventRequest> {
         minutes,
         author: author.to_owned(),
         ..Default::default()
-    })
+    };
+    Ok((req, file))
+}
+
+/// What a minutes file's last line says of the event `id` (an event being
+/// recorded when `None`): the version they were made from, or a refusal when
+/// the file was written from another document.
+fn minutes_base(file: &MinutesFile, id: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let Some(line) = &file.line else {
+        return Ok(Vec::new());
+    };
+    let shown = file.path.display();
+    match id {
+        Some(id) if line.kind == "event" && line.draft == id => Ok(line.heads.clone()),
+        Some(id) => anyhow::bail!(
+            "{shown} was written from {} {}, not event {id}; send it there, or remove its last \
+             line (the minutes then replace the current ones)",
+            line.kind,
+            line.draft
+        ),
+        None => anyhow::bail!(
+            "{shown} holds what was written from {} {} (its last line says so); to change \
+             those minutes run `kp event edit {} --minutes {shown}`, or remove the last line",
+            line.kind,
+            line.draft,
+            line.draft
+        ),
+    }
+}
+
+/// `kp event show ID -o FILE`: the minutes, and the line saying which
+/// version they are, in a new file.
+fn write_minutes(e: &pb::Event, path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let shown = path.display();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+                "{shown} exists: kp writes minutes only to a new file (send that one with \
+                 `kp event edit {} --minutes {shown}`, or remove it)",
+                e.id
+            ),
+            _ => anyhow::anyhow!("cannot write {shown}: {err}"),
+        })?;
+    f.write_all(with_line_of("event", &e.minutes, &e.id, &e.heads).as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|err| anyhow::anyhow!("cannot write {shown}: {err}"))
 }
 
 /// `kp event …`.
@@ -176,7 +257,10 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: EventCmd) -> anyhow::Result<()> {
             fields,
             online,
         } => {
-            let mut req = request(fields, &ctx.author)?;
+            let (mut req, file) = request(fields, &ctx.author)?;
+            if let Some(file) = &file {
+                minutes_base(file, None)?;
+            }
             req.space = space;
             req.online = Some(online);
             let e = ctx.api.new_event(req).await.map_err(refused)?.into_inner();
@@ -194,14 +278,52 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: EventCmd) -> anyhow::Result<()> {
             remove,
             not_discussed,
         } => {
-            let mut req = request(fields, &ctx.author)?;
+            let (mut req, file) = request(fields, &ctx.author)?;
+            if let Some(file) = &file {
+                req.base_heads = minutes_base(file, Some(&id))?;
+            }
             req.id = id;
             req.online = online;
             req.remove_institutions = remove;
             req.remove_discussed = not_discussed;
-            ctx.api.edit_event(req).await
+            let sent = ctx.api.edit_event(req).await;
+            // The file now holds minutes of the version saved: its line says
+            // so, so that sending it again (or after more writing) applies
+            // only what is new.
+            if let (Ok(e), Some(file)) = (&sent, &file)
+                && file.line.is_some()
+                && file.path != Path::new("-")
+                && let Err(err) = record_version(&file.path, &file.raw, &e.get_ref().heads)
+            {
+                eprintln!("kp: the minutes were saved, but {err:#}");
+            }
+            sent
         }
-        EventCmd::Show { id } => ctx.api.get_event(pb::GetEventRequest { id }).await,
+        EventCmd::Show { id, output: None } => ctx.api.get_event(pb::GetEventRequest { id }).await,
+        EventCmd::Show {
+            id,
+            output: Some(path),
+        } => {
+            let e = ctx
+                .api
+                .get_event(pb::GetEventRequest { id })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            write_minutes(&e, &path)?;
+            let done = serde_json::json!({"id": e.id, "file": path, "heads": e.heads});
+            return emit(ctx.json, &done, |_| {
+                eprintln!(
+                    "wrote the minutes of {} to {} (send them back with `kp event edit {} \
+                     --minutes {}`)",
+                    e.title,
+                    path.display(),
+                    e.id,
+                    path.display()
+                );
+                Ok(())
+            });
+        }
         EventCmd::List { space, from, to } => {
             let list = ctx
                 .api

@@ -586,28 +586,8 @@ pub fn made_from(
     base: &[ChangeHash],
     text: &str,
 ) -> Result<Option<ChangeHash>, ModelError> {
-    if !doc.get_missing_deps(base).is_empty() {
-        return Ok(None);
-    }
     let body = body_obj(doc)?;
-    let mut wanted = base.to_vec();
-    wanted.sort();
-    let on_base: Vec<ChangeHash> = doc
-        .get_changes_meta(base)
-        .into_iter()
-        .filter(|c| {
-            let mut deps = c.deps.clone();
-            deps.sort();
-            deps == wanted
-        })
-        .map(|c| c.hash)
-        .collect();
-    for hash in on_base {
-        if doc.text_at(&body, &[hash])? == text {
-            return Ok(Some(hash));
-        }
-    }
-    Ok(None)
+    super::text_made_from(doc, &body, base, text)
 }
 
 /// Names the current heads `label`.

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{
     DocKind, EventKind, ModelError, SCHEMA, check_line, date, expect_kind, get_bool, get_i64,
-    get_obj, get_str,
+    get_obj, get_str, text_made_from,
 };
 use kp_core::ids::DocId;
 
@@ -256,6 +256,24 @@ pub fn apply(doc: &mut AutoCommit, change: &Change) -> Result<(), ModelError> {
         doc.update_text(&text, m)?;
     }
     Ok(())
+}
+
+/// Whether the minutes read `text` now, or a change already made them read
+/// `text` from `base` (the same minutes saved twice from one version): then
+/// saving them from `base` again would add their edits a second time.
+pub fn minutes_already(
+    doc: &mut AutoCommit,
+    base: &[automerge::ChangeHash],
+    text: &str,
+) -> Result<bool, ModelError> {
+    expect_kind(doc, DocKind::Event)?;
+    let Some(minutes) = get_obj(doc, &ROOT, "minutes", ObjType::Text) else {
+        return Ok(false);
+    };
+    if doc.text(&minutes)? == text {
+        return Ok(true);
+    }
+    Ok(text_made_from(doc, &minutes, base, text)?.is_some())
 }
 
 fn day(s: &str) -> Result<String, ModelError> {

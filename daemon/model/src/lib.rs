@@ -320,6 +320,39 @@ pub(crate) fn get_bool(doc: &AutoCommit, obj: &ObjId, key: &str) -> bool {
 }
 
 /// A child object of `ty` at `key`.
+/// The change that already made the text object `text_obj` read `text` from
+/// `base`: one whose only dependencies are `base` and after which the text
+/// reads `text` (the same text sent again from the same version, say). `None`
+/// if there is none.
+pub(crate) fn text_made_from(
+    doc: &mut AutoCommit,
+    text_obj: &ObjId,
+    base: &[automerge::ChangeHash],
+    text: &str,
+) -> Result<Option<automerge::ChangeHash>, ModelError> {
+    if !doc.get_missing_deps(base).is_empty() {
+        return Ok(None);
+    }
+    let mut wanted = base.to_vec();
+    wanted.sort();
+    let on_base: Vec<automerge::ChangeHash> = doc
+        .get_changes_meta(base)
+        .into_iter()
+        .filter(|c| {
+            let mut deps = c.deps.clone();
+            deps.sort();
+            deps == wanted
+        })
+        .map(|c| c.hash)
+        .collect();
+    for hash in on_base {
+        if doc.text_at(text_obj, &[hash])? == text {
+            return Ok(Some(hash));
+        }
+    }
+    Ok(None)
+}
+
 pub(crate) fn get_obj(doc: &AutoCommit, obj: &ObjId, key: &str, ty: ObjType) -> Option<ObjId> {
     match doc.get(obj, key) {
         Ok(Some((Value::Object(t), id))) if t == ty => Some(id),

@@ -32,18 +32,38 @@ impl Service {
         let space = self.space_of_doc(&id)?;
         self.may_write(&space, DocKind::Event, false)?;
         let author = self.author(&req.author)?;
-        let change = self.event_change(&space, &req)?;
+        let mut change = self.event_change(&space, &req)?;
         let note = ChangeNote::new(author, "edit event");
-        self.repo
-            .change_durably(&id, &note, |doc| event::apply(doc, &change))?;
+        let base = if req.base_heads.is_empty() {
+            None
+        } else {
+            Some(kp_model::draft::parse_heads(&req.base_heads)?)
+        };
+        if let (Some(base), Some(text)) = (&base, &change.minutes) {
+            // Minutes sent again from the version they were made from (a
+            // second click, a file sent twice) would add their edits again.
+            if self
+                .repo
+                .read(&id, |doc| event::minutes_already(doc, base, text))??
+            {
+                change.minutes = None;
+            }
+        }
+        self.repo.change_at(&id, base.as_deref(), &note, |doc| {
+            event::apply(doc, &change)
+        })?;
         self.get_event(pb::GetEventRequest { id: id.to_string() })
     }
 
     /// `kp event show`.
     pub(crate) fn get_event(&self, req: pb::GetEventRequest) -> Result<pb::Event> {
         let id = self.doc_id(&req.id, DocKind::Event)?;
-        let e = self.repo.read(&id, |doc| event::read(doc))??;
-        Ok(self.event_reply(id, e, &self.space_names()))
+        let (e, heads) = self
+            .repo
+            .read(&id, |doc| (event::read(doc), doc.get_heads()))?;
+        let mut reply = self.event_reply(id, e?, &self.space_names());
+        reply.heads = heads.iter().map(ToString::to_string).collect();
+        Ok(reply)
     }
 
     /// `kp event list`: oldest first.
@@ -193,6 +213,8 @@ impl Service {
             discussed,
             minutes: e.minutes,
             created_at: e.created_at,
+            // Filled where one event is read for editing (`get_event`).
+            heads: Vec::new(),
         }
     }
 }
