@@ -17,7 +17,8 @@
 //!   S sentences and Y syllables; higher is easier (60–70 is plain English).
 //!
 //! Findings anchored to the text (UTF-8 byte ranges of a section's text): the longest
-//! sentences (a warning when longer than `max-sentence-words`) and each use of a term
+//! sentences over `max-sentence-words` (warnings; when none is, the longest sentence
+//! alone, as information) and each use of a term
 //! from the jargon list (whole words, case-insensitive; at most 200 such findings). A
 //! draft whose metadata `type` is `policy-brief` and which is longer than `max-words`
 //! gets a warning. Values are not rounded.
@@ -402,20 +403,30 @@ impl Analysis for BriefReadability {
             long_count as f64,
             "sentences",
         );
-        for s in by_length.iter().take(longest) {
+        // Only a sentence over the limit is called long; when none is, the
+        // longest is named as such, for the record.
+        let over = by_length.iter().filter(|s| s.words.len() > max_sentence);
+        for s in over.take(longest) {
             let n = s.words.len();
             let text = &doc.sections[s.section].text[s.start..s.end];
-            let (severity, note) = if n > max_sentence {
-                (
-                    Severity::Warning,
-                    format!(", over {max_sentence}: consider splitting it"),
-                )
-            } else {
-                (Severity::Info, String::new())
-            };
             report.anchored(
-                severity,
-                format!("long sentence, {n} words{note}: \"{}\"", excerpt(text)),
+                Severity::Warning,
+                format!(
+                    "long sentence, {n} words, over {max_sentence}: consider splitting it: \"{}\"",
+                    excerpt(text)
+                ),
+                range(s.section, s.start, s.end)?,
+            );
+        }
+        if let Some(s) = by_length.first().filter(|_| long_count == 0 && longest > 0) {
+            let text = &doc.sections[s.section].text[s.start..s.end];
+            report.anchored(
+                Severity::Info,
+                format!(
+                    "the longest sentence has {} words (the limit is {max_sentence}): \"{}\"",
+                    s.words.len(),
+                    excerpt(text)
+                ),
                 range(s.section, s.start, s.end)?,
             );
         }

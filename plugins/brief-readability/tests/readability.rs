@@ -61,8 +61,13 @@ fn syllable_heuristic() {
 }
 
 #[test]
-fn longest_sentences_are_anchored() {
-    let (r, texts) = analyse("working-paper", SHORT, &[("longest", "2")]).expect("report");
+fn the_longest_sentences_over_the_limit_are_anchored() {
+    let (r, texts) = analyse(
+        "working-paper",
+        SHORT,
+        &[("longest", "2"), ("max-sentence-words", "2")],
+    )
+    .expect("report");
     let text = &texts[0];
     let anchored: Vec<_> = r.findings.iter().filter(|f| f.anchor.is_some()).collect();
     assert_eq!(anchored.len(), 2);
@@ -71,9 +76,30 @@ fn longest_sentences_are_anchored() {
     let a = anchored[0].anchor.expect("anchor");
     assert_eq!((a.section, a.start, a.end), (0, 36, 61));
     assert_eq!(&text[36..61], "Migrants send money home.");
-    assert!(anchored[0].message.starts_with("long sentence, 4 words"));
+    assert!(
+        anchored[0]
+            .message
+            .starts_with("long sentence, 4 words, over 2")
+    );
     let b = anchored[1].anchor.expect("anchor");
     assert_eq!((b.start, b.end), (0, 22));
+    // Within the limit no sentence is called long: the longest is named as such.
+    let (r, _) = analyse("working-paper", SHORT, &[]).expect("report");
+    let anchored: Vec<_> = r.findings.iter().filter(|f| f.anchor.is_some()).collect();
+    assert_eq!(anchored.len(), 1);
+    assert_eq!(anchored[0].severity, Severity::Info);
+    assert!(
+        anchored[0]
+            .message
+            .starts_with("the longest sentence has 4 words (the limit is 35)"),
+        "{}",
+        anchored[0].message
+    );
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| f.message.contains("long sentence"))
+    );
 }
 
 #[test]
