@@ -59,6 +59,12 @@ pub(crate) fn short(id: &str, n: usize) -> String {
 }
 
 /// Cuts a text to one line of at most `n` characters.
+/// A number as people read it (one rule everywhere:
+/// [`kp_plugin_host::view::readable`]).
+pub(crate) fn number(x: f64) -> String {
+    kp_plugin_host::view::readable(x)
+}
+
 pub(crate) fn one_line(text: &str, n: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= n {

@@ -167,6 +167,7 @@ local_impl! {
     remove_plugin(pb::RemovePluginRequest) -> pb::RemovePluginReply = |s, r| s.remove_plugin(r);
     analyze(pb::AnalyzeRequest) -> pb::Analysis = |s, r| s.analyze(r);
     list_analyses(pb::ListAnalysesRequest) -> pb::AnalysisList = |s, r| s.list_analyses(r);
+    get_analysis(pb::GetAnalysisRequest) -> pb::Analysis = |s, r| s.get_analysis(r);
     review(pb::ReviewRequest) -> pb::ReviewState = |s, r| s.review(r);
     get_review(pb::GetReviewRequest) -> pb::ReviewState = |s, r| s.get_review(r);
     review_inbox(pb::ReviewInboxRequest) -> pb::ReviewInbox = |s, r| s.review_inbox(r);

@@ -113,6 +113,8 @@ pub struct PluginsSection {
     pub memory_mib: u64,
     /// Largest report, KiB of JSON.
     pub max_report_kib: usize,
+    /// Most metrics, findings and table cells in a report.
+    pub max_report_items: usize,
     /// Log kept per run, KiB.
     pub max_log_kib: usize,
     /// Runs at once; more wait.
@@ -129,6 +131,7 @@ impl Default for PluginsSection {
             timeout_ms: l.timeout_ms,
             memory_mib: l.memory_mib,
             max_report_kib: l.max_report_kib,
+            max_report_items: l.max_report_items,
             max_log_kib: l.max_log_bytes / 1024,
             max_concurrent: l.max_concurrent,
             max_wasm_kib: 16 * 1024,
@@ -365,8 +368,11 @@ fuel = {fuel}
 timeout_ms = {ptime}
 # Memory a run may use, in MiB.
 memory_mib = {pmem}
-# Largest report a plugin may return, in KiB of JSON.
+# Largest report a plugin may return, in KiB of JSON, and most metrics,
+# findings and table cells in it (a world panel of 217 countries over 60 years
+# with six indicators is about 80,000 cells and 1 MiB).
 max_report_kib = {preport}
+max_report_items = {pitems}
 # Log (messages and printed output) kept per run, in KiB.
 max_log_kib = {plog}
 # Plugin runs at the same time; further requests wait for a free one.
@@ -432,6 +438,7 @@ listen = ""
         ptime = d.plugins.timeout_ms,
         pmem = d.plugins.memory_mib,
         preport = d.plugins.max_report_kib,
+        pitems = d.plugins.max_report_items,
         plog = d.plugins.max_log_kib,
         pconc = d.plugins.max_concurrent,
         pwasm = d.plugins.max_wasm_kib,
@@ -491,10 +498,11 @@ impl Config {
             || pl.timeout_ms == 0
             || pl.memory_mib == 0
             || pl.max_report_kib == 0
+            || pl.max_report_items == 0
             || pl.max_concurrent == 0
             || pl.max_wasm_kib == 0
         {
-            return Err("plugins: fuel, timeout_ms, memory_mib, max_report_kib, max_concurrent and max_wasm_kib must be above 0".into());
+            return Err("plugins: fuel, timeout_ms, memory_mib, max_report_kib, max_report_items, max_concurrent and max_wasm_kib must be above 0".into());
         }
         let w = &cfg.web;
         if w.tls_cert.is_empty() != w.tls_key.is_empty() {

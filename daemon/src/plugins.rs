@@ -106,9 +106,9 @@ impl Plugins {
                 timeout_ms: self.cfg.timeout_ms,
                 memory_mib: self.cfg.memory_mib,
                 max_report_kib: self.cfg.max_report_kib,
+                max_report_items: self.cfg.max_report_items,
                 max_log_bytes: self.cfg.max_log_kib * 1024,
                 max_concurrent: self.cfg.max_concurrent,
-                ..Limits::default()
             };
             Host::new(limits, Some(self.dir.join("compiled"))).map_err(|e| e.to_string())
         });

@@ -1228,6 +1228,13 @@ impl Service {
         analyses.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(pb::AnalysisList { analyses })
     }
+
+    /// `kp analysis show`.
+    pub(crate) fn get_analysis(&self, req: pb::GetAnalysisRequest) -> Result<pb::Analysis> {
+        let id = self.doc_id(&req.id, DocKind::Analysis)?;
+        let a = self.repo.read(&id, |doc| kp_model::analysis::read(doc))??;
+        Ok(analysis_reply(id, a))
+    }
 }
 
 fn plugin_reply(p: crate::plugins::Installed) -> pb::PluginInfo {

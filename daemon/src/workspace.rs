@@ -100,6 +100,7 @@ pub(crate) fn call(
         "list_datasets" => reply(s.list_datasets()),
         "list_plugins" => reply(s.list_plugins()?),
         "list_analyses" => read!(list_analyses),
+        "get_analysis" => read!(get_analysis),
         "indicators" => read!(indicators),
         "list_events" => read!(list_events),
         "open_event" => open_event(s, person, parse(method, body)?),

@@ -20,7 +20,14 @@ use kp_tests::{Kpd, bin, plugin_wasm};
 /// The placeholders help examples may use; the test puts a real id in their
 /// place. Any other word in capitals outside quotes fails the test, so the
 /// help keeps to this vocabulary.
-const PLACEHOLDERS: [&str; 5] = ["DRAFT_ID", "DATASET_ID", "SPACE_ID", "NODE_ID", "EVENT_ID"];
+const PLACEHOLDERS: [&str; 6] = [
+    "DRAFT_ID",
+    "DATASET_ID",
+    "SPACE_ID",
+    "NODE_ID",
+    "EVENT_ID",
+    "ANALYSIS_ID",
+];
 
 /// The theme plugins: examples name their components under
 /// `target/wasm32-wasip2/plugin/`.
@@ -406,6 +413,10 @@ fn help_world(node: &Kpd, dir: &Path) -> Vec<(&'static str, String)> {
         ]);
     }
     node.ok(&["draft", "show", &draft, "-o", &path("mine.md")]);
+    let analysis = node.json(&["analyze", &dataset, "--plugin", "remittance-indicators"])["id"]
+        .as_str()
+        .expect("an analysis id")
+        .to_owned();
     let event = id(node.ok(&[
         "event",
         "new",
@@ -430,6 +441,7 @@ fn help_world(node: &Kpd, dir: &Path) -> Vec<(&'static str, String)> {
         ("SPACE_ID", space),
         ("NODE_ID", node_id),
         ("EVENT_ID", event),
+        ("ANALYSIS_ID", analysis),
     ]
 }
 

@@ -52,6 +52,16 @@ fn setup(node: &Kpd) -> (String, String) {
     (draft, dataset)
 }
 
+/// `kp analyze DOC --plugin misbehave --param mode=MODE`, which must fail:
+/// what it said.
+fn misbehave_fails(node: &Kpd, doc: &str, mode: &str) -> String {
+    let param = format!("mode={mode}");
+    node.fails(
+        1,
+        &["analyze", doc, "--plugin", "misbehave", "--param", &param],
+    )
+}
+
 fn install_misbehave(node: &Kpd) {
     let wasm = plugin_wasm("kp-test-misbehave");
     let p = node.json(&["plugin", "install", path(&wasm)]);
@@ -314,17 +324,7 @@ fn bad_requests_are_refused_with_the_reason() {
         "{err}"
     );
     // A plugin's own refusal is reported, and nothing is stored.
-    let err = node.fails(
-        1,
-        &[
-            "analyze",
-            &draft,
-            "--plugin",
-            "misbehave",
-            "--param",
-            "mode=refuse",
-        ],
-    );
+    let err = misbehave_fails(&node, &draft, "refuse");
     assert!(
         err.contains("invalid input: misbehave was asked to refuse"),
         "{err}"
@@ -388,20 +388,8 @@ fn misbehaving_plugins_fail_within_their_limits_while_the_node_serves() {
             "table-mismatch",
             "malformed report: table `t`: column `b` has 1 cells",
         ),
-        ("huge", "report is too large"),
     ] {
-        let param = format!("mode={mode}");
-        let err = node.fails(
-            1,
-            &[
-                "analyze",
-                &draft,
-                "--plugin",
-                "misbehave",
-                "--param",
-                &param,
-            ],
-        );
+        let err = misbehave_fails(&node, &draft, mode);
         assert!(err.contains(want), "{mode}: {err}");
     }
     // Nothing was stored for the failures; the node is still well.
@@ -416,36 +404,26 @@ fn misbehaving_plugins_fail_within_their_limits_while_the_node_serves() {
 #[test]
 fn limits_come_from_kpd_toml() {
     let mut node = Kpd::init();
-    node.set(&[("fuel", "5000000"), ("memory_mib", "16")]);
+    node.set(&[
+        ("fuel", "5000000"),
+        ("memory_mib", "16"),
+        ("max_report_kib", "1024"),
+    ]);
     node.start();
     let (draft, _) = setup(&node);
     install_misbehave(&node);
     let t = Instant::now();
-    let err = node.fails(
-        1,
-        &[
-            "analyze",
-            &draft,
-            "--plugin",
-            "misbehave",
-            "--param",
-            "mode=loop",
-        ],
-    );
+    let err = misbehave_fails(&node, &draft, "loop");
     assert!(err.contains("ran out of fuel (budget 5000000)"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(3));
-    let err = node.fails(
-        1,
-        &[
-            "analyze",
-            &draft,
-            "--plugin",
-            "misbehave",
-            "--param",
-            "mode=alloc",
-        ],
-    );
+    let err = misbehave_fails(&node, &draft, "alloc");
     assert!(err.contains("memory limit of 16 MiB"), "{err}");
+    // A 2 MiB report over a 1 MiB limit: too large, and the setting named.
+    let err = misbehave_fails(&node, &draft, "huge");
+    assert!(
+        err.contains("report is too large") && err.contains("max_report_kib"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -594,4 +572,175 @@ fn shipped_theme_plugins_analyse_datasets_and_drafts() {
         kyc["end"].as_u64().unwrap() as usize,
     );
     assert_eq!(&body[start..end], "KYC");
+}
+
+/// The CSV `file` imported into the space "Remittances WG" as `title`, and
+/// `remittance-indicators` installed: the dataset's id.
+fn with_indicators(node: &Kpd, file: &str, title: &str) -> String {
+    let dataset = node
+        .ok(&[
+            "dataset",
+            "import",
+            file,
+            "--space",
+            "Remittances WG",
+            "--title",
+            title,
+        ])
+        .trim()
+        .to_owned();
+    let wasm = plugin_wasm("remittance-indicators");
+    node.ok(&["plugin", "install", path(&wasm)]);
+    dataset
+}
+
+/// Country, year, remittances and GDP (USD m).
+type PanelRow = (String, i64, Option<f64>, Option<f64>);
+
+/// A world panel as the World Bank publishes them: 217 countries over 60
+/// years (1965–2024), remittances and GDP in USD m, made up but shaped like
+/// the real thing (a few countries near or above 10% of GDP, gaps).
+fn world_panel() -> (String, Vec<PanelRow>) {
+    let mut rows = Vec::new();
+    let mut csv = String::from("country,year,remittances_usd_m,gdp_usd_m\n");
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = || {
+        // xorshift: the same panel on every run.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for c in 0..217 {
+        let country = format!("Country {c:03}");
+        let gdp0 = 500.0 + 200_000.0 * next();
+        let dependence = if c % 19 == 0 {
+            0.12 + 0.2 * next()
+        } else {
+            0.08 * next()
+        };
+        for y in 1965..2025 {
+            let t = (y - 1965) as f64;
+            let gdp = (gdp0 * (1.0 + 0.03 * t) * 1000.0).round() / 1000.0;
+            let rem = (gdp * dependence * (0.9 + 0.2 * next()) * 1000.0).round() / 1000.0;
+            // Some gaps: a missing GDP, a missing remittance value.
+            let gdp = (!(c % 23 == 0 && y % 7 == 0)).then_some(gdp);
+            let rem = (!(c % 31 == 0 && y % 5 == 0)).then_some(rem);
+            let cell = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+            csv.push_str(&format!("{country},{y},{},{}\n", cell(rem), cell(gdp)));
+            rows.push((country.clone(), y, rem, gdp));
+        }
+    }
+    (csv, rows)
+}
+
+#[test]
+fn a_world_panel_is_analysed_through_the_node_and_its_figures_hold() {
+    let node = Kpd::started();
+    node.ok(&["space", "create", "Remittances WG", "--theme", "7"]);
+    let (csv, rows) = world_panel();
+    assert_eq!(rows.len(), 217 * 60);
+    let file = node.scratch().join("panel.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let dataset = with_indicators(&node, path(&file), "World panel");
+    // On the node's default limits: not refused as too large.
+    let a = node.json(&["analyze", &dataset, "--plugin", "remittance-indicators"]);
+    let report = &a["report"];
+    let metric = |name: &str| -> f64 {
+        report["metrics"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["name"] == name))
+            .and_then(|m| m["value"].as_f64())
+            .unwrap_or_else(|| panic!("no metric {name}: {report}"))
+    };
+    // The figures, computed here from the rows, not by the plugin's code.
+    let in_2024: Vec<_> = rows.iter().filter(|r| r.1 == 2024).collect();
+    let total: f64 = in_2024.iter().filter_map(|r| r.2).sum();
+    let with_value = in_2024.iter().filter(|r| r.2.is_some()).count();
+    let above = in_2024
+        .iter()
+        .filter(|r| matches!((r.2, r.3), (Some(x), Some(g)) if g > 0.0 && 100.0 * x / g > 10.0))
+        .count();
+    let both: Vec<_> = in_2024
+        .iter()
+        .filter_map(|r| {
+            let before = rows.iter().find(|p| p.0 == r.0 && p.1 == 2023)?.2?;
+            Some((r.2?, before))
+        })
+        .collect();
+    let growth = 100.0
+        * (both.iter().map(|b| b.0).sum::<f64>() / both.iter().map(|b| b.1).sum::<f64>() - 1.0);
+    assert_eq!(metric("ranking year"), 2024.0);
+    assert!(
+        (metric("total remittances 2024") - total).abs() < 1e-6 * total,
+        "{total}"
+    );
+    assert_eq!(metric("countries above 10% of GDP"), above as f64);
+    assert!(
+        (metric("growth 2023-2024") - growth).abs() < 1e-9,
+        "{growth}"
+    );
+    let top = in_2024
+        .iter()
+        .filter_map(|r| Some((r.0.clone(), r.2?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .expect("a largest");
+    let summary = report["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with(&format!(
+            "In 2024, the {with_value} countries in the table received "
+        )) && summary.contains(&format!("the largest recipient was {}", top.0)),
+        "{summary}"
+    );
+    // The indicators of every country-year are in the stored report.
+    let tables = report["tables"].as_array().expect("tables");
+    let indicators = tables
+        .iter()
+        .find(|t| t["name"] == "indicators")
+        .expect("the indicators table");
+    assert_eq!(
+        indicators["columns"][0]["values"].as_array().map(Vec::len),
+        Some(217 * 60)
+    );
+    // Shown to a person: the numbers as people read them, the table cut
+    // short with a word on the rest, every finding whole.
+    let shown = node.ok(&["analysis", "show", a["id"].as_str().unwrap()]);
+    assert!(
+        shown.contains(&format!("… {} more rows", 217 * 60 - 30)),
+        "{shown}"
+    );
+    assert!(!shown.contains("00000000"), "float noise shown: {shown}");
+    // The JSON carries the report exactly as stored.
+    let again = node.json(&["analysis", "show", a["id"].as_str().unwrap()]);
+    assert_eq!(again["report_json"], a["report_json"]);
+    let stored: serde_json::Value =
+        serde_json::from_str(again["report_json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        again["report"], stored,
+        "every number as stored, to the bit"
+    );
+}
+
+#[test]
+fn a_report_over_the_nodes_limits_is_too_large_and_names_the_setting() {
+    let mut node = Kpd::init();
+    node.set(&[("max_report_items", "10")]);
+    node.start();
+    node.ok(&["space", "create", "Remittances WG", "--theme", "7"]);
+    let csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/remittances/top-recipients-2011.csv"
+    );
+    let dataset = with_indicators(&node, csv, "Top");
+    let err = node.fails(
+        1,
+        &["analyze", &dataset, "--plugin", "remittance-indicators"],
+    );
+    assert!(
+        err.contains("too large") && err.contains("max_report_items") && !err.contains("malformed"),
+        "{err}"
+    );
+    // Nothing was stored.
+    let list = node.json(&["analysis", "list", &dataset]);
+    assert_eq!(list["analyses"].as_array().map(Vec::len), Some(0), "{list}");
 }

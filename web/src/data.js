@@ -95,12 +95,19 @@ function analysisCard(a) {
   );
 }
 
-/** A number as people read it: whole numbers (years among them) as they
- * are, others to two decimals, large ones grouped. */
+/** A number as people read it, by the node's rule (kp_plugin_types::readable):
+ * six significant digits at most after the point, the whole part never
+ * rounded, no trailing zeros, thousands grouped from five digits on. */
 function fmt(v) {
-  if (typeof v !== "number") return String(v);
-  if (Number.isInteger(v) && Math.abs(v) < 10000) return String(v);
-  return v.toLocaleString(undefined, { maximumFractionDigits: 2 });
+  if (typeof v !== "number" || !Number.isFinite(v)) return String(v);
+  const magnitude = v === 0 ? 0 : Math.floor(Math.log10(Math.abs(v)));
+  let s = v.toFixed(Math.min(12, Math.max(0, 5 - magnitude)));
+  if (s.includes(".")) s = s.replace(/0+$/, "").replace(/\.$/, "");
+  const negative = s.startsWith("-");
+  let [int, frac] = (negative ? s.slice(1) : s).split(".");
+  if (int.length > 4) int = int.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const sign = negative && !(int === "0" && !frac) ? "-" : "";
+  return sign + int + (frac ? `.${frac}` : "");
 }
 
 function columnValues(col) {

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::client::{self, Ctx, refused};
 use crate::input::{Bound, read_bytes, read_text};
 use crate::output::{Deferred, emit};
-use crate::render::{one_line, short, table, time};
+use crate::render::{number, one_line, short, table, time};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum PluginCmd {
@@ -98,6 +98,17 @@ pub(super) enum AnalysisCmd {
     List {
         /// The draft's or dataset's id.
         doc_id: String,
+    },
+    /// Show an analysis: its report (summary, metrics, findings, tables),
+    /// which plugin made it with which parameters, on which version of the
+    /// document.
+    #[command(after_help = "\
+Examples:
+  kp analysis show ANALYSIS_ID
+  kp --json analysis show ANALYSIS_ID   (the report exactly as stored, in report_json)")]
+    Show {
+        /// The analysis's id (`kp analysis list DOC_ID` names them).
+        id: String,
     },
 }
 
@@ -241,38 +252,35 @@ fn print_report(report: &kp_plugin_host::Report) {
         let rows: Vec<Vec<String>> = report
             .metrics
             .iter()
-            .map(|m| vec![m.name.clone(), format!("{}", m.value), m.unit.clone()])
+            .map(|m| vec![m.name.clone(), number(m.value), m.unit.clone()])
             .collect();
         table(&["METRIC", "VALUE", "UNIT"], &rows);
     }
     if !report.findings.is_empty() {
         outln!();
-        let rows: Vec<Vec<String>> = report
-            .findings
-            .iter()
-            .map(|f| {
-                vec![
-                    format!("{:?}", f.severity).to_lowercase(),
-                    f.anchor.map_or_else(
-                        || "-".into(),
-                        |a| format!("§{} {}..{}", a.section, a.start, a.end),
-                    ),
-                    one_line(&f.message, 100),
-                ]
-            })
-            .collect();
-        table(&["SEVERITY", "WHERE", "FINDING"], &rows);
+        // Whole: a finding cut short says less than it should.
+        for f in &report.findings {
+            let at = f.anchor.map_or_else(String::new, |a| {
+                format!(" (§{} {}..{})", a.section, a.start, a.end)
+            });
+            outln!(
+                "{}: {}{at}",
+                format!("{:?}", f.severity).to_lowercase(),
+                f.message.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+        }
     }
     for t in &report.tables {
         outln!();
         outln!("{}", t.name);
         let header: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
-        let rows = t.columns.first().map_or(0, |c| c.data.len());
+        let all = t.columns.first().map_or(0, |c| c.data.len());
+        let rows = all.min(SHOWN_ROWS);
         let cell = |c: &kp_plugin_host::view::Column, i: usize| -> String {
             use kp_plugin_host::view::ColumnData as D;
             let v = match &c.data {
                 D::Integer(v) => v.get(i).copied().flatten().map(|x| x.to_string()),
-                D::Number(v) => v.get(i).copied().flatten().map(|x| x.to_string()),
+                D::Number(v) => v.get(i).copied().flatten().map(number),
                 D::Boolean(v) => v.get(i).copied().flatten().map(|x| x.to_string()),
                 D::Text(v) => v.get(i).cloned().flatten(),
             };
@@ -282,8 +290,14 @@ fn print_report(report: &kp_plugin_host::Report) {
             .map(|i| t.columns.iter().map(|c| cell(c, i)).collect())
             .collect();
         table(&header, &body);
+        if all > rows {
+            outln!("… {} more rows (all of them with --json)", all - rows);
+        }
     }
 }
+
+/// Rows of a report's table shown on a terminal; `--json` has them all.
+const SHOWN_ROWS: usize = 30;
 
 /// `kp analyze`.
 pub(super) async fn analyze(ctx: &mut Ctx, a: AnalyzeArgs) -> anyhow::Result<()> {
@@ -329,7 +343,43 @@ fn analysis_json(r: &pb::Analysis) -> serde_json::Value {
 
 /// `kp analysis ...`.
 pub(super) async fn analysis(ctx: &mut Ctx, cmd: AnalysisCmd) -> anyhow::Result<()> {
-    let AnalysisCmd::List { doc_id } = cmd;
+    let doc_id = match cmd {
+        AnalysisCmd::List { doc_id } => doc_id,
+        AnalysisCmd::Show { id } => {
+            let r = ctx
+                .api
+                .get_analysis(pb::GetAnalysisRequest { id })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            return emit(ctx.json, &Deferred(|| analysis_json(&r)), |_| {
+                let report: kp_plugin_host::Report = serde_json::from_str(&r.report_json)
+                    .context("the node holds a report that does not parse")?;
+                print_report(&report);
+                let params: Vec<String> = r
+                    .params
+                    .iter()
+                    .map(|p| format!("{}={}", p.name, p.value))
+                    .collect();
+                eprintln!(
+                    "\nanalysis {} of {} by {} {}{} at {} (by {}, fuel {})",
+                    r.id,
+                    r.doc_id,
+                    r.plugin,
+                    r.plugin_version,
+                    if params.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with {}", params.join(" "))
+                    },
+                    time(r.created_at),
+                    r.author,
+                    r.fuel_used
+                );
+                Ok(())
+            });
+        }
+    };
     let l = ctx
         .api
         .list_analyses(pb::ListAnalysesRequest { doc_id })

@@ -371,31 +371,9 @@ pub fn bar_chart_svg(caption: &str, bars: &[(String, f64)], unit: &str) -> Strin
     out
 }
 
-/// A number as people read it: at most three decimals, no trailing zeros,
-/// thousands separated from five digits on (a year stays `2011`).
-pub fn number(v: f64) -> String {
-    let s = format!("{:.3}", v);
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    let (sign, digits) = s.strip_prefix('-').map_or(("", s), |d| ("-", d));
-    let (int, frac) = digits.split_once('.').map_or((digits, ""), |(i, f)| (i, f));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && int.len() > 4 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if grouped == "0" && frac.is_empty() {
-        ""
-    } else {
-        sign
-    };
-    if frac.is_empty() {
-        format!("{sign}{grouped}")
-    } else {
-        format!("{sign}{grouped}.{frac}")
-    }
-}
+/// A number as people read it (one rule for the page, the terminal and the
+/// PDF: [`kp_plugin_types::readable`]).
+pub use kp_plugin_types::readable as number;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(s: &str) -> String {
@@ -651,18 +629,7 @@ mod tests {
 
 #[cfg(test)]
 mod markdown_tests {
-    use super::{bar_chart_svg, markdown_html, number};
-
-    #[test]
-    fn numbers_read_as_people_write_them() {
-        assert_eq!(number(8.000000000000007), "8");
-        assert_eq!(number(3.7000000000000006), "3.7");
-        assert_eq!(number(1234567.891), "1,234,567.891");
-        assert_eq!(number(-0.0001), "0");
-        assert_eq!(number(2011.0), "2011");
-        assert_eq!(number(-15000.5), "-15,000.5");
-        assert_eq!(number(-1500.5), "-1500.5");
-    }
+    use super::{bar_chart_svg, markdown_html};
 
     #[test]
     fn a_chart_escapes_its_labels_and_draws_each_bar() {

@@ -89,11 +89,23 @@ pub enum PluginError {
     MalformedReport(String),
     /// The report is over the size limit.
     #[error(
-        "the plugin's report is too large: {size} bytes; the limit is {limit} (plugins.max_report_kib)"
+        "the plugin's report is too large: {size} bytes of JSON; the limit is {limit} \
+         (max_report_kib in the [plugins] section of kpd.toml)"
     )]
     ReportTooLarge {
         /// Its size as JSON.
         size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The report has more items than the limit.
+    #[error(
+        "the plugin's report is too large: it has {items} metrics, findings and table cells; \
+         the limit is {limit} (max_report_items in the [plugins] section of kpd.toml)"
+    )]
+    ReportTooManyItems {
+        /// Its metrics, findings and table cells.
+        items: usize,
         /// The limit.
         limit: usize,
     },

@@ -83,8 +83,8 @@ impl Default for Limits {
             fuel: DEFAULT_FUEL,
             timeout_ms: 10_000,
             memory_mib: 64,
-            max_report_kib: 1024,
-            max_report_items: 100_000,
+            max_report_kib: 16 * 1024,
+            max_report_items: 1_000_000,
             max_log_bytes: 64 * 1024,
             max_concurrent: 8,
         }
@@ -438,8 +438,14 @@ impl Host {
                     logs: logs.clone(),
                 };
                 let report = report_from_wit(report);
-                check::report(&report, doc, self.limits.max_report_items)
+                let items = check::report(&report, doc)
                     .map_err(|m| fail(PluginError::MalformedReport(m)))?;
+                if items > self.limits.max_report_items {
+                    return Err(fail(PluginError::ReportTooManyItems {
+                        items,
+                        limit: self.limits.max_report_items,
+                    }));
+                }
                 let report_json = report.canonical_json();
                 let limit = self.limits.max_report_kib * 1024;
                 if report_json.len() > limit {
@@ -484,15 +490,21 @@ impl Host {
                     ms: self.limits.timeout_ms,
                 },
                 Some(trap) => {
+                    // What the plugin printed, without Rust's advice to set
+                    // RUST_BACKTRACE, which nobody can in the sandbox.
                     let printed: Vec<&str> = logs
                         .iter()
                         .filter(|l| l.level == "stderr")
-                        .map(|l| l.message.trim())
+                        .flat_map(|l| l.message.lines())
+                        .map(str::trim)
+                        .filter(|m| {
+                            !m.is_empty() && !m.starts_with("note: run with `RUST_BACKTRACE")
+                        })
                         .collect();
                     if printed.is_empty() {
                         PluginError::Trapped(trap.to_string())
                     } else {
-                        PluginError::Trapped(format!("{} ({trap})", printed.join("; ")))
+                        PluginError::Trapped(format!("{} ({trap})", printed.join(" ")))
                     }
                 }
                 None => PluginError::Host(format!("{e:#}")),

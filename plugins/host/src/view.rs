@@ -8,7 +8,7 @@
 
 pub use kp_plugin_types::{
     Column, ColumnData, DocKind, Document as DocumentView, Finding, Metric, Param, PluginInfo,
-    Report, Section, Severity, Table, TextRange, split_sections,
+    Report, Section, Severity, Table, TextRange, readable, split_sections,
 };
 
 #[cfg(test)]

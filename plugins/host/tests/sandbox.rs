@@ -172,10 +172,11 @@ fn misbehaviour_is_an_error_that_says_what_happened() {
 
     let e = run("panic");
     assert!(matches!(e.error, PluginError::Trapped(_)), "{e}");
-    assert!(
-        e.to_string().contains("misbehave was asked to panic"),
-        "{e}"
-    );
+    let said = e.to_string();
+    assert!(said.contains("misbehave was asked to panic"), "{said}");
+    // Where, and no advice about RUST_BACKTRACE, which no user can set.
+    assert!(said.contains("src/lib.rs:"), "{said}");
+    assert!(!said.contains("RUST_BACKTRACE"), "{said}");
 
     let e = run("bad-anchor");
     assert!(
@@ -194,7 +195,21 @@ fn misbehaviour_is_an_error_that_says_what_happened() {
     let e = run("table-mismatch");
     assert!(e.to_string().contains("column `b` has 1 cells"), "{e}");
 
-    let e = run("huge");
+    // Over the node's limits (set low here): too large, by bytes or by
+    // items, and said so with the setting to raise, not as malformed.
+    let small = Host::new(
+        Limits {
+            max_report_kib: 1024,
+            max_report_items: 1,
+            ..Limits::default()
+        },
+        None,
+    )
+    .unwrap();
+    let tight = small.load(&wasm("kp-test-misbehave")).unwrap();
+    let e = small
+        .run(&tight, &with_mode(&small, &tight, "huge"))
+        .unwrap_err();
     assert!(
         matches!(
             e.error,
@@ -204,6 +219,26 @@ fn misbehaviour_is_an_error_that_says_what_happened() {
             }
         ),
         "{e}"
+    );
+    assert!(e.to_string().contains("max_report_kib"), "{e}");
+    let e = small
+        .run(&tight, &with_mode(&small, &tight, "ok"))
+        .unwrap_err();
+    assert!(
+        matches!(e.error, PluginError::ReportTooManyItems { limit: 1, .. }),
+        "{e}"
+    );
+    let said = e.to_string();
+    assert!(
+        said.contains("too large")
+            && said.contains("max_report_items")
+            && !said.contains("malformed"),
+        "{said}"
+    );
+    // The node's defaults take the 2 MiB report.
+    assert!(
+        host.run(&plugin, &with_mode(&host, &plugin, "huge"))
+            .is_ok()
     );
 
     let e = run("refuse");

@@ -15,18 +15,23 @@
 //!   remittances received, % of GDP);
 //! - year-on-year growth: `100 × (R_t / R_{t−1} − 1)`, only between consecutive
 //!   years; the growth of the total sums the countries that have both years;
-//! - top recipients by value and by share of GDP in the ranking year (the latest by
-//!   default), ties broken by country name;
+//! - top recipients by value and by share of GDP in the ranking year (by default the
+//!   latest year that the data's own status column, if any, does not mark as a
+//!   forecast or projection), ties broken by country name;
 //! - countries whose remittances are above a share of GDP (10% by default, a
 //!   parameter);
 //! - ratio of remittances to aid: `R / ODA` (WDI DT.ODA.ODAT.CD, net ODA received).
 //!
-//! Values are not rounded; messages show one decimal.
+//! Values are not rounded; messages show one decimal for shares and growth, and other
+//! numbers as people write them ([`readable`]). A sum over a table of countries is
+//! said to be that ("the 4 countries in the table received…"), not a total; a year
+//! the status column marks as an estimate or a forecast is said to be one.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use kp_plugin_sdk::{
     Analysis, AnalysisError, Column, DocKind, Document, Param, PluginInfo, Report, Severity, Table,
+    readable,
 };
 
 /// The plugin.
@@ -38,6 +43,37 @@ const REMITTANCES: &str =
 const GDP: &str = "gdp,gdp_usd,gdp_usd_bn,gdp_usd_m";
 const SHARE: &str = "remittances_pct_gdp,remittances_share_gdp,share_of_gdp,pct_gdp";
 const ODA: &str = "oda,oda_usd,oda_usd_bn,oda_usd_m,aid";
+const STATUS: &str = "status,flag,status_flag,estimate_type,type";
+
+/// What the data says of a value: observed, or an estimate or a forecast
+/// (from its status column; a value without one is observed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Status {
+    Observed,
+    Estimate,
+    Forecast,
+}
+
+impl Status {
+    fn of(word: Option<&str>) -> Self {
+        let w = word.unwrap_or_default().to_ascii_lowercase();
+        if w.contains("forecast") || w.contains("projec") {
+            Status::Forecast
+        } else if w.contains("estimat") || w.contains("prelim") || w.contains("nowcast") {
+            Status::Estimate
+        } else {
+            Status::Observed
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Status::Observed => "observed",
+            Status::Estimate => "estimate",
+            Status::Forecast => "forecast",
+        }
+    }
+}
 
 /// One country-year.
 #[derive(Debug, Clone)]
@@ -49,6 +85,7 @@ struct Row {
     share: Option<f64>,
     growth: Option<f64>,
     to_oda: Option<f64>,
+    status: Status,
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -74,9 +111,9 @@ fn unit_from_name(name: &str) -> &'static str {
 
 fn with_unit(v: f64, unit: &str) -> String {
     if unit.is_empty() {
-        format!("{v}")
+        readable(v)
     } else {
-        format!("{v} {unit}")
+        format!("{} {unit}", readable(v))
     }
 }
 
@@ -95,8 +132,9 @@ impl Analysis for RemittanceIndicators {
                 Param::new("gdp-column", GDP, "column of GDP, in the unit of the remittances (the first found)"),
                 Param::new("share-column", SHARE, "column of remittances as % of GDP, used where GDP is missing (the first found)"),
                 Param::new("oda-column", ODA, "column of official development assistance, in the unit of the remittances (the first found)"),
+                Param::new("status-column", STATUS, "column saying whether a value is observed, an estimate or a forecast (the first found); a forecast year is not ranked unless asked for"),
                 Param::optional("unit", "unit of the remittance values; by default read from the column name (`_usd_bn` is USD bn)"),
-                Param::optional("year", "year of the rankings; by default the latest year with values"),
+                Param::optional("year", "year of the rankings; by default the latest year with values that are not forecasts"),
                 Param::new("top", "5", "how many top recipients to list"),
                 Param::new("threshold", "10", "share of GDP, in percent, above which a country is reported"),
             ],
@@ -133,6 +171,8 @@ impl Analysis for RemittanceIndicators {
         let share_col = table.find_column(&share_names);
         let oda_names = names("oda-column", ODA);
         let oda_col = table.find_column(&oda_names);
+        let status_col = table.find_column(&names("status-column", STATUS));
+        let statuses = status_col.map(Column::texts);
         if r_col.is_none() && share_col.is_none() {
             return Err(AnalysisError::Unsupported(format!(
                 "no remittance column: looked for {} and for a share of GDP in {}; the table has {}",
@@ -218,6 +258,7 @@ impl Analysis for RemittanceIndicators {
                 share,
                 growth: None,
                 to_oda: ratio(r, cell(&oda)),
+                status: Status::of(statuses.as_ref().and_then(|s| s[i].as_deref())),
             };
             if rows.insert((country.clone(), year), row).is_some() {
                 return Err(AnalysisError::InvalidInput(format!(
@@ -275,6 +316,17 @@ impl Analysis for RemittanceIndicators {
             .filter(|r| with_values(r))
             .map(|r| r.year)
             .collect();
+        // What the data says of a year: its least certain value's status.
+        let status_of = |y: i64| -> Status {
+            rows.values()
+                .filter(|r| r.year == y && with_values(r))
+                .map(|r| r.status)
+                .max()
+                .unwrap_or(Status::Observed)
+        };
+        let latest = *all_years
+            .last()
+            .ok_or_else(|| AnalysisError::InvalidInput("no row has a remittance value".into()))?;
         let year = match doc.param_as::<i64>("year")? {
             Some(y) if all_years.contains(&y) => y,
             Some(y) => {
@@ -282,9 +334,35 @@ impl Analysis for RemittanceIndicators {
                     "parameter `year`: the table has no values for {y}"
                 )));
             }
-            None => *all_years.last().ok_or_else(|| {
-                AnalysisError::InvalidInput("no row has a remittance value".into())
-            })?,
+            None => {
+                let year = all_years
+                    .iter()
+                    .rev()
+                    .find(|y| status_of(**y) != Status::Forecast)
+                    .copied()
+                    .unwrap_or(latest);
+                if year != latest {
+                    let later: Vec<String> = all_years
+                        .range(year + 1..)
+                        .map(ToString::to_string)
+                        .collect();
+                    report.finding(
+                        Severity::Info,
+                        format!(
+                            "{} {} forecast in column `{}`: the rankings are of {year}, the latest year that is not (pass year={latest} to rank the forecast)",
+                            later.join(", "),
+                            if later.len() == 1 { "is a" } else { "are" },
+                            status_col.map_or("", |c| c.name.as_str()),
+                        ),
+                    );
+                }
+                year
+            }
+        };
+        let status = status_of(year);
+        let year_said = match status {
+            Status::Observed => year.to_string(),
+            s => format!("{year} ({})", s.word()),
         };
         let in_year: Vec<&Row> = rows
             .values()
@@ -317,16 +395,37 @@ impl Analysis for RemittanceIndicators {
             (before > 0.0).then(|| 100.0 * (now / before - 1.0))
         };
         let mut summary = Vec::new();
-        if let Some((total, _)) = totals.get(&year) {
+        if let Some((total, n)) = totals.get(&year) {
             report.metric(format!("total remittances {year}"), *total, &unit);
-            summary.push(format!(
-                "In {year}, remittances totalled {}",
-                with_unit(*total, &unit)
-            ));
+            // A table of countries is what it lists, not the world.
+            summary.push(if countries.is_some() {
+                format!(
+                    "In {year_said}, the {n} {} in the table received {}{}",
+                    if *n == 1 { "country" } else { "countries" },
+                    with_unit(*total, &unit),
+                    if *n == 1 { "" } else { " together" }
+                )
+            } else {
+                format!(
+                    "In {year_said}, remittances were {}",
+                    with_unit(*total, &unit)
+                )
+            });
+        } else {
+            summary.push(format!("In {year_said}"));
         }
         if let Some(g) = total_growth(year) {
             report.metric(format!("growth {}-{year}", year - 1), g, "%");
-            summary.push(format!("{g:.1}% more than in {}", year - 1));
+            // Said with the sentence on the year's remittances.
+            let change = if g < 0.0 {
+                format!("{:.1}% less than in {}", -g, year - 1)
+            } else {
+                format!("{g:.1}% more than in {}", year - 1)
+            };
+            match summary.first_mut() {
+                Some(first) if first.contains(',') => first.push_str(&format!(", {change}")),
+                _ => summary.push(change),
+            }
         }
 
         // Rankings.
@@ -358,7 +457,15 @@ impl Analysis for RemittanceIndicators {
                 above.len() as f64,
                 "countries",
             );
-            summary.push(format!("{} above {threshold}% of GDP", above.len()));
+            summary.push(format!(
+                "{} {} above {threshold}% of GDP",
+                above.len(),
+                if above.len() == 1 {
+                    "country was"
+                } else {
+                    "countries were"
+                }
+            ));
             for (c, s) in &above {
                 report.finding(
                     Severity::Info,
@@ -411,6 +518,15 @@ impl Analysis for RemittanceIndicators {
                 all.iter().map(|r| r.to_oda).collect(),
             ));
         }
+        if status_col.is_some() {
+            // What the data says of each value travels with it.
+            columns.push(Column::text(
+                "status",
+                all.iter()
+                    .map(|r| Some(r.status.word().to_owned()))
+                    .collect(),
+            ));
+        }
         report.tables.push(Table {
             name: "indicators".into(),
             columns,
@@ -456,11 +572,14 @@ impl Analysis for RemittanceIndicators {
             });
         }
 
-        report.summary = if summary.is_empty() {
-            format!("{} rows read.", rows.len())
-        } else {
-            format!("{}.", summary.join("; "))
+        // "In 2010" alone (no total) joins what follows with a comma.
+        let text = match summary.split_first() {
+            Some((first, rest)) if !first.contains(',') && !rest.is_empty() => {
+                format!("{first}, {}", rest.join("; "))
+            }
+            _ => summary.join("; "),
         };
+        report.summary = format!("{text}.");
         Ok(report)
     }
 }

@@ -78,16 +78,38 @@ fn totals_growth_2010_to_2011_is_eight_percent() {
 }
 
 #[test]
-fn totals_rank_the_latest_year_by_default() {
+fn totals_rank_the_latest_year_that_is_not_a_forecast() {
     let r = analyse(TOTALS, &[]).expect("report");
-    // The latest year is the 2014 forecast, 441; 2013 is absent, so no growth metric.
-    assert!(close(metric(&r, "ranking year"), 2014.0));
-    assert!(close(metric(&r, "total remittances 2014"), 441.0));
-    assert_eq!(r.get_metric("growth 2013-2014"), None);
+    // The file marks 2014 as a forecast and 2011 as an estimate: the default
+    // year is 2011, said to be an estimate, and the forecast is named.
+    assert!(close(metric(&r, "ranking year"), 2011.0));
+    assert!(close(metric(&r, "total remittances 2011"), 351.0));
+    assert_eq!(
+        r.summary,
+        "In 2011 (estimate), remittances were 351 USD bn, 8.0% more than in 2010."
+    );
+    assert!(
+        says(&r, "2014 is a forecast in column `status`"),
+        "{:?}",
+        r.findings
+    );
+    assert_eq!(
+        texts(&r, "indicators", "status"),
+        ["observed", "observed", "estimate", "forecast"]
+    );
     assert_eq!(
         r.get_table("top by value"),
         None,
         "one series has no ranking"
+    );
+    // Asked for, the forecast year is ranked, and said to be a forecast; 2013
+    // is absent, so there is no growth.
+    let r = analyse(TOTALS, &[("year", "2014")]).expect("report");
+    assert!(close(metric(&r, "total remittances 2014"), 441.0));
+    assert_eq!(r.get_metric("growth 2013-2014"), None);
+    assert_eq!(
+        r.summary,
+        "In 2014 (forecast), remittances were 441 USD bn."
     );
 }
 
@@ -108,9 +130,12 @@ fn top_recipients_2011_by_value() {
     assert_eq!(total.unit, "USD bn");
     assert!(says(&r, "no GDP column"));
     assert!(says(&r, "growth is not computed"));
+    // The sum of four countries is said to be that, not a total.
     assert!(
-        r.summary
-            .contains("the largest recipient was India (58 USD bn)"),
+        r.summary.starts_with(
+            "In 2011, the 4 countries in the table received 162 USD bn together; \
+             the largest recipient was India (58 USD bn)"
+        ),
         "{}",
         r.summary
     );
@@ -146,6 +171,10 @@ fn share_of_gdp_2010_as_published() {
     assert!(says(&r, "taken as given in column `remittances_pct_gdp`"));
     assert!(says(&r, "no remittance values"));
     assert_eq!(r.get_table("top by value"), None);
+    assert_eq!(
+        r.summary,
+        "In 2010, the highest share of GDP was Tajikistan's (31.0%); 10 countries were above 10% of GDP."
+    );
 }
 
 #[test]

@@ -10,11 +10,20 @@ use crate::{
 
 /// `describe` for the bindings.
 pub fn describe<P: Analysis>() -> wit::PluginInfo {
+    quiet_panics();
     info_to_wit(P::describe())
+}
+
+/// A panic says what and where, and nothing about backtraces: a plugin's
+/// user cannot set `RUST_BACKTRACE` in the node's sandbox.
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|info| eprintln!("{info}"))));
 }
 
 /// `analyze` for the bindings: converts, applies defaults, analyses, converts back.
 pub fn analyze<P: Analysis>(doc: wit::Document) -> Result<wit::Report, wit::AnalysisError> {
+    quiet_panics();
     run::<P>(document_from_wit(doc))
         .map(report_to_wit)
         .map_err(error_to_wit)

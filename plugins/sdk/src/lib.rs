@@ -76,7 +76,7 @@ pub mod testing;
 // One definition of the contract's types, shared with the node's plugin host.
 pub use kp_plugin_types::{
     AnalysisError, Column, ColumnData, DocKind, Document, Finding, Metric, Param, PluginInfo,
-    Report, Section, Severity, Table, TextRange,
+    Report, Section, Severity, Table, TextRange, readable,
 };
 
 #[doc(hidden)]

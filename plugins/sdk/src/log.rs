@@ -4,6 +4,7 @@
 //! import; in a native build (`cargo test`) they are printed to standard error.
 //! Use the macros: `kp_plugin_sdk::log::info!("read {} rows", n)`.
 
+#[doc(inline)]
 pub use crate::{
     __log_debug as debug, __log_error as error, __log_info as info, __log_warn as warn,
 };

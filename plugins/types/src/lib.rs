@@ -43,7 +43,7 @@ mod table;
 pub use document::{DocKind, Document, Section, split_sections};
 pub use error::AnalysisError;
 pub use plugin::{Param, PluginInfo};
-pub use report::{Finding, Metric, Report, Severity, TextRange};
+pub use report::{Finding, Metric, Report, Severity, TextRange, readable};
 pub use table::{Column, ColumnData, Table};
 
 /// Whether two names are the same but for case and surrounding spaces: how

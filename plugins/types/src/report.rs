@@ -127,3 +127,70 @@ impl Report {
         self.tables.iter().find(|t| t.name == name)
     }
 }
+
+/// A number as people read it: six significant digits at most after the
+/// decimal point (a computed value's floating-point noise goes:
+/// `8.000000000000007` is 8, `3.7000000000000006` is 3.7), the whole part
+/// never rounded, no trailing zeros, thousands grouped from five digits on
+/// (a year stays `2011`). Reports keep every bit in their JSON; this is for
+/// the page, the terminal and the PDF.
+pub fn readable(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let magnitude = if x == 0.0 {
+        0
+    } else {
+        x.abs().log10().floor() as i32
+    };
+    let decimals = (6 - 1 - magnitude).clamp(0, 12) as usize;
+    let s = format!("{x:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s.as_str()
+    };
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s), |d| ("-", d));
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && int.len() > 4 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if grouped == "0" && frac.is_empty() {
+        ""
+    } else {
+        sign
+    };
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+#[cfg(test)]
+mod readable_tests {
+    use super::readable;
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        assert_eq!(readable(8.000000000000007), "8");
+        assert_eq!(readable(3.7000000000000006), "3.7");
+        assert_eq!(readable(100.0 * 9.0 / 316.0), "2.8481");
+        assert_eq!(readable(351.0), "351");
+        assert_eq!(readable(0.1 + 0.2), "0.3");
+        assert_eq!(readable(6.51), "6.51");
+        assert_eq!(readable(-2.5), "-2.5");
+        assert_eq!(readable(0.00000152), "0.00000152");
+        assert_eq!(readable(-0.0001), "-0.0001");
+        assert_eq!(readable(1234567.891), "1,234,568");
+        assert_eq!(readable(2011.0), "2011");
+        assert_eq!(readable(-15000.5), "-15,000.5");
+        assert_eq!(readable(-1500.5), "-1500.5");
+        assert_eq!(readable(0.0), "0");
+        assert_eq!(readable(-0.0), "0");
+    }
+}
