@@ -528,6 +528,28 @@ fn shipped_theme_plugins_analyse_datasets_and_drafts() {
     assert_eq!(metric("quotes"), costs.len() as f64);
     let mean = costs.iter().sum::<f64>() / costs.len() as f64;
     assert!((metric("average total cost over quotes") - mean).abs() < 1e-9);
+    // RPW's published global averages: a trend against the SDG target.
+    let rpw = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/remittances/rpw-global-averages.csv");
+    let series = node
+        .ok(&[
+            "dataset",
+            "import",
+            path(&rpw),
+            "--space",
+            "Remittances WG",
+            "--title",
+            "RPW global averages",
+        ])
+        .trim()
+        .to_owned();
+    let r = node.json(&["analyze", &series, "--plugin", "remittance-cost"]);
+    let summary = r["report"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with("The global average was 6.18% in 2023Q3, 3.18 points above")
+            && summary.ends_with("at that pace the target is reached in 2054."),
+        "{summary}"
+    );
 
     node.ok(&["plugin", "install", path(&plugin_wasm("brief-readability"))]);
     let body = "Remittances rose again. KYC rules slow small transfers.\n";

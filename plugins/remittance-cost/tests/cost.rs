@@ -8,6 +8,7 @@ use remittance_cost::{RemittanceCost, total_cost_pct};
 
 const QUOTES: &str =
     include_str!("../../../tests/fixtures/remittances/corridor-quotes-illustrative.csv");
+const RPW: &str = include_str!("../../../tests/fixtures/remittances/rpw-global-averages.csv");
 
 fn analyse(csv: &str, params: &[(&str, &str)]) -> Result<Report, AnalysisError> {
     let doc = dataset(
@@ -180,4 +181,68 @@ fn wrong_input_is_refused_clearly() {
     assert!(
         matches!(analyse(QUOTES, &[("treshold", "2")]), Err(AnalysisError::BadParam(m)) if m.contains("unknown parameter `treshold`"))
     );
+}
+
+/// The slope of the least-squares line through `points`, worked out here
+/// from its textbook formula, apart from the plugin's code.
+fn least_squares(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1));
+    let (sxx, sxy) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), p| (a + p.0 * p.0, b + p.0 * p.1));
+    (n * sxy - sx * sy) / (n * sxx - sx * sx)
+}
+
+#[test]
+fn rpws_global_average_against_the_sdg_target() {
+    // RPW Issues 37 and 47: 6.51 (2020Q4), 6.38 (2021Q1), 6.20 (2023Q2), 6.18 (2023Q3).
+    let r = analyse(RPW, &[]).expect("a series is read");
+    assert!(close(metric(&r, "global average 2023Q3"), 6.18));
+    // 6.18 − 3 = 3.18 points above the target, and above the 5% ceiling.
+    assert!(close(metric(&r, "gap to the target"), 3.18));
+    assert!(close(metric(&r, "above 5%"), 1.0));
+    // The last three years (from 2020Q3 on): all four quarters, at the start of
+    // each (2020.75, 2021.0, 2023.25, 2023.5).
+    let pace = least_squares(&[
+        (2020.75, 6.51),
+        (2021.0, 6.38),
+        (2023.25, 6.20),
+        (2023.5, 6.18),
+    ]);
+    assert!((metric(&r, "pace") - pace).abs() < 1e-9, "{pace}");
+    assert!(pace < -0.1 && pace > -0.11, "{pace}");
+    // 3.18 points at that pace: 30.6 years after 2023Q3, in 2054.
+    let reached = (2023.5 + 3.18 / -pace).floor();
+    assert_eq!(reached, 2054.0);
+    assert!(close(metric(&r, "target reached at this pace"), reached));
+    assert_eq!(
+        r.summary,
+        "The global average was 6.18% in 2023Q3, 3.18 points above the SDG 10.c target of 3% \
+         and above 5%; from 2020Q4 to 2023Q3 it fell 0.104 points a year: at that pace the \
+         target is reached in 2054."
+    );
+    // Every cost series' latest value beside it; the share of corridors below 5%
+    // is not a cost.
+    let latest = r.get_table("latest").expect("latest");
+    assert_eq!(latest.column("series").expect("series").data.len(), 6);
+    assert_eq!(
+        numbers(&r, "latest", "value_pct"),
+        [6.18, 4.78, 3.36, 5.44, 7.39, 11.48]
+    );
+    // Over one year only the last two quarters count.
+    let r = analyse(RPW, &[("pace-years", "1")]).expect("report");
+    let pace = least_squares(&[(2023.25, 6.20), (2023.5, 6.18)]);
+    assert!((metric(&r, "pace") - pace).abs() < 1e-9);
+    // South Asia's average, which rose (4.64 in 2021Q1, 5.44 in 2023Q3): the
+    // target is not reached at that pace.
+    let r = analyse(RPW, &[("series-column", "south_asia_pct")]).expect("report");
+    assert!(r.summary.contains("never reached"), "{}", r.summary);
+    assert!(r.findings.iter().any(|f| f.severity == Severity::Warning));
+    // A period that is not one is refused with its row.
+    let bad = RPW.replace("2021Q1", "early 2021");
+    let e = analyse(&bad, &[]).unwrap_err().to_string();
+    assert!(e.contains("row 2: `early 2021`"), "{e}");
 }
