@@ -10,13 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
-use kp_plugin_host::view::{Column, ColumnData, Section, Table};
-use kp_plugin_host::{DocKind as ViewKind, DocumentView, Host, Limits, Plugin, PluginInfo};
+use kp_plugin_host::{DocumentView, Host, Limits, Plugin, PluginInfo};
 use serde::{Deserialize, Serialize};
 
 use crate::config::PluginsSection;
-use kp_model::dataset::{self, Cell, ColumnType};
-use kp_model::{ModelError, draft};
+use kp_model::ModelError;
 use kp_repo::{Repo, RepoError, now_secs};
 
 /// The store key of the installed-plugin list.
@@ -291,114 +289,5 @@ impl Drop for Slot<'_> {
         let mut running = lock(&self.0.running);
         *running = running.saturating_sub(1);
         self.0.slot_free.notify_one();
-    }
-}
-
-/// The view of a draft: its text split into sections, its other fields as
-/// metadata.
-pub(crate) fn draft_view(
-    id: String,
-    heads: Vec<String>,
-    d: &draft::Draft,
-    themes: Vec<u8>,
-) -> DocumentView {
-    let mut metadata = BTreeMap::new();
-    metadata.insert("type".to_owned(), d.draft_type.clone());
-    metadata.insert("status".to_owned(), d.status.to_string());
-    let authors: Vec<String> = d
-        .authors
-        .iter()
-        .map(kp_model::draft::Author::credit)
-        .collect();
-    metadata.insert("authors".to_owned(), authors.join("; "));
-    DocumentView {
-        id,
-        kind: ViewKind::Draft,
-        heads,
-        title: d.title.clone(),
-        themes,
-        metadata,
-        sections: kp_plugin_host::view::split_sections(&d.body),
-        tables: Vec::new(),
-        params: BTreeMap::new(),
-    }
-}
-
-/// The view of a dataset: one table of typed columns named `data`.
-pub(crate) fn dataset_view(
-    id: String,
-    heads: Vec<String>,
-    d: &dataset::Dataset,
-    themes: Vec<u8>,
-) -> DocumentView {
-    let rows = &d.table.rows;
-    let columns = d
-        .table
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(j, c)| {
-            let cells = rows.iter().map(move |r| r.get(j).unwrap_or(&Cell::Empty));
-            let data = match c.column_type {
-                ColumnType::Integer => ColumnData::Integer(
-                    cells
-                        .map(|x| match x {
-                            Cell::Integer(n) => Some(*n),
-                            _ => None,
-                        })
-                        .collect(),
-                ),
-                ColumnType::Number => ColumnData::Number(
-                    cells
-                        .map(|x| match x {
-                            Cell::Number(n) => Some(*n),
-                            #[allow(clippy::cast_precision_loss)]
-                            Cell::Integer(n) => Some(*n as f64),
-                            _ => None,
-                        })
-                        .collect(),
-                ),
-                ColumnType::Boolean => ColumnData::Boolean(
-                    cells
-                        .map(|x| match x {
-                            Cell::Boolean(b) => Some(*b),
-                            _ => None,
-                        })
-                        .collect(),
-                ),
-                ColumnType::Text => ColumnData::Text(
-                    cells
-                        .map(|x| match x {
-                            Cell::Text(t) => Some(t.clone()),
-                            Cell::Empty => None,
-                            Cell::Integer(n) => Some(n.to_string()),
-                            Cell::Number(n) => Some(n.to_string()),
-                            Cell::Boolean(b) => Some(b.to_string()),
-                        })
-                        .collect(),
-                ),
-            };
-            Column {
-                name: c.name.clone(),
-                data,
-            }
-        })
-        .collect();
-    let mut metadata = BTreeMap::new();
-    metadata.insert("source".to_owned(), d.source.clone());
-    metadata.insert("licence".to_owned(), d.licence.clone());
-    DocumentView {
-        id,
-        kind: ViewKind::Dataset,
-        heads,
-        title: d.title.clone(),
-        themes,
-        metadata,
-        sections: Vec::<Section>::new(),
-        tables: vec![Table {
-            name: "data".into(),
-            columns,
-        }],
-        params: BTreeMap::new(),
     }
 }

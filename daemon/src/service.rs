@@ -1129,7 +1129,7 @@ impl Service {
                     .read(&id, |doc| -> std::result::Result<_, ModelError> {
                         let d = draft::read(doc, None)?;
                         let heads = heads_hex(&doc.get_heads());
-                        Ok(crate::plugins::draft_view(key, heads, &d, themes))
+                        Ok(kp_model::view::draft(key, heads, &d, themes))
                     })??
             }
             DocKind::Dataset => {
@@ -1137,7 +1137,7 @@ impl Service {
                     .read(&id, |doc| -> std::result::Result<_, ModelError> {
                         let d = dataset::read(doc, None)?;
                         let heads = heads_hex(&doc.get_heads());
-                        Ok(crate::plugins::dataset_view(key, heads, &d, themes))
+                        Ok(kp_model::view::dataset(key, heads, &d, themes))
                     })??
             }
             other => {

@@ -485,6 +485,18 @@ fn plugin_run_works_without_a_node() {
 /// Two of the theme plugins we ship, built from source and run by a node on real
 /// inputs: the published-style corridor quotes (figures checked against the
 /// fixture itself) and a short policy brief (a jargon term found at its place).
+/// `kp --json plugin run` of the shipped plugin `package` with `args`, with
+/// no node: what it printed.
+fn run_local(package: &str, args: &[&str]) -> serde_json::Value {
+    let out = kp_tests::run_ok(
+        std::process::Command::new(bin("kp"))
+            .args(["--json", "plugin", "run"])
+            .arg(plugin_wasm(package))
+            .args(args),
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn shipped_theme_plugins_analyse_datasets_and_drafts() {
     let node = Kpd::started();
@@ -544,6 +556,12 @@ fn shipped_theme_plugins_analyse_datasets_and_drafts() {
         .trim()
         .to_owned();
     let r = node.json(&["analyze", &series, "--plugin", "remittance-cost"]);
+    // Without a node, on the CSV file itself: the report the node made.
+    let local = run_local("remittance-cost", &["--csv", path(&rpw)]);
+    assert_eq!(
+        local["report"], r["report"],
+        "kp plugin run --csv reads as the node"
+    );
     let summary = r["report"]["summary"].as_str().unwrap_or_default();
     assert!(
         summary.starts_with("The global average was 6.18% in 2023Q3, 3.18 points above")
@@ -571,6 +589,21 @@ fn shipped_theme_plugins_analyse_datasets_and_drafts() {
         .trim()
         .to_owned();
     let r = node.json(&["analyze", &draft, "--plugin", "brief-readability"]);
+    let local = run_local(
+        "brief-readability",
+        &[
+            "--markdown",
+            path(&f),
+            "--type",
+            "policy-brief",
+            "--title",
+            "Brief",
+        ],
+    );
+    assert_eq!(
+        local["report"], r["report"],
+        "kp plugin run --markdown reads as the node"
+    );
     let metrics = r["report"]["metrics"].as_array().unwrap();
     let words = metrics.iter().find(|m| m["name"] == "words").unwrap();
     assert_eq!(words["value"], 8.0, "{r}");

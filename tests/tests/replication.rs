@@ -453,18 +453,12 @@ fn append(node: &Kpd, id: &str, line: &str) {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let out = node
-        .kp_command()
-        .args(["draft", "edit", id])
-        .env_remove("VISUAL")
-        .env("EDITOR", &editor)
-        .env("KP_TEST_LINE", line)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    kp_tests::run_ok(
+        node.kp_command()
+            .args(["draft", "edit", id])
+            .env_remove("VISUAL")
+            .env("EDITOR", &editor)
+            .env("KP_TEST_LINE", line),
     );
 }
 

@@ -42,32 +42,53 @@ Examples:
         /// The plugin's name.
         name: String,
     },
-    /// Run a plugin on a document view in a JSON file, without a node, and
-    /// print the report, the fuel it used and its log.
+    /// Run a plugin without a node on a CSV file (as a dataset), a Markdown
+    /// file (as a draft) or a document view in JSON, and print the report, the
+    /// fuel it used and its log. A CSV or Markdown file is read as a node reads
+    /// it: the same typed columns, the same sections.
     #[command(after_help = "\
-The input is a document view:
+Examples:
+  kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm \\
+     --csv top-recipients-2011.csv --param top=3
+  kp plugin run target/wasm32-wasip2/plugin/brief_readability.wasm \\
+     --markdown draft.md --type policy-brief
+  kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm \\
+     --input doc.json --param top=5 --fuel 100000000 --json
+
+With --input, the file is a document view:
   {\"id\": \"example\", \"kind\": \"dataset\", \"title\": \"Top recipients 2011\", \"themes\": [7],
    \"tables\": [{\"name\": \"data\", \"columns\": [
       {\"name\": \"country\", \"type\": \"text\", \"values\": [\"India\", \"China\", \"Mexico\"]},
       {\"name\": \"year\", \"type\": \"integer\", \"values\": [2011, 2011, 2011]},
       {\"name\": \"remittances_usd_bn\", \"type\": \"number\", \"values\": [58, 57, 24]}]}]}
-(kind draft: \"sections\": [{\"heading\": \"Costs\", \"level\": 1, \"text\": \"...\"}])
-
-Examples:
-  kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm \\
-     --input doc.json
-  kp plugin run target/wasm32-wasip2/plugin/remittance_indicators.wasm \\
-     --input doc.json --param top=5 --fuel 100000000 --json")]
+(kind draft: \"sections\": [{\"heading\": \"Costs\", \"level\": 1, \"text\": \"...\"}])")]
     Run(RunArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("document").required(true).args(["input", "csv", "markdown"])))]
 pub(super) struct RunArgs {
     /// The component (.wasm).
     file: PathBuf,
-    /// The document view, as JSON (`-` reads standard input).
+    /// A document view, as JSON (`-` reads standard input).
     #[arg(long, value_name = "FILE")]
-    input: PathBuf,
+    input: Option<PathBuf>,
+    /// A CSV file, read as a dataset (`-` reads standard input).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// A Markdown file, read as a draft (`-` reads standard input).
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// The document's title [default: the file's name].
+    #[arg(long)]
+    title: Option<String>,
+    /// The draft's type (working-paper, policy-brief, …).
+    #[arg(long = "type", value_name = "TYPE", default_value = "working-paper")]
+    draft_type: String,
+    /// A theme of the document's space (1–11; repeatable) [default: the
+    /// plugin's first theme].
+    #[arg(long = "theme", value_name = "N")]
+    themes: Vec<u8>,
     /// A parameter, NAME=VALUE; repeat for more.
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     params: Vec<(String, String)>,
@@ -436,16 +457,59 @@ pub(super) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
             "it is fixed, four times what a node takes by default",
         ),
     )?;
-    let input = read_text(
-        &a.input,
-        &Bound::fixed(
+    let bound = |what| {
+        Bound::fixed(
             MAX_LOCAL_VIEW_BYTES,
-            "a document view",
-            "it is fixed, far above the view of the largest draft or dataset a node takes by default",
-        ),
-    )?;
-    let mut doc: kp_plugin_host::DocumentView = serde_json::from_str(&input)
-        .with_context(|| format!("{} is not a document view", a.input.display()))?;
+            what,
+            "it is fixed, far above the largest draft or dataset a node takes by default",
+        )
+    };
+    let name = |p: &PathBuf| {
+        a.title.clone().unwrap_or_else(|| {
+            p.file_stem()
+                .map_or_else(|| "document".into(), |s| s.to_string_lossy().into_owned())
+        })
+    };
+    let mut doc: kp_plugin_host::DocumentView = match (&a.input, &a.csv, &a.markdown) {
+        (Some(p), _, _) => serde_json::from_str(&read_text(p, &bound("a document view"))?)
+            .with_context(|| format!("{} is not a document view", p.display()))?,
+        (_, Some(p), _) => {
+            let text = read_text(p, &bound("a CSV file"))?;
+            let shown = p.display().to_string();
+            let table = kp_model::dataset::parse_csv(text.as_bytes(), &shown)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let d = kp_model::dataset::Dataset {
+                space: String::new(),
+                title: name(p),
+                source: String::new(),
+                licence: String::new(),
+                created_at: 0,
+                total_rows: table.rows.len(),
+                table,
+                open: false,
+            };
+            kp_model::view::dataset("local".into(), Vec::new(), &d, Vec::new())
+        }
+        (_, _, Some(p)) => {
+            let body = read_text(p, &bound("a Markdown file"))?;
+            let draft_type: kp_model::DraftType = a
+                .draft_type
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--type: {e}"))?;
+            let d = kp_model::draft::Draft {
+                space: String::new(),
+                title: name(p),
+                draft_type: draft_type.to_string(),
+                status: kp_model::Status::Draft,
+                authors: Vec::new(),
+                body,
+                versions: Vec::new(),
+                created_at: 0,
+            };
+            kp_model::view::draft("local".into(), Vec::new(), &d, Vec::new())
+        }
+        (None, None, None) => anyhow::bail!("give the document: --csv, --markdown or --input"),
+    };
     let mut limits = kp_plugin_host::Limits::default();
     if let Some(f) = a.fuel {
         limits.fuel = f;
@@ -458,6 +522,13 @@ pub(super) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
     let plugin = host
         .load(&wasm)
         .with_context(|| format!("{}", a.file.display()))?;
+    if a.input.is_none() {
+        doc.themes = if a.themes.is_empty() {
+            plugin.info().themes.first().copied().into_iter().collect()
+        } else {
+            a.themes.clone()
+        };
+    }
     let mut given: BTreeMap<String, String> = doc.params.clone();
     for (k, v) in a.params {
         given.insert(k, v);

@@ -14,6 +14,7 @@ pub mod export;
 pub mod review;
 pub mod rules;
 pub mod space;
+pub mod view;
 pub mod words;
 
 pub use words::{DraftType, EventKind, HunkTag, Recommendation, Role, Status, Verdict};
