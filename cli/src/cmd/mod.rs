@@ -15,6 +15,7 @@ mod portal;
 mod report;
 mod review;
 mod space;
+mod starter;
 mod status;
 mod user;
 mod verify;
@@ -134,6 +135,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             // The sandbox's WASI blocks on its own; keep it off the async thread.
             let json = cli.json;
             return tokio::task::spawn_blocking(move || plugin::run_local(a, json)).await?;
+        }
+        // Writes files only: no node involved.
+        Command::Plugin(plugin::PluginCmd::New { name, dir }) => {
+            return starter::new_plugin(&name, dir, cli.json);
         }
         command => command,
     };

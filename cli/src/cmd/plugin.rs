@@ -63,6 +63,26 @@ With --input, the file is a document view:
       {\"name\": \"remittances_usd_bn\", \"type\": \"number\", \"values\": [58, 57, 24]}]}]}
 (kind draft: \"sections\": [{\"heading\": \"Costs\", \"level\": 1, \"text\": \"...\"}])")]
     Run(RunArgs),
+    /// Write a new plugin crate to start from: a plugin that counts a
+    /// dataset's rows and empty cells, its tests, a CSV file to try it on, and
+    /// in `kp/` the plugin SDK and the contract of this kp. It builds and
+    /// tests anywhere, with no node and no copy of kp's sources.
+    #[command(after_help = "\
+Examples:
+  kp plugin new remittance-trends
+  kp plugin new remittance-trends --dir plugins/trends
+
+Then, in its directory:
+  cargo test
+  cargo build --profile plugin --target wasm32-wasip2
+  kp plugin run target/wasm32-wasip2/plugin/remittance_trends.wasm --csv data.csv")]
+    New {
+        /// The plugin's name: lower-case words joined by `-`.
+        name: String,
+        /// Where to write it (new or empty) [default: ./NAME].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -254,8 +274,8 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: PluginCmd) -> anyhow::Result<()> 
                 Ok(())
             })
         }
-        PluginCmd::Run(_) => {
-            anyhow::bail!("`kp plugin run` runs without a node");
+        PluginCmd::Run(_) | PluginCmd::New { .. } => {
+            anyhow::bail!("`kp plugin run` and `kp plugin new` run without a node");
         }
     }
 }
