@@ -298,3 +298,15 @@ fn rows_without_country_or_year_are_named() {
     ));
     assert!(close(metric(&r, "total remittances 2010"), 3.0));
 }
+
+#[test]
+fn a_fall_is_said_as_a_fall() {
+    // 300 → 270: 10% less.
+    let csv = "year,remittances_usd_bn\n2019,300\n2020,270\n";
+    let r = analyse(csv, &[]).expect("report");
+    assert!(close(metric(&r, "growth 2019-2020"), -10.0));
+    assert_eq!(
+        r.summary,
+        "In 2020, remittances were 270 USD bn, 10.0% less than in 2019."
+    );
+}
