@@ -895,6 +895,14 @@ impl Peers {
         Some(serial)
     }
 
+    /// Session `serial` with `peer` ended: another may take its turn.
+    fn leave_turn(&self, peer: &NodeId, serial: u64) {
+        let mut state = self.lock();
+        if state.live.get(peer).is_some_and(|l| l.serial == serial) {
+            state.live.remove(peer);
+        }
+    }
+
     /// Whether session `serial` is the one that replicates with `peer`.
     fn is_live(&self, peer: &NodeId, serial: u64) -> bool {
         self.lock()
@@ -946,12 +954,7 @@ impl Peers {
         )
         .await;
         self.update(&peer, |p| p.sessions = p.sessions.saturating_sub(1));
-        {
-            let mut state = self.lock();
-            if state.live.get(&peer).is_some_and(|l| l.serial == serial) {
-                state.live.remove(&peer);
-            }
-        }
+        self.leave_turn(&peer, serial);
         match &result {
             Ok(()) => tracing::info!(peer = %peer.short(), session = number, "disconnected"),
             Err(driver::SessionEnd::Superseded) => {
