@@ -232,9 +232,11 @@ fn minutes_base(file: &MinutesFile, id: Option<&str>) -> anyhow::Result<Vec<Stri
 fn write_minutes(e: &pb::Event, path: &Path) -> anyhow::Result<()> {
     use std::io::Write;
     let shown = path.display();
+    // A device or a pipe (`-o /dev/stdout`) is written to; a file only if new.
+    let device = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create_new(!device)
         .open(path)
         .map_err(|err| match err.kind() {
             std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
@@ -245,7 +247,7 @@ fn write_minutes(e: &pb::Event, path: &Path) -> anyhow::Result<()> {
             _ => anyhow::anyhow!("cannot write {shown}: {err}"),
         })?;
     f.write_all(with_line_of("event", &e.minutes, &e.id, &e.heads).as_bytes())
-        .and_then(|()| f.sync_all())
+        .and_then(|()| if device { Ok(()) } else { f.sync_all() })
         .map_err(|err| anyhow::anyhow!("cannot write {shown}: {err}"))
 }
 

@@ -213,7 +213,7 @@ cargo doc --features kp-plugin-sdk/testing --open       # the SDK's documentatio
 pub(super) fn new_plugin(name: &str, dir: Option<PathBuf>, json_out: bool) -> anyhow::Result<()> {
     if !is_name(name) {
         anyhow::bail!(
-            "`{name}` is not a plugin name: use lower-case words of letters and digits joined \
+            "`{name}` is not a plugin name: use at most 64 characters, lower-case words of letters and digits joined \
              by `-`, starting with a letter (such as `remittance-trends`)"
         );
     }
