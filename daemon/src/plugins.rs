@@ -33,6 +33,14 @@ pub(crate) struct Installed {
     pub size: u64,
     /// Unix seconds.
     pub installed_at: i64,
+    /// The contract it was built against (`kp:analysis@0.2.0`); plugins
+    /// recorded before there was a choice are of 0.1.0.
+    #[serde(default = "contract_0_1")]
+    pub contract: String,
+}
+
+fn contract_0_1() -> String {
+    kp_plugin_host::Contract::V0_1.package()
 }
 
 /// Installed plugins and the host that runs them.
@@ -176,6 +184,7 @@ impl Plugins {
             sha256: plugin.sha256().to_owned(),
             size: wasm.len() as u64,
             installed_at: now_secs(),
+            contract: plugin.contract().package(),
         };
         let _guard = lock(&self.list);
         let mut list = self.list()?;

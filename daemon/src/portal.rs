@@ -381,8 +381,9 @@ fn page(title: &str, body: &str, root: &str) -> String {
     )
 }
 
-/// A stored analysis: its plugin, summary, metrics, findings, tables and a
-/// figure for each table with labels and numbers.
+/// A stored analysis: its plugin, summary, metrics, findings, its figures
+/// (or, for a report without any, a figure for each table with labels and
+/// numbers) and tables.
 fn analysis_html(a: &pb::Analysis) -> String {
     let mut out = format!(
         "<section class=\"analysis\">\n<h3>{} {}</h3>\n<p class=\"meta\">Run on {} · plugin SHA-256 {}</p>\n",
@@ -415,9 +416,20 @@ fn analysis_html(a: &pb::Analysis) -> String {
         }
         out.push_str("</ul>\n");
     }
+    // The report's own figures; a report without any gets a figure guessed
+    // from each table with labels and numbers.
+    for f in &report.figures {
+        // Its title is drawn in it.
+        out.push_str(&format!(
+            "<div class=\"figure\">{}</div>\n",
+            kp_model::figure::svg(f)
+        ));
+    }
     for t in &report.tables {
         let rows = t.row_count();
-        if let Some(bars) = crate::figures::bars_of(t) {
+        if report.figures.is_empty()
+            && let Some(bars) = crate::figures::bars_of(t)
+        {
             out.push_str(&figure_html(&bar_chart_svg(&t.name, &bars, ""), &t.name));
         }
         out.push_str(&format!(

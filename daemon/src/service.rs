@@ -1253,12 +1253,17 @@ fn plugin_reply(p: crate::plugins::Installed) -> pb::PluginInfo {
                 description: q.description,
                 has_default: q.default.is_some(),
                 default_value: q.default.unwrap_or_default(),
+                kind: q.kind.as_str().to_owned(),
+                choices: match q.kind {
+                    kp_plugin_host::view::ParamKind::Choice(words) => words,
+                    _ => Vec::new(),
+                },
             })
             .collect(),
         sha256: p.sha256,
         size: p.size,
         installed_at: p.installed_at,
-        api: kp_plugin_host::SUPPORTED_API.into(),
+        api: p.contract,
     }
 }
 

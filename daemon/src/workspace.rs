@@ -53,6 +53,28 @@ fn reply<T: Serialize>(v: T) -> Result<Value, CallError> {
     Ok(serde_json::to_value(v).expect("replies serialize"))
 }
 
+/// An analysis (or a list of them, under `analyses`) with its report's
+/// figures drawn, in `figures_svg`: the page sets the node's drawing, the
+/// one `kp analyze --svg` writes, rather than drawing its own.
+fn drawn(mut v: Value) -> Value {
+    fn one(a: &mut Value) {
+        let figures: Vec<String> = a
+            .get("report_json")
+            .and_then(Value::as_str)
+            .and_then(|r| serde_json::from_str::<kp_plugin_host::Report>(r).ok())
+            .map(|r| r.figures.iter().map(kp_model::figure::svg).collect())
+            .unwrap_or_default();
+        if let Some(o) = a.as_object_mut() {
+            o.insert("figures_svg".into(), Value::from(figures));
+        }
+    }
+    match v.get_mut("analyses").and_then(Value::as_array_mut) {
+        Some(list) => list.iter_mut().for_each(one),
+        None => one(&mut v),
+    }
+    v
+}
+
 /// Markdown to show as the page would.
 #[derive(serde::Deserialize)]
 struct Preview {
@@ -99,8 +121,8 @@ pub(crate) fn call(
         "get_dataset" => read!(get_dataset),
         "list_datasets" => reply(s.list_datasets()),
         "list_plugins" => reply(s.list_plugins()?),
-        "list_analyses" => read!(list_analyses),
-        "get_analysis" => read!(get_analysis),
+        "list_analyses" => read!(list_analyses).map(drawn),
+        "get_analysis" => read!(get_analysis).map(drawn),
         "indicators" => read!(indicators),
         "list_events" => read!(list_events),
         "open_event" => open_event(s, person, parse(method, body)?),
@@ -136,7 +158,7 @@ pub(crate) fn call(
         "reply_comment" => as_person!(ReplyCommentRequest, id, Draft, true, reply_comment),
         "resolve_comment" => as_person!(ResolveCommentRequest, id, Draft, true, resolve_comment),
         "tag_version" => as_person!(TagVersionRequest, id, Draft, false, tag_version),
-        "analyze" => as_person!(AnalyzeRequest, doc_id, Analysis, false, analyze),
+        "analyze" => as_person!(AnalyzeRequest, doc_id, Analysis, false, analyze).map(drawn),
         "review" => {
             use pb::review_request::Action;
             let mut r: pb::ReviewRequest = parse(method, body)?;

@@ -37,19 +37,23 @@ fn setup(node: &Kpd) -> (String, String) {
         "country,year,usd_bn\nIndia,2011,64\nMexico,2011,24\nNepal,,4.2\n",
     )
     .unwrap();
-    let dataset = node
-        .ok(&[
-            "dataset",
-            "import",
-            path(&csv),
-            "--space",
-            "Remittances WG",
-            "--title",
-            "Top",
-        ])
-        .trim()
-        .to_owned();
+    let dataset = import_dataset(node, path(&csv), "Top");
     (draft, dataset)
+}
+
+/// `kp dataset import FILE` into the space "Remittances WG": the dataset's id.
+fn import_dataset(node: &Kpd, file: &str, title: &str) -> String {
+    node.ok(&[
+        "dataset",
+        "import",
+        file,
+        "--space",
+        "Remittances WG",
+        "--title",
+        title,
+    ])
+    .trim()
+    .to_owned()
 }
 
 /// `kp analyze DOC --plugin misbehave --param mode=MODE`, which must fail:
@@ -76,7 +80,7 @@ fn install_list_show_remove() {
     let p = node.json(&["plugin", "install", path(&wasm)]);
     assert_eq!(p["name"], "misbehave");
     assert_eq!(p["version"], "0.1.0");
-    assert_eq!(p["api"], "kp:analysis@0.1.0");
+    assert_eq!(p["api"], "kp:analysis@0.2.0");
     assert_eq!(p["size"], bytes.len() as u64);
     let sha = p["sha256"].as_str().unwrap().to_owned();
     assert_eq!(sha.len(), 64);
@@ -89,8 +93,33 @@ fn install_list_show_remove() {
     let shown = node.json(&["plugin", "show", "misbehave"]);
     assert_eq!(shown["params"][0]["name"], "mode");
     assert_eq!(shown["params"][0]["default_value"], "ok");
+    assert_eq!(shown["params"][0]["kind"], "choice");
+    assert_eq!(shown["params"][0]["choices"][1], "loop");
     let human = node.ok(&["plugin", "show", "misbehave"]);
     assert!(human.contains("mode") && human.contains(&sha), "{human}");
+    assert!(
+        human.contains("KIND") && human.contains("one of ok, loop, alloc"),
+        "{human}"
+    );
+
+    // A plugin of the previous contract installs beside it, and says so.
+    let (_, dataset) = setup(&node);
+    let old = node.json(&[
+        "plugin",
+        "install",
+        path(&plugin_wasm("kp-test-contract-0-1")),
+    ]);
+    assert_eq!(old["api"], "kp:analysis@0.1.0");
+    let a = node.json(&[
+        "analyze",
+        &dataset,
+        "--plugin",
+        "old-contract",
+        "--param",
+        "label=countries",
+    ]);
+    assert_eq!(a["report"]["summary"], "3 countries.");
+    node.ok(&["plugin", "remove", "old-contract"]);
 
     // The list survives a restart.
     let mut node = node;
@@ -138,7 +167,7 @@ fn install_refuses_what_is_not_an_analysis_plugin() {
     let err = node.fails(1, &["plugin", "install", path(&wrong)]);
     assert!(
         err.contains(
-            "expected a component of world `analysis` exporting `kp:analysis/analyzer@0.1.0`"
+            "expected a component of world `analysis` exporting `kp:analysis/analyzer@0.2.0`"
         ),
         "{err}"
     );
@@ -147,7 +176,17 @@ fn install_refuses_what_is_not_an_analysis_plugin() {
     let future = plugin_wasm("kp-test-future-version");
     let err = node.fails(1, &["plugin", "install", path(&future)]);
     assert!(
-        err.contains("kp:analysis/analyzer@0.2.0; this node supports kp:analysis@0.1.0"),
+        err.contains(
+            "kp:analysis/analyzer@0.3.0; this node supports kp:analysis@0.2.0 and \
+             kp:analysis@0.1.0"
+        ),
+        "{err}"
+    );
+
+    let bad = plugin_wasm("kp-test-bad-default");
+    let err = node.fails(1, &["plugin", "install", path(&bad)]);
+    assert!(
+        err.contains("the default of parameter `top`, `ten`, is not an integer"),
         "{err}"
     );
 
@@ -312,6 +351,13 @@ fn bad_requests_are_refused_with_the_reason() {
         ],
     );
     assert!(err.contains("parameter `mode` is given twice"), "{err}");
+    // A value not of its parameter's kind never reaches the plugin.
+    let err = misbehave_fails(&node, &draft, "explode");
+    assert!(
+        err.contains("plugin misbehave: parameter `mode` takes one of ok, loop")
+            && err.contains("`explode` is not"),
+        "{err}"
+    );
     let err = node.fails(1, &["analyze", "not-an-id", "--plugin", "misbehave"]);
     assert!(!err.is_empty());
     let space = node.json(&["space", "show", "Remittances WG"])["id"]
@@ -503,18 +549,7 @@ fn shipped_theme_plugins_analyse_datasets_and_drafts() {
     node.ok(&["space", "create", "Remittances WG", "--theme", "7"]);
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/remittances/corridor-quotes-illustrative.csv");
-    let dataset = node
-        .ok(&[
-            "dataset",
-            "import",
-            path(&fixture),
-            "--space",
-            "Remittances WG",
-            "--title",
-            "Quotes",
-        ])
-        .trim()
-        .to_owned();
+    let dataset = import_dataset(&node, path(&fixture), "Quotes");
     node.ok(&["plugin", "install", path(&plugin_wasm("remittance-cost"))]);
     let r = node.json(&["analyze", &dataset, "--plugin", "remittance-cost"]);
     let metric = |name: &str| -> f64 {
@@ -543,18 +578,7 @@ fn shipped_theme_plugins_analyse_datasets_and_drafts() {
     // RPW's published global averages: a trend against the SDG target.
     let rpw = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/remittances/rpw-global-averages.csv");
-    let series = node
-        .ok(&[
-            "dataset",
-            "import",
-            path(&rpw),
-            "--space",
-            "Remittances WG",
-            "--title",
-            "RPW global averages",
-        ])
-        .trim()
-        .to_owned();
+    let series = import_dataset(&node, path(&rpw), "RPW global averages");
     let r = node.json(&["analyze", &series, "--plugin", "remittance-cost"]);
     // Without a node, on the CSV file itself: the report the node made.
     let local = run_local("remittance-cost", &["--csv", path(&rpw)]);
@@ -632,18 +656,7 @@ fn shipped_theme_plugins_analyse_datasets_and_drafts() {
 /// The CSV `file` imported into the space "Remittances WG" as `title`, and
 /// `remittance-indicators` installed: the dataset's id.
 fn with_indicators(node: &Kpd, file: &str, title: &str) -> String {
-    let dataset = node
-        .ok(&[
-            "dataset",
-            "import",
-            file,
-            "--space",
-            "Remittances WG",
-            "--title",
-            title,
-        ])
-        .trim()
-        .to_owned();
+    let dataset = import_dataset(node, file, title);
     let wasm = plugin_wasm("remittance-indicators");
     node.ok(&["plugin", "install", path(&wasm)]);
     dataset
@@ -773,6 +786,134 @@ fn a_world_panel_is_analysed_through_the_node_and_its_figures_hold() {
     assert_eq!(
         again["report"], stored,
         "every number as stored, to the bit"
+    );
+
+    // Its figures, against the rows: the totals of every year, the top
+    // recipients and the top shares of GDP in the ranking year.
+    let figures = report["figures"].as_array().expect("figures");
+    assert_eq!(figures.len(), 3, "{figures:?}");
+    let trend = &figures[0]["chart"]["lines"];
+    let years: Vec<f64> = (1965..2025).map(|y| y as f64).collect();
+    assert_eq!(trend["x"], serde_json::json!(years));
+    for (i, y) in (1965..2025).enumerate() {
+        let total: f64 = rows.iter().filter(|r| r.1 == y).filter_map(|r| r.2).sum();
+        let drawn = trend["series"][0]["values"][i].as_f64().expect("a value");
+        assert!((drawn - total).abs() < 1e-9 * total, "{y}: {drawn} {total}");
+    }
+    let mut by_value: Vec<(String, f64)> = in_2024
+        .iter()
+        .filter_map(|r| Some((r.0.clone(), r.2?)))
+        .collect();
+    by_value.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut by_share: Vec<(String, f64)> = in_2024
+        .iter()
+        .filter_map(|r| match (r.2, r.3) {
+            (Some(x), Some(g)) if g > 0.0 => Some((r.0.clone(), 100.0 * x / g)),
+            _ => None,
+        })
+        .collect();
+    by_share.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (figure, want, title) in [
+        (&figures[1], &by_value, "Top recipients in 2024"),
+        (
+            &figures[2],
+            &by_share,
+            "Remittances as a share of GDP in 2024",
+        ),
+    ] {
+        assert_eq!(figure["title"], title);
+        let bars = figure["chart"]["bars"].as_array().expect("bars");
+        assert_eq!(bars.len(), 5);
+        for (bar, (country, value)) in bars.iter().zip(want.iter()) {
+            assert_eq!(bar["label"], country.as_str());
+            let drawn = bar["value"].as_f64().unwrap();
+            assert!(
+                (drawn - value).abs() < 1e-9 * value,
+                "{country}: {drawn} {value}"
+            );
+        }
+    }
+    assert_eq!(figures[2]["marks"][0]["value"], 10.0);
+
+    // Drawn: one file per figure, the page's own drawing.
+    let svg = node.scratch().join("panel.svg");
+    let id = a["id"].as_str().unwrap();
+    node.ok(&["analysis", "show", id, "--svg", path(&svg)]);
+    let second = node.scratch().join("panel-2.svg");
+    let third = node.scratch().join("panel-3.svg");
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        drawn.starts_with("<svg") && drawn.contains("1965–2024"),
+        "{drawn}"
+    );
+    let bars = std::fs::read_to_string(&second).unwrap();
+    assert!(bars.contains(&format!(">{}<", by_value[0].0)), "{bars}");
+    assert!(third.exists());
+    // Again: the drawings are replaced; a file that is not one is not.
+    node.ok(&["analysis", "show", id, "--svg", path(&svg)]);
+    std::fs::write(&third, "my notes").unwrap();
+    let err = node.fails(1, &["analysis", "show", id, "--svg", path(&svg)]);
+    assert!(
+        err.contains("panel-3.svg exists and is not a drawing"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&third).unwrap(), "my notes");
+}
+
+/// The cost series of Remittance Prices Worldwide through the node: the
+/// figure holds the CSV's own values, the target and the ceiling; and the
+/// README's figure is what `kp analyze --svg` draws of it.
+#[test]
+fn a_published_cost_series_is_drawn_against_the_sdg_target() {
+    let node = Kpd::started();
+    node.ok(&["space", "create", "Remittances WG", "--theme", "7"]);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture = root.join("fixtures/remittances/rpw-global-averages.csv");
+    let dataset = import_dataset(&node, path(&fixture), "RPW global averages");
+    node.ok(&["plugin", "install", path(&plugin_wasm("remittance-cost"))]);
+    let svg = node.scratch().join("cost.svg");
+    let a = node.json(&[
+        "analyze",
+        &dataset,
+        "--plugin",
+        "remittance-cost",
+        "--svg",
+        path(&svg),
+    ]);
+    // The CSV read here, by hand.
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let figure = &a["report"]["figures"][0];
+    let chart = &figure["chart"]["lines"];
+    let periods: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(chart["labels"], serde_json::json!(periods));
+    let series = chart["series"].as_array().unwrap();
+    assert_eq!(series[0]["name"], "global average");
+    for s in series {
+        let name = s["name"].as_str().unwrap().replace(' ', "_") + "_pct";
+        let col = header.iter().position(|h| *h == name).expect("a column");
+        let want: Vec<Option<f64>> = rows.iter().map(|r| r[col].parse().ok()).collect();
+        let got: Vec<Option<f64>> = s["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(serde_json::Value::as_f64)
+            .collect();
+        assert_eq!(got, want, "{name}");
+    }
+    assert_eq!(figure["marks"][0]["value"], 3.0);
+    assert_eq!(figure["marks"][1]["value"], 5.0);
+    assert_eq!(figure["unit"], "%");
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    let readme_figure = root.join("../docs/figures/rpw-global-average.svg");
+    assert_eq!(
+        drawn,
+        std::fs::read_to_string(&readme_figure).unwrap_or_default(),
+        "the README's figure is out of date: copy {} to {}",
+        svg.display(),
+        readme_figure.display()
     );
 }
 

@@ -1,7 +1,7 @@
 // Data and analyses: a dataset as a table, an installed plugin run on it with
 // its parameters, its reports with their figures; and the donors' indicators.
 import { call } from "./api.js";
-import { fill, h, say, svg, when } from "./dom.js";
+import { drawing, fill, h, say, svg, when } from "./dom.js";
 
 const SHOWN_ROWS = 500;
 
@@ -91,7 +91,11 @@ function analysisCard(a) {
       ? h("table", h("tbody", report.metrics.map((m) => h("tr", h("th", { scope: "row" }, m.name), h("td", `${fmt(m.value)} ${m.unit || ""}`)))))
       : null,
     (report.findings || []).length ? h("ul", report.findings.map((f) => h("li", { class: f.severity }, f.message))) : null,
-    (report.tables || []).map(tableOf),
+    // The report's own figures, as the node draws them.
+    // (their titles are drawn in them).
+    (a.figures_svg || []).map((s) => h("figure.report-figure", { "data-testid": "figure" }, drawing(s))),
+    // A report that draws its own figures gets no guessed chart beside them.
+    (report.tables || []).map((t) => tableOf(t, !(report.figures || []).length)),
   );
 }
 
@@ -116,7 +120,7 @@ function columnValues(col) {
 
 const isNumeric = (c) => c.type === "number" || c.type === "integer";
 
-function tableOf(t) {
+function tableOf(t, chart = true) {
   const cols = t.columns || [];
   const n = Math.max(0, ...cols.map((c) => columnValues(c).length));
   const rows = [];
@@ -130,7 +134,7 @@ function tableOf(t) {
   return h(
     "div.report-table",
     h("h4", t.name),
-    numeric >= 0 && label >= 0 && n > 1 && n <= 60 ? barChart(t.name, rows.map((r) => [String(r[label] ?? ""), Number(r[numeric])]), cols[numeric].name) : null,
+    chart && numeric >= 0 && label >= 0 && n > 1 && n <= 60 ? barChart(t.name, rows.map((r) => [String(r[label] ?? ""), Number(r[numeric])]), cols[numeric].name) : null,
     h(
       "div.table-wrap",
       { tabindex: 0, role: "region", "aria-label": t.name },

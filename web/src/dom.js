@@ -48,6 +48,23 @@ export function svg(tag, attrs, ...children) {
   return el;
 }
 
+/** A drawing the node made (a report's figure, `kp_model::figure::svg`,
+ * which escapes every text it draws): parsed as SVG, never as HTML, and set
+ * without scripts or event attributes in case one ever slipped in. */
+export function drawing(svgText) {
+  const doc = new DOMParser().parseFromString(svgText, "image/svg+xml");
+  const root = doc.documentElement;
+  if (!root || root.nodeName !== "svg" || doc.querySelector("parsererror")) return null;
+  for (const el of root.querySelectorAll("script, foreignObject")) el.remove();
+  for (const el of [root, ...root.querySelectorAll("*")]) {
+    for (const a of [...el.attributes]) if (a.name.toLowerCase().startsWith("on")) el.removeAttribute(a.name);
+  }
+  root.removeAttribute("width");
+  root.removeAttribute("height");
+  root.setAttribute("class", "figure-drawing");
+  return document.importNode(root, true);
+}
+
 /** "3 Dec 2026, 14:05" in the reader's locale. */
 export function when(unixSeconds) {
   if (!unixSeconds) return "";

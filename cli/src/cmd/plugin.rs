@@ -118,6 +118,8 @@ pub(super) struct RunArgs {
     /// The memory limit in MiB [default: 64].
     #[arg(long, value_name = "MIB")]
     memory: Option<u64>,
+    #[command(flatten)]
+    svg: SvgArg,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +133,19 @@ pub(super) struct AnalyzeArgs {
     /// declares with a default may be left out; others are refused.
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     params: Vec<(String, String)>,
+    #[command(flatten)]
+    svg: SvgArg,
+}
+
+/// `--svg FILE`: the report's figures drawn.
+#[derive(Debug, Args)]
+pub(super) struct SvgArg {
+    /// Draw the report's figures as SVG: the first in FILE, the next in
+    /// FILE-2.svg, FILE-3.svg… An existing file is replaced only if it is a
+    /// drawing (it starts with `<svg`); a device such as /dev/stdout gets the
+    /// first figure.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,10 +161,13 @@ pub(super) enum AnalysisCmd {
     #[command(after_help = "\
 Examples:
   kp analysis show ANALYSIS_ID
+  kp analysis show ANALYSIS_ID --svg trend.svg   (its figures, drawn)
   kp --json analysis show ANALYSIS_ID   (the report exactly as stored, in report_json)")]
     Show {
         /// The analysis's id (`kp analysis list DOC_ID` names them).
         id: String,
+        #[command(flatten)]
+        svg: SvgArg,
     },
 }
 
@@ -183,6 +201,11 @@ fn print_plugin(p: &pb::PluginInfo) -> anyhow::Result<()> {
             .map(|q| {
                 vec![
                     q.name.clone(),
+                    match q.kind.as_str() {
+                        "choice" => format!("one of {}", q.choices.join(", ")),
+                        "" => "text".to_owned(),
+                        k => k.to_owned(),
+                    },
                     if q.has_default {
                         q.default_value.clone()
                     } else {
@@ -192,7 +215,7 @@ fn print_plugin(p: &pb::PluginInfo) -> anyhow::Result<()> {
                 ]
             })
             .collect();
-        table(&["PARAMETER", "DEFAULT", "WHAT"], &rows);
+        table(&["PARAMETER", "KIND", "DEFAULT", "WHAT"], &rows);
     }
     Ok(())
 }
@@ -335,6 +358,111 @@ fn print_report(report: &kp_plugin_host::Report) {
             outln!("… {} more rows (all of them with --json)", all - rows);
         }
     }
+    if !report.figures.is_empty() {
+        outln!();
+        for (i, f) in report.figures.iter().enumerate() {
+            use kp_plugin_host::view::Chart;
+            let what = match &f.chart {
+                Chart::Lines(l) => format!(
+                    "{} over {} {}s",
+                    plural(l.series.len(), "line"),
+                    l.x.len(),
+                    if l.axis.is_empty() { "point" } else { &l.axis }
+                ),
+                Chart::Bars(b) => plural(b.len(), "bar"),
+                Chart::Histogram(h) => format!("histogram of {}", plural(h.counts.len(), "bin")),
+            };
+            outln!("figure {}: {} ({what})", i + 1, f.title);
+        }
+        outln!("(drawn with --svg FILE)");
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Where figure `i` (from 0) of `--svg FILE` goes: FILE, then FILE-2.svg…
+fn svg_path(file: &std::path::Path, i: usize) -> PathBuf {
+    if i == 0 {
+        return file.to_owned();
+    }
+    let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = file
+        .extension()
+        .map_or_else(|| "svg".to_owned(), |e| e.to_string_lossy().into_owned());
+    file.with_file_name(format!("{stem}-{}.{ext}", i + 1))
+}
+
+/// Draws the report's figures into `file` (see [`SvgArg`]); says on stderr
+/// where each went. `after` ends the error when there is nothing to draw
+/// (what already happened, such as the analysis being stored).
+fn write_svgs(
+    report: &kp_plugin_host::Report,
+    file: &std::path::Path,
+    after: &str,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    if report.figures.is_empty() {
+        anyhow::bail!(
+            "the report has no figure, so nothing was written to {}{after}",
+            file.display()
+        );
+    }
+    let device = std::fs::metadata(file).is_ok_and(|m| !m.is_file());
+    if device {
+        let drawing = kp_model::figure::svg(&report.figures[0]);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(file)
+            .and_then(|mut f| f.write_all(drawing.as_bytes()))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        if report.figures.len() > 1 {
+            eprintln!(
+                "the first of {} figures went to {}; name a file to have them all",
+                report.figures.len(),
+                file.display()
+            );
+        }
+        return Ok(());
+    }
+    let paths: Vec<PathBuf> = (0..report.figures.len())
+        .map(|i| svg_path(file, i))
+        .collect();
+    // Nothing is written unless every file may be: a file that is not a
+    // drawing is someone's work.
+    for p in &paths {
+        if let Ok(old) = std::fs::read(p)
+            && !String::from_utf8_lossy(&old[..old.len().min(512)])
+                .trim_start()
+                .starts_with("<svg")
+        {
+            anyhow::bail!(
+                "{} exists and is not a drawing: kp replaces only an SVG it can tell is one; \
+                 name another file{after}",
+                p.display()
+            );
+        }
+    }
+    for (f, p) in report.figures.iter().zip(&paths) {
+        let tmp = p.with_file_name(format!(
+            ".{}.kp-{}",
+            p.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
+        let written =
+            std::fs::write(&tmp, kp_model::figure::svg(f)).and_then(|()| std::fs::rename(&tmp, p));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.with_context(|| format!("cannot write {}", p.display()))?;
+        eprintln!("figure \"{}\" drawn in {}", f.title, p.display());
+    }
+    Ok(())
 }
 
 /// Rows of a report's table shown on a terminal; `--json` has them all.
@@ -358,16 +486,24 @@ pub(super) async fn analyze(ctx: &mut Ctx, a: AnalyzeArgs) -> anyhow::Result<()>
         .await
         .map_err(refused)?
         .into_inner();
+    let report: kp_plugin_host::Report = serde_json::from_str(&r.report_json)
+        .context("the node returned a report that does not parse")?;
     emit(ctx.json, &Deferred(|| analysis_json(&r)), |_| {
-        let report: kp_plugin_host::Report = serde_json::from_str(&r.report_json)
-            .context("the node returned a report that does not parse")?;
         print_report(&report);
         eprintln!(
             "\nanalysis {} by {} {} (fuel {})",
             r.id, r.plugin, r.plugin_version, r.fuel_used
         );
         Ok(())
-    })
+    })?;
+    match &a.svg.svg {
+        Some(file) => write_svgs(
+            &report,
+            file,
+            &format!(" (the analysis is stored: kp analysis show {})", r.id),
+        ),
+        None => Ok(()),
+    }
 }
 
 fn analysis_json(r: &pb::Analysis) -> serde_json::Value {
@@ -386,16 +522,19 @@ fn analysis_json(r: &pb::Analysis) -> serde_json::Value {
 pub(super) async fn analysis(ctx: &mut Ctx, cmd: AnalysisCmd) -> anyhow::Result<()> {
     let doc_id = match cmd {
         AnalysisCmd::List { doc_id } => doc_id,
-        AnalysisCmd::Show { id } => {
+        AnalysisCmd::Show { id, svg } => {
             let r = ctx
                 .api
                 .get_analysis(pb::GetAnalysisRequest { id })
                 .await
                 .map_err(refused)?
                 .into_inner();
+            let report: kp_plugin_host::Report = serde_json::from_str(&r.report_json)
+                .context("the node holds a report that does not parse")?;
+            if let Some(file) = &svg.svg {
+                return write_svgs(&report, file, "");
+            }
             return emit(ctx.json, &Deferred(|| analysis_json(&r)), |_| {
-                let report: kp_plugin_host::Report = serde_json::from_str(&r.report_json)
-                    .context("the node holds a report that does not parse")?;
                 print_report(&report);
                 let params: Vec<String> = r
                     .params
@@ -584,7 +723,11 @@ pub(super) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
                     host.limits().fuel
                 );
                 Ok(())
-            })
+            })?;
+            match &a.svg.svg {
+                Some(file) => write_svgs(&out.report, file, ""),
+                None => Ok(()),
+            }
         }
         Err(e) => {
             for l in &e.logs {

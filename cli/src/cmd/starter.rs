@@ -46,6 +46,10 @@ const VENDORED: &[(&str, &str)] = &[
         include_str!("../../../plugins/types/src/error.rs"),
     ),
     (
+        "kp/types/src/figure.rs",
+        include_str!("../../../plugins/types/src/figure.rs"),
+    ),
+    (
         "kp/types/src/json.rs",
         include_str!("../../../plugins/types/src/json.rs"),
     ),
@@ -270,6 +274,21 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_source_of_the_sdk_and_its_types_is_vendored() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+        for (dir, under) in [("sdk/src", "kp/sdk/src"), ("types/src", "kp/types/src")] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                let place = format!("{under}/{name}");
+                assert!(
+                    VENDORED.iter().any(|(p, _)| *p == place),
+                    "plugins/{dir}/{name} is not in VENDORED: a new plugin would not build"
+                );
+            }
+        }
+    }
 
     #[test]
     fn names_are_checked_and_turned_into_rust_names() {

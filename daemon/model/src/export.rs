@@ -99,7 +99,7 @@ pub fn figure_html(svg: &str, caption: &str) -> String {
 }
 
 /// The style of figures, in every page that shows them.
-pub const FIGURE_STYLE: &str = ".figure{display:block;margin:1rem 0}.figure svg{display:block;max-width:40rem}\
+pub const FIGURE_STYLE: &str = ".figure{display:block;margin:1rem 0}.figure svg{display:block;max-width:40rem;height:auto}\
 .figcaption{display:block;color:#555;font-size:.9rem}.missing-figure{color:#a00}";
 
 fn options() -> pulldown_cmark::Options {

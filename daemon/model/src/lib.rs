@@ -11,6 +11,7 @@ pub mod date;
 pub mod draft;
 pub mod event;
 pub mod export;
+pub mod figure;
 pub mod review;
 pub mod rules;
 pub mod space;

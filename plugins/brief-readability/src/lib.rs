@@ -24,8 +24,8 @@
 //! gets a warning. Values are not rounded.
 
 use kp_plugin_sdk::{
-    Analysis, AnalysisError, Column, DocKind, Document, Param, PluginInfo, Report, Severity, Table,
-    TextRange,
+    Analysis, AnalysisError, Column, DocKind, Document, Param, ParamKind, PluginInfo, Report,
+    Severity, Table, TextRange,
 };
 
 /// The plugin.
@@ -336,9 +336,9 @@ impl Analysis for BriefReadability {
             kinds: vec![DocKind::Draft],
             themes: vec![],
             params: vec![
-                Param::new("max-words", "2000", "longest policy brief, in words, before a warning"),
-                Param::new("max-sentence-words", "35", "longest sentence, in words, before a warning"),
-                Param::new("longest", "3", "how many of the longest sentences to point at"),
+                Param::new("max-words", "2000", "longest policy brief, in words, before a warning").of(ParamKind::Integer),
+                Param::new("max-sentence-words", "35", "longest sentence, in words, before a warning").of(ParamKind::Integer),
+                Param::new("longest", "3", "how many of the longest sentences to point at").of(ParamKind::Integer),
                 Param::new("jargon", DEFAULT_JARGON, "comma-separated terms to flag (whole words, any case)"),
             ],
         }

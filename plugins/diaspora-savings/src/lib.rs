@@ -22,7 +22,8 @@
 use std::collections::BTreeMap;
 
 use kp_plugin_sdk::{
-    Analysis, AnalysisError, Column, DocKind, Document, Param, PluginInfo, Report, Severity, Table,
+    Analysis, AnalysisError, Column, DocKind, Document, Param, ParamKind, PluginInfo, Report,
+    Severity, Table,
 };
 
 /// The plugin.
@@ -93,8 +94,8 @@ impl Analysis for DiasporaSavings {
                 Param::new("income-column", "income_usd", "column of the average income in the destination, per person and year"),
                 Param::new("tertiary-column", "tertiary_pct", "column of the share of migrants with tertiary education, in percent (optional column)"),
                 Param::new("saving-rate-column", "saving_rate_pct", "column of the origin's saving rate, in percent (optional column)"),
-                Param::optional("saving-rate", "saving rate in percent for rows without one (no default: an assumption to state)"),
-                Param::optional("tertiary-pct", "tertiary share in percent for rows without one (without it such rows count every migrant at the other income factor)"),
+                Param::optional("saving-rate", "saving rate in percent for rows without one (no default: an assumption to state)").of(ParamKind::Number),
+                Param::optional("tertiary-pct", "tertiary share in percent for rows without one (without it such rows count every migrant at the other income factor)").of(ParamKind::Number),
                 Param::new("tertiary-income-factor", "1", "income of tertiary-educated migrants as a fraction of the average income"),
                 Param::new("other-income-factor", "1/3", "income of other migrants as a fraction of the average income"),
             ],

@@ -5,7 +5,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::view::{ColumnData, DocumentView, PluginInfo, Report, Table};
-use crate::{ANALYZER_EXPORT, PluginError, SUPPORTED_API};
+use crate::{Contract, PluginError};
 
 /// Tells a component from a core module and from anything else by its header.
 pub(crate) fn header(wasm: &[u8]) -> Result<(), PluginError> {
@@ -47,35 +47,43 @@ fn unversioned(name: &str) -> &str {
     name.split_once('@').map_or(name, |(n, _)| n)
 }
 
-/// Checks what the component exports and imports.
-pub(crate) fn imports_exports(engine: &Engine, component: &Component) -> Result<(), PluginError> {
+/// Checks what the component exports and imports; returns the version of
+/// the contract it was built against.
+pub(crate) fn imports_exports(
+    engine: &Engine,
+    component: &Component,
+) -> Result<Contract, PluginError> {
     let ty = component.component_type();
     let exports: Vec<&str> = ty.exports(engine).map(|(n, _)| n).collect();
-    if !exports.contains(&ANALYZER_EXPORT) {
+    let Some(contract) = Contract::ALL
+        .iter()
+        .copied()
+        .find(|c| exports.contains(&c.analyzer_export().as_str()))
+    else {
         if let Some(other) = exports
             .iter()
             .find(|n| unversioned(n) == "kp:analysis/analyzer")
         {
             return Err(PluginError::UnsupportedVersion {
                 found: (*other).to_owned(),
-                supported: SUPPORTED_API.to_owned(),
+                supported: Contract::supported(),
             });
         }
         return Err(PluginError::WrongWorld {
-            expected: ANALYZER_EXPORT.into(),
+            expected: Contract::CURRENT.analyzer_export(),
             detail: if exports.is_empty() {
                 "it exports nothing".into()
             } else {
                 format!("it exports {}", exports.join(", "))
             },
         });
-    }
+    };
     for (name, _) in ty.imports(engine) {
         let base = unversioned(name);
         let ours = base.starts_with("kp:analysis/")
             && name
                 .split_once('@')
-                .is_some_and(|(_, v)| v.starts_with("0.1."));
+                .is_some_and(|(_, v)| v == contract.version());
         let wasi = WASI_ALLOWED.contains(&base)
             && name
                 .split_once('@')
@@ -84,88 +92,12 @@ pub(crate) fn imports_exports(engine: &Engine, component: &Component) -> Result<
             return Err(PluginError::ForbiddenImport(name.to_owned()));
         }
     }
-    Ok(())
+    Ok(contract)
 }
 
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.split('-').all(|w| {
-            !w.is_empty()
-                && w.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && s.as_bytes()[0].is_ascii_lowercase()
-}
-
-fn is_version(s: &str) -> bool {
-    let core = s.split(['-', '+']).next().unwrap_or("");
-    let parts: Vec<&str> = core.split('.').collect();
-    s.len() <= 64
-        && parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn one_line(what: &str, s: &str, max: usize) -> Result<(), String> {
-    if s.chars().any(char::is_control) {
-        return Err(format!("{what} must be one line"));
-    }
-    if s.chars().count() > max {
-        return Err(format!("{what} is longer than {max} characters"));
-    }
-    Ok(())
-}
-
-/// Checks a plugin's description.
+/// Checks a plugin's description ([`PluginInfo::check`]).
 pub(crate) fn describe(info: &PluginInfo) -> Result<(), String> {
-    if !is_name(&info.name) {
-        return Err(format!(
-            "name `{}` must be lower-case letters and digits in words joined by `-` \
-             (at most 64 characters), starting with a letter",
-            info.name
-        ));
-    }
-    if !is_version(&info.version) {
-        return Err(format!(
-            "version `{}` must be a semantic version such as 1.2.0",
-            info.version
-        ));
-    }
-    if info.summary.trim().is_empty() {
-        return Err("the summary is empty".into());
-    }
-    one_line("the summary", &info.summary, 200)?;
-    if info.kinds.is_empty() {
-        return Err("it names no document kind it analyses".into());
-    }
-    if let Some(t) = info.themes.iter().find(|t| !(1..=11).contains(*t)) {
-        return Err(format!("theme {t} is not a theme (1 to 11)"));
-    }
-    for (i, p) in info.params.iter().enumerate() {
-        let ok = !p.name.is_empty()
-            && p.name.len() <= 64
-            && p.name.as_bytes()[0].is_ascii_lowercase()
-            && p.name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !ok {
-            return Err(format!(
-                "parameter name `{}` must be lower-case letters, digits, `-` and `_`",
-                p.name
-            ));
-        }
-        if info.params[..i].iter().any(|q| q.name == p.name) {
-            return Err(format!("parameter `{}` is declared twice", p.name));
-        }
-        one_line(
-            &format!("parameter `{}`'s description", p.name),
-            &p.description,
-            500,
-        )?;
-    }
-    Ok(())
+    info.check()
 }
 
 fn check_table(where_: &str, t: &Table, items: &mut usize) -> Result<(), String> {
@@ -195,9 +127,9 @@ fn check_table(where_: &str, t: &Table, items: &mut usize) -> Result<(), String>
     Ok(())
 }
 
-/// Checks a report against the document it is about.
-/// Checks a report against the contract; returns how many items it has
-/// (metrics, findings and table cells), which the host holds to its limit.
+/// Checks a report against the contract and the document it is about;
+/// returns how many items it has (metrics, findings, table cells and figures'
+/// values), which the host holds to its limit.
 pub(crate) fn report(r: &Report, doc: &DocumentView) -> Result<usize, String> {
     let mut items = r.metrics.len() + r.findings.len();
     for m in &r.metrics {
@@ -233,13 +165,16 @@ pub(crate) fn report(r: &Report, doc: &DocumentView) -> Result<usize, String> {
     for t in &r.tables {
         check_table("table", t, &mut items)?;
     }
+    for f in &r.figures {
+        items += f.check()?;
+    }
     Ok(items)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::{Column, DocKind, Finding, Metric, Section, Severity, TextRange};
+    use crate::view::{Column, DocKind, Finding, Metric, ParamKind, Section, Severity, TextRange};
 
     #[test]
     fn headers_tell_components_from_modules_and_garbage() {
@@ -250,20 +185,6 @@ mod tests {
         ));
         assert!(matches!(header(b"PK\x03\x04"), Err(PluginError::NotWasm)));
         assert!(matches!(header(b""), Err(PluginError::NotWasm)));
-    }
-
-    #[test]
-    fn names_and_versions() {
-        assert!(is_name("remittance-cost"));
-        assert!(is_name("a1-b2"));
-        assert!(!is_name("Remittance"));
-        assert!(!is_name("a--b"));
-        assert!(!is_name("-a"));
-        assert!(!is_name("1a"));
-        assert!(is_version("0.1.0"));
-        assert!(is_version("1.2.3-beta.1"));
-        assert!(!is_version("1.2"));
-        assert!(!is_version("v1.2.3"));
     }
 
     fn doc() -> DocumentView {
@@ -298,7 +219,42 @@ mod tests {
                 }),
             }],
             tables: vec![],
+            figures: vec![],
         }
+    }
+
+    #[test]
+    fn a_default_not_of_its_parameters_kind_is_refused_at_install() {
+        use crate::view::Param;
+        let info = |p: Param| PluginInfo {
+            name: "p".into(),
+            version: "1.0.0".into(),
+            summary: "s".into(),
+            kinds: vec![DocKind::Dataset],
+            themes: vec![],
+            params: vec![p],
+        };
+        assert!(describe(&info(Param::new("top", "10", "").of(ParamKind::Integer))).is_ok());
+        let e = describe(&info(Param::new("top", "ten", "").of(ParamKind::Integer))).unwrap_err();
+        assert!(
+            e.contains("the default of parameter `top`, `ten`, is not an integer"),
+            "{e}"
+        );
+        let e = describe(&info(
+            Param::new("mode", "c", "").of(ParamKind::Choice(vec!["a".into(), "b".into()])),
+        ))
+        .unwrap_err();
+        assert!(e.contains("is not one of a, b"), "{e}");
+        let e = describe(&info(
+            Param::optional("mode", "").of(ParamKind::Choice(vec![])),
+        ))
+        .unwrap_err();
+        assert!(e.contains("a choice of no words"), "{e}");
+        let e = describe(&info(
+            Param::optional("mode", "").of(ParamKind::Choice(vec!["a".into(), "a".into()])),
+        ))
+        .unwrap_err();
+        assert!(e.contains("must be distinct"), "{e}");
     }
 
     #[test]

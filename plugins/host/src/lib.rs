@@ -1,7 +1,9 @@
 //! The sandboxed host for kp analysis plugins.
 //!
 //! A plugin is a WebAssembly component of the `analysis` world in
-//! `plugins/wit/analysis.wit` (package `kp:analysis@0.1.0`). [`Host`] checks a
+//! `plugins/wit/analysis.wit` (package `kp:analysis@0.2.0`; plugins built
+//! against `kp:analysis@0.1.0`, `plugins/wit/0.1.0/`, still run: see
+//! [`Contract`]). [`Host`] checks a
 //! component when it is installed, compiles it (or loads the artifact it
 //! compiled earlier from its cache directory), reads its `describe`, and runs
 //! `analyze` on a [`DocumentView`] in a fresh instance each time.
@@ -15,17 +17,18 @@
 //!   node), an epoch deadline as a wall-clock backstop, a memory limit, and a
 //!   limit on the size of the report;
 //! - a report is checked before it is returned: finite numbers, anchors inside
-//!   the text and on character boundaries, tables with columns of equal length.
+//!   the text and on character boundaries, tables with columns of equal length,
+//!   figures that can be drawn as they say ([`view::Figure::check`]).
 //!
 //! Compiled artifacts are only ever produced by this host: a node never loads
 //! compiled code it did not compile itself.
 
 mod cache;
 mod check;
+mod convert;
 mod error;
 pub mod view;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
@@ -41,18 +44,62 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 pub use error::PluginError;
 pub use view::{DocKind, DocumentView, PluginInfo, Report};
 
-/// The generated bindings of the `analysis` world.
+/// The generated bindings of the `analysis` world, as of now.
 #[allow(missing_docs, missing_debug_implementations, unreachable_pub)]
 mod bindings {
     wasmtime::component::bindgen!({ world: "analysis", path: "../wit" });
 }
 
-use bindings::kp::analysis::{log, types as wit};
+/// The generated bindings of the `analysis` world of contract 0.1.0.
+#[allow(missing_docs, missing_debug_implementations, unreachable_pub)]
+mod bindings_0_1 {
+    wasmtime::component::bindgen!({ world: "analysis", path: "../wit/0.1.0" });
+}
 
-/// The version of the plugin contract this host supports.
-pub const SUPPORTED_API: &str = "kp:analysis@0.1.0";
-/// The interface a plugin must export.
-pub const ANALYZER_EXPORT: &str = "kp:analysis/analyzer@0.1.0";
+/// A version of the plugin contract this host runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Contract {
+    /// `kp:analysis@0.1.0`: text parameters, reports without figures.
+    V0_1,
+    /// `kp:analysis@0.2.0`: typed parameters, figures.
+    V0_2,
+}
+
+impl Contract {
+    /// Every version this host runs, newest first.
+    pub const ALL: &'static [Contract] = &[Contract::V0_2, Contract::V0_1];
+    /// The version plugins are built against now (the SDK's).
+    pub const CURRENT: Contract = Contract::V0_2;
+
+    /// `0.2.0`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+
+    /// `kp:analysis@0.2.0`.
+    pub fn package(self) -> String {
+        format!("kp:analysis@{}", self.version())
+    }
+
+    /// The interface a plugin of this version exports:
+    /// `kp:analysis/analyzer@0.2.0`.
+    pub fn analyzer_export(self) -> String {
+        format!("kp:analysis/analyzer@{}", self.version())
+    }
+
+    /// The versions this host runs, for a message: `kp:analysis@0.2.0 and
+    /// kp:analysis@0.1.0`.
+    pub fn supported() -> String {
+        let all: Vec<String> = Contract::ALL.iter().map(|c| c.package()).collect();
+        all.join(" and ")
+    }
+}
+
+/// The contract plugins are built against now.
+pub const SUPPORTED_API: &str = "kp:analysis@0.2.0";
 
 /// The wall-clock tick of the epoch backstop.
 const TICK: Duration = Duration::from_millis(10);
@@ -69,7 +116,8 @@ pub struct Limits {
     pub memory_mib: u64,
     /// Largest report, as canonical JSON, in KiB.
     pub max_report_kib: usize,
-    /// Largest number of metrics, findings and table cells in a report.
+    /// Largest number of metrics, findings, table cells and figures' values
+    /// in a report.
     pub max_report_items: usize,
     /// Bytes of log kept per run (the `log` import and stdout/stderr each).
     pub max_log_bytes: usize,
@@ -140,6 +188,13 @@ impl From<PluginError> for RunError {
     }
 }
 
+/// A component linked for the version of the contract it speaks.
+#[derive(Clone)]
+enum Pre {
+    V0_1(bindings_0_1::AnalysisPre<State>),
+    V0_2(bindings::AnalysisPre<State>),
+}
+
 /// A compiled, checked plugin, ready to run.
 #[derive(Clone)]
 pub struct Plugin {
@@ -147,7 +202,7 @@ pub struct Plugin {
     info: PluginInfo,
     size: usize,
     from_cache: bool,
-    pre: bindings::AnalysisPre<State>,
+    pre: Pre,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -157,11 +212,20 @@ impl std::fmt::Debug for Plugin {
             .field("info", &self.info)
             .field("size", &self.size)
             .field("from_cache", &self.from_cache)
+            .field("contract", &self.contract())
             .finish_non_exhaustive()
     }
 }
 
 impl Plugin {
+    /// The version of the contract it was built against.
+    pub fn contract(&self) -> Contract {
+        match self.pre {
+            Pre::V0_1(_) => Contract::V0_1,
+            Pre::V0_2(_) => Contract::V0_2,
+        }
+    }
+
     /// The hex SHA-256 of the component's bytes.
     pub fn sha256(&self) -> &str {
         &self.sha256
@@ -259,6 +323,8 @@ impl Host {
         let mut linker = Linker::<State>::new(&engine);
         bindings::Analysis::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(host_err)?;
+        bindings_0_1::Analysis::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(host_err)?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(host_err)?;
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir)
@@ -298,25 +364,31 @@ impl Host {
     }
 
     /// Checks and loads a component: it must be a component (not a core module
-    /// nor anything else), export `kp:analysis/analyzer@0.1.0`, import nothing
-    /// outside `kp:analysis/*` and the deterministic WASI set, and describe
-    /// itself validly. The compiled form is cached by content hash.
+    /// nor anything else), export the analyzer of a contract version this host
+    /// runs ([`Contract::ALL`]), import nothing outside that version's
+    /// `kp:analysis/*` and the deterministic WASI set, and describe itself
+    /// validly (a parameter's default of its declared kind, among the rest).
+    /// The compiled form is cached by content hash.
     pub fn load(&self, wasm: &[u8]) -> Result<Plugin, PluginError> {
         check::header(wasm)?;
         let sha256 = sha256_hex(wasm);
         let (component, from_cache) = self.compile(wasm, &sha256)?;
-        check::imports_exports(&self.engine, &component)?;
+        let contract = check::imports_exports(&self.engine, &component)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| PluginError::WrongWorld {
-                expected: ANALYZER_EXPORT.into(),
+                expected: contract.analyzer_export(),
                 detail: format!("it cannot be linked: {e:#}"),
             })?;
-        let pre = bindings::AnalysisPre::new(pre).map_err(|e| PluginError::WrongWorld {
-            expected: ANALYZER_EXPORT.into(),
+        let mismatch = |e: wasmtime::Error| PluginError::WrongWorld {
+            expected: contract.analyzer_export(),
             detail: format!("its exports do not match: {e:#}"),
-        })?;
+        };
+        let pre = match contract {
+            Contract::V0_1 => Pre::V0_1(bindings_0_1::AnalysisPre::new(pre).map_err(mismatch)?),
+            Contract::V0_2 => Pre::V0_2(bindings::AnalysisPre::new(pre).map_err(mismatch)?),
+        };
         let mut plugin = Plugin {
             sha256,
             info: PluginInfo {
@@ -407,14 +479,17 @@ impl Host {
     fn describe(&self, plugin: &Plugin) -> Result<PluginInfo, RunError> {
         let budget = self.limits.fuel.min(100_000_000);
         let mut store = self.store([0; 32], budget)?;
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|inst| inst.kp_analysis_analyzer().call_describe(&mut store));
-        match result {
-            Ok(info) => Ok(info_from_wit(info)),
-            Err(e) => Err(self.failure(&mut store, budget, &e)),
-        }
+        let result = match &plugin.pre {
+            Pre::V0_2(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|inst| inst.kp_analysis_analyzer().call_describe(&mut store))
+                .map(convert::v0_2::info_from_wit),
+            Pre::V0_1(pre) => pre
+                .instantiate(&mut store)
+                .and_then(|inst| inst.kp_analysis_analyzer().call_describe(&mut store))
+                .map(convert::v0_1::info_from_wit),
+        };
+        result.map_err(|e| self.failure(&mut store, budget, &e))
     }
 
     /// Runs `analyze` on `doc` in a fresh instance and checks the report.
@@ -423,11 +498,26 @@ impl Host {
     pub fn run(&self, plugin: &Plugin, doc: &DocumentView) -> Result<RunOutput, RunError> {
         let budget = self.limits.fuel;
         let mut store = self.store(seed(plugin, doc), budget)?;
-        let input = doc_to_wit(doc);
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|inst| inst.kp_analysis_analyzer().call_analyze(&mut store, &input));
+        let result = match &plugin.pre {
+            Pre::V0_2(pre) => {
+                let input = convert::v0_2::doc_to_wit(doc);
+                pre.instantiate(&mut store)
+                    .and_then(|inst| inst.kp_analysis_analyzer().call_analyze(&mut store, &input))
+                    .map(|r| {
+                        r.map(convert::v0_2::report_from_wit)
+                            .map_err(convert::v0_2::refusal)
+                    })
+            }
+            Pre::V0_1(pre) => {
+                let input = convert::v0_1::doc_to_wit(doc);
+                pre.instantiate(&mut store)
+                    .and_then(|inst| inst.kp_analysis_analyzer().call_analyze(&mut store, &input))
+                    .map(|r| {
+                        r.map(convert::v0_1::report_from_wit)
+                            .map_err(convert::v0_1::refusal)
+                    })
+            }
+        };
         let fuel_used = budget.saturating_sub(store.get_fuel().unwrap_or(0));
         match result {
             Ok(Ok(report)) => {
@@ -437,7 +527,6 @@ impl Host {
                     fuel_used,
                     logs: logs.clone(),
                 };
-                let report = report_from_wit(report);
                 let items = check::report(&report, doc)
                     .map_err(|m| fail(PluginError::MalformedReport(m)))?;
                 if items > self.limits.max_report_items {
@@ -462,11 +551,7 @@ impl Host {
                 })
             }
             Ok(Err(refusal)) => Err(RunError {
-                error: PluginError::Refused(match refusal {
-                    wit::AnalysisError::Unsupported(m) => format!("unsupported: {m}"),
-                    wit::AnalysisError::BadParam(m) => format!("bad parameter: {m}"),
-                    wit::AnalysisError::InvalidInput(m) => format!("invalid input: {m}"),
-                }),
+                error: PluginError::Refused(refusal),
                 fuel_used,
                 logs: take_logs(&mut store),
             }),
@@ -623,19 +708,28 @@ impl State {
     }
 }
 
-impl wit::Host for State {}
+/// The imports of a contract version's bindings: `log`, into the run's log.
+macro_rules! imports {
+    ($bindings:ident) => {
+        impl $bindings::kp::analysis::types::Host for State {}
 
-impl log::Host for State {
-    fn emit(&mut self, level: log::Level, message: String) {
-        let level = match level {
-            log::Level::Debug => "debug",
-            log::Level::Info => "info",
-            log::Level::Warn => "warn",
-            log::Level::Error => "error",
-        };
-        self.push_log(level, &message);
-    }
+        impl $bindings::kp::analysis::log::Host for State {
+            fn emit(&mut self, level: $bindings::kp::analysis::log::Level, message: String) {
+                use $bindings::kp::analysis::log::Level;
+                let level = match level {
+                    Level::Debug => "debug",
+                    Level::Info => "info",
+                    Level::Warn => "warn",
+                    Level::Error => "error",
+                };
+                self.push_log(level, &message);
+            }
+        }
+    };
 }
+
+imports!(bindings);
+imports!(bindings_0_1);
 
 /// The log lines of a run, with what it printed to stdout and stderr.
 fn take_logs(store: &mut Store<State>) -> Vec<LogLine> {
@@ -681,135 +775,5 @@ impl wasmtime_wasi::HostMonotonicClock for Frozen {
 
     fn now(&self) -> u64 {
         0
-    }
-}
-
-fn kind_to_wit(k: DocKind) -> wit::DocKind {
-    match k {
-        DocKind::Draft => wit::DocKind::Draft,
-        DocKind::Dataset => wit::DocKind::Dataset,
-    }
-}
-
-fn kind_from_wit(k: wit::DocKind) -> DocKind {
-    match k {
-        wit::DocKind::Draft => DocKind::Draft,
-        wit::DocKind::Dataset => DocKind::Dataset,
-    }
-}
-
-fn pairs(m: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
-fn table_to_wit(t: &view::Table) -> wit::Table {
-    wit::Table {
-        name: t.name.clone(),
-        columns: t
-            .columns
-            .iter()
-            .map(|c| wit::Column {
-                name: c.name.clone(),
-                data: match &c.data {
-                    view::ColumnData::Integer(v) => wit::ColumnData::Integer(v.clone()),
-                    view::ColumnData::Number(v) => wit::ColumnData::Number(v.clone()),
-                    view::ColumnData::Boolean(v) => wit::ColumnData::Boolean(v.clone()),
-                    view::ColumnData::Text(v) => wit::ColumnData::Text(v.clone()),
-                },
-            })
-            .collect(),
-    }
-}
-
-fn table_from_wit(t: wit::Table) -> view::Table {
-    view::Table {
-        name: t.name,
-        columns: t
-            .columns
-            .into_iter()
-            .map(|c| view::Column {
-                name: c.name,
-                data: match c.data {
-                    wit::ColumnData::Integer(v) => view::ColumnData::Integer(v),
-                    wit::ColumnData::Number(v) => view::ColumnData::Number(v),
-                    wit::ColumnData::Boolean(v) => view::ColumnData::Boolean(v),
-                    wit::ColumnData::Text(v) => view::ColumnData::Text(v),
-                },
-            })
-            .collect(),
-    }
-}
-
-fn doc_to_wit(d: &DocumentView) -> wit::Document {
-    wit::Document {
-        id: d.id.clone(),
-        kind: kind_to_wit(d.kind),
-        heads: d.heads.clone(),
-        title: d.title.clone(),
-        themes: d.themes.clone(),
-        metadata: pairs(&d.metadata),
-        sections: d
-            .sections
-            .iter()
-            .map(|s| wit::Section {
-                heading: s.heading.clone(),
-                level: s.level,
-                text: s.text.clone(),
-            })
-            .collect(),
-        tables: d.tables.iter().map(table_to_wit).collect(),
-        params: pairs(&d.params),
-    }
-}
-
-fn info_from_wit(i: wit::PluginInfo) -> PluginInfo {
-    PluginInfo {
-        name: i.name,
-        version: i.version,
-        summary: i.summary,
-        kinds: i.kinds.into_iter().map(kind_from_wit).collect(),
-        themes: i.themes,
-        params: i
-            .params
-            .into_iter()
-            .map(|p| view::Param {
-                name: p.name,
-                description: p.description,
-                default: p.default,
-            })
-            .collect(),
-    }
-}
-
-fn report_from_wit(r: wit::Report) -> Report {
-    Report {
-        summary: r.summary,
-        metrics: r
-            .metrics
-            .into_iter()
-            .map(|m| view::Metric {
-                name: m.name,
-                value: m.value,
-                unit: m.unit,
-            })
-            .collect(),
-        findings: r
-            .findings
-            .into_iter()
-            .map(|f| view::Finding {
-                severity: match f.severity {
-                    wit::Severity::Info => view::Severity::Info,
-                    wit::Severity::Warning => view::Severity::Warning,
-                    wit::Severity::Error => view::Severity::Error,
-                },
-                message: f.message,
-                anchor: f.anchor.map(|a| view::TextRange {
-                    section: a.section,
-                    start: a.start,
-                    end: a.end,
-                }),
-            })
-            .collect(),
-        tables: r.tables.into_iter().map(table_from_wit).collect(),
     }
 }

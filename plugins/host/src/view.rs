@@ -7,8 +7,9 @@
 //! splitter plugins' native tests use too.
 
 pub use kp_plugin_types::{
-    Column, ColumnData, DocKind, Document as DocumentView, Finding, Metric, Param, PluginInfo,
-    Report, Section, Severity, Table, TextRange, readable, split_sections,
+    Bar, Chart, Column, ColumnData, DocKind, Document as DocumentView, Figure, Finding, Histogram,
+    Lines, Mark, Metric, Param, ParamKind, PluginInfo, Report, Section, Series, Severity, Table,
+    TextRange, readable, split_sections,
 };
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kp_plugin_host::view::{Column, ColumnData, Section, Table};
+use kp_plugin_host::view::{Column, ColumnData, ParamKind, Section, Table};
 use kp_plugin_host::{DocKind, DocumentView, Host, Limits, PluginError};
 
 /// The bytes of a workspace plugin crate built to a wasm component.
@@ -281,7 +281,7 @@ fn install_refuses_what_is_not_an_analysis_plugin() {
     assert!(matches!(e, PluginError::WrongWorld { .. }), "{e}");
     assert!(
         e.to_string().contains(
-            "exporting `kp:analysis/analyzer@0.1.0`; it exports kp:greeting/greeter@0.1.0"
+            "exporting `kp:analysis/analyzer@0.2.0`; it exports kp:greeting/greeter@0.1.0"
         ),
         "{e}"
     );
@@ -289,8 +289,19 @@ fn install_refuses_what_is_not_an_analysis_plugin() {
     let e = host.load(&wasm("kp-test-future-version")).unwrap_err();
     assert!(
         e.to_string().contains(
-            "built against kp:analysis/analyzer@0.2.0; this node supports kp:analysis@0.1.0"
+            "built against kp:analysis/analyzer@0.3.0; this node supports kp:analysis@0.2.0 and \
+             kp:analysis@0.1.0"
         ),
+        "{e}"
+    );
+
+    // A default not of its parameter's kind would fail every run without
+    // the parameter: refused at install, naming it.
+    let e = host.load(&wasm("kp-test-bad-default")).unwrap_err();
+    assert!(matches!(e, PluginError::BadDescription(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the default of parameter `top`, `ten`, is not an integer"),
         "{e}"
     );
 
@@ -348,4 +359,82 @@ fn datasets_reach_the_plugin_as_typed_columns() {
     });
     let out = host.run(&plugin, &doc).unwrap();
     assert_eq!(out.report.metrics[0].value, 3.0);
+}
+
+#[test]
+fn a_plugin_of_the_previous_contract_still_installs_and_runs() {
+    let host = host();
+    let plugin = host.load(&wasm("kp-test-contract-0-1")).unwrap();
+    assert_eq!(plugin.contract(), kp_plugin_host::Contract::V0_1);
+    assert_eq!(plugin.info().name, "old-contract");
+    // Its parameters are text: any value goes, as it did.
+    assert_eq!(plugin.info().params[0].kind, ParamKind::Text);
+    let mut doc = draft();
+    doc.kind = DocKind::Dataset;
+    doc.sections.clear();
+    doc.tables.push(Table {
+        name: "data".into(),
+        columns: vec![Column {
+            name: "year".into(),
+            data: ColumnData::Integer(vec![Some(2010), Some(2011)]),
+        }],
+    });
+    let given = BTreeMap::from([("label".to_owned(), "years".to_owned())]);
+    doc.params = plugin.info().apply_params(&given).unwrap();
+    let out = host.run(&plugin, &doc).unwrap();
+    assert_eq!(out.report.summary, "2 years.");
+    assert_eq!(out.report.metrics[0].value, 2.0);
+    assert!(out.report.figures.is_empty());
+    assert!(
+        out.logs.iter().any(|l| l.message == "counted 2 years"),
+        "{:?}",
+        out.logs
+    );
+    // A report without figures has the bytes it had under 0.1.0: no
+    // `figures` field.
+    assert!(
+        !String::from_utf8_lossy(&out.report_json).contains("figures"),
+        "{}",
+        String::from_utf8_lossy(&out.report_json)
+    );
+    // The current contract's plugin beside it.
+    let current = host.load(&wasm("kp-test-misbehave")).unwrap();
+    assert_eq!(current.contract(), kp_plugin_host::Contract::V0_2);
+}
+
+#[test]
+fn figures_are_checked_like_the_rest_of_the_report() {
+    let host = host();
+    let plugin = host.load(&wasm("kp-test-misbehave")).unwrap();
+    let out = host
+        .run(&plugin, &with_mode(&host, &plugin, "figure"))
+        .unwrap();
+    let f = &out.report.figures[0];
+    assert_eq!(f.title, "A trend");
+    match &f.chart {
+        kp_plugin_host::view::Chart::Lines(l) => {
+            assert_eq!(l.x, [2010.0, 2011.0, 2012.0]);
+            assert_eq!(l.series[0].values, [Some(10.0), Some(11.0), Some(12.0)]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let back: kp_plugin_host::Report = serde_json::from_slice(&out.report_json).unwrap();
+    assert_eq!(back, out.report);
+
+    let e = host
+        .run(&plugin, &with_mode(&host, &plugin, "bad-figure"))
+        .unwrap_err();
+    assert!(matches!(e.error, PluginError::MalformedReport(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("figure `A trend`: the axis' positions must be finite and increasing"),
+        "{e}"
+    );
+    // A value not among a choice parameter's words never reaches the plugin.
+    let given = BTreeMap::from([("mode".to_owned(), "explode".to_owned())]);
+    let err = plugin.info().apply_params(&given).unwrap_err();
+    assert!(
+        err.contains("parameter `mode` takes one of ok, loop"),
+        "{err}"
+    );
 }

@@ -30,8 +30,8 @@
 use std::collections::BTreeMap;
 
 use kp_plugin_sdk::{
-    Analysis, AnalysisError, Column, DocKind, Document, Param, PluginInfo, Report, Severity, Table,
-    readable,
+    Analysis, AnalysisError, Chart, Column, DocKind, Document, Figure, Lines, Mark, Param,
+    ParamKind, PluginInfo, Report, Series, Severity, Table, readable,
 };
 
 /// The plugin.
@@ -82,11 +82,11 @@ impl Analysis for RemittanceCost {
                 Param::new("amount-column", AMOUNT, "column of the amount sent"),
                 Param::new("fee-column", FEE, "column of the fee, in the currency of the amount"),
                 Param::new("margin-column", MARGIN, "column of the exchange-rate margin, in percent"),
-                Param::new("target", "3", "SDG 10.c target for the total cost, in percent"),
-                Param::new("upper", "5", "cost above which a corridor should be eliminated, in percent"),
+                Param::new("target", "3", "SDG 10.c target for the total cost, in percent").of(ParamKind::Number),
+                Param::new("upper", "5", "cost above which a corridor should be eliminated, in percent").of(ParamKind::Number),
                 Param::new("period-column", PERIOD, "for a published series: the column of the period (2023Q3, 2023 or 2023-09; the first found)"),
                 Param::new("series-column", SERIES, "for a published series: the cost to follow (the first found, else the first column ending in _pct)"),
-                Param::new("pace-years", "3", "for a published series: the last years the pace is measured over"),
+                Param::new("pace-years", "3", "for a published series: the last years the pace is measured over").of(ParamKind::Integer),
             ],
         }
     }
@@ -456,13 +456,53 @@ fn series(doc: &Document, table: &Table, period: &Column) -> Result<Report, Anal
             ),
         ],
     });
-    // Every cost series's latest value, beside the one followed.
+    // Every cost series's latest value, beside the one followed; and every
+    // cost series drawn over the periods of the one followed, with the
+    // target and the ceiling across.
     let mut latest = Vec::new();
-    for c in &costs {
-        if let Some(p) = points_of(c)?.last() {
+    let axis: BTreeMap<u64, &(f64, String, f64)> =
+        points.iter().map(|p| (p.0.to_bits(), p)).collect();
+    let mut drawn = Vec::new();
+    for c in costs
+        .iter()
+        .copied()
+        .chain((!costs.contains(&main)).then_some(main))
+    {
+        let of_c = points_of(c)?;
+        if let Some(p) = of_c.last() {
             latest.push((c.name.clone(), p.1.clone(), p.2));
         }
+        let at: BTreeMap<u64, f64> = of_c.iter().map(|p| (p.0.to_bits(), p.2)).collect();
+        let series = Series {
+            name: words(&c.name),
+            values: axis.keys().map(|t| at.get(t).copied()).collect(),
+        };
+        if std::ptr::eq(c, main) {
+            drawn.insert(0, series);
+        } else {
+            drawn.push(series);
+        }
     }
+    if latest.len() > costs.len() {
+        latest.pop();
+    }
+    report.figure(Figure {
+        title: format!(
+            "Total cost of sending remittances ({name}), {}–{last_period}",
+            points[0].1
+        ),
+        unit: "%".into(),
+        chart: Chart::Lines(Lines {
+            axis: "period".into(),
+            x: axis.values().map(|p| p.0).collect(),
+            labels: axis.values().map(|p| p.1.clone()).collect(),
+            series: drawn,
+        }),
+        marks: vec![
+            Mark::new(format!("SDG 10.c target, {target}%"), target),
+            Mark::new(format!("{upper}% ceiling"), upper),
+        ],
+    });
     report.tables.push(Table {
         name: "latest".into(),
         columns: vec![

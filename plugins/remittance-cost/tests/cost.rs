@@ -179,7 +179,7 @@ fn wrong_input_is_refused_clearly() {
         matches!(analyse(QUOTES, &[("upper", "2")]), Err(AnalysisError::BadParam(m)) if m.contains("below"))
     );
     assert!(
-        matches!(analyse(QUOTES, &[("treshold", "2")]), Err(AnalysisError::BadParam(m)) if m.contains("unknown parameter `treshold`"))
+        matches!(analyse(QUOTES, &[("treshold", "2")]), Err(AnalysisError::BadParam(m)) if m.contains("no parameter `treshold`"))
     );
 }
 

@@ -30,8 +30,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kp_plugin_sdk::{
-    Analysis, AnalysisError, Column, DocKind, Document, Param, PluginInfo, Report, Severity, Table,
-    readable,
+    Analysis, AnalysisError, Bar, Chart, Column, DocKind, Document, Figure, Lines, Mark, Param,
+    ParamKind, PluginInfo, Report, Series, Severity, Table, readable,
 };
 
 /// The plugin.
@@ -134,9 +134,9 @@ impl Analysis for RemittanceIndicators {
                 Param::new("oda-column", ODA, "column of official development assistance, in the unit of the remittances (the first found)"),
                 Param::new("status-column", STATUS, "column saying whether a value is observed, an estimate or a forecast (the first found); a forecast year is not ranked unless asked for"),
                 Param::optional("unit", "unit of the remittance values; by default read from the column name (`_usd_bn` is USD bn)"),
-                Param::optional("year", "year of the rankings; by default the latest year with values that are not forecasts"),
-                Param::new("top", "5", "how many top recipients to list"),
-                Param::new("threshold", "10", "share of GDP, in percent, above which a country is reported"),
+                Param::optional("year", "year of the rankings; by default the latest year with values that are not forecasts").of(ParamKind::Integer),
+                Param::new("top", "5", "how many top recipients to list").of(ParamKind::Integer),
+                Param::new("threshold", "10", "share of GDP, in percent, above which a country is reported").of(ParamKind::Number),
             ],
         }
     }
@@ -570,6 +570,84 @@ impl Analysis for RemittanceIndicators {
                     Column::number(value, shown.iter().map(|(_, v)| Some(*v)).collect()),
                 ],
             });
+        }
+
+        // Figures: the totals over the years (a forecast drawn as its own
+        // line, from the last year that is not one), and the two rankings.
+        if totals.len() >= 2 {
+            let years: Vec<i64> = totals.keys().copied().collect();
+            let forecast = |y: i64| status_of(y) == Status::Forecast;
+            let last_known = years.iter().rposition(|y| !forecast(*y));
+            let known: Vec<Option<f64>> = years
+                .iter()
+                .map(|y| (!forecast(*y)).then(|| totals[y].0))
+                .collect();
+            let mut series = vec![Series {
+                name: "remittances".into(),
+                values: known,
+            }];
+            if years.iter().any(|y| forecast(*y)) {
+                series.push(Series {
+                    name: "forecast".into(),
+                    values: years
+                        .iter()
+                        .enumerate()
+                        .map(|(i, y)| (forecast(*y) || Some(i) == last_known).then(|| totals[y].0))
+                        .collect(),
+                });
+            }
+            report.figure(Figure {
+                title: match countries {
+                    Some(_) => format!(
+                        "Remittances received by the countries in the table, {}–{}",
+                        years[0],
+                        years[years.len() - 1]
+                    ),
+                    None => format!("Remittances, {}–{}", years[0], years[years.len() - 1]),
+                },
+                unit: unit.clone(),
+                chart: Chart::Lines(Lines {
+                    axis: "year".into(),
+                    x: years.iter().map(|y| *y as f64).collect(),
+                    labels: Vec::new(),
+                    series,
+                }),
+                marks: Vec::new(),
+            });
+        }
+        if countries.is_some() {
+            for (title, ranking, unit, marks) in [
+                (
+                    format!("Top recipients in {year_said}"),
+                    &by_value,
+                    unit.clone(),
+                    vec![],
+                ),
+                (
+                    format!("Remittances as a share of GDP in {year_said}"),
+                    &by_share,
+                    "%".to_owned(),
+                    vec![Mark::new("threshold", threshold)],
+                ),
+            ] {
+                if ranking.is_empty() {
+                    continue;
+                }
+                report.figure(Figure {
+                    title,
+                    unit,
+                    chart: Chart::Bars(
+                        ranking[..top.min(ranking.len())]
+                            .iter()
+                            .map(|(c, v)| Bar {
+                                label: c.clone(),
+                                value: *v,
+                            })
+                            .collect(),
+                    ),
+                    marks,
+                });
+            }
         }
 
         // "In 2010" alone (no total) joins what follows with a comma.

@@ -4,8 +4,8 @@
 use crate::__bindings::kp::analysis::types as wit;
 use crate::{Analysis, run};
 use crate::{
-    AnalysisError, Column, ColumnData, DocKind, Document, Finding, Metric, Param, PluginInfo,
-    Report, Section, Severity, Table, TextRange,
+    AnalysisError, Chart, Column, ColumnData, DocKind, Document, Figure, Finding, Metric, Param,
+    ParamKind, PluginInfo, Report, Section, Severity, Table, TextRange,
 };
 
 /// `describe` for the bindings.
@@ -125,10 +125,18 @@ fn info_to_wit(i: PluginInfo) -> wit::PluginInfo {
                 |Param {
                      name,
                      description,
+                     kind,
                      default,
                  }| wit::Param {
                     name,
                     description,
+                    kind: match kind {
+                        ParamKind::Text => wit::ParamKind::Text,
+                        ParamKind::Integer => wit::ParamKind::Integer,
+                        ParamKind::Number => wit::ParamKind::Number,
+                        ParamKind::Boolean => wit::ParamKind::Boolean,
+                        ParamKind::Choice(words) => wit::ParamKind::Choice(words),
+                    },
                     default,
                 },
             )
@@ -172,6 +180,49 @@ fn report_to_wit(r: Report) -> wit::Report {
             })
             .collect(),
         tables: r.tables.into_iter().map(table_to_wit).collect(),
+        figures: r.figures.into_iter().map(figure_to_wit).collect(),
+    }
+}
+
+fn figure_to_wit(f: Figure) -> wit::Figure {
+    wit::Figure {
+        title: f.title,
+        unit: f.unit,
+        chart: match f.chart {
+            Chart::Lines(l) => wit::Chart::Lines(wit::Lines {
+                axis: l.axis,
+                x: l.x,
+                labels: l.labels,
+                series: l
+                    .series
+                    .into_iter()
+                    .map(|s| wit::Series {
+                        name: s.name,
+                        values: s.values,
+                    })
+                    .collect(),
+            }),
+            Chart::Bars(bars) => wit::Chart::Bars(
+                bars.into_iter()
+                    .map(|b| wit::Bar {
+                        label: b.label,
+                        value: b.value,
+                    })
+                    .collect(),
+            ),
+            Chart::Histogram(h) => wit::Chart::Histogram(wit::Histogram {
+                edges: h.edges,
+                counts: h.counts,
+            }),
+        },
+        marks: f
+            .marks
+            .into_iter()
+            .map(|m| wit::Mark {
+                label: m.label,
+                value: m.value,
+            })
+            .collect(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Write kp analysis plugins in plain Rust.
 //!
-//! A plugin is a WebAssembly component that implements the `kp:analysis@0.1.0`
+//! A plugin is a WebAssembly component that implements the `kp:analysis@0.2.0`
 //! contract (`plugins/wit/analysis.wit`). This crate hides the generated bindings:
 //! implement [`Analysis`] on a type with plain Rust types, and export it with
 //! [`export_analysis!`]. The types ([`Document`], [`Report`] and the rest) are those
@@ -75,8 +75,9 @@ pub mod testing;
 
 // One definition of the contract's types, shared with the node's plugin host.
 pub use kp_plugin_types::{
-    AnalysisError, Column, ColumnData, DocKind, Document, Finding, Metric, Param, PluginInfo,
-    Report, Section, Severity, Table, TextRange, readable,
+    AnalysisError, Bar, Chart, Column, ColumnData, DocKind, Document, Figure, Finding, Histogram,
+    Lines, Mark, Metric, Param, ParamKind, PluginInfo, Report, Section, Series, Severity, Table,
+    TextRange, readable,
 };
 
 #[doc(hidden)]
@@ -102,7 +103,7 @@ pub mod __bindings {
 }
 
 /// The version of the contract this SDK builds plugins against.
-pub const CONTRACT: &str = "kp:analysis@0.1.0";
+pub const CONTRACT: &str = "kp:analysis@0.2.0";
 
 /// An analysis: what the plugin is, and what it finds in a document.
 pub trait Analysis {
@@ -144,33 +145,14 @@ macro_rules! export_analysis {
     };
 }
 
-/// Runs an analysis as the component does: fills in the defaults of parameters the
-/// caller left out, refuses parameters the plugin does not declare, then analyses.
+/// Runs an analysis as the node and the component do: refuses parameters the
+/// plugin does not declare and values not of their parameter's kind, fills in the
+/// defaults of parameters the caller left out, then analyses.
 pub fn run<P: Analysis>(mut doc: Document) -> Result<Report, AnalysisError> {
     let info = P::describe();
-    if let Some(unknown) = doc
-        .params
-        .keys()
-        .find(|k| !info.params.iter().any(|p| &p.name == *k))
-    {
-        let known: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
-        return Err(AnalysisError::BadParam(format!(
-            "unknown parameter `{unknown}`; {} accepts: {}",
-            info.name,
-            if known.is_empty() {
-                "none".to_owned()
-            } else {
-                known.join(", ")
-            }
-        )));
-    }
-    for p in &info.params {
-        if let Some(default) = &p.default {
-            doc.params
-                .entry(p.name.clone())
-                .or_insert_with(|| default.clone());
-        }
-    }
+    doc.params = info
+        .apply_params(&doc.params)
+        .map_err(AnalysisError::BadParam)?;
     if !info.kinds.contains(&doc.kind) {
         return Err(AnalysisError::Unsupported(format!(
             "{} analyses {}, and `{}` is a {}",
@@ -218,10 +200,20 @@ pub enum InvalidReport {
     /// A result table's columns have different lengths.
     #[error("table `{0}`: columns of different lengths")]
     Ragged(String),
+    /// A figure cannot be drawn as it says ([`Figure::check`]).
+    #[error("{0}")]
+    Figure(String),
+}
+
+/// Checks what the plugin says it is as the node does at install
+/// ([`PluginInfo::check`]): call it in a native test, so that a default of the
+/// wrong kind fails there rather than at install.
+pub fn check_describe<P: Analysis>() -> Result<(), String> {
+    P::describe().check()
 }
 
 /// Checks a report against the contract's rules: anchors on character boundaries of
-/// existing sections, finite numbers, rectangular tables.
+/// existing sections, finite numbers, rectangular tables, figures that can be drawn.
 pub fn check_report(doc: &Document, report: &Report) -> Result<(), InvalidReport> {
     for (i, f) in report.findings.iter().enumerate() {
         let Some(a) = f.anchor else { continue };
@@ -257,6 +249,9 @@ pub fn check_report(doc: &Document, report: &Report) -> Result<(), InvalidReport
                 return Err(InvalidReport::NotFinite(format!("{}.{}", t.name, c.name)));
             }
         }
+    }
+    for f in &report.figures {
+        f.check().map_err(InvalidReport::Figure)?;
     }
     Ok(())
 }

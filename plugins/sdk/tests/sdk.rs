@@ -2,8 +2,8 @@
 
 use kp_plugin_sdk::testing::{dataset, draft, sections, table_from_csv};
 use kp_plugin_sdk::{
-    Analysis, AnalysisError, ColumnData, DocKind, Document, InvalidReport, Param, PluginInfo,
-    Report, Severity, TextRange, check_report, run,
+    Analysis, AnalysisError, ColumnData, DocKind, Document, InvalidReport, Param, ParamKind,
+    PluginInfo, Report, Severity, TextRange, check_report, run,
 };
 
 const TOP_2011: &str = include_str!("../../../tests/fixtures/remittances/top-recipients-2011.csv");
@@ -19,7 +19,10 @@ impl Analysis for Echo {
             summary: "test".into(),
             kinds: vec![DocKind::Dataset],
             themes: vec![],
-            params: vec![Param::new("top", "5", "n"), Param::optional("year", "y")],
+            params: vec![
+                Param::new("top", "5", "n").of(ParamKind::Integer),
+                Param::optional("year", "y"),
+            ],
         }
     }
 
@@ -103,7 +106,7 @@ fn run_applies_defaults_and_refuses_unknown_params() {
     let err = run::<Echo>(top_2011(&[("tpo", "3")])).expect_err("unknown");
     assert_eq!(
         err,
-        AnalysisError::BadParam("unknown parameter `tpo`; echo accepts: top, year".into())
+        AnalysisError::BadParam("plugin echo has no parameter `tpo`; it accepts: top, year".into())
     );
     let err = run::<Echo>(top_2011(&[("top", "three")])).expect_err("bad");
     assert!(

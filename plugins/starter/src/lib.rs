@@ -5,7 +5,8 @@
 //! parameters) and `analyze` (the report), keep the last line.
 
 use kp_plugin_sdk::{
-    Analysis, AnalysisError, Column, DocKind, Document, Param, PluginInfo, Report, Severity, Table,
+    Analysis, AnalysisError, Column, DocKind, Document, Param, ParamKind, PluginInfo, Report,
+    Severity, Table,
 };
 
 /// The plugin.
@@ -21,7 +22,7 @@ impl Analysis for RowCount {
             kinds: vec![DocKind::Dataset],
             // Every theme; list theme numbers (1–11) to offer it in those spaces only.
             themes: vec![],
-            params: vec![Param::new("min", "10", "fewest rows expected")],
+            params: vec![Param::new("min", "10", "fewest rows expected").of(ParamKind::Integer)],
         }
     }
 

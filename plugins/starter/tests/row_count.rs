@@ -1,7 +1,14 @@
 //! `row-count` run as a node runs it, on a table read as a node reads a CSV file.
 
 use kp_plugin_sdk::testing::{dataset, table_from_csv};
-use kp_plugin_sdk::{check_report, run};
+use kp_plugin_sdk::{check_describe, check_report, run};
+
+#[test]
+fn the_node_would_install_it() {
+    // What `describe` says, checked as the node checks it at install: a
+    // name, a version, each default of its parameter's kind.
+    check_describe::<row_count::RowCount>().expect("a description the node accepts");
+}
 
 #[test]
 fn counts_rows_and_empty_cells() {
@@ -19,5 +26,7 @@ fn counts_rows_and_empty_cells() {
 fn a_bad_parameter_is_refused() {
     let table = table_from_csv("data", "a\n1\n").expect("csv");
     let doc = dataset("One", &[], table, &[("min", "many")]);
-    assert!(run::<row_count::RowCount>(doc).is_err());
+    // Refused before the analysis runs, as the node refuses it.
+    let err = run::<row_count::RowCount>(doc).expect_err("a refusal");
+    assert!(err.to_string().contains("`min` takes an integer"), "{err}");
 }

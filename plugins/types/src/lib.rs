@@ -1,5 +1,6 @@
 //! The document a kp analysis plugin reads and the report it returns, defined once
-//! for both sides of the contract (`plugins/wit/analysis.wit`, `kp:analysis@0.1.0`).
+//! for both sides of the contract (`plugins/wit/analysis.wit`, `kp:analysis@0.2.0`; a plugin of 0.1.0
+//! declares no parameter kinds and returns no figures).
 //!
 //! The node builds a [`Document`] from a draft or a dataset, and its plugin host
 //! (`kp-plugin-host`) hands it to a plugin and checks the [`Report`] it gets back; the
@@ -34,6 +35,7 @@
 
 mod document;
 mod error;
+mod figure;
 #[cfg(feature = "serde")]
 mod json;
 mod plugin;
@@ -42,7 +44,8 @@ mod table;
 
 pub use document::{DocKind, Document, Section, split_sections};
 pub use error::AnalysisError;
-pub use plugin::{Param, PluginInfo};
+pub use figure::{Bar, Chart, Figure, Histogram, Lines, Mark, Series};
+pub use plugin::{Param, ParamKind, PluginInfo};
 pub use report::{Finding, Metric, Report, Severity, TextRange, readable};
 pub use table::{Column, ColumnData, Table};
 

@@ -1,7 +1,7 @@
 //! What a plugin returns: a summary, metrics, findings anchored to the text, and
 //! result tables.
 
-use crate::Table;
+use crate::{Figure, Table};
 
 /// A range of a section's text: UTF-8 byte offsets, start inclusive, end exclusive,
 /// on character boundaries.
@@ -94,6 +94,13 @@ pub struct Report {
     /// Result tables.
     #[cfg_attr(feature = "serde", serde(default))]
     pub tables: Vec<Table>,
+    /// Figures to draw (contract 0.2 on); a report without any has no
+    /// `figures` field in its JSON, so its bytes are those of contract 0.1.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub figures: Vec<Figure>,
 }
 
 impl Report {
@@ -115,6 +122,11 @@ impl Report {
     pub fn anchored(&mut self, severity: Severity, message: impl Into<String>, anchor: TextRange) {
         self.findings
             .push(Finding::anchored(severity, message, anchor));
+    }
+
+    /// Adds a figure.
+    pub fn figure(&mut self, figure: Figure) {
+        self.figures.push(figure);
     }
 
     /// The metric of that name, if the report has one.

@@ -424,7 +424,7 @@ function made(a, text) {
   writeFileSync(report, `Report ${text}`)
   a.kp("review", "report", d.id, "--recommendation", "minor", "--file", report, "--author", "ben")
   const csv = join(a.root, "data.csv")
-  writeFileSync(csv, `country,year,remittances_usd_bn,note\nIndia,2011,58,"${text.replace(/"/g, '""')}"\nChina,2011,57,plain\nMexico,2011,24,plain\n`)
+  writeFileSync(csv, `country,year,remittances_usd_bn,note\nIndia,2011,58,"${text.replace(/"/g, '""')}"\nChina,2011,57,plain\n"Mexico ${text.replace(/"/g, '""')}",2011,24,plain\n`)
   const ds = a.kp("dataset", "import", "--space", "Remittances WG", "--title", `Top recipients ${text}`, csv)
   a.kp("plugin", "install", join(plugins, "remittance_indicators.wasm"))
   const minutes = join(a.root, "minutes.md")
@@ -478,6 +478,13 @@ test("a <script> in every user field stays text, and runs nothing", async () => 
       if (name === "event") {
         assert.equal(await ana.getByTestId("minutes").inputValue(), `Minutes ${XSS}`)
         assert.match(await ana.getByTestId("participants").innerText(), /Institute <img src=x/)
+      }
+      if (name === "dataset") {
+        // The report's figure, as the node drew it: the name is a label.
+        const figure = ana.getByTestId("figure").first()
+        assert.equal(await figure.locator("svg rect").count() > 0, true, "a drawn figure")
+        assert.ok((await figure.locator("svg").textContent()).includes("Mexico <img src=x"))
+        assert.equal(await figure.locator("script, foreignObject").count(), 0)
       }
       assert.ok((await ana.locator("main").innerText()).includes("<script>window.__xss=1</script>") || name === "indicators", name)
       assert.equal(await ana.evaluate(() => window.__xss), undefined, `${name} ran a script`)

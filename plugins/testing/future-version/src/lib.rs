@@ -1,4 +1,4 @@
-//! A plugin built against `kp:analysis@0.2.0`: the host must refuse it and say
+//! A plugin built against `kp:analysis@0.3.0`: the host must refuse it and say
 //! which version it supports.
 
 #![allow(unsafe_code)] // wit-bindgen's generated export glue

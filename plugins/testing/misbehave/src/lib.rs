@@ -2,7 +2,8 @@
 //! Its `mode` parameter chooses: `ok` (a small, valid report that also shows
 //! the clocks and random numbers the sandbox hands out), `loop`, `alloc`
 //! (1 GiB), `panic`, `bad-anchor`, `nan`, `huge` (a 2 MiB report), `refuse`,
-//! `table-mismatch`.
+//! `table-mismatch`, `figure` (a valid line chart), `bad-figure` (an axis that
+//! goes back).
 
 #![allow(unsafe_code)] // wit-bindgen's generated export glue
 
@@ -13,9 +14,45 @@ use std::hash::{BuildHasher, Hasher};
 use exports::kp::analysis::analyzer::Guest;
 use kp::analysis::log::{Level, emit};
 use kp::analysis::types::{
-    AnalysisError, Column, ColumnData, DocKind, Document, Finding, Metric, Param, PluginInfo,
-    Report, Severity, Table, TextRange,
+    AnalysisError, Chart, Column, ColumnData, DocKind, Document, Figure, Finding, Lines, Mark,
+    Metric, Param, ParamKind, PluginInfo, Report, Series, Severity, Table, TextRange,
 };
+
+/// The modes, which the `mode` parameter chooses from.
+const MODES: [&str; 11] = [
+    "ok",
+    "loop",
+    "alloc",
+    "panic",
+    "bad-anchor",
+    "nan",
+    "huge",
+    "refuse",
+    "table-mismatch",
+    "figure",
+    "bad-figure",
+];
+
+/// A line chart over `x`.
+fn figure(x: Vec<f64>) -> Figure {
+    Figure {
+        title: "A trend".into(),
+        unit: "%".into(),
+        chart: Chart::Lines(Lines {
+            axis: "year".into(),
+            x: x.clone(),
+            labels: Vec::new(),
+            series: vec![Series {
+                name: "share".into(),
+                values: x.iter().map(|v| Some(v - 2000.0)).collect(),
+            }],
+        }),
+        marks: vec![Mark {
+            label: "target".into(),
+            value: 3.0,
+        }],
+    }
+}
 
 struct Misbehave;
 
@@ -33,6 +70,7 @@ fn empty(summary: String) -> Report {
         metrics: Vec::new(),
         findings: Vec::new(),
         tables: Vec::new(),
+        figures: Vec::new(),
     }
 }
 
@@ -47,14 +85,14 @@ impl Guest for Misbehave {
             params: vec![
                 Param {
                     name: "mode".into(),
-                    description:
-                        "ok, loop, alloc, panic, bad-anchor, nan, huge, refuse, table-mismatch"
-                            .into(),
+                    description: "how to misbehave".into(),
+                    kind: ParamKind::Choice(MODES.iter().map(|m| (*m).to_owned()).collect()),
                     default: Some("ok".into()),
                 },
                 Param {
                     name: "note".into(),
                     description: "any text; changes the random seed".into(),
+                    kind: ParamKind::Text,
                     default: None,
                 },
             ],
@@ -138,7 +176,18 @@ impl Guest for Misbehave {
                             },
                         ],
                     }],
+                    figures: Vec::new(),
                 })
+            }
+            "figure" => {
+                let mut r = empty("a trend".into());
+                r.figures.push(figure(vec![2010.0, 2011.0, 2012.0]));
+                Ok(r)
+            }
+            "bad-figure" => {
+                let mut r = empty("an axis that goes back".into());
+                r.figures.push(figure(vec![2010.0, 2012.0, 2011.0]));
+                Ok(r)
             }
             "loop" => {
                 let mut n: u64 = 0;

@@ -30,6 +30,7 @@ impl Guest for ReadsFiles {
             metrics: Vec::new(),
             findings: Vec::new(),
             tables: Vec::new(),
+            figures: Vec::new(),
         })
     }
 }
