@@ -291,15 +291,15 @@ impl Analysis for RemittanceIndicators {
             );
         }
 
-        // Year-on-year growth, between consecutive years only.
-        let keys: Vec<(String, i64)> = rows.keys().cloned().collect();
-        for (country, year) in &keys {
-            let prev = rows
-                .get(&(country.clone(), year - 1))
+        // Year-on-year growth, between consecutive years only: in key
+        // order a country's previous year is the row just before.
+        let mut prev: Option<&Row> = None;
+        for row in rows.values_mut() {
+            let before = prev
+                .filter(|p| p.country == row.country && p.year == row.year - 1)
                 .and_then(|p| p.remittances);
-            if let Some(row) = rows.get_mut(&(country.clone(), *year)) {
-                row.growth = ratio(row.remittances, prev).map(|x| 100.0 * (x - 1.0));
-            }
+            row.growth = ratio(row.remittances, before).map(|x| 100.0 * (x - 1.0));
+            prev = Some(row);
         }
         let any_growth = rows.values().any(|r| r.growth.is_some());
         if r_col.is_some() && !any_growth {
@@ -317,13 +317,12 @@ impl Analysis for RemittanceIndicators {
             .map(|r| r.year)
             .collect();
         // What the data says of a year: its least certain value's status.
-        let status_of = |y: i64| -> Status {
-            rows.values()
-                .filter(|r| r.year == y && with_values(r))
-                .map(|r| r.status)
-                .max()
-                .unwrap_or(Status::Observed)
-        };
+        let mut year_status: BTreeMap<i64, Status> = BTreeMap::new();
+        for r in rows.values().filter(|r| with_values(r)) {
+            let s = year_status.entry(r.year).or_insert(Status::Observed);
+            *s = (*s).max(r.status);
+        }
+        let status_of = |y: i64| year_status.get(&y).copied().unwrap_or(Status::Observed);
         let latest = *all_years
             .last()
             .ok_or_else(|| AnalysisError::InvalidInput("no row has a remittance value".into()))?;
@@ -380,18 +379,24 @@ impl Analysis for RemittanceIndicators {
                 t.1 += 1;
             }
         }
-        let total_growth = |y: i64| -> Option<f64> {
-            let (mut now, mut before) = (0.0, 0.0);
-            for r in rows.values().filter(|r| r.year == y) {
-                if let (Some(v), Some(p)) = (
-                    r.remittances,
-                    rows.get(&(r.country.clone(), y - 1))
-                        .and_then(|p| p.remittances),
-                ) {
-                    now += v;
-                    before += p;
-                }
+        // The growth of the total, over the countries with values in both
+        // years (summed in key order, as everything else).
+        let mut both_years: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+        let mut prev: Option<&Row> = None;
+        for r in rows.values() {
+            if let (Some(v), Some(p)) = (
+                r.remittances,
+                prev.filter(|p| p.country == r.country && p.year == r.year - 1)
+                    .and_then(|p| p.remittances),
+            ) {
+                let e = both_years.entry(r.year).or_insert((0.0, 0.0));
+                e.0 += v;
+                e.1 += p;
             }
+            prev = Some(r);
+        }
+        let total_growth = |y: i64| -> Option<f64> {
+            let (now, before) = both_years.get(&y).copied()?;
             (before > 0.0).then(|| 100.0 * (now / before - 1.0))
         };
         let mut summary = Vec::new();
