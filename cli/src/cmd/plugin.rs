@@ -637,16 +637,7 @@ pub(super) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
             let shown = p.display().to_string();
             let table = kp_model::dataset::parse_csv(text.as_bytes(), &shown)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let d = kp_model::dataset::Dataset {
-                space: String::new(),
-                title: name(p),
-                source: String::new(),
-                licence: String::new(),
-                created_at: 0,
-                total_rows: table.rows.len(),
-                table,
-                open: false,
-            };
+            let d = kp_model::dataset::Dataset::of_table(name(p), table);
             kp_model::view::dataset("local".into(), Vec::new(), &d, Vec::new())
         }
         (_, _, Some(p)) => {
