@@ -1123,6 +1123,7 @@ impl Service {
         }
         let themes = self.themes_of(&space_id);
         let key = id.to_string();
+        let reading = Instant::now();
         let view = match meta.kind {
             DocKind::Draft => {
                 self.repo
@@ -1160,6 +1161,7 @@ impl Service {
             }
         }
         let author = self.author(&req.author)?.to_owned();
+        let read_ms = reading.elapsed().as_secs_f64() * 1e3;
         let started = Instant::now();
         let ran = self.plugins.run(&req.plugin, view, &given);
         let seconds = started.elapsed().as_secs_f64();
@@ -1203,9 +1205,21 @@ impl Service {
             created_at: now_secs(),
         };
         let note = ChangeNote::new(&author, format!("analysis by {}", plugin.info.name));
+        let storing = Instant::now();
         let (aid, ()) = self
             .repo
             .create(&note, |doc| kp_model::analysis::init(doc, &space, &record))?;
+        // Where the time of an analysis goes, for an operator.
+        tracing::info!(
+            analysis = %aid,
+            doc = %id,
+            plugin = %plugin.info.name,
+            read_ms = format_args!("{read_ms:.1}"),
+            run_ms = format_args!("{:.1}", seconds * 1e3),
+            store_ms = format_args!("{:.1}", storing.elapsed().as_secs_f64() * 1e3),
+            report_bytes = record.report.len(),
+            "analysed"
+        );
         Ok(analysis_reply(aid, record))
     }
 
