@@ -38,6 +38,10 @@ const VENDORED: &[(&str, &str)] = &[
         include_str!("../../../plugins/types/src/lib.rs"),
     ),
     (
+        "kp/types/src/csv.rs",
+        include_str!("../../../plugins/types/src/csv.rs"),
+    ),
+    (
         "kp/types/src/document.rs",
         include_str!("../../../plugins/types/src/document.rs"),
     ),
@@ -169,11 +173,10 @@ fn sdk_manifest() -> String {
 kp-plugin-types = { path = "../types" }
 wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc", "std"] }
 thiserror = "2"
-csv = { version = "1.3", optional = true }
 
 [features]
 # Helpers for native tests: CSV files as tables, drafts split into sections.
-testing = ["dep:csv"]
+testing = ["kp-plugin-types/csv"]
 "#
 }
 
@@ -186,9 +189,11 @@ fn types_manifest() -> String {
 thiserror = "2"
 serde = { version = "1", features = ["derive"], optional = true }
 serde_json = { version = "1", optional = true }
+csv = { version = "1.3", optional = true }
 
 [features]
 serde = ["dep:serde", "dep:serde_json"]
+csv = ["dep:csv"]
 "#
 }
 

@@ -109,256 +109,40 @@ impl Dataset {
     }
 }
 
-fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "yes" => Some(true),
-        "false" | "no" => Some(false),
-        _ => None,
-    }
-}
-
 /// Parses CSV (with a header row) into a typed table. Each column's type is the
 /// narrowest that fits all its non-empty values: integer, number, boolean, text.
-/// Errors name the line.
+/// Errors name the line. The reader is `kp_plugin_types::csv::read`, the one the
+/// plugin SDK's native tests use too.
 pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Table, ModelError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Err(e) = std::str::from_utf8(bytes) {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1;
-        return Err(ModelError::invalid(format!(
-            "{file}: line {line}: not UTF-8 text (save the file as UTF-8 and try again)"
-        )));
-    }
-    let line = check_shape(bytes, file)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let at = |e: &csv::Error| -> String {
-        match e.position() {
-            Some(p) => format!("{file}: line {}", p.line()),
-            None => file.to_owned(),
-        }
-    };
-    let headers = reader
-        .headers()
-        .map_err(|e| ModelError::invalid(format!("{}: {}", at(&e), csv_reason(&e))))?
-        .clone();
-    if headers.is_empty() || headers.iter().all(str::is_empty) {
-        return Err(ModelError::invalid(format!(
-            "{file}: line {line}: the file has no header row naming the columns; put the column names, separated by commas, on the first line"
-        )));
-    }
-    let mut names: Vec<String> = Vec::new();
-    for (i, h) in headers.iter().enumerate() {
-        if h.is_empty() {
-            return Err(ModelError::invalid(format!(
-                "{file}: line {line}: column {} has no name; name every column in the header row",
-                i + 1
-            )));
-        }
-        if names.iter().any(|n| n == h) {
-            return Err(ModelError::invalid(format!(
-                "{file}: line {line}: column name `{h}` appears twice; give each column a name of its own"
-            )));
-        }
-        names.push(h.to_owned());
-    }
-    let mut raw: Vec<Vec<String>> = Vec::new();
-    for record in reader.records() {
-        let record =
-            record.map_err(|e| ModelError::invalid(format!("{}: {}", at(&e), csv_reason(&e))))?;
-        raw.push(record.iter().map(str::to_owned).collect());
-    }
-    let types: Vec<ColumnType> = (0..names.len())
-        .map(|c| {
-            let values = raw.iter().map(|r| r[c].as_str()).filter(|v| !v.is_empty());
-            infer(values)
-        })
+    use kp_plugin_types::ColumnData as D;
+    let t = kp_plugin_types::csv::read(bytes, file, file).map_err(ModelError::invalid)?;
+    let height = t.row_count();
+    let mut rows: Vec<Vec<Cell>> = (0..height)
+        .map(|_| Vec::with_capacity(t.columns.len()))
         .collect();
-    let rows = raw
-        .into_iter()
-        .map(|r| {
-            r.into_iter()
-                .zip(&types)
-                .map(|(v, t)| cell(&v, *t))
-                .collect()
-        })
-        .collect();
-    Ok(Table {
-        columns: names
-            .into_iter()
-            .zip(types)
-            .map(|(name, column_type)| Column { name, column_type })
-            .collect(),
-        rows,
-    })
-}
-
-/// Refuses quoting that is not RFC 4180 and rows whose length differs from the
-/// header's, naming the line; returns the header's line. The `csv` crate takes
-/// bad quoting without complaint and guesses: a quote never closed swallows the
-/// rest of the file into one cell, a quote inside an unquoted field is kept as
-/// text, and text after a closing quote is glued to the field. Each guess
-/// stores a table other than the one the file's author meant. It does refuse
-/// ragged rows, but names the line after the previous record, before any blank
-/// lines it skipped. Quotes, commas and line ends are ASCII, so scanning bytes
-/// is scanning characters; lines are counted at `\n`, and blank lines are
-/// skipped, as the `csv` crate does.
-fn check_shape(bytes: &[u8], file: &str) -> Result<usize, ModelError> {
-    #[derive(Clone, Copy)]
-    enum State {
-        /// Between records.
-        Between,
-        /// At the start of a field.
-        Start,
-        /// In a field that does not start with a quote; `blank` while it holds
-        /// only spaces and tabs so far.
-        Unquoted { blank: bool },
-        /// Inside a quoted field opened on line `opened`.
-        Quoted { opened: usize },
-        /// Just after a quote inside a quoted field: the closing quote, or the
-        /// first of a doubled one.
-        AfterQuote { opened: usize },
-    }
-    let refuse =
-        |line: usize, what: String| ModelError::invalid(format!("{file}: line {line}: {what}"));
-    let mut line = 1;
-    let mut state = State::Between;
-    // The record being read: the line it starts on and its fields so far.
-    let mut record = (1, 0);
-    // The header's line and length, once read.
-    let mut header: Option<(usize, usize)> = None;
-    let mut end_record = |(start, fields): (usize, usize)| match header {
-        None => {
-            header = Some((start, fields));
-            Ok(())
-        }
-        Some((_, expected)) if fields != expected => Err(refuse(
-            start,
-            format!(
-                "this row has {fields} field{} but the header has {expected}; give every row {expected} fields (a field with a comma in it goes in quotes)",
-                if fields == 1 { "" } else { "s" }
-            ),
-        )),
-        Some(_) => Ok(()),
-    };
-    for &b in bytes {
-        // Blank lines are skipped; anything else starts a record, and is then
-        // read as the start of its first field.
-        if let State::Between = state {
-            if matches!(b, b'\r' | b'\n') {
-                line += usize::from(b == b'\n');
-                continue;
-            }
-            record = (line, 1);
-        }
-        state = match (state, b) {
-            (
-                State::Between | State::Start | State::Unquoted { .. } | State::AfterQuote { .. },
-                b',',
-            ) => {
-                record.1 += 1;
-                State::Start
-            }
-            (
-                State::Between | State::Start | State::Unquoted { .. } | State::AfterQuote { .. },
-                b'\r' | b'\n',
-            ) => {
-                end_record(record)?;
-                State::Between
-            }
-            (State::Between | State::Start, b'"') => State::Quoted { opened: line },
-            (State::Between | State::Start, b' ' | b'\t') => State::Unquoted { blank: true },
-            (State::Between | State::Start, _) => State::Unquoted { blank: false },
-            (State::Unquoted { blank: true }, b'"') => {
-                return Err(refuse(
-                    line,
-                    "a quoted field starts after a space; remove the spaces before the opening quote".into(),
-                ));
-            }
-            (State::Unquoted { .. }, b'"') => {
-                return Err(refuse(
-                    line,
-                    "a quote inside a field that does not start with one; put the whole field in quotes and double each quote inside it (\"5 \"\"ft\"\"\")".into(),
-                ));
-            }
-            (State::Unquoted { blank }, b' ' | b'\t') => State::Unquoted { blank },
-            (State::Unquoted { .. }, _) => State::Unquoted { blank: false },
-            (State::Quoted { opened }, b'"') => State::AfterQuote { opened },
-            (State::Quoted { opened }, _) => State::Quoted { opened },
-            (State::AfterQuote { opened }, b'"') => State::Quoted { opened },
-            (State::AfterQuote { .. }, _) => {
-                return Err(refuse(
-                    line,
-                    "text after the closing quote of a field; end the field with a comma or the line right after its closing quote, or double a quote inside a field as \"\"".into(),
-                ));
-            }
+    let mut columns = Vec::with_capacity(t.columns.len());
+    for c in t.columns {
+        let column_type = match &c.data {
+            D::Integer(_) => ColumnType::Integer,
+            D::Number(_) => ColumnType::Number,
+            D::Boolean(_) => ColumnType::Boolean,
+            D::Text(_) => ColumnType::Text,
         };
-        line += usize::from(b == b'\n');
+        let cells: Box<dyn Iterator<Item = Cell>> = match c.data {
+            D::Integer(v) => Box::new(v.into_iter().map(|x| x.map_or(Cell::Empty, Cell::Integer))),
+            D::Number(v) => Box::new(v.into_iter().map(|x| x.map_or(Cell::Empty, Cell::Number))),
+            D::Boolean(v) => Box::new(v.into_iter().map(|x| x.map_or(Cell::Empty, Cell::Boolean))),
+            D::Text(v) => Box::new(v.into_iter().map(|x| x.map_or(Cell::Empty, Cell::Text))),
+        };
+        for (row, cell) in rows.iter_mut().zip(cells) {
+            row.push(cell);
+        }
+        columns.push(Column {
+            name: c.name,
+            column_type,
+        });
     }
-    match state {
-        State::Quoted { opened } => Err(refuse(
-            opened,
-            "a quoted field opened here is never closed; close it with \", or double a quote inside a field as \"\"".into(),
-        )),
-        State::Between => Ok(()),
-        _ => end_record(record),
-    }?;
-    Ok(header.map_or(line, |(start, _)| start))
-}
-
-fn csv_reason(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("this row has {len} fields but the header has {expected_len}"),
-        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text".into(),
-        _ => e.to_string(),
-    }
-}
-
-fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> ColumnType {
-    if values.clone().next().is_none() {
-        return ColumnType::Text;
-    }
-    if values.clone().all(|v| v.parse::<i64>().is_ok()) {
-        ColumnType::Integer
-    } else if values
-        .clone()
-        .all(|v| v.parse::<f64>().is_ok_and(f64::is_finite))
-    {
-        ColumnType::Number
-    } else if values.clone().all(|v| parse_bool(v).is_some()) {
-        ColumnType::Boolean
-    } else {
-        ColumnType::Text
-    }
-}
-
-fn cell(v: &str, t: ColumnType) -> Cell {
-    if v.is_empty() {
-        return Cell::Empty;
-    }
-    // The type was inferred from these very values, so each parse succeeds; text
-    // is the fallback that never loses a value.
-    match t {
-        ColumnType::Integer => v
-            .parse()
-            .map(Cell::Integer)
-            .unwrap_or_else(|_| Cell::Text(v.into())),
-        ColumnType::Number => v
-            .parse()
-            .map(Cell::Number)
-            .unwrap_or_else(|_| Cell::Text(v.into())),
-        ColumnType::Boolean => parse_bool(v)
-            .map(Cell::Boolean)
-            .unwrap_or_else(|| Cell::Text(v.into())),
-        ColumnType::Text => Cell::Text(v.into()),
-    }
+    Ok(Table { columns, rows })
 }
 
 /// Metadata of a new dataset.

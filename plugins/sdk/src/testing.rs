@@ -2,66 +2,21 @@
 //! column by column (integer, number, boolean, text: the narrowest type that fits
 //! every non-empty cell) and drafts split into sections at lines starting with `#`.
 
-use crate::{Column, ColumnData, DocKind, Document, Report, Table};
+use crate::{DocKind, Document, Report, Table};
 
 /// A CSV file that could not be read as a table.
 #[derive(Debug, thiserror::Error)]
 pub enum CsvError {
-    /// The CSV itself is malformed.
-    #[error("CSV: {0}")]
-    Csv(#[from] csv::Error),
+    /// The CSV is malformed: the message names the line, as the node's does.
+    #[error("{0}")]
+    Invalid(String),
 }
 
-fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "yes" => Some(true),
-        "false" | "no" => Some(false),
-        _ => None,
-    }
-}
-
-/// Reads CSV text (with a header row) as a typed table named `name`.
+/// Reads CSV text (with a header row) as the typed table `name`, with the
+/// node's own reader (`kp_plugin_types::csv::read`): the table a node stores
+/// when the file is imported, and refused where the node would refuse it.
 pub fn table_from_csv(name: &str, csv_text: &str) -> Result<Table, CsvError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(csv_text.as_bytes());
-    let names: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for record in reader.records() {
-        rows.push(record?.iter().map(str::to_owned).collect());
-    }
-    let columns = names
-        .iter()
-        .enumerate()
-        .map(|(c, name)| {
-            let cells: Vec<&str> = rows.iter().map(|r| r[c].as_str()).collect();
-            let filled = || cells.iter().filter(|v| !v.is_empty());
-            let data = if filled().next().is_none() {
-                ColumnData::Text(cells.iter().map(|_| None).collect())
-            } else if filled().all(|v| v.parse::<i64>().is_ok()) {
-                ColumnData::Integer(cells.iter().map(|v| v.parse().ok()).collect())
-            } else if filled().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) {
-                ColumnData::Number(cells.iter().map(|v| v.parse().ok()).collect())
-            } else if filled().all(|v| parse_bool(v).is_some()) {
-                ColumnData::Boolean(cells.iter().map(|v| parse_bool(v)).collect())
-            } else {
-                ColumnData::Text(
-                    cells
-                        .iter()
-                        .map(|v| (!v.is_empty()).then(|| (*v).to_owned()))
-                        .collect(),
-                )
-            };
-            Column {
-                name: name.clone(),
-                data,
-            }
-        })
-        .collect();
-    Ok(Table {
-        name: name.to_owned(),
-        columns,
-    })
+    kp_plugin_types::csv::read(csv_text.as_bytes(), name, name).map_err(CsvError::Invalid)
 }
 
 /// A dataset document holding `table`, with the given parameters.

@@ -11,7 +11,8 @@
 //!
 //! **Invariant:** this crate does no I/O and reads no clock; it is compiled into every
 //! plugin (`wasm32-wasip2`), so it depends on `thiserror` alone unless the `serde`
-//! feature is on.
+//! feature (JSON forms) or the `csv` feature ([`csv::read`], the one CSV reader of
+//! the node and of plugins' native tests) is on.
 //!
 //! # JSON (feature `serde`)
 //!
@@ -33,6 +34,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "csv")]
+pub mod csv;
 mod document;
 mod error;
 mod figure;
