@@ -452,6 +452,19 @@ fn two_people_writing_an_events_minutes_from_one_version_keep_both() {
     // -o never writes over a file.
     let err = a.fails(1, &["event", "show", &event, "-o", ana.to_str().unwrap()]);
     assert!(err.contains("exists"), "{err}");
+    // A pipe gets the minutes and its version line, and the advice is to
+    // save them first, not to send the pipe back.
+    let out = a.kp(&["event", "show", &event, "-o", "/dev/stdout"]);
+    assert!(out.status.success());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.starts_with("Replaced.\n"), "{stdout}");
+    assert!(
+        stderr.contains("save them to a file") && !stderr.contains("--minutes /dev/stdout"),
+        "{stderr}"
+    );
 }
 
 /// A draft in review at `node`, with `referees` (people at this node)

@@ -228,8 +228,9 @@ fn minutes_base(file: &MinutesFile, id: Option<&str>) -> anyhow::Result<Vec<Stri
 }
 
 /// `kp event show ID -o FILE`: the minutes, and the line saying which
-/// version they are, in a new file.
-fn write_minutes(e: &pb::Event, path: &Path) -> anyhow::Result<()> {
+/// version they are, in a new file; whether FILE is a device or a pipe
+/// rather than a file.
+fn write_minutes(e: &pb::Event, path: &Path) -> anyhow::Result<bool> {
     use std::io::Write;
     let shown = path.display();
     // A device or a pipe (`-o /dev/stdout`) is written to; a file only if new.
@@ -248,7 +249,8 @@ fn write_minutes(e: &pb::Event, path: &Path) -> anyhow::Result<()> {
         })?;
     f.write_all(with_line_of("event", &e.minutes, &e.id, &e.heads).as_bytes())
         .and_then(|()| if device { Ok(()) } else { f.sync_all() })
-        .map_err(|err| anyhow::anyhow!("cannot write {shown}: {err}"))
+        .map_err(|err| anyhow::anyhow!("cannot write {shown}: {err}"))?;
+    Ok(device)
 }
 
 /// `kp event …`.
@@ -312,17 +314,29 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: EventCmd) -> anyhow::Result<()> {
                 .await
                 .map_err(refused)?
                 .into_inner();
-            write_minutes(&e, &path)?;
+            let device = write_minutes(&e, &path)?;
             let done = serde_json::json!({"id": e.id, "file": path, "heads": e.heads});
             return emit(ctx.json, &done, |_| {
-                eprintln!(
-                    "wrote the minutes of {} to {} (send them back with `kp event edit {} \
-                     --minutes {}`)",
-                    e.title,
-                    path.display(),
-                    e.id,
-                    path.display()
-                );
+                if device {
+                    // Nothing to send back from a device: the advice is for
+                    // a saved file.
+                    eprintln!(
+                        "wrote the minutes of {} to {}; save them to a file to edit them and \
+                         send them back with `kp event edit {} --minutes FILE`",
+                        e.title,
+                        path.display(),
+                        e.id
+                    );
+                } else {
+                    eprintln!(
+                        "wrote the minutes of {} to {} (send them back with `kp event edit {} \
+                         --minutes {}`)",
+                        e.title,
+                        path.display(),
+                        e.id,
+                        path.display()
+                    );
+                }
                 Ok(())
             });
         }
