@@ -632,7 +632,10 @@ impl Analysis for RemittanceIndicators {
                     format!("Remittances as a share of GDP in {year_said}"),
                     &by_share,
                     "%".to_owned(),
-                    vec![Mark::new("threshold", threshold)],
+                    vec![Mark::new(
+                        format!("threshold, {}%", readable(threshold)),
+                        threshold,
+                    )],
                 ),
             ] {
                 if ranking.is_empty() {

@@ -310,3 +310,56 @@ fn a_fall_is_said_as_a_fall() {
         "In 2020, remittances were 270 USD bn, 10.0% less than in 2019."
     );
 }
+
+#[test]
+fn the_totals_figure_draws_a_forecast_as_its_own_line() {
+    let r = analyse(TOTALS, &[]).expect("report");
+    let figure = r.figures.first().expect("a figure");
+    assert_eq!(figure.title, "Remittances, 2009–2014");
+    assert_eq!(figure.unit, "USD bn");
+    let kp_plugin_sdk::Chart::Lines(lines) = &figure.chart else {
+        panic!("{figure:?}")
+    };
+    // The years and values as the file has them, read here line by line.
+    let rows: Vec<(f64, f64, &str)> = TOTALS
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2])
+        })
+        .collect();
+    assert_eq!(lines.x, rows.iter().map(|r| r.0).collect::<Vec<_>>());
+    let known: Vec<Option<f64>> = rows
+        .iter()
+        .map(|r| (r.2 != "forecast").then_some(r.1))
+        .collect();
+    assert_eq!(lines.series[0].values, known);
+    // The forecast starts from the last year that is not one, so the line
+    // goes on where the record stops.
+    assert_eq!(lines.series[1].name, "forecast");
+    assert_eq!(
+        lines.series[1].values,
+        [None, None, Some(351.0), Some(441.0)]
+    );
+    // One series, so no ranking is drawn.
+    assert_eq!(r.figures.len(), 1);
+}
+
+#[test]
+fn the_rankings_are_drawn_as_they_are_listed() {
+    let r = analyse(SHARE_2010, &[("top", "3")]).expect("report");
+    let f = r
+        .figures
+        .iter()
+        .find(|f| f.title == "Remittances as a share of GDP in 2010")
+        .expect("the share ranking");
+    let kp_plugin_sdk::Chart::Bars(bars) = &f.chart else {
+        panic!("{f:?}")
+    };
+    let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
+    assert_eq!(labels, ["Tajikistan", "Lesotho", "Samoa"]);
+    assert_eq!(bars[0].value, 31.0);
+    assert_eq!(f.marks[0].value, 10.0);
+    assert_eq!(f.unit, "%");
+}

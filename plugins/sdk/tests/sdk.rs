@@ -207,7 +207,10 @@ fn csv_is_read_as_the_node_reads_it() {
     // Cells trimmed, as `kp dataset import` trims them: ` 2` is the integer 2.
     let t = table_from_csv("t", "country, usd_bn\nIndia, 58\nNepal,  4\n").expect("csv");
     assert_eq!(t.columns[1].name, "usd_bn");
-    assert_eq!(t.columns[1].data, ColumnData::Integer(vec![Some(58), Some(4)]));
+    assert_eq!(
+        t.columns[1].data,
+        ColumnData::Integer(vec![Some(58), Some(4)])
+    );
     // Refused where the node refuses, with the node's words.
     let err = table_from_csv("t.csv", "a,b\n1,2\n3\n").expect_err("ragged");
     assert!(
