@@ -6,7 +6,6 @@
 /// A figure of a report.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Figure {
     /// A title for a reader, such as "Cost of sending USD 200, global average".
     pub title: String,
@@ -36,7 +35,6 @@ pub enum Chart {
 /// Series over an ordered axis.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Lines {
     /// The axis' name, such as `year`.
     pub axis: String,
@@ -53,7 +51,6 @@ pub struct Lines {
 /// One line of a [`Lines`] chart.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Series {
     /// Its name in the legend.
     pub name: String,
@@ -64,7 +61,6 @@ pub struct Series {
 /// One bar of a [`Chart::Bars`] chart.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Bar {
     /// The category.
     pub label: String,
@@ -75,7 +71,6 @@ pub struct Bar {
 /// Counts in adjacent bins.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Histogram {
     /// The bins' edges, increasing: one more than the counts. Bin `i` holds
     /// the values from `edges[i]` up to `edges[i + 1]`.
@@ -87,7 +82,6 @@ pub struct Histogram {
 /// A reference value drawn across a chart.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Mark {
     /// What it is, such as "SDG 10.c target".
     pub label: String,

@@ -152,6 +152,18 @@ mod tests {
     }
 
     #[test]
+    fn a_report_of_a_later_contract_is_read_for_what_this_one_knows() {
+        let json = r#"{"summary":"s","metrics":[{"name":"m","value":1,"unit":"","note":"new"}],
+            "findings":[],"tables":[],"verdict":"a later field",
+            "figures":[{"title":"A","unit":"%","chart":{"scatter":{"points":[]}},"marks":[]},
+                       {"title":"B","unit":"%","chart":{"bars":[{"label":"x","value":1}]},"marks":[]}]}"#;
+        let r: Report = serde_json::from_str(json).unwrap();
+        assert_eq!(r.metrics[0].value, 1.0);
+        assert_eq!(r.figures.len(), 1);
+        assert_eq!(r.figures[0].title, "B");
+    }
+
+    #[test]
     fn a_report_has_one_canonical_form() {
         let mut r = Report {
             summary: "s".into(),

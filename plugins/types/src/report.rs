@@ -7,7 +7,6 @@ use crate::{Figure, Table};
 /// on character boundaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct TextRange {
     /// Index into [`Document::sections`](crate::Document::sections).
     pub section: u32,
@@ -20,7 +19,6 @@ pub struct TextRange {
 /// A named value in a report.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Metric {
     /// What it measures.
     pub name: String,
@@ -47,7 +45,6 @@ pub enum Severity {
 /// Something the analysis found, possibly anchored to a passage of the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Finding {
     /// How much it matters.
     pub severity: Severity,
@@ -78,10 +75,11 @@ impl Finding {
     }
 }
 
-/// What an analysis returns.
+/// What an analysis returns. Its JSON, read by a node, may hold fields a later
+/// contract added: they are ignored, so a partner on an older kp still shows
+/// the rest of a newer plugin's report.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct Report {
     /// A few sentences for a reader.
     pub summary: String,
@@ -96,11 +94,28 @@ pub struct Report {
     pub tables: Vec<Table>,
     /// Figures to draw (contract 0.2 on); a report without any has no
     /// `figures` field in its JSON, so its bytes are those of contract 0.1.
+    /// Read from JSON, a figure this version cannot read (a later contract's
+    /// kind of chart) is left out rather than failing the whole report.
     #[cfg_attr(
         feature = "serde",
-        serde(default, skip_serializing_if = "Vec::is_empty")
+        serde(
+            default,
+            skip_serializing_if = "Vec::is_empty",
+            deserialize_with = "known_figures"
+        )
     )]
     pub figures: Vec<Figure>,
+}
+
+/// The figures of a report's JSON that this version can read.
+#[cfg(feature = "serde")]
+fn known_figures<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Figure>, D::Error> {
+    use serde::Deserialize;
+    let values = Vec::<serde_json::Value>::deserialize(d)?;
+    Ok(values
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect())
 }
 
 impl Report {
