@@ -78,14 +78,78 @@ impl Status {
 /// One country-year.
 #[derive(Debug, Clone)]
 struct Row {
-    country: String,
+    /// The country's place among the table's countries in name order (see
+    /// `Countries`): rows are ordered and compared by it, with no string
+    /// compared or copied per row.
+    country: u32,
     year: i64,
+    /// Its row in the table, from 0.
+    line: usize,
     remittances: Option<f64>,
     oda: Option<f64>,
     share: Option<f64>,
     growth: Option<f64>,
     to_oda: Option<f64>,
     status: Status,
+}
+
+/// The table's countries, each named once, numbered in name order.
+struct Countries<'a> {
+    /// Names by number.
+    names: Vec<&'a str>,
+    /// Each row's country number; `None` where the row names none.
+    of_row: Vec<Option<u32>>,
+}
+
+impl<'a> Countries<'a> {
+    /// The countries of a column of names (one country, `all`, without one).
+    fn of(column: Option<&'a [Option<String>]>, rows: usize) -> Self {
+        let Some(column) = column else {
+            return Countries {
+                names: vec!["all"],
+                of_row: vec![Some(0); rows],
+            };
+        };
+        // Numbered as first seen (a row of the country before costs one
+        // comparison), then renumbered in name order.
+        let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut first: Vec<&str> = Vec::new();
+        let mut last: Option<(&str, u32)> = None;
+        let in_order: Vec<Option<u32>> = column
+            .iter()
+            .map(|name| {
+                let name = name.as_deref()?;
+                if let Some((n, id)) = last
+                    && n == name
+                {
+                    return Some(id);
+                }
+                let id = *seen.entry(name).or_insert_with(|| {
+                    first.push(name);
+                    (first.len() - 1) as u32
+                });
+                last = Some((name, id));
+                Some(id)
+            })
+            .collect();
+        let mut by_name: Vec<u32> = (0..first.len() as u32).collect();
+        by_name.sort_by(|a, b| first[*a as usize].cmp(first[*b as usize]));
+        let mut place = vec![0u32; first.len()];
+        for (p, id) in by_name.iter().enumerate() {
+            place[*id as usize] = p as u32;
+        }
+        Countries {
+            names: by_name.iter().map(|id| first[*id as usize]).collect(),
+            of_row: in_order
+                .into_iter()
+                .map(|id| id.map(|id| place[id as usize]))
+                .collect(),
+        }
+    }
+
+    fn name(&self, country: u32) -> &'a str {
+        self.names[country as usize]
+    }
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -232,15 +296,12 @@ impl Analysis for RemittanceIndicators {
         }
 
         // Rows by (country, year).
-        let mut rows: BTreeMap<(String, i64), Row> = BTreeMap::new();
+        let country_names = Countries::of(countries.as_deref(), table.row_count());
+        let mut rows: Vec<Row> = Vec::with_capacity(table.row_count());
         let mut skipped = Vec::new();
         let mut bad_gdp = Vec::new();
         for i in 0..table.row_count() {
-            let country = match &countries {
-                None => Some("all".to_owned()),
-                Some(c) => c[i].clone(),
-            };
-            let (Some(country), Some(year)) = (country, years[i]) else {
+            let (Some(country), Some(year)) = (country_names.of_row[i], years[i]) else {
                 skipped.push(i + 1);
                 continue;
             };
@@ -250,22 +311,34 @@ impl Analysis for RemittanceIndicators {
                 bad_gdp.push(i + 1);
             }
             let share = ratio(r, g).map(|x| 100.0 * x).or(cell(&given_share));
-            let row = Row {
-                country: country.clone(),
+            rows.push(Row {
+                country,
                 year,
+                line: i,
                 remittances: r,
                 oda: cell(&oda),
                 share,
                 growth: None,
                 to_oda: ratio(r, cell(&oda)),
                 status: Status::of(statuses.as_ref().and_then(|s| s[i].as_deref())),
-            };
-            if rows.insert((country.clone(), year), row).is_some() {
-                return Err(AnalysisError::InvalidInput(format!(
-                    "two rows for {country} in {year} (the second is row {})",
-                    i + 1
-                )));
-            }
+            });
+        }
+        // By country (in name order), then year; rows of one country-year
+        // stay in the table's order, so the first row that repeats one is
+        // the one named.
+        rows.sort_unstable_by_key(|r| (r.country, r.year, r.line));
+        if let Some(again) = rows
+            .windows(2)
+            .filter(|w| (w[0].country, w[0].year) == (w[1].country, w[1].year))
+            .map(|w| &w[1])
+            .min_by_key(|r| r.line)
+        {
+            return Err(AnalysisError::InvalidInput(format!(
+                "two rows for {} in {} (the second is row {})",
+                country_names.name(again.country),
+                again.year,
+                again.line + 1
+            )));
         }
         if rows.is_empty() {
             return Err(AnalysisError::InvalidInput(
@@ -294,14 +367,14 @@ impl Analysis for RemittanceIndicators {
         // Year-on-year growth, between consecutive years only: in key
         // order a country's previous year is the row just before.
         let mut prev: Option<&Row> = None;
-        for row in rows.values_mut() {
+        for row in rows.iter_mut() {
             let before = prev
                 .filter(|p| p.country == row.country && p.year == row.year - 1)
                 .and_then(|p| p.remittances);
             row.growth = ratio(row.remittances, before).map(|x| 100.0 * (x - 1.0));
             prev = Some(row);
         }
-        let any_growth = rows.values().any(|r| r.growth.is_some());
+        let any_growth = rows.iter().any(|r| r.growth.is_some());
         if r_col.is_some() && !any_growth {
             report.finding(
                 Severity::Info,
@@ -312,13 +385,13 @@ impl Analysis for RemittanceIndicators {
         // The ranking year.
         let with_values = |r: &Row| r.remittances.is_some() || r.share.is_some();
         let all_years: BTreeSet<i64> = rows
-            .values()
+            .iter()
             .filter(|r| with_values(r))
             .map(|r| r.year)
             .collect();
         // What the data says of a year: its least certain value's status.
         let mut year_status: BTreeMap<i64, Status> = BTreeMap::new();
-        for r in rows.values().filter(|r| with_values(r)) {
+        for r in rows.iter().filter(|r| with_values(r)) {
             let s = year_status.entry(r.year).or_insert(Status::Observed);
             *s = (*s).max(r.status);
         }
@@ -364,7 +437,7 @@ impl Analysis for RemittanceIndicators {
             s => format!("{year} ({})", s.word()),
         };
         let in_year: Vec<&Row> = rows
-            .values()
+            .iter()
             .filter(|r| r.year == year && with_values(r))
             .collect();
         report.metric("ranking year", year as f64, "");
@@ -372,7 +445,7 @@ impl Analysis for RemittanceIndicators {
 
         // Totals by year, and their growth.
         let mut totals: BTreeMap<i64, (f64, usize)> = BTreeMap::new();
-        for r in rows.values() {
+        for r in rows.iter() {
             if let Some(v) = r.remittances {
                 let t = totals.entry(r.year).or_insert((0.0, 0));
                 t.0 += v;
@@ -383,7 +456,7 @@ impl Analysis for RemittanceIndicators {
         // years (summed in key order, as everything else).
         let mut both_years: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
         let mut prev: Option<&Row> = None;
-        for r in rows.values() {
+        for r in rows.iter() {
             if let (Some(v), Some(p)) = (
                 r.remittances,
                 prev.filter(|p| p.country == r.country && p.year == r.year - 1)
@@ -437,7 +510,7 @@ impl Analysis for RemittanceIndicators {
         let ranked = |key: fn(&Row) -> Option<f64>| -> Vec<(String, f64)> {
             let mut v: Vec<(String, f64)> = in_year
                 .iter()
-                .filter_map(|r| key(r).map(|x| (r.country.clone(), x)))
+                .filter_map(|r| key(r).map(|x| (country_names.name(r.country).to_owned(), x)))
                 .collect();
             v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             v
@@ -491,11 +564,13 @@ impl Analysis for RemittanceIndicators {
         }
 
         // Tables.
-        let all: Vec<&Row> = rows.values().collect();
+        let all: Vec<&Row> = rows.iter().collect();
         let mut columns = vec![
             Column::text(
                 "country",
-                all.iter().map(|r| Some(r.country.clone())).collect(),
+                all.iter()
+                    .map(|r| Some(country_names.name(r.country).to_owned()))
+                    .collect(),
             ),
             Column::integer("year", all.iter().map(|r| Some(r.year)).collect()),
         ];

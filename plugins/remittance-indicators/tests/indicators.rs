@@ -269,6 +269,17 @@ fn wrong_input_is_refused_clearly() {
         analyse("country,year,remittances\nA,2010,3\nA,2010,4\n", &[]),
         Err(AnalysisError::InvalidInput(m)) if m.contains("two rows for A in 2010")
     ));
+    // The first row that repeats a country-year is the one named, whatever
+    // the countries' order.
+    let err = analyse(
+        "country,year,remittances\nB,2010,1\nA,2011,2\nB,2011,3\nB,2010,4\nA,2011,5\nB,2011,6\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        AnalysisError::InvalidInput("two rows for B in 2010 (the second is row 4)".into())
+    );
     assert!(matches!(
         analyse("country,year,remittances\nA,2010,lots\n", &[]),
         Err(AnalysisError::Unsupported(m)) if m.contains("remittances")
