@@ -249,24 +249,43 @@ fn rows_in_one_pass(doc: &AutoCommit, list: &ObjId, width: usize, take: usize) -
     let mut order: Vec<Option<ObjId>> = Vec::with_capacity(take);
     let mut cells: std::collections::HashMap<ObjId, Vec<Cell>> =
         std::collections::HashMap::with_capacity(take);
+    // The object being read: its items come one after another, so it is
+    // compared (and its cells filed) once, not at every cell.
+    let mut current: Option<(std::sync::Arc<ObjId>, bool, Vec<Cell>)> = None;
+    let mut file = |done: Option<(std::sync::Arc<ObjId>, bool, Vec<Cell>)>| {
+        if let Some((obj, false, row)) = done {
+            cells.entry((*obj).clone()).or_default().extend(row);
+        }
+    };
     for item in doc.iter_at(list, None) {
         let DocItem::List(li) = item.item else {
             continue;
         };
-        if *item.obj == *list {
+        let same = current
+            .as_ref()
+            .is_some_and(|(o, ..)| std::sync::Arc::ptr_eq(o, &item.obj) || **o == *item.obj);
+        if !same {
+            file(current.take());
+            let is_list = *item.obj == *list;
+            current = Some((item.obj, is_list, Vec::with_capacity(width)));
+        }
+        let Some((_, is_list, row)) = current.as_mut() else {
+            continue;
+        };
+        if *is_list {
             if order.len() < take {
                 order.push(
                     matches!(li.value, automerge::ValueRef::Object(ObjType::List)).then(|| li.id()),
                 );
             }
         } else if li.index < width {
-            let v = match &li.value {
+            row.push(match &li.value {
                 automerge::ValueRef::Scalar(v) => cell_of(v),
                 automerge::ValueRef::Object(_) => Cell::Empty,
-            };
-            cells.entry((*item.obj).clone()).or_default().push(v);
+            });
         }
     }
+    file(current);
     order
         .into_iter()
         .map(|row| {
