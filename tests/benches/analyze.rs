@@ -41,6 +41,20 @@ fn main() {
     node.ok(&["space", "create", "Bench", "--theme", "7"]);
     let wasm = plugin_wasm("remittance-indicators");
     node.ok(&["plugin", "install", wasm.to_str().expect("a UTF-8 path")]);
+    // The floor of any command: its start, the connection, one small call.
+    let floor = median(
+        (0..11)
+            .map(|_| {
+                let t = Instant::now();
+                node.ok(&["plugin", "list"]);
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    println!(
+        "a command that does next to nothing (kp plugin list): {:.1} ms",
+        floor * 1e3
+    );
     for n in [1_000, 10_000, 100_000] {
         let text = csv(n);
         let file = node.scratch().join(format!("panel-{n}.csv"));
