@@ -150,6 +150,7 @@ local_impl! {
     resolve_comment(pb::ResolveCommentRequest) -> pb::Comment = |s, r| s.resolve_comment(r);
     import_dataset(pb::ImportDatasetRequest) -> pb::DatasetSummary = |s, r| s.import_dataset(r);
     get_dataset(pb::GetDatasetRequest) -> pb::Dataset = |s, r| s.get_dataset(r);
+    list_datasets(pb::ListDatasetsRequest) -> pb::DatasetList = |s, r| s.datasets_of(r);
     set_dataset_open(pb::SetDatasetOpenRequest) -> pb::Dataset = |s, r| s.set_dataset_open(r);
     verify(pb::VerifyRequest) -> pb::VerifyReply = |s, _r| s.verify();
     portal_paths(pb::PortalPathsRequest) -> pb::PortalPaths = |s, _r| crate::portal::paths(s);

@@ -478,7 +478,7 @@ impl Service {
     }
 
     /// Names of the spaces this node holds, by id.
-    fn space_names(&self) -> HashMap<String, String> {
+    pub(crate) fn space_names(&self) -> HashMap<String, String> {
         self.repo
             .list()
             .into_iter()
@@ -1332,6 +1332,7 @@ fn dataset_summary(
             .collect(),
         rows: rows as u64,
         created_at,
+        space: String::new(),
     }
 }
 

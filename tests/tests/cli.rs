@@ -202,6 +202,17 @@ fn a_researchers_tour() {
             .contains("(1 of")
     );
     assert_eq!(counts(&node), (1, 1, 1));
+    // Listed, with its space's name, and by space.
+    let listed = node.json(&["dataset", "list"]);
+    assert_eq!(listed["datasets"][0]["id"], did.as_str());
+    assert_eq!(listed["datasets"][0]["title"], "Top recipients 2011");
+    let shown = node.ok(&["dataset", "list", "--space", space_id.as_str()]);
+    assert!(
+        shown.contains(&did) && shown.contains("Top recipients 2011"),
+        "{shown}"
+    );
+    let err = node.fails(1, &["dataset", "list", "--space", "No such group"]);
+    assert!(err.contains("No such group"), "{err}");
 }
 
 #[test]

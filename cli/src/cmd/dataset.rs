@@ -15,6 +15,17 @@ use crate::render::table;
 pub(super) enum DatasetCmd {
     /// Import a CSV file (header row first) as a typed table (prints its id).
     Import(ImportArgs),
+    /// List the datasets, most recently changed first (ids, spaces, titles).
+    #[command(after_help = "\
+Examples:
+  kp dataset list
+  kp dataset list --space \"Remittances WG\"
+  kp --json dataset list                      (for scripts: every id)")]
+    List {
+        /// Only this space's (name or id).
+        #[arg(long)]
+        space: Option<String>,
+    },
     /// Show a dataset's columns and rows.
     Show {
         /// The dataset's id.
@@ -71,6 +82,7 @@ pub(super) struct ImportArgs {
 pub(super) async fn handle(ctx: &mut Ctx, cmd: DatasetCmd) -> anyhow::Result<()> {
     match cmd {
         DatasetCmd::Import(a) => import(ctx, a).await,
+        DatasetCmd::List { space } => list(ctx, space).await,
         DatasetCmd::Show { id, limit } => show(ctx, id, limit).await,
         DatasetCmd::Open {
             id,
@@ -79,6 +91,44 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: DatasetCmd) -> anyhow::Result<()>
         } => set_open(ctx, id, true, source, licence).await,
         DatasetCmd::Close { id } => set_open(ctx, id, false, None, None).await,
     }
+}
+
+/// `kp dataset list`.
+async fn list(ctx: &mut Ctx, space: Option<String>) -> anyhow::Result<()> {
+    let l = ctx
+        .api
+        .list_datasets(pb::ListDatasetsRequest {
+            space: space.unwrap_or_default(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    emit(ctx.json, &l, |l| {
+        if l.datasets.is_empty() {
+            eprintln!(
+                "no dataset yet (kp dataset import FILE --space SPACE --title TITLE adds one)"
+            );
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = l
+            .datasets
+            .iter()
+            .map(|d| {
+                vec![
+                    d.id.clone(),
+                    if d.space.is_empty() {
+                        d.space_id.clone()
+                    } else {
+                        d.space.clone()
+                    },
+                    d.title.clone(),
+                    crate::render::time(d.created_at),
+                ]
+            })
+            .collect();
+        table(&["ID", "SPACE", "TITLE", "IMPORTED"], &rows);
+        Ok(())
+    })
 }
 
 /// `kp dataset open` / `kp dataset close`.

@@ -1005,6 +1005,27 @@ impl Service {
     }
 
     /// The datasets this node holds, newest first (title, space, size).
+    /// `kp dataset list`: the datasets of a space (every space's when none
+    /// is named), most recently changed first.
+    pub(crate) fn datasets_of(&self, req: pb::ListDatasetsRequest) -> Result<pb::DatasetList> {
+        let space = if req.space.trim().is_empty() {
+            None
+        } else {
+            Some(self.space_id(&req.space)?.to_string())
+        };
+        let names = self.space_names();
+        let datasets = self
+            .list_datasets()
+            .into_iter()
+            .filter(|d| space.as_ref().is_none_or(|s| *s == d.space_id))
+            .map(|d| pb::DatasetSummary {
+                space: names.get(&d.space_id).cloned().unwrap_or_default(),
+                ..d
+            })
+            .collect();
+        Ok(pb::DatasetList { datasets })
+    }
+
     pub(crate) fn list_datasets(&self) -> Vec<pb::DatasetSummary> {
         let mut list: Vec<_> = self
             .repo
