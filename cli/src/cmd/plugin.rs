@@ -398,6 +398,17 @@ fn svg_path(file: &std::path::Path, i: usize) -> PathBuf {
     file.with_file_name(format!("{stem}-{}.{ext}", i + 1))
 }
 
+/// Whether a file starts as an SVG drawing does (its first 512 bytes, not
+/// the whole file, are read).
+fn starts_as_drawing(f: std::fs::File) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(512);
+    let _ = f.take(512).read_to_end(&mut head);
+    String::from_utf8_lossy(&head)
+        .trim_start()
+        .starts_with("<svg")
+}
+
 /// Draws the report's figures into `file` (see [`SvgArg`]); says on stderr
 /// where each went. `after` ends the error when there is nothing to draw
 /// (what already happened, such as the analysis being stored).
@@ -436,10 +447,8 @@ fn write_svgs(
     // Nothing is written unless every file may be: a file that is not a
     // drawing is someone's work.
     for p in &paths {
-        if let Ok(old) = std::fs::read(p)
-            && !String::from_utf8_lossy(&old[..old.len().min(512)])
-                .trim_start()
-                .starts_with("<svg")
+        if let Ok(f) = std::fs::File::open(p)
+            && !starts_as_drawing(f)
         {
             anyhow::bail!(
                 "{} exists and is not a drawing: kp replaces only an SVG it can tell is one; \
@@ -486,10 +495,12 @@ pub(super) async fn analyze(ctx: &mut Ctx, a: AnalyzeArgs) -> anyhow::Result<()>
         .await
         .map_err(refused)?
         .into_inner();
-    let report: kp_plugin_host::Report = serde_json::from_str(&r.report_json)
-        .context("the node returned a report that does not parse")?;
+    let report = || -> anyhow::Result<kp_plugin_host::Report> {
+        serde_json::from_str(&r.report_json)
+            .context("the node returned a report that does not parse")
+    };
     emit(ctx.json, &Deferred(|| analysis_json(&r)), |_| {
-        print_report(&report);
+        print_report(&report()?);
         eprintln!(
             "\nanalysis {} by {} {} (fuel {})",
             r.id, r.plugin, r.plugin_version, r.fuel_used
@@ -498,7 +509,7 @@ pub(super) async fn analyze(ctx: &mut Ctx, a: AnalyzeArgs) -> anyhow::Result<()>
     })?;
     match &a.svg.svg {
         Some(file) => write_svgs(
-            &report,
+            &report()?,
             file,
             &format!(" (the analysis is stored: kp analysis show {})", r.id),
         ),

@@ -1013,15 +1013,10 @@ impl Service {
         } else {
             Some(self.space_id(&req.space)?.to_string())
         };
-        let names = self.space_names();
         let datasets = self
             .list_datasets()
             .into_iter()
             .filter(|d| space.as_ref().is_none_or(|s| *s == d.space_id))
-            .map(|d| pb::DatasetSummary {
-                space: names.get(&d.space_id).cloned().unwrap_or_default(),
-                ..d
-            })
             .collect();
         Ok(pb::DatasetList { datasets })
     }
@@ -1034,8 +1029,15 @@ impl Service {
             .filter(|(_, m)| m.kind == DocKind::Dataset)
             .collect();
         list.sort_by_key(|(_, m)| std::cmp::Reverse(m.updated_at));
+        let names = self.space_names();
         list.into_iter()
             .map(|(id, m)| pb::DatasetSummary {
+                space: m
+                    .space
+                    .as_ref()
+                    .and_then(|s| names.get(s))
+                    .cloned()
+                    .unwrap_or_default(),
                 id: id.to_string(),
                 space_id: m.space.unwrap_or_default(),
                 title: m.title,
