@@ -906,6 +906,23 @@ fn a_published_cost_series_is_drawn_against_the_sdg_target() {
     assert_eq!(figure["marks"][0]["value"], 3.0);
     assert_eq!(figure["marks"][1]["value"], 5.0);
     assert_eq!(figure["unit"], "%");
+    // Output piped into a reader that stops at once (`| head -1`): the
+    // drawing is there all the same.
+    let piped = node.scratch().join("piped.svg");
+    let mut child = node
+        .kp_command()
+        .args(["analyze", &dataset, "--plugin", "remittance-cost", "--svg"])
+        .arg(&piped)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait().unwrap();
+    assert!(
+        piped.exists(),
+        "no drawing when the output pipe closed early"
+    );
     let drawn = std::fs::read_to_string(&svg).unwrap();
     let readme_figure = root.join("../docs/figures/rpw-global-average.svg");
     assert_eq!(

@@ -499,6 +499,15 @@ pub(super) async fn analyze(ctx: &mut Ctx, a: AnalyzeArgs) -> anyhow::Result<()>
         serde_json::from_str(&r.report_json)
             .context("the node returned a report that does not parse")
     };
+    // Drawn before anything is printed: output piped into `head` ends
+    // the command when the pipe closes, and the files must be there.
+    let drawn = a.svg.svg.as_ref().map(|file| {
+        write_svgs(
+            &report()?,
+            file,
+            &format!(" (the analysis is stored: kp analysis show {})", r.id),
+        )
+    });
     emit(ctx.json, &Deferred(|| analysis_json(&r)), |_| {
         print_report(&report()?);
         eprintln!(
@@ -507,14 +516,7 @@ pub(super) async fn analyze(ctx: &mut Ctx, a: AnalyzeArgs) -> anyhow::Result<()>
         );
         Ok(())
     })?;
-    match &a.svg.svg {
-        Some(file) => write_svgs(
-            &report()?,
-            file,
-            &format!(" (the analysis is stored: kp analysis show {})", r.id),
-        ),
-        None => Ok(()),
-    }
+    drawn.unwrap_or(Ok(()))
 }
 
 fn analysis_json(r: &pb::Analysis) -> serde_json::Value {
@@ -712,6 +714,12 @@ pub(super) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
                     "report": out.report, "logs": out.logs,
                 })
             });
+            // Drawn first, as `kp analyze` does.
+            let drawn = a
+                .svg
+                .svg
+                .as_ref()
+                .map(|file| write_svgs(&out.report, file, ""));
             emit(json_out, &ran, |_| {
                 print_report(&out.report);
                 for l in &out.logs {
@@ -726,10 +734,7 @@ pub(super) fn run_local(a: RunArgs, json_out: bool) -> anyhow::Result<()> {
                 );
                 Ok(())
             })?;
-            match &a.svg.svg {
-                Some(file) => write_svgs(&out.report, file, ""),
-                None => Ok(()),
-            }
+            drawn.unwrap_or(Ok(()))
         }
         Err(e) => {
             for l in &e.logs {
