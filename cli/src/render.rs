@@ -58,13 +58,32 @@ pub(crate) fn short(id: &str, n: usize) -> String {
     id.chars().take(n).collect()
 }
 
-/// Cuts a text to one line of at most `n` characters.
 /// A number as people read it (one rule everywhere:
 /// [`kp_plugin_host::view::readable`]).
 pub(crate) fn number(x: f64) -> String {
     kp_plugin_host::view::readable(x)
 }
 
+/// `n` things: "1 row", "370,000 rows".
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{} {word}s", number(n as f64))
+    }
+}
+
+/// The first `n` items joined with commas, and how many more there are.
+pub(crate) fn some_of(items: impl ExactSizeIterator<Item = String>, n: usize) -> String {
+    let more = items.len().saturating_sub(n);
+    let mut shown: Vec<String> = items.take(n).collect();
+    if more > 0 {
+        shown.push(format!("… {} more", number(more as f64)));
+    }
+    shown.join(", ")
+}
+
+/// Cuts a text to one line of at most `n` characters.
 pub(crate) fn one_line(text: &str, n: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= n {

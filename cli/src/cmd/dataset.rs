@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::client::{self, Ctx, refused};
 use crate::input::{Bound, read_bytes};
 use crate::output::{Deferred, emit};
-use crate::render::table;
+use crate::render::{plural, some_of, table};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum DatasetCmd {
@@ -190,12 +190,17 @@ async fn import(ctx: &mut Ctx, a: ImportArgs) -> anyhow::Result<()> {
         .into_inner();
     emit(ctx.json, &d, |d| {
         outln!("{}", d.id);
-        let cols: Vec<String> = d
+        let rows = usize::try_from(d.rows).unwrap_or(usize::MAX);
+        let cols = d
             .columns
             .iter()
-            .map(|c| format!("{} ({})", c.name, c.column_type))
-            .collect();
-        eprintln!("imported {} rows: {}", d.rows, cols.join(", "));
+            .map(|c| format!("{} ({})", c.name, c.column_type));
+        eprintln!(
+            "imported {} of {}: {}",
+            plural(rows, "row"),
+            plural(d.columns.len(), "column"),
+            some_of(cols, 12)
+        );
         Ok(())
     })
 }

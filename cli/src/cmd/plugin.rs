@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::client::{self, Ctx, refused};
 use crate::input::{Bound, read_bytes, read_text};
 use crate::output::{Deferred, emit};
-use crate::render::{number, one_line, short, table, time};
+use crate::render::{number, one_line, plural, short, table, time};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum PluginCmd {
@@ -375,14 +375,6 @@ fn print_report(report: &kp_plugin_host::Report) {
             outln!("figure {}: {} ({what})", i + 1, f.title);
         }
         outln!("(drawn with --svg FILE)");
-    }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }
 

@@ -32,9 +32,10 @@ pub fn read(bytes: &[u8], file: &str, name: &str) -> Result<Table, String> {
         ));
     }
     let line = check_shape(bytes, file)?;
+    // Cells are trimmed where they are read (`str::trim`, as the `csv`
+    // crate's own trimming does), without a copy of every record.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .trim(csv::Trim::All)
         .from_reader(bytes);
     let at = |e: &csv::Error| -> String {
         match e.position() {
@@ -46,12 +47,14 @@ pub fn read(bytes: &[u8], file: &str, name: &str) -> Result<Table, String> {
         .headers()
         .map_err(|e| format!("{}: {}", at(&e), csv_reason(&e)))?
         .clone();
-    if headers.is_empty() || headers.iter().all(str::is_empty) {
+    let headers: Vec<&str> = headers.iter().map(str::trim).collect();
+    if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
         return Err(format!(
             "{file}: line {line}: the file has no header row naming the columns; put the column names, separated by commas, on the first line"
         ));
     }
-    let mut names: Vec<String> = Vec::new();
+    let mut names: Vec<String> = Vec::with_capacity(headers.len());
+    let mut seen = std::collections::HashSet::with_capacity(headers.len());
     for (i, h) in headers.iter().enumerate() {
         if h.is_empty() {
             return Err(format!(
@@ -59,12 +62,12 @@ pub fn read(bytes: &[u8], file: &str, name: &str) -> Result<Table, String> {
                 i + 1
             ));
         }
-        if names.iter().any(|n| n == h) {
+        if !seen.insert(h) {
             return Err(format!(
                 "{file}: line {line}: column name `{h}` appears twice; give each column a name of its own"
             ));
         }
-        names.push(h.to_owned());
+        names.push((*h).to_owned());
     }
     let mut raw: Vec<csv::StringRecord> = Vec::new();
     for record in reader.records() {
@@ -75,7 +78,7 @@ pub fn read(bytes: &[u8], file: &str, name: &str) -> Result<Table, String> {
         .enumerate()
         .map(|(c, name)| Column {
             name,
-            data: typed(raw.iter().map(|r| r.get(c).unwrap_or_default())),
+            data: typed(raw.iter().map(|r| r.get(c).unwrap_or_default().trim())),
         })
         .collect();
     Ok(Table {
@@ -87,30 +90,37 @@ pub fn read(bytes: &[u8], file: &str, name: &str) -> Result<Table, String> {
 /// A column's cells typed as the narrowest type that fits every non-empty
 /// one; an empty cell is none, and a column with no value at all is text.
 fn typed<'a>(cells: impl Iterator<Item = &'a str> + Clone) -> ColumnData {
-    let mut filled = cells.clone().filter(|v| !v.is_empty());
-    let some = |v: &str| !v.is_empty();
-    if filled.next().is_none() {
+    /// Every cell parsed by `parse`, or none as soon as one does not parse.
+    fn all<'a, T>(
+        cells: impl Iterator<Item = &'a str>,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<Vec<Option<T>>> {
+        cells
+            .map(|v| {
+                if v.is_empty() {
+                    Some(None)
+                } else {
+                    parse(v).map(Some)
+                }
+            })
+            .collect()
+    }
+    if cells.clone().all(str::is_empty) {
         ColumnData::Text(cells.map(|_| None).collect())
-    } else if cells
-        .clone()
-        .filter(|v| some(v))
-        .all(|v| v.parse::<i64>().is_ok())
-    {
-        ColumnData::Integer(cells.map(|v| v.parse().ok()).collect())
-    } else if cells
-        .clone()
-        .filter(|v| some(v))
-        .all(|v| v.parse::<f64>().is_ok_and(f64::is_finite))
-    {
-        ColumnData::Number(cells.map(|v| v.parse().ok()).collect())
-    } else if cells
-        .clone()
-        .filter(|v| some(v))
-        .all(|v| parse_bool(v).is_some())
-    {
-        ColumnData::Boolean(cells.map(parse_bool).collect())
+    } else if let Some(v) = all(cells.clone(), |v| v.parse::<i64>().ok()) {
+        ColumnData::Integer(v)
+    } else if let Some(v) = all(cells.clone(), |v| {
+        v.parse::<f64>().ok().filter(|x| x.is_finite())
+    }) {
+        ColumnData::Number(v)
+    } else if let Some(v) = all(cells.clone(), parse_bool) {
+        ColumnData::Boolean(v)
     } else {
-        ColumnData::Text(cells.map(|v| some(v).then(|| v.to_owned())).collect())
+        ColumnData::Text(
+            cells
+                .map(|v| (!v.is_empty()).then(|| v.to_owned()))
+                .collect(),
+        )
     }
 }
 
