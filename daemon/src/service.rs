@@ -5,6 +5,7 @@
 
 pub(crate) mod audience;
 pub(crate) mod backup;
+pub(crate) mod bodies;
 pub(crate) mod events;
 pub(crate) mod verify;
 pub(crate) mod workflow;
@@ -48,6 +49,8 @@ pub(crate) struct Service {
     metrics: crate::metrics::Metrics,
     /// The metrics' URL (empty: off), or why they are not served.
     metrics_url: std::result::Result<String, String>,
+    /// Drafts' bodies as last shown or edited, by their heads.
+    bodies: bodies::Bodies,
 }
 
 /// The node's state as the metrics read it.
@@ -129,6 +132,7 @@ impl Service {
             portal,
             metrics,
             metrics_url,
+            bodies: bodies::Bodies::default(),
         }
     }
 
@@ -679,15 +683,20 @@ impl Service {
     /// `kp draft show`.
     pub(crate) fn get_draft(&self, req: pb::GetDraftRequest) -> Result<pb::Draft> {
         let id = self.doc_id(&req.id, DocKind::Draft)?;
+        let current = req.version.is_empty() || req.version == "current";
         let (d, heads, open) =
             self.repo
                 .read(&id, |doc| -> std::result::Result<_, ModelError> {
                     let heads = draft::base_heads(doc, &req.version)?;
-                    let current = req.version.is_empty() || req.version == "current";
                     let d = draft::read(doc, if current { None } else { Some(&heads) })?;
                     let open = draft::comments(doc)?.iter().filter(|c| !c.resolved).count();
                     Ok((d, heads, open))
                 })??;
+        if current {
+            // The body at these heads: an edit made from it need not read it.
+            self.bodies
+                .keep(id, heads.clone(), Arc::from(d.body.as_str()));
+        }
         let meta = self
             .repo
             .meta(&id)
@@ -729,24 +738,40 @@ impl Service {
         let by = self.actor(author, &node_id);
         let note = ChangeNote::new(author, "edit body");
         let base = (!base.is_empty()).then_some(base);
-        // Text made from a version and sent again (a file sent twice, say, or
-        // whose last line was not updated) changes nothing: the draft already
-        // reads it, or a change already made it from that version. Read as a
-        // change that changes nothing, so what it finds is durable first.
+        // One read of the body as it is now decides: text made from a version
+        // and sent again (a file sent twice, say, or whose last line was not
+        // updated) changes nothing, as the draft already reads it or a change
+        // already made it from that version (read as a change, so what it
+        // finds is durable first); made from the current heads, the edit is
+        // made there and then; otherwise on the draft isolated at the base.
         if let Some(base) = &base {
-            let (found, now) = self.repo.change_at(&id, None, &note, |doc| {
-                if draft::body(doc)? == req.text {
-                    return Ok(Some(doc.get_heads()));
-                }
-                Ok(draft::made_from(doc, base, &req.text)?.map(|h| vec![h]))
+            let known = self.bodies.get(&id);
+            let known = known.as_ref().map(|(h, t)| (h.as_slice(), &**t));
+            let (edit, now) = self.repo.change_at(&id, None, &note, |doc| {
+                draft::edit_from(doc, base, &req.text, known, &by)
             })?;
-            if let Some(version) = found {
+            if matches!(edit, draft::BodyEdit::Made(_))
+                || matches!(&edit, draft::BodyEdit::Already(v) if *v == now)
+            {
+                self.bodies
+                    .keep(id, now.clone(), Arc::from(req.text.as_str()));
+            }
+            let (version, stats) = match edit {
+                draft::BodyEdit::Already(version) => (version, None),
+                draft::BodyEdit::Made(stats) => (now.clone(), Some(stats)),
+                draft::BodyEdit::AtBase => (Vec::new(), None),
+            };
+            if !version.is_empty() {
+                let stats = stats.unwrap_or(draft::EditStats {
+                    inserted: 0,
+                    deleted: 0,
+                });
                 return Ok(pb::EditReply {
                     heads: heads_hex(&now),
                     version: heads_hex(&version),
-                    changed: false,
-                    inserted: 0,
-                    deleted: 0,
+                    changed: stats.inserted + stats.deleted > 0,
+                    inserted: stats.inserted as u64,
+                    deleted: stats.deleted as u64,
                 });
             }
         }

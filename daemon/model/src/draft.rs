@@ -529,10 +529,80 @@ pub fn set_body(
     new_text: &str,
     by: &Actor<'_>,
 ) -> Result<EditStats, ModelError> {
-    use similar::{DiffOp, TextDiff};
     expect_kind(doc, DocKind::Draft)?;
     let body = body_obj(doc)?;
     let old = doc.text(&body)?;
+    splice_body(doc, &body, &old, new_text, by)
+}
+
+/// What [`edit_from`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyEdit {
+    /// The body reads the text already, or a change made it from the base:
+    /// that version.
+    Already(Vec<ChangeHash>),
+    /// The base is the document's heads: the edit is made, as
+    /// [`set_body`] makes it.
+    Made(EditStats),
+    /// Others wrote since the base: the edit must be made on the document
+    /// isolated at the base ([`set_body`] there).
+    AtBase,
+}
+
+/// An edit of the body made from the version `base`, decided in one read of
+/// the body as the document reads now: nothing when the body reads `text`
+/// already or a change made it from `base` (the same file sent twice, say);
+/// the edit itself when nobody wrote since `base` (the common case, which
+/// needs no isolated copy of the document); otherwise [`BodyEdit::AtBase`].
+/// `known` is the body at some heads, if the caller holds it: when those are
+/// the document's heads, the body is not read again (a long one costs about
+/// 30 ns a character to read).
+pub fn edit_from(
+    doc: &mut AutoCommit,
+    base: &[ChangeHash],
+    text: &str,
+    known: Option<(&[ChangeHash], &str)>,
+    by: &Actor<'_>,
+) -> Result<BodyEdit, ModelError> {
+    expect_kind(doc, DocKind::Draft)?;
+    let body = body_obj(doc)?;
+    let mut heads = doc.get_heads();
+    heads.sort();
+    let same = |h: &[ChangeHash]| {
+        let mut h = h.to_vec();
+        h.sort();
+        h == heads
+    };
+    let now: std::borrow::Cow<'_, str> = match known {
+        Some((h, t)) if same(h) => t.into(),
+        _ => doc.text(&body)?.into(),
+    };
+    if now == text {
+        return Ok(BodyEdit::Already(doc.get_heads()));
+    }
+    let mut wanted = base.to_vec();
+    wanted.sort();
+    if heads == wanted {
+        return Ok(BodyEdit::Made(splice_body(doc, &body, &now, text, by)?));
+    }
+    Ok(match made_from(doc, base, text)? {
+        Some(hash) => BodyEdit::Already(vec![hash]),
+        None => BodyEdit::AtBase,
+    })
+}
+
+/// Splices the body, which reads `old`, to read `new_text`: the common
+/// beginning and end are skipped first (a comparison of bytes), so a small
+/// edit of a long text diffs only what changed; the rest is diffed by
+/// characters.
+fn splice_body(
+    doc: &mut AutoCommit,
+    body: &ObjId,
+    old: &str,
+    new_text: &str,
+    by: &Actor<'_>,
+) -> Result<EditStats, ModelError> {
+    use similar::{DiffOp, TextDiff};
     let mut stats = EditStats {
         inserted: 0,
         deleted: 0,
@@ -540,31 +610,63 @@ pub fn set_body(
     if old == new_text {
         return Ok(stats);
     }
+    // Equal bytes up to `head` are equal characters on both sides, so a
+    // boundary of one is a boundary of the other.
+    let mut head = old
+        .bytes()
+        .zip(new_text.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    while !old.is_char_boundary(head) {
+        head -= 1;
+    }
+    let room = old.len().min(new_text.len()) - head;
+    let mut tail = old
+        .bytes()
+        .rev()
+        .zip(new_text.bytes().rev())
+        .take(room)
+        .take_while(|(a, b)| a == b)
+        .count();
+    while !old.is_char_boundary(old.len() - tail) {
+        tail -= 1;
+    }
+    let (old_mid, new_mid) = (
+        &old[head..old.len() - tail],
+        &new_text[head..new_text.len() - tail],
+    );
+    let offset = old[..head].chars().count();
     let diff = TextDiff::configure()
         .timeout(DIFF_DEADLINE)
-        .diff_chars(old.as_str(), new_text);
+        .diff_chars(old_mid, new_mid);
     let new_chars: Vec<&str> = diff.new_slices().to_vec();
-    // Applied from the end, so the positions of earlier splices stay valid.
-    for op in diff.ops().iter().rev() {
-        let (at, del, ins) = match *op {
-            DiffOp::Equal { .. } => continue,
-            DiffOp::Delete {
-                old_index, old_len, ..
-            } => (old_index, old_len, 0..0),
-            DiffOp::Insert {
-                old_index,
-                new_index,
-                new_len,
-            } => (old_index, 0, new_index..new_index + new_len),
+    // Where each op falls is counted from the ops' lengths in order: the
+    // indices `similar` gives an op are not always where it falls (an
+    // insertion after an equal run was seen placed before it, which spliced
+    // the text into something else). Splices are made from the end, so the
+    // positions of earlier ones stay valid.
+    let (mut old_at, mut new_at) = (0, 0);
+    let mut splices = Vec::new();
+    for op in diff.ops() {
+        let (del, ins) = match *op {
+            DiffOp::Equal { len, .. } => {
+                old_at += len;
+                new_at += len;
+                continue;
+            }
+            DiffOp::Delete { old_len, .. } => (old_len, 0),
+            DiffOp::Insert { new_len, .. } => (0, new_len),
             DiffOp::Replace {
-                old_index,
-                old_len,
-                new_index,
-                new_len,
-            } => (old_index, old_len, new_index..new_index + new_len),
+                old_len, new_len, ..
+            } => (old_len, new_len),
         };
+        splices.push((old_at, del, new_at..new_at + ins));
+        old_at += del;
+        new_at += ins;
+    }
+    for (at, del, ins) in splices.into_iter().rev() {
         let text: String = new_chars[ins.clone()].concat();
-        doc.splice_text(&body, at, del as isize, &text)?;
+        doc.splice_text(body, offset + at, del as isize, &text)?;
         stats.inserted += ins.len();
         stats.deleted += del;
     }
@@ -1084,6 +1186,88 @@ mod tests {
         doc.commit();
         let c = &comments(&doc).unwrap()[0];
         assert_eq!((c.anchor, c.start, c.end), (Anchor::Deleted, 9, 9));
+    }
+
+    proptest::proptest! {
+        /// Whatever two texts are (characters of one to four bytes, shared
+        /// beginnings and ends of any length), splicing one into the other
+        /// reads the second, and counts what it did.
+        #[test]
+        fn a_body_spliced_to_any_text_reads_it(
+            common in "[aé€😀 ]{0,6}",
+            end in "[aé€😀\n]{0,6}",
+            a in "[aé€😀b]{0,8}",
+            b in "[aé€😀c]{0,8}",
+        ) {
+            let old = format!("{common}{a}{end}");
+            let new = format!("{common}{b}{end}");
+            let mut doc = draft(&old);
+            doc.commit();
+            let stats = set_body(&mut doc, &new, &BY).unwrap();
+            proptest::prop_assert_eq!(body(&doc).unwrap(), new.clone());
+            let (o, n) = (old.chars().count(), new.chars().count());
+            proptest::prop_assert_eq!(o + stats.inserted - stats.deleted, n);
+        }
+    }
+
+    /// The case that spliced a body into other text: `similar` placed an
+    /// insertion after an equal run before it.
+    #[test]
+    fn a_body_of_mixed_scripts_is_spliced_to_what_was_sent() {
+        let mut doc = draft("😀😀€😀€éa");
+        doc.commit();
+        set_body(&mut doc, "ééaaaaé", &BY).unwrap();
+        assert_eq!(body(&doc).unwrap(), "ééaaaaé");
+    }
+
+    /// An edit made from the current heads is made in the one read that
+    /// checks it; one from an older version is left to the isolated
+    /// document; the same text again, or one a change already made from the
+    /// base, is found and changes nothing.
+    #[test]
+    fn an_edit_from_a_version_is_decided_in_one_read() {
+        let mut doc = draft("Costs fell. Aid stalled.");
+        doc.commit();
+        let base = doc.get_heads();
+        let made = edit_from(&mut doc, &base, "Costs fell to 6%. Aid stalled.", None, &BY).unwrap();
+        assert_eq!(
+            made,
+            BodyEdit::Made(EditStats {
+                inserted: 6,
+                deleted: 0
+            })
+        );
+        let after = doc.commit().unwrap();
+        assert_eq!(body(&doc).unwrap(), "Costs fell to 6%. Aid stalled.");
+        // The same text again: the draft reads it already.
+        let again =
+            edit_from(&mut doc, &base, "Costs fell to 6%. Aid stalled.", None, &BY).unwrap();
+        assert_eq!(again, BodyEdit::Already(vec![after]));
+        assert!(doc.commit().is_none());
+        // Someone wrote since: another text from the old base needs it isolated.
+        let other = edit_from(&mut doc, &base, "Costs fell. Aid grew.", None, &BY).unwrap();
+        assert_eq!(other, BodyEdit::AtBase);
+        assert!(doc.commit().is_none());
+        // After another change, the text made from `base` is still found.
+        set_body(&mut doc, "Costs fell to 6%. Aid stalled. More.", &BY).unwrap();
+        doc.commit();
+        let found =
+            edit_from(&mut doc, &base, "Costs fell to 6%. Aid stalled.", None, &BY).unwrap();
+        assert_eq!(found, BodyEdit::Already(vec![after]));
+        // A body the caller holds is taken for the body at its heads, and
+        // only at those: at others, the body is read.
+        let heads = doc.get_heads();
+        let held = Some((heads.as_slice(), "Held."));
+        let now = doc.get_heads();
+        assert_eq!(
+            edit_from(&mut doc, &now, "Held.", held, &BY).unwrap(),
+            BodyEdit::Already(heads.clone())
+        );
+        let stale = Some((base.as_slice(), "Costs fell. Aid stalled. More."));
+        let made = edit_from(&mut doc, &now, "Costs fell. Aid stalled. More.", stale, &BY).unwrap();
+        assert!(matches!(made, BodyEdit::Made(_)), "{made:?}");
+        doc.commit();
+        assert_eq!(body(&doc).unwrap(), "Costs fell. Aid stalled. More.");
     }
 
     #[test]
