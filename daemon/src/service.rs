@@ -667,17 +667,37 @@ impl Service {
             req.status.parse::<kp_model::Status>()?;
         }
         let spaces = self.space_names();
-        let mut drafts: Vec<pb::DraftSummary> = self
-            .repo
-            .list()
+        // The order is taken from the index in place; only the page asked for
+        // is made into summaries.
+        let mut found: Vec<(i64, String, DocId)> = Vec::new();
+        self.repo.visit(|id, m| {
+            if m.kind == DocKind::Draft
+                && (space.is_none() || m.space == space)
+                && (req.status.is_empty() || m.status == req.status)
+            {
+                found.push((m.updated_at, m.title.clone(), *id));
+            }
+        });
+        let total = found.len();
+        found.sort_unstable_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| a.1.cmp(&b.1))
+                .then(a.2.cmp(&b.2))
+        });
+        let limit = match req.limit {
+            0 => usize::MAX,
+            n => n as usize,
+        };
+        let drafts = found
             .into_iter()
-            .filter(|(_, m)| m.kind == DocKind::Draft)
-            .filter(|(_, m)| space.is_none() || m.space == space)
-            .filter(|(_, m)| req.status.is_empty() || m.status == req.status)
-            .map(|(id, m)| Self::summary(id, &m, &spaces))
+            .skip(req.offset as usize)
+            .take(limit)
+            .filter_map(|(_, _, id)| Some(Self::summary(id, &self.repo.meta(&id)?, &spaces)))
             .collect();
-        drafts.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.title.cmp(&b.title)));
-        Ok(pb::DraftList { drafts })
+        Ok(pb::DraftList {
+            drafts,
+            total: total as u64,
+        })
     }
 
     /// `kp draft show`.

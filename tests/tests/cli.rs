@@ -704,3 +704,79 @@ fn a_closed_pipe_ends_a_command_quietly() {
         assert!(err.is_empty(), "kp {args:?} said: {err}");
     }
 }
+
+/// `kp draft list` shows a page (the most recently changed first, in one
+/// order every time), says how many there are and how to get the next page;
+/// `--limit 0` lists them all, and an offset past the end says so.
+#[test]
+fn drafts_are_listed_a_page_at_a_time() {
+    let node = Kpd::started();
+    space(&node);
+    let mut made = Vec::new();
+    for i in 0..7 {
+        made.push(
+            node.ok(&[
+                "draft",
+                "new",
+                "--space",
+                "Remittances WG",
+                "--title",
+                &format!("Brief {i}"),
+            ])
+            .trim()
+            .to_owned(),
+        );
+    }
+    let all = node.json(&["draft", "list", "--limit", "0"]);
+    assert_eq!(all["total"], 7);
+    let order: Vec<String> = all["drafts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    made.sort();
+    assert_eq!(sorted, made, "every draft, once");
+    // Pages of three cover the list in its order, without repeats.
+    let mut paged = Vec::new();
+    for offset in [0, 3, 6] {
+        let page = node.json(&[
+            "draft",
+            "list",
+            "--limit",
+            "3",
+            "--offset",
+            &offset.to_string(),
+        ]);
+        assert_eq!(page["total"], 7);
+        paged.extend(
+            page["drafts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["id"].as_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(paged, order);
+    // The table says what is left out and how to see it.
+    let out = node.kp(&["draft", "list", "--limit", "3"]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(table.lines().count(), 4, "a header and three rows: {table}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("3 drafts of 7") && said.contains("--offset 3") && said.contains("--limit 0"),
+        "{said}"
+    );
+    // The whole list says nothing more.
+    let out = node.kp(&["draft", "list"]);
+    assert!(String::from_utf8_lossy(&out.stderr).is_empty());
+    assert_eq!(
+        node.ok(&["draft", "list", "--offset", "9"]).trim(),
+        "no drafts from offset 9: there are 7"
+    );
+    let err = node.fails(2, &["draft", "list", "--limit", "ten"]);
+    assert!(err.contains("--limit"), "{err}");
+}

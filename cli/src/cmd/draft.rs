@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::client::{self, Ctx, refused};
 use crate::input::{Bound, read_text};
 use crate::output::emit;
-use crate::render::{change_log, one_line, short, table, time};
+use crate::render::{change_log, number, one_line, plural, short, table, time};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum DraftCmd {
@@ -30,7 +30,13 @@ pub(super) enum DraftCmd {
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
     },
-    /// List drafts, most recently changed first.
+    /// List drafts, most recently changed first, a page at a time.
+    #[command(after_help = "\
+Examples:
+  kp draft list                          # the 100 most recently changed
+  kp draft list --space \"Remittances WG\" --status in-review
+  kp draft list --limit 50 --offset 50   # the second page of 50
+  kp --json draft list --limit 0         # every draft, for a script (`total` says how many)")]
     List {
         /// Only this space (name or id).
         #[arg(long)]
@@ -38,6 +44,12 @@ pub(super) enum DraftCmd {
         /// Only drafts in this status (draft, in-review, revision, accepted, published, rejected, withdrawn).
         #[arg(long)]
         status: Option<String>,
+        /// At most this many drafts; 0 lists them all.
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: u32,
+        /// Skip this many first (the next page starts at OFFSET + LIMIT).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        offset: u32,
     },
     /// Print a draft's text and details, or write its text to revise elsewhere.
     ///
@@ -199,10 +211,17 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        DraftCmd::List { space, status } => {
+        DraftCmd::List {
+            space,
+            status,
+            limit,
+            offset,
+        } => {
             let req = pb::ListDraftsRequest {
                 space: space.unwrap_or_default(),
                 status: status.unwrap_or_default(),
+                limit,
+                offset,
             };
             let list = ctx
                 .api
@@ -212,7 +231,14 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 .into_inner();
             emit(ctx.json, &list, |list| {
                 if list.drafts.is_empty() {
-                    outln!("no drafts");
+                    if list.total > 0 {
+                        outln!(
+                            "no drafts from offset {offset}: there are {}",
+                            number(list.total as f64)
+                        );
+                    } else {
+                        outln!("no drafts");
+                    }
                     return Ok(());
                 }
                 let rows: Vec<Vec<String>> = list
@@ -233,6 +259,14 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                     &["ID", "TITLE", "TYPE", "STATUS", "SPACE", "UPDATED"],
                     &rows,
                 );
+                let shown = u64::from(offset) + list.drafts.len() as u64;
+                if shown < list.total {
+                    eprintln!(
+                        "{} of {}; the next page: --offset {shown}, all of them: --limit 0",
+                        plural(list.drafts.len(), "draft"),
+                        number(list.total as f64),
+                    );
+                }
                 Ok(())
             })
         }
