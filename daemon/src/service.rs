@@ -149,12 +149,12 @@ impl Service {
         .iter()
         .map(|k| (k.as_str().to_owned(), 0))
         .collect();
-        for (_, m) in self.repo.list() {
+        self.repo.visit(|_, m| {
             *documents.entry(m.kind.as_str().to_owned()).or_default() += 1;
-        }
+        });
         MetricsState {
             documents,
-            store_bytes: self.repo.size_on_disk(),
+            store_bytes: self.repo.stored_bytes(),
             rounds: self.repo.rounds(),
             peers: self.peers.list(),
             refusals: self.peers.refusals(),
@@ -276,8 +276,13 @@ impl Service {
 
     /// `kp status`.
     pub(crate) fn status(&self) -> pb::StatusReply {
-        let list = self.repo.list();
-        let count = |k: DocKind| list.iter().filter(|(_, m)| m.kind == k).count() as u64;
+        let (mut spaces, mut drafts, mut datasets) = (0, 0, 0);
+        self.repo.visit(|_, m| match m.kind {
+            DocKind::Space => spaces += 1,
+            DocKind::Draft => drafts += 1,
+            DocKind::Dataset => datasets += 1,
+            _ => {}
+        });
         pb::StatusReply {
             node_id: self.node.to_string(),
             node_name: self.cfg.node.name.clone(),
@@ -286,11 +291,11 @@ impl Service {
             default_author: self.cfg.node.author.clone(),
             incarnation: self.repo.incarnation(),
             uptime_secs: self.started.elapsed().as_secs(),
-            spaces: count(DocKind::Space),
-            drafts: count(DocKind::Draft),
-            datasets: count(DocKind::Dataset),
+            spaces,
+            drafts,
+            datasets,
             cached_documents: self.repo.cached() as u64,
-            store_bytes: self.repo.size_on_disk(),
+            store_bytes: self.repo.stored_bytes(),
             peer_address: self.peers.listen_address(),
             web_url: self.web.as_ref().map(|w| w.url()).unwrap_or_default(),
             web_error: self.web.as_ref().err().cloned().unwrap_or_default(),

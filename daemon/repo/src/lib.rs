@@ -1211,9 +1211,20 @@ impl Repo {
         }
     }
 
-    /// Bytes the store occupies on disk.
+    /// Bytes the store occupies on disk (every file walked: the exact figure,
+    /// at a cost that grows with the number of documents).
     pub fn size_on_disk(&self) -> u64 {
         self.inner.store.size_on_disk()
+    }
+
+    /// Bytes the store holds: its index and counters as on disk, and each
+    /// document's snapshot and log by the sizes the index records (what
+    /// `kp status` and the metrics show: no walk over every document's files,
+    /// which at 100,000 documents took a quarter of a second a call).
+    pub fn stored_bytes(&self) -> u64 {
+        let mut docs = 0;
+        self.visit(|_, m| docs += m.sizes.snapshot + m.sizes.log);
+        self.inner.store.index_size_on_disk() + docs
     }
 
     /// Documents loaded in memory now.

@@ -306,6 +306,10 @@ impl Store for GatedStore {
     fn size_on_disk(&self) -> u64 {
         0
     }
+
+    fn index_size_on_disk(&self) -> u64 {
+        0
+    }
 }
 
 #[test]

@@ -146,6 +146,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Bytes the store occupies on disk (0 for memory).
     fn size_on_disk(&self) -> u64;
+
+    /// Bytes on disk of everything but the documents' files (the index and
+    /// counters; 0 for memory): with the documents' stored sizes, which the
+    /// index holds, the store's size without a walk over every file.
+    fn index_size_on_disk(&self) -> u64;
 }
 
 /// Frames a log record: length (u32, little endian), CRC-32 of the bytes, bytes.

@@ -358,6 +358,22 @@ impl Store for SledStore {
     fn size_on_disk(&self) -> u64 {
         dir_size(&self.dir)
     }
+
+    fn index_size_on_disk(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|e| e.file_name() != "docs")
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => dir_size(&e.path()),
+                Ok(m) => m.blocks() * 512,
+                Err(_) => 0,
+            })
+            .sum()
+    }
 }
 
 /// Sum of the sizes of the files under `dir`, in bytes actually allocated.

@@ -76,6 +76,15 @@ fn sled_store_behaves_and_reopens() {
     assert_eq!(s.get(Keyspace::Meta, b"x").unwrap(), Some(b"1".to_vec()));
     assert_eq!(s.load_doc(&id).unwrap().log, [b"kept".to_vec()]);
     assert!(s.size_on_disk() > 0);
+    // The index's share leaves out the documents' files, which a walk counts.
+    let docs = kp_store::dir_size(&dir.path().join("docs"));
+    assert!(docs > 0);
+    let index = s.index_size_on_disk();
+    assert!(
+        index > 0 && index + docs <= s.size_on_disk() + (1 << 20),
+        "{index} {docs}"
+    );
+    assert!(index < s.size_on_disk());
 }
 
 #[test]

@@ -94,4 +94,8 @@ impl Store for MemStore {
     fn size_on_disk(&self) -> u64 {
         0
     }
+
+    fn index_size_on_disk(&self) -> u64 {
+        0
+    }
 }
