@@ -15,12 +15,16 @@
 //!    260k-change draft, against the raw in-process automerge chain (two
 //!    generate/receive sync hops between three documents) for the latter.
 //!
+//! 4. Catch-up: a partner that was away comes back to 22 new drafts of 200 KB
+//!    each: the time until it holds them all, in MB/s of their text, against
+//!    automerge loading the same documents from their `save()` in this process.
+//!
 //! Bytes on the wire are counted by a TCP relay between the two nodes (TLS,
 //! HTTP/2 and gRPC framing included); the peer list's own counters (replication
 //! frames only) are shown beside them.
 //!
 //! Run: `cargo bench -p kp-tests --bench replication`. `KP_BENCH_QUICK=1` runs
-//! smaller sizes; `KP_BENCH_ONLY=clone,reconnect,latency` picks parts; `KP_LOG=info`
+//! smaller sizes; `KP_BENCH_ONLY=clone,reconnect,latency,catchup` picks parts; `KP_LOG=info`
 //! shows what the nodes log. The editing trace is read from `$KP_TRACE_DIR` or
 //! `../shared/data/automerge-paper-trace/` beside the clone; without it the
 //! long-history drafts and the 260k-change case are left out.
@@ -1047,6 +1051,95 @@ fn main() {
     if runs("latency") {
         latency_phase(&rt, &sizes, trace.as_deref());
     }
+    if runs("catchup") {
+        catchup_phase(&rt, if sizes.quick { 4 } else { 22 });
+    }
+}
+
+/// A draft's text of about `bytes`, different for each `seed`.
+fn long_body(bytes: usize, seed: usize) -> String {
+    let mut out = String::with_capacity(bytes + 200);
+    let mut i = 0;
+    while out.len() < bytes {
+        out.push_str(&small_body(seed * 100_000 + i));
+        i += 1;
+    }
+    out
+}
+
+/// 4. A partner that was away comes back to `n` new drafts of 200 KB.
+fn catchup_phase(rt: &Runtime, n: usize) {
+    let mut a = Node::new("Institute A");
+    let mut b = Node::new("Institute B");
+    let space = make_space(&a, &[&b]);
+    let hub = a
+        .connect(rt, &[(b.id(), String::new())], true)
+        .expect("A listens");
+    b.connect(rt, &[(a.id(), hub.clone())], false);
+    let mut durable = b.repo.subscribe();
+    let missing = wait_heads(
+        rt,
+        &b.repo,
+        &mut durable,
+        heads_of(&a.repo, &[space]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(missing, 0, "the space did not reach B");
+    b.disconnect();
+    wait_until(Duration::from_secs(30), "B's sessions to end", || {
+        a.sessions_with(&b.id()) == 0
+    });
+    let by = a.actor();
+    let mut text = 0;
+    let docs: Vec<DocId> = (0..n)
+        .map(|i| {
+            let body = long_body(200_000, i);
+            text += body.len();
+            a.repo
+                .create(&note(), |doc| {
+                    draft::init(
+                        doc,
+                        &space,
+                        &format!("Long paper {i}"),
+                        kp_model::DraftType::WorkingPaper,
+                        &body,
+                        &by,
+                        0,
+                    )
+                })
+                .expect("a draft is created")
+                .0
+        })
+        .collect();
+    let want = heads_of(&a.repo, &docs);
+    let saved: Vec<Vec<u8>> = docs
+        .iter()
+        .map(|id| a.repo.saved(id).expect("saved").expect("durable").document)
+        .collect();
+    while durable.try_recv().is_ok() {}
+    let t = Instant::now();
+    b.connect(rt, &[(a.id(), hub)], false);
+    let missing = wait_heads(rt, &b.repo, &mut durable, want, PHASE_LIMIT);
+    let took = t.elapsed();
+    assert_eq!(missing, 0, "the drafts did not reach B");
+    let t = Instant::now();
+    for s in &saved {
+        std::hint::black_box(AutoCommit::load(s).expect("a saved document loads"));
+    }
+    let floor = t.elapsed();
+    let mb = text as f64 / 1e6;
+    println!(
+        "  4. catch-up on {n} drafts of 200 KB ({mb:.1} MB of text, {:.0} KiB saved): {:.2} s, {:.1} MB/s; \
+automerge loading the same documents: {:.2} s, {:.1} MB/s; {:.2}x (aim: 20 MB/s)",
+        kib(saved.iter().map(|s| s.len() as u64).sum()),
+        took.as_secs_f64(),
+        mb / took.as_secs_f64(),
+        floor.as_secs_f64(),
+        mb / floor.as_secs_f64(),
+        took.as_secs_f64() / floor.as_secs_f64(),
+    );
+    a.disconnect();
+    b.disconnect();
 }
 
 fn print_reconnect(n: usize, r: &Reconnect) {
