@@ -594,7 +594,9 @@ pub(super) async fn analysis(ctx: &mut Ctx, cmd: AnalysisCmd) -> anyhow::Result<
                     a.id.clone(),
                     time(a.created_at),
                     format!("{} {}", a.plugin, a.plugin_version),
-                    params.join(" "),
+                    // Every applied parameter, cut like the summary (`kp analysis
+                    // show ID` and --json give them all).
+                    one_line(&params.join(" "), 40),
                     one_line(&summary, 60),
                 ]
             })
