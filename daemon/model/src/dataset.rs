@@ -175,16 +175,7 @@ pub fn init(
     write_table(doc, table)
 }
 
-/// How a table is kept: `table` is a map of `format` ([`TABLE_FORMAT`]),
-/// `columns` and `types` (one CSV record each: the names, and the type words),
-/// `rows` (how many) and `chunks`, a list of texts of whole CSV records of at
-/// most [`CHUNK_BYTES`] each (a longer row is a chunk of its own). A table
-/// is written once, at import, and never edited, so its cells need no
-/// identity of their own: a text per chunk costs one operation where a cell
-/// per operation cost one each (about 18 µs a cell; a 370,000-row file took
-/// half a minute). Numbers are written in their shortest exact form (`ryu`),
-/// so a table reads back bit for bit. Datasets imported before this layout keep
-/// theirs (`columns` and `rows` lists at the root) and read as before.
+/// Writes `table` into the dataset as [`TABLE_FORMAT`] says.
 fn write_table(doc: &mut AutoCommit, table: &Table) -> Result<(), ModelError> {
     let t = doc.put_object(ROOT, "table", ObjType::Map)?;
     doc.put(&t, "format", TABLE_FORMAT)?;
@@ -249,7 +240,16 @@ fn write_table(doc: &mut AutoCommit, table: &Table) -> Result<(), ModelError> {
     Ok(())
 }
 
-/// The table layout this version writes (see [`write_table`]).
+/// How a table is kept: `table` is a map of `format` (this word),
+/// `columns` and `types` (one CSV record each: the names, and the type words),
+/// `rows` (how many) and `chunks`, a list of texts of whole CSV records of at
+/// most 256 KiB each (a longer row is a chunk of its own). A table
+/// is written once, at import, and never edited, so its cells need no
+/// identity of their own: a text per chunk costs one operation where a cell
+/// per operation cost one each (about 18 µs a cell; a 370,000-row file took
+/// half a minute). Numbers are written in their shortest exact form (`ryu`),
+/// so a table reads back bit for bit. Datasets imported before this layout keep
+/// theirs (`columns` and `rows` lists at the root) and read as before.
 pub const TABLE_FORMAT: &str = "csv-chunks/1";
 
 /// The size a chunk of a table's rows is cut at.
@@ -303,7 +303,7 @@ fn parse_cell(t: ColumnType, s: &str) -> Cell {
     }
 }
 
-/// Reads a table kept as [`write_table`] writes it: the columns, the first
+/// Reads a table kept as [`TABLE_FORMAT`] says: the columns, the first
 /// `limit` rows and how many rows it has.
 fn read_table(
     doc: &AutoCommit,
