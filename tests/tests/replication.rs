@@ -354,10 +354,9 @@ fn a_node_that_was_down_catches_up_and_offline_edits_merge() {
 }
 
 fn draft_count(node: &Kpd) -> usize {
-    node.json(&["draft", "list"])["drafts"]
-        .as_array()
-        .map(Vec::len)
-        .unwrap_or(0)
+    node.json(&["draft", "list", "--limit", "1"])["total"]
+        .as_u64()
+        .unwrap_or(0) as usize
 }
 
 fn body(node: &Kpd, id: &str) -> String {
@@ -548,5 +547,65 @@ fn partition_and_heal(seed: u64) {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// A dataset whose table spans several chunks, with cells CSV must quote,
+/// reaches a partner and reads there as on the node that imported it.
+#[test]
+fn a_large_dataset_reaches_a_partner_whole() {
+    let (a, b) = (Kpd::listening(), Kpd::listening());
+    link(&b, &a);
+    let (b_id, _) = b.identity();
+    let (space, _) = space_and_draft(&a, &b_id, "Data WG", "Notes", "Notes.\n");
+    let mut csv = String::from("country,year,usd_bn,note,official\n");
+    for i in 0..12_000 {
+        csv.push_str(&format!(
+            "\"Côte d'Ivoire, {i}\",{},{},\"said \"\"{i}\"\"\nthen more\",{}\n",
+            1960 + i % 65,
+            if i % 7 == 0 {
+                String::new()
+            } else {
+                format!("{}", i as f64 / 3.0)
+            },
+            i % 2 == 0
+        ));
+    }
+    assert!(csv.len() > 512 * 1024, "several chunks");
+    let file = a.scratch().join("panel.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let id = a
+        .ok(&[
+            "dataset",
+            "import",
+            file.to_str().unwrap(),
+            "--space",
+            &space,
+            "--title",
+            "Panel",
+        ])
+        .trim()
+        .to_owned();
+    let there = a.json(&["dataset", "show", &id, "--limit", "0"]);
+    assert_eq!(there["total_rows"], 12_000);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = b.kp(&["--json", "dataset", "show", &id, "--limit", "0"]);
+        if out.status.success() {
+            let here: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if here["total_rows"] == 12_000 {
+                assert_eq!(here["rows"], there["rows"]);
+                assert_eq!(here["columns"], there["columns"]);
+                assert_eq!(here["rows"][7][2], serde_json::Value::Null);
+                assert_eq!(here["rows"][1][3], "said \"1\"\nthen more");
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dataset did not arrive: {}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
