@@ -509,7 +509,7 @@ pub fn read(doc: &AutoCommit, heads: Option<&[ChangeHash]>) -> Result<Draft, Mod
 }
 
 /// What an edit did to the body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EditStats {
     /// Characters inserted.
     pub inserted: usize,

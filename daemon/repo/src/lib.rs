@@ -20,6 +20,8 @@
 //! the round that will carry it; [`Repo::wait`] returns once that round is
 //! durable. Many edits share one fsync (group commit).
 
+pub mod memo;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;

@@ -1,7 +1,7 @@
 //! The session state machine: what one node sends one partner, and what it
 //! takes from it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use automerge::sync::State as SyncState;
@@ -29,33 +29,24 @@ fn space_members(repo: &Repo, space: &DocId) -> Option<Vec<space::Member>> {
     read_space(repo, space).map(|s| s.members.clone())
 }
 
-/// Spaces as last read, by their heads (a bounded number of them).
-type SpaceMemo = HashMap<DocId, (Vec<automerge::ChangeHash>, Arc<space::Space>)>;
-static SPACES: std::sync::LazyLock<std::sync::Mutex<SpaceMemo>> =
-    std::sync::LazyLock::new(Default::default);
-const MAX_SPACES: usize = 256;
+/// Spaces as last read, by their heads.
+static SPACES: std::sync::LazyLock<kp_repo::memo::ByHeads<space::Space>> =
+    std::sync::LazyLock::new(|| kp_repo::memo::ByHeads::new(256, usize::MAX));
 
 /// A space this node holds, as it reads now. Every change a partner or a
 /// client sends is checked against its space's members, roles and people, and
 /// reading a space costs far more than its heads (about half a millisecond
 /// for each keystroke of a small draft, a tenth of its way from one node to
-/// the next); a space is read again only when its heads have moved. Heads name
-/// the whole history, so a space kept under them is never stale, whichever
+/// the next); a space is read again only when its heads have moved, whichever
 /// repository (of the several a simulation runs) it was read from.
 fn read_space(repo: &Repo, space: &DocId) -> Option<Arc<space::Space>> {
     repo.read(space, |d| {
         let heads = d.get_heads();
-        let mut memo = SPACES.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((h, s)) = memo.get(space)
-            && *h == heads
-        {
-            return Some(Arc::clone(s));
+        if let Some(s) = SPACES.get(space, &heads) {
+            return Some(s);
         }
         let s = Arc::new(space::read(d).ok()?);
-        if memo.len() >= MAX_SPACES {
-            memo.clear();
-        }
-        memo.insert(*space, (heads, Arc::clone(&s)));
+        SPACES.keep(*space, heads, Arc::clone(&s), 0);
         Some(s)
     })
     .ok()
