@@ -648,6 +648,9 @@ const IDLE_COMPACTIONS: usize = 16;
 
 /// While the node is busy, lagging index entries are written at least this often.
 const INDEX_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+/// Rounds tried again while stopping before the committer gives up on a store
+/// that keeps failing.
+const SHUTDOWN_TRIES: u32 = 3;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks is a bug; carrying on with the
@@ -2086,6 +2089,7 @@ impl Inner {
         let _ = self.committer_thread.set(std::thread::current());
         let mut last_flush = std::time::Instant::now();
         let mut last_round = std::time::Instant::now();
+        let mut failed_at_shutdown = 0;
         loop {
             // A round that follows another closely waits out the window, so that
             // the edits of a busy writer share its fsync.
@@ -2143,9 +2147,25 @@ impl Inner {
             }
             self.done.notify_all();
             let failed = st.failed.as_ref().is_some_and(|(r, _)| *r == round);
-            drop(st);
-            if failed {
-                std::thread::sleep(Duration::from_millis(200));
+            if failed && st.shutdown {
+                failed_at_shutdown += 1;
+                // A store that keeps failing must not hold the stop forever:
+                // what it could not write was never acknowledged.
+                if failed_at_shutdown >= SHUTDOWN_TRIES {
+                    tracing::error!(
+                        documents = st.dirty.len(),
+                        "stopping with edits the store would not take; none of them was acknowledged"
+                    );
+                    st.stopped = true;
+                    self.done.notify_all();
+                    return;
+                }
+            }
+            if failed && !st.shutdown {
+                // Wait before trying again, unless the node is stopping.
+                let _ = self
+                    .work
+                    .wait_timeout_while(st, Duration::from_millis(200), |st| !st.shutdown);
             }
         }
     }

@@ -731,3 +731,101 @@ fn clients_vouched_signatures_survive_a_restart_and_a_compaction() {
     // From the store.
     check(&open(), &id, 32);
 }
+
+/// The power goes at a random write, sync or rename — inside an edit's
+/// round, a compaction, the index's flush or the start itself — and the
+/// node starts again from what the disk kept, three times in a row: every
+/// acknowledged edit is there, the document loads, the edit in flight is
+/// there whole or not at all, and every start is a new actor.
+#[test]
+fn power_cuts_lose_no_acknowledged_edit_and_no_start_reuses_an_actor() {
+    use kp_testkit::{Disk, TwinStore};
+    let cfg = || RepoConfig {
+        group_commit_window: std::time::Duration::ZERO,
+        compact_min_bytes: 512,
+        compact_factor: 1,
+        ..RepoConfig::default()
+    };
+    let mut compacted = 0;
+    for seed in 0..60u64 {
+        let mut disk = Disk::new();
+        let (id, mut acked) = {
+            let repo = Repo::open(
+                Arc::new(TwinStore::open(disk.clone()).unwrap()),
+                node(),
+                cfg(),
+            )
+            .unwrap();
+            let id = new_draft(&repo, "");
+            repo.shutdown();
+            (id, String::new())
+        };
+        let mut incarnations = Vec::new();
+        let mut line = 0;
+        for round in 0..3u64 {
+            let store = match TwinStore::open(disk.clone()) {
+                Ok(s) => Arc::new(s),
+                Err(e) => panic!("seed {seed}: the store does not open after a cut: {e}"),
+            };
+            disk.fail_after(1 + (seed * 37 + round * 101) % 160);
+            let repo = match Repo::open(store, node(), cfg()) {
+                Ok(r) => r,
+                // The power went during the start: start again.
+                Err(_) => {
+                    disk = disk.power_cut(seed + round);
+                    continue;
+                }
+            };
+            incarnations.push(repo.incarnation());
+            let body_now = body(&repo, &id);
+            assert!(
+                body_now == acked || body_now == format!("{acked}line {line}\n"),
+                "seed {seed} round {round}: after a cut the body is {body_now:?}, acknowledged {acked:?}"
+            );
+            if body_now != acked {
+                // The edit in flight reached the disk: it is there whole.
+                acked = body_now;
+                line += 1;
+            }
+            while !disk.is_off() {
+                let next = format!("{acked}line {line}\n");
+                let t = next.clone();
+                let r = repo.change_durably(&id, &ChangeNote::new("Ana", "edit"), |doc| {
+                    draft::set_body(doc, &t, &BY)
+                });
+                if r.is_ok() {
+                    acked = next;
+                    line += 1;
+                }
+            }
+            // A stop on a dead disk ends, and acknowledges nothing.
+            repo.shutdown();
+            disk = if round == 1 {
+                disk.kill(seed)
+            } else {
+                disk.power_cut(seed * 3 + round)
+            };
+        }
+        let repo = Repo::open(
+            Arc::new(TwinStore::open(disk.clone()).unwrap()),
+            node(),
+            cfg(),
+        )
+        .unwrap();
+        incarnations.push(repo.incarnation());
+        let last = body(&repo, &id);
+        assert!(
+            last == acked || last == format!("{acked}line {line}\n"),
+            "seed {seed}: at the end the body is {last:?}, acknowledged {acked:?}"
+        );
+        let meta = repo.meta(&id).expect("the draft is listed");
+        compacted += usize::from(meta.sizes.snapshot > 0);
+        assert!(repo.check(&id).is_ok(), "seed {seed}: the draft is whole");
+        assert!(
+            incarnations.windows(2).all(|w| w[0] < w[1]),
+            "seed {seed}: incarnations {incarnations:?}"
+        );
+        repo.shutdown();
+    }
+    assert!(compacted > 10, "{compacted} of 60 compacted");
+}

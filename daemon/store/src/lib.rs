@@ -9,8 +9,11 @@
 //! written by [`Store::write_docs`], which returns once every write is durable.
 //! Everything the node acknowledges has passed through one of these two calls.
 
+mod doc_files;
+pub mod files;
 mod sled_store;
 
+pub use doc_files::DocFiles;
 pub use sled_store::{FORMAT, MIGRATIONS, Migration, SledStore, dir_size};
 
 use kp_core::ids::DocId;

@@ -9,20 +9,14 @@
 //! footprint of the snapshot plus the log.
 //!
 //! Durability: [`Store::commit`] flushes sled and then `fdatasync`s sled's log
-//! file itself (the small records never reach sled's blob threshold).
-//! [`Store::write_docs`] `fdatasync`s every log it appended to; a snapshot is
-//! written to a temporary file, synced, renamed over the old one, and the
-//! directory synced, before the log is emptied.
+//! file itself (the small records never reach sled's blob threshold); the
+//! documents' files are [`DocFiles`] on the operating system's files.
 
-use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use super::{
-    DocBytes, DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError, frame, unframe,
-};
+use super::files::OsFiles;
+use super::{DocBytes, DocFiles, DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError};
 use kp_core::ids::DocId;
 
 /// The store's format: the layout this file describes. A store records its
@@ -50,11 +44,7 @@ pub struct SledStore {
     /// sled's log file, kept open to `fdatasync` it after each flush.
     sled_log: File,
     dir: PathBuf,
-    docs: PathBuf,
-    /// Logs whose tail was checked since the store opened.
-    checked: Mutex<HashSet<DocId>>,
-    /// A log file was created and the directory not yet synced.
-    dir_unsynced: Mutex<bool>,
+    docs: DocFiles<OsFiles>,
 }
 
 fn key(ks: Keyspace, key: &[u8]) -> Vec<u8> {
@@ -62,12 +52,6 @@ fn key(ks: Keyspace, key: &[u8]) -> Vec<u8> {
     k.push(ks.tag());
     k.extend_from_slice(key);
     k
-}
-
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(StoreError::io(format!("syncing {}", dir.display())))
 }
 
 impl SledStore {
@@ -100,19 +84,11 @@ impl SledStore {
         let log_path = dir.join("db");
         let sled_log = File::open(&log_path)
             .map_err(StoreError::io(format!("opening {}", log_path.display())))?;
-        let docs = dir.join("docs");
-        if !docs.exists() {
-            fs::create_dir_all(&docs)
-                .map_err(StoreError::io(format!("creating {}", docs.display())))?;
-            sync_dir(dir)?;
-        }
         let store = Self {
             db,
             sled_log,
             dir: dir.to_owned(),
-            docs,
-            checked: Mutex::new(HashSet::new()),
-            dir_unsynced: Mutex::new(false),
+            docs: DocFiles::open(OsFiles, &dir.join("docs"))?,
         };
         store.upgrade_with(MIGRATIONS)?;
         Ok(store)
@@ -158,67 +134,6 @@ impl SledStore {
         }
         Ok(())
     }
-
-    fn snap_path(&self, id: &DocId) -> PathBuf {
-        self.docs.join(format!("{id}.snap"))
-    }
-
-    fn log_path(&self, id: &DocId) -> PathBuf {
-        self.docs.join(format!("{id}.log"))
-    }
-
-    /// Opens a document's log for appending. The first time in this process, its
-    /// tail is checked: a record torn by a crash is cut, damage is an error.
-    fn open_log(&self, id: &DocId, path: &Path) -> Result<File, StoreError> {
-        let ctx = || format!("opening {}", path.display());
-        let existed = path.exists();
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(StoreError::io(ctx()))?;
-        if !existed {
-            *self.dir_unsynced.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        }
-        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-        if existed && !checked.contains(id) {
-            let mut raw = Vec::new();
-            (&f).read_to_end(&mut raw).map_err(StoreError::io(ctx()))?;
-            let u = unframe(&raw);
-            if !u.torn_tail {
-                return Err(StoreError::Damaged {
-                    path: path.display().to_string(),
-                    offset: u.good,
-                });
-            }
-            if u.good < raw.len() {
-                tracing::warn!(doc = %id, bytes = raw.len() - u.good, "cutting a log record torn by a crash");
-                f.set_len(u.good as u64)
-                    .and_then(|()| f.sync_data())
-                    .map_err(StoreError::io(format!("repairing {}", path.display())))?;
-            }
-        }
-        checked.insert(*id);
-        Ok(f)
-    }
-}
-
-fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-    match File::open(path) {
-        Ok(mut f) => {
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf)
-                .map_err(StoreError::io(format!("reading {}", path.display())))?;
-            Ok(Some(buf))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::Io {
-            context: format!("opening {}", path.display()),
-            source: e,
-        }),
-    }
 }
 
 impl Store for SledStore {
@@ -252,107 +167,15 @@ impl Store for SledStore {
     }
 
     fn load_doc(&self, id: &DocId) -> Result<DocBytes, StoreError> {
-        let snapshot = read_if_exists(&self.snap_path(id))?;
-        let log_path = self.log_path(id);
-        let raw = read_if_exists(&log_path)?.unwrap_or_default();
-        // A torn last record (a crash during an append that was never
-        // acknowledged, or an append in flight right now) is ignored here; the
-        // committer cuts it before it appends again. Damage before the end is an
-        // error: cutting there could drop acknowledged records.
-        let u = unframe(&raw);
-        if !u.torn_tail {
-            return Err(StoreError::Damaged {
-                path: log_path.display().to_string(),
-                offset: u.good,
-            });
-        }
-        Ok(DocBytes {
-            snapshot,
-            log: u.records,
-        })
+        self.docs.load_doc(id)
     }
 
     fn write_docs(&self, writes: &[DocWrite]) -> Result<(), StoreError> {
-        // Logs touched in this batch, synced once each at the end.
-        let mut logs: BTreeMap<DocId, File> = BTreeMap::new();
-        for w in writes {
-            match w {
-                DocWrite::Snapshot(id, bytes) => {
-                    let path = self.snap_path(id);
-                    let tmp = path.with_extension("snap.tmp");
-                    let ctx = || format!("writing {}", tmp.display());
-                    let mut f = File::create(&tmp).map_err(StoreError::io(ctx()))?;
-                    f.write_all(bytes)
-                        .and_then(|()| f.sync_data())
-                        .map_err(StoreError::io(ctx()))?;
-                    fs::rename(&tmp, &path)
-                        .map_err(StoreError::io(format!("renaming {}", tmp.display())))?;
-                    // The rename must be durable before the log it replaces is cut.
-                    sync_dir(&self.docs)?;
-                    let log_path = self.log_path(id);
-                    if log_path.exists() {
-                        let f = OpenOptions::new()
-                            .write(true)
-                            .open(&log_path)
-                            .map_err(StoreError::io(format!("opening {}", log_path.display())))?;
-                        f.set_len(0)
-                            .map_err(StoreError::io(format!("emptying {}", log_path.display())))?;
-                        logs.insert(*id, f);
-                    }
-                }
-                DocWrite::Append(id, bytes) => {
-                    let path = self.log_path(id);
-                    let mut f = match logs.remove(id) {
-                        Some(f) => f,
-                        None => self.open_log(id, &path)?,
-                    };
-                    let mut buf = Vec::with_capacity(bytes.len() + 8);
-                    frame(bytes, &mut buf);
-                    let end = f
-                        .metadata()
-                        .map(|m| m.len())
-                        .map_err(StoreError::io(format!("reading {}", path.display())))?;
-                    let appended = std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(end))
-                        .and_then(|_| f.write_all(&buf));
-                    if let Err(e) = appended {
-                        // Leave no partial record for a retry to append after.
-                        let _ = f.set_len(end);
-                        return Err(StoreError::Io {
-                            context: format!("appending to {}", path.display()),
-                            source: e,
-                        });
-                    }
-                    logs.insert(*id, f);
-                }
-            }
-        }
-        for (id, f) in logs {
-            f.sync_data().map_err(StoreError::io(format!(
-                "fdatasync of {}",
-                self.log_path(&id).display()
-            )))?;
-        }
-        let mut unsynced = self.dir_unsynced.lock().unwrap_or_else(|e| e.into_inner());
-        if *unsynced {
-            sync_dir(&self.docs)?;
-            *unsynced = false;
-        }
-        Ok(())
+        self.docs.write_docs(writes)
     }
 
     fn doc_sizes(&self, id: &DocId) -> Result<DocSizes, StoreError> {
-        let len = |p: PathBuf| match fs::metadata(&p) {
-            Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(StoreError::Io {
-                context: format!("reading {}", p.display()),
-                source: e,
-            }),
-        };
-        Ok(DocSizes {
-            snapshot: len(self.snap_path(id))?,
-            log: len(self.log_path(id))?,
-        })
+        self.docs.doc_sizes(id)
     }
 
     fn size_on_disk(&self) -> u64 {

@@ -1,10 +1,13 @@
 //! Test support for kp's crates, linked by tests, benchmarks and the fuzz target
-//! only: the in-memory twin of the store ([`MemStore`]) and what a partner can
-//! send, recorded and replayable ([`peer_input`]).
+//! only: the in-memory store ([`MemStore`]), a disk that knows what is durable
+//! and the store on it, whose power can be cut ([`Disk`], [`TwinStore`]), and
+//! what a partner can send, recorded and replayable ([`peer_input`]).
 
+mod disk;
 mod mem;
 pub mod peer_input;
 
+pub use disk::{Disk, DiskFile, TwinStore};
 pub use mem::MemStore;
 
 use kp_proto::replication as rp;

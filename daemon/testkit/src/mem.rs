@@ -1,13 +1,13 @@
-//! The in-memory twin of the disk store, for deterministic simulation tests.
+//! The store in memory, every write durable at once: for tests of what is
+//! above the store. [`crate::TwinStore`] is the one whose power can be cut.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use kp_core::ids::DocId;
 use kp_store::{DocBytes, DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError};
 
-/// The key-value map: keyspace and key to value.
-type Map = BTreeMap<(Keyspace, Vec<u8>), Vec<u8>>;
+use crate::disk::Map;
 
 /// Maps in memory; every write is trivially "durable".
 #[derive(Debug, Default)]
@@ -42,17 +42,7 @@ impl Store for MemStore {
     }
 
     fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
-        let mut map = self.map.lock().expect("store lock poisoned");
-        for op in ops {
-            match op {
-                Op::Put(ks, k, v) => {
-                    map.insert((ks, k), v);
-                }
-                Op::Delete(ks, k) => {
-                    map.remove(&(ks, k));
-                }
-            }
-        }
+        crate::disk::commit_to(&mut self.map.lock().expect("store lock poisoned"), ops);
         Ok(())
     }
 
