@@ -1,18 +1,30 @@
 //! Deterministic simulation of replication: K nodes, each a [`Repo`] on a
-//! [`MemStore`] running the real [`Session`], handshake, driver (heartbeats,
+//! [`TwinStore`] (the node's own document files on a disk that knows what is
+//! durable) running the real [`Session`], handshake, driver (heartbeats,
 //! idle timeout, frame budget) and dial backoff over gRPC (tonic) on
 //! turmoil's simulated network, in one thread with simulated time. Every node
 //! makes random concurrent edits while random links are cut, held, cut one way
-//! and repaired; then the network heals and every node must end with identical
-//! heads and values, holding every acknowledged edit.
+//! and repaired, and nodes lose power or are killed at a random write, sync or
+//! rename of their store (inside an edit's round, a compaction, a clone, between
+//! a snapshot's rename and its directory's sync), stay down a while and start
+//! again from what their disk kept; then the network heals and every node must
+//! end with identical heads and values, holding every acknowledged edit, every
+//! start a new actor, every document whole.
 //!
 //! What is deterministic: for a seed, the schedule of edits and faults and the
 //! network's delays and losses, document ids, change times (a fixed clock), and
 //! the order in which each node takes its inputs (the session driver selects
-//! with `biased`).
+//! with `biased`), what each round of the committer holds (rounds start when
+//! someone waits for one: `RepoConfig::rounds_on_demand`), and so the write at
+//! which a disk fails and what a power cut keeps. After a start the node's
+//! index refresh is waited for (`Repo::wait_refreshed`), as what it finds
+//! decides when documents are compacted.
 //!
-//! `SIM_SEED=n cargo test -p kp-daemon sim::` reruns one seed (both node counts);
-//! `SIM_SEEDS=n` runs n seeds of each instead of the default. With `SIM_DEBUG=1`
+//! `SIM_SEED=n cargo test -p kp-daemon sim::` reruns one seed (every
+//! configuration: 3 and 5 nodes, faults of the network alone or of machines
+//! too); `SIM_SEEDS=n` runs n seeds of each instead of the default 100, from
+//! `SIM_FIRST` (1), `SIM_EACH=1` printing each seed's outcome; `scripts/sim` runs 10,000
+//! of each with a summary. With `SIM_DEBUG=1`
 //! the log goes to stderr, filtered by `RUST_LOG` (`kp_daemon=trace` shows
 //! every frame each node sends and takes).
 
@@ -38,7 +50,7 @@ use kp_core::ids::DocId;
 use kp_model::{draft, space};
 use kp_repo::{ChangeNote, Repo, RepoConfig};
 use kp_sync::{Backoff, HELLO_TIMEOUT, Handshake, Limits, PeerHello, Session};
-use kp_testkit::MemStore;
+use kp_testkit::{Disk, MemStore, TwinStore};
 
 const PORT: u16 = 7410;
 /// Simulated time of random edits and faults.
@@ -269,14 +281,69 @@ fn node_id(i: usize) -> NodeId {
     node_key(i).id()
 }
 
-fn open(i: usize) -> Repo {
-    let cfg = RepoConfig {
+fn config() -> RepoConfig {
+    RepoConfig {
         group_commit_window: Duration::ZERO,
         idle_compact: Duration::from_secs(3600),
+        // Small, so that logs are compacted into snapshots during the run
+        // and the power goes in the middle of some.
+        compact_min_bytes: 4096,
+        compact_factor: 1,
         clock: || 0,
+        rounds_on_demand: true,
         ..RepoConfig::default()
-    };
-    Repo::open(Arc::new(MemStore::default()), node_key(i), cfg).expect("a memory repo opens")
+    }
+}
+
+fn open(i: usize) -> Repo {
+    Repo::open(Arc::new(MemStore::default()), node_key(i), config()).expect("a memory repo opens")
+}
+
+/// How a node's armed failure ends it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Failure {
+    /// The machine loses power: what was not durable may be lost or torn.
+    PowerCut,
+    /// The process is killed: the operating system keeps what was written.
+    Kill,
+}
+
+/// One simulated machine: its disk, and the node running on it when it is up
+/// (shared with its turmoil host, which serves the node it finds here when it
+/// is started again).
+struct Machine {
+    disk: Disk,
+    repo: Arc<std::sync::Mutex<Option<Repo>>>,
+    /// The failure armed on its disk, if any.
+    armed: Option<Failure>,
+    /// While down: the step it starts again at.
+    down_until: Option<usize>,
+    /// Each start's incarnation, in order.
+    incarnations: Vec<u64>,
+}
+
+impl Machine {
+    fn new(i: usize) -> Self {
+        let disk = Disk::new();
+        let repo = start(i, &disk).expect("a new node starts");
+        Machine {
+            incarnations: vec![repo.incarnation()],
+            disk,
+            repo: Arc::new(std::sync::Mutex::new(Some(repo))),
+            armed: None,
+            down_until: None,
+        }
+    }
+
+    /// The node, when it is up.
+    fn node(&self) -> Option<Repo> {
+        self.repo.lock().expect("machine lock").clone()
+    }
+}
+
+fn start(i: usize, disk: &Disk) -> Result<Repo, String> {
+    let store = TwinStore::open(disk.clone()).map_err(|e| e.to_string())?;
+    Repo::open(Arc::new(store), node_key(i), config()).map_err(|e| e.to_string())
 }
 
 /// What one node holds of a document, for comparison.
@@ -328,6 +395,11 @@ struct Outcome {
     heal_to_converge: Duration,
     /// Every node's heads of every document at the end.
     heads: Vec<Vec<automerge::ChangeHash>>,
+    /// Power cuts and kills.
+    failures: usize,
+    /// What went wrong besides loss and convergence (a start refused, a
+    /// document damaged, an actor reused), if anything.
+    broken: Vec<String>,
 }
 
 /// One random edit on node `i`: a token of its own (the acknowledged fact to
@@ -361,15 +433,102 @@ fn edit(repo: &Repo, rng: &mut Rng, docs: &[DocId], i: usize, n: usize) -> Optio
     Some((id, token))
 }
 
-fn run_seed(seed: u64, k: usize) -> Outcome {
+/// Random faults of a run: which failures may strike the machines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Faults {
+    /// Links only.
+    Network,
+    /// Links, and machines that lose power or are killed.
+    Machines,
+}
+
+/// The tokens `i` acknowledged that its node does not hold (right after a
+/// start, its own disk must have kept every one).
+fn missing_own(repo: &Repo, acked: &[(usize, DocId, String)], i: usize) -> Vec<String> {
+    acked
+        .iter()
+        .filter(|(by, id, token)| {
+            *by == i && !view(repo, id).is_some_and(|v| v.tokens.contains(token))
+        })
+        .map(|(_, _, t)| t.clone())
+        .collect()
+}
+
+/// Starts machine `i` again from what its disk kept, and checks what it
+/// holds: a new incarnation, every document whole, every edit it
+/// acknowledged.
+fn restart(
+    sim: &mut turmoil::Sim<'_>,
+    m: &mut Machine,
+    i: usize,
+    acked: &[(usize, DocId, String)],
+    broken: &mut Vec<String>,
+) {
+    let repo = match start(i, &m.disk) {
+        Ok(r) => r,
+        Err(e) => {
+            broken.push(format!("node{i} does not start again: {e}"));
+            return;
+        }
+    };
+    repo.wait_refreshed();
+    let last = m.incarnations.last().copied().unwrap_or(0);
+    if repo.incarnation() <= last {
+        broken.push(format!(
+            "node{i} started as incarnation {} after {last}",
+            repo.incarnation()
+        ));
+    }
+    m.incarnations.push(repo.incarnation());
+    for (id, _) in repo.list() {
+        if let Err(e) = repo.check(&id) {
+            broken.push(format!("node{i}: {id} is damaged after a failure: {e}"));
+        }
+    }
+    let missing = missing_own(&repo, acked, i);
+    if !missing.is_empty() {
+        broken.push(format!(
+            "node{i} lost edits it had acknowledged: {missing:?}"
+        ));
+    }
+    *m.repo.lock().expect("machine lock") = Some(repo);
+    m.down_until = None;
+    sim.bounce(format!("node{i}"));
+}
+
+/// Takes down every machine whose disk failed: its node is stopped (a stop
+/// on a dead disk writes nothing), and its disk keeps what the failure
+/// leaves.
+fn reap(sim: &mut turmoil::Sim<'_>, machines: &mut [Machine], step: usize, rng: &mut Rng) -> usize {
+    let mut failed = 0;
+    for (i, m) in machines.iter_mut().enumerate() {
+        if m.down_until.is_some() || !m.disk.is_off() {
+            continue;
+        }
+        sim.crash(format!("node{i}"));
+        if let Some(repo) = m.repo.lock().expect("machine lock").take() {
+            repo.shutdown();
+        }
+        m.disk = match m.armed.take() {
+            Some(Failure::Kill) => m.disk.kill(rng.next()),
+            _ => m.disk.power_cut(rng.next()),
+        };
+        m.down_until = Some(step + 50 + rng.below(1500));
+        failed += 1;
+    }
+    failed
+}
+
+fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
     if std::env::var("SIM_DEBUG").is_ok() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .try_init();
     }
-    let mut rng = Rng(seed ^ ((k as u64) << 56));
-    let repos: Vec<Repo> = (0..k).map(open).collect();
+    let mut rng = Rng(seed ^ ((k as u64) << 56) ^ ((faults as u64) << 48));
+    let mut machines: Vec<Machine> = (0..k).map(Machine::new).collect();
     let names: Vec<String> = (0..k).map(|i| format!("node{i}")).collect();
+    let node0 = machines[0].node().expect("node0 is up");
 
     // Node 0 creates the space (everyone a member) and the drafts.
     let note = ChangeNote::new("sim", "setup");
@@ -385,7 +544,7 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
         b[8..].copy_from_slice(&rng.next().to_le_bytes());
         DocId::from_bytes(b)
     };
-    let (space_id, ()) = repos[0]
+    let (space_id, ()) = node0
         .create_as(doc_id(&mut rng), &note, |doc| {
             space::init(doc, "sim", 7, "", &admin, 0)?;
             for i in 1..k {
@@ -408,7 +567,7 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
     };
     let mut docs = vec![space_id];
     for d in 0..DRAFTS {
-        let (id, ()) = repos[0]
+        let (id, ()) = node0
             .create_as(doc_id(&mut rng), &note, |doc| {
                 let kind = kp_model::DraftType::WorkingPaper;
                 draft::init(doc, &space_id, &format!("draft {d}"), kind, "text", &by, 0)?;
@@ -420,6 +579,7 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
             .expect("a draft is created");
         docs.push(id);
     }
+    drop(node0);
     let drafts: Vec<DocId> = docs[1..].to_vec();
 
     let mut sim = turmoil::Builder::new()
@@ -429,12 +589,17 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(1 + rng.below(50) as u64))
         .build();
-    for i in 0..k {
-        let repo = repos[i].clone();
+    for (i, m) in machines.iter().enumerate() {
+        let slot = Arc::clone(&m.repo);
         // Full mesh: each node dials those after it.
         let dials: Vec<String> = names[i + 1..].to_vec();
         sim.host(names[i].as_str(), move || {
-            host(repo.clone(), node_id(i), dials.clone())
+            let repo = slot
+                .lock()
+                .expect("machine lock")
+                .clone()
+                .expect("a machine is started only with its node up");
+            host(repo, node_id(i), dials.clone())
         });
     }
 
@@ -447,7 +612,9 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
             plan.entry(rng.below(steps)).or_default().push(i);
         }
     }
-    let mut acked: Vec<(DocId, String)> = Vec::new();
+    let mut acked: Vec<(usize, DocId, String)> = Vec::new();
+    let mut broken = Vec::new();
+    let mut failures = 0;
     let mut made = vec![0usize; k];
     let pairs: Vec<(usize, usize)> = (0..k)
         .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
@@ -457,8 +624,11 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
         if let Some(nodes) = plan.get(&step) {
             for &i in nodes {
                 made[i] += 1;
-                if let Some(a) = edit(&repos[i], &mut rng, &drafts, i, made[i]) {
-                    acked.push(a);
+                let Some(repo) = machines[i].node() else {
+                    continue;
+                };
+                if let Some((id, token)) = edit(&repo, &mut rng, &drafts, i, made[i]) {
+                    acked.push((i, id, token));
                 }
             }
         }
@@ -480,13 +650,45 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
                 }
             }
         }
+        if faults == Faults::Machines && step % 400 == 200 {
+            // A machine fails at one of its next writes, syncs or renames.
+            let i = rng.below(k);
+            let m = &mut machines[i];
+            if m.down_until.is_none() && m.armed.is_none() {
+                m.armed = Some(if rng.below(3) == 0 {
+                    Failure::Kill
+                } else {
+                    Failure::PowerCut
+                });
+                m.disk.fail_after_file_ops(1 + rng.below(80) as u64);
+            }
+        }
+        failures += reap(&mut sim, &mut machines, step, &mut rng);
+        for (i, m) in machines.iter_mut().enumerate() {
+            if m.down_until.is_some_and(|at| at <= step) {
+                restart(&mut sim, m, i, &acked, &mut broken);
+            }
+        }
         sim.step().expect("the simulation runs");
     }
 
-    // Heal, then wait for every node to hold the same of every document.
+    // Heal: every machine up, no more failures, every link repaired; then wait
+    // for every node to hold the same of every document.
+    failures += reap(&mut sim, &mut machines, steps, &mut rng);
+    for (i, m) in machines.iter_mut().enumerate() {
+        m.disk.fail_never();
+        m.armed = None;
+        if m.down_until.is_some() {
+            restart(&mut sim, m, i, &acked, &mut broken);
+        }
+    }
     for &(a, b) in &pairs {
         sim.repair(names[a].as_str(), names[b].as_str());
         sim.release(names[a].as_str(), names[b].as_str());
+    }
+    let repos: Vec<Repo> = machines.iter().filter_map(Machine::node).collect();
+    if repos.len() < k {
+        broken.push(format!("{} of {k} nodes are up at the end", repos.len()));
     }
     let healed_at = sim.elapsed();
     let converged = |repos: &[Repo]| {
@@ -517,12 +719,33 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
     }
     let lost = acked
         .iter()
-        .filter(|(id, token)| {
+        .filter(|(_, id, token)| {
             !repos
                 .iter()
                 .all(|r| view(r, id).is_some_and(|v| v.tokens.contains(token)))
         })
         .count();
+    // No (actor, sequence) pair names two changes anywhere.
+    for id in &docs {
+        let mut seen: BTreeMap<(automerge::ActorId, u64), automerge::ChangeHash> = BTreeMap::new();
+        for r in &repos {
+            let metas = r
+                .read(id, |doc| {
+                    doc.get_changes_meta(&[])
+                        .into_iter()
+                        .map(|c| (c.actor.into_owned(), c.seq, c.hash))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            for (actor, seq, hash) in metas {
+                if let Some(other) = seen.insert((actor.clone(), seq), hash)
+                    && other != hash
+                {
+                    broken.push(format!("{id}: actor {actor} seq {seq} names two changes"));
+                }
+            }
+        }
+    }
     let heads = repos
         .iter()
         .flat_map(|r| {
@@ -540,6 +763,8 @@ fn run_seed(seed: u64, k: usize) -> Outcome {
         converged: done,
         heal_to_converge,
         heads,
+        failures,
+        broken,
     }
 }
 
@@ -547,33 +772,41 @@ fn seeds(default: u64) -> Vec<u64> {
     if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
         return vec![seed];
     }
-    let n = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default);
-    (1..=n).collect()
+    let var = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    let n = var("SIM_SEEDS").unwrap_or(default);
+    let first = var("SIM_FIRST").unwrap_or(1);
+    (first..first + n).collect()
 }
 
-fn check(k: usize, default_seeds: u64) {
+fn check(k: usize, faults: Faults, default_seeds: u64) {
     let mut failed = Vec::new();
-    let (mut acked, mut lost) = (0, 0);
+    let (mut acked, mut lost, mut failures) = (0, 0, 0);
     let mut worst = Duration::ZERO;
     let seeds = seeds(default_seeds);
     for &seed in &seeds {
-        let o = run_seed(seed, k);
+        let o = run_seed(seed, k, faults);
+        if std::env::var("SIM_EACH").is_ok() {
+            println!(
+                "seed {seed} k={k} {faults:?}: acked={} failures={} heal_ms={}",
+                o.acked,
+                o.failures,
+                o.heal_to_converge.as_millis()
+            );
+        }
         acked += o.acked;
         lost += o.lost;
+        failures += o.failures;
         worst = worst.max(o.heal_to_converge);
-        if !o.converged || o.lost > 0 {
+        if !o.converged || o.lost > 0 || !o.broken.is_empty() {
             eprintln!(
-                "seed {seed} (k={k}) failed: converged={} lost={} of {}; rerun with SIM_SEED={seed}",
-                o.converged, o.lost, o.acked
+                "seed {seed} (k={k}, {faults:?}) failed: converged={} lost={} of {}, {:?}; rerun with SIM_SEED={seed}",
+                o.converged, o.lost, o.acked, o.broken
             );
             failed.push(seed);
         }
     }
     println!(
-        "k={k} seeds={} failed={failed:?} acked={acked} lost={lost} worst_heal_to_converge_ms={}",
+        "k={k} faults={faults:?} seeds={} failed={failed:?} acked={acked} lost={lost} failures={failures} worst_heal_to_converge_ms={}",
         seeds.len(),
         worst.as_millis()
     );
@@ -582,21 +815,35 @@ fn check(k: usize, default_seeds: u64) {
 
 #[test]
 fn three_nodes_converge_under_random_partitions() {
-    check(3, 100);
+    check(3, Faults::Network, 100);
 }
 
 #[test]
 fn five_nodes_converge_under_random_partitions() {
-    check(5, 100);
+    check(5, Faults::Network, 100);
+}
+
+#[test]
+fn three_nodes_converge_through_power_cuts_and_kills() {
+    check(3, Faults::Machines, 100);
+}
+
+#[test]
+fn five_nodes_converge_through_power_cuts_and_kills() {
+    check(5, Faults::Machines, 100);
 }
 
 #[test]
 fn a_seed_replays_exactly() {
-    let (a, b) = (run_seed(7, 3), run_seed(7, 3));
-    assert_eq!(a.acked, b.acked);
-    assert_eq!(a.heal_to_converge, b.heal_to_converge);
-    assert_eq!(a.heads, b.heads);
-    assert!(a.converged && a.acked > 0);
+    for faults in [Faults::Network, Faults::Machines] {
+        let (a, b) = (run_seed(7, 3, faults), run_seed(7, 3, faults));
+        assert_eq!(a.acked, b.acked);
+        assert_eq!(a.failures, b.failures);
+        assert_eq!(a.heal_to_converge, b.heal_to_converge);
+        assert_eq!(a.heads, b.heads);
+        assert!(a.converged && a.acked > 0);
+        assert_eq!(a.failures > 0, faults == Faults::Machines);
+    }
 }
 
 /// Presence crosses from one node to a partner only in the name of the

@@ -58,6 +58,13 @@ pub struct RepoConfig {
     /// The time recorded in each change, in Unix seconds (a fixed clock makes
     /// simulations replay exactly).
     pub clock: fn() -> i64,
+    /// Start a round only when someone waits for one ([`Repo::wait`], every
+    /// durable edit, a compaction) or at shutdown, and encode every change in
+    /// the round: what each round holds then follows the order of the calls
+    /// alone, not the committer thread's timing, so a simulation whose disks
+    /// fail at a counted write replays exactly. A node never sets it (changes
+    /// nobody waits for would wait for the next round someone does).
+    pub rounds_on_demand: bool,
     /// Check the signatures of peers' changes ([`kp_core::authorship`]). A node
     /// always does; the replication benchmark turns it off to measure its cost
     /// (feature `test-support`, which no node is built with).
@@ -85,6 +92,7 @@ impl Default for RepoConfig {
             idle_compact: Duration::from_secs(2),
             group_commit_window: Duration::from_millis(2),
             clock: now_secs,
+            rounds_on_demand: false,
             #[cfg(feature = "test-support")]
             check_signatures: true,
         }
@@ -469,6 +477,8 @@ struct CommitState {
     dirty: BTreeMap<DocId, bool>,
     started: u64,
     completed: u64,
+    /// The latest round someone waits for.
+    asked: u64,
     failed: Option<(u64, String)>,
     /// The committer is waiting for work (so an edit must wake it).
     idle: bool,
@@ -629,6 +639,8 @@ pub struct Rounds {
 pub struct Repo {
     inner: Arc<Inner>,
     committer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// The refresh of lagging index entries after a start.
+    reconciler: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Repo {
@@ -765,13 +777,25 @@ impl Repo {
         // After an unclean stop some index entries lag their documents; refresh
         // them without holding up edits.
         let reconciler = Arc::clone(&inner);
-        let _ = std::thread::Builder::new()
+        let reconciler = std::thread::Builder::new()
             .name("kp-reconcile".into())
-            .spawn(move || reconciler.reconcile());
+            .spawn(move || reconciler.reconcile())
+            .ok();
         Ok(Self {
             inner,
             committer: Arc::new(Mutex::new(Some(handle))),
+            reconciler: Arc::new(Mutex::new(reconciler)),
         })
+    }
+
+    /// Waits until the index entries that lagged their documents at the start
+    /// (after an unclean stop) are refreshed. Edits need not wait for it; a
+    /// simulation does, so that what the committer decides from the index
+    /// (when to compact) follows the seed alone.
+    pub fn wait_refreshed(&self) {
+        if let Some(handle) = lock(&self.reconciler).take() {
+            let _ = handle.join();
+        }
     }
 
     /// This process's incarnation number.
@@ -1424,6 +1448,10 @@ impl Repo {
     /// Blocks until the round of `ticket` is durable.
     pub fn wait(&self, ticket: Ticket) -> Result<(), RepoError> {
         let mut st = lock(&self.inner.commit);
+        if st.asked < ticket.0 {
+            st.asked = ticket.0;
+            self.inner.work.notify_all();
+        }
         loop {
             if st.completed >= ticket.0 {
                 return Ok(());
@@ -1821,6 +1849,9 @@ impl Inner {
     /// changes and waits (briefly) for it; true if they did.
     fn hand_off_encoding(&self, slot: &DocSlot) -> bool {
         use std::sync::atomic::Ordering;
+        if self.cfg.rounds_on_demand {
+            return false;
+        }
         let handoff = ENCODE_HANDOFF.as_micros() as u64;
         if self
             .micros()
@@ -2099,7 +2130,9 @@ impl Inner {
             }
             let (round, dirty) = {
                 let mut st = lock(&self.commit);
-                while st.dirty.is_empty() && !st.shutdown {
+                while (st.dirty.is_empty() || (self.cfg.rounds_on_demand && st.asked <= st.started))
+                    && !st.shutdown
+                {
                     st.idle = true;
                     let (next, timeout) = self
                         .work
