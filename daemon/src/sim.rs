@@ -783,7 +783,20 @@ fn check(k: usize, faults: Faults, default_seeds: u64) {
     let (mut acked, mut lost, mut failures) = (0, 0, 0);
     let mut worst = Duration::ZERO;
     let seeds = seeds(default_seeds);
-    for &seed in &seeds {
+    let progress = std::env::var("SIM_PROGRESS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok());
+    for (n, &seed) in seeds.iter().enumerate() {
+        if let Some(every) = progress
+            && n > 0
+            && n % every.max(1) == 0
+        {
+            eprintln!(
+                "sim: k={k} {faults:?}: {n} of {} seeds, {} failed so far",
+                seeds.len(),
+                failed.len()
+            );
+        }
         let o = run_seed(seed, k, faults);
         if std::env::var("SIM_EACH").is_ok() {
             println!(
