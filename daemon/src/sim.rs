@@ -440,6 +440,114 @@ enum Faults {
     Network,
     /// Links, and machines that lose power or are killed.
     Machines,
+    /// Links and machines, while the admin (node 0) adds the last node to
+    /// the space, removes node 1 and changes node 2's role and back.
+    Members,
+}
+
+impl Faults {
+    fn machines(self) -> bool {
+        self != Faults::Network
+    }
+}
+
+/// A change of the space's members, made by node 0 when it is up.
+#[derive(Debug, Clone, Copy)]
+enum MemberChange {
+    Add(usize),
+    Remove(usize),
+    Role(usize, &'static str),
+}
+
+/// The node removed in `Faults::Members` runs.
+const REMOVED: usize = 1;
+
+/// Node `i`'s own copy of the space.
+fn space_of(repo: &Repo, space_id: &DocId) -> Option<space::Space> {
+    repo.read(space_id, |doc| space::read(doc).ok())
+        .ok()
+        .flatten()
+}
+
+/// Whether node `i` may edit drafts as its own copy of the space says (the
+/// check the node's API makes before an edit).
+fn may_edit(repo: &Repo, space_id: &DocId, i: usize) -> bool {
+    let me = node_id(i).to_string();
+    space_of(repo, space_id).is_some_and(|s| {
+        s.members
+            .iter()
+            .any(|m| m.node_id == me && (m.role == "admin" || m.role == "editor"))
+    })
+}
+
+/// Whether this node's copy of the space records `who` as removed.
+fn knows_removed(repo: &Repo, space_id: &DocId, who: usize) -> bool {
+    let who = node_id(who).to_string();
+    space_of(repo, space_id).is_some_and(|s| s.former.iter().any(|f| f.node_id == who))
+}
+
+/// Whether `change` is in effect in this node's copy of the space (made by
+/// an attempt whose acknowledgement was lost to a power cut, say).
+fn in_effect(repo: &Repo, space_id: &DocId, change: MemberChange) -> bool {
+    let Some(s) = space_of(repo, space_id) else {
+        return false;
+    };
+    let role_of = |i: usize| {
+        let id = node_id(i).to_string();
+        s.members
+            .iter()
+            .find(|m| m.node_id == id)
+            .map(|m| m.role.clone())
+    };
+    match change {
+        MemberChange::Add(i) => role_of(i).is_some(),
+        MemberChange::Role(i, role) => role_of(i).as_deref() == Some(role),
+        MemberChange::Remove(i) => knows_removed(repo, space_id, i),
+    }
+}
+
+/// Node 0 makes `change`, as `kp space add-member` / `remove-member` do.
+fn change_members(repo: &Repo, space_id: &DocId, docs: &[DocId], change: MemberChange) -> bool {
+    let admin = node_id(0).to_string();
+    let note = ChangeNote::new("sim", "members");
+    let member = |i: usize, role: &str| space::Member {
+        node_id: node_id(i).to_string(),
+        role: role.into(),
+        institution: format!("node{i}"),
+        ..Default::default()
+    };
+    let r = match change {
+        MemberChange::Add(i) => repo.change_durably(space_id, &note, |doc| {
+            space::add_member(doc, &admin, &member(i, "editor"), 0)
+        }),
+        MemberChange::Role(i, role) => repo.change_durably(space_id, &note, |doc| {
+            space::add_member(doc, &admin, &member(i, role), 0)
+        }),
+        MemberChange::Remove(i) => {
+            // The heads this node holds of every document the member wrote
+            // in, as the API's remove-member takes them.
+            let who = node_id(i);
+            let held: BTreeMap<String, Vec<String>> = docs
+                .iter()
+                .filter_map(|id| {
+                    repo.read(id, |doc| {
+                        let wrote = doc.get_changes_meta(&[]).iter().any(|c| {
+                            kp_core::ids::parse_actor(&c.actor).is_some_and(|(n, _)| n == who)
+                        });
+                        wrote.then(|| kp_repo::heads_hex(&doc.get_heads()))
+                    })
+                    .ok()
+                    .flatten()
+                    .map(|h| (id.to_string(), h))
+                })
+                .collect();
+            let target = node_id(i).to_string();
+            repo.change_durably(space_id, &note, |doc| {
+                space::remove_member(doc, &admin, &target, &held, 0)
+            })
+        }
+    };
+    r.is_ok()
 }
 
 /// The tokens `i` acknowledged that its node does not hold (right after a
@@ -547,7 +655,8 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
     let (space_id, ()) = node0
         .create_as(doc_id(&mut rng), &note, |doc| {
             space::init(doc, "sim", 7, "", &admin, 0)?;
-            for i in 1..k {
+            let initial = if faults == Faults::Members { k - 1 } else { k };
+            for i in 1..initial {
                 let m = space::Member {
                     node_id: node_id(i).to_string(),
                     role: "editor".into(),
@@ -612,6 +721,26 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
             plan.entry(rng.below(steps)).or_default().push(i);
         }
     }
+    // Node 0's changes of the members, each at a random moment of its own
+    // part of the run (tried again at later steps while node 0 is down).
+    let mut member_changes: Vec<(usize, MemberChange)> = Vec::new();
+    if faults == Faults::Members {
+        let part = steps / 5;
+        member_changes = vec![
+            (rng.below(part), MemberChange::Add(k - 1)),
+            (part + rng.below(part), MemberChange::Role(2, "reviewer")),
+            (2 * part + rng.below(part), MemberChange::Remove(REMOVED)),
+            (3 * part + rng.below(part), MemberChange::Role(2, "editor")),
+        ];
+    }
+    // Tokens of the removed node that node 0 held when it removed it (its
+    // work as a member, which every member keeps), and tokens written once
+    // every other node knew of the removal (which the removed node must never
+    // get: a node that does not know yet may still pass on what it holds).
+    let mut removed_at: Option<BTreeSet<String>> = None;
+    let mut removal_held: Option<BTreeSet<String>> = None;
+    let mut all_know = false;
+    let mut after_removal: BTreeSet<String> = BTreeSet::new();
     let mut acked: Vec<(usize, DocId, String)> = Vec::new();
     let mut broken = Vec::new();
     let mut failures = 0;
@@ -627,8 +756,47 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
                 let Some(repo) = machines[i].node() else {
                     continue;
                 };
+                if !may_edit(&repo, &space_id, i) {
+                    continue;
+                }
                 if let Some((id, token)) = edit(&repo, &mut rng, &drafts, i, made[i]) {
+                    if all_know && i != REMOVED {
+                        after_removal.insert(token.clone());
+                    }
                     acked.push((i, id, token));
+                }
+            }
+        }
+        if removed_at.is_some() && !all_know {
+            all_know = machines.iter().enumerate().all(|(i, m)| {
+                i == REMOVED
+                    || m.node()
+                        .is_some_and(|r| knows_removed(&r, &space_id, REMOVED))
+            });
+        }
+        if let Some(&(at, change)) = member_changes.first()
+            && at <= step
+            && let Some(admin) = machines[0].node()
+        {
+            // An attempt that failed may have been made all the same (the
+            // power went after its change was written): then it is done.
+            let done = in_effect(&admin, &space_id, change) || {
+                if matches!(change, MemberChange::Remove(_)) {
+                    removal_held = Some(
+                        drafts
+                            .iter()
+                            .filter_map(|id| view(&admin, id))
+                            .flat_map(|v| v.tokens)
+                            .filter(|t| t.starts_with(&format!("n{REMOVED}e")))
+                            .collect(),
+                    );
+                }
+                change_members(&admin, &space_id, &docs, change)
+            };
+            if done {
+                member_changes.remove(0);
+                if matches!(change, MemberChange::Remove(_)) {
+                    removed_at = removal_held.take();
                 }
             }
         }
@@ -650,7 +818,7 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
                 }
             }
         }
-        if faults == Faults::Machines && step % 400 == 200 {
+        if faults.machines() && step % 400 == 200 {
             // A machine fails at one of its next writes, syncs or renames.
             let i = rng.below(k);
             let m = &mut machines[i];
@@ -686,10 +854,22 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
         sim.repair(names[a].as_str(), names[b].as_str());
         sim.release(names[a].as_str(), names[b].as_str());
     }
-    let repos: Vec<Repo> = machines.iter().filter_map(Machine::node).collect();
-    if repos.len() < k {
-        broken.push(format!("{} of {k} nodes are up at the end", repos.len()));
+    if !member_changes.is_empty() {
+        broken.push(format!("member changes never made: {member_changes:?}"));
     }
+    let all: Vec<Option<Repo>> = machines.iter().map(Machine::node).collect();
+    if all.iter().any(Option::is_none) {
+        broken.push("not every node is up at the end".into());
+    }
+    // What the removed node holds is judged apart: it is told nothing after
+    // its removal, the removal included.
+    let removed = removed_at.is_some().then_some(REMOVED);
+    let repos: Vec<Repo> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != removed)
+        .filter_map(|(_, r)| r.clone())
+        .collect();
     let healed_at = sim.elapsed();
     let converged = |repos: &[Repo]| {
         docs.iter().all(|id| {
@@ -717,18 +897,36 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
             }
         }
     }
+    // Every acknowledged edit is on every member; of the removed node's,
+    // those node 0 held when it removed it (the rest are refused by design).
     let lost = acked
         .iter()
+        .filter(|(by, _, token)| {
+            Some(*by) != removed || removed_at.as_ref().is_some_and(|held| held.contains(token))
+        })
         .filter(|(_, id, token)| {
             !repos
                 .iter()
                 .all(|r| view(r, id).is_some_and(|v| v.tokens.contains(token)))
         })
         .count();
+    if let Some(Some(gone)) = removed.map(|i| all[i].as_ref()) {
+        let leaked: Vec<String> = drafts
+            .iter()
+            .filter_map(|id| view(gone, id))
+            .flat_map(|v| v.tokens)
+            .filter(|t| after_removal.contains(t))
+            .collect();
+        if !leaked.is_empty() {
+            broken.push(format!(
+                "the removed node holds edits written after every other node knew of its removal: {leaked:?}"
+            ));
+        }
+    }
     // No (actor, sequence) pair names two changes anywhere.
     for id in &docs {
         let mut seen: BTreeMap<(automerge::ActorId, u64), automerge::ChangeHash> = BTreeMap::new();
-        for r in &repos {
+        for r in all.iter().flatten() {
             let metas = r
                 .read(id, |doc| {
                     doc.get_changes_meta(&[])
@@ -754,7 +952,7 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
         })
         .collect();
     drop(sim);
-    for r in &repos {
+    for r in all.iter().flatten() {
         r.shutdown();
     }
     Outcome {
@@ -847,15 +1045,25 @@ fn five_nodes_converge_through_power_cuts_and_kills() {
 }
 
 #[test]
+fn three_nodes_converge_while_members_change_under_faults() {
+    check(3, Faults::Members, 100);
+}
+
+#[test]
+fn five_nodes_converge_while_members_change_under_faults() {
+    check(5, Faults::Members, 100);
+}
+
+#[test]
 fn a_seed_replays_exactly() {
-    for faults in [Faults::Network, Faults::Machines] {
+    for faults in [Faults::Network, Faults::Machines, Faults::Members] {
         let (a, b) = (run_seed(7, 3, faults), run_seed(7, 3, faults));
         assert_eq!(a.acked, b.acked);
         assert_eq!(a.failures, b.failures);
         assert_eq!(a.heal_to_converge, b.heal_to_converge);
         assert_eq!(a.heads, b.heads);
         assert!(a.converged && a.acked > 0);
-        assert_eq!(a.failures > 0, faults == Faults::Machines);
+        assert_eq!(a.failures > 0, faults.machines());
     }
 }
 

@@ -210,6 +210,44 @@ pub struct Link {
     pub max_op: u64,
     /// For a client's change: who vouched for it (filled in once proven).
     pub by: Option<Voucher>,
+    /// The heads of its document's space that its author held when it wrote
+    /// it, as its message cites them ([`cited_space`]); empty if it cites
+    /// none. Its author's role is judged in the space at those heads.
+    pub space: Vec<ChangeHash>,
+}
+
+/// The key under which a change's message (a JSON object) cites the heads
+/// of the space its author held.
+pub const SPACE_CITATION: &str = "space";
+
+/// The space heads a change's message cites: the hex hashes in the array
+/// at the key [`SPACE_CITATION`] of the message's JSON object, as kp-repo's
+/// `ChangeNote` writes it. Nothing for a message that cites none or that
+/// cannot be read (a citation is only ever a claim; one that cannot be read
+/// is no claim).
+pub fn cited_space(message: Option<&str>) -> Vec<ChangeHash> {
+    let Some(message) = message else {
+        return Vec::new();
+    };
+    let key = format!("\"{SPACE_CITATION}\":[");
+    let Some(at) = message.find(&key) else {
+        return Vec::new();
+    };
+    let rest = &message[at + key.len()..];
+    let Some(end) = rest.find(']') else {
+        return Vec::new();
+    };
+    let mut heads = Vec::new();
+    for item in rest[..end].split(',') {
+        let hex = item.trim().trim_matches('"');
+        match hex.parse::<ChangeHash>() {
+            Ok(h) => heads.push(h),
+            Err(_) => return Vec::new(),
+        }
+    }
+    heads.sort_unstable();
+    heads.dedup();
+    heads
 }
 
 impl Link {
@@ -223,6 +261,7 @@ impl Link {
             start_op: m.start_op,
             max_op: m.max_op,
             by: None,
+            space: cited_space(m.message.as_deref()),
         }
     }
 
@@ -244,6 +283,7 @@ impl Link {
             start_op: c.start_op().get(),
             max_op: c.max_op(),
             by: None,
+            space: cited_space(c.message()),
         }
     }
 }
@@ -522,6 +562,28 @@ impl<'a> Graph<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_message_cites_space_heads_only_in_its_own_field() {
+        let h = |b: u8| ChangeHash([b; 32]);
+        let two = format!(
+            r#"{{"author":"A","what":"x","space":["{}","{}"]}}"#,
+            h(2),
+            h(1)
+        );
+        assert_eq!(cited_space(Some(&two)), vec![h(1), h(2)]);
+        for none in [
+            None,
+            Some("plain words"),
+            Some(r#"{"author":"A","what":"x"}"#),
+            // The key inside a text is escaped, so it is no citation.
+            Some(r#"{"author":"A","what":"\"space\":[\"x\"]"}"#),
+            Some(r#"{"author":"A","space":["not hex"]}"#),
+            Some(r#"{"author":"A","space":["00"#),
+        ] {
+            assert!(cited_space(none).is_empty(), "{none:?}");
+        }
+    }
+
     use super::*;
     use crate::ids::actor_id;
     use automerge::{AutoCommit, transaction::Transactable};

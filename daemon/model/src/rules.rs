@@ -10,7 +10,16 @@
 //! | reviewer | no             | comments only          | review reports only                        |
 //! | reader   | no             | no                     | no                                         |
 //!
-//! A node that is not a member writes nothing. Roles are those of the space as
+//! A node that is not a member writes nothing. A change that cites the heads
+//! of the space its author held (kp-repo's `ChangeNote::space`) is judged by
+//! its author's role in the space at those heads, when this node holds them:
+//! every node then judges it alike, whatever it has learned of the space
+//! since, so an edit made before its author learned it was made a reviewer,
+//! or removed, is kept everywhere or nowhere — never kept by the nodes that
+//! took it first and refused by the others, which would leave their copies
+//! apart for good (the refused change's successors waiting on it). Other
+//! changes (none cited, or heads this node does not hold yet: refused now,
+//! offered again in a later session) are judged by the roles of the space as
 //! this node holds it before the changes are applied, so a change cannot grant
 //! its own author a role.
 
@@ -77,8 +86,12 @@ pub fn check_changes(
     roles: &Roles,
 ) -> Result<(), ModelError> {
     let new = kp_core::authorship::new_links(doc, before);
-    check_new(doc, &new, kind, roles, &FormerRoles::new())
+    check_new(doc, &new, kind, roles, &FormerRoles::new(), &|_| None)
 }
+
+/// The roles of the space at the heads a change cites, if this node holds
+/// the space at those heads (see the module's text).
+pub type CitedRoles<'a> = dyn Fn(&[ChangeHash]) -> Option<Roles> + 'a;
 
 /// [`check_changes`] for the changes `new` of `doc`, as the repository lists
 /// them once for all its checks.
@@ -88,18 +101,21 @@ pub fn check_new(
     kind: DocKind,
     roles: &Roles,
     former: &FormerRoles,
+    cited: &CitedRoles<'_>,
 ) -> Result<(), ModelError> {
     // Former members whose changes here are all among what they wrote as
-    // members count with their old role; `effective` is the roles for this
-    // batch.
+    // members count with their old role, and authors judged at the heads they
+    // cite with their role there (the last of their changes here decides);
+    // `effective` is the roles for this batch's review steps.
     let mut effective: Option<Roles> = None;
     // Authors from the changes' metadata; only a reviewer's changes are decoded
     // (their operations are checked), so a whole document taken in costs no
     // more than reading who wrote it.
-    let mut by_actor: BTreeMap<&ActorId, (NodeId, Allowed)> = BTreeMap::new();
+    let mut by_actor: BTreeMap<(&ActorId, &[ChangeHash]), (NodeId, Allowed)> = BTreeMap::new();
+    let mut at_citation: BTreeMap<Vec<ChangeHash>, Option<Roles>> = BTreeMap::new();
     let mut comments_only = Vec::new();
     for meta in new {
-        let (node, allowed) = match by_actor.get(&meta.actor) {
+        let (node, allowed) = match by_actor.get(&(&meta.actor, meta.space.as_slice())) {
             Some(known) => *known,
             None => {
                 let Some(node) = meta.node() else {
@@ -108,8 +124,29 @@ pub fn check_new(
                         meta.hash
                     )));
                 };
-                let mut role = roles.get(&node).copied();
+                // Its author's role as the space was at the heads it cites.
+                let then = if meta.space.is_empty() {
+                    None
+                } else {
+                    at_citation
+                        .entry(meta.space.clone())
+                        .or_insert_with(|| cited(&meta.space))
+                        .clone()
+                };
+                let mut role = match &then {
+                    Some(then) => {
+                        let role = then.get(&node).copied();
+                        if let Some(r) = role {
+                            effective
+                                .get_or_insert_with(|| roles.clone())
+                                .insert(node, r);
+                        }
+                        role
+                    }
+                    None => roles.get(&node).copied(),
+                };
                 if role.is_none()
+                    && then.is_none()
                     && let Some((was, held)) = former.get(&node)
                 {
                     // Every change of this node in the batch must be among
@@ -139,7 +176,7 @@ pub fn check_new(
                         node.short()
                     ))
                 })?;
-                by_actor.insert(&meta.actor, (node, allowed));
+                by_actor.insert((&meta.actor, meta.space.as_slice()), (node, allowed));
                 (node, allowed)
             }
         };
@@ -312,6 +349,7 @@ mod tests {
                 DocKind::Draft,
                 &roles,
                 &FormerRoles::new(),
+                &|_| None,
             )?;
             check_people(&mut client, &new, DocKind::Draft, &people)
         };
@@ -338,7 +376,8 @@ mod tests {
                 &new,
                 DocKind::Draft,
                 &as_reader,
-                &FormerRoles::new()
+                &FormerRoles::new(),
+                &|_| None,
             )
             .is_err()
         );
@@ -428,6 +467,118 @@ mod tests {
         assert!(may_write(DocKind::Draft, None, true).is_err());
     }
 
+    /// A draft "One." made by Ana's node.
+    fn anas_paper(ana: &NodeId, by: &draft::Actor<'_>) -> AutoCommit {
+        let mut doc = AutoCommit::new().with_actor(actor(ana, 1));
+        draft::init(
+            &mut doc,
+            &kp_core::ids::DocId::random(),
+            "P",
+            crate::DraftType::WorkingPaper,
+            "One.",
+            by,
+            1,
+        )
+        .unwrap();
+        doc.commit();
+        doc
+    }
+
+    #[test]
+    fn a_change_is_judged_by_its_authors_role_at_the_space_heads_it_cites() {
+        use automerge::transaction::CommitOptions;
+        let (ana, bo) = (NodeId::from_bytes([1; 32]), NodeId::from_bytes([2; 32]));
+        let me = ana.to_string();
+        let by = draft::Actor {
+            author: "Ana",
+            institution: "U",
+            node_id: &me,
+        };
+        let mut doc = anas_paper(&ana, &by);
+        let base = doc.get_heads();
+        // Two versions of the space: Bo an editor, then a reviewer.
+        let (editor_then, reviewer_now) = (ChangeHash([7; 32]), ChangeHash([8; 32]));
+        let cited = |heads: &[ChangeHash]| -> Option<Roles> {
+            let bo_role = match heads {
+                [h] if *h == editor_then => Role::Editor,
+                [h] if *h == reviewer_now => Role::Reviewer,
+                _ => return None,
+            };
+            Some([(ana, Role::Admin), (bo, bo_role)].into_iter().collect())
+        };
+        let now: Roles = [(ana, Role::Admin), (bo, Role::Reviewer)]
+            .into_iter()
+            .collect();
+        let mut edit = |cites: Option<ChangeHash>| {
+            let mut bo_doc = doc.fork().with_actor(actor(&bo, 1));
+            draft::set_body(&mut bo_doc, "One. Two.", &by).unwrap();
+            let message = match cites {
+                Some(h) => format!(r#"{{"author":"Bo","what":"edit","space":["{h}"]}}"#),
+                None => r#"{"author":"Bo","what":"edit"}"#.to_string(),
+            };
+            bo_doc.commit_with(CommitOptions::default().with_message(message));
+            let new = kp_core::authorship::new_links(&mut bo_doc, &base);
+            (bo_doc, new)
+        };
+        // Written while Bo was an editor as his node held the space: kept,
+        // though this node has since made him a reviewer.
+        let (mut d, new) = edit(Some(editor_then));
+        assert_eq!(new[0].space, vec![editor_then]);
+        check_new(
+            &mut d,
+            &new,
+            DocKind::Draft,
+            &now,
+            &FormerRoles::new(),
+            &cited,
+        )
+        .expect("judged as its author saw the space");
+        // Written once his node knew he was a reviewer: refused.
+        let (mut d, new) = edit(Some(reviewer_now));
+        let err = check_new(
+            &mut d,
+            &new,
+            DocKind::Draft,
+            &now,
+            &FormerRoles::new(),
+            &cited,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("may only comment"), "{err}");
+        // Citing nothing, or heads this node does not hold: the space as held.
+        for cites in [None, Some(ChangeHash([9; 32]))] {
+            let (mut d, new) = edit(cites);
+            let err = check_new(
+                &mut d,
+                &new,
+                DocKind::Draft,
+                &now,
+                &FormerRoles::new(),
+                &cited,
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("may only comment"), "{err}");
+        }
+        // Citing heads at which Bo was no member: refused, whatever he is now.
+        let stranger = |_: &[ChangeHash]| -> Option<Roles> {
+            Some([(ana, Role::Admin)].into_iter().collect())
+        };
+        let editor_now: Roles = [(ana, Role::Admin), (bo, Role::Editor)]
+            .into_iter()
+            .collect();
+        let (mut d, new) = edit(Some(editor_then));
+        let err = check_new(
+            &mut d,
+            &new,
+            DocKind::Draft,
+            &editor_now,
+            &FormerRoles::new(),
+            &stranger,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not a member"), "{err}");
+    }
+
     #[test]
     fn a_former_members_work_passes_and_its_later_changes_do_not() {
         let (ana, bo) = (NodeId::from_bytes([1; 32]), NodeId::from_bytes([2; 32]));
@@ -437,18 +588,7 @@ mod tests {
             institution: "U",
             node_id: &me,
         };
-        let mut doc = AutoCommit::new().with_actor(actor(&ana, 1));
-        draft::init(
-            &mut doc,
-            &kp_core::ids::DocId::random(),
-            "P",
-            crate::DraftType::WorkingPaper,
-            "One.",
-            &by,
-            1,
-        )
-        .unwrap();
-        doc.commit();
+        let mut doc = anas_paper(&ana, &by);
         let mut editor = doc.fork().with_actor(actor(&bo, 1));
         draft::set_body(&mut editor, "One. Two.", &by).unwrap();
         editor.commit();
@@ -463,20 +603,32 @@ mod tests {
         let mut upto = doc.fork();
         upto.merge(&mut editor.fork_at(&held).unwrap()).unwrap();
         let new = kp_core::authorship::new_links(&mut upto, &doc.get_heads());
-        check_new(&mut upto, &new, DocKind::Draft, &roles, &former).expect("his work stays");
-        let err =
-            check_new(&mut upto, &new, DocKind::Draft, &roles, &FormerRoles::new()).unwrap_err();
+        check_new(&mut upto, &new, DocKind::Draft, &roles, &former, &|_| None)
+            .expect("his work stays");
+        let err = check_new(
+            &mut upto,
+            &new,
+            DocKind::Draft,
+            &roles,
+            &FormerRoles::new(),
+            &|_| None,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("not a member"), "{err}");
         let mut all = doc.fork();
         all.merge(&mut editor).unwrap();
         let new = kp_core::authorship::new_links(&mut all, &doc.get_heads());
-        let err = check_new(&mut all, &new, DocKind::Draft, &roles, &former).unwrap_err();
+        let err =
+            check_new(&mut all, &new, DocKind::Draft, &roles, &former, &|_| None).unwrap_err();
         assert!(err.to_string().contains("not among what it wrote"), "{err}");
         assert_ne!(held, late);
         // A reader then is a reader now: the old role still limits.
         let as_reader: FormerRoles = [(bo, (Role::Reader, held))].into_iter().collect();
         let new = kp_core::authorship::new_links(&mut upto, &doc.get_heads());
-        let err = check_new(&mut upto, &new, DocKind::Draft, &roles, &as_reader).unwrap_err();
+        let err = check_new(&mut upto, &new, DocKind::Draft, &roles, &as_reader, &|_| {
+            None
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("reader"), "{err}");
     }
 }

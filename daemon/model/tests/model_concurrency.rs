@@ -346,6 +346,7 @@ impl World {
                 kind,
                 &roles(),
                 &rules::FormerRoles::new(),
+                &|_| None,
             )
             .and_then(|()| rules::check_people(&mut merged, &new, kind, &people))
             {

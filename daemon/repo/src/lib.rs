@@ -27,6 +27,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use std::borrow::Cow;
+
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, AutomergeError, ChangeHash};
 use serde::{Deserialize, Serialize};
@@ -276,6 +278,14 @@ pub struct ChangeNote {
     pub author: String,
     /// What the change does, in a few words.
     pub what: String,
+    /// The heads of the document's space this node held (durably) when the
+    /// change was made, in hex: every node judges the author's role in the
+    /// space as it was at those heads, so a member's edit made before it
+    /// learned of a change of its role is judged alike everywhere
+    /// ([`kp_core::authorship::cited_space`]). Filled in by the repository
+    /// for every document that names a space.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub space: Vec<String>,
 }
 
 impl ChangeNote {
@@ -284,6 +294,7 @@ impl ChangeNote {
         Self {
             author: author.into(),
             what: what.into(),
+            space: Vec::new(),
         }
     }
 
@@ -1303,7 +1314,8 @@ impl Repo {
     ) -> Result<(DocId, T), RepoError> {
         let mut doc = AutoCommit::new().with_actor(self.inner.actor.clone());
         let out = init(&mut doc)?;
-        let made = commit(&mut doc, note, (self.inner.cfg.clock)());
+        let note = self.inner.cite(&id, &doc, note);
+        let made = commit(&mut doc, &note, (self.inner.cfg.clock)());
         let slot = Arc::new(DocSlot::new(doc, Vec::new()));
         if let Some(hash) = made {
             let mut loaded = lock(&slot.loaded);
@@ -1393,7 +1405,8 @@ impl Repo {
                 });
             }
         };
-        let made = commit(&mut loaded.doc, note, (self.inner.cfg.clock)());
+        let note = self.inner.cite(id, &loaded.doc, note);
+        let made = commit(&mut loaded.doc, &note, (self.inner.cfg.clock)());
         let version = match (made, base) {
             (Some(hash), Some(_)) => vec![hash],
             (None, Some(base)) => base.to_vec(),
@@ -1504,6 +1517,35 @@ fn commit(doc: &mut AutoCommit, note: &ChangeNote, time: i64) -> Option<ChangeHa
 }
 
 impl Inner {
+    /// `note` citing the heads of the space of `doc` (document `id`) this
+    /// node holds durably (see [`ChangeNote::space`]); as it is for a space
+    /// itself and for a document that names none.
+    fn cite<'a>(&self, id: &DocId, doc: &AutoCommit, note: &'a ChangeNote) -> Cow<'a, ChangeNote> {
+        use automerge::ReadDoc;
+        let space = match doc.get(automerge::ROOT, "space") {
+            Ok(Some((automerge::Value::Scalar(v), _))) => {
+                v.as_str().and_then(|s| s.parse::<DocId>().ok())
+            }
+            _ => None,
+        };
+        let Some(space) = space.filter(|s| s != id) else {
+            return Cow::Borrowed(note);
+        };
+        let heads = self
+            .index
+            .read()
+            .ok()
+            .and_then(|i| i.get(&space).map(|m| m.heads.clone()))
+            .unwrap_or_default();
+        if heads.is_empty() {
+            return Cow::Borrowed(note);
+        }
+        Cow::Owned(ChangeNote {
+            space: heads,
+            ..note.clone()
+        })
+    }
+
     /// The signature of `actor`'s change `hash` (its tip in document `id`):
     /// made now for this node's own actors, else the one kept when the change
     /// came in. `None` (logged) if there is none, which a peer will refuse.
@@ -2162,7 +2204,8 @@ impl Inner {
                 (st.started, std::mem::take(&mut st.dirty))
             };
             last_round = std::time::Instant::now();
-            let flush = last_flush.elapsed() >= INDEX_FLUSH_INTERVAL;
+            // On demand, rounds follow the calls alone, the index's flush included.
+            let flush = !self.cfg.rounds_on_demand && last_flush.elapsed() >= INDEX_FLUSH_INTERVAL;
             if flush {
                 last_flush = std::time::Instant::now();
             }

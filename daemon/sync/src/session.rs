@@ -33,6 +33,10 @@ fn space_members(repo: &Repo, space: &DocId) -> Option<Vec<space::Member>> {
 static SPACES: std::sync::LazyLock<kp_repo::memo::ByHeads<space::Space>> =
     std::sync::LazyLock::new(|| kp_repo::memo::ByHeads::new(256, usize::MAX));
 
+/// Spaces as they were at the heads a change cites, when not as they are.
+static SPACES_AT: std::sync::LazyLock<kp_repo::memo::ByHeads<space::Space>> =
+    std::sync::LazyLock::new(|| kp_repo::memo::ByHeads::new(256, usize::MAX));
+
 /// A space this node holds, as it reads now. Every change a partner or a
 /// client sends is checked against its space's members, roles and people, and
 /// reading a space costs far more than its heads (about half a millisecond
@@ -40,13 +44,42 @@ static SPACES: std::sync::LazyLock<kp_repo::memo::ByHeads<space::Space>> =
 /// the next); a space is read again only when its heads have moved, whichever
 /// repository (of the several a simulation runs) it was read from.
 fn read_space(repo: &Repo, space: &DocId) -> Option<Arc<space::Space>> {
+    repo.read(space, |d| read_now(d, space)).ok().flatten()
+}
+
+/// The space `d` as it is now, read once per heads.
+fn read_now(d: &mut automerge::AutoCommit, space: &DocId) -> Option<Arc<space::Space>> {
+    let heads = d.get_heads();
+    if let Some(s) = SPACES.get(space, &heads) {
+        return Some(s);
+    }
+    let s = Arc::new(space::read(d).ok()?);
+    SPACES.keep(*space, heads, Arc::clone(&s), 0);
+    Some(s)
+}
+
+/// A space this node holds, as it was at `heads` (a change's citation); `None`
+/// if this node does not hold all of them (yet).
+fn read_space_at(
+    repo: &Repo,
+    space: &DocId,
+    heads: &[automerge::ChangeHash],
+) -> Option<Arc<space::Space>> {
+    // Most changes cite the space as it is; the others are kept apart, so
+    // that they do not push out the reading of the space now.
+    if let Some(s) = SPACES
+        .get(space, heads)
+        .or_else(|| SPACES_AT.get(space, heads))
+    {
+        return Some(s);
+    }
     repo.read(space, |d| {
-        let heads = d.get_heads();
-        if let Some(s) = SPACES.get(space, &heads) {
-            return Some(s);
+        if d.get_heads() == heads {
+            return read_now(d, space);
         }
-        let s = Arc::new(space::read(d).ok()?);
-        SPACES.keep(*space, heads, Arc::clone(&s), 0);
+        let at = d.fork_at(heads).ok()?;
+        let s = Arc::new(space::read(&at).ok()?);
+        SPACES_AT.keep(*space, heads.to_vec(), Arc::clone(&s), 0);
         Some(s)
     })
     .ok()
@@ -213,6 +246,15 @@ pub(crate) fn accept_in_held_space(
     let known_kind = repo.meta(doc).map(|m| m.kind);
     let is_space = doc == space;
     let expected = space.to_string();
+    // A change's author judged in the space as it cited it. Never for the
+    // space itself: its own lock is held while its changes are checked.
+    let (held, space_id) = (repo.clone(), *space);
+    let cited = move |heads: &[automerge::ChangeHash]| {
+        if is_space {
+            return None;
+        }
+        read_space_at(&held, &space_id, heads).map(|s| roles_of(&s.members))
+    };
     let accept = Arc::new(move |d: &mut automerge::AutoCommit, new: &[Link]| {
         let s = model::summarize(d);
         let kind = known_kind.unwrap_or(s.kind);
@@ -222,7 +264,7 @@ pub(crate) fn accept_in_held_space(
         if !is_space && kind == DocKind::Space {
             return Err(ModelError::invalid("a space inside another space"));
         }
-        model::rules::check_new(d, new, kind, &roles, &former)?;
+        model::rules::check_new(d, new, kind, &roles, &former, &cited)?;
         model::rules::check_people(d, new, kind, &people)
     });
     (members, accept)
