@@ -15,7 +15,6 @@ use std::time::Instant;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
 use kp_core::identity::NodeKey;
-use kp_core::ids::DocId;
 use kp_model::draft::{self, Actor};
 use kp_repo::{ChangeNote, Repo, RepoConfig};
 use kp_store::SledStore;
@@ -80,7 +79,18 @@ fn main() {
         node_id: "node",
     };
     let note = ChangeNote::new("Martin", "edit body");
-    let space = DocId::random();
+    // The draft's space is held, as on a node: every change cites its heads.
+    let admin = kp_model::space::Member {
+        node_id: NodeKey::from_seed([1; 32]).id().to_string(),
+        role: "admin".into(),
+        institution: "Cambridge".into(),
+        ..Default::default()
+    };
+    let (space, ()) = repo
+        .create(&note, |doc| {
+            kp_model::space::init(doc, "Bench", 1, "", &admin, 0)
+        })
+        .unwrap();
     let (id, ()) = repo
         .create(&note, |doc| {
             draft::init(
@@ -118,6 +128,8 @@ fn main() {
     if full {
         assert_eq!(ours, end);
     }
+    // What the node's changes cite (the space's heads), for the baseline below.
+    let repo_citation = repo.meta(&space).map(|m| m.heads).unwrap_or_default();
     let before_compaction = repo.size_on_disk();
     repo.compact(&id).unwrap();
     let save = repo.read(&id, |doc| doc.save().len()).unwrap();
@@ -141,7 +153,12 @@ fn main() {
 
     // The same, with the metadata the node records on every change (author note
     // and time), to show what recording authorship costs by itself.
-    let message = serde_json::to_string(&ChangeNote::new("Martin", "edit body")).unwrap();
+    let cited = repo_citation.clone();
+    let message = serde_json::to_string(&ChangeNote {
+        space: cited,
+        ..ChangeNote::new("Martin", "edit body")
+    })
+    .unwrap();
     let t = Instant::now();
     let mut meta = AutoCommit::new();
     let text2 = meta.put_object(ROOT, "text", ObjType::Text).unwrap();
