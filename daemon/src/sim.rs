@@ -861,8 +861,8 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
     if all.iter().any(Option::is_none) {
         broken.push("not every node is up at the end".into());
     }
-    // What the removed node holds is judged apart: it is told nothing after
-    // its removal, the removal included.
+    // What the removed node holds is judged apart: it is told of its removal
+    // and of the members since, and nothing else of the space.
     let removed = removed_at.is_some().then_some(REMOVED);
     let repos: Vec<Repo> = all
         .iter()
@@ -871,11 +871,16 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
         .filter_map(|(_, r)| r.clone())
         .collect();
     let healed_at = sim.elapsed();
+    // The removed node too must end with the space as the members hold it:
+    // every node agrees on the members.
+    let gone = removed.and_then(|i| all[i].clone());
     let converged = |repos: &[Repo]| {
         docs.iter().all(|id| {
             let first = view(&repos[0], id);
             first.is_some() && repos[1..].iter().all(|r| view(r, id) == first)
-        })
+        }) && gone
+            .as_ref()
+            .is_none_or(|g| view(g, &space_id) == view(&repos[0], &space_id))
     };
     let mut done = false;
     while sim.elapsed() - healed_at < HEAL_DEADLINE {

@@ -56,16 +56,33 @@ fn a_new_member_receives_what_a_removed_member_wrote_before_leaving() {
     let shown = a.json(&["space", "show", &space]);
     assert_eq!(shown["former"][0]["node_id"], b_id.as_str(), "{shown}");
 
-    // B, no longer told of the space, writes on: A takes nothing of it.
-    b.revise(
-        "Bea",
-        &id,
-        "B's paragraph.",
-        "B's paragraph.\n\nB, too late.",
+    // B is told of its removal (its copy of the members is A's) and of
+    // nothing else; its own node now refuses its edits, which no member
+    // would take.
+    b.wait_json(
+        &["space", "show", &space],
+        "B learns that it was removed",
+        WAIT,
+        |v| v["former"][0]["node_id"] == b_id.as_str(),
     );
-    a.wait_log(WAIT, |log| {
-        log.contains("the peer is not a member of space")
-    });
+    let late = b.scratch().join("late.md");
+    std::fs::write(&late, "B's paragraph.\n\nB, too late.\n").unwrap();
+    let out = b.kp(&[
+        "--author",
+        "Bea",
+        "draft",
+        "edit",
+        &id,
+        "--file",
+        late.to_str().unwrap(),
+        "--base",
+        "current",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not a member"),
+        "{err}"
+    );
 
     // C joins after B left: it receives the draft with B's work as a member,
     // and nothing B wrote later.

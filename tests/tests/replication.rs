@@ -162,6 +162,23 @@ fn edits_cross_a_line_of_nodes_and_stay_among_members() {
         !at_c.contains("A closing word"),
         "a removed member received a new change"
     );
+    // C is told of its removal, so every node agrees on the members, and
+    // holds nothing else of the space from then on.
+    let shown = c.wait_json(
+        &["space", "show", &space],
+        "C learns that it was removed",
+        WAIT,
+        |v| {
+            v["former"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|m| m["node_id"] == c_id.as_str()))
+        },
+    );
+    assert_eq!(
+        shown["members"],
+        a.json(&["space", "show", &space])["members"],
+        "C's copy of the members is A's"
+    );
     assert!(
         !c.log().contains("refused a"),
         "B offered C a change of a space C left: {}",

@@ -86,6 +86,15 @@ fn read_space_at(
     .flatten()
 }
 
+/// Whether the space document `s` is shared between `me` and `peer`: both
+/// members, or one a member and the other removed from it.
+fn space_shared(s: &space::Space, me: NodeId, peer: NodeId) -> bool {
+    let (me, peer) = (me.to_string(), peer.to_string());
+    let member = |n: &str| s.members.iter().any(|m| m.node_id == n);
+    let former = |n: &str| s.former.iter().any(|f| f.node_id == n);
+    (member(&me) && (member(&peer) || former(&peer))) || (former(&me) && member(&peer))
+}
+
 /// The roles of a space's members.
 fn roles_of(members: &[space::Member]) -> model::rules::Roles {
     members
@@ -382,7 +391,7 @@ impl Session {
         match meta.space.as_deref().map(str::parse::<DocId>) {
             Some(Ok(space)) => self.shares(&space),
             Some(Err(_)) => false,
-            None => self.shares(doc),
+            None => self.shares_space_doc(doc),
         }
     }
 
@@ -419,6 +428,20 @@ impl Session {
         space_members(&self.repo, space).is_some_and(|m| self.shares_among(&m))
     }
 
+    /// Whether the space document itself is shared with the peer: both are
+    /// members, or one is and the other was removed from it. A removed member
+    /// is told of its removal, and of the members as they go on, so that
+    /// every node agrees on who the members are; it gets nothing else of the
+    /// space.
+    fn shares_space_doc(&self, space: &DocId) -> bool {
+        read_space(&self.repo, space).is_some_and(|s| self.shares_space_in(&s))
+    }
+
+    /// [`Session::shares_space_doc`] by the space as read.
+    fn shares_space_in(&self, s: &space::Space) -> bool {
+        space_shared(s, self.me, self.peer)
+    }
+
     /// Whether both nodes are among `members`.
     fn shares_among(&self, members: &[space::Member]) -> bool {
         let (me, peer) = (self.me.to_string(), self.peer.to_string());
@@ -428,19 +451,26 @@ impl Session {
     /// Documents both nodes may hold, with their spaces.
     fn shared_docs(&self) -> Vec<(DocId, DocId)> {
         let list = self.repo.list();
-        let spaces: BTreeSet<DocId> = list
-            .iter()
-            .filter(|(_, m)| m.kind == DocKind::Space)
-            .map(|(id, _)| *id)
-            .filter(|s| self.shares(s))
-            .collect();
+        // Spaces whose documents are shared, and spaces shared alone.
+        let mut spaces: BTreeMap<DocId, bool> = BTreeMap::new();
+        for (id, m) in &list {
+            if m.kind == DocKind::Space
+                && let Some(s) = read_space(&self.repo, id)
+                && self.shares_space_in(&s)
+            {
+                spaces.insert(*id, self.shares_among(&s.members));
+            }
+        }
         list.into_iter()
             .filter_map(|(id, m)| {
-                let space = match m.kind {
-                    DocKind::Space => id,
-                    _ => m.space?.parse().ok()?,
+                let (space, shared) = match m.kind {
+                    DocKind::Space => (id, spaces.contains_key(&id)),
+                    _ => {
+                        let space = m.space?.parse().ok()?;
+                        (space, spaces.get(&space).copied().unwrap_or(false))
+                    }
                 };
-                spaces.contains(&space).then_some((id, space))
+                shared.then_some((id, space))
             })
             .collect()
     }
@@ -458,7 +488,12 @@ impl Session {
         }
         if self.repo.meta(space).is_some() {
             let (members, accept) = accept_in_held_space(&self.repo, doc, space);
-            if !self.shares_among(&members) {
+            let shared = if doc == space {
+                self.shares_space_doc(space)
+            } else {
+                self.shares_among(&members)
+            };
+            if !shared {
                 return Err(format!(
                     "the peer is not a member of space {space} (or this node is not)"
                 ));
@@ -473,16 +508,14 @@ impl Session {
                 "{doc} belongs to space {space}, which this node does not hold"
             ));
         }
-        let (me, peer) = (self.me.to_string(), self.peer.to_string());
+        let (me, peer) = (self.me, self.peer);
         Ok(Some(Arc::new(
             move |d: &mut automerge::AutoCommit, _: &[Link]| {
-                let s = space::read(d)?;
-                let ids: BTreeSet<&str> = s.members.iter().map(|m| m.node_id.as_str()).collect();
-                if ids.contains(me.as_str()) && ids.contains(peer.as_str()) {
+                if space_shared(&space::read(d)?, me, peer) {
                     Ok(())
                 } else {
                     Err(ModelError::invalid(
-                        "the space does not list both nodes as members",
+                        "the space does not list both nodes as members (or this one as removed)",
                     ))
                 }
             },
@@ -685,7 +718,15 @@ impl Session {
         let mut ids: Vec<(DocId, DocId)> = ids
             .into_iter()
             .filter(|id| seen.insert(*id))
-            .filter_map(|id| Some((id, space_of(&self.repo, &id).filter(|s| self.shares(s))?)))
+            .filter_map(|id| {
+                let space = space_of(&self.repo, &id)?;
+                let shared = if space == id {
+                    self.shares_space_doc(&space)
+                } else {
+                    self.shares(&space)
+                };
+                shared.then_some((id, space))
+            })
             .collect();
         // Spaces first, as in the answer to a summary.
         ids.sort_by_key(|(d, s)| d != s);
