@@ -567,8 +567,8 @@ fn missing_own(repo: &Repo, acked: &[(usize, DocId, String)], i: usize) -> Vec<S
 /// acknowledged.
 fn restart(
     sim: &mut turmoil::Sim<'_>,
-    m: &mut Machine,
-    i: usize,
+    (m, i, k): (&mut Machine, usize, usize),
+    held: &mut BTreeSet<(usize, usize)>,
     acked: &[(usize, DocId, String)],
     broken: &mut Vec<String>,
 ) {
@@ -601,6 +601,15 @@ fn restart(
     }
     *m.repo.lock().expect("machine lock") = Some(repo);
     m.down_until = None;
+    // Back on the network: its links as the chaos left them are forgotten,
+    // every one healthy.
+    for j in (0..k).filter(|&j| j != i) {
+        let (a, b) = (i.min(j), i.max(j));
+        sim.repair(format!("node{a}"), format!("node{b}"));
+        if held.remove(&(a, b)) {
+            sim.release(format!("node{a}"), format!("node{b}"));
+        }
+    }
     sim.bounce(format!("node{i}"));
 }
 
@@ -609,9 +618,16 @@ fn restart(
 /// leaves.
 fn reap(sim: &mut turmoil::Sim<'_>, machines: &mut [Machine], step: usize, rng: &mut Rng) -> usize {
     let mut failed = 0;
+    let machines_len = machines.len();
     for (i, m) in machines.iter_mut().enumerate() {
         if m.down_until.is_some() || !m.disk.is_off() {
             continue;
+        }
+        // A machine without power is silent: cut off first, nothing its
+        // stopped software would still send (resets, in an order tokio's
+        // task lists decide, not the seed) leaves it.
+        for j in (0..machines_len).filter(|&j| j != i) {
+            sim.partition(format!("node{i}"), format!("node{j}"));
         }
         sim.crash(format!("node{i}"));
         if let Some(repo) = m.repo.lock().expect("machine lock").take() {
@@ -834,7 +850,7 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
         failures += reap(&mut sim, &mut machines, step, &mut rng);
         for (i, m) in machines.iter_mut().enumerate() {
             if m.down_until.is_some_and(|at| at <= step) {
-                restart(&mut sim, m, i, &acked, &mut broken);
+                restart(&mut sim, (m, i, k), &mut held, &acked, &mut broken);
             }
         }
         sim.step().expect("the simulation runs");
@@ -847,7 +863,7 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
         m.disk.fail_never();
         m.armed = None;
         if m.down_until.is_some() {
-            restart(&mut sim, m, i, &acked, &mut broken);
+            restart(&mut sim, (m, i, k), &mut held, &acked, &mut broken);
         }
     }
     for &(a, b) in &pairs {
