@@ -157,7 +157,10 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Frames a log record: length (u32, little endian), CRC-32 of the bytes, bytes.
+/// A record is never empty (an empty one would read as zeros, which a power
+/// cut can leave at a log's end).
 pub(crate) fn frame(bytes: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(!bytes.is_empty(), "log records are never empty");
     let len = u32::try_from(bytes.len()).expect("log records are far below 4 GiB");
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
@@ -187,6 +190,16 @@ pub(crate) fn unframe(log: &[u8]) -> Unframed {
         }
         let len = u32::from_le_bytes(log[at..at + 4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(log[at + 4..at + 8].try_into().expect("4 bytes"));
+        if len == 0 {
+            // No record is empty. Zeros to the end are an append whose size
+            // reached the disk before its bytes did (a torn tail); anything
+            // else after them is damage.
+            return Unframed {
+                records,
+                good: at,
+                torn_tail: log[at..].iter().all(|&b| b == 0),
+            };
+        }
         let end = at + 8 + len;
         let Some(body) = log.get(at + 8..end) else {
             break;
@@ -233,6 +246,24 @@ mod tests {
         let u = unframe(&log);
         assert_eq!((u.records.len(), u.good, u.torn_tail), (0, 0, false));
         assert!(unframe(&[1, 2, 3]).torn_tail);
+    }
+
+    #[test]
+    fn zeros_at_a_logs_end_are_a_torn_tail_and_zeros_before_a_record_are_damage() {
+        let mut log = Vec::new();
+        frame(b"first", &mut log);
+        let whole = log.len();
+        // The size of an append reached the disk, its bytes did not.
+        log.extend_from_slice(&[0; 21]);
+        let u = unframe(&log);
+        assert_eq!(
+            (u.records, u.good, u.torn_tail),
+            (vec![b"first".to_vec()], whole, true)
+        );
+        log.extend_from_slice(&[0; 3]);
+        frame(b"second", &mut log);
+        let u = unframe(&log);
+        assert_eq!((u.good, u.torn_tail), (whole, false));
     }
 
     #[test]

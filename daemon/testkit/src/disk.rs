@@ -12,7 +12,8 @@
 //!
 //! A power cut ([`Disk::power_cut`]) keeps what was durable and, of what
 //! was not, any prefix of each file's writes since its last sync, the last
-//! of them torn at any byte, and any prefix of each directory's changes since
+//! of them torn at any byte or left as zeros over its length (a size
+//! recorded before the data), and any prefix of each directory's changes since
 //! its last sync; a batch of the index in flight is kept whole or not at all.
 //! A kill ([`Disk::kill`]) keeps everything written, as the operating system's
 //! page cache does for a process killed with `kill -9`. Either may strike in
@@ -229,16 +230,24 @@ impl Disk {
             for p in &inode.pending[..keep] {
                 apply(&mut data, p);
             }
-            // The next write may have reached the disk in part.
+            // The next write may have reached the disk in part: a prefix of
+            // its bytes, or (one time in three) the file's new length with
+            // zeros where its bytes were, as a file system that recorded
+            // the size before the data leaves it.
             if let Some(Pending::Write { at, bytes }) = inode.pending.get(keep)
                 && !bytes.is_empty()
             {
-                let torn = (next(&mut seed) % bytes.len() as u64) as usize;
+                let cut = next(&mut seed);
+                let kept = if cut % 3 == 2 {
+                    vec![0; bytes.len()]
+                } else {
+                    bytes[..(cut / 3 % bytes.len() as u64) as usize].to_vec()
+                };
                 apply(
                     &mut data,
                     &Pending::Write {
                         at: *at,
-                        bytes: bytes[..torn].to_vec(),
+                        bytes: kept,
                     },
                 );
             }
