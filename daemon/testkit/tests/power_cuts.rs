@@ -39,8 +39,8 @@ fn the_disk_keeps_what_was_synced_and_may_keep_a_torn_or_zeroed_rest() {
         }
     }
     assert!(
-        kept_whole > 0 && torn > 0,
-        "{kept_whole} whole, {torn} torn"
+        kept_whole > 0 && torn > 0 && zeros > 0,
+        "{kept_whole} whole, {torn} torn, {zeros} zeroed"
     );
 }
 
