@@ -28,11 +28,17 @@ pub struct DocFiles<F: Files> {
 }
 
 impl<F: Files> DocFiles<F> {
-    /// The document files in `docs` (created, durably, if missing).
+    /// The document files in `docs` (created, durably, if missing). The
+    /// directory is synced once: a file that a process killed before it synced
+    /// the directory had created is named durably before anything is appended
+    /// to it again (its appends are synced, its name would not be).
     pub fn open(files: F, docs: &Path) -> Result<Self, StoreError> {
         files
             .create_dir_all(docs)
             .map_err(StoreError::io(format!("creating {}", docs.display())))?;
+        files
+            .sync_dir(docs)
+            .map_err(StoreError::io(format!("syncing {}", docs.display())))?;
         Ok(Self {
             files,
             docs: docs.to_owned(),
