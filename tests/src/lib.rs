@@ -204,6 +204,17 @@ impl Kpd {
         self.wait_peer(&to_id, timeout, |p| p["connected"] == true);
     }
 
+    /// Puts the node's store on `fs` (before its first start): the store's
+    /// directory becomes a link to the mount.
+    pub fn store_on(&self, fs: &FaultFs) {
+        let store = self.data_dir().join("store");
+        assert!(
+            !store.exists(),
+            "the node has a store already; put it on the file system before it starts"
+        );
+        std::os::unix::fs::symlink(fs.path(), &store).expect("a link to the mount");
+    }
+
     /// The node's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("node")
@@ -480,4 +491,96 @@ pub fn plugin_wasm(package: &str) -> PathBuf {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
         package,
     )
+}
+
+/// A `kp-faultfs` file system mounted on a temporary directory: kept in
+/// memory on the disk twin, whose power can be cut (see that binary's text).
+/// Unmounted when dropped.
+#[derive(Debug)]
+pub struct FaultFs {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl FaultFs {
+    /// Mounts a new, empty file system. It needs `/dev/fuse` and root (or
+    /// `fusermount3`, from Debian's `fuse3`); where the machine has neither,
+    /// the test fails and says so.
+    pub fn mount() -> Self {
+        assert!(
+            Path::new("/dev/fuse").exists(),
+            "the power-cut tests mount a FUSE file system: this machine has no /dev/fuse \
+             (load the fuse module, or give the container the device)"
+        );
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).expect("a mount point");
+        let mut child = Command::new(bin("kp-faultfs"))
+            .arg(&mnt)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kp-faultfs starts");
+        // It says "mounted" once the mount is in place, or exits saying why not.
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped");
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        if !line.starts_with("mounted") {
+            let out = child.wait_with_output().expect("kp-faultfs exits");
+            panic!(
+                "kp-faultfs could not mount: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Self {
+            dir,
+            child: Some(child),
+        }
+    }
+
+    /// Where it is mounted.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    fn power(&self, command: &str) {
+        std::fs::write(self.path().join(".power"), command)
+            .unwrap_or_else(|e| panic!("kp-faultfs refused `{command}`: {e}"));
+    }
+
+    /// Cuts the power and brings it back: the disk keeps what was synced
+    /// and what `seed` chooses of the rest. The processes using it must be
+    /// gone (reaped) first.
+    pub fn cut(&self, seed: u64) {
+        self.power(&format!("cut {seed}"));
+    }
+
+    /// Lets the power go at the `n`-th write, sync, rename or unlink from now.
+    pub fn fail_after(&self, n: u64) {
+        self.power(&format!("fail-after {n}"));
+    }
+
+    /// Whether the power has gone (after [`FaultFs::fail_after`]).
+    pub fn is_off(&self) -> bool {
+        std::fs::read_to_string(self.path().join(".power")).is_ok_and(|s| s.starts_with("off"))
+    }
+}
+
+impl Drop for FaultFs {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Closing its standard input unmounts it.
+            drop(child.stdin.take());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
 }

@@ -5,12 +5,18 @@
 //! kills land inside compactions; and a node killed again and again while it
 //! clones a space from a partner ends with every document whole.
 //!
+//! And power cuts: the node's store (sled and the documents' files) on
+//! `kp-faultfs`, a file system on the disk twin, whose cut keeps only what was
+//! synced and any prefix of the rest, the last write torn or zeroed — the
+//! real store's real calls, sled's included, where the simulation models
+//! sled.
+//!
 //! Rounds: 20 by default, `KP_KILL_ROUNDS` for more. Seed: `KP_TEST_SEED`.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use kp_tests::{Kpd, Rng, seed};
+use kp_tests::{FaultFs, Kpd, Rng, seed};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -29,7 +35,93 @@ fn rounds() -> usize {
 
 #[test]
 fn no_acknowledged_edit_is_lost_to_kill_9() {
-    kill_while_writing(Kpd::started(), "", false);
+    kill_while_writing(Kpd::started(), "", Ending::Kill);
+}
+
+/// Each round ends in a power cut of the store's file system: every other
+/// one at a random moment (the node killed, then the power cut), the others
+/// armed to strike at one of the next 400 writes, syncs, renames or unlinks
+/// — inside an edit's commit, sled's flush or a compaction — after which the
+/// node, its disk failing, is killed. Compactions every few edits.
+#[test]
+fn no_acknowledged_edit_is_lost_to_power_cuts() {
+    let fs = FaultFs::mount();
+    let mut node = Kpd::init();
+    node.set(&[("compact_min_kib", "1"), ("compact_factor", "0")]);
+    node.store_on(&fs);
+    node.start();
+    let body: String = (0..500)
+        .map(|i| format!("Paragraph {i} of a draft whose disk loses power.\n\n"))
+        .collect();
+    kill_while_writing(node, &body, Ending::PowerCut(&fs));
+}
+
+/// The file system under the power-cut test does cut: what was synced (a
+/// file's data by `fsync`, its name by the directory's) is there after every
+/// cut, and what was not is lost in some.
+#[test]
+fn the_power_cut_file_system_keeps_what_was_synced_and_loses_the_rest() {
+    use std::io::Write;
+    let fs = FaultFs::mount();
+    let (mut kept_unsynced, mut lost_unsynced) = (0, 0);
+    for seed in 0..16u64 {
+        let dir = fs.path().join(format!("round{seed}"));
+        std::fs::create_dir(&dir).unwrap();
+        let mut synced = std::fs::File::create(dir.join("synced")).unwrap();
+        synced.write_all(b"durable bytes").unwrap();
+        synced.sync_data().unwrap();
+        std::fs::File::open(&dir).unwrap().sync_all().unwrap();
+        synced.write_all(b" and more").unwrap();
+        std::fs::write(dir.join("unsynced"), b"only in the page cache").unwrap();
+        drop(synced);
+        fs.cut(seed);
+        // The unsynced write after the synced bytes: any prefix of it, or its
+        // length in zeros (a size recorded before the data).
+        let after = std::fs::read(dir.join("synced")).expect("a synced name survives");
+        let rest = after.strip_prefix(b"durable bytes".as_slice());
+        assert!(
+            rest.is_some_and(|r| b" and more".starts_with(r) || r == [0; 9]),
+            "seed {seed}: the synced file reads {:?}",
+            String::from_utf8_lossy(&after)
+        );
+        match std::fs::read(dir.join("unsynced")) {
+            Ok(b) if b == b"only in the page cache" => kept_unsynced += 1,
+            _ => lost_unsynced += 1,
+        }
+    }
+    assert!(
+        kept_unsynced > 0 && lost_unsynced > 0,
+        "cuts should keep unsynced data sometimes and lose it sometimes: kept {kept_unsynced}, \
+         lost {lost_unsynced}"
+    );
+}
+
+/// A node whose power goes moments after its first start starts again: the
+/// store it just made (sled's files, their names, sled's settings file, which
+/// sled itself never syncs) survives the cut, whatever the cut keeps.
+#[test]
+fn a_new_node_that_loses_power_at_once_starts_again() {
+    let fs = FaultFs::mount();
+    let mut node = Kpd::init();
+    node.store_on(&fs);
+    for seed in 0..8 {
+        node.start();
+        node.kill9();
+        fs.cut(seed);
+    }
+    node.start();
+    node.ok(&["space", "create", "After the cuts", "--theme", "1"]);
+}
+
+/// How each round of [`kill_while_writing`] ends.
+#[derive(Clone, Copy)]
+enum Ending<'a> {
+    /// `kill -9` at a random moment.
+    Kill,
+    /// `kill -9`, every other one aimed at a compaction.
+    KillAtCompaction,
+    /// A power cut of the store's file system.
+    PowerCut(&'a FaultFs),
 }
 
 /// Every few edits of a 250 KB draft the committer writes a snapshot of it
@@ -42,7 +134,7 @@ fn no_acknowledged_edit_is_lost_to_kill_9_during_compactions() {
     let body: String = (0..5000)
         .map(|i| format!("Paragraph {i} of a long draft, compacted often.\n\n"))
         .collect();
-    let aimed = kill_while_writing(node, &body, true);
+    let aimed = kill_while_writing(node, &body, Ending::KillAtCompaction);
     assert!(
         aimed > 0,
         "no kill was aimed at a compaction: no snapshot was seen in the making"
@@ -50,9 +142,10 @@ fn no_acknowledged_edit_is_lost_to_kill_9_during_compactions() {
 }
 
 /// Kills `node` at random moments while a writer edits a draft that starts
-/// as `body`, every other one, with `at_compaction`, the moment a snapshot's
-/// temporary file appears; returns how many kills were so aimed.
-fn kill_while_writing(node: Kpd, body: &str, at_compaction: bool) -> usize {
+/// as `body`, as `ending` says; returns how many kills were aimed at a
+/// compaction (or, with power cuts, how many cuts struck inside the node's
+/// work). After the last round every document must read whole.
+fn kill_while_writing(node: Kpd, body: &str, ending: Ending) -> usize {
     let mut rng = Rng::new(seed());
     node.ok(&["space", "create", "Durability", "--theme", "1"]);
     let first = node.scratch().join("first.md");
@@ -132,7 +225,16 @@ fn kill_while_writing(node: Kpd, body: &str, at_compaction: bool) -> usize {
             })
         };
         let data_dir = node.lock().unwrap().data_dir();
-        if at_compaction && round % 2 == 0 {
+        if let Ending::PowerCut(fs) = ending
+            && round % 2 == 1
+        {
+            fs.fail_after(1 + rng.below(400));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !fs.is_off() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            aimed += usize::from(fs.is_off());
+        } else if matches!(ending, Ending::KillAtCompaction) && round % 2 == 0 {
             let deadline = std::time::Instant::now() + Duration::from_secs(3);
             while !snapshot_in_making(&data_dir) && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_micros(200));
@@ -143,6 +245,9 @@ fn kill_while_writing(node: Kpd, body: &str, at_compaction: bool) -> usize {
         }
         node.lock().unwrap().kill9();
         writer.join().unwrap();
+        if let Ending::PowerCut(fs) = ending {
+            fs.cut(rng.next_u64());
+        }
 
         let mut n = node.lock().unwrap();
         half_made += usize::from(snapshot_in_making(&n.data_dir()));
@@ -173,13 +278,24 @@ fn kill_while_writing(node: Kpd, body: &str, at_compaction: bool) -> usize {
         total_acked = a.versions.len() + a.lines.len();
     }
     eprintln!(
-        "kills={} acked={total_acked} lost=0; aimed at a compaction: {aimed}, of which left a \
-         snapshot half made: {half_made}",
-        rounds()
+        "kills={} acked={total_acked} lost=0; {}: {aimed}, left a snapshot half made: {half_made}",
+        rounds(),
+        match ending {
+            Ending::PowerCut(_) => "power cuts that struck inside the node's work",
+            _ => "aimed at a compaction",
+        }
     );
     assert!(
         total_acked >= rounds(),
         "the writer should have made progress (acked {total_acked})"
+    );
+    let n = node.lock().unwrap();
+    let verify = n.kp(&["verify"]);
+    assert!(
+        verify.status.success(),
+        "a document is damaged after the last round: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
     );
     aimed
 }

@@ -15,7 +15,7 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use super::files::OsFiles;
+use super::files::{Files, OsFiles};
 use super::{DocBytes, DocFiles, DocSizes, DocWrite, Entries, Keyspace, Op, Store, StoreError};
 use kp_core::ids::DocId;
 
@@ -81,6 +81,26 @@ impl SledStore {
                 other => break other?,
             }
         };
+        // sled never syncs its directory, nor the settings file it writes
+        // when it makes a store (`conf`): a power cut could take the names of
+        // a new store's files with everything committed in them, or leave
+        // `conf` torn, which sled then refuses to open ("Read corrupted
+        // data"). Both synced once here, before anything is acknowledged (and
+        // the store's own name in its parent).
+        let conf = dir.join("conf");
+        File::open(&conf)
+            .and_then(|f| f.sync_all())
+            .map_err(StoreError::io(format!("syncing {}", conf.display())))?;
+        let sync_dir = |d: &Path| {
+            OsFiles.sync_dir(d).map_err(StoreError::io(format!(
+                "syncing the directory {}",
+                d.display()
+            )))
+        };
+        sync_dir(dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
         let log_path = dir.join("db");
         let sled_log = File::open(&log_path)
             .map_err(StoreError::io(format!("opening {}", log_path.display())))?;

@@ -52,6 +52,7 @@ struct Inode {
 enum DirOp {
     Link(String, usize),
     Rename(String, String),
+    Unlink(String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,7 +121,20 @@ fn apply_dir(names: &mut BTreeMap<String, usize>, op: &DirOp) {
                 names.insert(to.clone(), inode);
             }
         }
+        DirOp::Unlink(name) => {
+            names.remove(name);
+        }
     }
+}
+
+/// What a name on a [`Disk`] stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// A file, by its inode (see [`Disk::file_at`]).
+    File(usize),
+    /// A directory (directories are made at once and durably: the node and
+    /// its index make theirs when they open, before anything in them counts).
+    Dir,
 }
 
 /// splitmix64, for the choices a power cut makes.
@@ -355,6 +369,66 @@ impl Disk {
             inode,
         }
     }
+
+    /// What `path` names now, if anything.
+    pub fn entry(&self, path: &Path) -> io::Result<Option<Entry>> {
+        let st = self.state();
+        Disk::powered(&st)?;
+        if st.dirs.contains_key(path) {
+            return Ok(Some(Entry::Dir));
+        }
+        Ok(Disk::lookup(&st, path).ok().flatten().map(Entry::File))
+    }
+
+    /// The names in directory `dir` now, sorted, with what they stand for.
+    pub fn list(&self, dir: &Path) -> io::Result<Vec<(String, Entry)>> {
+        let st = self.state();
+        Disk::powered(&st)?;
+        let d = st.dirs.get(dir).ok_or_else(|| not_found(dir))?;
+        let mut names: Vec<(String, Entry)> = d
+            .now
+            .iter()
+            .map(|(name, inode)| (name.clone(), Entry::File(*inode)))
+            .collect();
+        names.extend(st.dirs.keys().filter_map(|sub| {
+            let name = sub.file_name()?.to_str()?;
+            (sub.parent() == Some(dir)).then(|| (name.to_owned(), Entry::Dir))
+        }));
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(names)
+    }
+
+    /// The file of `inode`, open.
+    pub fn file_at(&self, inode: usize) -> io::Result<DiskFile> {
+        let st = self.state();
+        Disk::powered(&st)?;
+        if inode >= st.inodes.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no inode {inode}"),
+            ));
+        }
+        Ok(self.file(inode))
+    }
+
+    /// Takes the name `path` out of its directory (`unlink`): a change to the
+    /// directory, durable at its next sync.
+    pub fn remove(&self, path: &Path) -> io::Result<()> {
+        let (dir, name) = split(path)?;
+        let mut st = self.state();
+        let whole = Disk::step(&mut st)?;
+        let d = st.dirs.get_mut(&dir).ok_or_else(|| not_found(&dir))?;
+        if !d.now.contains_key(&name) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no file {}", path.display()),
+            ));
+        }
+        let op = DirOp::Unlink(name);
+        apply_dir(&mut d.now, &op);
+        d.pending.push(op);
+        if whole { Ok(()) } else { Err(off()) }
+    }
 }
 
 pub(crate) fn commit_to(map: &mut Map, ops: Vec<Op>) {
@@ -387,6 +461,22 @@ impl DiskFile {
         apply(&mut inode.now, &p);
         inode.pending.push(p);
         if whole { Ok(()) } else { Err(off()) }
+    }
+}
+
+impl DiskFile {
+    /// Up to `len` bytes from `offset`, as the file is now.
+    pub fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let st = self.disk.state();
+        Disk::powered(&st)?;
+        let now = &st.inodes[self.inode].now;
+        let from = (offset as usize).min(now.len());
+        Ok(now[from..(from + len).min(now.len())].to_vec())
+    }
+
+    /// The file's inode.
+    pub fn inode(&self) -> usize {
+        self.inode
     }
 }
 

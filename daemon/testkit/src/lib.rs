@@ -7,7 +7,7 @@ mod disk;
 mod mem;
 pub mod peer_input;
 
-pub use disk::{Disk, DiskFile, TwinStore};
+pub use disk::{Disk, DiskFile, Entry, TwinStore};
 pub use mem::MemStore;
 
 use kp_proto::replication as rp;
