@@ -25,6 +25,8 @@ pub struct DocFiles<F: Files> {
     checked: Mutex<HashSet<DocId>>,
     /// A log file was created and the directory not yet synced.
     dir_unsynced: Mutex<bool>,
+    /// Logs read (and synced) since the store opened.
+    loaded: Mutex<HashSet<DocId>>,
 }
 
 impl<F: Files> DocFiles<F> {
@@ -44,6 +46,7 @@ impl<F: Files> DocFiles<F> {
             docs: docs.to_owned(),
             checked: Mutex::new(HashSet::new()),
             dir_unsynced: Mutex::new(false),
+            loaded: Mutex::new(HashSet::new()),
         })
     }
 
@@ -100,6 +103,33 @@ impl<F: Files> DocFiles<F> {
         let snapshot = read(&self.snap_path(id))?;
         let log_path = self.log_path(id);
         let raw = read(&log_path)?.unwrap_or_default();
+        // The first read of a log in this process makes what it holds durable:
+        // a process killed before its fdatasync leaves its appends in the page
+        // cache only, and this process would otherwise act on them (list their
+        // heads in the index, send them to peers, take a change as made) and
+        // lose them to a later power cut.
+        // (At most once per log and process; a log whose pages are all clean
+        // syncs at once.)
+        let first = !raw.is_empty()
+            && !self
+                .loaded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(id);
+        if first {
+            let (f, _) = self
+                .files
+                .open(&log_path)
+                .map_err(StoreError::io(format!("opening {}", log_path.display())))?;
+            f.sync_data().map_err(StoreError::io(format!(
+                "fdatasync of {}",
+                log_path.display()
+            )))?;
+            self.loaded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(*id);
+        }
         // A torn last record (a crash during an append that was never
         // acknowledged, or an append in flight right now) is ignored here; the
         // committer cuts it before it appends again. Damage before the end is an

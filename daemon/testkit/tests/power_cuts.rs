@@ -221,26 +221,9 @@ fn no_acknowledged_write_is_lost_whenever_the_power_goes() {
 #[test]
 fn a_log_created_before_a_kill_keeps_its_name_through_a_later_power_cut() {
     let id = DocId::from_bytes([3; 16]);
-    let total = {
-        let disk = Disk::new();
-        let store = TwinStore::open(disk.clone()).unwrap();
-        let before = disk.ops();
-        store
-            .write_docs(&[DocWrite::Append(id, vec![1; 9])])
-            .unwrap();
-        disk.ops() - before
-    };
-    for at in 1..=total {
+    for at in 1..=ops_of_first_append(id) {
         for seed in 0..8 {
-            let disk = Disk::new();
-            let store = TwinStore::open(disk.clone()).unwrap();
-            disk.fail_after(at);
-            assert!(
-                store
-                    .write_docs(&[DocWrite::Append(id, vec![1; 9])])
-                    .is_err()
-            );
-            let disk = disk.kill(seed);
+            let disk = killed_in_first_append(id, at, seed);
             let store = TwinStore::open(disk.clone()).unwrap();
             store
                 .write_docs(&[DocWrite::Append(id, vec![2; 5])])
@@ -253,4 +236,59 @@ fn a_log_created_before_a_kill_keeps_its_name_through_a_later_power_cut() {
             );
         }
     }
+}
+
+/// A process killed between an append and its `fdatasync` leaves the record
+/// in the page cache only. The next process that reads it acts on it (lists
+/// its heads in the index, sends it to partners, takes a change as made), so
+/// reading it must make it durable: a power cut after the read keeps it.
+#[test]
+fn a_record_read_after_a_kill_survives_a_later_power_cut() {
+    let id = DocId::from_bytes([4; 16]);
+    let mut read_unsynced = 0;
+    for at in 1..=ops_of_first_append(id) {
+        for seed in 0..8 {
+            let disk = killed_in_first_append(id, at, seed);
+            let next = TwinStore::open(disk.clone()).unwrap();
+            let Ok(seen) = next.load_doc(&id) else {
+                continue;
+            };
+            if !seen.log.contains(&vec![1; 9]) {
+                continue;
+            }
+            read_unsynced += 1;
+            let after = TwinStore::open(disk.power_cut(seed)).unwrap();
+            let log = after.load_doc(&id).expect("no damage").log;
+            assert!(
+                log.contains(&vec![1; 9]),
+                "killed at {at}, read, cut with seed {seed}: the record read is gone ({log:?})"
+            );
+        }
+    }
+    assert!(read_unsynced > 0, "no kill left a record unsynced to read");
+}
+
+/// The writes, syncs and renames of a new store's first append to `id`.
+fn ops_of_first_append(id: DocId) -> u64 {
+    let disk = Disk::new();
+    let store = TwinStore::open(disk.clone()).unwrap();
+    let before = disk.ops();
+    store
+        .write_docs(&[DocWrite::Append(id, vec![1; 9])])
+        .unwrap();
+    disk.ops() - before
+}
+
+/// The disk a process leaves when killed at the `at`-th operation of a new
+/// store's first append to `id` (nine bytes of 1).
+fn killed_in_first_append(id: DocId, at: u64, seed: u64) -> Disk {
+    let disk = Disk::new();
+    let store = TwinStore::open(disk.clone()).unwrap();
+    disk.fail_after(at);
+    assert!(
+        store
+            .write_docs(&[DocWrite::Append(id, vec![1; 9])])
+            .is_err()
+    );
+    disk.kill(seed)
 }
