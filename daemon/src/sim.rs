@@ -486,6 +486,27 @@ fn knows_removed(repo: &Repo, space_id: &DocId, who: usize) -> bool {
     space_of(repo, space_id).is_some_and(|s| s.former.iter().any(|f| f.node_id == who))
 }
 
+/// Whether this node's durable copy of the space (at the heads its index
+/// holds, which a power cut cannot take back) records `who` as removed.
+fn knows_removed_durably(repo: &Repo, space_id: &DocId, who: usize) -> bool {
+    let who = node_id(who).to_string();
+    let Some(heads) = repo.meta(space_id).map(|m| {
+        m.heads
+            .iter()
+            .filter_map(|h| h.parse().ok())
+            .collect::<Vec<automerge::ChangeHash>>()
+    }) else {
+        return false;
+    };
+    repo.read(space_id, |doc| {
+        doc.fork_at(&heads)
+            .ok()
+            .and_then(|at| space::read(&at).ok())
+            .is_some_and(|s| s.former.iter().any(|f| f.node_id == who))
+    })
+    .unwrap_or(false)
+}
+
 /// Whether `change` is in effect in this node's copy of the space (made by
 /// an attempt whose acknowledgement was lost to a power cut, say).
 fn in_effect(repo: &Repo, space_id: &DocId, change: MemberChange) -> bool {
@@ -751,8 +772,8 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
     }
     // Tokens of the removed node that node 0 held when it removed it (its
     // work as a member, which every member keeps), and tokens written once
-    // every other node knew of the removal (which the removed node must never
-    // get: a node that does not know yet may still pass on what it holds).
+    // every other node durably knew of the removal (which the removed node must
+    // never get: a node that does not know yet may still pass on what it holds).
     let mut removed_at: Option<BTreeSet<String>> = None;
     let mut removal_held: Option<BTreeSet<String>> = None;
     let mut all_know = false;
@@ -783,11 +804,15 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
                 }
             }
         }
-        if removed_at.is_some() && !all_know {
+        // Every other node up and knowing it durably, now: a node that held
+        // the removal in memory only forgets it in a power cut, and until it
+        // hears of it again may pass on what it holds, as may a node that
+        // is down now.
+        if removed_at.is_some() {
             all_know = machines.iter().enumerate().all(|(i, m)| {
                 i == REMOVED
                     || m.node()
-                        .is_some_and(|r| knows_removed(&r, &space_id, REMOVED))
+                        .is_some_and(|r| knows_removed_durably(&r, &space_id, REMOVED))
             });
         }
         if let Some(&(at, change)) = member_changes.first()

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use automerge::sync::State as SyncState;
 use kp_proto::replication as rp;
@@ -235,23 +236,35 @@ pub(crate) type AcceptFn =
 /// The check of changes to document `doc` of `space`, a space this node
 /// holds, whoever sent them: the document stays in its space, and every new
 /// change is within its node's role and, for a client's change, its person's
-/// ([`model::rules`]). Also the space's members, read in the same pass.
+/// ([`model::rules`]). Also the space as read (if it could be), the one
+/// read that serves the membership check, the roles, the people and what
+/// former members wrote.
 pub(crate) fn accept_in_held_space(
     repo: &Repo,
     doc: &DocId,
     space: &DocId,
-) -> (Vec<space::Member>, Arc<AcceptFn>) {
-    // One read of the space serves the membership check, the roles, the
-    // people and what former members wrote.
+) -> (Option<Arc<space::Space>>, Arc<AcceptFn>) {
+    accept_noting_uncited(repo, doc, space, Arc::default())
+}
+
+/// [`accept_in_held_space`], setting `uncited` when a change cites heads of
+/// the space this node does not hold (yet): its author is then judged by the
+/// space as it is here, and a refusal may only mean that the space has not
+/// arrived yet (or came back to this node after a power cut took it).
+fn accept_noting_uncited(
+    repo: &Repo,
+    doc: &DocId,
+    space: &DocId,
+    uncited: Arc<AtomicBool>,
+) -> (Option<Arc<space::Space>>, Arc<AcceptFn>) {
     let read = read_space(repo, space);
-    let (members, former, people) = read
+    let (roles, former, people) = read
+        .as_deref()
         .map(|s| {
-            let people = space::people_roles(&s);
-            (s.members.clone(), s.former.clone(), people)
+            let people = space::people_roles(s);
+            (roles_of(&s.members), former_of(&s.former, doc), people)
         })
         .unwrap_or_default();
-    let roles = roles_of(&members);
-    let former = former_of(&former, doc);
     let known_kind = repo.meta(doc).map(|m| m.kind);
     let is_space = doc == space;
     let expected = space.to_string();
@@ -262,7 +275,11 @@ pub(crate) fn accept_in_held_space(
         if is_space {
             return None;
         }
-        read_space_at(&held, &space_id, heads).map(|s| roles_of(&s.members))
+        let at = read_space_at(&held, &space_id, heads).map(|s| roles_of(&s.members));
+        if at.is_none() {
+            uncited.store(true, Ordering::Relaxed);
+        }
+        at
     };
     let accept = Arc::new(move |d: &mut automerge::AutoCommit, new: &[Link]| {
         let s = model::summarize(d);
@@ -276,7 +293,7 @@ pub(crate) fn accept_in_held_space(
         model::rules::check_new(d, new, kind, &roles, &former, &cited)?;
         model::rules::check_people(d, new, kind, &people)
     });
-    (members, accept)
+    (read, accept)
 }
 
 /// Where the sync states with peers are kept among the node's values (then
@@ -337,6 +354,10 @@ pub struct Session {
     /// Documents whose changes from the peer were refused: not synced again in
     /// this session (the peer would go on offering what was refused).
     blocked: BTreeSet<DocId>,
+    /// Documents whose changes from the peer were refused while they cited
+    /// heads of the space this node did not hold: asked for whole again
+    /// ([`rp::Want`]) once the space changes here, not blocked.
+    waiting: BTreeMap<DocId, DocId>,
     /// Changes whose signature the peer was given in this session.
     attested: BTreeMap<DocId, HashSet<automerge::ChangeHash>>,
     /// Ticks of the driver so far, and the tick of the last frame about each
@@ -415,6 +436,7 @@ impl Session {
             sent_full: false,
             unsaved: BTreeSet::new(),
             blocked: BTreeSet::new(),
+            waiting: BTreeMap::new(),
             attested: BTreeMap::new(),
             ticks: 0,
             touched: BTreeMap::new(),
@@ -480,19 +502,26 @@ impl Session {
     /// every new change must come from a node whose role in the space (as this
     /// node holds it now) allows it (see [`model::rules`]), and a document
     /// other than the space must still name that space.
-    fn check_incoming(&self, doc: &DocId, space: &DocId) -> Result<Option<Arc<AcceptFn>>, String> {
+    fn check_incoming(
+        &self,
+        doc: &DocId,
+        space: &DocId,
+        uncited: &Arc<AtomicBool>,
+    ) -> Result<Option<Arc<AcceptFn>>, String> {
         if let Some(known) = space_of(&self.repo, doc)
             && known != *space
         {
             return Err(format!("{doc} does not belong to space {space}"));
         }
         if self.repo.meta(space).is_some() {
-            let (members, accept) = accept_in_held_space(&self.repo, doc, space);
-            let shared = if doc == space {
-                self.shares_space_doc(space)
-            } else {
-                self.shares_among(&members)
-            };
+            let (read, accept) = accept_noting_uncited(&self.repo, doc, space, Arc::clone(uncited));
+            let shared = read.is_some_and(|s| {
+                if doc == space {
+                    self.shares_space_in(&s)
+                } else {
+                    self.shares_among(&s.members)
+                }
+            });
             if !shared {
                 return Err(format!(
                     "the peer is not a member of space {space} (or this node is not)"
@@ -731,9 +760,28 @@ impl Session {
         // Spaces first, as in the answer to a summary.
         ids.sort_by_key(|(d, s)| d != s);
         let mut out = Vec::new();
+        let spaces: BTreeSet<DocId> = ids
+            .iter()
+            .filter(|(d, s)| d == s)
+            .map(|(d, _)| *d)
+            .collect();
         for (id, space) in ids {
             self.mine.insert(id, space);
             out.extend(self.offer(id, space)?);
+        }
+        // Documents refused while the space they cited was not here: the
+        // space has changed, so they are asked for whole again.
+        let ready: Vec<DocId> = self
+            .waiting
+            .iter()
+            .filter(|(_, s)| spaces.contains(s))
+            .map(|(d, _)| *d)
+            .collect();
+        for id in ready {
+            self.waiting.remove(&id);
+            out.push(frame(rp::frame::Body::Want(rp::Want {
+                doc: id.as_bytes().to_vec(),
+            })));
         }
         Ok(out)
     }
@@ -742,6 +790,17 @@ impl Session {
     /// it has nothing of it, else the next sync message (if any).
     fn offer(&mut self, id: DocId, space: DocId) -> Result<Vec<rp::Frame>, SyncError> {
         if self.blocked.contains(&id) {
+            return Ok(Vec::new());
+        }
+        // Shared when the session opened, or when it last changed, is not
+        // shared now: the peer may have been removed from the space since.
+        let shared = if id == space {
+            self.shares_space_doc(&space)
+        } else {
+            self.shares(&space)
+        };
+        if !shared {
+            self.mine.remove(&id);
             return Ok(Vec::new());
         }
         self.touched.insert(id, self.ticks);
@@ -916,8 +975,9 @@ impl Session {
         self.peer_has.insert(id);
         // Only what is encoded (the shared heads) is saved; receiving may move them.
         self.unsaved.insert(id);
+        let uncited = Arc::new(AtomicBool::new(false));
         let result = from_wire(signed).and_then(|signed| {
-            let accept = self.check_incoming(&id, &space)?;
+            let accept = self.check_incoming(&id, &space, &uncited)?;
             let repo = self.repo.clone();
             let state = self.state(&id);
             let taken = repo
@@ -945,6 +1005,17 @@ impl Session {
                     self.theirs.insert(id, heads);
                 }
                 Ok(reply.into_iter().collect())
+            }
+            Err(e) if uncited.load(Ordering::Relaxed) => {
+                // Judged without the space its changes cite: not refused for
+                // good, asked for again once the space has changed here.
+                self.refuse(
+                    &id,
+                    "a sync message for now (it cites the space as this node does not hold it yet)",
+                    &e,
+                )?;
+                self.waiting.insert(id, space);
+                Ok(Vec::new())
             }
             Err(e) => {
                 self.refuse(&id, "a sync message", &e)?;
@@ -1022,7 +1093,8 @@ impl Session {
                 // not held yet): logged only. Refused for what it holds (a
                 // change that is not proven or breaks the rules, bytes that
                 // are not a document): the peer is told, as for sync messages.
-                let result = match self.check_incoming(&id, &space) {
+                let uncited = Arc::new(AtomicBool::new(false));
+                let result = match self.check_incoming(&id, &space, &uncited) {
                     Err(e) => Err((e, false)),
                     Ok(accept) => from_wire(&w.signatures)
                         .and_then(|signed| {
@@ -1045,6 +1117,10 @@ impl Session {
                     Ok(heads) => {
                         self.peer_has.insert(id);
                         self.agreed(id, heads);
+                    }
+                    Err((e, true)) if uncited.load(Ordering::Relaxed) => {
+                        self.refuse(&id, "a document for now (it cites the space as this node does not hold it yet)", &e)?;
+                        self.waiting.insert(id, space);
                     }
                     Err((e, tell)) => {
                         self.refuse(&id, "a document", &e)?;
