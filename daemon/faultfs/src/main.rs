@@ -478,14 +478,22 @@ impl Filesystem for FaultFs {
 }
 
 fn main() {
+    const USAGE: &str = "usage: kp-faultfs MOUNTPOINT\n\n\
+        Mounts a file system kept in memory whose power can be cut, for kp's power-cut tests.\n\
+        Write `cut SEED` to MOUNTPOINT/.power to cut the power and bring it back (what was\n\
+        synced is kept, and what SEED chooses of the rest), `fail-after N` to let it go at\n\
+        the N-th write, sync, rename or unlink from now; read it for `on OPS` or `off`.\n\
+        Unmounts when standard input closes (or says `unmount`). Needs /dev/fuse, and root\n\
+        or fusermount3.";
     let mut args = std::env::args_os().skip(1);
     let (Some(mountpoint), None) = (args.next(), args.next()) else {
-        eprintln!(
-            "usage: kp-faultfs MOUNTPOINT\n\nMounts a file system in memory whose power can be \
-             cut (write `cut SEED` to MOUNTPOINT/.power); unmounts when standard input closes."
-        );
+        eprintln!("{USAGE}");
         std::process::exit(2);
     };
+    if mountpoint == "-h" || mountpoint == "--help" {
+        println!("{USAGE}");
+        return;
+    }
     let mountpoint = PathBuf::from(mountpoint);
     let meta = match std::fs::metadata(&mountpoint) {
         Ok(m) if m.is_dir() => m,
