@@ -749,12 +749,7 @@ impl Session {
             .filter(|id| seen.insert(*id))
             .filter_map(|id| {
                 let space = space_of(&self.repo, &id)?;
-                let shared = if space == id {
-                    self.shares_space_doc(&space)
-                } else {
-                    self.shares(&space)
-                };
-                shared.then_some((id, space))
+                self.shares_doc(&id).then_some((id, space))
             })
             .collect();
         // Spaces first, as in the answer to a summary.
@@ -794,12 +789,7 @@ impl Session {
         }
         // Shared when the session opened, or when it last changed, is not
         // shared now: the peer may have been removed from the space since.
-        let shared = if id == space {
-            self.shares_space_doc(&space)
-        } else {
-            self.shares(&space)
-        };
-        if !shared {
+        if !self.shares_doc(&id) {
             self.mine.remove(&id);
             return Ok(Vec::new());
         }
