@@ -59,6 +59,8 @@ const CHAOS: Duration = Duration::from_secs(8);
 const HEAL_DEADLINE: Duration = Duration::from_secs(60);
 const TICK: Duration = Duration::from_millis(1);
 const DRAFTS: usize = 2;
+/// The most nodes a run may have.
+const MAX_NODES: usize = 8;
 const LIMITS: Limits = Limits {
     max_frame: 64 << 10,
     max_assembled: 64 << 20,
@@ -277,8 +279,12 @@ fn node_key(i: usize) -> kp_core::identity::NodeKey {
     kp_core::identity::NodeKey::from_seed([i as u8 + 1; 32])
 }
 
+/// Node `i`'s id, derived once: the checks ask for it at every step, and
+/// deriving a key pair is most of a step's cost.
 fn node_id(i: usize) -> NodeId {
-    node_key(i).id()
+    static IDS: std::sync::LazyLock<Vec<NodeId>> =
+        std::sync::LazyLock::new(|| (0..MAX_NODES).map(|i| node_key(i).id()).collect());
+    IDS[i]
 }
 
 fn config() -> RepoConfig {
@@ -488,23 +494,34 @@ fn knows_removed(repo: &Repo, space_id: &DocId, who: usize) -> bool {
 
 /// Whether this node's durable copy of the space (at the heads its index
 /// holds, which a power cut cannot take back) records `who` as removed.
-fn knows_removed_durably(repo: &Repo, space_id: &DocId, who: usize) -> bool {
-    let who = node_id(who).to_string();
-    let Some(heads) = repo.meta(space_id).map(|m| {
-        m.heads
-            .iter()
-            .filter_map(|h| h.parse().ok())
-            .collect::<Vec<automerge::ChangeHash>>()
-    }) else {
+/// `seen` keeps the last answer with the heads it was for: the space seldom
+/// changes, and reading it at given heads costs a fork of the document.
+fn knows_removed_durably(
+    repo: &Repo,
+    space_id: &DocId,
+    who: usize,
+    seen: &mut Option<(Vec<String>, bool)>,
+) -> bool {
+    let Some(heads) = repo.meta(space_id).map(|m| m.heads) else {
         return false;
     };
-    repo.read(space_id, |doc| {
-        doc.fork_at(&heads)
-            .ok()
-            .and_then(|at| space::read(&at).ok())
-            .is_some_and(|s| s.former.iter().any(|f| f.node_id == who))
-    })
-    .unwrap_or(false)
+    if let Some((at, known)) = seen
+        && *at == heads
+    {
+        return *known;
+    }
+    let who = node_id(who).to_string();
+    let hashes: Vec<automerge::ChangeHash> = heads.iter().filter_map(|h| h.parse().ok()).collect();
+    let known = repo
+        .read(space_id, |doc| {
+            doc.fork_at(&hashes)
+                .ok()
+                .and_then(|at| space::read(&at).ok())
+                .is_some_and(|s| s.former.iter().any(|f| f.node_id == who))
+        })
+        .unwrap_or(false);
+    *seen = Some((heads, known));
+    known
 }
 
 /// Whether `change` is in effect in this node's copy of the space (made by
@@ -665,6 +682,7 @@ fn reap(sim: &mut turmoil::Sim<'_>, machines: &mut [Machine], step: usize, rng: 
 }
 
 fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
+    assert!(k <= MAX_NODES, "a run has at most {MAX_NODES} nodes");
     if std::env::var("SIM_DEBUG").is_ok() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -777,6 +795,7 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
     let mut removed_at: Option<BTreeSet<String>> = None;
     let mut removal_held: Option<BTreeSet<String>> = None;
     let mut all_know = false;
+    let mut durable_seen: Vec<Option<(Vec<String>, bool)>> = vec![None; k];
     let mut after_removal: BTreeSet<String> = BTreeSet::new();
     let mut acked: Vec<(usize, DocId, String)> = Vec::new();
     let mut broken = Vec::new();
@@ -809,11 +828,15 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
         // hears of it again may pass on what it holds, as may a node that
         // is down now.
         if removed_at.is_some() {
-            all_know = machines.iter().enumerate().all(|(i, m)| {
-                i == REMOVED
-                    || m.node()
-                        .is_some_and(|r| knows_removed_durably(&r, &space_id, REMOVED))
-            });
+            all_know = machines
+                .iter()
+                .zip(&mut durable_seen)
+                .enumerate()
+                .all(|(i, (m, seen))| {
+                    i == REMOVED
+                        || m.node()
+                            .is_some_and(|r| knows_removed_durably(&r, &space_id, REMOVED, seen))
+                });
         }
         if let Some(&(at, change)) = member_changes.first()
             && at <= step
