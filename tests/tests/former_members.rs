@@ -80,7 +80,9 @@ fn a_new_member_receives_what_a_removed_member_wrote_before_leaving() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && err.contains("not a member"),
+        out.status.code() == Some(1)
+            && err.contains("was removed from the space")
+            && err.contains("kp space add-member"),
         "{err}"
     );
 

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::client::{Ctx, refused};
 use crate::output::emit;
-use crate::render::{one_line, table, time};
+use crate::render::{one_line, plural, table, time};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum PeerCmd {
@@ -97,7 +97,10 @@ async fn peers(ctx: &mut Ctx) -> anyhow::Result<pb::PeerList> {
 /// A partner's sync state in a few words.
 fn sync_words(p: &pb::Peer) -> String {
     if p.in_sync {
-        return format!("in sync ({} documents)", p.documents_shared);
+        return format!(
+            "in sync ({})",
+            plural(p.documents_shared as usize, "document")
+        );
     }
     if !p.connected && p.documents_shared == 0 {
         return "-".into();

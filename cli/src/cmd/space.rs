@@ -5,7 +5,7 @@ use kp_proto::local as pb;
 
 use crate::client::{Ctx, refused};
 use crate::output::emit;
-use crate::render::{table, time};
+use crate::render::{plural, table, time};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum SpaceCmd {
@@ -157,11 +157,11 @@ fn print_space(s: &pb::Space) -> anyhow::Result<()> {
     }
     for f in &s.former {
         outln!(
-            "former {} {}, removed {}: its work as a member stays ({} documents)",
+            "former {} {}, removed {}: its work as a member stays ({})",
             f.role,
             f.node_id,
             time(f.removed_at),
-            f.documents
+            plural(f.documents as usize, "document")
         );
     }
     Ok(())

@@ -24,7 +24,27 @@ impl Service {
     /// that this node's role there does not allow (`comment`: a comment on a
     /// draft).
     pub(super) fn may_write(&self, space: &DocId, kind: DocKind, comment: bool) -> Result<()> {
-        rules::may_write(kind, self.role_in(space), comment).map_err(Into::into)
+        let role = self.role_in(space);
+        if role.is_none() && self.was_removed_from(space) {
+            return Err(ModelError::Forbidden(
+                "this node was removed from the space: it keeps what it holds, read only, and \
+                 its partners refuse what it writes there now; an admin of the space can add it \
+                 again (kp space add-member)"
+                    .into(),
+            )
+            .into());
+        }
+        rules::may_write(kind, role, comment).map_err(Into::into)
+    }
+
+    /// Whether `space`, as this node holds it, lists this node as removed.
+    fn was_removed_from(&self, space: &DocId) -> bool {
+        let me = self.node.to_string();
+        self.repo
+            .read(space, |doc| space::read(doc).ok())
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.former.iter().any(|f| f.node_id == me))
     }
 
     /// [`Service::may_write`] for a document this node holds.
