@@ -11,6 +11,15 @@ use kp_model::space::{self, Role};
 use kp_model::{DocKind, ModelError, Recommendation, Status, Verdict, date, draft, export, rules};
 use kp_repo::{ChangeNote, now_secs};
 
+/// The role of node `me` in `space`, if it is a member.
+fn role_of(space: Option<&space::Space>, me: &str) -> Option<Role> {
+    space?
+        .members
+        .iter()
+        .find(|m| m.node_id == me)
+        .and_then(|m| space::parse_role(&m.role).ok())
+}
+
 /// A draft's review state as the index and its documents have it.
 struct Reviewed {
     id: DocId,
@@ -24,8 +33,10 @@ impl Service {
     /// that this node's role there does not allow (`comment`: a comment on a
     /// draft).
     pub(super) fn may_write(&self, space: &DocId, kind: DocKind, comment: bool) -> Result<()> {
-        let role = self.role_in(space);
-        if role.is_none() && self.was_removed_from(space) {
+        let held = self.space_held(space);
+        let me = self.node.to_string();
+        let role = role_of(held.as_ref(), &me);
+        if role.is_none() && held.is_some_and(|s| s.former.iter().any(|f| f.node_id == me)) {
             return Err(ModelError::Forbidden(
                 "this node was removed from the space: it keeps what it holds, read only, and \
                  its partners refuse what it writes there now; an admin of the space can add it \
@@ -37,30 +48,22 @@ impl Service {
         rules::may_write(kind, role, comment).map_err(Into::into)
     }
 
-    /// Whether `space`, as this node holds it, lists this node as removed.
-    fn was_removed_from(&self, space: &DocId) -> bool {
-        let me = self.node.to_string();
-        self.repo
-            .read(space, |doc| space::read(doc).ok())
-            .ok()
-            .flatten()
-            .is_some_and(|s| s.former.iter().any(|f| f.node_id == me))
-    }
-
     /// [`Service::may_write`] for a document this node holds.
     pub(super) fn may_write_doc(&self, id: &DocId, kind: DocKind, comment: bool) -> Result<()> {
         self.may_write(&self.space_of_doc(id)?, kind, comment)
     }
 
-    /// This node's role in `space` (`None`: not a member, or the space is not here).
-    fn role_in(&self, space: &DocId) -> Option<Role> {
-        let me = self.node.to_string();
+    /// The space as this node holds it, if it does.
+    fn space_held(&self, space: &DocId) -> Option<space::Space> {
         self.repo
             .read(space, |doc| space::read(doc).ok())
             .ok()
             .flatten()
-            .and_then(|s| s.members.into_iter().find(|m| m.node_id == me))
-            .and_then(|m| space::parse_role(&m.role).ok())
+    }
+
+    /// This node's role in `space` (`None`: not a member, or the space is not here).
+    fn role_in(&self, space: &DocId) -> Option<Role> {
+        role_of(self.space_held(space).as_ref(), &self.node.to_string())
     }
 
     fn reviewed(&self, id: DocId) -> Result<Reviewed> {
