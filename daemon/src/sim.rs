@@ -486,10 +486,15 @@ fn may_edit(repo: &Repo, space_id: &DocId, i: usize) -> bool {
     })
 }
 
+/// Whether `space` records node `who` as removed.
+fn lists_removed(space: &space::Space, who: usize) -> bool {
+    let who = node_id(who).to_string();
+    space.former.iter().any(|f| f.node_id == who)
+}
+
 /// Whether this node's copy of the space records `who` as removed.
 fn knows_removed(repo: &Repo, space_id: &DocId, who: usize) -> bool {
-    let who = node_id(who).to_string();
-    space_of(repo, space_id).is_some_and(|s| s.former.iter().any(|f| f.node_id == who))
+    space_of(repo, space_id).is_some_and(|s| lists_removed(&s, who))
 }
 
 /// Whether this node's durable copy of the space (at the heads its index
@@ -510,14 +515,13 @@ fn knows_removed_durably(
     {
         return *known;
     }
-    let who = node_id(who).to_string();
     let hashes: Vec<automerge::ChangeHash> = heads.iter().filter_map(|h| h.parse().ok()).collect();
     let known = repo
         .read(space_id, |doc| {
             doc.fork_at(&hashes)
                 .ok()
                 .and_then(|at| space::read(&at).ok())
-                .is_some_and(|s| s.former.iter().any(|f| f.node_id == who))
+                .is_some_and(|s| lists_removed(&s, who))
         })
         .unwrap_or(false);
     *seen = Some((heads, known));
