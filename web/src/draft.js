@@ -271,14 +271,23 @@ export async function draftView(app, ctx, id) {
   }
   drawComments(open.comments || []);
 
-  // Whether the node is reachable.
+  // Whether the node is reachable: the browser's own word that it has no
+  // network counts at once (a socket can look open for minutes after the
+  // network went).
   const showConn = () => {
-    const online = ctx.repo.peers.length > 0;
-    connection.textContent = online ? "connected" : "offline: your edits are kept here and sent when the node is back";
+    const network = navigator.onLine;
+    const online = network && ctx.repo.peers.length > 0;
+    connection.textContent = online
+      ? "connected"
+      : network
+        ? "offline: your edits are kept here and sent when the node is back"
+        : "offline (no network): your edits are kept here and sent when you are back online";
     connection.className = online ? "conn ok" : "conn off";
   };
   ctx.repo.networkSubsystem.on("peer", showConn);
   ctx.repo.networkSubsystem.on("peer-disconnected", showConn);
+  addEventListener("online", showConn);
+  addEventListener("offline", showConn);
   showConn();
 
   ctx.leave = () => {
@@ -288,6 +297,8 @@ export async function draftView(app, ctx, id) {
     handle.off("change", onChange);
     ctx.repo.networkSubsystem.off("peer", showConn);
     ctx.repo.networkSubsystem.off("peer-disconnected", showConn);
+    removeEventListener("online", showConn);
+    removeEventListener("offline", showConn);
     view.destroy();
   };
 }

@@ -42,6 +42,17 @@ async function typeAt(page, text, start = false) {
   await page.keyboard.type(text)
 }
 
+/** Waits until the editor of each of `pages` holds a text that passes
+ * `check`; the error names the text it held. */
+async function untilEditors(pages, what, check) {
+  for (const page of pages) {
+    let last
+    await until(what, async () => check((last = await editorText(page)))).catch((e) => {
+      throw new Error(`${e.message}; the editor holds ${JSON.stringify(last)}`)
+    })
+  }
+}
+
 /** A node with the draft; ana and ben (with `benRole`) in it, each in
  * their browser on the draft's page. */
 async function twoOnADraft(a, benRole) {
@@ -60,24 +71,33 @@ test("two people co-edit one draft and see each other's words and cursors", () =
     const { d, ana, ben } = await twoOnADraft(a, "editor")
     await typeAt(ana, "Ana adds a sentence.")
     await typeAt(ben, "Ben: ", true)
-    for (const p of [ana, ben]) {
-      await until("both people's words in each editor", async () => {
-        const t = await editorText(p)
-        p.lastText = t
-        return t.includes("Ana adds a sentence.") && t.startsWith("Ben: # Sending")
-      }).catch((e) => {
-        throw new Error(`${e.message}; the editor holds ${JSON.stringify(p.lastText)}`)
-      })
-    }
+    await untilEditors([ana, ben], "both people's words in each editor", (t) =>
+      t.includes("Ana adds a sentence.") && t.startsWith("Ben: # Sending"))
     // Each sees the other in the draft, and their caret with their name.
     await until("ben's caret at ana's", async () => (await ana.locator(".caret-name").allInnerTexts()).includes("ben"))
     await until("ana's caret at ben's", async () => (await ben.locator(".caret-name").allInnerTexts()).includes("ana"))
     assert.match(await ana.getByTestId("people").innerText(), /ben/)
     await shot(ana, "draft-co-editing")
-    // The node holds both, and says who wrote them.
-    await until("the node to hold both edits", () => {
+    // Ben's browser loses its network: his page says so at once, he writes
+    // on, Ana too, and back online both keep their words.
+    await ben.context().setOffline(true)
+    await until("ben's page to say it has no network", async () =>
+      /offline \(no network\)/.test(await ben.getByTestId("connection").innerText()))
+    await typeAt(ben, "Ben, offline.")
+    await typeAt(ana, " Ana, meanwhile.")
+    await ben.context().setOffline(false)
+    await until("ben connected again", async () => (await ben.getByTestId("connection").innerText()) === "connected")
+    await untilEditors([ana, ben], "the words of both, written apart, in each editor", (t) =>
+      t.includes("Ben, offline.") && t.includes(" Ana, meanwhile."))
+    // The node holds them all, and says who wrote them.
+    await until("the node to hold every edit", () => {
       const body = a.kp("draft", "show", d.id).body
-      return body.includes("Ana adds a sentence.") && body.startsWith("Ben: ")
+      return (
+        body.includes("Ana adds a sentence.") &&
+        body.startsWith("Ben: ") &&
+        body.includes("Ben, offline.") &&
+        body.includes(" Ana, meanwhile.")
+      )
     })
     const blame = a.kp("doc", "blame", d.id).changes.map((c) => c.author)
     assert.ok(blame.includes("ana") && blame.includes("ben"), blame.join(","))
