@@ -654,8 +654,8 @@ async fn edit(
     emit(ctx.json, &saved, |_| {
         if r.changed {
             outln!(
-                "saved: {} characters inserted, {} deleted",
-                r.inserted,
+                "saved: {} inserted, {} deleted",
+                plural(r.inserted as usize, "character"),
                 r.deleted
             );
         } else {
@@ -769,9 +769,13 @@ fn run_editor(
     bound: &Bound,
 ) -> anyhow::Result<(PathBuf, String)> {
     use std::os::unix::fs::OpenOptionsExt;
-    let editor = std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .unwrap_or_else(|_| "vi".into());
+    // An empty VISUAL or EDITOR counts as unset (as git has it), not as a
+    // command that runs the file itself.
+    let editor = ["VISUAL", "EDITOR"]
+        .into_iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "vi".into());
     let path = std::env::temp_dir().join(format!(
         "kp-draft-{}-{}.md",
         short(id, 12),
