@@ -394,6 +394,22 @@ fn text_from_the_editor_is_kept_when_the_node_cannot_take_it() {
     }
     let body = node.json(&["draft", "show", &id])["body"].clone();
     assert_eq!(body, "Prices fell to 6.2 percent.\n");
+
+    // A VISUAL that is set but empty counts as unset: EDITOR is the editor,
+    // not the temporary file run as a command.
+    let script = dir.join("editor.sh");
+    std::fs::write(&script, "#!/bin/sh\nsed -i 's/Prices/Wages/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = node.kp_command();
+    cmd.env("VISUAL", "").env("EDITOR", &script);
+    let out = cmd.args(["draft", "edit", &id]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = node.json(&["draft", "show", &id])["body"].clone();
+    assert_eq!(body, "Wages fell to 6.2 percent.\n");
     node.kill9();
 }
 
