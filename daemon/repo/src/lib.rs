@@ -243,11 +243,22 @@ pub type Vouch<'a> = dyn Fn(
     + 'a;
 
 /// What proves the changes a sync message adds.
+#[derive(Clone, Copy)]
 enum Proof<'a> {
     /// Signatures that came with it (a partner's).
     Given(&'a [Attestation]),
     /// Made here for a client.
     Vouch(&'a Vouch<'a>),
+}
+
+impl<'a> Proof<'a> {
+    /// The signatures: those given, or those `made` for a client.
+    fn signed(self, made: &'a [Attestation]) -> &'a [Attestation] {
+        match self {
+            Proof::Given(signed) => signed,
+            Proof::Vouch(_) => made,
+        }
+    }
 }
 
 impl DocMeta {
@@ -973,7 +984,7 @@ impl Repo {
     /// Applies sync messages from a peer, in order, with the signatures that
     /// came with them. What they add must be proven by signatures
     /// ([`kp_core::authorship`]) and pass `accept`, which sees the document as it
-    /// would be after them (on a copy); otherwise nothing changes. Returns the
+    /// would be after them; otherwise nothing changes (they are undone). Returns the
     /// ticket of the round that stores what was new, and how many changes that
     /// is.
     ///
@@ -1016,7 +1027,6 @@ impl Repo {
         accept: Option<&Accept<'_>>,
     ) -> Result<Taken, RepoError> {
         use automerge::sync::SyncDoc;
-        let mut made = Vec::new();
         let decode = |m: &&[u8]| {
             automerge::sync::Message::decode(m)
                 .map_err(|e| model::ModelError::invalid(format!("not a sync message: {e}")))
@@ -1049,27 +1059,41 @@ impl Repo {
         let slot = self.inner.slot(id)?;
         let mut loaded = lock(&slot.loaded);
         let before = loaded.doc.get_heads();
-        // Received on a copy, which replaces the document once accepted: a
-        // refused message leaves nothing behind, and an accepted one is applied
-        // once (applying costs time in proportion to the history).
-        let mut trial = loaded.doc.clone();
-        let mut trial_state = state.clone();
-        if !earlier.is_empty() {
-            trial
-                .load_incremental(&earlier)
-                .map_err(model::ModelError::from)?;
+        let carries = !earlier.is_empty() || !last.changes.is_empty();
+        // What the messages add is applied to the document itself and undone
+        // if it is refused. Undoing rebuilds the document at `before`, in time
+        // proportional to its history, but a refusal is rare (a forged change,
+        // a role its author did not have); checking on a copy instead cost a
+        // copy of the whole document on every message. Changes that already
+        // wait for a dependency (automerge's queue) would not survive the
+        // rebuild, so with any waiting the messages are received on a copy.
+        let in_place = !carries || loaded.doc.get_missing_deps(&[]).is_empty();
+        if carries {
+            // The tips as they are before, which `keep` compares with.
+            loaded.tips();
         }
-        trial
-            .sync()
-            .receive_sync_message(&mut trial_state, last)
-            .map_err(model::ModelError::from)?;
-        let changed = trial.get_heads() != before;
-        let mut new = Vec::new();
-        let signed = match proof {
-            Proof::Given(signed) => signed,
-            Proof::Vouch(vouch) => {
-                if changed {
-                    let new = authorship::new_links(&mut trial, &before);
+        let mut doc = if in_place {
+            std::mem::take(&mut loaded.doc)
+        } else {
+            loaded.doc.clone()
+        };
+        let mut trial_state = state.clone();
+        let checked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_, RepoError> {
+                if !earlier.is_empty() {
+                    doc.load_incremental(&earlier)
+                        .map_err(model::ModelError::from)?;
+                }
+                doc.sync()
+                    .receive_sync_message(&mut trial_state, last)
+                    .map_err(model::ModelError::from)?;
+                let changed = doc.get_heads() != before;
+                let mut made = Vec::new();
+                let mut new = Vec::new();
+                if let Proof::Vouch(vouch) = proof
+                    && changed
+                {
+                    let new = authorship::new_links(&mut doc, &before);
                     let actors: std::collections::HashSet<&ActorId> =
                         new.iter().map(|l| &l.actor).collect();
                     let known = loaded.vouchers(&self.inner, id, |a| {
@@ -1077,20 +1101,49 @@ impl Repo {
                     });
                     made = vouch(&new, &known)?;
                 }
-                &made
+                if changed {
+                    let signed = proof.signed(&made);
+                    new = self.inner.prove(id, &mut doc, &before, signed, &carried)?;
+                    if let Some(accept) = accept {
+                        accept(&mut doc, &new)?;
+                    }
+                }
+                Ok((changed, new, made))
+            }));
+        let (changed, new, made) = match checked {
+            Ok(Ok(taken)) => {
+                loaded.doc = doc;
+                taken
+            }
+            failed => {
+                if in_place {
+                    let untouched = !carries
+                        || (doc.get_heads() == before && doc.get_missing_deps(&[]).is_empty());
+                    loaded.doc = if untouched {
+                        doc
+                    } else {
+                        let mut undone = doc.fork_at(&before).expect(
+                            "`before` are heads this document had, and automerge forgets no change",
+                        );
+                        undone.set_actor(self.inner.actor.clone());
+                        undone
+                    };
+                }
+                return Err(match failed {
+                    Ok(Err(e)) => e,
+                    _ => {
+                        tracing::error!(doc = %id, "checking a sync message panicked; it was undone");
+                        RepoError::Internal
+                    }
+                });
             }
         };
+        let signed = proof.signed(&made);
         if changed {
-            new = self
-                .inner
-                .prove(id, &mut trial, &before, signed, &carried)?;
-            if let Some(accept) = accept {
-                accept(&mut trial, &new)?;
-            }
             self.inner
                 .keep(id, &new, signed, &mut loaded, &slot.encoded)?;
         }
-        if !signed.is_empty() && !trial.get_missing_deps(&[]).is_empty() {
+        if !signed.is_empty() && !loaded.doc.get_missing_deps(&[]).is_empty() {
             // Some changes wait for a dependency (in automerge's queue):
             // their links and signatures wait with them.
             let applied: std::collections::HashSet<ChangeHash> =
@@ -1105,7 +1158,6 @@ impl Repo {
         // wait in the document (automerge's queue), and the peer, which
         // counts them as sent, will not send them again. They are checked
         // when they apply.
-        loaded.doc = trial;
         *state = trial_state;
         drop(loaded);
         let ticket = if changed {

@@ -150,24 +150,56 @@ proptest! {
         let actor = kp_core::ids::actor_id(&NodeKey::from_seed([2; 32]).id(), peer.incarnation());
         let tip = Attestation::new(&NodeKey::from_seed([2; 32]), &actor, heads[0]);
 
-        // The start alone: refused, nothing changes.
+        // The start alone: refused, nothing changes, and the node goes on
+        // writing as itself.
+        let ours = |node: &Repo| node.read(&id, |doc| (doc.get_heads(), doc.get_actor().clone())).unwrap();
+        let was = ours(&node);
         let start = message(heads.clone(), chain[..held].to_vec());
         let mut state = State::new();
         let err = node.sync_receive(&id, &mut state, &[&start], &[], None).unwrap_err();
         prop_assert!(err.to_string().contains("no signature"), "{}", err);
+        prop_assert_eq!(&ours(&node), &was);
 
-        // The rest first, then the start.
+        // The rest first; then a message the node refuses (an unsigned
+        // change by a third node), which must not take the waiting rest with
+        // it; then the start.
         let rest = message(heads.clone(), chain[held..].to_vec());
         let mut state = State::new();
         let t = node.sync_receive(&id, &mut state, &[&rest], std::slice::from_ref(&tip), None).unwrap();
         node.wait(t.ticket).unwrap();
+        let third = repo(3);
+        let (t, _) = third.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
+        third.wait(t.ticket).unwrap();
+        third.change_durably(&id, &note, |doc| {
+            doc.put(automerge::ROOT, "third", "unsigned")?;
+            Ok(())
+        }).unwrap();
+        let (forged, forged_heads) = third.read(&id, |doc| {
+            let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+            (change, doc.get_heads())
+        }).unwrap();
+        let mut other = State::new();
+        let err = node.sync_receive(&id, &mut other, &[&message(forged_heads, vec![forged])], &[], None).unwrap_err();
+        prop_assert!(err.to_string().contains("no signature"), "{}", err);
         let t = node.sync_receive(&id, &mut state, &[&start], &[], None).unwrap();
         node.wait(t.ticket).unwrap();
         let got = node.read(&id, |doc| doc.get_heads()).unwrap();
         prop_assert_eq!(got, heads);
         let last = node.read(&id, |doc| doc.get(automerge::ROOT, format!("k{}", n - 1)).unwrap().is_some()).unwrap();
         prop_assert!(last);
+        let third = node.read(&id, |doc| doc.get(automerge::ROOT, "third").unwrap().is_some()).unwrap();
+        prop_assert!(!third);
         prop_assert!(node.blame(&id).unwrap().iter().all(|b| b.verified));
+        // What the node writes next is its own and proven to its partner.
+        node.change_durably(&id, &note, |doc| {
+            doc.put(automerge::ROOT, "after", true)?;
+            Ok(())
+        }).unwrap();
+        prop_assert_eq!(ours(&node).1, was.1);
+        let kp_repo::Saved { document, signed, .. } = node.saved(&id).unwrap().unwrap();
+        let (t, _) = peer.import(&id, &document, &signed, &|_, _| Ok(())).unwrap();
+        peer.wait(t.ticket).unwrap();
+        prop_assert!(peer.blame(&id).unwrap().iter().all(|b| b.verified));
         let _ = DocId::random();
     }
 }
