@@ -635,6 +635,46 @@ fn partners_signatures_survive_a_restart_and_a_compaction() {
     // From the store, the log being gone.
     let relay = open();
     relays_to(&relay, 22);
+    relay.shutdown();
+    drop(relay);
+
+    // A change that reaches a node just started (which has not yet worked out
+    // the document's tips) is relayed with its signature too.
+    let relay = open();
+    author
+        .change_durably(&id, &ChangeNote::new("Bo", "edit"), |doc| {
+            doc.put(automerge::ROOT, "mark", 2)?;
+            Ok(())
+        })
+        .unwrap();
+    let (change, heads) = author
+        .read(&id, |doc| {
+            let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+            (change, doc.get_heads())
+        })
+        .unwrap();
+    let message = automerge::sync::Message {
+        heads,
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: automerge::sync::ChunkList::from(vec![change]),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+    .encode();
+    let signed = author.saved(&id).unwrap().unwrap().signed;
+    let taken = relay
+        .sync_receive(
+            &id,
+            &mut automerge::sync::State::new(),
+            &[&message],
+            &signed,
+            None,
+        )
+        .unwrap();
+    assert_eq!(taken.changes, 1);
+    relay.wait(taken.ticket).unwrap();
+    relays_to(&relay, 23);
 }
 
 /// The signatures by which this node vouches for its clients' changes (two
