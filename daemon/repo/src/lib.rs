@@ -1090,20 +1090,19 @@ impl Repo {
                 let changed = doc.get_heads() != before;
                 let mut made = Vec::new();
                 let mut new = Vec::new();
-                if let Proof::Vouch(vouch) = proof
-                    && changed
-                {
-                    let new = authorship::new_links(&mut doc, &before);
-                    let actors: std::collections::HashSet<&ActorId> =
-                        new.iter().map(|l| &l.actor).collect();
-                    let known = loaded.vouchers(&self.inner, id, |a| {
-                        actors.contains(a) && parse_actor(a).is_none()
-                    });
-                    made = vouch(&new, &known)?;
-                }
                 if changed {
-                    let signed = proof.signed(&made);
-                    new = self.inner.prove(id, &mut doc, &before, signed, &carried)?;
+                    if let Proof::Vouch(vouch) = proof {
+                        let new = authorship::new_links(&mut doc, &before);
+                        let actors: std::collections::HashSet<&ActorId> =
+                            new.iter().map(|l| &l.actor).collect();
+                        let known = loaded.vouchers(&self.inner, id, |a| {
+                            actors.contains(a) && parse_actor(a).is_none()
+                        });
+                        made = vouch(&new, &known)?;
+                    }
+                    new = self
+                        .inner
+                        .prove(id, &mut doc, &before, proof.signed(&made), &carried)?;
                     if let Some(accept) = accept {
                         accept(&mut doc, &new)?;
                     }
@@ -1125,7 +1124,7 @@ impl Repo {
                         let mut undone = doc.fork_at(&before).expect(
                             "`before` are heads this document had, and automerge forgets no change",
                         );
-                        undone.set_actor(self.inner.actor.clone());
+                        undone.set_actor(doc.get_actor().clone());
                         undone
                     };
                 }
