@@ -96,7 +96,7 @@ Examples:
     /// name kp prints, ready to send with --file.
     #[command(after_help = "\
 Examples:
-  kp draft edit DRAFT_ID                        (opens $EDITOR)
+  kp draft edit DRAFT_ID                        (opens $VISUAL or $EDITOR)
   kp draft edit DRAFT_ID --file mine.md         (written by kp draft show -o)
   kp draft edit DRAFT_ID --file revised.md --base round-1")]
     Edit {

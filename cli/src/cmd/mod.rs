@@ -33,7 +33,7 @@ use crate::client::{self, Ctx};
 Examples:
   kp space create \"Remittances WG\" --theme 7
   kp draft new --space \"Remittances WG\" --title \"Sending money\" --file draft.md
-  kp draft edit DRAFT_ID                 (opens $EDITOR)
+  kp draft edit DRAFT_ID                 (opens $VISUAL or $EDITOR)
   kp comment add DRAFT_ID --quote \"fell to 6%\" --body \"Which source?\"
   kp dataset import top-recipients-2011.csv --space \"Remittances WG\" \\
      --title \"Top recipients 2011\"
