@@ -129,7 +129,10 @@ fn main() {
         assert_eq!(ours, end);
     }
     // What the node's changes cite (the space's heads), for the baseline below.
-    let repo_citation = repo.meta(&space).map(|m| m.heads).unwrap_or_default();
+    let repo_citation = repo
+        .meta(&space)
+        .map(|m| kp_repo::heads_hex(&m.heads))
+        .unwrap_or_default();
     let before_compaction = repo.size_on_disk();
     repo.compact(&id).unwrap();
     let save = repo.read(&id, |doc| doc.save().len()).unwrap();

@@ -47,6 +47,42 @@ impl LocalApi {
     }
 }
 
+/// A reply streamed from a blocking thread.
+type Stream<T> = tokio_stream::wrappers::ReceiverStream<Result<T, Status>>;
+
+/// Drafts in one message of a streamed list.
+const LIST_PAGE: usize = 1000;
+
+impl LocalApi {
+    /// Runs `f` on a blocking thread, streaming what it sends (a few messages
+    /// ahead of the reader; a reader that goes away stops it). An error, or a
+    /// panic, ends the stream with its status, so a reader never takes a
+    /// stream cut short for a whole one.
+    fn stream<T, F>(&self, f: F) -> Stream<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Service, &mut dyn FnMut(T) -> bool) -> Result<(), ApiError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let service = Arc::clone(&self.service);
+        tokio::task::spawn_blocking(move || {
+            let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                f(&service, &mut |item| tx.blocking_send(Ok(item)).is_ok())
+            }));
+            let end = match sent {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => status(e),
+                Err(_) => {
+                    tracing::error!("a streamed request's handler panicked");
+                    Status::internal("the request failed inside the node; see its log")
+                }
+            };
+            let _ = tx.blocking_send(Err(end));
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx)
+    }
+}
+
 /// Maps an error to the gRPC status the `.proto` documents: the one place
 /// where the node's errors meet the wire.
 pub(crate) fn status(e: ApiError) -> Status {
@@ -105,24 +141,28 @@ macro_rules! local_impl {
                 }
             )*
 
-            type BackupStream = tokio_stream::wrappers::ReceiverStream<Result<pb::BackupChunk, Status>>;
+            type BackupStream = Stream<pb::BackupChunk>;
 
-            /// Streams the archive as the service writes it (on a blocking
-            /// thread; a reader that goes away stops it).
+            /// Streams the archive as the service writes it.
             async fn backup(
                 &self,
                 request: Request<pb::BackupRequest>,
             ) -> Result<Response<Self::BackupStream>, Status> {
                 let with_key = request.into_inner().with_key;
-                let (tx, rx) = tokio::sync::mpsc::channel(4);
-                let service = Arc::clone(&self.service);
-                tokio::task::spawn_blocking(move || {
-                    let sent = service.backup(with_key, |chunk| tx.blocking_send(Ok(chunk)).is_ok());
-                    if let Err(e) = sent {
-                        let _ = tx.blocking_send(Err(status(e)));
-                    }
-                });
-                Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
+                Ok(Response::new(self.stream(move |s, send| s.backup(with_key, send))))
+            }
+
+            type ListDraftsStream = Stream<pb::DraftList>;
+
+            /// Streams the list a page at a time.
+            async fn list_drafts(
+                &self,
+                request: Request<pb::ListDraftsRequest>,
+            ) -> Result<Response<Self::ListDraftsStream>, Status> {
+                let req = request.into_inner();
+                Ok(Response::new(
+                    self.stream(move |s, send| s.draft_pages(req, LIST_PAGE, send)),
+                ))
             }
         }
     };
@@ -138,7 +178,6 @@ local_impl! {
     add_person(pb::AddPersonRequest) -> pb::Space = |s, r| s.add_person(r);
     remove_person(pb::RemovePersonRequest) -> pb::Space = |s, r| s.remove_person(r);
     new_draft(pb::NewDraftRequest) -> pb::DraftSummary = |s, r| s.new_draft(r);
-    list_drafts(pb::ListDraftsRequest) -> pb::DraftList = |s, r| s.list_drafts(r);
     get_draft(pb::GetDraftRequest) -> pb::Draft = |s, r| s.get_draft(r);
     edit_draft(pb::EditDraftRequest) -> pb::EditReply = |s, r| s.edit_draft(r);
     draft_log(pb::DraftLogRequest) -> pb::ChangeLog = |s, r| s.draft_log(r);

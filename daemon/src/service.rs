@@ -217,12 +217,12 @@ impl Service {
         if space.is_empty() {
             return Err(invalid("name a space (`kp space list` shows them)"));
         }
-        let spaces: Vec<(DocId, DocMeta)> = self
-            .repo
-            .list()
-            .into_iter()
-            .filter(|(_, m)| m.kind == DocKind::Space)
-            .collect();
+        let mut spaces: Vec<(DocId, Arc<DocMeta>)> = Vec::new();
+        self.repo.visit(|id, m| {
+            if m.kind == DocKind::Space {
+                spaces.push((*id, Arc::clone(m)));
+            }
+        });
         if let Ok(id) = space.parse::<DocId>()
             && spaces.iter().any(|(i, _)| *i == id)
         {
@@ -499,7 +499,7 @@ impl Service {
             .list()
             .into_iter()
             .filter(|(_, m)| m.kind == DocKind::Space)
-            .map(|(id, m)| (id.to_string(), m.title))
+            .map(|(id, m)| (id.to_string(), m.title.clone()))
             .collect()
     }
 
@@ -643,7 +643,7 @@ impl Service {
             status: meta.status.clone(),
             created_at: meta.created_at,
             updated_at: meta.updated_at,
-            heads: meta.heads.clone(),
+            heads: kp_repo::heads_hex(&meta.heads),
         }
     }
 
@@ -668,8 +668,27 @@ impl Service {
         Ok(Self::summary(id, &meta, &self.space_names()))
     }
 
-    /// `kp draft list`, from the index alone.
+    /// The drafts that match `req`, newest first, in one list.
     pub(crate) fn list_drafts(&self, req: pb::ListDraftsRequest) -> Result<pb::DraftList> {
+        let mut list = pb::DraftList::default();
+        self.draft_pages(req, usize::MAX, |page| {
+            list.total = page.total;
+            list.drafts.extend(page.drafts);
+            true
+        })?;
+        Ok(list)
+    }
+
+    /// `kp draft list`, from the index alone: the drafts that match `req`,
+    /// newest first, sent in pages of at most `page` (at least one page, which
+    /// carries the total even when no draft is shown). Stops when `send`
+    /// returns false (the reader went away).
+    pub(crate) fn draft_pages(
+        &self,
+        req: pb::ListDraftsRequest,
+        page: usize,
+        mut send: impl FnMut(pb::DraftList) -> bool,
+    ) -> Result<()> {
         let space = if req.space.is_empty() {
             None
         } else {
@@ -679,37 +698,57 @@ impl Service {
             req.status.parse::<kp_model::Status>()?;
         }
         let spaces = self.space_names();
-        // The order is taken from the index in place; only the page asked for
-        // is made into summaries.
-        let mut found: Vec<(i64, String, DocId)> = Vec::new();
+        // The entries are shared with the index, not copied; only what is
+        // asked for is ordered in full, and summaries are made a page at a
+        // time (a node of 100,000 drafts never holds them all as replies).
+        let mut found: Vec<(DocId, Arc<DocMeta>)> = Vec::new();
         self.repo.visit(|id, m| {
             if m.kind == DocKind::Draft
                 && (space.is_none() || m.space == space)
                 && (req.status.is_empty() || m.status == req.status)
             {
-                found.push((m.updated_at, m.title.clone(), *id));
+                found.push((*id, Arc::clone(m)));
             }
         });
         let total = found.len();
-        found.sort_unstable_by(|a, b| {
-            b.0.cmp(&a.0)
-                .then_with(|| a.1.cmp(&b.1))
-                .then(a.2.cmp(&b.2))
-        });
-        let limit = match req.limit {
-            0 => usize::MAX,
-            n => n as usize,
+        let newest_first = |a: &(DocId, Arc<DocMeta>), b: &(DocId, Arc<DocMeta>)| {
+            b.1.updated_at
+                .cmp(&a.1.updated_at)
+                .then_with(|| a.1.title.cmp(&b.1.title))
+                .then(a.0.cmp(&b.0))
         };
-        let drafts = found
-            .into_iter()
-            .skip(req.offset as usize)
-            .take(limit)
-            .filter_map(|(_, _, id)| Some(Self::summary(id, &self.repo.meta(&id)?, &spaces)))
-            .collect();
-        Ok(pb::DraftList {
-            drafts,
-            total: total as u64,
-        })
+        let offset = (req.offset as usize).min(total);
+        let end = match req.limit {
+            0 => total,
+            n => offset.saturating_add(n as usize).min(total),
+        };
+        if end < total && end > 0 {
+            found.select_nth_unstable_by(end - 1, newest_first);
+            found.truncate(end);
+        }
+        found.sort_unstable_by(newest_first);
+        let shown = &found[offset..];
+        let mut pages = shown.chunks(page.max(1)).peekable();
+        if pages.peek().is_none() {
+            send(pb::DraftList {
+                drafts: Vec::new(),
+                total: total as u64,
+            });
+            return Ok(());
+        }
+        for chunk in pages {
+            let drafts = chunk
+                .iter()
+                .map(|(id, m)| Self::summary(*id, m, &spaces))
+                .collect();
+            if !send(pb::DraftList {
+                drafts,
+                total: total as u64,
+            }) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// `kp draft show`.
@@ -1158,7 +1197,7 @@ impl Service {
     }
 
     /// A document of any kind on this node, by id.
-    fn any_doc(&self, raw: &str) -> Result<(DocId, kp_repo::DocMeta)> {
+    fn any_doc(&self, raw: &str) -> Result<(DocId, Arc<kp_repo::DocMeta>)> {
         let id: DocId = raw
             .trim()
             .parse()

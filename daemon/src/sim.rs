@@ -505,9 +505,9 @@ fn knows_removed_durably(
     repo: &Repo,
     space_id: &DocId,
     who: usize,
-    seen: &mut Option<(Vec<String>, bool)>,
+    seen: &mut Option<(Vec<automerge::ChangeHash>, bool)>,
 ) -> bool {
-    let Some(heads) = repo.meta(space_id).map(|m| m.heads) else {
+    let Some(heads) = repo.meta(space_id).map(|m| m.heads.clone()) else {
         return false;
     };
     if let Some((at, known)) = seen
@@ -515,10 +515,9 @@ fn knows_removed_durably(
     {
         return *known;
     }
-    let hashes: Vec<automerge::ChangeHash> = heads.iter().filter_map(|h| h.parse().ok()).collect();
     let known = repo
         .read(space_id, |doc| {
-            doc.fork_at(&hashes)
+            doc.fork_at(&heads)
                 .ok()
                 .and_then(|at| space::read(&at).ok())
                 .is_some_and(|s| lists_removed(&s, who))
@@ -799,7 +798,7 @@ fn run_seed(seed: u64, k: usize, faults: Faults) -> Outcome {
     let mut removed_at: Option<BTreeSet<String>> = None;
     let mut removal_held: Option<BTreeSet<String>> = None;
     let mut all_know = false;
-    let mut durable_seen: Vec<Option<(Vec<String>, bool)>> = vec![None; k];
+    let mut durable_seen: Vec<Option<(Vec<automerge::ChangeHash>, bool)>> = vec![None; k];
     let mut after_removal: BTreeSet<String> = BTreeSet::new();
     let mut acked: Vec<(usize, DocId, String)> = Vec::new();
     let mut broken = Vec::new();

@@ -10,21 +10,14 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kp_core::identity::NodeKey;
-use kp_model::draft::{self, Actor};
-use kp_model::space::{self, Member};
-use kp_repo::{ChangeNote, Repo, RepoConfig};
-use kp_store::SledStore;
 use kp_tests::bin;
 
-const BODY: &str = "Remittances to developing countries reached 351 billion dollars in 2011, \
-an 8 percent increase over 2010. The global average cost of sending 200 dollars stood near \
-9 percent, far above the 3 percent target.\n\n";
+#[path = "../common/populate.rs"]
+mod populate;
 
-fn init(dir: &Path) -> NodeKey {
+fn init(dir: &Path) {
     let out = Command::new(bin("kpd"))
         .args([
             "init",
@@ -42,58 +35,6 @@ fn init(dir: &Path) -> NodeKey {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    NodeKey::load(&dir.join("node.key")).expect("the key just made")
-}
-
-/// Fills the store directly through the library (many threads, so creations
-/// share commit rounds).
-fn populate(dir: &Path, key: &NodeKey, drafts: usize) {
-    let store = Arc::new(SledStore::open(&dir.join("store"), 64 << 20).unwrap());
-    let repo = Repo::open(store, key.clone(), RepoConfig::default()).unwrap();
-    let node_id = key.id().to_string();
-    let admin = Member {
-        node_id: node_id.clone(),
-        role: "admin".into(),
-        institution: "Bench Institute".into(),
-        ..Default::default()
-    };
-    let note = ChangeNote::new("Bench", "create");
-    let (space_id, ()) = repo
-        .create(&note, |doc| {
-            space::init(doc, "Remittances WG", 7, "", &admin, 0)
-        })
-        .unwrap();
-    let threads = 16;
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let repo = repo.clone();
-            let node_id = node_id.clone();
-            let note = note.clone();
-            s.spawn(move || {
-                let by = Actor {
-                    author: "Bench",
-                    institution: "Bench Institute",
-                    node_id: &node_id,
-                };
-                for i in (t..drafts).step_by(threads) {
-                    let title = format!("Working paper {i}");
-                    repo.create(&note, |doc| {
-                        draft::init(
-                            doc,
-                            &space_id,
-                            &title,
-                            kp_model::DraftType::WorkingPaper,
-                            &BODY.repeat(4),
-                            &by,
-                            0,
-                        )
-                    })
-                    .unwrap();
-                }
-            });
-        }
-    });
-    repo.shutdown();
 }
 
 fn kp(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -112,6 +53,8 @@ struct Figures {
     list: Duration,
     page: Duration,
     rss_kib: u64,
+    /// Resident memory once ready, before any listing.
+    rss_ready_kib: u64,
     listed: usize,
     /// `kp backup --with-key` of the running node: its time and the file's size.
     backup: Duration,
@@ -196,6 +139,8 @@ fn measure(dir: &Path) -> Figures {
         std::thread::sleep(Duration::from_millis(2));
     }
     let ready = start.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_ready = rss_kib(child.id());
     let mut times = Vec::new();
     let mut listed = 0;
     for _ in 0..7 {
@@ -240,6 +185,7 @@ fn measure(dir: &Path) -> Figures {
         list: times[times.len() / 2],
         page: pages[pages.len() / 2],
         rss_kib: rss,
+        rss_ready_kib: rss_ready,
         listed,
         backup,
         backup_bytes,
@@ -254,14 +200,24 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let empty_dir = tmp.path().join("empty");
     init(&empty_dir);
-    let full_dir = tmp.path().join("full");
-    let key = init(&full_dir);
-    let t = Instant::now();
-    populate(&full_dir, &key, drafts);
-    println!(
-        "node: {drafts} drafts written in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    // `KP_BENCH_KEEP=DIR` keeps the populated node in DIR and uses it again on
+    // the next run (populating 100,000 drafts takes minutes).
+    let kept = std::env::var_os("KP_BENCH_KEEP").map(std::path::PathBuf::from);
+    let full_dir = match &kept {
+        Some(dir) => dir.join(format!("full-{drafts}")),
+        None => tmp.path().join("full"),
+    };
+    if full_dir.join("node.key").exists() {
+        println!("node: {drafts} drafts kept in {}", full_dir.display());
+    } else {
+        init(&full_dir);
+        let t = Instant::now();
+        populate::drafts(&full_dir, drafts);
+        println!(
+            "node: {drafts} drafts written in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
 
     let empty = measure(&empty_dir);
     let full = measure(&full_dir);
@@ -301,6 +257,19 @@ fn main() {
         empty.rss_kib as f64 / 1024.0,
         full.rss_kib as f64 / 1024.0,
         full.rss_kib as f64 / empty.rss_kib.max(1) as f64
+    );
+    println!(
+        "  {:<28} {:>6.1} MiB {:>8.1} MiB {:>7.1}x   ({:.2} KB a draft above the empty node)",
+        "  of which once ready",
+        empty.rss_ready_kib as f64 / 1024.0,
+        full.rss_ready_kib as f64 / 1024.0,
+        full.rss_ready_kib as f64 / empty.rss_ready_kib.max(1) as f64,
+        (full.rss_ready_kib.saturating_sub(empty.rss_ready_kib)) as f64 * 1.024 / drafts as f64
+    );
+    println!(
+        "  {:<28} {:>36.2} KB a draft above the empty node (aim: 1 KB)",
+        "  idle, per draft",
+        (full.rss_kib.saturating_sub(empty.rss_kib)) as f64 * 1.024 / drafts as f64
     );
     let store_bytes = kp_store::dir_size(&full_dir.join("store"));
     println!("  store on disk: {:.1} MiB", store_bytes as f64 / 1048576.0);

@@ -45,7 +45,7 @@ use kp_daemon::config::PeerEntry;
 use kp_daemon::peers::Peers;
 use kp_model::draft::{self, Actor};
 use kp_model::space::{self, Member};
-use kp_repo::{ChangeNote, Repo, RepoConfig, heads_hex};
+use kp_repo::{ChangeNote, Repo, RepoConfig};
 use kp_store::SledStore;
 use kp_sync::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -301,7 +301,7 @@ fn settle(nodes: &[&Node], quiet: Duration) {
     }
 }
 
-fn same_heads(a: &[String], b: &[String]) -> bool {
+fn same_heads(a: &[automerge::ChangeHash], b: &[automerge::ChangeHash]) -> bool {
     let mut a = a.to_vec();
     let mut b = b.to_vec();
     a.sort();
@@ -315,11 +315,12 @@ fn wait_heads(
     rt: &Runtime,
     repo: &Repo,
     durable: &mut broadcast::Receiver<Arc<Vec<DocId>>>,
-    mut want: BTreeMap<DocId, Vec<String>>,
+    mut want: BTreeMap<DocId, Vec<automerge::ChangeHash>>,
     limit: Duration,
 ) -> usize {
-    let has =
-        |id: &DocId, heads: &[String]| repo.meta(id).is_some_and(|m| same_heads(&m.heads, heads));
+    let has = |id: &DocId, heads: &[automerge::ChangeHash]| {
+        repo.meta(id).is_some_and(|m| same_heads(&m.heads, heads))
+    };
     want.retain(|id, heads| !has(id, heads));
     let deadline = Instant::now() + limit;
     while !want.is_empty() {
@@ -582,11 +583,11 @@ fn compact_all(repo: &Repo, docs: &[DocId]) {
     });
 }
 
-fn heads_of(repo: &Repo, docs: &[DocId]) -> BTreeMap<DocId, Vec<String>> {
+fn heads_of(repo: &Repo, docs: &[DocId]) -> BTreeMap<DocId, Vec<automerge::ChangeHash>> {
     docs.iter()
         .map(|id| {
             let meta = repo.meta(id).expect("the document is listed");
-            (*id, meta.heads)
+            (*id, meta.heads.clone())
         })
         .collect()
 }
@@ -893,10 +894,7 @@ fn chain_kp(
         a.repo
             .change_durably(id, &note(), |doc| Ok(doc.splice_text(&body, pos, 0, "x")?))
             .expect("the edit applies");
-        let heads = a
-            .repo
-            .read(id, |d| heads_hex(&d.get_heads()))
-            .expect("readable");
+        let heads = a.repo.read(id, |d| d.get_heads()).expect("readable");
         let missing = wait_heads(
             rt,
             &c.repo,

@@ -5,6 +5,9 @@ use std::os::unix::fs::PermissionsExt;
 
 use kp_tests::{Kpd, bin};
 
+#[path = "../common/populate.rs"]
+mod populate;
+
 const BODY: &str = "# Remittance costs\n\nRemittances to developing countries grew in 2011.\n\nThe global average cost fell to 9 percent.\n";
 
 fn space(node: &Kpd) -> String {
@@ -795,4 +798,64 @@ fn drafts_are_listed_a_page_at_a_time() {
     );
     let err = node.fails(2, &["draft", "list", "--limit", "ten"]);
     assert!(err.contains("--limit"), "{err}");
+}
+
+/// A list longer than the pages the node streams it in (1,000 drafts a
+/// message) arrives whole and in order: every draft once, the total right,
+/// pages taken from the middle equal to that part of the whole, the table a
+/// row a draft.
+#[test]
+fn a_list_longer_than_a_streamed_page_arrives_whole() {
+    let drafts = 2_345;
+    let mut node = Kpd::init();
+    populate::drafts(&node.data_dir(), drafts);
+    node.start();
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["drafts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = node.json(&["draft", "list", "--limit", "0"]);
+    assert_eq!(all["total"], drafts);
+    let order = ids(&all);
+    let mut unique = order.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), drafts, "every draft, once");
+    // Newest first, then by title: the order of the first page.
+    let key = |d: &serde_json::Value| {
+        (
+            std::cmp::Reverse(d["updated_at"].as_i64().unwrap()),
+            d["title"].as_str().unwrap().to_owned(),
+            d["id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let listed: Vec<_> = all["drafts"].as_array().unwrap().iter().map(key).collect();
+    assert!(listed.windows(2).all(|w| w[0] <= w[1]), "newest first");
+    for (offset, limit) in [(0, 1000), (998, 5), (1999, 2), (2340, 100)] {
+        let page = node.json(&[
+            "draft",
+            "list",
+            "--offset",
+            &offset.to_string(),
+            "--limit",
+            &limit.to_string(),
+        ]);
+        assert_eq!(page["total"], drafts);
+        let end = (offset + limit).min(drafts);
+        assert_eq!(
+            ids(&page),
+            order[offset..end],
+            "offset {offset}, limit {limit}"
+        );
+    }
+    let table = node.ok(&["draft", "list", "--limit", "0"]);
+    assert_eq!(
+        table.lines().count(),
+        drafts + 1,
+        "a header and a row a draft"
+    );
 }

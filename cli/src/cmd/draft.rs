@@ -223,12 +223,17 @@ pub(super) async fn handle(ctx: &mut Ctx, cmd: DraftCmd) -> anyhow::Result<()> {
                 limit,
                 offset,
             };
-            let list = ctx
+            let mut pages = ctx
                 .api
                 .list_drafts(req)
                 .await
                 .map_err(refused)?
                 .into_inner();
+            let mut list = pb::DraftList::default();
+            while let Some(page) = pages.message().await.map_err(refused)? {
+                list.total = page.total;
+                list.drafts.extend(page.drafts);
+            }
             emit(ctx.json, &list, |list| {
                 if list.drafts.is_empty() {
                     if list.total > 0 {

@@ -166,8 +166,8 @@ pub struct DocMeta {
     pub created_at: i64,
     /// Unix seconds of the last durable change.
     pub updated_at: i64,
-    /// Heads (hex) at the last durable write.
-    pub heads: Vec<String>,
+    /// Heads at the last durable write (hex in the store).
+    pub heads: Vec<ChangeHash>,
     /// Stored sizes of the document's snapshot and log.
     #[serde(default)]
     pub sizes: DocSizes,
@@ -600,7 +600,7 @@ struct Inner {
     actor: ActorId,
     cfg: RepoConfig,
     cache: Mutex<Cache>,
-    index: RwLock<BTreeMap<DocId, DocMeta>>,
+    index: RwLock<BTreeMap<DocId, Arc<DocMeta>>>,
     /// Documents whose index entry in the store lags the one in memory.
     stale: Mutex<BTreeSet<DocId>>,
     commit: Mutex<CommitState>,
@@ -742,21 +742,25 @@ impl Repo {
             INCARNATION_KEY.to_vec(),
             incarnation.to_be_bytes().to_vec(),
         )])?;
-        let mut index = BTreeMap::new();
-        for (key, value) in store.scan_prefix(Keyspace::Index, b"")? {
-            let Ok(bytes) = <[u8; 16]>::try_from(key.as_slice()) else {
+        // Collected in key order and built in one go: a map built by inserting
+        // keys in order leaves every node half full.
+        let mut index = Vec::new();
+        store.visit_prefix(Keyspace::Index, b"", &mut |key, value| {
+            let Ok(bytes) = <[u8; 16]>::try_from(key) else {
                 tracing::warn!("skipping an index entry with a malformed key");
-                continue;
+                return;
             };
-            match serde_json::from_slice::<DocMeta>(&value) {
-                Ok(meta) => {
-                    index.insert(DocId::from_bytes(bytes), meta);
+            match serde_json::from_slice::<DocMeta>(value) {
+                Ok(mut meta) => {
+                    // JSON gives no length ahead: trim what parsing reserved.
+                    meta.heads.shrink_to_fit();
+                    index.push((DocId::from_bytes(bytes), Arc::new(meta)));
                 }
                 Err(e) => {
                     tracing::warn!(doc = %DocId::from_bytes(bytes), "unreadable index entry: {e}")
                 }
             }
-        }
+        })?;
         let inner = Arc::new(Inner {
             store,
             node,
@@ -766,7 +770,7 @@ impl Repo {
             actor: actor_id(&node, incarnation),
             cfg,
             cache: Mutex::new(Cache::default()),
-            index: RwLock::new(index),
+            index: RwLock::new(BTreeMap::from_iter(index)),
             stale: Mutex::new(BTreeSet::new()),
             commit: Mutex::new(CommitState::default()),
             work: Condvar::new(),
@@ -1323,14 +1327,15 @@ impl Repo {
         lock(&self.inner.cache).slots.len()
     }
 
-    /// The index entry of a document.
-    pub fn meta(&self, id: &DocId) -> Option<DocMeta> {
+    /// The index entry of a document (shared: the index replaces an entry
+    /// that changes, so this one stays as it was).
+    pub fn meta(&self, id: &DocId) -> Option<Arc<DocMeta>> {
         self.inner.index.read().ok()?.get(id).cloned()
     }
 
     /// Visits every document's index entry in place, without copying the
     /// index (a node's listing of 100,000 documents picks a page of them).
-    pub fn visit(&self, mut f: impl FnMut(&DocId, &DocMeta)) {
+    pub fn visit(&self, mut f: impl FnMut(&DocId, &Arc<DocMeta>)) {
         if let Ok(index) = self.inner.index.read() {
             for (id, meta) in index.iter() {
                 f(id, meta);
@@ -1338,8 +1343,9 @@ impl Repo {
         }
     }
 
-    /// All index entries, in id order, without loading any document.
-    pub fn list(&self) -> Vec<(DocId, DocMeta)> {
+    /// All index entries, in id order, without loading any document (each
+    /// entry shared, not copied).
+    pub fn list(&self) -> Vec<(DocId, Arc<DocMeta>)> {
         match self.inner.index.read() {
             Ok(index) => index.iter().map(|(k, v)| (*k, v.clone())).collect(),
             Err(_) => Vec::new(),
@@ -1586,7 +1592,7 @@ impl Inner {
             .index
             .read()
             .ok()
-            .and_then(|i| i.get(&space).map(|m| m.heads.clone()))
+            .and_then(|i| i.get(&space).map(|m| heads_hex(&m.heads)))
             .unwrap_or_default();
         if heads.is_empty() {
             return Cow::Borrowed(note);
@@ -2056,7 +2062,7 @@ impl Inner {
         let drain_signed = signed.len();
         let now = now_secs();
         let mut persist = old.is_none();
-        let mut meta = old.unwrap_or(DocMeta {
+        let mut meta = old.map(Arc::unwrap_or_clone).unwrap_or(DocMeta {
             kind: summary.kind,
             space: None,
             title: String::new(),
@@ -2092,7 +2098,7 @@ impl Inner {
         }
         persist |= meta.apply(summary);
         meta.updated_at = now;
-        meta.heads = heads_hex(&heads);
+        meta.heads = heads.clone();
         Some(Written {
             meta,
             heads,
@@ -2175,7 +2181,7 @@ impl Inner {
                 persisted.insert(id);
             }
             stale.insert(id);
-            index.insert(id, meta);
+            index.insert(id, Arc::new(meta));
         }
         if flush_index {
             for id in stale.iter() {
@@ -2330,12 +2336,13 @@ impl Inner {
         let (doc, _) = self.load(id)?;
         let summary = model::summarize(&doc);
         let mut doc = doc;
-        let heads = heads_hex(&doc.get_heads());
+        let heads = doc.get_heads();
         let meta = {
             let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
             let Some(meta) = index.get_mut(id) else {
                 return Ok(());
             };
+            let meta = Arc::make_mut(meta);
             meta.apply(summary);
             meta.heads = heads;
             meta.sizes = sizes;
@@ -2401,5 +2408,28 @@ mod tests {
         assert_eq!(signed_entries_v1(&v1), vec![plain.clone(), plain]);
         // A torn entry ends the reading, never misreads.
         assert_eq!(signed_entries(&record[..record.len() - 3]).len(), 2);
+    }
+
+    /// The index entry as the store holds it is unchanged by keeping heads
+    /// as hashes in memory: an entry written by an earlier version reads, and
+    /// one written now has its heads in hex.
+    #[test]
+    fn index_entries_keep_their_stored_form() {
+        let hash = ChangeHash([0xa7; 32]);
+        let earlier = format!(
+            r#"{{"kind":"draft","space":"2x4mTBPJwzRZVdqgHnnNfQLAbrnh","title":"Brief","status":"draft","subtype":"working-paper","created_at":1,"updated_at":2,"heads":["{hash}"],"sizes":{{"snapshot":0,"log":812}}}}"#
+        );
+        let meta: DocMeta = serde_json::from_str(&earlier).unwrap();
+        assert_eq!(meta.heads, vec![hash]);
+        assert_eq!(meta.sizes.log, 812);
+        let written: serde_json::Value = serde_json::to_value(&meta).unwrap();
+        assert_eq!(
+            written,
+            serde_json::from_str::<serde_json::Value>(&earlier).unwrap()
+        );
+        assert_eq!(written["heads"][0], "a7".repeat(32));
+        // A head that is not 32 bytes of hex is refused, not guessed.
+        let bad = earlier.replace(&hash.to_string(), "a7a7");
+        assert!(serde_json::from_str::<DocMeta>(&bad).is_err());
     }
 }

@@ -145,7 +145,7 @@ impl Service {
             let space = self
                 .repo
                 .meta(&id)
-                .and_then(|m| m.space)
+                .and_then(|m| m.space.clone())
                 .and_then(|s| s.parse::<kp_core::ids::DocId>().ok())
                 .map(|s| s.as_bytes().to_vec())
                 .unwrap_or_default();

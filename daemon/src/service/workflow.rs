@@ -1,6 +1,7 @@
 //! The review workflow, exports and indicators, as the local API offers them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use kp_proto::local as pb;
 
@@ -862,7 +863,7 @@ fn drawn(bars: &crate::pdf::FigureData) -> export::Figures {
 
 /// The ids of the drafts of `spaces`.
 fn spaces_of_drafts(
-    list: &[(DocId, kp_repo::DocMeta)],
+    list: &[(DocId, Arc<kp_repo::DocMeta>)],
     spaces: &BTreeMap<String, space::Space>,
 ) -> BTreeSet<String> {
     list.iter()
@@ -1062,8 +1063,8 @@ impl Service {
                     .cloned()
                     .unwrap_or_default(),
                 id: id.to_string(),
-                space_id: m.space.unwrap_or_default(),
-                title: m.title,
+                space_id: m.space.clone().unwrap_or_default(),
+                title: m.title.clone(),
                 created_at: m.created_at,
                 ..Default::default()
             })
@@ -1090,6 +1091,7 @@ impl Service {
             return Ok(*id);
         }
         meta.space
+            .as_deref()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| invalid(format!("{id} names no space")))
     }

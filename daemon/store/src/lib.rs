@@ -132,6 +132,20 @@ pub trait Store: Send + Sync + 'static {
     /// All entries whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, ks: Keyspace, prefix: &[u8]) -> Result<Entries, StoreError>;
 
+    /// Calls `f` with each entry whose key starts with `prefix`, in key order,
+    /// one at a time: for a scan too large to hold at once (the index at start).
+    fn visit_prefix(
+        &self,
+        ks: Keyspace,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<(), StoreError> {
+        for (k, v) in self.scan_prefix(ks, prefix)? {
+            f(&k, &v);
+        }
+        Ok(())
+    }
+
     /// Applies `ops` atomically and returns once they are durable (they survive a
     /// process crash and a power cut).
     fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError>;

@@ -171,6 +171,19 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn visit_prefix(
+        &self,
+        ks: Keyspace,
+        prefix: &[u8],
+        f: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<(), StoreError> {
+        for kv in self.db.scan_prefix(key(ks, prefix)) {
+            let (k, v) = kv?;
+            f(&k[1..], &v);
+        }
+        Ok(())
+    }
+
     fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for op in ops {

@@ -124,20 +124,14 @@ pub(crate) fn space_of(repo: &Repo, id: &DocId) -> Option<DocId> {
     let meta = repo.meta(id)?;
     match meta.kind {
         DocKind::Space => Some(*id),
-        _ => meta.space?.parse().ok(),
+        _ => meta.space.as_deref()?.parse().ok(),
     }
 }
 
 /// A document's durable heads as the index has them, as raw hashes.
 fn stored_heads(repo: &Repo, id: &DocId) -> Vec<Vec<u8>> {
     repo.meta(id)
-        .map(|m| {
-            m.heads
-                .iter()
-                .filter_map(|h| h.parse::<automerge::ChangeHash>().ok())
-                .map(|h| h.0.to_vec())
-                .collect::<Vec<_>>()
-        })
+        .map(|m| m.heads.iter().map(|h| h.0.to_vec()).collect::<Vec<_>>())
         .map(|mut heads| {
             heads.sort();
             heads
@@ -488,7 +482,7 @@ impl Session {
                 let (space, shared) = match m.kind {
                     DocKind::Space => (id, spaces.contains_key(&id)),
                     _ => {
-                        let space = m.space?.parse().ok()?;
+                        let space = m.space.as_deref()?.parse().ok()?;
                         (space, spaces.get(&space).copied().unwrap_or(false))
                     }
                 };

@@ -151,8 +151,8 @@ fn exchange(a: &mut End, b: &mut End) -> (usize, usize) {
     panic!("the sessions never fell silent");
 }
 
-fn heads(repo: &Repo, id: &DocId) -> Option<Vec<String>> {
-    repo.meta(id).map(|m| m.heads)
+fn heads(repo: &Repo, id: &DocId) -> Option<Vec<automerge::ChangeHash>> {
+    repo.meta(id).map(|m| m.heads.clone())
 }
 
 #[test]

@@ -212,7 +212,7 @@ impl Target {
         session.open();
         let space_heads = repo
             .meta(&DocId::from_bytes(SPACE))
-            .map(|m| m.heads)
+            .map(|m| kp_repo::heads_hex(&m.heads))
             .unwrap_or_default();
         Self {
             repo,
@@ -264,7 +264,7 @@ impl Target {
         let heads = self
             .repo
             .meta(&DocId::from_bytes(SPACE))
-            .map(|m| m.heads)
+            .map(|m| kp_repo::heads_hex(&m.heads))
             .unwrap_or_default();
         if heads != self.space_heads {
             return Err("the space changed".into());

@@ -129,7 +129,7 @@ proptest! {
         let kp_repo::Saved { document: bytes, signed, .. } = node.saved(&id).unwrap().unwrap();
         let (t, _) = peer.import(&id, &bytes, &signed, &|_, _| Ok(())).unwrap();
         peer.wait(t.ticket).unwrap();
-        let before = peer.meta(&id).unwrap().heads;
+        let before = peer.meta(&id).unwrap().heads.clone();
         for i in 0..n {
             peer.change_durably(&id, &note, |doc| {
                 doc.put(automerge::ROOT, format!("k{i}"), i as i64)?;
@@ -137,8 +137,6 @@ proptest! {
             }).unwrap();
         }
         let (chain, heads) = peer.read(&id, |doc| {
-            let before: Vec<automerge::ChangeHash> =
-                before.iter().map(|h| h.parse().unwrap()).collect();
             let chain: Vec<Vec<u8>> = doc
                 .get_changes(&before)
                 .iter()
