@@ -209,6 +209,8 @@ fn main() {
     };
     if full_dir.join("node.key").exists() {
         println!("node: {drafts} drafts kept in {}", full_dir.display());
+        // The last run's backup: a backup never overwrites a file.
+        let _ = std::fs::remove_file(full_dir.with_extension("kpbackup"));
     } else {
         init(&full_dir);
         let t = Instant::now();
