@@ -1077,11 +1077,14 @@ impl Service {
         let (id, ()) = self
             .repo
             .create(&note, |doc| dataset::init(doc, &space, info, &table, now))?;
+        // The parsed columns go into the reply as they are (a wide table's
+        // names are most of it).
+        let rows = table.rows.len();
         Ok(dataset_summary(
             id,
             req.title.trim(),
-            &table.columns,
-            table.rows.len(),
+            table.columns,
+            rows,
             now,
             &space,
         ))
@@ -1097,7 +1100,7 @@ impl Service {
             summary: Some(dataset_summary(
                 id,
                 &d.title,
-                &d.table.columns,
+                d.table.columns,
                 d.total_rows,
                 d.created_at,
                 &space,
@@ -1410,7 +1413,7 @@ fn analysis_reply(id: DocId, a: kp_model::analysis::Analysis) -> pb::Analysis {
 fn dataset_summary(
     id: DocId,
     title: &str,
-    columns: &[dataset::Column],
+    columns: Vec<dataset::Column>,
     rows: usize,
     created_at: i64,
     space: &DocId,
@@ -1420,9 +1423,9 @@ fn dataset_summary(
         space_id: space.to_string(),
         title: title.to_owned(),
         columns: columns
-            .iter()
+            .into_iter()
             .map(|c| pb::Column {
-                name: c.name.clone(),
+                name: c.name,
                 column_type: c.column_type.as_str().into(),
             })
             .collect(),
