@@ -393,11 +393,14 @@ impl Service {
 
     fn space_reply(&self, id: DocId, s: space::Space) -> pb::Space {
         let key = id.to_string();
-        let list = self.repo.list();
         let in_space = |k: DocKind| {
-            list.iter()
-                .filter(|(_, m)| m.kind == k && m.space.as_deref() == Some(key.as_str()))
-                .count() as u64
+            let mut n = 0;
+            self.repo.visit(|_, m| {
+                if m.kind == k && m.space.as_deref() == Some(key.as_str()) {
+                    n += 1;
+                }
+            });
+            n
         };
         pb::Space {
             id: key.clone(),
@@ -495,12 +498,13 @@ impl Service {
 
     /// Names of the spaces this node holds, by id.
     pub(crate) fn space_names(&self) -> HashMap<String, String> {
-        self.repo
-            .list()
-            .into_iter()
-            .filter(|(_, m)| m.kind == DocKind::Space)
-            .map(|(id, m)| (id.to_string(), m.title.clone()))
-            .collect()
+        let mut names = HashMap::new();
+        self.repo.visit(|id, m| {
+            if m.kind == DocKind::Space {
+                names.insert(id.to_string(), m.title.clone());
+            }
+        });
+        names
     }
 
     /// `kp space add-member`.

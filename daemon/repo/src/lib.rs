@@ -700,7 +700,7 @@ pub fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// Hex strings of heads, as kept in the index and shown to users.
+/// Hex strings of heads, as the index stores them and users see them.
 pub fn heads_hex(heads: &[ChangeHash]) -> Vec<String> {
     heads.iter().map(|h| h.to_string()).collect()
 }
