@@ -177,8 +177,13 @@ pub(crate) fn call(
     }
 }
 
+/// The drafts the home page lists of each status: the most recent.
+const HOME_DRAFTS_PER_STATUS: u32 = 50;
+
 /// The person's home: the node, the spaces (with the person's role in each),
-/// the drafts and datasets, and the person's review inbox.
+/// the drafts (the most recent of each status, and how many each status has
+/// in all: a node of 100,000 drafts sends a page, not all of them), datasets,
+/// and the person's review inbox.
 fn home(s: &Service, person: &str) -> Result<Value, CallError> {
     let node = s.node_id().to_string();
     let spaces: Vec<Value> = s
@@ -192,7 +197,19 @@ fn home(s: &Service, person: &str) -> Result<Value, CallError> {
             v
         })
         .collect();
-    let drafts = s.list_drafts(pb::ListDraftsRequest::default())?;
+    let mut drafts = Vec::new();
+    let mut counts = serde_json::Map::new();
+    for status in kp_model::Status::WORDS {
+        let some = s.list_drafts(pb::ListDraftsRequest {
+            status: (*status).to_owned(),
+            limit: HOME_DRAFTS_PER_STATUS,
+            ..Default::default()
+        })?;
+        if some.total > 0 {
+            counts.insert((*status).to_owned(), json!(some.total));
+        }
+        drafts.extend(some.drafts);
+    }
     let inbox = s.review_inbox(pb::ReviewInboxRequest {
         author: person.to_string(),
     })?;
@@ -201,7 +218,8 @@ fn home(s: &Service, person: &str) -> Result<Value, CallError> {
         "node_id": node,
         "institution": s.institution(),
         "spaces": spaces,
-        "drafts": drafts.drafts,
+        "drafts": drafts,
+        "draft_counts": counts,
         "datasets": s.list_datasets(),
         "events": s.list_events(pb::ListEventsRequest::default())?.events,
         "event_kinds": kp_model::EventKind::WORDS,

@@ -65,7 +65,7 @@ export async function homeView(app, ctx) {
           ),
     ),
     panel("drafts", "Drafts",
-      draftsByStatus(home.drafts, bySpace),
+      draftsByStatus(home.drafts, home.draft_counts || {}, bySpace),
     ),
     home.datasets.length
       ? panel("data", "Datasets",
@@ -99,7 +99,9 @@ export async function homeView(app, ctx) {
   );
 }
 
-function draftsByStatus(drafts, bySpace) {
+/** The drafts of each status, the most recent first; `counts` says how many
+ * each status has in all (the node sends the most recent of each). */
+function draftsByStatus(drafts, counts, bySpace) {
   if (!drafts.length) return h("p.muted", "No drafts yet.");
   const groups = new Map();
   for (const d of drafts) {
@@ -112,7 +114,7 @@ function draftsByStatus(drafts, bySpace) {
     .map((s) =>
       h(
         "div.group",
-        h("h3", `${s} (${groups.get(s).length})`),
+        h("h3", `${s} (${counts[s] ?? groups.get(s).length})`),
         h(
           "ul.drafts",
           groups.get(s).map((d) =>
@@ -123,8 +125,16 @@ function draftsByStatus(drafts, bySpace) {
             ),
           ),
         ),
+        olderLine(s, groups.get(s).length, counts[s]),
       ),
     );
+}
+
+/** How many older drafts of status `s` the list leaves out, and how to see them. */
+function olderLine(s, shown, total) {
+  if (!(total > shown)) return null;
+  const n = total - shown;
+  return h("p.muted", { "data-testid": `older-${s}` }, `and ${n} older ${n === 1 ? "draft" : "drafts"}: kp draft list --status ${s} --offset ${shown}`);
 }
 
 function newDraftForm(space) {

@@ -293,6 +293,26 @@ test("the review story in the browser: author and chair on one node, the referee
     assert.deepEqual([...ana.errors, ...carla.errors, ...raj.errors], [])
   }))
 
+test("the home page lists the most recent drafts of a status, with how many there are and how to see the rest", () =>
+  withNodes(["Institute A"], async (a) => {
+    draft(a, BODY, "Paper 0")
+    for (let i = 1; i < 53; i++) a.kp("draft", "new", "--space", "Remittances WG", "--title", `Paper ${i}`)
+    a.kp("space", "add-person", "Remittances WG", "ana", "--role", "editor")
+    const ana = await personAt(browser, a, "ana")
+    await ana.goto(`${a.url}/#/`)
+    const older = ana.getByTestId("older-draft")
+    await older.waitFor()
+    assert.equal(await older.innerText(), "and 3 older drafts: kp draft list --status draft --offset 50")
+    const group = ana.locator("div.group").filter({ has: older })
+    assert.equal(await group.locator("h3").innerText(), "draft (53)")
+    assert.equal(await group.locator("ul.drafts > li").count(), 50)
+    // The ones shown are the most recent, as `kp draft list` has them.
+    const newest = a.kp("draft", "list", "--limit", "50").drafts.map((d) => d.title)
+    const shown = await group.locator("ul.drafts > li > a").allInnerTexts()
+    assert.deepEqual(shown, newest)
+    assert.deepEqual(ana.errors, [])
+  }))
+
 test("a reader sees no edit control, and a forged request from their session is refused", () =>
   withNodes(["Institute A"], async (a) => {
     const d = draft(a, BODY)
