@@ -158,10 +158,10 @@ pub struct DocMeta {
     pub title: String,
     /// Draft status; empty for other kinds.
     #[serde(default)]
-    pub status: String,
+    pub status: Cow<'static, str>,
     /// Draft type; empty for other kinds.
     #[serde(default)]
-    pub subtype: String,
+    pub subtype: Cow<'static, str>,
     /// Unix seconds of creation.
     pub created_at: i64,
     /// Unix seconds of the last durable change.
@@ -272,10 +272,30 @@ impl DocMeta {
         self.kind = summary.kind;
         self.space = summary.space;
         self.title = summary.title;
-        self.status = summary.status;
-        self.subtype = summary.subtype;
+        self.status = word(summary.status);
+        self.subtype = word(summary.subtype);
         changed
     }
+
+    /// Keeps the status and type as their vocabularies' own words.
+    fn share_words(&mut self) {
+        self.status = word(std::mem::take(&mut self.status).into_owned());
+        self.subtype = word(std::mem::take(&mut self.subtype).into_owned());
+        // JSON gives no length ahead: trim what parsing reserved.
+        self.heads.shrink_to_fit();
+    }
+}
+
+/// A word of a closed vocabulary (a draft's status or type) as the index keeps
+/// it: the vocabulary's own text when it is one of its words, so that 100,000
+/// entries do not hold 200,000 copies of a dozen words; any other word (one a
+/// newer node wrote) as it came.
+fn word(w: String) -> Cow<'static, str> {
+    model::Status::WORDS
+        .iter()
+        .chain(model::DraftType::WORDS)
+        .find(|k| **k == w)
+        .map_or(Cow::Owned(w), |k| Cow::Borrowed(*k))
 }
 
 /// A promise of durability: the commit round that will carry an edit.
@@ -752,8 +772,7 @@ impl Repo {
             };
             match serde_json::from_slice::<DocMeta>(value) {
                 Ok(mut meta) => {
-                    // JSON gives no length ahead: trim what parsing reserved.
-                    meta.heads.shrink_to_fit();
+                    meta.share_words();
                     index.push((DocId::from_bytes(bytes), Arc::new(meta)));
                 }
                 Err(e) => {
@@ -2066,8 +2085,8 @@ impl Inner {
             kind: summary.kind,
             space: None,
             title: String::new(),
-            status: String::new(),
-            subtype: String::new(),
+            status: Cow::Borrowed(""),
+            subtype: Cow::Borrowed(""),
             created_at: now,
             updated_at: now,
             heads: Vec::new(),
@@ -2419,8 +2438,19 @@ mod tests {
         let earlier = format!(
             r#"{{"kind":"draft","space":"2x4mTBPJwzRZVdqgHnnNfQLAbrnh","title":"Brief","status":"draft","subtype":"working-paper","created_at":1,"updated_at":2,"heads":["{hash}"],"sizes":{{"snapshot":0,"log":812}}}}"#
         );
-        let meta: DocMeta = serde_json::from_str(&earlier).unwrap();
+        let mut meta: DocMeta = serde_json::from_str(&earlier).unwrap();
+        meta.share_words();
         assert_eq!(meta.heads, vec![hash]);
+        // The vocabularies' words are shared, not copied, and read the same.
+        assert!(matches!(meta.status, Cow::Borrowed("draft")));
+        assert!(matches!(meta.subtype, Cow::Borrowed("working-paper")));
+        // A word this version does not know (a newer node's) is kept as written.
+        let mut newer: DocMeta = serde_json::from_str(
+            &earlier.replace(r#""status":"draft""#, r#""status":"embargoed""#),
+        )
+        .unwrap();
+        newer.share_words();
+        assert_eq!(newer.status, "embargoed");
         assert_eq!(meta.sizes.log, 812);
         let written: serde_json::Value = serde_json::to_value(&meta).unwrap();
         assert_eq!(

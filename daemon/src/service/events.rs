@@ -185,7 +185,7 @@ impl Service {
                 pb::Discussed {
                     id: d.clone(),
                     title: meta.as_ref().map(|m| m.title.clone()).unwrap_or_default(),
-                    status: meta.map(|m| m.status.clone()).unwrap_or_default(),
+                    status: meta.map(|m| m.status.to_string()).unwrap_or_default(),
                 }
             })
             .collect();
