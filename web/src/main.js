@@ -70,25 +70,32 @@ async function logout() {
   location.href = "/";
 }
 
+/** Shows the page the address names. Each visit renders into a container of
+ * its own: one that finishes after a later visit began (a slow page left for
+ * a quick one before it came) writes into a container no longer on the page,
+ * never over the page now shown. */
 async function route() {
   if (ctx.leave) {
     ctx.leave();
     ctx.leave = null;
   }
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  fill(app, h("p", "Loading…"));
+  const view = h("div");
+  fill(app, view);
+  fill(view, h("p", "Loading…"));
   try {
-    if (parts[0] === "draft" && parts[1] && parts[2] === "history") await historyView(app, ctx, parts[1]);
-    else if (parts[0] === "draft" && parts[1]) await draftView(app, ctx, parts[1]);
-    else if (parts[0] === "dataset" && parts[1]) await datasetView(app, ctx, parts[1]);
-    else if (parts[0] === "event" && parts[1]) await eventView(app, ctx, parts[1]);
-    else if (parts[0] === "indicators") await indicatorsView(app, ctx);
-    else await homeView(app, ctx);
+    if (parts[0] === "draft" && parts[1] && parts[2] === "history") await historyView(view, ctx, parts[1]);
+    else if (parts[0] === "draft" && parts[1]) await draftView(view, ctx, parts[1]);
+    else if (parts[0] === "dataset" && parts[1]) await datasetView(view, ctx, parts[1]);
+    else if (parts[0] === "event" && parts[1]) await eventView(view, ctx, parts[1]);
+    else if (parts[0] === "indicators") await indicatorsView(view, ctx);
+    else await homeView(view, ctx);
   } catch (e) {
-    fill(app, h("h1", "Something went wrong"), h("p.error", e.message), h("p", h("a", { href: "#/" }, "Back home")));
+    if (!view.isConnected) return;
+    fill(view, h("h1", "Something went wrong"), h("p.error", e.message), h("p", h("a", { href: "#/" }, "Back home")));
     say(e.message, "error");
   }
-  app.focus();
+  if (view.isConnected) app.focus();
 }
 
 boot();

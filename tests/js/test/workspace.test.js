@@ -313,6 +313,32 @@ test("the home page lists the most recent drafts of a status, with how many ther
     assert.deepEqual(ana.errors, [])
   }))
 
+test("a page left before it came never replaces the page shown after it", () =>
+  withNodes(["Institute A"], async (a) => {
+    draft(a, BODY)
+    a.kp("space", "add-person", "Remittances WG", "ana", "--role", "editor")
+    const ana = await personAt(browser, a, "ana")
+    await ana.getByRole("heading", { name: "Welcome, ana" }).waitFor()
+    await ana.goto(`${a.url}/#/indicators`)
+    await ana.getByRole("heading", { name: "The partnership's indicators" }).waitFor()
+    // Home is slow to come; the person goes on to the indicators before it does.
+    let released
+    const held = new Promise((r) => (released = r))
+    await ana.route("**/api/call/home", async (route) => {
+      await held
+      await route.continue()
+    })
+    await ana.goto(`${a.url}/#/`)
+    await ana.goto(`${a.url}/#/indicators`)
+    await ana.getByRole("heading", { name: "The partnership's indicators" }).waitFor()
+    const answered = ana.waitForResponse("**/api/call/home")
+    released()
+    await answered
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(await ana.locator("main h1").innerText(), "The partnership's indicators")
+    assert.deepEqual(ana.errors, [])
+  }))
+
 test("a reader sees no edit control, and a forged request from their session is refused", () =>
   withNodes(["Institute A"], async (a) => {
     const d = draft(a, BODY)
