@@ -37,14 +37,16 @@ impl LocalApi {
         match tokio::task::spawn_blocking(move || f(&service)).await {
             Ok(Ok(reply)) => Ok(Response::new(reply)),
             Ok(Err(e)) => Err(status(e)),
-            Err(join) => {
-                tracing::error!("a request handler panicked: {join}");
-                Err(Status::internal(
-                    "the request failed inside the node; see its log",
-                ))
-            }
+            Err(join) => Err(panicked(&join)),
         }
     }
+}
+
+/// The status of a request whose handler panicked, logged once here: the
+/// one answer of [`LocalApi::run`] and [`LocalApi::stream`] alike.
+fn panicked(what: &dyn std::fmt::Display) -> Status {
+    tracing::error!("a request handler panicked: {what}");
+    Status::internal("the request failed inside the node; see its log")
 }
 
 /// A reply streamed from a blocking thread.
@@ -72,9 +74,13 @@ impl LocalApi {
             let end = match sent {
                 Ok(Ok(())) => return,
                 Ok(Err(e)) => status(e),
-                Err(_) => {
-                    tracing::error!("a streamed request's handler panicked");
-                    Status::internal("the request failed inside the node; see its log")
+                Err(payload) => {
+                    let what = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a streamed reply".to_owned());
+                    panicked(&what)
                 }
             };
             let _ = tx.blocking_send(Err(end));

@@ -715,22 +715,12 @@ impl Service {
             }
         });
         let total = found.len();
-        let newest_first = |a: &(DocId, Arc<DocMeta>), b: &(DocId, Arc<DocMeta>)| {
-            b.1.updated_at
-                .cmp(&a.1.updated_at)
-                .then_with(|| a.1.title.cmp(&b.1.title))
-                .then(a.0.cmp(&b.0))
-        };
         let offset = (req.offset as usize).min(total);
         let end = match req.limit {
             0 => total,
             n => offset.saturating_add(n as usize).min(total),
         };
-        if end < total && end > 0 {
-            found.select_nth_unstable_by(end - 1, newest_first);
-            found.truncate(end);
-        }
-        found.sort_unstable_by(newest_first);
+        keep_newest(&mut found, end);
         let shown = &found[offset..];
         let mut pages = shown.chunks(page.max(1)).peekable();
         if pages.peek().is_none() {
@@ -753,6 +743,38 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// For each status word in order: how many drafts have it, and the
+    /// `per_status` most recent of them as `kp draft list --status` lists
+    /// them first, from one walk of the index (the workspace's home).
+    pub(crate) fn recent_drafts_by_status(
+        &self,
+        per_status: usize,
+    ) -> Vec<(&'static str, usize, Vec<pb::DraftSummary>)> {
+        let words = kp_model::Status::WORDS;
+        let mut found: Vec<Vec<(DocId, Arc<DocMeta>)>> = vec![Vec::new(); words.len()];
+        self.repo.visit(|id, m| {
+            if m.kind == DocKind::Draft
+                && let Some(i) = words.iter().position(|w| *w == m.status)
+            {
+                found[i].push((*id, Arc::clone(m)));
+            }
+        });
+        let spaces = self.space_names();
+        words
+            .iter()
+            .zip(found)
+            .map(|(word, mut found)| {
+                let total = found.len();
+                keep_newest(&mut found, per_status.min(total));
+                let drafts = found
+                    .iter()
+                    .map(|(id, m)| Self::summary(*id, m, &spaces))
+                    .collect();
+                (*word, total, drafts)
+            })
+            .collect()
     }
 
     /// `kp draft show`.
@@ -1352,6 +1374,27 @@ impl Service {
         let a = self.repo.read(&id, |doc| kp_model::analysis::read(doc))??;
         Ok(analysis_reply(id, a))
     }
+}
+
+/// Keeps the first `end` of `found` in the order `kp draft list` shows
+/// (most recently updated first, then by title, then by id), sorted; only
+/// what is kept is ordered in full.
+fn keep_newest(found: &mut Vec<(DocId, Arc<DocMeta>)>, end: usize) {
+    let newest_first = |a: &(DocId, Arc<DocMeta>), b: &(DocId, Arc<DocMeta>)| {
+        b.1.updated_at
+            .cmp(&a.1.updated_at)
+            .then_with(|| a.1.title.cmp(&b.1.title))
+            .then(a.0.cmp(&b.0))
+    };
+    if end < found.len() {
+        if end == 0 {
+            found.clear();
+            return;
+        }
+        found.select_nth_unstable_by(end - 1, newest_first);
+        found.truncate(end);
+    }
+    found.sort_unstable_by(newest_first);
 }
 
 fn plugin_reply(p: crate::plugins::Installed) -> pb::PluginInfo {

@@ -178,7 +178,7 @@ pub(crate) fn call(
 }
 
 /// The drafts the home page lists of each status: the most recent.
-const HOME_DRAFTS_PER_STATUS: u32 = 50;
+const HOME_DRAFTS_PER_STATUS: usize = 50;
 
 /// The person's home: the node, the spaces (with the person's role in each),
 /// the drafts (the most recent of each status, and how many each status has
@@ -199,16 +199,11 @@ fn home(s: &Service, person: &str) -> Result<Value, CallError> {
         .collect();
     let mut drafts = Vec::new();
     let mut counts = serde_json::Map::new();
-    for status in kp_model::Status::WORDS {
-        let some = s.list_drafts(pb::ListDraftsRequest {
-            status: (*status).to_owned(),
-            limit: HOME_DRAFTS_PER_STATUS,
-            ..Default::default()
-        })?;
-        if some.total > 0 {
-            counts.insert((*status).to_owned(), json!(some.total));
+    for (status, total, some) in s.recent_drafts_by_status(HOME_DRAFTS_PER_STATUS) {
+        if total > 0 {
+            counts.insert(status.to_owned(), json!(total));
         }
-        drafts.extend(some.drafts);
+        drafts.extend(some);
     }
     let inbox = s.review_inbox(pb::ReviewInboxRequest {
         author: person.to_string(),
