@@ -1,7 +1,7 @@
 //! Benchmark: the real editing trace (259,778 single-character edits of a paper)
 //! replayed through the node's durable edit path, against raw in-memory automerge
-//! in the same run; then the store's size on disk after compaction against
-//! `save()`.
+//! in the same run, for its first 1% and 10% and then the whole (how the cost
+//! grows); then the store's size on disk after compaction against `save()`.
 //!
 //! Run: `cargo bench -p kp-daemon --bench edit_trace`. The trace is read from
 //! `$KP_TRACE_DIR` or `../shared/data/automerge-paper-trace/` beside the clone;
@@ -67,9 +67,110 @@ fn main() {
     let full = patches.len() == 259_778;
     println!("edit_trace: {} edits", patches.len());
 
-    // The node's edit path: one change per edit through the repository, durable
-    // in the disk store with group commit; the clock stops when the last edit is
-    // durable.
+    // How the cost grows: the first 1% and 10% of the trace, then the whole.
+    println!("  | edits | kp edit path | raw automerge | ratio |");
+    println!("  | --- | --- | --- | --- |");
+    for n in [patches.len() / 100, patches.len() / 10] {
+        let prefix = &patches[..n];
+        let node = node_path(prefix);
+        let raw = raw_path(prefix);
+        println!(
+            "  | {n} | {:.3} s, {:.1} µs/edit | {:.3} s, {:.1} µs/edit | {:.2}x |",
+            node.time.as_secs_f64(),
+            per_edit(node.time, n),
+            raw.time.as_secs_f64(),
+            per_edit(raw.time, n),
+            node.time.as_secs_f64() / raw.time.as_secs_f64()
+        );
+    }
+    let node = node_path(&patches);
+    if full {
+        assert_eq!(node.text, end);
+    }
+    let raw = raw_path(&patches);
+    if full {
+        assert_eq!(raw.text, end);
+    }
+    println!(
+        "  | {} | {:.3} s, {:.1} µs/edit | {:.3} s, {:.1} µs/edit | {:.2}x |",
+        patches.len(),
+        node.time.as_secs_f64(),
+        per_edit(node.time, patches.len()),
+        raw.time.as_secs_f64(),
+        per_edit(raw.time, patches.len()),
+        node.time.as_secs_f64() / raw.time.as_secs_f64()
+    );
+
+    // The same, with the metadata the node records on every change (author note
+    // and time), to show what recording authorship costs by itself.
+    let message = serde_json::to_string(&ChangeNote {
+        space: node.citation.clone(),
+        ..ChangeNote::new("Martin", "edit body")
+    })
+    .unwrap();
+    let t = Instant::now();
+    let mut meta = AutoCommit::new();
+    let text2 = meta.put_object(ROOT, "text", ObjType::Text).unwrap();
+    for (pos, del, ins) in &patches {
+        meta.splice_text(&text2, *pos, *del, ins).unwrap();
+        meta.commit_with(
+            automerge::transaction::CommitOptions::default()
+                .with_message(message.clone())
+                .with_time(kp_repo::now_secs()),
+        );
+    }
+    let meta_time = t.elapsed();
+    drop(meta);
+
+    let per = |d: std::time::Duration| per_edit(d, patches.len());
+    println!(
+        "  raw automerge (splice+commit, memory):   {:>8.2} s  {:>6.1} µs/edit  save() {} B",
+        raw.time.as_secs_f64(),
+        per(raw.time),
+        raw.save
+    );
+    println!(
+        "  raw automerge + author/time per change:  {:>8.2} s  {:>6.1} µs/edit",
+        meta_time.as_secs_f64(),
+        per(meta_time)
+    );
+    println!(
+        "  kp edit path (durable, group commit):    {:>8.2} s  {:>6.1} µs/edit  save() {} B",
+        node.time.as_secs_f64(),
+        per(node.time),
+        node.save
+    );
+    println!(
+        "  ratio node/raw: {:.2}x (aim <= 1.2x)",
+        node.time.as_secs_f64() / raw.time.as_secs_f64()
+    );
+    println!(
+        "  store on disk: {} KiB before compaction, {} KiB after; after/save(): {:.2}x (aim <= 1.5x)",
+        node.before_compaction / 1024,
+        node.on_disk / 1024,
+        node.on_disk as f64 / node.save as f64
+    );
+}
+
+fn per_edit(d: std::time::Duration, edits: usize) -> f64 {
+    d.as_secs_f64() * 1e6 / edits as f64
+}
+
+/// What replaying edits through the node's path gave.
+struct NodeRun {
+    time: std::time::Duration,
+    text: String,
+    /// What the node's changes cite (the space's heads).
+    citation: Vec<String>,
+    before_compaction: u64,
+    save: usize,
+    on_disk: u64,
+}
+
+/// The node's edit path: one change per edit through the repository, durable
+/// in the disk store with group commit; the clock stops when the last edit is
+/// durable. Then the draft is compacted and the store measured.
+fn node_path(patches: &[Patch]) -> NodeRun {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SledStore::open(&dir.path().join("store"), 64 << 20).unwrap());
     let repo = Repo::open(store, NodeKey::from_seed([1; 32]), RepoConfig::default()).unwrap();
@@ -112,7 +213,7 @@ fn main() {
         .unwrap();
     let t = Instant::now();
     let mut last = None;
-    for (pos, del, ins) in &patches {
+    for (pos, del, ins) in patches {
         let ((), ticket) = repo
             .change(&id, &note, |doc| {
                 Ok(doc.splice_text(&body, *pos, *del, ins)?)
@@ -123,13 +224,9 @@ fn main() {
     if let Some(ticket) = last {
         repo.wait(ticket).unwrap();
     }
-    let node_time = t.elapsed();
-    let ours = repo.read(&id, |doc| doc.text(&body).unwrap()).unwrap();
-    if full {
-        assert_eq!(ours, end);
-    }
-    // What the node's changes cite (the space's heads), for the baseline below.
-    let repo_citation = repo
+    let time = t.elapsed();
+    let text = repo.read(&id, |doc| doc.text(&body).unwrap()).unwrap();
+    let citation = repo
         .meta(&space)
         .map(|m| kp_repo::heads_hex(&m.heads))
         .unwrap_or_default();
@@ -138,70 +235,36 @@ fn main() {
     let save = repo.read(&id, |doc| doc.save().len()).unwrap();
     repo.shutdown();
     drop(repo);
-    let on_disk = kp_store::dir_size(&dir.path().join("store"));
+    NodeRun {
+        time,
+        text,
+        citation,
+        before_compaction,
+        save,
+        on_disk: kp_store::dir_size(&dir.path().join("store")),
+    }
+}
 
-    // Baseline: raw automerge, splice + commit per edit, in memory.
+/// What replaying edits in raw automerge gave.
+struct RawRun {
+    time: std::time::Duration,
+    text: String,
+    save: usize,
+}
+
+/// The baseline: raw automerge, splice and commit per edit, in memory.
+fn raw_path(patches: &[Patch]) -> RawRun {
     let t = Instant::now();
     let mut raw = AutoCommit::new();
     let text = raw.put_object(ROOT, "text", ObjType::Text).unwrap();
-    for (pos, del, ins) in &patches {
+    for (pos, del, ins) in patches {
         raw.splice_text(&text, *pos, *del, ins).unwrap();
         raw.commit();
     }
-    let raw_time = t.elapsed();
-    if full {
-        assert_eq!(raw.text(&text).unwrap(), end);
+    let time = t.elapsed();
+    RawRun {
+        time,
+        text: raw.text(&text).unwrap(),
+        save: raw.save().len(),
     }
-    let raw_save = raw.save().len();
-
-    // The same, with the metadata the node records on every change (author note
-    // and time), to show what recording authorship costs by itself.
-    let cited = repo_citation.clone();
-    let message = serde_json::to_string(&ChangeNote {
-        space: cited,
-        ..ChangeNote::new("Martin", "edit body")
-    })
-    .unwrap();
-    let t = Instant::now();
-    let mut meta = AutoCommit::new();
-    let text2 = meta.put_object(ROOT, "text", ObjType::Text).unwrap();
-    for (pos, del, ins) in &patches {
-        meta.splice_text(&text2, *pos, *del, ins).unwrap();
-        meta.commit_with(
-            automerge::transaction::CommitOptions::default()
-                .with_message(message.clone())
-                .with_time(kp_repo::now_secs()),
-        );
-    }
-    let meta_time = t.elapsed();
-    drop(meta);
-
-    let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / patches.len() as f64;
-    println!(
-        "  raw automerge (splice+commit, memory):   {:>8.2} s  {:>6.1} µs/edit  save() {} B",
-        raw_time.as_secs_f64(),
-        per(raw_time),
-        raw_save
-    );
-    println!(
-        "  raw automerge + author/time per change:  {:>8.2} s  {:>6.1} µs/edit",
-        meta_time.as_secs_f64(),
-        per(meta_time)
-    );
-    println!(
-        "  kp edit path (durable, group commit):    {:>8.2} s  {:>6.1} µs/edit  save() {} B",
-        node_time.as_secs_f64(),
-        per(node_time),
-        save
-    );
-    println!(
-        "  ratio node/raw: {:.2}x (aim <= 1.5x)",
-        node_time.as_secs_f64() / raw_time.as_secs_f64()
-    );
-    println!(
-        "  store on disk: {} KiB before compaction, {} KiB after; after/save(): {:.2}x (aim <= 1.5x)",
-        before_compaction / 1024,
-        on_disk / 1024,
-        on_disk as f64 / save as f64
-    );
 }

@@ -8,6 +8,8 @@
 //!    `save()` sizes. The same clone with samod (the Rust automerge-repo) over a
 //!    local TCP stream, in the same run. Then the cost of checking signatures:
 //!    the same clone to nodes that do not check them, against nodes that do.
+//!    The clone again as the corpus grows (10, 100 and 1,000 comment-heavy
+//!    drafts, each to a fresh node), beside samod on the same documents.
 //! 2. Reconnect after a one-character edit in one of those documents: bytes
 //!    exchanged, with 1,000 and with 10,000 documents.
 //! 3. Edit-to-visible latency along A–B–C (A and C connect only through B): an
@@ -15,16 +17,17 @@
 //!    260k-change draft, against the raw in-process automerge chain (two
 //!    generate/receive sync hops between three documents) for the latter.
 //!
-//! 4. Catch-up: a partner that was away comes back to 22 new drafts of 200 KB
-//!    each: the time until it holds them all, in MB/s of their text, against
-//!    automerge loading the same documents from their `save()` in this process.
+//! 4. Catch-up: a partner that was away comes back to 22 new drafts of 2 KB,
+//!    then of 20 KB, then of 200 KB: the time until it holds them all, in MB/s
+//!    of their text, against automerge loading the same documents from their
+//!    `save()` in this process.
 //!
 //! Bytes on the wire are counted by a TCP relay between the two nodes (TLS,
 //! HTTP/2 and gRPC framing included); the peer list's own counters (replication
 //! frames only) are shown beside them.
 //!
 //! Run: `cargo bench -p kp-tests --bench replication`. `KP_BENCH_QUICK=1` runs
-//! smaller sizes; `KP_BENCH_ONLY=clone,reconnect,latency,catchup` picks parts; `KP_LOG=info`
+//! smaller sizes; `KP_BENCH_ONLY=clone,scaling,reconnect,latency,catchup` picks parts; `KP_LOG=info`
 //! shows what the nodes log. The editing trace is read from `$KP_TRACE_DIR` or
 //! `../shared/data/automerge-paper-trace/` beside the clone; without it the
 //! long-history drafts and the 260k-change case are left out.
@@ -1042,6 +1045,14 @@ fn main() {
     if runs("clone") {
         clone_phase(&rt, &sizes, &long);
     }
+    if runs("scaling") {
+        let counts: &[usize] = if sizes.quick {
+            &[10, 100]
+        } else {
+            &[10, 100, 1_000]
+        };
+        clone_scaling(&rt, counts);
+    }
     if runs("reconnect") {
         let many = reconnect_many(&rt, sizes.many, &long);
         print_reconnect(sizes.many, &many);
@@ -1065,7 +1076,9 @@ fn long_body(bytes: usize, seed: usize) -> String {
     out
 }
 
-/// 4. A partner that was away comes back to `n` new drafts of 200 KB.
+/// Part 4: a partner that was away comes back to `n` new drafts, of 2 KB,
+/// then (away again) of 20 KB, then of 200 KB: the cost as the text grows
+/// 1×, 10× and 100×.
 fn catchup_phase(rt: &Runtime, n: usize) {
     let mut a = Node::new("Institute A");
     let mut b = Node::new("Institute B");
@@ -1083,25 +1096,42 @@ fn catchup_phase(rt: &Runtime, n: usize) {
         Duration::from_secs(60),
     );
     assert_eq!(missing, 0, "the space did not reach B");
-    b.disconnect();
-    wait_until(Duration::from_secs(30), "B's sessions to end", || {
-        a.sessions_with(&b.id()) == 0
-    });
     let by = a.actor();
+    for (round, size) in [2_000, 20_000, 200_000].into_iter().enumerate() {
+        b.disconnect();
+        wait_until(Duration::from_secs(30), "B's sessions to end", || {
+            a.sessions_with(&b.id()) == 0
+        });
+        catch_up(rt, (&a, &hub), &mut b, (&space, &by), (n, size, round));
+    }
+    a.disconnect();
+    b.disconnect();
+}
+
+/// One catch-up of [`catchup_phase`]: `n` drafts of `size` bytes made on A
+/// while B is away, then B reconnects.
+fn catch_up(
+    rt: &Runtime,
+    (a, hub): (&Node, &str),
+    b: &mut Node,
+    (space, by): (&DocId, &Actor<'_>),
+    (n, size, round): (usize, usize, usize),
+) {
+    let mut durable = b.repo.subscribe();
     let mut text = 0;
     let docs: Vec<DocId> = (0..n)
         .map(|i| {
-            let body = long_body(200_000, i);
+            let body = long_body(size, round * 1_000 + i);
             text += body.len();
             a.repo
                 .create(&note(), |doc| {
                     draft::init(
                         doc,
-                        &space,
-                        &format!("Long paper {i}"),
+                        space,
+                        &format!("Paper {round}.{i}"),
                         kp_model::DraftType::WorkingPaper,
                         &body,
-                        &by,
+                        by,
                         0,
                     )
                 })
@@ -1116,7 +1146,7 @@ fn catchup_phase(rt: &Runtime, n: usize) {
         .collect();
     while durable.try_recv().is_ok() {}
     let t = Instant::now();
-    b.connect(rt, &[(a.id(), hub)], false);
+    b.connect(rt, &[(a.id(), hub.to_owned())], false);
     let missing = wait_heads(rt, &b.repo, &mut durable, want, PHASE_LIMIT);
     let took = t.elapsed();
     assert_eq!(missing, 0, "the drafts did not reach B");
@@ -1127,8 +1157,9 @@ fn catchup_phase(rt: &Runtime, n: usize) {
     let floor = t.elapsed();
     let mb = text as f64 / 1e6;
     println!(
-        "  4. catch-up on {n} drafts of 200 KB ({mb:.1} MB of text, {:.0} KiB saved): {:.2} s, {:.1} MB/s; \
-automerge loading the same documents: {:.2} s, {:.1} MB/s; {:.2}x (aim: 20 MB/s)",
+        "  4. catch-up on {n} drafts of {:>3} KB ({mb:>4.2} MB of text, {:>5.0} KiB saved): {:>6.3} s, {:>4.1} MB/s; \
+automerge loading the same documents: {:>6.3} s, {:>4.1} MB/s; {:.2}x (aim: 20 MB/s)",
+        size / 1000,
         kib(saved.iter().map(|s| s.len() as u64).sum()),
         took.as_secs_f64(),
         mb / took.as_secs_f64(),
@@ -1136,8 +1167,6 @@ automerge loading the same documents: {:.2} s, {:.1} MB/s; {:.2}x (aim: 20 MB/s)
         mb / floor.as_secs_f64(),
         took.as_secs_f64() / floor.as_secs_f64(),
     );
-    a.disconnect();
-    b.disconnect();
 }
 
 fn print_reconnect(n: usize, r: &Reconnect) {
@@ -1292,6 +1321,44 @@ sum of save() {:.0} KiB; written in {:.1} s",
     let edited = docs[docs.len() / 2];
     let few = reconnect(rt, &a, &mut b, (&relayed, &meter), &docs, &edited);
     print_reconnect(sizes.docs, &few);
+}
+
+/// 1b. The clone as the corpus grows: `counts` comment-heavy drafts (and
+/// their space), each to a fresh node, against samod on the same documents.
+fn clone_scaling(rt: &Runtime, counts: &[usize]) {
+    for &n in counts {
+        let mut a = Node::new("Institute A");
+        let mut b = Node::new("Institute B");
+        let (_, docs) = populate(&a, &[&b], n, &[]);
+        compact_all(&a.repo, &docs);
+        let saved: Vec<Vec<u8>> = docs
+            .iter()
+            .map(|id| a.repo.saved(id).expect("saved").expect("durable").document)
+            .collect();
+        let save_sum: u64 = saved.iter().map(|s| s.len() as u64).sum();
+        let address = a
+            .connect(rt, &[(b.id(), String::new())], true)
+            .expect("A listens");
+        let (kp, _, _) = clone_kp(rt, (&a, &address), &mut b, &docs, PHASE_LIMIT);
+        assert_eq!(kp.missing, 0, "the clone of {n} drafts did not complete");
+        let sm = clone_samod(rt, &saved);
+        assert_eq!(
+            sm.missing, 0,
+            "samod's clone of {n} drafts did not complete"
+        );
+        println!(
+            "  1b. clone of {:>5} documents ({:>5.0} KiB of save()): kp {:>6.3} s, {:>6.2} ms a document; samod {:>6.3} s; {:.2}x samod's time; wire {:.2}x save()",
+            docs.len(),
+            kib(save_sum),
+            kp.wall.as_secs_f64(),
+            kp.wall.as_secs_f64() * 1e3 / docs.len() as f64,
+            sm.wall.as_secs_f64(),
+            kp.wall.as_secs_f64() / sm.wall.as_secs_f64(),
+            kp.wire as f64 / save_sum as f64,
+        );
+        b.disconnect();
+        a.disconnect();
+    }
 }
 
 /// 3. Edit-to-visible latency along A–B–C.
