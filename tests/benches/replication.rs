@@ -586,6 +586,16 @@ fn compact_all(repo: &Repo, docs: &[DocId]) {
     });
 }
 
+/// Each document's `save()` as the repository holds it, and their sum.
+fn saves(repo: &Repo, docs: &[DocId]) -> (Vec<Vec<u8>>, u64) {
+    let saved: Vec<Vec<u8>> = docs
+        .iter()
+        .map(|id| repo.saved(id).expect("saved").expect("durable").document)
+        .collect();
+    let sum = saved.iter().map(|s| s.len() as u64).sum();
+    (saved, sum)
+}
+
 fn heads_of(repo: &Repo, docs: &[DocId]) -> BTreeMap<DocId, Vec<automerge::ChangeHash>> {
     docs.iter()
         .map(|id| {
@@ -1140,10 +1150,7 @@ fn catch_up(
         })
         .collect();
     let want = heads_of(&a.repo, &docs);
-    let saved: Vec<Vec<u8>> = docs
-        .iter()
-        .map(|id| a.repo.saved(id).expect("saved").expect("durable").document)
-        .collect();
+    let (saved, save_sum) = saves(&a.repo, &docs);
     while durable.try_recv().is_ok() {}
     let t = Instant::now();
     b.connect(rt, &[(a.id(), hub.to_owned())], false);
@@ -1160,7 +1167,7 @@ fn catch_up(
         "  4. catch-up on {n} drafts of {:>3} KB ({mb:>4.2} MB of text, {:>5.0} KiB saved): {:>6.3} s, {:>4.1} MB/s; \
 automerge loading the same documents: {:>6.3} s, {:>4.1} MB/s; {:.2}x (aim: 20 MB/s)",
         size / 1000,
-        kib(saved.iter().map(|s| s.len() as u64).sum()),
+        kib(save_sum),
         took.as_secs_f64(),
         mb / took.as_secs_f64(),
         floor.as_secs_f64(),
@@ -1201,11 +1208,7 @@ fn clone_phase(rt: &Runtime, sizes: &Sizes, long: &[&[Patch]]) {
     );
     // A node that has been running a while: every document compacted.
     compact_all(&a.repo, &docs);
-    let saved: Vec<Vec<u8>> = docs
-        .iter()
-        .map(|id| a.repo.saved(id).expect("saved").expect("durable").document)
-        .collect();
-    let save_sum: u64 = saved.iter().map(|s| s.len() as u64).sum();
+    let (saved, save_sum) = saves(&a.repo, &docs);
     println!(
         "  corpus: {} documents (1 space, {small} comment-heavy drafts, {} drafts of {:?} trace edits); \
 sum of save() {:.0} KiB; written in {:.1} s",
@@ -1331,11 +1334,7 @@ fn clone_scaling(rt: &Runtime, counts: &[usize]) {
         let mut b = Node::new("Institute B");
         let (_, docs) = populate(&a, &[&b], n, &[]);
         compact_all(&a.repo, &docs);
-        let saved: Vec<Vec<u8>> = docs
-            .iter()
-            .map(|id| a.repo.saved(id).expect("saved").expect("durable").document)
-            .collect();
-        let save_sum: u64 = saved.iter().map(|s| s.len() as u64).sum();
+        let (saved, save_sum) = saves(&a.repo, &docs);
         let address = a
             .connect(rt, &[(b.id(), String::new())], true)
             .expect("A listens");
