@@ -73,9 +73,10 @@ pub(crate) fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// The first `n` items joined with commas, and how many more there are.
-pub(crate) fn some_of(items: impl ExactSizeIterator<Item = String>, n: usize) -> String {
-    let more = items.len().saturating_sub(n);
+/// The first `n` of `items` joined with commas, and how many more of `total`
+/// there are (`items` may hold fewer than `total`).
+pub(crate) fn some_of(items: impl Iterator<Item = String>, total: usize, n: usize) -> String {
+    let more = total.saturating_sub(n);
     let mut shown: Vec<String> = items.take(n).collect();
     if more > 0 {
         shown.push(format!("… {} more", number(more as f64)));

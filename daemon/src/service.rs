@@ -1091,7 +1091,7 @@ impl Service {
         } else {
             req.file_name.as_str()
         };
-        let table = dataset::parse_csv(&req.csv, file)?;
+        let table = dataset::read_csv(&req.csv, file)?;
         let author = self.author(&req.author)?;
         let note = ChangeNote::new(author, "import dataset");
         let now = now_secs();
@@ -1100,20 +1100,20 @@ impl Service {
             source: &req.source,
             licence: &req.licence,
         };
-        let (id, ()) = self
-            .repo
-            .create(&note, |doc| dataset::init(doc, &space, info, &table, now))?;
+        let (id, ()) = self.repo.create(&note, |doc| {
+            dataset::init_csv(doc, &space, info, &table, now)
+        })?;
         // The parsed columns go into the reply as they are (a wide table's
-        // names are most of it).
-        let rows = table.rows.len();
-        Ok(dataset_summary(
-            id,
-            req.title.trim(),
-            table.columns,
-            rows,
-            now,
-            &space,
-        ))
+        // names are most of it), as many as were asked for.
+        let rows = table.rows();
+        let mut columns = table.columns;
+        let count = columns.len();
+        if req.reply_columns > 0 {
+            columns.truncate(req.reply_columns as usize);
+        }
+        let mut reply = dataset_summary(id, req.title.trim(), columns, rows, now, &space);
+        reply.column_count = count as u64;
+        Ok(reply)
     }
 
     /// `kp dataset show`.
@@ -1469,6 +1469,7 @@ fn dataset_summary(
         id: id.to_string(),
         space_id: space.to_string(),
         title: title.to_owned(),
+        column_count: columns.len() as u64,
         columns: columns
             .into_iter()
             .map(|c| pb::Column {

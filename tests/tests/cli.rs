@@ -204,6 +204,10 @@ fn a_researchers_tour() {
         node.ok(&["dataset", "show", &did, "--limit", "1"])
             .contains("(1 of")
     );
+    assert_eq!(
+        d["column_count"],
+        shown["columns"].as_array().unwrap().len()
+    );
     assert_eq!(counts(&node), (1, 1, 1));
     // Listed, with its space's name, and by space.
     let listed = node.json(&["dataset", "list"]);
@@ -593,6 +597,52 @@ fn bad_input_is_refused_and_changes_nothing() {
     // Nothing changed.
     assert_eq!(node.json(&["draft", "show", &id]), before);
     assert_eq!(counts(&node), (1, 1, 0));
+}
+
+/// A wide table's import: the reply names the columns `kp` prints (every
+/// one as JSON) and says how many there are; the dataset keeps them all.
+#[test]
+fn a_wide_import_replies_with_the_columns_it_prints() {
+    let node = Kpd::started();
+    node.ok(&["space", "create", "Wide", "--theme", "1"]);
+    let wide = node.scratch().join("wide.csv");
+    let names: Vec<String> = (0..30).map(|i| format!("c{i}")).collect();
+    let row: Vec<String> = (0..30).map(|i| i.to_string()).collect();
+    std::fs::write(&wide, format!("{}\n{}\n", names.join(","), row.join(","))).unwrap();
+    let import = |json: bool, title: &str| {
+        let mut args = vec![
+            "dataset",
+            "import",
+            wide.to_str().unwrap(),
+            "--space",
+            "Wide",
+            "--title",
+            title,
+        ];
+        if json {
+            args.insert(0, "--json");
+        }
+        let out = node.kp(&args);
+        assert!(out.status.success(), "{out:?}");
+        out
+    };
+    let out = import(false, "Wide");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("imported 1 row of 30 columns: c0 (integer), c1 (integer)")
+            && said.contains("c11 (integer), … 18 more")
+            && !said.contains("c12"),
+        "{said}"
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let shown = node.json(&["dataset", "show", &id]);
+    assert_eq!(shown["columns"].as_array().unwrap().len(), 30);
+    assert_eq!(shown["columns"][29]["name"], "c29");
+    let reply: serde_json::Value =
+        serde_json::from_slice(&import(true, "Wide too").stdout).unwrap();
+    assert_eq!(reply["column_count"], 30);
+    assert_eq!(reply["columns"].as_array().unwrap().len(), 30);
+    assert_eq!(reply["columns"][29]["name"], "c29");
 }
 
 #[test]

@@ -180,6 +180,8 @@ async fn import(ctx: &mut Ctx, a: ImportArgs) -> anyhow::Result<()> {
         csv,
         author: ctx.author.clone(),
         file_name: a.file.display().to_string(),
+        // What is printed: every column as JSON, the first few otherwise.
+        reply_columns: if ctx.json { 0 } else { SHOWN_COLUMNS as u32 },
     };
     client::check_request(&req, &limits)?;
     let d = ctx
@@ -191,6 +193,10 @@ async fn import(ctx: &mut Ctx, a: ImportArgs) -> anyhow::Result<()> {
     emit(ctx.json, &d, |d| {
         outln!("{}", d.id);
         let rows = usize::try_from(d.rows).unwrap_or(usize::MAX);
+        // A node older than this `kp` sends every column and no count.
+        let count = usize::try_from(d.column_count)
+            .unwrap_or(usize::MAX)
+            .max(d.columns.len());
         let cols = d
             .columns
             .iter()
@@ -198,12 +204,16 @@ async fn import(ctx: &mut Ctx, a: ImportArgs) -> anyhow::Result<()> {
         eprintln!(
             "imported {} of {}: {}",
             plural(rows, "row"),
-            plural(d.columns.len(), "column"),
-            some_of(cols, 12)
+            plural(count, "column"),
+            some_of(cols, count, SHOWN_COLUMNS)
         );
         Ok(())
     })
 }
+
+/// The columns `kp dataset import` names (and asks the node for) when it
+/// does not print JSON.
+const SHOWN_COLUMNS: usize = 12;
 
 /// `kp dataset show`.
 async fn show(ctx: &mut Ctx, id: String, limit: u64) -> anyhow::Result<()> {

@@ -109,40 +109,130 @@ impl Dataset {
     }
 }
 
-/// Parses CSV (with a header row) into a typed table. Each column's type is the
-/// narrowest that fits all its non-empty values: integer, number, boolean, text.
-/// Errors name the line. The reader is `kp_plugin_types::csv::read`, the one the
-/// plugin SDK's native tests use too.
-pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Table, ModelError> {
-    use kp_plugin_types::ColumnData as D;
-    let t = kp_plugin_types::csv::read(bytes, file, file).map_err(ModelError::invalid)?;
-    let height = t.row_count();
-    let mut rows: Vec<Vec<Cell>> = (0..height)
-        .map(|_| Vec::with_capacity(t.columns.len()))
-        .collect();
-    let mut columns = Vec::with_capacity(t.columns.len());
-    for c in t.columns {
-        let column_type = match &c.data {
-            D::Integer(_) => ColumnType::Integer,
-            D::Number(_) => ColumnType::Number,
-            D::Boolean(_) => ColumnType::Boolean,
-            D::Text(_) => ColumnType::Text,
-        };
-        let cells: Box<dyn Iterator<Item = Cell>> = match c.data {
-            D::Integer(v) => Box::new(v.into_iter().map(|x| x.map_or(Cell::Empty, Cell::Integer))),
-            D::Number(v) => Box::new(v.into_iter().map(|x| x.map_or(Cell::Empty, Cell::Number))),
-            D::Boolean(v) => Box::new(v.into_iter().map(|x| x.map_or(Cell::Empty, Cell::Boolean))),
-            D::Text(v) => Box::new(v.into_iter().map(|x| x.map_or(Cell::Empty, Cell::Text))),
-        };
-        for (row, cell) in rows.iter_mut().zip(cells) {
-            row.push(cell);
-        }
-        columns.push(Column {
-            name: c.name,
-            column_type,
-        });
+/// A CSV file read for import: its columns typed, its rows counted, its
+/// cells parsed as they are written into the dataset and never held as values
+/// (a wide or long file costs no allocation per cell or per column beyond
+/// the names). The reader is `kp_plugin_types::csv`, the one the plugin
+/// SDK's native tests use too.
+#[derive(Debug)]
+pub struct CsvTable<'a> {
+    /// The columns.
+    pub columns: Vec<Column>,
+    checked: kp_plugin_types::csv::Checked<'a>,
+}
+
+impl CsvTable<'_> {
+    /// The number of rows under the header.
+    pub fn rows(&self) -> usize {
+        self.checked.rows
     }
-    Ok(Table { columns, rows })
+
+    /// Calls `f` with each row's cells, as their columns' types read them.
+    fn for_each_row(
+        &self,
+        mut f: impl FnMut(&mut dyn Iterator<Item = CellRef<'_>>) -> Result<(), ModelError>,
+    ) -> Result<(), ModelError> {
+        let mut failed = None;
+        self.checked
+            .for_each_record(|cells| {
+                if failed.is_none() {
+                    let mut typed = cells
+                        .zip(&self.columns)
+                        .map(|(cell, c)| CellRef::parse(c.column_type, cell));
+                    failed = f(&mut typed).err();
+                }
+            })
+            .map_err(ModelError::invalid)?;
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+/// Reads CSV (with a header row) for import. Each column's type is the
+/// narrowest that fits all its non-empty values: integer, number, boolean,
+/// text. Errors name the line.
+pub fn read_csv<'a>(bytes: &'a [u8], file: &str) -> Result<CsvTable<'a>, ModelError> {
+    use kp_plugin_types::csv::Kind;
+    let mut checked = kp_plugin_types::csv::check(bytes, file).map_err(ModelError::invalid)?;
+    let columns = std::mem::take(&mut checked.names)
+        .into_iter()
+        .zip(&checked.kinds)
+        .map(|(name, kind)| Column {
+            name,
+            column_type: match kind {
+                Kind::Integer => ColumnType::Integer,
+                Kind::Number => ColumnType::Number,
+                Kind::Boolean => ColumnType::Boolean,
+                Kind::Text => ColumnType::Text,
+            },
+        })
+        .collect();
+    Ok(CsvTable { columns, checked })
+}
+
+/// Parses CSV (with a header row) into a typed table of values, as
+/// [`read_csv`] types it.
+pub fn parse_csv(bytes: &[u8], file: &str) -> Result<Table, ModelError> {
+    let csv = read_csv(bytes, file)?;
+    let mut rows = Vec::with_capacity(csv.rows());
+    csv.for_each_row(|cells| {
+        rows.push(cells.map(Cell::from).collect());
+        Ok(())
+    })?;
+    Ok(Table {
+        columns: csv.columns,
+        rows,
+    })
+}
+
+/// A cell on its way into a dataset: a [`Cell`] borrowed, or a CSV cell
+/// parsed as its column's type.
+#[derive(Debug, Clone, Copy)]
+enum CellRef<'a> {
+    Empty,
+    Integer(i64),
+    Number(f64),
+    Boolean(bool),
+    Text(&'a str),
+}
+
+impl<'a> CellRef<'a> {
+    /// A CSV cell (trimmed) of a column of type `t`; one that does not parse
+    /// as it (never in a column typed by its own cells) is empty.
+    fn parse(t: ColumnType, cell: &'a str) -> Self {
+        use kp_plugin_types::csv as read;
+        let value = match t {
+            _ if cell.is_empty() => None,
+            ColumnType::Integer => read::integer(cell).map(CellRef::Integer),
+            ColumnType::Number => read::number(cell).map(CellRef::Number),
+            ColumnType::Boolean => read::parse_bool(cell).map(CellRef::Boolean),
+            ColumnType::Text => Some(CellRef::Text(cell)),
+        };
+        value.unwrap_or(CellRef::Empty)
+    }
+}
+
+impl<'a> From<&'a Cell> for CellRef<'a> {
+    fn from(c: &'a Cell) -> Self {
+        match c {
+            Cell::Empty => CellRef::Empty,
+            Cell::Integer(n) => CellRef::Integer(*n),
+            Cell::Number(x) => CellRef::Number(*x),
+            Cell::Boolean(b) => CellRef::Boolean(*b),
+            Cell::Text(s) => CellRef::Text(s),
+        }
+    }
+}
+
+impl From<CellRef<'_>> for Cell {
+    fn from(c: CellRef<'_>) -> Self {
+        match c {
+            CellRef::Empty => Cell::Empty,
+            CellRef::Integer(n) => Cell::Integer(n),
+            CellRef::Number(x) => Cell::Number(x),
+            CellRef::Boolean(b) => Cell::Boolean(b),
+            CellRef::Text(s) => Cell::Text(s.to_owned()),
+        }
+    }
 }
 
 /// Metadata of a new dataset.
@@ -156,12 +246,42 @@ pub struct Info<'a> {
     pub licence: &'a str,
 }
 
-/// Fills a new dataset document.
+/// Fills a new dataset document with `table`.
 pub fn init(
     doc: &mut AutoCommit,
     space: &DocId,
     info: Info<'_>,
     table: &Table,
+    now: i64,
+) -> Result<(), ModelError> {
+    init_info(doc, space, info, now)?;
+    let mut rows = Rows::new();
+    for row in &table.rows {
+        rows.push(&mut row.iter().map(CellRef::from))?;
+    }
+    write_table(doc, &table.columns, table.rows.len(), rows)
+}
+
+/// Fills a new dataset document with the table of a CSV file, each cell
+/// parsed on its way in.
+pub fn init_csv(
+    doc: &mut AutoCommit,
+    space: &DocId,
+    info: Info<'_>,
+    table: &CsvTable<'_>,
+    now: i64,
+) -> Result<(), ModelError> {
+    init_info(doc, space, info, now)?;
+    let mut rows = Rows::new();
+    table.for_each_row(|cells| rows.push(cells))?;
+    write_table(doc, &table.columns, table.rows(), rows)
+}
+
+/// A new dataset's fields other than its table.
+fn init_info(
+    doc: &mut AutoCommit,
+    space: &DocId,
+    info: Info<'_>,
     now: i64,
 ) -> Result<(), ModelError> {
     let title = check_line("a title", info.title, super::draft::MAX_TITLE_CHARS)?;
@@ -172,71 +292,98 @@ pub fn init(
     doc.put(ROOT, "source", info.source.trim())?;
     doc.put(ROOT, "licence", info.licence.trim())?;
     doc.put(ROOT, "created_at", now)?;
-    write_table(doc, table)
+    Ok(())
 }
 
-/// Writes `table` into the dataset as [`TABLE_FORMAT`] says.
-fn write_table(doc: &mut AutoCommit, table: &Table) -> Result<(), ModelError> {
+/// A table's rows as [`TABLE_FORMAT`] keeps them: chunks of CSV records.
+struct Rows {
+    writer: csv::Writer<Vec<u8>>,
+    chunks: Vec<Vec<u8>>,
+    cell: String,
+    float: ryu::Buffer,
+}
+
+impl Rows {
+    fn new() -> Self {
+        Self {
+            writer: Self::writer(),
+            chunks: Vec::new(),
+            cell: String::new(),
+            float: ryu::Buffer::new(),
+        }
+    }
+
+    fn writer() -> csv::Writer<Vec<u8>> {
+        csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new())
+    }
+
+    /// Writes a row.
+    fn push(&mut self, cells: &mut dyn Iterator<Item = CellRef<'_>>) -> Result<(), ModelError> {
+        use std::fmt::Write;
+        let w = &mut self.writer;
+        for c in cells {
+            let cell = &mut self.cell;
+            cell.clear();
+            // Writing to a String cannot fail.
+            let _ = match c {
+                CellRef::Empty => Ok(()),
+                CellRef::Integer(n) => write!(cell, "{n}"),
+                // The shortest text that parses back to the same bits.
+                CellRef::Number(x) if x.is_finite() => cell.write_str(self.float.format_finite(x)),
+                CellRef::Number(x) => write!(cell, "{x}"),
+                CellRef::Boolean(b) => write!(cell, "{b}"),
+                CellRef::Text(s) => cell.write_str(s),
+            };
+            w.write_field(&*cell).map_err(csv_error)?;
+        }
+        w.write_record(None::<&[u8]>).map_err(csv_error)?;
+        w.flush().map_err(csv_error)?;
+        if w.get_ref().len() >= CHUNK_BYTES {
+            let full = std::mem::replace(w, Self::writer());
+            self.chunks.push(full.into_inner().map_err(csv_error)?);
+        }
+        Ok(())
+    }
+
+    /// The chunks, as the texts of the table's list.
+    fn finish(mut self) -> Result<Vec<ScalarValue>, ModelError> {
+        let last = self.writer.into_inner().map_err(csv_error)?;
+        if !last.is_empty() {
+            self.chunks.push(last);
+        }
+        self.chunks
+            .into_iter()
+            .map(|b| String::from_utf8(b).map(|s| ScalarValue::Str(s.into())))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ModelError::invalid("a cell is not UTF-8"))
+    }
+}
+
+/// Writes a table of `columns` and `rows` into the dataset as
+/// [`TABLE_FORMAT`] says.
+fn write_table(
+    doc: &mut AutoCommit,
+    columns: &[Column],
+    count: usize,
+    rows: Rows,
+) -> Result<(), ModelError> {
     let t = doc.put_object(ROOT, "table", ObjType::Map)?;
     doc.put(&t, "format", TABLE_FORMAT)?;
     doc.put(
         &t,
         "columns",
-        record(table.columns.iter().map(|c| c.name.as_str())),
+        record(columns.iter().map(|c| c.name.as_str())),
     )?;
     doc.put(
         &t,
         "types",
-        record(table.columns.iter().map(|c| c.column_type.as_str())),
+        record(columns.iter().map(|c| c.column_type.as_str())),
     )?;
-    doc.put(
-        &t,
-        "rows",
-        i64::try_from(table.rows.len()).unwrap_or(i64::MAX),
-    )?;
+    doc.put(&t, "rows", i64::try_from(count).unwrap_or(i64::MAX))?;
     let chunks = doc.put_object(&t, "chunks", ObjType::List)?;
-    let writer = || {
-        csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(Vec::new())
-    };
-    let mut w = writer();
-    let mut texts = Vec::new();
-    let mut cell = String::new();
-    let mut float = ryu::Buffer::new();
-    for row in &table.rows {
-        for c in row {
-            use std::fmt::Write;
-            cell.clear();
-            // Writing to a String cannot fail.
-            let _ = match c {
-                Cell::Empty => Ok(()),
-                Cell::Integer(n) => write!(cell, "{n}"),
-                // The shortest text that parses back to the same bits.
-                Cell::Number(x) if x.is_finite() => cell.write_str(float.format_finite(*x)),
-                Cell::Number(x) => write!(cell, "{x}"),
-                Cell::Boolean(b) => write!(cell, "{b}"),
-                Cell::Text(s) => cell.write_str(s),
-            };
-            w.write_field(&cell).map_err(csv_error)?;
-        }
-        w.write_record(None::<&[u8]>).map_err(csv_error)?;
-        w.flush().map_err(csv_error)?;
-        if w.get_ref().len() >= CHUNK_BYTES {
-            let full = std::mem::replace(&mut w, writer());
-            texts.push(full.into_inner().map_err(csv_error)?);
-        }
-    }
-    let last = w.into_inner().map_err(csv_error)?;
-    if !last.is_empty() {
-        texts.push(last);
-    }
-    let texts = texts
-        .into_iter()
-        .map(|b| String::from_utf8(b).map(|s| ScalarValue::Str(s.into())))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| ModelError::invalid("a cell is not UTF-8"))?;
-    doc.splice(&chunks, 0, 0, texts)?;
+    doc.splice(&chunks, 0, 0, rows.finish()?)?;
     Ok(())
 }
 
@@ -865,6 +1012,64 @@ mod tests {
         assert!(!d.open);
         // The CSV written back parses to the same table.
         assert_eq!(parse_csv(&to_csv(&d.table), "again.csv").unwrap(), t);
+    }
+
+    /// A file imported as the node imports it (each cell parsed on its way
+    /// into the document) stores the table its parse gives, the table the
+    /// plugins' reader gives, and the document the table itself would make.
+    #[test]
+    fn an_imported_file_stores_the_table_it_parses_to() {
+        let awkward = to_csv(&awkward_table(300));
+        let odd = "  id , yes_no ,plus, x ,blank,mixed\n\
+                   1, Yes,+5, 1e3,,1\n\
+                   007,no,-0, 2.50 ,,a\n\
+                   \n\
+                   3,TRUE,12,-inf?,,\n";
+        let wide: String = {
+            let header: Vec<String> = (0..3_000).map(|i| format!("c{i}")).collect();
+            let row: Vec<String> = (0..3_000).map(|i| (i % 7).to_string()).collect();
+            format!("{}\n{}\n", header.join(","), row.join(","))
+        };
+        for bytes in [awkward.as_slice(), odd.as_bytes(), wide.as_bytes()] {
+            let parsed = parse_csv(bytes, "t.csv").unwrap();
+            let csv = read_csv(bytes, "t.csv").unwrap();
+            assert_eq!(csv.columns, parsed.columns);
+            assert_eq!(csv.rows(), parsed.rows.len());
+            let mut imported = AutoCommit::new();
+            let space = DocId::random();
+            init_csv(&mut imported, &space, info(), &csv, 1).unwrap();
+            let mut made = AutoCommit::new();
+            init(&mut made, &space, info(), &parsed, 1).unwrap();
+            let stored = read(&imported, None).unwrap();
+            assert_eq!(stored.table, parsed);
+            assert_eq!(stored, read(&made, None).unwrap());
+            let chunks = |doc: &AutoCommit| {
+                let t = get_obj(doc, &ROOT, "table", ObjType::Map).unwrap();
+                let list = get_obj(doc, &t, "chunks", ObjType::List).unwrap();
+                (0..doc.length(&list))
+                    .map(|i| doc.get(&list, i).unwrap().unwrap().0.to_string())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(chunks(&imported), chunks(&made));
+            // The plugins' reader gives the same table.
+            let theirs = kp_plugin_types::csv::read(bytes, "t.csv", "t").unwrap();
+            assert_eq!(theirs.columns.len(), parsed.columns.len());
+            for (i, c) in theirs.columns.iter().enumerate() {
+                assert_eq!(c.name, parsed.columns[i].name);
+                assert_eq!(c.data.type_name(), parsed.columns[i].column_type.as_str());
+                assert_eq!(c.data.len(), parsed.rows.len());
+            }
+        }
+        let odd = parse_csv(odd.as_bytes(), "t.csv").unwrap();
+        let types: Vec<&str> = odd.columns.iter().map(|c| c.column_type.as_str()).collect();
+        assert_eq!(
+            types,
+            ["integer", "boolean", "integer", "text", "text", "text"]
+        );
+        assert_eq!(odd.rows[1][0], Cell::Integer(7));
+        assert_eq!(odd.rows[0][1], Cell::Boolean(true));
+        assert_eq!(odd.rows[0][3], Cell::Text("1e3".into()));
+        assert_eq!(odd.rows[2][5], Cell::Empty);
     }
 
     #[test]

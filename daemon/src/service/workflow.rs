@@ -1046,12 +1046,12 @@ impl Service {
     }
 
     pub(crate) fn list_datasets(&self) -> Vec<pb::DatasetSummary> {
-        let mut list: Vec<_> = self
-            .repo
-            .list()
-            .into_iter()
-            .filter(|(_, m)| m.kind == DocKind::Dataset)
-            .collect();
+        let mut list = Vec::new();
+        self.repo.visit(|id, m| {
+            if m.kind == DocKind::Dataset {
+                list.push((*id, std::sync::Arc::clone(m)));
+            }
+        });
         list.sort_by_key(|(_, m)| std::cmp::Reverse(m.updated_at));
         let names = self.space_names();
         list.into_iter()

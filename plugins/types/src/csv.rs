@@ -9,17 +9,95 @@ use crate::{Column, ColumnData, Table};
 
 /// `true`/`yes` and `false`/`no`, in any case.
 pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "yes" => Some(true),
-        "false" | "no" => Some(false),
-        _ => None,
+    let is = |word: &str| s.eq_ignore_ascii_case(word);
+    if is("true") || is("yes") {
+        Some(true)
+    } else if is("false") || is("no") {
+        Some(false)
+    } else {
+        None
     }
 }
 
-/// Reads CSV bytes (with a header row; a UTF-8 byte order mark is skipped) as
-/// the typed table `name`. `file` names the file in errors, which say the line
-/// and what to do.
-pub fn read(bytes: &[u8], file: &str, name: &str) -> Result<Table, String> {
+/// A column's type: the narrowest that fits every non-empty cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Every non-empty cell is a whole number (`i64`).
+    Integer,
+    /// Every non-empty cell is a finite decimal number.
+    Number,
+    /// Every non-empty cell is a boolean ([`parse_bool`]).
+    Boolean,
+    /// Anything else, and a column with no value at all.
+    Text,
+}
+
+/// A whole number, or `None` (an empty cell, or one that is not).
+pub fn integer(cell: &str) -> Option<i64> {
+    cell.parse().ok()
+}
+
+/// A finite decimal number, or `None`.
+pub fn number(cell: &str) -> Option<f64> {
+    cell.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// A CSV file checked and typed but not yet copied: the column names and
+/// kinds, how many rows, and the bytes, read again record by record by
+/// [`Checked::for_each_record`]. A wide or long file is read without a value
+/// held per cell or per column until the caller makes one.
+#[derive(Debug)]
+pub struct Checked<'a> {
+    /// The columns' names, in order, trimmed and distinct.
+    pub names: Vec<String>,
+    /// Each column's kind.
+    pub kinds: Vec<Kind>,
+    /// The number of rows under the header.
+    pub rows: usize,
+    bytes: &'a [u8],
+    file: String,
+}
+
+impl Checked<'_> {
+    /// Calls `f` with each row's cells, trimmed, in order.
+    pub fn for_each_record(
+        &self,
+        mut f: impl FnMut(&mut dyn Iterator<Item = &str>),
+    ) -> Result<(), String> {
+        let mut reader = reader(self.bytes);
+        let mut record = csv::StringRecord::new();
+        // The header was read by `check`.
+        reader
+            .read_record(&mut record)
+            .map_err(|e| located(&self.file, &e))?;
+        while reader
+            .read_record(&mut record)
+            .map_err(|e| located(&self.file, &e))?
+        {
+            f(&mut record.iter().map(str::trim));
+        }
+        Ok(())
+    }
+}
+
+/// The reader of every pass: the header is read as a record.
+fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes)
+}
+
+fn located(file: &str, e: &csv::Error) -> String {
+    match e.position() {
+        Some(p) => format!("{file}: line {}: {}", p.line(), csv_reason(e)),
+        None => format!("{file}: {}", csv_reason(e)),
+    }
+}
+
+/// Checks CSV bytes (with a header row; a UTF-8 byte order mark is skipped)
+/// and types their columns, in one pass. `file` names the file in errors,
+/// which say the line and what to do.
+pub fn check<'a>(bytes: &'a [u8], file: &str) -> Result<Checked<'a>, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if let Err(e) = std::str::from_utf8(bytes) {
         let line = bytes[..e.valid_up_to()]
@@ -34,21 +112,13 @@ pub fn read(bytes: &[u8], file: &str, name: &str) -> Result<Table, String> {
     let line = check_shape(bytes, file)?;
     // Cells are trimmed where they are read (`str::trim`, as the `csv`
     // crate's own trimming does), without a copy of every record.
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(bytes);
-    let at = |e: &csv::Error| -> String {
-        match e.position() {
-            Some(p) => format!("{file}: line {}", p.line()),
-            None => file.to_owned(),
-        }
-    };
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("{}: {}", at(&e), csv_reason(&e)))?
-        .clone();
-    let headers: Vec<&str> = headers.iter().map(str::trim).collect();
-    if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
+    let mut reader = reader(bytes);
+    let mut record = csv::StringRecord::new();
+    let read = reader
+        .read_record(&mut record)
+        .map_err(|e| located(file, &e))?;
+    let headers: Vec<&str> = record.iter().map(str::trim).collect();
+    if !read || headers.iter().all(|h| h.is_empty()) {
         return Err(format!(
             "{file}: line {line}: the file has no header row naming the columns; put the column names, separated by commas, on the first line"
         ));
@@ -69,59 +139,102 @@ pub fn read(bytes: &[u8], file: &str, name: &str) -> Result<Table, String> {
         }
         names.push((*h).to_owned());
     }
-    let mut raw: Vec<csv::StringRecord> = Vec::new();
-    for record in reader.records() {
-        raw.push(record.map_err(|e| format!("{}: {}", at(&e), csv_reason(&e)))?);
+    drop(seen);
+    // What each column may still be, and whether it has a value at all.
+    #[derive(Clone, Copy)]
+    struct Fits {
+        any: bool,
+        integer: bool,
+        number: bool,
+        boolean: bool,
     }
-    let columns = names
-        .into_iter()
-        .enumerate()
-        .map(|(c, name)| Column {
-            name,
-            data: typed(raw.iter().map(|r| r.get(c).unwrap_or_default().trim())),
+    let mut fits = vec![
+        Fits {
+            any: false,
+            integer: true,
+            number: true,
+            boolean: true,
+        };
+        names.len()
+    ];
+    let mut rows = 0;
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| located(file, &e))?
+    {
+        rows += 1;
+        for (fit, cell) in fits.iter_mut().zip(record.iter().map(str::trim)) {
+            if cell.is_empty() {
+                continue;
+            }
+            fit.any = true;
+            // A whole number is a finite number and no boolean: each cell
+            // is parsed only as far as its column still needs.
+            if (fit.integer || fit.number) && integer(cell).is_some() {
+                fit.boolean = false;
+                continue;
+            }
+            fit.integer = false;
+            fit.number = fit.number && number(cell).is_some();
+            fit.boolean = fit.boolean && parse_bool(cell).is_some();
+        }
+    }
+    let kinds = fits
+        .iter()
+        .map(|f| match f {
+            Fits { any: false, .. } => Kind::Text,
+            Fits { integer: true, .. } => Kind::Integer,
+            Fits { number: true, .. } => Kind::Number,
+            Fits { boolean: true, .. } => Kind::Boolean,
+            _ => Kind::Text,
         })
+        .collect();
+    Ok(Checked {
+        names,
+        kinds,
+        rows,
+        bytes,
+        file: file.to_owned(),
+    })
+}
+
+/// Reads CSV bytes (with a header row; a UTF-8 byte order mark is skipped) as
+/// the typed table `name`: [`check`], then each cell parsed as its column's
+/// kind. `file` names the file in errors, which say the line and what to do.
+pub fn read(bytes: &[u8], file: &str, name: &str) -> Result<Table, String> {
+    let checked = check(bytes, file)?;
+    let rows = checked.rows;
+    let mut data: Vec<ColumnData> = checked
+        .kinds
+        .iter()
+        .map(|k| match k {
+            Kind::Integer => ColumnData::Integer(Vec::with_capacity(rows)),
+            Kind::Number => ColumnData::Number(Vec::with_capacity(rows)),
+            Kind::Boolean => ColumnData::Boolean(Vec::with_capacity(rows)),
+            Kind::Text => ColumnData::Text(Vec::with_capacity(rows)),
+        })
+        .collect();
+    checked.for_each_record(|cells| {
+        for (column, cell) in data.iter_mut().zip(cells) {
+            let empty = cell.is_empty();
+            match column {
+                ColumnData::Integer(v) => v.push(integer(cell)),
+                ColumnData::Number(v) => v.push(number(cell)),
+                ColumnData::Boolean(v) => v.push(parse_bool(cell)),
+                ColumnData::Text(v) => v.push((!empty).then(|| cell.to_owned())),
+            }
+        }
+    })?;
+    let columns = checked
+        .names
+        .into_iter()
+        .zip(data)
+        .map(|(name, data)| Column { name, data })
         .collect();
     Ok(Table {
         name: name.to_owned(),
         columns,
     })
-}
-
-/// A column's cells typed as the narrowest type that fits every non-empty
-/// one; an empty cell is none, and a column with no value at all is text.
-fn typed<'a>(cells: impl Iterator<Item = &'a str> + Clone) -> ColumnData {
-    /// Every cell parsed by `parse`, or none as soon as one does not parse.
-    fn all<'a, T>(
-        cells: impl Iterator<Item = &'a str>,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Option<Vec<Option<T>>> {
-        cells
-            .map(|v| {
-                if v.is_empty() {
-                    Some(None)
-                } else {
-                    parse(v).map(Some)
-                }
-            })
-            .collect()
-    }
-    if cells.clone().all(str::is_empty) {
-        ColumnData::Text(cells.map(|_| None).collect())
-    } else if let Some(v) = all(cells.clone(), |v| v.parse::<i64>().ok()) {
-        ColumnData::Integer(v)
-    } else if let Some(v) = all(cells.clone(), |v| {
-        v.parse::<f64>().ok().filter(|x| x.is_finite())
-    }) {
-        ColumnData::Number(v)
-    } else if let Some(v) = all(cells.clone(), parse_bool) {
-        ColumnData::Boolean(v)
-    } else {
-        ColumnData::Text(
-            cells
-                .map(|v| (!v.is_empty()).then(|| v.to_owned()))
-                .collect(),
-        )
-    }
 }
 
 /// Refuses quoting that is not RFC 4180 and rows whose length differs from the
