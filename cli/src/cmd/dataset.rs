@@ -184,19 +184,18 @@ async fn import(ctx: &mut Ctx, a: ImportArgs) -> anyhow::Result<()> {
         reply_columns: if ctx.json { 0 } else { SHOWN_COLUMNS as u32 },
     };
     client::check_request(&req, &limits)?;
-    let d = ctx
+    let mut d = ctx
         .api
         .import_dataset(req)
         .await
         .map_err(refused)?
         .into_inner();
+    // A node older than this `kp` sends every column and no count.
+    d.column_count = d.column_count.max(d.columns.len() as u64);
     emit(ctx.json, &d, |d| {
         outln!("{}", d.id);
         let rows = usize::try_from(d.rows).unwrap_or(usize::MAX);
-        // A node older than this `kp` sends every column and no count.
-        let count = usize::try_from(d.column_count)
-            .unwrap_or(usize::MAX)
-            .max(d.columns.len());
+        let count = usize::try_from(d.column_count).unwrap_or(usize::MAX);
         let cols = d
             .columns
             .iter()

@@ -419,12 +419,21 @@ fn record<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
     s
 }
 
-/// The fields of one CSV record as [`record`] wrote it.
-fn fields(text: &str) -> Vec<String> {
-    let mut r = csv::ReaderBuilder::new()
+/// A reader of CSV text as this module stores it. The `csv` crate drops a
+/// byte order mark at the start of its input, and a stored name or cell may
+/// begin with U+FEFF: the reader is handed a blank line (skipped) first, so
+/// the text's first byte is never the input's.
+fn stored_reader(text: &str) -> csv::Reader<impl std::io::Read + '_> {
+    use std::io::Read;
+    csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(text.as_bytes());
+        .from_reader((&b"\n"[..]).chain(text.as_bytes()))
+}
+
+/// The fields of one CSV record as [`record`] wrote it.
+fn fields(text: &str) -> Vec<String> {
+    let mut r = stored_reader(text);
     r.records()
         .next()
         .and_then(Result::ok)
@@ -479,10 +488,7 @@ fn read_table(
             else {
                 continue;
             };
-            let mut r = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(text.as_bytes());
+            let mut r = stored_reader(text);
             // A chunk damaged past its good records ends there.
             while let Ok(true) = r.read_record(&mut rec) {
                 seen += 1;
@@ -1070,6 +1076,39 @@ mod tests {
         assert_eq!(odd.rows[0][1], Cell::Boolean(true));
         assert_eq!(odd.rows[0][3], Cell::Text("1e3".into()));
         assert_eq!(odd.rows[2][5], Cell::Empty);
+    }
+
+    /// A name or a cell that begins with U+FEFF (the byte order mark's
+    /// character) reads back whole, first in a chunk or not; before, the CSV
+    /// reader took it for a mark and dropped it.
+    #[test]
+    fn a_leading_byte_order_mark_in_a_cell_is_kept() {
+        let columns = vec![
+            Column {
+                name: "\u{feff}first".into(),
+                column_type: ColumnType::Text,
+            },
+            Column {
+                name: "n".into(),
+                column_type: ColumnType::Integer,
+            },
+        ];
+        let rows = vec![
+            vec![Cell::Text("\u{feff}007".into()), Cell::Integer(1)],
+            vec![Cell::Text("\u{feff}".into()), Cell::Integer(2)],
+        ];
+        let t = Table { columns, rows };
+        let mut doc = AutoCommit::new();
+        init(&mut doc, &DocId::random(), info(), &t, 1).unwrap();
+        assert_eq!(read(&doc, None).unwrap().table, t);
+        // And one imported from a file whose cell begins with it.
+        let csv = "h0,h1\n\u{feff}007,1\n";
+        let parsed = parse_csv(csv.as_bytes(), "t.csv").unwrap();
+        assert_eq!(parsed.rows[0][0], Cell::Text("\u{feff}007".into()));
+        let table = read_csv(csv.as_bytes(), "t.csv").unwrap();
+        let mut doc = AutoCommit::new();
+        init_csv(&mut doc, &DocId::random(), info(), &table, 1).unwrap();
+        assert_eq!(read(&doc, None).unwrap().table, parsed);
     }
 
     #[test]
