@@ -13,9 +13,10 @@
 //! 2. Reconnect after a one-character edit in one of those documents: bytes
 //!    exchanged, with 1,000 and with 10,000 documents.
 //! 3. Edit-to-visible latency along A–B–C (A and C connect only through B): an
-//!    edit made durably on A until C's store has it, on a small draft and on the
-//!    260k-change draft, against the raw in-process automerge chain (two
-//!    generate/receive sync hops between three documents) for the latter.
+//!    edit made durably on A until C's store has it, on a small draft and on
+//!    drafts of 1%, 10% and the whole of the 260k-change trace, against the raw
+//!    in-process automerge chain (two generate/receive sync hops between three
+//!    documents) for the latter.
 //!
 //! 4. Catch-up: a partner that was away comes back to 22 new drafts of 2 KB,
 //!    then of 20 KB, then of 200 KB: the time until it holds them all, in MB/s
@@ -1386,12 +1387,17 @@ fn latency_phase(rt: &Runtime, sizes: &Sizes, trace: Option<&[Patch]>) {
     assert_eq!(missing, 0, "the space did not reach C");
     // Drafts are made once the space is everywhere, and go out live.
     let small_id = make_small(&a, &space, 0);
-    let big = trace.as_ref().map(|p| {
+    // The long drafts: 1%, 10% and the whole of the trace (or of its
+    // prefix), how the chain's cost grows with a draft's history.
+    let big: Vec<(DocId, usize)> = trace.map_or_else(Vec::new, |p| {
         let n = sizes.big_prefix.unwrap_or(p.len()).min(p.len());
-        (make_long(&a, &space, &p[..n]), n)
+        [n / 100, n / 10, n]
+            .into_iter()
+            .map(|k| (make_long(&a, &space, &p[..k]), k))
+            .collect()
     });
     let mut docs = vec![small_id];
-    docs.extend(big.map(|(id, _)| id));
+    docs.extend(big.iter().map(|(id, _)| *id));
     let missing = wait_heads(
         rt,
         &c.repo,
@@ -1416,7 +1422,7 @@ fn latency_phase(rt: &Runtime, sizes: &Sizes, trace: Option<&[Patch]>) {
         ms(percentile(&small_times, 0.5)),
         ms(percentile(&small_times, 0.99)),
     );
-    if let Some((big_id, n)) = big {
+    for (big_id, n) in big {
         let big_times = chain_kp(
             rt,
             (&a, &b, &c),
