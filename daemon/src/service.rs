@@ -393,15 +393,17 @@ impl Service {
 
     fn space_reply(&self, id: DocId, s: space::Space) -> pb::Space {
         let key = id.to_string();
-        let in_space = |k: DocKind| {
-            let mut n = 0;
-            self.repo.visit(|_, m| {
-                if m.kind == k && m.space.as_deref() == Some(key.as_str()) {
-                    n += 1;
+        // Its drafts and datasets, counted in one walk of the index.
+        let (mut drafts, mut datasets) = (0, 0);
+        self.repo.visit(|_, m| {
+            if m.space.as_deref() == Some(key.as_str()) {
+                match m.kind {
+                    DocKind::Draft => drafts += 1,
+                    DocKind::Dataset => datasets += 1,
+                    _ => {}
                 }
-            });
-            n
-        };
+            }
+        });
         pb::Space {
             id: key.clone(),
             theme_name: space::theme_name(s.theme).unwrap_or("").into(),
@@ -430,8 +432,8 @@ impl Service {
                 })
                 .collect(),
             created_at: s.created_at,
-            drafts: in_space(DocKind::Draft),
-            datasets: in_space(DocKind::Dataset),
+            drafts,
+            datasets,
             former: s
                 .former
                 .into_iter()
