@@ -22,6 +22,9 @@ export async function draftView(app, ctx, id) {
   const may = open.may;
 
   const handle = await findDoc(ctx.repo, id);
+  // Left before it came (another page is shown): set nothing up, or its
+  // presence would go on telling the draft's others the person is there.
+  if (!app.isConnected) return;
   let view = null;
   const editorBox = h("div.editor", { "data-testid": "editor" });
   const preview = h("div.preview", { hidden: true, "aria-live": "off", "data-testid": "preview" });

@@ -339,6 +339,35 @@ test("a page left before it came never replaces the page shown after it", () =>
     assert.deepEqual(ana.errors, [])
   }))
 
+test("a draft left before it came leaves no presence behind: the others never see the person in it", () =>
+  withNodes(["Institute A"], async (a) => {
+    const d = draft(a, BODY)
+    a.kp("space", "add-person", "Remittances WG", "ana", "--role", "editor")
+    a.kp("space", "add-person", "Remittances WG", "ben", "--role", "editor")
+    const ben = await personAt(browser, a, "ben")
+    await openDraft(ben, a, d.id)
+    const ana = await personAt(browser, a, "ana")
+    await ana.getByRole("heading", { name: "Welcome, ana" }).waitFor()
+    // The draft is slow to open; Ana goes on to the indicators before it does.
+    let released
+    const held = new Promise((r) => (released = r))
+    await ana.route("**/api/call/open_draft", async (route) => {
+      await held
+      await route.continue()
+    })
+    await ana.goto(`${a.url}/#/draft/${d.id}`)
+    await ana.goto(`${a.url}/#/indicators`)
+    await ana.getByRole("heading", { name: "The partnership's indicators" }).waitFor()
+    const answered = ana.waitForResponse("**/api/call/open_draft")
+    released()
+    await answered
+    // Longer than a presence heartbeat (4 s): Ben never sees Ana in the draft.
+    await new Promise((r) => setTimeout(r, 5000))
+    assert.doesNotMatch(await ben.getByTestId("people").innerText(), /ana/)
+    assert.equal(await ana.locator("main h1").innerText(), "The partnership's indicators")
+    assert.deepEqual([...ana.errors, ...ben.errors], [])
+  }))
+
 test("a reader sees no edit control, and a forged request from their session is refused", () =>
   withNodes(["Institute A"], async (a) => {
     const d = draft(a, BODY)
