@@ -313,6 +313,23 @@ test("the home page lists the most recent drafts of a status, with how many ther
     assert.deepEqual(ana.errors, [])
   }))
 
+/** Holds the workspace call `name` back, visits `url` (whose page makes that
+ * call), goes on to the indicators before it answers, then lets it answer. */
+async function leftBeforeItCame(page, name, url, node) {
+  let released
+  const held = new Promise((r) => (released = r))
+  await page.route(`**/api/call/${name}`, async (route) => {
+    await held
+    await route.continue()
+  })
+  await page.goto(url)
+  await page.goto(`${node.url}/#/indicators`)
+  await page.getByRole("heading", { name: "The partnership's indicators" }).waitFor()
+  const answered = page.waitForResponse(`**/api/call/${name}`)
+  released()
+  await answered
+}
+
 test("a page left before it came never replaces the page shown after it", () =>
   withNodes(["Institute A"], async (a) => {
     draft(a, BODY)
@@ -322,18 +339,7 @@ test("a page left before it came never replaces the page shown after it", () =>
     await ana.goto(`${a.url}/#/indicators`)
     await ana.getByRole("heading", { name: "The partnership's indicators" }).waitFor()
     // Home is slow to come; the person goes on to the indicators before it does.
-    let released
-    const held = new Promise((r) => (released = r))
-    await ana.route("**/api/call/home", async (route) => {
-      await held
-      await route.continue()
-    })
-    await ana.goto(`${a.url}/#/`)
-    await ana.goto(`${a.url}/#/indicators`)
-    await ana.getByRole("heading", { name: "The partnership's indicators" }).waitFor()
-    const answered = ana.waitForResponse("**/api/call/home")
-    released()
-    await answered
+    await leftBeforeItCame(ana, "home", `${a.url}/#/`, a)
     await new Promise((r) => setTimeout(r, 300))
     assert.equal(await ana.locator("main h1").innerText(), "The partnership's indicators")
     assert.deepEqual(ana.errors, [])
@@ -349,18 +355,7 @@ test("a draft left before it came leaves no presence behind: the others never se
     const ana = await personAt(browser, a, "ana")
     await ana.getByRole("heading", { name: "Welcome, ana" }).waitFor()
     // The draft is slow to open; Ana goes on to the indicators before it does.
-    let released
-    const held = new Promise((r) => (released = r))
-    await ana.route("**/api/call/open_draft", async (route) => {
-      await held
-      await route.continue()
-    })
-    await ana.goto(`${a.url}/#/draft/${d.id}`)
-    await ana.goto(`${a.url}/#/indicators`)
-    await ana.getByRole("heading", { name: "The partnership's indicators" }).waitFor()
-    const answered = ana.waitForResponse("**/api/call/open_draft")
-    released()
-    await answered
+    await leftBeforeItCame(ana, "open_draft", `${a.url}/#/draft/${d.id}`, a)
     // Longer than a presence heartbeat (4 s): Ben never sees Ana in the draft.
     await new Promise((r) => setTimeout(r, 5000))
     assert.doesNotMatch(await ben.getByTestId("people").innerText(), /ana/)
