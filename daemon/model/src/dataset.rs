@@ -132,18 +132,11 @@ impl CsvTable<'_> {
         &self,
         mut f: impl FnMut(&mut dyn Iterator<Item = CellRef<'_>>) -> Result<(), ModelError>,
     ) -> Result<(), ModelError> {
-        let mut failed = None;
-        self.checked
-            .for_each_record(|cells| {
-                if failed.is_none() {
-                    let mut typed = cells
-                        .zip(&self.columns)
-                        .map(|(cell, c)| CellRef::parse(c.column_type, cell));
-                    failed = f(&mut typed).err();
-                }
-            })
-            .map_err(ModelError::invalid)?;
-        failed.map_or(Ok(()), Err)
+        self.checked.for_each_record(ModelError::invalid, |cells| {
+            f(&mut cells
+                .zip(&self.columns)
+                .map(|(cell, c)| CellRef::parse(c.column_type, cell)))
+        })
     }
 }
 

@@ -59,22 +59,25 @@ pub struct Checked<'a> {
 }
 
 impl Checked<'_> {
-    /// Calls `f` with each row's cells, trimmed, in order.
-    pub fn for_each_record(
+    /// Calls `f` with each row's cells, trimmed, in order, until it fails; a
+    /// record the reader refuses (never one `check` took) fails with
+    /// `refused` of the reason.
+    pub fn for_each_record<E>(
         &self,
-        mut f: impl FnMut(&mut dyn Iterator<Item = &str>),
-    ) -> Result<(), String> {
+        refused: impl Fn(String) -> E,
+        mut f: impl FnMut(&mut dyn Iterator<Item = &str>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut reader = reader(self.bytes);
         let mut record = csv::StringRecord::new();
+        let mut next = |record: &mut csv::StringRecord| {
+            reader
+                .read_record(record)
+                .map_err(|e| refused(located(&self.file, &e)))
+        };
         // The header was read by `check`.
-        reader
-            .read_record(&mut record)
-            .map_err(|e| located(&self.file, &e))?;
-        while reader
-            .read_record(&mut record)
-            .map_err(|e| located(&self.file, &e))?
-        {
-            f(&mut record.iter().map(str::trim));
+        next(&mut record)?;
+        while next(&mut record)? {
+            f(&mut record.iter().map(str::trim))?;
         }
         Ok(())
     }
@@ -214,17 +217,21 @@ pub fn read(bytes: &[u8], file: &str, name: &str) -> Result<Table, String> {
             Kind::Text => ColumnData::Text(Vec::with_capacity(rows)),
         })
         .collect();
-    checked.for_each_record(|cells| {
-        for (column, cell) in data.iter_mut().zip(cells) {
-            let empty = cell.is_empty();
-            match column {
-                ColumnData::Integer(v) => v.push(integer(cell)),
-                ColumnData::Number(v) => v.push(number(cell)),
-                ColumnData::Boolean(v) => v.push(parse_bool(cell)),
-                ColumnData::Text(v) => v.push((!empty).then(|| cell.to_owned())),
+    checked.for_each_record(
+        |e| e,
+        |cells| {
+            for (column, cell) in data.iter_mut().zip(cells) {
+                let empty = cell.is_empty();
+                match column {
+                    ColumnData::Integer(v) => v.push(integer(cell)),
+                    ColumnData::Number(v) => v.push(number(cell)),
+                    ColumnData::Boolean(v) => v.push(parse_bool(cell)),
+                    ColumnData::Text(v) => v.push((!empty).then(|| cell.to_owned())),
+                }
             }
-        }
-    })?;
+            Ok(())
+        },
+    )?;
     let columns = checked
         .names
         .into_iter()
