@@ -417,6 +417,23 @@ fn text_from_the_editor_is_kept_when_the_node_cannot_take_it() {
     );
     let body = node.json(&["draft", "show", &id])["body"].clone();
     assert_eq!(body, "Wages fell to 6.2 percent.\n");
+
+    // No editor named and no terminal: refused at once with what to do,
+    // not `vi` started on nothing; the text is unchanged.
+    let mut cmd = node.kp_command();
+    cmd.env_remove("VISUAL").env_remove("EDITOR");
+    let out = cmd
+        .args(["draft", "edit", &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no editor to open") && err.contains("--file FILE"),
+        "{err}"
+    );
+    assert_eq!(node.json(&["draft", "show", &id])["body"], body);
     node.kill9();
 }
 

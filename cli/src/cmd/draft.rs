@@ -776,11 +776,20 @@ fn run_editor(
     use std::os::unix::fs::OpenOptionsExt;
     // An empty VISUAL or EDITOR counts as unset (as git has it), not as a
     // command that runs the file itself.
-    let editor = ["VISUAL", "EDITOR"]
+    let chosen = ["VISUAL", "EDITOR"]
         .into_iter()
         .filter_map(|v| std::env::var(v).ok())
-        .find(|e| !e.trim().is_empty())
-        .unwrap_or_else(|| "vi".into());
+        .find(|e| !e.trim().is_empty());
+    // `vi` by default needs a terminal: without one it reads nothing, and
+    // the person would see only "nothing was saved".
+    if chosen.is_none() && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        anyhow::bail!(
+            "no editor to open: $VISUAL and $EDITOR are unset and this is not a terminal; \
+             pass the revised text with --file FILE (kp draft show {id} -o FILE writes the current one), \
+             or set $EDITOR"
+        );
+    }
+    let editor = chosen.unwrap_or_else(|| "vi".into());
     let path = std::env::temp_dir().join(format!(
         "kp-draft-{}-{}.md",
         short(id, 12),
